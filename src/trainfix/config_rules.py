@@ -1,0 +1,90 @@
+"""Checks on a composed configuration, run before anything is built or trained.
+
+Hydra already refuses an unknown config-group option (`model=foo` lists the available ones) and an
+unknown key (struct mode). These rules catch bad *values*. Every problem found is reported at
+once, each naming the key, the bad value and what is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Integral, Real
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from trainfix.data.datasets import DATASETS
+from trainfix.models import MODELS
+from trainfix.strategies import STRATEGIES
+
+STRATEGY_TARGETS = {f"{cls.__module__}.{cls.__qualname__}": name for name, cls in STRATEGIES.items()}
+SCHEDULER_INTERVALS = ("step", "epoch")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message lists every problem found."""
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    return OmegaConf.select(cfg, key, default=None)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise `ConfigError` listing every invalid value in `cfg`."""
+    problems: list[str] = []
+
+    def require(key: str, ok: Callable[[Any], bool], accepted: str) -> Any:
+        value = _get(cfg, key)
+        if not ok(value):
+            problems.append(f"{key}={value!r}: {accepted}")
+        return value
+
+    require("model.name", lambda v: v in MODELS, f"not a known model; accepted: {sorted(MODELS)}")
+    dataset = require("data.dataset", lambda v: v in DATASETS, f"not a known dataset; accepted: {sorted(DATASETS)}")
+    require(
+        "strategy._target_",
+        lambda v: v in STRATEGY_TARGETS,
+        f"not a known strategy class; accepted: {sorted(STRATEGY_TARGETS)} (pick one with strategy={'|'.join(sorted(STRATEGIES))})",
+    )
+    require("optimizer.lr", lambda v: _is_number(v) and v > 0, "the learning rate must be a number > 0, e.g. optimizer.lr=0.1")
+    require("data.batch_size", lambda v: _is_int(v) and v >= 1, "the batch size must be an integer >= 1, e.g. data.batch_size=1000")
+    require("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "the evaluation batch size must be an integer >= 1")
+    require("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "the number of epochs must be an integer >= 1")
+    require("seed", lambda v: _is_int(v) and v >= 0, "the seed must be an integer >= 0")
+    require("data.val_fraction", lambda v: _is_number(v) and 0 <= v < 1, "the validation fraction must be in [0, 1)")
+    for key in ("data.train_subset", "data.test_subset"):
+        require(key, lambda v: v is None or (_is_int(v) and v >= 1), "must be null (all samples) or an integer >= 1")
+    require(
+        "trainer.use_distributed_sampler",
+        lambda v: v is False,
+        "must be false: the batch plan sampler serves each rank its slice of every global batch",
+    )
+    if _get(cfg, "scheduler.scheduler") is not None:
+        require("scheduler.interval", lambda v: v in SCHEDULER_INTERVALS, f"accepted: {list(SCHEDULER_INTERVALS)}")
+
+    padding = require("data.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "the crop padding must be an integer >= 0 (0 = no crop)")
+    flip = require("data.augment.flip", lambda v: isinstance(v, bool), "must be true or false")
+    if dataset in DATASETS:
+        spec = DATASETS[dataset]
+        if flip is True and not spec.flip_ok:
+            accepted = sorted(name for name, s in DATASETS.items() if s.flip_ok)
+            problems.append(
+                f"data.augment.flip=True: a horizontal flip changes what {dataset} images mean (digits/characters); "
+                f"flip is accepted on {accepted}"
+            )
+        if _is_int(padding) and padding > 0 and not spec.crop_ok:
+            accepted = sorted(name for name, s in DATASETS.items() if s.crop_ok)
+            problems.append(f"data.augment.crop_padding={padding}: random crops are not accepted on {dataset}; accepted on {accepted}")
+        if dataset == "image_folder":
+            require("data.folder", lambda v: isinstance(v, str) and v != "", "data=image_folder needs data.folder=<dir with train/ and test/>")
+
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))

@@ -1,0 +1,243 @@
+"""The LightningDataModule: datasets resident on the training device, batches gathered by index.
+
+Train batches follow the strategy's batch plan (`PlanBatchSampler`); evaluation sets (test, the
+optional validation split, and optionally the training set in evaluation mode) are fixed
+consecutive batches, sharded the same way so DDP metrics are exact (no padding duplicates).
+After transfer to the device, `on_after_batch_transfer` gathers the uint8 images, scales them,
+and augments training batches (random crop with padding, horizontal flip) batched on the device.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from trainfix.data.augment import random_crop, random_flip, to_float
+from trainfix.data.datasets import DATASETS, ImageTensors, load_split
+from trainfix.data.plan_sampler import IndexDataset, PlanBatchSampler, fixed_batches, identity_collate
+from trainfix.seeding import derived_seed
+from trainfix.strategies.base import Strategy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training-time augmentation: zero-pad by `crop_padding` pixels then crop back; random h-flip."""
+
+    crop_padding: int = 0
+    flip: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.crop_padding > 0 or self.flip
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """A real image-classification dataset on the device, served by batch plans.
+
+    Args:
+        dataset: a name in `trainfix.data.datasets.DATASETS`.
+        root: data root (torchvision layout below it).
+        batch_size: global training batch size (split over ranks under DDP).
+        eval_batch_size: global batch size of evaluation passes.
+        normalize: subtract the dataset's per-channel mean and divide by its std after scaling to
+            [0, 1]; False keeps inputs in [0, 1] (the DeepEutaxy setting).
+        augment: `Augment` fields (crop_padding, flip) as a mapping.
+        val_fraction: fraction of the training set carved out (seeded) as a validation set; 0 = none.
+        eval_train: also evaluate the whole training set in evaluation mode after every epoch.
+        train_subset / test_subset: keep only the first N samples (the `quick` profile); None = all.
+        accept_nonofficial: accept files whose checksums are not the official ones (with a warning).
+        folder: image-folder root for `dataset=image_folder`.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        root: str,
+        batch_size: int = 1000,
+        eval_batch_size: int = 1000,
+        normalize: bool = False,
+        augment: dict[str, Any] | None = None,
+        val_fraction: float = 0.0,
+        eval_train: bool = False,
+        train_subset: int | None = None,
+        test_subset: int | None = None,
+        accept_nonofficial: bool = False,
+        folder: str | None = None,
+    ) -> None:
+        super().__init__()
+        if dataset not in DATASETS:
+            raise ValueError(f"data.dataset={dataset!r} is not a known dataset; accepted: {sorted(DATASETS)}")
+        self.spec = DATASETS[dataset]
+        self.dataset = dataset
+        self.root = Path(root)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.normalize = normalize
+        self.augment = Augment(**(augment or {}))
+        self.val_fraction = val_fraction
+        self.eval_train = eval_train
+        self.train_subset = train_subset
+        self.test_subset = test_subset
+        self.accept_nonofficial = accept_nonofficial
+        self.folder = folder
+        self.strategy: Strategy | None = None
+        self.seed = 0
+        self.splits: dict[str, ImageTensors] = {}
+        self.on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.augment_generator: torch.Generator | None = None
+        self._augment_state: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ loading
+    def attach(self, strategy: Strategy, seed: int) -> None:
+        """Give the datamodule the strategy whose plans it serves and the run's seed."""
+        self.strategy = strategy
+        self.seed = seed
+
+    def load(self) -> None:
+        """Read the files (once) into CPU uint8 tensors, carve the validation split, bind the strategy."""
+        if self.splits:
+            return
+        kwargs = {"accept_nonofficial": self.accept_nonofficial, "folder": self.folder}
+        train = load_split(self.dataset, self.root, train=True, **kwargs)
+        test = load_split(self.dataset, self.root, train=False, **kwargs)
+        train = _first(train, self.train_subset)
+        test = _first(test, self.test_subset)
+        if self.val_fraction > 0:
+            generator = torch.Generator().manual_seed(derived_seed(self.seed, "val_split"))
+            order = torch.randperm(len(train.labels), generator=generator)
+            n_val = int(round(self.val_fraction * len(order)))
+            val_idx, train_idx = order[:n_val].sort().values, order[n_val:].sort().values
+            self.splits["val"] = _take(train, val_idx)
+            train = _take(train, train_idx)
+        self.splits["train"] = train
+        self.splits["test"] = test
+        if self.strategy is not None:
+            self.strategy.bind(len(train.labels), self.batch_size, self.seed)
+
+    @property
+    def num_classes(self) -> int:
+        self.load()
+        return len(self.splits["train"].classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        self.load()
+        return tuple(self.splits["train"].images.shape[1:])
+
+    @property
+    def eval_names(self) -> tuple[str, ...]:
+        names = ["test"]
+        if self.val_fraction > 0:
+            names.append("val")
+        if self.eval_train:
+            names.append("train_eval")
+        return tuple(names)
+
+    def describe(self) -> dict[str, Any]:
+        """What was loaded, for run.json: label, source, official flag, sample counts."""
+        self.load()
+        train, test = self.splits["train"], self.splits["test"]
+        return {
+            "dataset": self.dataset,
+            "label": self.spec.label,
+            "source": train.source,
+            "official": bool(train.official and test.official),
+            "num_train": len(train.labels),
+            "num_test": len(test.labels),
+            "num_val": len(self.splits["val"].labels) if "val" in self.splits else 0,
+            "num_classes": len(train.classes),
+            "input_shape": list(train.images.shape[1:]),
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Spawned DDP workers reload from disk instead of receiving the tensors through a pipe.
+        state = self.__dict__.copy()
+        state["splits"], state["on_device"] = {}, {}
+        return state
+
+    # ------------------------------------------------------------- Lightning hooks
+    def setup(self, stage: str) -> None:
+        self.load()
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        for name, split in self.splits.items():
+            self.on_device[name] = (split.images.to(device), split.labels.to(device))
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        self.augment_generator = torch.Generator(device=device).manual_seed(derived_seed(self.seed, f"augment/rank{rank}"))
+        if self._augment_state is not None:
+            self.augment_generator.set_state(self._augment_state)
+            self._augment_state = None
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 0, 1
+        return self.trainer.global_rank, self.trainer.world_size
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.strategy is not None, "attach(strategy, seed) before training"
+        rank, world = self._rank_and_world()
+        sampler = PlanBatchSampler(self.strategy.plan_epoch, self.strategy.num_batches, rank, world)
+        return DataLoader(IndexDataset(len(self.splits["train"].labels)), batch_sampler=sampler, collate_fn=identity_collate)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        rank, world = self._rank_and_world()
+        loaders = []
+        for name in self.eval_names:
+            split = self.splits["train" if name == "train_eval" else name]
+            batches = fixed_batches(len(split.labels), self.eval_batch_size)
+            sampler = PlanBatchSampler(lambda epoch, b=batches: b, lambda b=batches: len(b), rank, world)
+            loaders.append(DataLoader(IndexDataset(len(split.labels)), batch_sampler=sampler, collate_fn=identity_collate))
+        return loaders
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        if self.trainer is not None and self.trainer.training:
+            split = "train"
+        else:
+            name = self.eval_names[dataloader_idx]
+            split = "train" if name == "train_eval" else name
+        images, labels = self.on_device[split]
+        indices = batch["indices"]
+        x = to_float(images[indices], self.spec.mean if self.normalize else None, self.spec.std if self.normalize else None)
+        if split == "train" and self.trainer is not None and self.trainer.training and self.augment.enabled:
+            if self.augment.crop_padding:
+                x = random_crop(x, self.augment.crop_padding, self.augment_generator)
+            if self.augment.flip:
+                x = random_flip(x, self.augment_generator)
+        return {**batch, "x": x, "y": labels[indices]}
+
+    # --------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {"augment_generator": self.augment_generator.get_state() if self.augment_generator is not None else None}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict.get("augment_generator")
+        if saved is None:
+            return
+        if self.augment_generator is not None:
+            self.augment_generator.set_state(saved)
+        else:
+            self._augment_state = saved
+
+
+def _take(split: ImageTensors, index: torch.Tensor) -> ImageTensors:
+    return ImageTensors(
+        images=split.images[index].contiguous(),
+        labels=split.labels[index].contiguous(),
+        classes=split.classes,
+        name=split.name,
+        source=split.source,
+        official=split.official,
+    )
+
+
+def _first(split: ImageTensors, count: int | None) -> ImageTensors:
+    if count is None or count >= len(split.labels):
+        return split
+    return _take(split, torch.arange(count))

@@ -1,0 +1,180 @@
+"""The one LightningModule: any network from the registry, any strategy, per-sample losses.
+
+The network returns logits; the loss is cross-entropy with `reduction="none"`; the strategy turns
+the per-sample losses into the step loss (`Reduction`). The step loss is normalized by the global
+batch size (times the world size, since DDP averages gradients over ranks), so a step on N devices
+equals a step on one. Epoch metrics stay on the device until the epoch ends (no host sync per step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from trainfix.seeding import global_rng_state, restore_global_rng_state
+from trainfix.strategies.base import Strategy
+
+
+def conv_kernels(net: nn.Module) -> list[torch.Tensor]:
+    """The kernels of every convolution (what Keras' `kernel_regularizer=l2(...)` covers in the papers' models)."""
+    return [m.weight for m in net.modules() if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d)]
+
+
+class Classifier(pl.LightningModule):
+    """Trains `net` with `strategy`; records per-epoch loss, accuracy and gradient norms.
+
+    Args:
+        net: plain `nn.Module` returning logits [N, num_classes].
+        strategy: the batch planning / loss reduction strategy.
+        num_classes: number of classes (for accuracy).
+        optimizer: a partial optimizer constructor (Hydra `_partial_: true`) taking the parameters.
+        scheduler: optional partial LR-scheduler constructor taking the optimizer.
+        scheduler_interval: "step" or "epoch": when the scheduler steps.
+        l2_conv_kernels: coefficient of `sum ||W||^2` over convolution kernels added to the loss
+            (Keras L2 regularizer semantics, as in the DeepEutaxy ResNets: 1e-4). 0 disables it.
+        eval_names: names of the evaluation sets, in the order of the validation dataloaders.
+        channels_last: use the channels_last memory format for convolutions (GPU speed).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        strategy: Strategy,
+        num_classes: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "step",
+        l2_conv_kernels: float = 0.0,
+        eval_names: tuple[str, ...] = ("test",),
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.strategy = strategy
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.l2_conv_kernels = l2_conv_kernels
+        self.eval_names = tuple(eval_names)
+        self.channels_last = channels_last
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+        self.train_loss = MeanMetric()
+        self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.eval_loss = nn.ModuleList(MeanMetric() for _ in self.eval_names)
+        self.eval_acc = nn.ModuleList(MulticlassAccuracy(num_classes=num_classes, average="micro") for _ in self.eval_names)
+        self.register_buffer("grad_norm_sum", torch.zeros(()), persistent=False)
+        self.register_buffer("grad_norm_last", torch.zeros(()), persistent=False)
+        self.register_buffer("grad_norm_steps", torch.zeros((), dtype=torch.long), persistent=False)
+        self.register_buffer("samples_seen", torch.zeros((), dtype=torch.long))
+        self.eval_results: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ training
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        x, y = batch["x"], batch["y"]
+        logits = self(x)
+        losses = F.cross_entropy(logits.float(), y, reduction="none")
+        reduction = self.strategy.reduce_loss(losses.detach(), batch["indices"], batch["global_size"])
+        weighted = losses if reduction.weights is None else losses * reduction.weights
+        denominator = batch["global_size"] if reduction.denominator is None else reduction.denominator
+        loss = weighted.sum() * (self.trainer.world_size / denominator)
+        if self.l2_conv_kernels:
+            loss = loss + self.l2_conv_kernels * sum(w.pow(2).sum() for w in conv_kernels(self.net))
+
+        self.train_loss.update(losses.detach())
+        self.train_acc.update(logits.detach(), y)
+        self.samples_seen += batch["global_size"]
+        for key, value in reduction.metrics.items():
+            self.strategy_step_metrics.setdefault(key, []).append(value.detach())
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self.grad_norm_sum.zero_()
+        self.grad_norm_last.zero_()
+        self.grad_norm_steps.zero_()
+        self.strategy_step_metrics: dict[str, list[torch.Tensor]] = {}
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+        if not grads:
+            return
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        self.grad_norm_sum += norm
+        self.grad_norm_last.copy_(norm)
+        self.grad_norm_steps += 1
+
+    def train_epoch_summary(self) -> dict[str, float]:
+        """Epoch metrics of the training pass (synced over ranks); resets the accumulators."""
+        steps = max(int(self.grad_norm_steps), 1)
+        summary = {
+            "train_loss": float(self.train_loss.compute()),
+            "train_acc": float(self.train_acc.compute()),
+            "grad_norm_mean": float(self.grad_norm_sum) / steps,
+            "grad_norm_last": float(self.grad_norm_last),
+            "samples_seen": int(self.samples_seen),
+            "lr": self.current_lr(),
+        }
+        for key, values in self.strategy_step_metrics.items():
+            summary[key] = float(torch.stack(values).float().mean())
+        self.train_loss.reset()
+        self.train_acc.reset()
+        return summary
+
+    def current_lr(self) -> float:
+        """The learning rate the last step used (Adagrad's time decay included)."""
+        optimizer = self.optimizers()
+        optimizer = getattr(optimizer, "optimizer", optimizer)
+        group = optimizer.param_groups[0]
+        lr = float(group["lr"])
+        decay = group.get("lr_decay", 0.0)
+        if decay:
+            state = optimizer.state.get(group["params"][0], {})
+            step = float(state.get("step", torch.tensor(1.0)))
+            lr = lr / (1 + (step - 1) * decay)
+        return lr
+
+    # ---------------------------------------------------------------- evaluation
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        logits = self(batch["x"])
+        losses = F.cross_entropy(logits.float(), batch["y"], reduction="none")
+        self.eval_loss[dataloader_idx].update(losses)
+        self.eval_acc[dataloader_idx].update(logits, batch["y"])
+
+    def on_validation_epoch_end(self) -> None:
+        self.eval_results = {}
+        for name, loss, acc in zip(self.eval_names, self.eval_loss, self.eval_acc, strict=True):
+            if loss.update_count:
+                self.eval_results[f"{name}_loss"] = float(loss.compute())
+                self.eval_results[f"{name}_acc"] = float(acc.compute())
+            loss.reset()
+            acc.reset()
+
+    # ------------------------------------------------------------ optimization
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.net.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+
+    # -------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["trainfix"] = {"strategy": self.strategy.state_dict(), "rng": global_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["trainfix"]
+        self.strategy.load_state_dict(state["strategy"])
+        restore_global_rng_state(state["rng"])

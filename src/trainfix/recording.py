@@ -1,0 +1,124 @@
+"""The callback that writes a run's records: `run.json` at start and end, a `metrics.csv` row per epoch.
+
+Rows are written by global rank 0 only; metrics are synced over ranks before that (torchmetrics).
+On resume the rows of epochs after the checkpoint are dropped, so the file matches the restored state.
+A non-finite training loss stops the run with status `diverged`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from trainfix.records import (
+    code_state,
+    host_facts,
+    now_iso,
+    package_versions,
+    read_metrics,
+    read_run,
+    write_metrics,
+    write_run,
+)
+
+
+class RunRecorder(pl.Callback):
+    """Keeps `run.json` and `metrics.csv` in `run_dir` up to date.
+
+    Args:
+        run_dir: the run folder.
+        config: the resolved run configuration (a plain dict), stored in run.json.
+        data: facts on the data actually loaded (label, source, official, counts).
+        seed: the run's seed.
+    """
+
+    def __init__(self, run_dir: Path, config: dict[str, Any], data: dict[str, Any], seed: int) -> None:
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.data = data
+        self.seed = seed
+        self.rows: list[dict[str, Any]] = []
+        self.status = "running"
+        self._train_start = 0.0
+        self._train_end: float | None = None
+
+    # ------------------------------------------------------------------ run.json
+    def _record(self, trainer: pl.Trainer, status: str, **extra: Any) -> None:
+        if not trainer.is_global_zero:
+            return
+        previous = read_run(self.run_dir) or {}
+        record = {
+            "status": status,
+            "run_dir": str(self.run_dir.resolve()),
+            "seed": self.seed,
+            "config": self.config,
+            "data": self.data,
+            "versions": package_versions(),
+            "code": code_state(),
+            "host": host_facts(str(trainer.strategy.root_device)),
+            "world_size": trainer.world_size,
+            "start_time": previous.get("start_time", now_iso()),
+            "attempts": previous.get("attempts", 0) + (1 if status == "running" else 0),
+            "epochs_completed": len(self.rows),
+            "end_time": None if status == "running" else now_iso(),
+        }
+        record.update(extra)
+        write_run(self.run_dir, record)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # On resume trainer.current_epoch is the first epoch still to run.
+        existing = read_metrics(self.run_dir)
+        self.rows = [row for row in existing.to_dict("records") if int(row["epoch"]) < trainer.current_epoch]
+        if trainer.is_global_zero and self.rows != existing.to_dict("records"):
+            write_metrics(self.run_dir, self.rows)
+        self._record(trainer, "running")
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.status == "running":
+            self.status = "finished"
+        self._record(trainer, self.status)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self.status = "failed"
+        self._record(trainer, "failed", error=f"{type(exception).__name__}: {exception}")
+
+    # ----------------------------------------------------------------- per epoch
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        _synchronize(trainer)
+        self._train_start = time.perf_counter()
+        self._train_end = None
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.training or self._train_end is None:
+            _synchronize(trainer)
+            self._train_end = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        _synchronize(trainer)
+        end = time.perf_counter()
+        train_end = self._train_end if self._train_end is not None else end
+        row: dict[str, Any] = {"epoch": trainer.current_epoch, "global_step": trainer.global_step}
+        row.update(pl_module.train_epoch_summary())
+        row.update(pl_module.eval_results)
+        row.update(getattr(pl_module, "strategy_epoch_metrics", {}) or {})
+        row["epoch_time_s"] = train_end - self._train_start
+        row["eval_time_s"] = end - train_end
+        pl_module.eval_results = {}
+        self.rows.append(row)
+        if trainer.is_global_zero:
+            write_metrics(self.run_dir, self.rows)
+            for logger in trainer.loggers:
+                logger.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=trainer.current_epoch)
+        if not math.isfinite(row["train_loss"]):
+            self.status = "diverged"
+            trainer.should_stop = True
+
+
+def _synchronize(trainer: pl.Trainer) -> None:
+    if trainer.strategy.root_device.type == "cuda":
+        torch.cuda.synchronize(trainer.strategy.root_device)

@@ -1,0 +1,68 @@
+"""The contract every training strategy honours (baseline, shuffle, DeepEutaxy, SPL, ...).
+
+A strategy may
+  (a) plan each epoch's batches: `plan_epoch(epoch)` -> ordered list of global index batches;
+  (b) reduce per-sample losses to the step loss: `reduce_loss(...)` -> `Reduction` (weights over
+      this rank's samples and the global normalizer, so shapes stay static and DDP is exact);
+  (c) react at epoch ends (`on_train_epoch_end`) and keep state (`state_dict`) that is saved in
+      every checkpoint, so an interrupted run resumes identically.
+The training step calls these without `isinstance` checks or capability flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+
+@dataclass
+class Reduction:
+    """How a step's per-sample losses become the step loss.
+
+    step loss = sum_i weights_i * loss_i / denominator, summed over all ranks' samples.
+    `weights=None` means all ones; `denominator=None` means the global batch size.
+    """
+
+    weights: torch.Tensor | None = None
+    denominator: float | torch.Tensor | None = None
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Strategy:
+    """Base class: fixed contract, mean reduction, no state."""
+
+    name: str = "strategy"
+
+    def bind(self, num_samples: int, batch_size: int, seed: int) -> None:
+        """Called once before training with the training-set size, global batch size and seed."""
+        if num_samples < 1:
+            raise ValueError(f"the training set is empty (num_samples={num_samples})")
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def num_batches(self) -> int:
+        """Number of global batches per epoch (the last one may be smaller)."""
+        return -(-self.num_samples // self.batch_size)
+
+    def plan_epoch(self, epoch: int) -> list[torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} must define plan_epoch")
+
+    def reduce_loss(self, losses: torch.Tensor, indices: torch.Tensor, global_size: int) -> Reduction:
+        """Mean over the global batch (the plain reduction)."""
+        return Reduction()
+
+    def on_train_epoch_end(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
+        """Update internal state after an epoch; return metrics to record for this epoch."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

@@ -1,0 +1,39 @@
+"""Baseline (BL) as DeepEutaxy defines it: fixed batches in a fixed order, every epoch.
+
+Source: DeepEutaxy (seeds/deepeutaxy.txt, §IV "baseline"); the authors' `BL.py` slices the
+training set into consecutive batches of 1,000 *in the dataset's order* and trains them in the
+same order every epoch. `order: dataset` is that; `order: seeded_shuffle` splits after one
+seeded permutation (Algorithm 1, line 1: "randomly sorted"), still the same order every epoch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from trainfix.data.plan_sampler import fixed_batches
+from trainfix.seeding import derived_seed
+from trainfix.strategies.base import Strategy
+
+ORDERS = ("dataset", "seeded_shuffle")
+
+
+class Baseline(Strategy):
+    """Fixed batches, fixed order."""
+
+    name = "baseline"
+
+    def __init__(self, order: str = "dataset") -> None:
+        if order not in ORDERS:
+            raise ValueError(f"strategy.order={order!r} is not accepted; use one of {list(ORDERS)}")
+        self.order = order
+
+    def bind(self, num_samples: int, batch_size: int, seed: int) -> None:
+        super().bind(num_samples, batch_size, seed)
+        permutation = None
+        if self.order == "seeded_shuffle":
+            generator = torch.Generator().manual_seed(derived_seed(seed, "plan/fixed"))
+            permutation = torch.randperm(num_samples, generator=generator)
+        self.batches = fixed_batches(num_samples, batch_size, permutation)
+
+    def plan_epoch(self, epoch: int) -> list[torch.Tensor]:
+        return self.batches

@@ -1,0 +1,17 @@
+"""The callback that lets the strategy act at epoch ends (before records and checkpoints are written)."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+
+from trainfix.strategies.base import Strategy
+
+
+class StrategyDriver(pl.Callback):
+    """Calls `strategy.on_train_epoch_end` and hands its metrics to the module for the epoch record."""
+
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl_module.strategy_epoch_metrics = self.strategy.on_train_epoch_end(trainer.current_epoch, trainer, pl_module)

@@ -1,0 +1,136 @@
+"""Train one configuration, or a sweep of them, and write the run's records.
+
+    python -m trainfix.train                                   # conf/train.yaml defaults
+    python -m trainfix.train data=fashion_mnist model=lenet5 strategy=shuffle optimizer=adam \
+        optimizer.lr=0.001 data.batch_size=128 trainer.max_epochs=1
+    python -m trainfix.train -m seed=0,1,2 strategy=baseline,shuffle          # multirun
+    python -m trainfix.train -m hydra/launcher=joblib seed=0,1                # runs side by side
+    python -m trainfix.train trainer=ddp trainer.devices=4                     # DDP on 4 GPUs
+
+Each run lives in a folder named from its configuration (`runs/<task_name>/<run_name>/`, or
+`multirun/<task_name>/<run_name>/` in a sweep): a finished run is skipped when invoked again, an
+interrupted one resumes from its last epoch checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from trainfix.checkpointing import LastCheckpoint
+from trainfix.config_rules import check_config
+from trainfix.data.datamodule import ImageDataModule
+from trainfix.models import build_model
+from trainfix.models.classifier import Classifier
+from trainfix.records import read_metrics
+from trainfix.recording import RunRecorder
+from trainfix.run_folder import decide
+from trainfix.seeding import seed_everything
+from trainfix.strategies.driver import StrategyDriver
+
+log = logging.getLogger(__name__)
+
+
+def run_name_from_overrides(override_dirname: str) -> str:
+    """A folder name from Hydra's `key=value,...` overrides: '/' made safe, 'default' when empty."""
+    name = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", override_dirname)
+    return name or "default"
+
+
+if not OmegaConf.has_resolver("trainfix_run_name"):
+    OmegaConf.register_new_resolver("trainfix_run_name", run_name_from_overrides)
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Build everything from `cfg` and fit; returns (last epoch's metrics, built objects)."""
+    check_config(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    action = decide(run_dir, config)
+    if action.kind == "skip":
+        log.info("Skipping %s: %s", run_dir, action.reason)
+        return _last_row(run_dir), {"run_dir": run_dir, "action": action}
+    if action.reason:
+        log.info(action.reason)
+
+    seed_everything(cfg.seed)
+    torch.use_deterministic_algorithms(bool(cfg.deterministic), warn_only=True)
+
+    log.info("Instantiating strategy <%s>", cfg.strategy._target_)
+    strategy = instantiate(cfg.strategy)
+
+    log.info("Instantiating datamodule <%s> for %s", cfg.data._target_, cfg.data.dataset)
+    datamodule: ImageDataModule = instantiate(cfg.data)
+    datamodule.attach(strategy, cfg.seed)
+    data_facts = datamodule.describe()
+    log.info("Data: %s", data_facts)
+
+    log.info("Instantiating model <%s>", cfg.model.name)
+    channels, height, width = datamodule.input_shape
+    if height != width:
+        raise ValueError(f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images")
+    net = build_model(cfg.model.name, num_classes=datamodule.num_classes, in_channels=channels, image_size=height, **cfg.model.params)
+    scheduler_cfg = cfg.scheduler.get("scheduler")
+    module = Classifier(
+        net=net,
+        strategy=strategy,
+        num_classes=datamodule.num_classes,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(scheduler_cfg) if scheduler_cfg is not None else None,
+        scheduler_interval=cfg.scheduler.get("interval", "step"),
+        l2_conv_kernels=cfg.model.l2_conv_kernels,
+        eval_names=datamodule.eval_names,
+        channels_last=cfg.model.channels_last,
+    )
+
+    log.info("Instantiating callbacks and loggers")
+    recorder = RunRecorder(run_dir, config, data_facts, cfg.seed)
+    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, LastCheckpoint(run_dir)]
+    callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
+    loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
+
+    log.info("Instantiating trainer <%s>", cfg.trainer._target_)
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
+
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(action.checkpoint) if action.checkpoint else None)
+    finally:
+        if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+            import wandb
+
+            wandb.finish()
+        log.info("Run folder: %s", run_dir.resolve())
+    return _last_row(run_dir), {"run_dir": run_dir, "action": action, "trainer": trainer, "module": module, "datamodule": datamodule}
+
+
+def _last_row(run_dir: Path) -> dict[str, Any]:
+    metrics = read_metrics(run_dir)
+    return metrics.iloc[-1].to_dict() if len(metrics) else {}
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train.yaml")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point. In a multirun, a failed job is logged and the sweep goes on."""
+    try:
+        metrics, _ = train(cfg)
+    except Exception:
+        if HydraConfig.get().mode == RunMode.MULTIRUN and not cfg.get("fail_fast_in_sweeps", False):
+            log.exception("Run failed; the sweep continues (its run.json says failed)")
+            return None
+        raise
+    value = metrics.get(cfg.get("optimized_metric", "test_acc"))
+    return float(value) if value is not None else None
+
+
+if __name__ == "__main__":
+    main()
