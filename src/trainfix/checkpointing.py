@@ -6,31 +6,31 @@ import os
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint
 
 from trainfix.records import CHECKPOINT_DIR, LAST_CHECKPOINT
 
 
-class LastCheckpoint(ModelCheckpoint):
-    """`checkpoints/last.ckpt` after every epoch (model, optimizer, scheduler, strategy, RNG states)."""
+class LastCheckpoint(pl.Callback):
+    """Writes `checkpoints/last.ckpt` after every training epoch (temp file, then rename).
+
+    The checkpoint holds what an identical resume needs: weights, optimizer and scheduler state,
+    loop progress, the datamodule's augmentation generator, the strategy's state and the global
+    RNG states (see `Classifier.on_save_checkpoint`). Place it after the callbacks that update
+    state at epoch end (strategy driver, recorder).
+    """
 
     def __init__(self, run_dir: Path) -> None:
-        super().__init__(
-            dirpath=str(Path(run_dir) / CHECKPOINT_DIR),
-            save_last=True,
-            save_top_k=0,
-            every_n_epochs=1,
-            save_on_train_epoch_end=True,
-            enable_version_counter=False,
-        )
+        self.path = Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
 
-    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        tmp = f"{filepath}.tmp"
-        super()._save_checkpoint(trainer, tmp)
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
         if trainer.is_global_zero:
-            os.replace(tmp, filepath)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        trainer.strategy.barrier("trainfix.checkpoint.mkdir")
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
         trainer.strategy.barrier("trainfix.checkpoint")
-        self._last_checkpoint_saved = filepath
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:

@@ -70,8 +70,8 @@ class RunRecorder(pl.Callback):
         record.update(extra)
         write_run(self.run_dir, record)
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # On resume trainer.current_epoch is the first epoch still to run.
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Called after a checkpoint's loop state is restored: current_epoch is the first epoch to run.
         existing = read_metrics(self.run_dir)
         self.rows = [row for row in existing.to_dict("records") if int(row["epoch"]) < trainer.current_epoch]
         if trainer.is_global_zero and self.rows != existing.to_dict("records"):

@@ -7,15 +7,31 @@ epoch checkpoint; a folder that holds a run with a *different* configuration is 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from omegaconf import OmegaConf
 
 from trainfix.checkpointing import last_checkpoint
 from trainfix.records import read_run
 
 # Keys that may change between invocations of the same run without changing its results.
 IGNORED_KEYS = ("paths", "logger", "hydra", "trainer.enable_progress_bar", "trainer.devices", "trainer.accelerator", "trainer.strategy", "trainer.num_nodes")
+
+
+def run_name_from_overrides(override_dirname: str) -> str:
+    """A folder name from Hydra's `key=value,...` overrides: unsafe characters made `_`, 'default' when empty.
+
+    Registered as the `${trainfix_run_name:...}` resolver that conf/train.yaml uses for `run_name`.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", override_dirname)
+    return name or "default"
+
+
+if not OmegaConf.has_resolver("trainfix_run_name"):
+    OmegaConf.register_new_resolver("trainfix_run_name", run_name_from_overrides)
 
 
 class RunConflictError(RuntimeError):

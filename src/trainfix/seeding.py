@@ -37,7 +37,7 @@ def global_rng_state() -> dict[str, Any]:
     """The state of the global generators, for a checkpoint."""
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": _numpy_state_to_tensors(np.random.get_state()),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -48,7 +48,18 @@ def global_rng_state() -> dict[str, Any]:
 def restore_global_rng_state(state: dict[str, Any]) -> None:
     """Put the global generators back to a state taken by `global_rng_state`."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(_numpy_state_from_tensors(state["numpy"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _numpy_state_to_tensors(state: tuple) -> tuple:
+    # Checkpoints load with torch.load(weights_only=True), which refuses NumPy arrays.
+    name, key, pos, has_gauss, cached = state
+    return (name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(cached))
+
+
+def _numpy_state_from_tensors(state: tuple) -> tuple:
+    name, key, pos, has_gauss, cached = state
+    return (name, key.numpy().astype(np.uint32), pos, has_gauss, cached)

@@ -15,7 +15,6 @@ interrupted one resumes from its last epoch checkpoint.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +38,6 @@ from trainfix.seeding import seed_everything
 from trainfix.strategies.driver import StrategyDriver
 
 log = logging.getLogger(__name__)
-
-
-def run_name_from_overrides(override_dirname: str) -> str:
-    """A folder name from Hydra's `key=value,...` overrides: '/' made safe, 'default' when empty."""
-    name = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", override_dirname)
-    return name or "default"
-
-
-if not OmegaConf.has_resolver("trainfix_run_name"):
-    OmegaConf.register_new_resolver("trainfix_run_name", run_name_from_overrides)
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:

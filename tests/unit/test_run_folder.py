@@ -43,3 +43,10 @@ def test_config_differences_lists_added_and_removed_keys():
 def test_write_run_rejects_unknown_status(tmp_path):
     with pytest.raises(ValueError, match="not one of"):
         write_run(tmp_path, {"status": "done"})
+
+
+def test_run_name_from_overrides_is_a_safe_folder_name():
+    from trainfix.run_folder import run_name_from_overrides
+
+    assert run_name_from_overrides("") == "default"
+    assert run_name_from_overrides("experiment=deepeutaxy/table_iv,seed=1") == "experiment=deepeutaxy_table_iv,seed=1"

@@ -119,6 +119,10 @@ class ImageDataModule(pl.LightningDataModule):
             train = _take(train, train_idx)
         self.splits["train"] = train
         self.splits["test"] = test
+        self.normalization: tuple = (None, None)
+        if self.normalize:
+            # Published statistics where the spec has them; else (image folders) the training split's own.
+            self.normalization = (self.spec.mean, self.spec.std) if self.spec.mean is not None else train.channel_stats()
         if self.strategy is not None:
             self.strategy.bind(len(train.labels), self.batch_size, self.seed)
 
@@ -175,6 +179,9 @@ class ImageDataModule(pl.LightningDataModule):
             self.augment_generator.set_state(self._augment_state)
             self._augment_state = None
 
+    def _current_epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
     def _rank_and_world(self) -> tuple[int, int]:
         if self.trainer is None:
             return 0, 1
@@ -183,7 +190,7 @@ class ImageDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.strategy is not None, "attach(strategy, seed) before training"
         rank, world = self._rank_and_world()
-        sampler = PlanBatchSampler(self.strategy.plan_epoch, self.strategy.num_batches, rank, world)
+        sampler = PlanBatchSampler(self.strategy.plan_epoch, self.strategy.num_batches, self._current_epoch, rank, world)
         return DataLoader(IndexDataset(len(self.splits["train"].labels)), batch_sampler=sampler, collate_fn=identity_collate)
 
     def val_dataloader(self) -> list[DataLoader]:
@@ -192,7 +199,7 @@ class ImageDataModule(pl.LightningDataModule):
         for name in self.eval_names:
             split = self.splits["train" if name == "train_eval" else name]
             batches = fixed_batches(len(split.labels), self.eval_batch_size)
-            sampler = PlanBatchSampler(lambda epoch, b=batches: b, lambda b=batches: len(b), rank, world)
+            sampler = PlanBatchSampler(lambda epoch, b=batches: b, lambda b=batches: len(b), self._current_epoch, rank, world)
             loaders.append(DataLoader(IndexDataset(len(split.labels)), batch_sampler=sampler, collate_fn=identity_collate))
         return loaders
 
@@ -204,7 +211,7 @@ class ImageDataModule(pl.LightningDataModule):
             split = "train" if name == "train_eval" else name
         images, labels = self.on_device[split]
         indices = batch["indices"]
-        x = to_float(images[indices], self.spec.mean if self.normalize else None, self.spec.std if self.normalize else None)
+        x = to_float(images[indices], *self.normalization)
         if split == "train" and self.trainer is not None and self.trainer.training and self.augment.enabled:
             if self.augment.crop_padding:
                 x = random_crop(x, self.augment.crop_padding, self.augment_generator)

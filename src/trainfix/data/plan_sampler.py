@@ -35,14 +35,17 @@ def rank_slice(batch: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
 class PlanBatchSampler(Sampler[PlannedBatch]):
     """Yields this rank's slice of each batch of the plan for the current epoch.
 
-    `plan_for_epoch(epoch)` is called lazily, when iteration starts, so a strategy can build
-    the plan from the model's state at the start of the epoch. Lightning calls `set_epoch`.
+    `plan_for_epoch(current_epoch())` is called lazily, when iteration starts, so a strategy can
+    build the plan from the model's state at the start of the epoch. The epoch is read from the
+    trainer (`current_epoch`), not pushed through `set_epoch`: Lightning only calls `set_epoch` on
+    samplers it recognizes, and the plan must follow the trainer's epoch after a resume too.
     """
 
     def __init__(
         self,
         plan_for_epoch: Callable[[int], list[torch.Tensor]],
         num_batches: Callable[[], int],
+        current_epoch: Callable[[], int],
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
@@ -50,15 +53,12 @@ class PlanBatchSampler(Sampler[PlannedBatch]):
             raise ValueError(f"rank {rank} is outside world size {world_size}")
         self.plan_for_epoch = plan_for_epoch
         self.num_batches = num_batches
+        self.current_epoch = current_epoch
         self.rank = rank
         self.world_size = world_size
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __iter__(self) -> Iterator[PlannedBatch]:
-        plan = self.plan_for_epoch(self.epoch)
+        plan = self.plan_for_epoch(self.current_epoch())
         for step, batch in enumerate(plan):
             yield PlannedBatch(rank_slice(batch, self.rank, self.world_size), len(batch), step)
 

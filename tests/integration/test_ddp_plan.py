@@ -1,0 +1,65 @@
+"""DDP on 2 CPU processes (gloo): each rank trains its slice of every global batch of the same plan,
+and one epoch on 2 ranks gives the same weights as on 1 process."""
+
+from functools import partial
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from trainfix.data.datamodule import ImageDataModule
+from trainfix.models import build_model
+from trainfix.models.classifier import Classifier
+from trainfix.strategies import Shuffle
+
+
+class IndexLog(pl.Callback):
+    """Saves, per rank, the sample indices `training_step` received, step by step."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.seen: list[list[int]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.seen.append(batch["indices"].cpu().tolist())
+
+    def on_train_end(self, trainer, pl_module):
+        torch.save({"seen": self.seen, "weights": {k: v.cpu() for k, v in pl_module.net.state_dict().items()}},
+                   self.out / f"rank{trainer.global_rank}.pt")
+
+
+def fit(data_dir: Path, out: Path, devices: int) -> Shuffle:
+    out.mkdir(parents=True)
+    pl.seed_everything(0)
+    strategy = Shuffle()
+    dm = ImageDataModule("mnist", str(data_dir), batch_size=250, eval_batch_size=500, train_subset=1000, test_subset=500)
+    dm.attach(strategy, seed=11)
+    dm.load()
+    net = build_model("lenet5", num_classes=10, in_channels=1, image_size=28)
+    module = Classifier(net, strategy, 10, optimizer=partial(torch.optim.SGD, lr=0.1), eval_names=dm.eval_names)
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=2,
+        use_distributed_sampler=False, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[IndexLog(out)],
+    )
+    trainer.fit(module, datamodule=dm)
+    return strategy
+
+
+def test_two_ranks_train_the_same_plan_as_one(data_dir, tmp_path):
+    strategy = fit(data_dir, tmp_path / "one", devices=1)
+    fit(data_dir, tmp_path / "two", devices=2)
+    plan = [b.tolist() for epoch in range(2) for b in strategy.plan_epoch(epoch)]
+    one = torch.load(tmp_path / "one" / "rank0.pt")
+    r0, r1 = (torch.load(tmp_path / "two" / f"rank{r}.pt") for r in range(2))
+
+    assert one["seen"] == plan
+    assert len(r0["seen"]) == len(r1["seen"]) == len(plan) == 8
+    for step, batch in enumerate(plan):
+        assert r0["seen"][step] + r1["seen"][step] == batch
+        assert len(r0["seen"][step]) == len(r1["seen"][step]) == 125
+
+    # Loss normalized by the global batch: DDP's gradient mean equals the single-process gradient.
+    for name, weight in one["weights"].items():
+        torch.testing.assert_close(r0["weights"][name], weight, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(r1["weights"][name], r0["weights"][name], rtol=0, atol=0)

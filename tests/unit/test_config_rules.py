@@ -1,0 +1,95 @@
+"""Every config group option composes; each validation rule fails with a message naming key and value."""
+
+import re
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from tests.conftest import CONF_DIR, compose_train
+from trainfix.config_rules import ConfigError, check_config
+
+GROUPS = ["data", "model", "optimizer", "scheduler", "strategy", "trainer", "logger", "callbacks"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes_and_passes_the_rules(group, option, tmp_path):
+    overrides = [f"{group}={option}"]
+    if option == "image_folder":
+        overrides.append("data.folder=/some/images")
+    cfg = compose_train(overrides, tmp_path)
+    OmegaConf.to_container(cfg, resolve=True)
+    check_config(cfg)
+
+
+def test_every_option_instantiates(tmp_path):
+    """Optimizers, schedulers, strategies and loggers build from their YAML."""
+    import torch
+    from hydra.utils import instantiate
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    for option in options("optimizer"):
+        optimizer = instantiate(compose_train([f"optimizer={option}"], tmp_path).optimizer)(params=params)
+        assert isinstance(optimizer, torch.optim.Optimizer)
+        for sched in options("scheduler"):
+            sched_cfg = compose_train([f"scheduler={sched}"], tmp_path).scheduler.scheduler
+            if sched_cfg is not None:
+                instantiate(sched_cfg)(optimizer=optimizer)
+    for option in options("strategy"):
+        strategy = instantiate(compose_train([f"strategy={option}"], tmp_path).strategy)
+        strategy.bind(10, 4, seed=0)
+        assert sum(len(b) for b in strategy.plan_epoch(0)) == 10
+
+
+def rules_error(tmp_path: Path, *overrides: str) -> str:
+    cfg = compose_train(list(overrides), tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("model.name=resnet99", r"model.name='resnet99': not a known model; accepted: \[.*'lenet5'"),
+        ("data.dataset=imagenet", r"data.dataset='imagenet': not a known dataset; accepted: \[.*'mnist'"),
+        ("strategy._target_=my.Strategy", r"strategy._target_='my.Strategy': not a known strategy class"),
+        ("optimizer.lr=-0.1", r"optimizer.lr=-0.1: the learning rate must be a number > 0"),
+        ("optimizer.lr=0", r"optimizer.lr=0: the learning rate must be a number > 0"),
+        ("data.batch_size=0", r"data.batch_size=0: the batch size must be an integer >= 1"),
+        ("data.batch_size=-5", r"data.batch_size=-5: the batch size must be an integer >= 1"),
+        ("data.eval_batch_size=0", r"data.eval_batch_size=0"),
+        ("trainer.max_epochs=0", r"trainer.max_epochs=0: the number of epochs must be an integer >= 1"),
+        ("data.augment.flip=true", r"data.augment.flip=True: a horizontal flip changes what mnist images mean.*accepted on \[.*'cifar10'"),
+        ("data.augment.crop_padding=-1", r"data.augment.crop_padding=-1: the crop padding must be an integer >= 0"),
+        ("data.val_fraction=1.5", r"data.val_fraction=1.5: the validation fraction must be in \[0, 1\)"),
+        ("seed=-1", r"seed=-1: the seed must be an integer >= 0"),
+        ("trainer.use_distributed_sampler=true", r"trainer.use_distributed_sampler=True: must be false"),
+    ],
+)
+def test_rule_message_names_key_value_and_accepted(tmp_path, override, expected):
+    assert re.search(expected, rules_error(tmp_path, override), re.S)
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    message = rules_error(tmp_path, "optimizer.lr=-1", "data.batch_size=0")
+    assert "optimizer.lr=-1" in message and "data.batch_size=0" in message
+
+
+def test_flip_accepted_on_cifar10(tmp_path):
+    check_config(compose_train(["data=cifar10", "data.augment.flip=true", "data.augment.crop_padding=4"], tmp_path))
+
+
+def test_unknown_group_option_lists_available(tmp_path):
+    with pytest.raises(ConfigCompositionException, match=r"(?s)Could not find 'model/resnet99'.*lenet5"):
+        compose_train(["model=resnet99"], tmp_path)
+
+
+def test_typo_in_key_is_refused(tmp_path):
+    with pytest.raises(ConfigCompositionException, match="batchsize"):
+        compose_train(["data.batchsize=128"], tmp_path)
