@@ -27,7 +27,7 @@ class LastCheckpoint(pl.Callback):
         if trainer.is_global_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         trainer.strategy.barrier("trainfix.checkpoint.mkdir")
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
         trainer.strategy.barrier("trainfix.checkpoint")

@@ -63,3 +63,22 @@ def test_two_ranks_train_the_same_plan_as_one(data_dir, tmp_path):
     for name, weight in one["weights"].items():
         torch.testing.assert_close(r0["weights"][name], weight, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(r1["weights"][name], r0["weights"][name], rtol=0, atol=0)
+
+
+def test_ddp_cpu_run_through_hydra_matches_single_process(tiny_cfg, tmp_path):
+    """`trainer=ddp_cpu` (2 spawned gloo ranks) through the real entry point: same records as 1 process."""
+    import json
+
+    import pandas as pd
+
+    from trainfix.train import train
+
+    columns = ["epoch", "global_step", "train_loss", "train_acc", "test_loss", "test_acc", "samples_seen"]
+    train(tiny_cfg("seed=2", run_dir=tmp_path / "one"))
+    train(tiny_cfg("seed=2", "trainer=ddp_cpu", "trainer.devices=2", run_dir=tmp_path / "two"))
+    one = pd.read_csv(tmp_path / "one" / "metrics.csv")[columns]
+    two = pd.read_csv(tmp_path / "two" / "metrics.csv")[columns]
+    pd.testing.assert_frame_equal(one, two, rtol=1e-4)
+    run = json.loads((tmp_path / "two" / "run.json").read_text())
+    assert run["status"] == "finished" and run["world_size"] == 2
+    assert (tmp_path / "two" / "checkpoints" / "last.ckpt").exists()

@@ -117,3 +117,11 @@ def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path):
     a = pd.read_csv(clean / "metrics.csv").drop(columns=[*TIMING_COLUMNS, "eval_time_s"])
     b = pd.read_csv(killed / "metrics.csv").drop(columns=[*TIMING_COLUMNS, "eval_time_s"])
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_wandb_logger_writes_an_offline_run(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("logger=wandb", "trainer.max_epochs=1", "tags=[smoke]", run_dir=tmp_path / "run")
+    train(cfg)
+    offline = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1, "wandb must run offline by default"
+    assert list(offline[0].glob("*.wandb")), "the offline run holds its logged history"
