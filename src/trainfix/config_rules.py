@@ -13,9 +13,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from trainfix.convergence import READINGS
 from trainfix.data.datasets import DATASETS
 from trainfix.models import MODELS
 from trainfix.strategies import STRATEGIES
+from trainfix.strategies.baseline import VARIANTS
 
 STRATEGY_TARGETS = {f"{cls.__module__}.{cls.__qualname__}": name for name, cls in STRATEGIES.items()}
 SCHEDULER_INTERVALS = ("step", "epoch")
@@ -59,6 +61,9 @@ def check_config(cfg: DictConfig) -> None:
     require("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "the evaluation batch size must be an integer >= 1")
     require("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "the number of epochs must be an integer >= 1")
     require("seed", lambda v: _is_int(v) and v >= 0, "the seed must be an integer >= 0")
+    require("variant", lambda v: v in VARIANTS, f"accepted: {list(VARIANTS)}")
+    require("convergence.epsilon", lambda v: _is_number(v) and v > 0, "the convergence threshold must be a number > 0")
+    require("convergence.reading", lambda v: v in READINGS, f"accepted: {sorted(READINGS)}")
     require("data.val_fraction", lambda v: _is_number(v) and 0 <= v < 1, "the validation fraction must be in [0, 1)")
     for key in ("data.train_subset", "data.test_subset"):
         require(key, lambda v: v is None or (_is_int(v) and v >= 1), "must be null (all samples) or an integer >= 1")

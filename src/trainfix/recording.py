@@ -109,6 +109,7 @@ class RunRecorder(pl.Callback):
         row["epoch_time_s"] = train_end - self._train_start
         row["eval_time_s"] = end - train_end
         pl_module.eval_results = {}
+        pl_module.epoch_record = row
         self.rows.append(row)
         if trainer.is_global_zero:
             write_metrics(self.run_dir, self.rows)

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainfix.checkpointing import LastCheckpoint
 from trainfix.config_rules import check_config
+from trainfix.convergence import Convergence
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
@@ -84,7 +85,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
     log.info("Instantiating callbacks and loggers")
     recorder = RunRecorder(run_dir, config, data_facts, cfg.seed)
-    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, LastCheckpoint(run_dir)]
+    convergence = Convergence(run_dir, **cfg.convergence)
+    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, convergence, LastCheckpoint(run_dir)]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
 

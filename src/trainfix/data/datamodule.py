@@ -203,21 +203,27 @@ class ImageDataModule(pl.LightningDataModule):
             loaders.append(DataLoader(IndexDataset(len(split.labels)), batch_sampler=sampler, collate_fn=identity_collate))
         return loaders
 
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        if self.trainer is not None and self.trainer.training:
-            split = "train"
-        else:
-            name = self.eval_names[dataloader_idx]
-            split = "train" if name == "train_eval" else name
+    def gather(self, split: str, indices: torch.Tensor, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (scaled, normalized, optionally augmented) and labels of `indices` in `split`, on the device."""
         images, labels = self.on_device[split]
-        indices = batch["indices"]
+        indices = indices.to(images.device)
         x = to_float(images[indices], *self.normalization)
-        if split == "train" and self.trainer is not None and self.trainer.training and self.augment.enabled:
+        if augment and self.augment.enabled:
             if self.augment.crop_padding:
                 x = random_crop(x, self.augment.crop_padding, self.augment_generator)
             if self.augment.flip:
                 x = random_flip(x, self.augment_generator)
-        return {**batch, "x": x, "y": labels[indices]}
+        return x, labels[indices]
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        training = self.trainer is not None and self.trainer.training
+        if training:
+            split = "train"
+        else:
+            name = self.eval_names[dataloader_idx]
+            split = "train" if name == "train_eval" else name
+        x, y = self.gather(split, batch["indices"], augment=training)
+        return {**batch, "x": x, "y": y}
 
     # --------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class Classifier(pl.LightningModule):
         self.register_buffer("grad_norm_steps", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("samples_seen", torch.zeros((), dtype=torch.long))
         self.eval_results: dict[str, float] = {}
+        self.skip_this_step = False
 
     # ------------------------------------------------------------------ training
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,26 +89,38 @@ class Classifier(pl.LightningModule):
         logits = self(x)
         losses = F.cross_entropy(logits.float(), y, reduction="none")
         reduction = self.strategy.reduce_loss(losses.detach(), batch["indices"], batch["global_size"])
-        weighted = losses if reduction.weights is None else losses * reduction.weights
+        per_sample = losses if reduction.transform is None else reduction.transform(losses)
+        weighted = per_sample if reduction.weights is None else per_sample * reduction.weights
         denominator = batch["global_size"] if reduction.denominator is None else reduction.denominator
         loss = weighted.sum() * (self.trainer.world_size / denominator)
         if self.l2_conv_kernels:
             loss = loss + self.l2_conv_kernels * sum(w.pow(2).sum() for w in conv_kernels(self.net))
+        self.skip_this_step = False
+        if reduction.skip_if_all_zero:
+            # One host sync per step, only for strategies that can select nothing (SPL).
+            selected = self.trainer.strategy.reduce(reduction.weights.detach().sum().float(), reduce_op="sum")
+            self.skip_this_step = bool(selected == 0)
 
         self.train_loss.update(losses.detach())
         self.train_acc.update(logits.detach(), y)
-        self.samples_seen += batch["global_size"]
-        for key, value in reduction.metrics.items():
-            self.strategy_step_metrics.setdefault(key, []).append(value.detach())
+        if not self.skip_this_step:
+            self.samples_seen += batch["global_size"]
         return loss
 
     def on_train_epoch_start(self) -> None:
         self.grad_norm_sum.zero_()
         self.grad_norm_last.zero_()
         self.grad_norm_steps.zero_()
-        self.strategy_step_metrics: dict[str, list[torch.Tensor]] = {}
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable[[], Any] | None = None) -> None:
+        """The usual step, except that a step whose strategy selected no sample makes no update."""
+        optimizer_closure()  # forward, loss and backward (training_step)
+        if not self.skip_this_step:
+            optimizer.step()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.skip_this_step:
+            return
         grads = [p.grad for p in self.net.parameters() if p.grad is not None]
         if not grads:
             return
@@ -127,8 +140,6 @@ class Classifier(pl.LightningModule):
             "samples_seen": int(self.samples_seen),
             "lr": self.current_lr(),
         }
-        for key, values in self.strategy_step_metrics.items():
-            summary[key] = float(torch.stack(values).float().mean())
         self.train_loss.reset()
         self.train_acc.reset()
         return summary
@@ -142,8 +153,8 @@ class Classifier(pl.LightningModule):
         decay = group.get("lr_decay", 0.0)
         if decay:
             state = optimizer.state.get(group["params"][0], {})
-            step = float(state.get("step", torch.tensor(1.0)))
-            lr = lr / (1 + (step - 1) * decay)
+            steps_done = float(state.get("step", 0.0))  # the last update used steps_done - 1
+            lr = lr / (1 + max(steps_done - 1, 0.0) * decay)
         return lr
 
     # ---------------------------------------------------------------- evaluation

@@ -2,11 +2,17 @@
 
 from trainfix.strategies.base import Reduction, Strategy
 from trainfix.strategies.baseline import Baseline
+from trainfix.strategies.deepeutaxy import DeepEutaxy
 from trainfix.strategies.shuffle import Shuffle
+from trainfix.strategies.spl import SelfPaced
+from trainfix.strategies.spl_deepeutaxy import SelfPacedDeepEutaxy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "baseline": Baseline,
     "shuffle": Shuffle,
+    "deepeutaxy": DeepEutaxy,
+    "spl": SelfPaced,
+    "spl_deepeutaxy": SelfPacedDeepEutaxy,
 }
 
-__all__ = ["STRATEGIES", "Baseline", "Reduction", "Shuffle", "Strategy"]
+__all__ = ["STRATEGIES", "Baseline", "DeepEutaxy", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy", "Shuffle", "Strategy"]

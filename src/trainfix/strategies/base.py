@@ -11,7 +11,8 @@ The training step calls these without `isinstance` checks or capability flags.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,13 +25,17 @@ if TYPE_CHECKING:
 class Reduction:
     """How a step's per-sample losses become the step loss.
 
-    step loss = sum_i weights_i * loss_i / denominator, summed over all ranks' samples.
-    `weights=None` means all ones; `denominator=None` means the global batch size.
+    step loss = sum_i weights_i * transform(loss_i) / denominator, summed over all ranks' samples,
+    where loss_i is the per-sample cross-entropy (with gradient).
+    `weights=None` means all ones; `denominator=None` means the global batch size;
+    `transform=None` keeps the cross-entropy. `skip_if_all_zero`: when every weight of the global
+    batch is zero the optimizer does not step (no update at all, optimizer state included).
     """
 
     weights: torch.Tensor | None = None
     denominator: float | torch.Tensor | None = None
-    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    skip_if_all_zero: bool = False
 
 
 class Strategy:
@@ -56,6 +61,9 @@ class Strategy:
     def reduce_loss(self, losses: torch.Tensor, indices: torch.Tensor, global_size: int) -> Reduction:
         """Mean over the global batch (the plain reduction)."""
         return Reduction()
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """Called once when fitting starts (after a checkpoint is restored)."""
 
     def on_train_epoch_end(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         """Update internal state after an epoch; return metrics to record for this epoch."""

@@ -15,6 +15,7 @@ from trainfix.seeding import derived_seed
 from trainfix.strategies.base import Strategy
 
 ORDERS = ("dataset", "seeded_shuffle")
+VARIANTS = ("paper", "authors_code")
 
 
 class Baseline(Strategy):
@@ -22,10 +23,14 @@ class Baseline(Strategy):
 
     name = "baseline"
 
-    def __init__(self, order: str = "dataset") -> None:
+    def __init__(self, order: str = "dataset", variant: str = "paper") -> None:
         if order not in ORDERS:
             raise ValueError(f"strategy.order={order!r} is not accepted; use one of {list(ORDERS)}")
-        self.order = order
+        if variant not in VARIANTS:
+            raise ValueError(f"variant={variant!r} is not accepted; use one of {list(VARIANTS)}")
+        # The authors' code slices every strategy's batches from the dataset in its official order.
+        self.order = "dataset" if variant == "authors_code" else order
+        self.variant = variant
 
     def bind(self, num_samples: int, batch_size: int, seed: int) -> None:
         super().bind(num_samples, batch_size, seed)

@@ -13,5 +13,8 @@ class StrategyDriver(pl.Callback):
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.strategy.on_train_start(trainer, pl_module)
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         pl_module.strategy_epoch_metrics = self.strategy.on_train_epoch_end(trainer.current_epoch, trainer, pl_module)
