@@ -8,8 +8,18 @@ export WANDB_MODE ?= offline
 export TRAINFIX_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
 FASHION_DEB := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 ARGS ?=
+# Reproductions: PROFILE=full (the paper's protocol) or quick (same code path, minutes on a CPU).
+PROFILE ?= quick
+VARIANT ?= paper
+SEEDS_full := 0,1,2,3,4
+SEEDS_quick := 0,1
+SEEDS ?= $(SEEDS_$(PROFILE))
+ROWS_IV ?= cnn1 lenet5 resnet20 resnet32 mobilenetv2 mobilenetv2_clr
+ROWS_VII ?= resnet20 resnet32
+CIFAR_DATA ?= cifar10
+LAUNCHER ?=
 
-.PHONY: help venv fashion-mnist demo train test test-full bench clean
+.PHONY: help venv fashion-mnist demo train test test-full bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -42,6 +52,25 @@ test-full: venv fashion-mnist ## the test suite including GPU-marked tests where
 
 bench: venv ## seconds/epoch of our Lightning path vs a plain PyTorch loop, and their ratio
 	$(PY) benchmarks/bench_epoch.py $(ARGS)
+
+reproduce-table-iv: venv ## DeepEutaxy Tables IV-VI + Figure 3 (PROFILE=quick|full VARIANT=paper|authors_code ROWS_IV=... CIFAR_DATA=cifar10|cifar10_jpeg)
+	@for row in $(ROWS_IV); do \
+	  case $$row in cnn1|lenet5) data=;; *) data=data=$(CIFAR_DATA);; esac; \
+	  $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/$$row profile=$(PROFILE) variant=$(VARIANT) $$data \
+	    strategy=baseline,spl,deepeutaxy seed=$(SEEDS) trainer.enable_progress_bar=false $(LAUNCHER) $(ARGS) || exit 1; \
+	done
+	$(PY) -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv_$(PROFILE) --out results/deepeutaxy_table_iv_$(PROFILE)_$(VARIANT) --variant $(VARIANT)
+
+reproduce-table-vii: venv ## DeepEutaxy Table VII (needs reproduce-table-iv's SPL runs of the same PROFILE and VARIANT)
+	@for row in $(ROWS_VII); do \
+	  $(PY) -m trainfix.train -m experiment=deepeutaxy/table_vii/$$row profile=$(PROFILE) variant=$(VARIANT) data=$(CIFAR_DATA) \
+	    strategy=spl,deepeutaxy,spl_deepeutaxy seed=$(SEEDS) trainer.enable_progress_bar=false $(LAUNCHER) $(ARGS) || exit 1; \
+	done
+	$(PY) -m trainfix.results deepeutaxy --table vii --runs multirun/deepeutaxy_table_vii_$(PROFILE) \
+	  --base-runs multirun/deepeutaxy_table_iv_$(PROFILE) --out results/deepeutaxy_table_vii_$(PROFILE)_$(VARIANT) --variant $(VARIANT)
+
+bench-deepeutaxy: venv ## DE refresh time / one epoch, and SPL epoch time / baseline epoch time
+	$(PY) benchmarks/bench_deepeutaxy.py $(ARGS)
 
 clean: ## remove caches (not runs/ or multirun/)
 	rm -rf .pytest_cache **/__pycache__

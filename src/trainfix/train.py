@@ -32,9 +32,9 @@ from trainfix.convergence import Convergence
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
-from trainfix.records import read_metrics
+from trainfix.records import now_iso, read_metrics, write_run
 from trainfix.recording import RunRecorder
-from trainfix.run_folder import decide
+from trainfix.run_folder import RunAction, decide
 from trainfix.seeding import seed_everything
 from trainfix.strategies.driver import StrategyDriver
 
@@ -55,7 +55,26 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
     seed_everything(cfg.seed)
     torch.use_deterministic_algorithms(bool(cfg.deterministic), warn_only=True)
+    try:
+        trainer, module, datamodule = _build(cfg, run_dir, config, action)
+    except Exception as error:
+        # Recorded, so a table shows this cell as failed (or "data missing") rather than absent.
+        write_run(run_dir, {"status": "failed", "config": config, "seed": cfg.seed, "error": f"{type(error).__name__}: {error}", "end_time": now_iso()})
+        raise
+    loggers = trainer.loggers
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(action.checkpoint) if action.checkpoint else None)
+    finally:
+        if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+            import wandb
 
+            wandb.finish()
+        log.info("Run folder: %s", run_dir.resolve())
+    return _last_row(run_dir), {"run_dir": run_dir, "action": action, "trainer": trainer, "module": module, "datamodule": datamodule}
+
+
+def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAction) -> tuple[pl.Trainer, Classifier, ImageDataModule]:
+    """Strategy, data, model, callbacks, loggers and trainer, in that order."""
     log.info("Instantiating strategy <%s>", cfg.strategy._target_)
     strategy = instantiate(cfg.strategy)
 
@@ -82,6 +101,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         eval_names=datamodule.eval_names,
         channels_last=cfg.model.channels_last,
     )
+    if cfg.init_from and action.kind == "new":
+        _load_network_weights(module, Path(cfg.init_from))
 
     log.info("Instantiating callbacks and loggers")
     recorder = RunRecorder(run_dir, config, data_facts, cfg.seed)
@@ -92,16 +113,21 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
+    return trainer, module, datamodule
 
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(action.checkpoint) if action.checkpoint else None)
-    finally:
-        if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
-            import wandb
 
-            wandb.finish()
-        log.info("Run folder: %s", run_dir.resolve())
-    return _last_row(run_dir), {"run_dir": run_dir, "action": action, "trainer": trainer, "module": module, "datamodule": datamodule}
+def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
+    """Start from the network weights of another run's checkpoint (optimizer and strategy start fresh,
+    as the authors' code does when it loads the SPL model for Table VII)."""
+    if not checkpoint.exists():
+        raise FileNotFoundError(
+            f"init_from={checkpoint}: no such checkpoint. For DeepEutaxy Table VII, run Table IV's SPL runs of the same "
+            "profile, variant and seed first (make reproduce-table-iv)."
+        )
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    net_state = {key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")}
+    module.net.load_state_dict(net_state)
+    log.info("Network weights from %s", checkpoint)
 
 
 def _last_row(run_dir: Path) -> dict[str, Any]:

@@ -93,3 +93,28 @@ def test_unknown_group_option_lists_available(tmp_path):
 def test_typo_in_key_is_refused(tmp_path):
     with pytest.raises(ConfigCompositionException, match="batchsize"):
         compose_train(["data.batchsize=128"], tmp_path)
+
+
+EXPERIMENTS = sorted(str(p.relative_to(CONF_DIR / "experiment").with_suffix("")) for p in (CONF_DIR / "experiment").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("profile", ["full", "quick"])
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_with_each_strategy(experiment, profile, tmp_path):
+    """Each table cell's config composes, passes the rules, and pins the paper's settings."""
+    assert len(EXPERIMENTS) == 8
+    strategies = ["spl", "deepeutaxy", "spl_deepeutaxy"] if "table_vii" in experiment else ["baseline", "spl", "deepeutaxy"]
+    for strategy in strategies:
+        cfg = compose_train([f"experiment={experiment}", f"profile={profile}", f"strategy={strategy}", "seed=3"], tmp_path)
+        check_config(cfg)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        row = experiment.split("/")[-1]
+        assert resolved["run_name"] == f"{row}_{strategy}_paper_seed3"
+        assert resolved["data"]["batch_size"] == (1000 if profile == "full" else resolved["quick"]["batch_size"])
+        assert resolved["data"]["augment"] == {"crop_padding": 0, "flip": False}
+        epochs = (50 if "table_vii" in experiment else 200) if profile == "full" else 5
+        assert resolved["trainer"]["max_epochs"] == epochs
+        if "iter_count" in resolved["strategy"]:
+            assert resolved["strategy"]["iter_count"] == (2 if profile == "quick" else 5 if row in ("cnn1", "lenet5") else 10)
+        if "table_vii" in experiment:
+            assert resolved["init_from"].endswith(f"deepeutaxy_table_iv_{profile}/{row}_spl_paper_seed3/checkpoints/last.ckpt")

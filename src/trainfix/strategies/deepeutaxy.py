@@ -27,6 +27,7 @@ slot i of the batch sequence is overwritten with a copy of the last batch in sor
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,9 +125,8 @@ class DeepEutaxy(Baseline):
     def on_train_epoch_end(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         metrics = super().on_train_epoch_end(epoch, trainer, module)
         refreshed = epoch + 1 < trainer.max_epochs and self.refresh_due_after(epoch)
-        if refreshed:
-            self.refresh(epoch, trainer, module)
-        return {**metrics, "de_refreshed": float(refreshed)}
+        seconds = self.refresh(epoch, trainer, module) if refreshed else 0.0
+        return {**metrics, "de_refreshed": float(refreshed), "de_refresh_time_s": seconds}
 
     # ------------------------------------------------------------------- scoring
     def score_batches(self, trainer: pl.Trainer, module: pl.LightningModule) -> torch.Tensor:
@@ -171,17 +171,23 @@ class DeepEutaxy(Baseline):
         shuffled = torch.randperm(len(scores), generator=generator)
         return shuffled[torch.sort(scores[shuffled], stable=True).indices].tolist()
 
-    def refresh(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        """Score every batch and set the order (paper) or apply the code's overwrite (authors_code)."""
+    def refresh(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> float:
+        """Score every batch and set the order (paper) or apply the code's overwrite (authors_code).
+
+        Returns the seconds the scoring took (wall clock, device synchronized).
+        """
+        start = time.perf_counter()
         scores = self.score_batches(trainer, module)
-        order = self.sort_order(scores, epoch)
+        order = self.sort_order(scores, epoch)  # moves the scores to the host: the device is synchronized
         if self.variant == "paper":
             self.sequence = order
         else:
             self.apply_authors_overwrite(order)
+        seconds = time.perf_counter() - start
         if trainer.is_global_zero:
             self._save_refresh(Path(trainer.default_root_dir), epoch, scores, order)
         self.refreshes += 1
+        return seconds
 
     def apply_authors_overwrite(self, order: list[int]) -> None:
         """The code writes every sorted batch, in turn, into slot `i` (i = refresh number) of the

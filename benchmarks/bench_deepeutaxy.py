@@ -1,0 +1,81 @@
+"""DeepEutaxy and SPL overheads, as ratios measured in one run.
+
+    make bench-deepeutaxy                  # CPU: LeNet-5 on 10,000 MNIST images, ResNet-20 on the CIFAR-10 subset
+    python benchmarks/bench_deepeutaxy.py --epochs 4 --mnist-samples 60000
+
+- DE refresh / epoch: the seconds one DeepEutaxy re-prioritization takes (a forward and backward
+  pass per batch, no optimizer step) over the seconds of one training epoch of the same run.
+  Target <= 1.2.
+- SPL epoch / BL epoch: a self-paced epoch (mask, masked mean, one host sync per step) over a
+  baseline epoch, same network, data and batches; SPL runs with lambda0 = 1e6 so that every step
+  updates, as BL's do. Target <= 1.05.
+Both use trainfix's real training path (`trainfix.train.train`); the first epoch is a warm-up and
+the figure is the fastest of the rest (shared machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(overrides: list[str]) -> pd.DataFrame:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from trainfix.train import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+            cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = tmp
+            cfg.trainer.limit_val_batches = 0
+            del cfg["hydra"]
+        train(cfg)
+        return pd.read_csv(Path(tmp) / "metrics.csv")
+
+
+def main() -> None:
+    gpu = torch.cuda.is_available()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per run (the first is a warm-up)")
+    parser.add_argument("--mnist-samples", type=int, default=60000 if gpu else 10000)
+    parser.add_argument("--cifar-samples", type=int, default=50000 if gpu else 5000)
+    parser.add_argument("--cifar", default="cifar10")
+    parser.add_argument("--data-dir", default=os.environ.get("TRAINFIX_DATA_DIR", "data"))
+    args = parser.parse_args()
+
+    print(f"device: {torch.cuda.get_device_name() if gpu else f'CPU, {torch.get_num_threads()} threads'}; batch 1000; "
+          f"fastest of {args.epochs - 1} epochs after 1 warm-up")
+    print(f"{'model':10} {'samples':>8} {'epoch s':>8} {'DE refresh s':>13} {'refresh/epoch':>14} {'BL epoch s':>11} {'SPL epoch s':>12} {'SPL/BL':>7}")
+    for model, data, optimizer, samples in (("lenet5", "mnist", "adagrad", args.mnist_samples), ("resnet20", args.cifar, "adadelta", args.cifar_samples)):
+        common = [
+            f"paths.data_dir={args.data_dir}", f"data={data}", f"model={model}", f"optimizer={optimizer}", "data.batch_size=1000",
+            f"data.train_subset={samples}", "data.test_subset=1000", f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false",
+            "deterministic=false", f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
+        ]
+        if data == "cifar10":
+            common.append("data.accept_nonofficial=true")
+        de = run(common + ["strategy=deepeutaxy", "de_iter_count=1"])
+        bl = run(common + ["strategy=baseline"])
+        spl = run(common + ["strategy=spl", "spl_lambda0=1.0e6"])
+        epoch = de["epoch_time_s"][1:].min()
+        refresh = de.loc[de["de_refreshed"] == 1, "de_refresh_time_s"][1:].min()
+        bl_epoch, spl_epoch = bl["epoch_time_s"][1:].min(), spl["epoch_time_s"][1:].min()
+        print(f"{model:10} {samples:>8} {epoch:>8.3f} {refresh:>13.3f} {refresh / epoch:>14.3f} {bl_epoch:>11.3f} {spl_epoch:>12.3f} {spl_epoch / bl_epoch:>7.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Build a paper's tables and figures from run folders; print the Markdown tables, write all files.
+
+    python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_iv
+    python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_vii \\
+        --base-runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_vii --table vii
+
+Writes into --out: table_<n>.md / .csv / .tex (paper layout: paper, ours, diff per cell),
+table_<n>_values.csv (one row per cell, numbers), figure_3.png. Exit status 2 on bad input
+(a runs folder that does not exist or holds no run folders, an unknown option value), with the
+reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from trainfix.results.collect import RunsInputError, collect_runs
+from trainfix.results.deepeutaxy_tables import (
+    STRATEGIES,
+    READINGS,
+    max_accuracy_values,
+    select_runs,
+    table_iv_values,
+    table_vii_values,
+    widen,
+)
+from trainfix.results.render import table_markdown, write_figure, write_table
+
+TABLE_CHOICES = ("iv", "v", "vi", "vii", "fig3", "all")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected comma-separated integers, e.g. --seeds 0,1,2,3,4") from None
+
+
+def _str_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m trainfix.results", description=__doc__.split("\n\n")[0])
+    papers = top.add_subparsers(dest="paper", required=True, metavar="PAPER")
+    de = papers.add_parser("deepeutaxy", help="DeepEutaxy Tables IV-VII and Figure 3 (paper, ours, diff)")
+    de.add_argument("--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)")
+    de.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files")
+    de.add_argument("--base-runs", type=Path, help="Table VII: folder holding the Base runs (200-epoch SPL runs), e.g. the Table IV multirun")
+    de.add_argument("--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)")
+    de.add_argument("--convergence", choices=sorted(READINGS), default="last",
+                    help="Eq. 12 reading: last = grad_norm_last (default), mean = grad_norm_mean")
+    de.add_argument("--epsilon", type=float, help="Eq. 12 threshold (default: each run's config.convergence.epsilon, else 0.01)")
+    de.add_argument("--seeds", type=_int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)")
+    de.add_argument("--rows", type=_str_list, help="table rows, e.g. cnn1,lenet5 (default: the rows found in the runs)")
+    de.add_argument("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
+    de.add_argument("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
+    return top
+
+
+def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
+    """Build what `args.table` asks for; print each table's Markdown; return the files written."""
+    if args.epsilon is not None and not args.epsilon > 0:
+        raise ValueError(f"--epsilon {args.epsilon}: must be > 0")
+    runs = collect_runs(args.runs)
+    base = collect_runs(args.base_runs) if args.base_runs else None
+    options = {"convergence": args.convergence, "epsilon": args.epsilon, "seeds": args.seeds, "rows": args.rows, "variant": args.variant}
+    main_runs = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=args.variant)
+    has_vii = bool(runs.runs["table_vii_role"].notna().any())
+    wanted = {"iv", "v", "vi", "vii", "fig3"} if args.table == "all" else {args.table}
+    if main_runs.empty and wanted & {"iv", "v", "vi", "fig3"}:
+        if args.table != "all":
+            raise RunsInputError(f"{args.runs} holds no BL/SPL/DE runs for Tables IV-VI (runs without config.table_vii_role); found {len(runs.runs)} run folders")
+        print(f"note: Tables IV-VI and Figure 3 skipped: {args.runs} holds no BL/SPL/DE runs without table_vii_role", file=sys.stderr)
+        wanted -= {"iv", "v", "vi", "fig3"}
+    if "vii" in wanted and not has_vii and args.table == "all":
+        print(f"note: Table VII skipped: no run in {args.runs} has config.table_vii_role (build it with --table vii)", file=sys.stderr)
+        wanted.discard("vii")
+    if not wanted:
+        raise RunsInputError(f"{args.runs}: nothing to build from its {len(runs.runs)} run folders")
+
+    written: list[Path] = []
+    builders = {
+        "iv": lambda: table_iv_values(runs, **options),
+        "v": lambda: max_accuracy_values(runs, "train", **options),
+        "vi": lambda: max_accuracy_values(runs, "test", **options),
+        "vii": lambda: table_vii_values(runs, base, **options),
+    }
+    for key in ("iv", "v", "vi", "vii"):
+        if key in wanted:
+            values = builders[key]()
+            table = widen(values, index_name="Method" if key == "vii" else "Model")
+            print(table_markdown(table))
+            written += write_table(table, args.out, values=values)
+    if "fig3" in wanted:
+        from trainfix.results.figures import figure_3, figure_3_caption  # matplotlib only when plotting
+
+        figure_options = {"band": args.band, "variant": args.variant, "seeds": args.seeds, "convergence": args.convergence}
+        figure = figure_3(runs, rows=args.rows, **figure_options)
+        written.append(write_figure(figure, Path(args.out) / "figure_3.png", description="\n".join(figure_3_caption(runs, **figure_options))))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        written = build_deepeutaxy(args)
+    except (RunsInputError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("wrote:\n" + "\n".join(f"  {path}" for path in written), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,585 @@
+"""DeepEutaxy (Zhang & Chan) Tables IV-VII from run folders: the paper's number, ours, and the difference.
+
+Paper numbers are read from `conf/paper/deepeutaxy_table_{iv,v,vi,vii}.yaml`, never from code.
+Our numbers come from the runs' `metrics.csv` (see `trainfix.results.collect`).
+
+Definitions (the same text is in docs/tables.md):
+- Epochs in tables are 1-based counts ("number of epochs") = metrics `epoch` + 1.
+- Train accuracy is `train_eval_acc` (the whole training set in eval mode after each epoch, measured
+  the same way for every strategy) when the run recorded it, else `train_acc` (running mean over the
+  epoch in training mode); each caption says which.
+- Convergence (Eq. 12): the first epoch whose gradient L2 norm is <= epsilon (the run's
+  `config.convergence.epsilon`, default 0.01). Reading `last` (default) uses `grad_norm_last`, the
+  norm at the epoch's last step; `mean` uses `grad_norm_mean`, the mean over its steps. A run that
+  never meets it is "not converged".
+- Only runs with status `finished` count. A cell is the mean over the seeds that count; when some of
+  the expected seeds do not, it says so: "98.52% (4/5; 1 failed)". With none: "missing" (no run
+  folder), "failed", "diverged", "running", "data missing" (a DatasetMissingError), or a breakdown.
+  Expected seeds: the `seeds` argument, else every seed found in the runs of the table.
+- Table IV (rows x BL/SPL/DE): train and test accuracy at the convergence epoch, or at the last
+  epoch for a seed that did not converge (the paper: "the values at the epoch with the convergence
+  criterion satisfied right after it or at the 200-th epoch"); epochs to converge = mean over the
+  seeds that converged, "(k/n)" when only k of n did, "not converged" when none did.
+- Table V (train accuracy) / VI (test accuracy): max accuracy = mean over seeds of each seed's
+  maximum; epochs to the max = mean of each seed's 1-based argmax (first occurrence). "Same level as
+  BL" (B for SPL, C for DE): BL's level = mean over BL seeds of their maxima; per seed the first epoch
+  with accuracy >= that level (1e-9 tolerance on fractions); mean over the seeds that reach it,
+  "failed" when none does. Speedup = A / B (A = BL's epochs to its max), "-" when B has no number.
+- Table VII (ResNet-20/32): Base = the SPL runs of 200 epochs (max train/test accuracy over them);
+  SPL, DE, SPL+DE = runs with `config.table_vii_role` spl/de/spl_de that train 50 more epochs from
+  Base: max train/test accuracy over those epochs and the additional epochs to convergence, counted
+  from the run's first recorded epoch (1 = its first epoch), "failed" when no seed converged.
+- diff = ours - paper: percentage points for accuracies, epochs for epoch counts, a plain number
+  for speedups; "n/a" when either side is not a number.
+Accuracies are shown in percent with two decimals; epochs with up to two decimals; speedups with two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from trainfix.results.collect import OK_STATUS, RunCollection, order_rows, row_label
+
+PAPER_DIR = Path(__file__).resolve().parents[3] / "conf" / "paper"
+STRATEGIES = ("BL", "SPL", "DE")
+# The same mapping as trainfix.convergence.READINGS, kept here so that reading results does not
+# import Lightning (seconds of start-up for a table).
+READINGS = {"last": "grad_norm_last", "mean": "grad_norm_mean"}
+READING_TEXT = {
+    "last": "grad_norm_last, the gradient L2 norm at the last step of each epoch",
+    "mean": "grad_norm_mean, the mean gradient L2 norm over each epoch's steps",
+}
+TABLE_VII_ROLES = {"base": "Base", "spl": "SPL", "de": "DE", "spl_de": "SPL+DE"}
+SOURCES = ("paper", "ours", "diff")
+# Accuracies are fractions; a seed reaches BL's level when acc >= level - LEVEL_TOLERANCE
+# (the level is a mean of fractions, so it can differ from an equal accuracy in the last bit).
+LEVEL_TOLERANCE = 1e-9
+# Order in which the reasons a seed does not count are listed in a cell.
+REASON_ORDER = ("not converged", "not reached", "no gradient norm", "not recorded", "no epochs",
+                "running", "failed", "diverged", "data missing", "missing", "unreadable")
+# Status preference when one (row, strategy, seed) has several run folders.
+STATUS_RANK = {OK_STATUS: 0, "diverged": 1, "running": 2, "failed": 3, "data missing": 4, "unreadable": 5}
+CELL_NOTE = ("Cells: mean over the seeds whose run finished; '(k/n; ...)' = k of n expected seeds counted, "
+             "the others as listed. Epochs are 1-based counts. diff = ours - paper (percentage points for "
+             "accuracies, epochs for epoch counts, plain for speedups).")
+
+Outcome = float | str  # a seed's number, or why it has none
+
+
+# --------------------------------------------------------------------------- paper numbers
+def load_paper_table(table: str, paper_dir: Path | None = None) -> dict[str, Any]:
+    """The published numbers of one table (`"iv"`, `"v"`, `"vi"` or `"vii"`) from conf/paper/.
+
+    Returns the YAML as a dict: `rows` maps a row key (cnn1, ..., or base/spl/de/spl_de for VII) to
+    its cells; accuracies are percent, epochs are counts, "not converged"/"failed"/"-" are strings.
+    """
+    key = table.lower()
+    if key not in ("iv", "v", "vi", "vii"):
+        raise ValueError(f"table={table!r} is not a DeepEutaxy table with published numbers; accepted: iv, v, vi, vii")
+    path = Path(paper_dir or PAPER_DIR) / f"deepeutaxy_table_{key}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"the published numbers of DeepEutaxy Table {key.upper()} are expected in {path}")
+    return yaml.safe_load(path.read_text())
+
+
+# --------------------------------------------------------------------------- cells
+@dataclass(frozen=True)
+class Cell:
+    """One 'ours' cell: a mean over the seeds that count, or the reason there is no number.
+
+    kind: "acc" (value in percent), "epochs", "ratio" or "text". used/expected: seeds counted and
+    seeds expected. others: (reason, count) for the seeds not counted. text_if_none: shown when
+    value is None.
+    """
+
+    kind: str
+    value: float | None
+    used: int = 0
+    expected: int = 0
+    text_if_none: str = ""
+    others: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def text(self) -> str:
+        if self.value is None:
+            return self.text_if_none
+        text = format_value(self.kind, self.value)
+        if self.used < self.expected:
+            detail = f"{self.used}/{self.expected}"
+            if self.others:
+                detail += "; " + ", ".join(f"{n} {reason}" for reason, n in self.others)
+            text += f" ({detail})"
+        return text
+
+
+def aggregate(kind: str, outcomes: list[Outcome], soft: str | None = None, soft_text: str | None = None) -> Cell:
+    """The mean of the numeric outcomes, with the reasons of the others.
+
+    soft / soft_text: a per-seed reason (e.g. "not converged") and the cell text when it is the only
+    reason and no seed has a number (e.g. "failed" in Tables V-VII, as the paper writes).
+    """
+    numbers = [float(v) for v in outcomes if not isinstance(v, str)]
+    counts = Counter(v for v in outcomes if isinstance(v, str))
+    others = tuple(sorted(counts.items(), key=lambda item: (_reason_rank(item[0]), item[0])))
+    if numbers:
+        return Cell(kind, sum(numbers) / len(numbers), len(numbers), len(outcomes), others=others)
+    if not outcomes:
+        return Cell(kind, None, text_if_none="missing")
+    if len(counts) == 1:
+        (reason,) = counts
+        text = soft_text if (reason == soft and soft_text) else reason
+    else:
+        text = ", ".join(f"{n} {reason}" for reason, n in others)
+    return Cell(kind, None, 0, len(outcomes), text, others)
+
+
+def _reason_rank(reason: str) -> int:
+    return REASON_ORDER.index(reason) if reason in REASON_ORDER else len(REASON_ORDER)
+
+
+def format_value(kind: str, value: float) -> str:
+    """98.52% for "acc" (value in percent), 81.8 / 4 for "epochs", 2.50 for "ratio"."""
+    if kind == "acc":
+        return f"{value:.2f}%"
+    if kind == "epochs":
+        return _trim(value)
+    if kind == "ratio":
+        return f"{value:.2f}"
+    return str(value)
+
+
+def format_diff(kind: str, diff: float) -> str:
+    """+0.35 pp for accuracies, -3.2 for epochs, +0.12 for ratios."""
+    if kind == "acc":
+        d = round(diff, 2) or 0.0
+        return f"{d:+.2f} pp"
+    if kind == "epochs":
+        d = round(diff, 2) or 0.0
+        return ("+" if d >= 0 else "-") + _trim(abs(d)) if d else "0"
+    d = round(diff, 2) or 0.0
+    return f"{d:+.2f}"
+
+
+def _trim(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _paper_text(kind: str, paper: Any) -> str:
+    if paper is None:
+        return "not in paper"
+    if isinstance(paper, (int, float)) and not isinstance(paper, bool):
+        return format_value(kind, float(paper))
+    return str(paper)
+
+
+# --------------------------------------------------------------------------- run selection
+def validate_reading(convergence: str) -> str:
+    """The metrics column of a convergence reading ("last" or "mean")."""
+    if convergence not in READINGS:
+        raise ValueError(f"convergence={convergence!r} is not accepted; use one of {sorted(READINGS)}")
+    return READINGS[convergence]
+
+
+def select_runs(runs: pd.DataFrame, *, roles: Iterable[str | None], strategies: Iterable[str] | None = None,
+                variant: str | None = None) -> pd.DataFrame:
+    """The identified runs (row, strategy and seed known) with `table_vii_role` in `roles`.
+
+    None in `roles` selects runs without a role (Tables IV-VI). `variant`: keep runs of that
+    strategy variant (and runs whose strategy has none, e.g. BL); None: refuse a mix of variants.
+    """
+    roles = set(roles)
+    keep = runs["table_vii_role"].isin({r for r in roles if r is not None})
+    if None in roles:
+        keep |= runs["table_vii_role"].isna()
+    keep &= runs["row"].notna() & runs["strategy"].notna() & runs["seed"].notna()
+    if strategies is not None:
+        keep &= runs["strategy"].isin(list(strategies))
+    chosen = runs[keep]
+    variants = sorted({v for v in chosen["variant"].dropna()})
+    if variant is None and len(variants) > 1:
+        raise ValueError(f"the runs mix strategy variants {variants}; choose one with variant= (CLI: --variant {'|'.join(variants)})")
+    if variant is not None:
+        if variant not in variants:
+            raise ValueError(f"variant={variant!r}: no run has it; the runs have {variants or 'no variant'}")
+        chosen = chosen[chosen["variant"].isna() | (chosen["variant"] == variant)]
+    return chosen
+
+
+def expected_seeds(runs: pd.DataFrame, seeds: Iterable[int] | None) -> list[int]:
+    """`seeds` when given, else every seed found in `runs`."""
+    if seeds is not None:
+        return sorted({int(s) for s in seeds})
+    return sorted({int(s) for s in runs["seed"].dropna()})
+
+
+@dataclass
+class RunPool:
+    """Selected runs and their epochs, looked up by (row, group, seed); group = strategy or role.
+
+    runs: the selected rows of `RunCollection.runs` (possibly from several collections);
+    metrics: run path -> its epochs; group_column: "strategy" (Tables IV-VI) or "table_vii_role".
+    """
+
+    runs: pd.DataFrame
+    metrics: dict[str, pd.DataFrame]
+    group_column: str
+
+    @classmethod
+    def of(cls, parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str) -> RunPool:
+        frames, metrics = [], {}
+        for collection, runs in parts:
+            frames.append(runs)
+            path_of = dict(zip(runs["run_id"], runs["path"]))
+            for run_id, frame in collection.epochs[collection.epochs["run_id"].isin(set(path_of))].groupby("run_id", sort=False):
+                metrics[str(path_of[run_id])] = frame.reset_index(drop=True)
+        runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return cls(runs, metrics, group_column)
+
+    def seed_runs(self, row: str, group: str, seeds: list[int]) -> list[tuple[int, pd.Series | None]]:
+        """(seed, the run used for it or None when missing); among several folders the best status wins."""
+        if self.runs.empty:
+            return [(s, None) for s in seeds]
+        mine = self.runs[(self.runs["row"] == row) & (self.runs[self.group_column] == group)]
+        out = []
+        for seed in seeds:
+            candidates = mine[mine["seed"] == seed]
+            if candidates.empty:
+                out.append((seed, None))
+                continue
+            ranked = candidates.assign(
+                _rank=candidates["status"].map(STATUS_RANK).fillna(len(STATUS_RANK)),
+                _end=candidates["end_time"].fillna(""),
+            ).sort_values(["_rank", "_end", "run_id"], ascending=[True, False, True])
+            out.append((seed, ranked.iloc[0]))
+        return out
+
+    def outcomes(self, row: str, group: str, seeds: list[int], measure: Callable[[pd.DataFrame, pd.Series], Outcome]) -> list[Outcome]:
+        """Per expected seed: `measure(metrics, run)` for a finished run, else why it has no number."""
+        result: list[Outcome] = []
+        for _, run in self.seed_runs(row, group, seeds):
+            if run is None:
+                result.append("missing")
+            elif run["status"] != OK_STATUS:
+                result.append(str(run["status"]))
+            else:
+                metrics = self.metrics.get(str(run["path"]))
+                result.append("no epochs" if metrics is None or metrics.empty else measure(metrics, run))
+        return result
+
+    def duplicates(self) -> int:
+        if self.runs.empty:
+            return 0
+        return int(self.runs.duplicated(["row", self.group_column, "seed"]).sum())
+
+
+# --------------------------------------------------------------------------- per-seed measures
+def _number(value: Any, scale: float = 1.0) -> Outcome:
+    return "not recorded" if value is None or pd.isna(value) else float(value) * scale
+
+
+def _first_converged(metrics: pd.DataFrame, column: str, epsilon: float) -> int | None | str:
+    """Position of the first epoch with gradient norm <= epsilon; None: never; "no gradient norm"."""
+    norms = metrics[column] if column in metrics.columns else pd.Series(dtype=float)
+    if not norms.notna().any():
+        return "no gradient norm"
+    hits = (norms <= epsilon).to_numpy().nonzero()[0]
+    return int(hits[0]) if len(hits) else None
+
+
+def _epsilon(run: pd.Series, override: float | None) -> float:
+    return float(override) if override is not None else float(run["epsilon"])
+
+
+def _first_argmax_epoch(series: pd.Series, epoch_number: pd.Series) -> Outcome:
+    """The 1-based epoch of the first maximum of `series`."""
+    if not series.notna().any():
+        return "not recorded"
+    return float(epoch_number.iloc[int(series.fillna(-math.inf).to_numpy().argmax())])
+
+
+# --------------------------------------------------------------------------- table assembly
+def _entry(row: str, label: str, column: str, kind: str, paper: Any, cell: Cell) -> dict[str, Any]:
+    paper_number = float(paper) if isinstance(paper, (int, float)) and not isinstance(paper, bool) else math.nan
+    ours = cell.value if cell.value is not None else math.nan
+    diff = ours - paper_number if not (math.isnan(ours) or math.isnan(paper_number)) else math.nan
+    return {
+        "row": row, "label": label, "column": column, "kind": kind,
+        "paper": paper_number, "paper_text": _paper_text(kind, paper),
+        "ours": ours, "ours_text": cell.text,
+        "diff": diff, "diff_text": "n/a" if math.isnan(diff) else format_diff(kind, diff),
+        "seeds_used": cell.used, "seeds_expected": cell.expected,
+    }
+
+
+def widen(values: pd.DataFrame, index_name: str = "Model") -> pd.DataFrame:
+    """The long frame of a table (one row per cell) as the paper's layout: one row per table row,
+    columns (column, source) with source in paper / ours / diff; captions carried in `attrs`."""
+    columns = list(dict.fromkeys(values["column"]))
+    labels = list(dict.fromkeys(values["label"]))
+    frame = values.set_index(["label", "column"])[["paper_text", "ours_text", "diff_text"]]
+    frame.columns = list(SOURCES)
+    wide = frame.unstack("column").swaplevel(axis=1)
+    wide = wide.reindex(index=labels, columns=pd.MultiIndex.from_product([columns, SOURCES], names=["column", "source"]))
+    wide.index.name = index_name
+    wide.attrs = dict(values.attrs)
+    return wide
+
+
+def _finish(entries: list[dict[str, Any]], attrs: dict[str, Any]) -> pd.DataFrame:
+    values = pd.DataFrame(entries)
+    values.attrs = attrs
+    return values
+
+
+def table_rows(pool_runs: pd.DataFrame, rows: Iterable[str] | None) -> list[str]:
+    """`rows` when given, else the rows present in `pool_runs`, in the paper's order."""
+    return list(rows) if rows is not None else order_rows(sorted(set(pool_runs["row"].dropna())))
+
+
+# --------------------------------------------------------------------------- Table IV
+def table_iv_values(runs: RunCollection, *, convergence: str = "last", epsilon: float | None = None,
+                    seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
+                    variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Table IV as a long frame: one row per (table row, column) with paper/ours/diff numbers and texts.
+
+    Columns: row, label, column, kind, paper, paper_text, ours, ours_text, diff, diff_text,
+    seeds_used, seeds_expected. `attrs` holds title, caption (list of lines) and stem.
+    """
+    norm_column = validate_reading(convergence)
+    paper = paper or load_paper_table("iv")
+    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
+    pool = RunPool.of([(runs, selected)], "strategy")
+    seed_list = expected_seeds(selected, seeds)
+
+    def at_convergence(column: str, scale: float) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
+        def measure(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
+            position = _first_converged(metrics, norm_column, _epsilon(run, epsilon))
+            position = len(metrics) - 1 if not isinstance(position, int) else position
+            return _number(metrics[column].iloc[position], scale)
+        return measure
+
+    def epochs_to_converge(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
+        position = _first_converged(metrics, norm_column, _epsilon(run, epsilon))
+        if position is None:
+            return "not converged"
+        return position if isinstance(position, str) else float(metrics["epoch_number"].iloc[position])
+
+    entries = []
+    for row in table_rows(selected, rows):
+        cells = (paper["rows"].get(row) or {})
+        label = row_label(row)
+        for strategy in STRATEGIES:
+            for name, column in (("train", "train_acc_used"), ("test", "test_acc")):
+                cell = aggregate("acc", pool.outcomes(row, strategy, seed_list, at_convergence(column, 100.0)))
+                entries.append(_entry(row, label, f"{strategy} {name} acc", "acc", (cells.get(f"{name}_acc") or {}).get(strategy), cell))
+        for strategy in STRATEGIES:
+            cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, epochs_to_converge), soft="not converged", soft_text="not converged")
+            entries.append(_entry(row, label, f"{strategy} epochs to converge", "epochs", (cells.get("epochs_to_converge") or {}).get(strategy), cell))
+    attrs = {
+        "stem": "table_iv",
+        "title": f"Table IV (DeepEutaxy): {paper.get('title', '')}",
+        "caption": provenance_lines([runs], selected, seed_list, convergence, epsilon, "iv", uses_convergence=True, duplicates=pool.duplicates(), variant=variant),
+    }
+    return _finish(entries, attrs)
+
+
+def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
+    """Table IV in the paper's layout (rows = models; (column, paper/ours/diff) columns of text).
+
+    Options as `table_iv_values`: convergence ("last" | "mean"), epsilon, seeds, rows, variant, paper.
+    """
+    return widen(table_iv_values(runs, **options))
+
+
+# --------------------------------------------------------------------------- Tables V and VI
+def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str = "last", epsilon: float | None = None,
+                        seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
+                        variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Table V (`accuracy="train"`) or VI (`"test"`) as a long frame (columns as `table_iv_values`).
+
+    `convergence`/`epsilon` do not change these tables; they are accepted so that the caption can
+    state the reading used by the companion tables.
+    """
+    if accuracy not in ("train", "test"):
+        raise ValueError(f"accuracy={accuracy!r} is not accepted; use 'train' (Table V) or 'test' (Table VI)")
+    validate_reading(convergence)
+    key = "v" if accuracy == "train" else "vi"
+    column = "train_acc_used" if accuracy == "train" else "test_acc"
+    paper = paper or load_paper_table(key)
+    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
+    pool = RunPool.of([(runs, selected)], "strategy")
+    seed_list = expected_seeds(selected, seeds)
+
+    def seed_max(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
+        return _number(metrics[column].max())
+
+    def seed_argmax(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
+        return _first_argmax_epoch(metrics[column], metrics["epoch_number"])
+
+    def reaching(level: float) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
+        def measure(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
+            hits = (metrics[column] >= level - LEVEL_TOLERANCE).to_numpy().nonzero()[0]
+            return float(metrics["epoch_number"].iloc[hits[0]]) if len(hits) else "not reached"
+        return measure
+
+    entries = []
+    for row in table_rows(selected, rows):
+        cells = (paper["rows"].get(row) or {})
+        label = row_label(row)
+        maxima = {s: pool.outcomes(row, s, seed_list, seed_max) for s in STRATEGIES}
+        for strategy in STRATEGIES:
+            cell = aggregate("acc", [v * 100.0 if not isinstance(v, str) else v for v in maxima[strategy]])
+            entries.append(_entry(row, label, f"{strategy} max {accuracy} acc", "acc", (cells.get("max_acc") or {}).get(strategy), cell))
+        a_cell = aggregate("epochs", pool.outcomes(row, "BL", seed_list, seed_argmax))
+        entries.append(_entry(row, label, "BL epochs to max (A)", "epochs", (cells.get("epochs_to_max") or {}).get("BL"), a_cell))
+        bl_numbers = [v for v in maxima["BL"] if not isinstance(v, str)]
+        level = sum(bl_numbers) / len(bl_numbers) if bl_numbers else None
+        for strategy, letter in (("SPL", "B"), ("DE", "C")):
+            cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, seed_argmax))
+            entries.append(_entry(row, label, f"{strategy} epochs to max", "epochs", (cells.get("epochs_to_max") or {}).get(strategy), cell))
+            if level is None:
+                same = Cell("epochs", None, text_if_none="no BL result")
+            else:
+                same = aggregate("epochs", pool.outcomes(row, strategy, seed_list, reaching(level)), soft="not reached", soft_text="failed")
+            entries.append(_entry(row, label, f"{strategy} same level as BL ({letter})", "epochs", (cells.get("same_level_as_bl") or {}).get(strategy), same))
+            if a_cell.value is not None and same.value is not None:
+                speedup = Cell("ratio", a_cell.value / same.value, same.used, same.expected)
+            else:
+                speedup = Cell("ratio", None, text_if_none="-" if a_cell.value is not None else "no BL result")
+            entries.append(_entry(row, label, f"Speedup (A/{letter})", "ratio", (cells.get("speedup") or {}).get(strategy), speedup))
+    number = "V" if accuracy == "train" else "VI"
+    attrs = {
+        "stem": f"table_{key}",
+        "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}",
+        "caption": provenance_lines([runs], selected, seed_list, convergence, epsilon, key, uses_convergence=False, duplicates=pool.duplicates(), variant=variant),
+    }
+    return _finish(entries, attrs)
+
+
+def build_table_v(runs: RunCollection, **options: Any) -> pd.DataFrame:
+    """Table V (maximum training accuracies, epochs to reach them and BL's level, speedups), paper layout."""
+    return widen(max_accuracy_values(runs, "train", **options))
+
+
+def build_table_vi(runs: RunCollection, **options: Any) -> pd.DataFrame:
+    """Table VI (the same on test accuracy), paper layout."""
+    return widen(max_accuracy_values(runs, "test", **options))
+
+
+# --------------------------------------------------------------------------- Table VII
+def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None, *, convergence: str = "last",
+                     epsilon: float | None = None, seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
+                     variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Table VII as a long frame: rows Base, SPL, DE, SPL+DE; per model max train/test acc and
+    additional epochs to convergence.
+
+    runs: the Table VII multirun (runs with config.table_vii_role in base/spl/de/spl_de).
+    base_runs: where the Base runs are when not in `runs`: the 200-epoch SPL runs (e.g. the Table IV
+    multirun); its SPL runs without a role are used. `rows` selects models (default: those in `runs`).
+    """
+    norm_column = validate_reading(convergence)
+    paper = paper or load_paper_table("vii")
+    parts = [(runs, select_runs(runs.runs, roles=TABLE_VII_ROLES, variant=variant))]
+    if parts[0][1].empty:
+        raise ValueError(
+            f"{runs.root} holds no Table VII runs: expected runs whose config has table_vii_role in {sorted(TABLE_VII_ROLES)}"
+        )
+    models = list(rows) if rows is not None else order_rows(sorted(set(parts[0][1]["row"])))
+    if base_runs is not None:
+        base = select_runs(base_runs.runs, roles=[None, "base"], strategies=["SPL"], variant=variant)
+        base = base[base["row"].isin(models)].assign(table_vii_role="base")
+        parts.append((base_runs, base))
+    pool = RunPool.of(parts, "table_vii_role")
+    selected = pool.runs
+    seed_list = expected_seeds(selected, seeds)
+
+    def seed_max(column: str) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
+        return lambda metrics, run: _number(metrics[column].max(), 100.0)
+
+    def additional_epochs(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
+        position = _first_converged(metrics, norm_column, _epsilon(run, epsilon))
+        if position is None:
+            return "not converged"
+        return position if isinstance(position, str) else float(metrics["epoch"].iloc[position] - metrics["epoch"].iloc[0] + 1)
+
+    entries = []
+    for role, method in TABLE_VII_ROLES.items():
+        cells = (paper["rows"].get(role) or {})
+        for model in models:
+            published = cells.get(model) or {}
+            label = row_label(model)
+            for name, column in (("train", "train_acc_used"), ("test", "test_acc")):
+                cell = aggregate("acc", pool.outcomes(model, role, seed_list, seed_max(column)))
+                entries.append(_entry(role, method, f"{label} max {name} acc", "acc", published.get(f"max_{name}_acc"), cell))
+            if role == "base":
+                cell = Cell("text", None, text_if_none="-")
+            else:
+                cell = aggregate("epochs", pool.outcomes(model, role, seed_list, additional_epochs), soft="not converged", soft_text="failed")
+            entries.append(_entry(role, method, f"{label} additional epochs to converge", "epochs", published.get("additional_epochs"), cell))
+    attrs = {
+        "stem": "table_vii",
+        "title": f"Table VII (DeepEutaxy): {paper.get('title', '')}",
+        "caption": provenance_lines([p[0] for p in parts], selected, seed_list, convergence, epsilon, "vii", uses_convergence=True, duplicates=pool.duplicates(), variant=variant),
+    }
+    return _finish(entries, attrs)
+
+
+def build_table_vii(runs: RunCollection, base_runs: RunCollection | None = None, **options: Any) -> pd.DataFrame:
+    """Table VII in the paper's layout (rows = Base/SPL/DE/SPL+DE; per model three columns x paper/ours/diff)."""
+    return widen(table_vii_values(runs, base_runs, **options), index_name="Method")
+
+
+# --------------------------------------------------------------------------- captions
+def provenance_lines(collections: list[RunCollection], used: pd.DataFrame, seeds: list[int], convergence: str,
+                     epsilon: float | None, table: str, *, uses_convergence: bool = True, duplicates: int = 0,
+                     variant: str | None = None) -> list[str]:
+    """Caption lines: source of the paper numbers, profile, data, hardware, seeds and run statuses,
+    the convergence reading, the train-accuracy column, and how cells are computed."""
+    lines = [f"Paper numbers: conf/paper/deepeutaxy_table_{table}.yaml (Zhang & Chan, DeepEutaxy, Table {table.upper()})."]
+    lines.append(f"Runs: {', '.join(str(c.root) for c in collections)}.")
+    profiles = sorted({str(p) for p in used["profile"].dropna()})
+    lines.append(f"Profile: {', '.join(profiles) if profiles else 'not recorded'}.")
+    data = []
+    for (label, official), _ in used.dropna(subset=["data_label"]).groupby(["data_label", used["data_official"].astype("string").fillna("unknown")], sort=True):
+        state = {"True": "official files", "False": "NOT the official files"}.get(str(official), "officialness not recorded")
+        data.append(f"{label} ({state})")
+    lines.append(f"Data: {'; '.join(data) if data else 'not recorded (no run loaded its data)'}.")
+    hardware = sorted({f"{d} ({g})" if isinstance(g, str) and g else str(d) for d, g in zip(used["device"], used["gpu"]) if isinstance(d, str)})
+    lines.append(f"Hardware: {', '.join(hardware) if hardware else 'not recorded'}.")
+    statuses = Counter(used["status"])
+    lines.append(
+        f"Seeds: {len(seeds)} expected per cell ({', '.join(map(str, seeds)) or 'none'}); "
+        f"run folders: {len(used)} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))})."
+        + (f" {duplicates} seeds had several run folders: the finished (latest) one is used." if duplicates else "")
+    )
+    if epsilon is not None:
+        eps_text = f"{epsilon:g} (given)"
+    else:
+        eps_values = sorted({float(e) for e in used["epsilon"].dropna()})
+        eps_text = ", ".join(f"{e:g}" for e in eps_values) + " (from the runs' config)" if eps_values else "0.01 (default)"
+    reading = f"Convergence (Eq. 12): first epoch with {READING_TEXT[convergence]} <= epsilon = {eps_text}; reading '{convergence}'."
+    lines.append(reading if uses_convergence else reading + " Not used by this output.")
+    finished = used[used["status"] == OK_STATUS]
+    columns = Counter(finished["train_acc_column"].dropna())
+    descriptions = {
+        "train_eval_acc": "train_eval_acc (whole training set in eval mode after each epoch)",
+        "train_acc": "train_acc (running mean over the epoch in training mode, as Keras fit reports)",
+    }
+    lines.append("Train accuracy: " + ("; ".join(f"{descriptions.get(c, c)} for {n} finished runs" for c, n in sorted(columns.items())) or "no finished run") + ".")
+    if variant is not None:
+        lines.append(f"Strategy variant: {variant}.")
+    everything = pd.concat([c.runs for c in collections], ignore_index=True)
+    unusable = everything[everything["row"].isna() | everything["strategy"].isna() | everything["seed"].isna()]
+    if len(unusable):
+        names = ", ".join(unusable["run_id"].astype(str).head(5)) + (" ..." if len(unusable) > 5 else "")
+        lines.append(f"Not used: {len(unusable)} run folders without a readable run.json/config ({names}).")
+    lines.append(CELL_NOTE)
+    return lines

@@ -1,0 +1,105 @@
+"""DeepEutaxy Figure 3: per table row, train accuracy, train loss, test accuracy and test loss against
+the number of epochs, one line per strategy (BL, SPL, DE) with an error band over seeds.
+
+Line = mean over the seeds whose run finished, at each 1-based epoch; band = min..max over those
+seeds (`band="minmax"`, the default) or mean +- 1 standard deviation (`band="std"`). Accuracies are
+plotted in percent; losses as recorded (mean per-sample loss; SPL's training loss is its own
+objective, so its train-loss curve is not the cross-entropy of BL/DE). Train accuracy/loss use the
+`train_eval_*` columns when a run recorded them, else the running training-mode means
+(see `trainfix.results.collect`). Colours follow the paper: DE blue, BL orange, SPL green.
+Rendered with matplotlib's Agg canvas (no display needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from trainfix.results.collect import OK_STATUS, RunCollection, row_label
+from trainfix.results.deepeutaxy_tables import STRATEGIES, RunPool, aggregate, expected_seeds, provenance_lines, select_runs, table_rows
+
+PANELS = (  # (metrics column, title, y label, scale)
+    ("train_acc_used", "train accuracy", "accuracy (%)", 100.0),
+    ("train_loss_used", "train loss", "loss", 1.0),
+    ("test_acc", "test accuracy", "accuracy (%)", 100.0),
+    ("test_loss", "test loss", "loss", 1.0),
+)
+COLORS = {"DE": "tab:blue", "BL": "tab:orange", "SPL": "tab:green"}
+BANDS = {"minmax": "min..max over seeds", "std": "mean +- 1 std over seeds"}
+
+
+def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None,
+                    variant: str | None = None) -> pd.DataFrame:
+    """The plotted numbers: one row per (row, strategy, metric, epoch_number) with mean, low, high
+    (the band) and seeds (how many finished runs have that epoch). Accuracies in percent."""
+    if band not in BANDS:
+        raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
+    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
+    finished = set(selected.loc[selected["status"] == OK_STATUS, "run_id"])
+    epochs = runs.epochs[runs.epochs["run_id"].isin(finished)]
+    frames = []
+    for column, _, _, scale in PANELS:
+        values = epochs.assign(value=epochs[column] * scale)
+        grouped = values.groupby(["row", "strategy", "epoch_number"])["value"]
+        stats = grouped.agg(["mean", "min", "max", "std", "count"]).reset_index()
+        if band == "minmax":
+            stats["low"], stats["high"] = stats["min"], stats["max"]
+        else:
+            spread = stats["std"].fillna(0.0)
+            stats["low"], stats["high"] = stats["mean"] - spread, stats["mean"] + spread
+        frames.append(stats.assign(metric=column).rename(columns={"count": "seeds"}))
+    columns = ["row", "strategy", "metric", "epoch_number", "mean", "low", "high", "seeds"]
+    curves = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    wanted = table_rows(selected, rows)
+    return curves[curves["row"].isin(wanted)].reset_index(drop=True)
+
+
+def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str | None = None,
+                     seeds: Iterable[int] | None = None, convergence: str = "last") -> list[str]:
+    """The figure's caption lines: what line and band are, then profile, data, hardware, seeds,
+    convergence reading (not used by the figure) and the train-accuracy column."""
+    if band not in BANDS:
+        raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
+    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
+    lines = provenance_lines([runs], selected, expected_seeds(selected, seeds), convergence, None, "iv", uses_convergence=False, variant=variant)
+    header = [f"Figure 3 (DeepEutaxy): train/test accuracy and loss per epoch; line = mean over finished seeds, band = {BANDS[band]}."]
+    # The provenance's first and last lines are about table cells.
+    return header + [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
+
+
+def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None, variant: str | None = None,
+             seeds: Iterable[int] | None = None, convergence: str = "last") -> Figure:
+    """Figure 3: a (rows x 4) grid of panels under a title block with `figure_3_caption`."""
+    curves = figure_3_curves(runs, band=band, rows=rows, variant=variant)
+    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
+    wanted = table_rows(selected, rows)
+    if not wanted:
+        raise ValueError(f"{runs.root}: no BL/SPL/DE runs to plot")
+    seed_list = expected_seeds(selected, seeds)
+    pool = RunPool.of([(runs, selected)], "strategy")
+    figure = Figure(figsize=(16, 3.3 * len(wanted) + 2.2), layout="constrained")
+    axes = figure.subplots(len(wanted), len(PANELS), squeeze=False)
+    for i, row in enumerate(wanted):
+        data_labels = ", ".join(sorted({str(x) for x in selected.loc[selected["row"] == row, "data_label"].dropna()})) or "data not loaded"
+        for j, (column, title, ylabel, _) in enumerate(PANELS):
+            ax = axes[i][j]
+            for strategy in STRATEGIES:
+                line = curves[(curves["row"] == row) & (curves["strategy"] == strategy) & (curves["metric"] == column)]
+                seeds_cell = aggregate("text", pool.outcomes(row, strategy, seed_list, lambda metrics, run: 1.0))
+                if line.empty:
+                    ax.plot([], [], color=COLORS[strategy], label=f"{strategy}: {seeds_cell.text_if_none or 'no epochs'}")
+                    continue
+                label = f"{strategy} ({seeds_cell.used}/{seeds_cell.expected} seeds)"
+                ax.plot(line["epoch_number"], line["mean"], color=COLORS[strategy], label=label, linewidth=1.4)
+                ax.fill_between(line["epoch_number"], line["low"], line["high"], color=COLORS[strategy], alpha=0.2, linewidth=0)
+            ax.set_title(f"{row_label(row)} ({data_labels}): {title}", fontsize=9)
+            ax.set_xlabel("epoch (1-based)")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.legend(fontsize=8, loc="best")
+    caption = figure_3_caption(runs, band=band, variant=variant, seeds=seeds, convergence=convergence)
+    figure.suptitle("\n".join(caption), fontsize=8.5, horizontalalignment="left", x=0.01)
+    return figure

@@ -1,0 +1,106 @@
+"""Write result tables (Markdown, CSV, LaTeX) and figures (PNG), each file atomically.
+
+A table is a DataFrame whose `attrs` hold `title`, `caption` (a list of lines: provenance and how
+the cells are computed) and `stem` (the file name without suffix). Columns may be a two-level
+MultiIndex (column, source): Markdown and CSV flatten it to "column (source)", LaTeX keeps it as
+multicolumn headers. Every file starts with the title and caption: Markdown as text above the table,
+CSV as `# ` comment lines (read back with `pd.read_csv(path, comment="#")`), LaTeX as `% ` comments
+and the table's \\caption. Files are written to a temporary file in the same folder, then renamed
+(`os.replace`), so a reader never sees a half-written file and an interrupted run never loses the
+previous one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from trainfix.records import atomic_write_text
+
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def flat(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with (column, source) headers flattened to "column (source)"."""
+    if isinstance(table.columns, pd.MultiIndex):
+        table = table.copy()
+        table.columns = [f"{column} ({source})" for column, source in table.columns]
+    return table
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    """Title, caption lines as a list, then the table (pandas `to_markdown`)."""
+    title = table.attrs.get("title", "")
+    caption = "\n".join(f"- {line}" for line in table.attrs.get("caption", []))
+    body = flat(table).to_markdown()
+    return "\n\n".join(part for part in (f"## {title}" if title else "", caption, body) if part) + "\n"
+
+
+def table_csv(table: pd.DataFrame) -> str:
+    """`# ` comment lines (title, caption), then the CSV of the flattened table."""
+    header = [table.attrs.get("title", "")] + list(table.attrs.get("caption", []))
+    comments = "".join(f"# {line}\n" for line in header if line)
+    return comments + flat(table).to_csv()
+
+
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+def table_latex(table: pd.DataFrame) -> str:
+    """`% ` comment lines, then a LaTeX table (booktabs rules, multicolumn headers, escaped cells)."""
+    title = table.attrs.get("title", "")
+    caption_lines = list(table.attrs.get("caption", []))
+    comments = "".join(f"% {line}\n" for line in [title, *caption_lines] if line)
+    caption = latex_escape(" ".join([title, *caption_lines]).strip())
+    stem = table.attrs.get("stem", "table")
+    body = table.to_latex(escape=True, multicolumn=True, multicolumn_format="c", caption=(caption, latex_escape(title)) if title else caption,
+                          label=f"tab:{stem.replace('_', '-')}")
+    return comments + body
+
+
+def write_table(table: pd.DataFrame, out_dir: Path, stem: str | None = None, values: pd.DataFrame | None = None) -> list[Path]:
+    """Write `<stem>.md`, `<stem>.csv`, `<stem>.tex` (and `<stem>_values.csv`, the long numeric frame,
+    when `values` is given) into `out_dir`; returns the paths written."""
+    stem = stem or table.attrs.get("stem") or "table"
+    out_dir = Path(out_dir)
+    paths = []
+    for suffix, text in ((".md", table_markdown(table)), (".csv", table_csv(table)), (".tex", table_latex(table))):
+        path = out_dir / f"{stem}{suffix}"
+        atomic_write_text(path, text)
+        paths.append(path)
+    if values is not None:
+        path = out_dir / f"{stem}_values.csv"
+        atomic_write_text(path, table_csv(values.set_index(["row", "column"])))
+        paths.append(path)
+    return paths
+
+
+def write_figure(figure: Figure, path: Path, description: str = "", dpi: int = 110) -> Path:
+    """Save `figure` as PNG at `path` (atomically), with `description` in the PNG's metadata."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Description": description, "Software": "trainfix.results"})
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
