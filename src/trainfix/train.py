@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainfix.checkpointing import LastCheckpoint
 from trainfix.config_rules import check_config
-from trainfix.convergence import Convergence
+from trainfix.convergence_callback import Convergence
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
 from trainfix.models.classifier import Classifier

@@ -26,3 +26,8 @@ def test_callback_records_both_readings_and_can_stop(tiny_cfg, tmp_path):
     record = json.loads((tmp_path / "run2" / "convergence.json").read_text())
     expected = {name: first_converged_epoch(metrics[f"grad_norm_{name}"].tolist(), 0.01) for name in ("last", "mean")}
     assert record["first_epoch"] == expected
+
+
+def test_epoch_without_any_step_never_counts_as_converged():
+    nan = float("nan")
+    assert first_converged_epoch([nan, nan, 0.5, 0.001], 0.01) == 3

@@ -79,5 +79,6 @@ def test_spl_run_with_nothing_selected_makes_no_update(tiny_cfg, tmp_path):
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert metrics["spl_selected_frac"][0] == 0.0
     assert metrics["samples_seen"][0] == 0
+    assert math.isnan(metrics["grad_norm_last"][0]) and math.isnan(metrics["grad_norm_mean"][0])  # no step, no norm
     optimizer = objects["module"].optimizers().optimizer
     assert all(float(state["sum"].abs().sum()) == 0.0 for state in optimizer.state.values())

@@ -8,6 +8,7 @@ equals a step on one. Epoch metrics stay on the device until the epoch ends (no 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -131,12 +132,13 @@ class Classifier(pl.LightningModule):
 
     def train_epoch_summary(self) -> dict[str, float]:
         """Epoch metrics of the training pass (synced over ranks); resets the accumulators."""
-        steps = max(int(self.grad_norm_steps), 1)
+        steps = int(self.grad_norm_steps)
         summary = {
             "train_loss": float(self.train_loss.compute()),
             "train_acc": float(self.train_acc.compute()),
-            "grad_norm_mean": float(self.grad_norm_sum) / steps,
-            "grad_norm_last": float(self.grad_norm_last),
+            # NaN when the epoch made no optimizer step (SPL selected nothing): no update, no norm.
+            "grad_norm_mean": float(self.grad_norm_sum) / steps if steps else math.nan,
+            "grad_norm_last": float(self.grad_norm_last) if steps else math.nan,
             "samples_seen": int(self.samples_seen),
             "lr": self.current_lr(),
         }

@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from trainfix.results.collect import RunsInputError, collect_runs
 from trainfix.results.deepeutaxy_tables import (
     STRATEGIES,
@@ -48,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     de = papers.add_parser("deepeutaxy", help="DeepEutaxy Tables IV-VII and Figure 3 (paper, ours, diff)")
     de.add_argument("--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)")
     de.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files")
-    de.add_argument("--base-runs", type=Path, help="Table VII: folder holding the Base runs (200-epoch SPL runs), e.g. the Table IV multirun")
+    de.add_argument("--base-runs", type=Path, help="Table VII: folder holding the Base runs (200-epoch SPL runs), e.g. the Table IV "
+                    "multirun (default: the folder the runs' config.init_from points into)")
     de.add_argument("--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)")
     de.add_argument("--convergence", choices=sorted(READINGS), default="last",
                     help="Eq. 12 reading: last = grad_norm_last (default), mean = grad_norm_mean")
@@ -60,19 +63,33 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
+    """The multirun folder holding the Base runs, read from the Table VII runs' `config.init_from`
+    (<multirun>/<base run>/checkpoints/last.ckpt) when they all point into one existing folder."""
+    starts = {Path(p) for p in runs.loc[runs["table_vii_role"].notna(), "init_from"].dropna()}
+    folders = {p.parent.parent.parent for p in starts if p.parent.name == "checkpoints"}
+    if len(folders) == 1 and next(iter(folders)).is_dir():
+        folder = next(iter(folders))
+        print(f"note: Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides", file=sys.stderr)
+        return folder
+    return None
+
+
 def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
     """Build what `args.table` asks for; print each table's Markdown; return the files written."""
     if args.epsilon is not None and not args.epsilon > 0:
         raise ValueError(f"--epsilon {args.epsilon}: must be > 0")
     runs = collect_runs(args.runs)
-    base = collect_runs(args.base_runs) if args.base_runs else None
+    base_folder = args.base_runs or base_folder_from_init(runs.runs)
+    base = collect_runs(base_folder) if base_folder else None
     options = {"convergence": args.convergence, "epsilon": args.epsilon, "seeds": args.seeds, "rows": args.rows, "variant": args.variant}
     main_runs = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=args.variant)
     has_vii = bool(runs.runs["table_vii_role"].notna().any())
     wanted = {"iv", "v", "vi", "vii", "fig3"} if args.table == "all" else {args.table}
     if main_runs.empty and wanted & {"iv", "v", "vi", "fig3"}:
         if args.table != "all":
-            raise RunsInputError(f"{args.runs} holds no BL/SPL/DE runs for Tables IV-VI (runs without config.table_vii_role); found {len(runs.runs)} run folders")
+            raise RunsInputError(f"{args.runs} holds no BL/SPL/DE runs for Tables IV-VI (runs without config.table_vii_role); "
+                                 f"found {len(runs.runs)} run folders")
         print(f"note: Tables IV-VI and Figure 3 skipped: {args.runs} holds no BL/SPL/DE runs without table_vii_role", file=sys.stderr)
         wanted -= {"iv", "v", "vi", "fig3"}
     if "vii" in wanted and not has_vii and args.table == "all":

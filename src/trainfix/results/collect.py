@@ -15,6 +15,9 @@ Derived per run (column of `RunCollection.runs`):
 - `row`: the paper table row: `config.experiment_row` when present, else the model name, plus
   `_clr` when the scheduler is CyclicLR (DeepEutaxy's "MobileNetV2-2").
 - `strategy`: BL, SPL, DE or SPL+DE from `config.strategy._target_` (other classes: their name).
+- `table_vii_role`: base / spl / de / spl_de from `config.table_vii_role` (the strategy group names
+  `deepeutaxy` and `spl_deepeutaxy` that the Table VII experiments write are mapped to de / spl_de).
+- `profile`: `config.profile`, else `config.profile_name` (what conf/profile/*.yaml sets).
 - `status`: `finished`, `failed`, `diverged`, `running`, `data missing` (failed with a
   DatasetMissingError) or `unreadable`.
 - `train_acc_column`: `train_eval_acc` (the full training set in eval mode after each epoch, the same
@@ -53,6 +56,9 @@ ROW_LABELS = {
     "mobilenetv2_clr": "MobileNetV2-2",
 }
 PAPER_ROW_ORDER = tuple(ROW_LABELS)
+# config.table_vii_role as the Table VII experiments write it (the strategy's config-group name) ->
+# the role the table uses.
+TABLE_VII_ROLE_ALIASES = {"deepeutaxy": "de", "spl_deepeutaxy": "spl_de", "spl+de": "spl_de"}
 # Eq. 12's threshold when a run's config has none (the paper's value).
 DEFAULT_EPSILON = 0.01
 # The status a run must have for its numbers to count in a table.
@@ -63,7 +69,7 @@ UNREADABLE = "unreadable"
 RUN_COLUMNS = [
     "run_id", "path", "status", "run_status", "seed", "row", "model", "strategy", "strategy_target",
     "variant", "epsilon", "profile", "table_vii_role", "data_label", "data_official", "num_train",
-    "device", "gpu", "error", "end_time", "n_epochs", "train_acc_column", "train_loss_column", "problem",
+    "device", "gpu", "error", "end_time", "init_from", "n_epochs", "train_acc_column", "train_loss_column", "problem",
 ]
 ID_COLUMNS = ["run_id", "row", "strategy", "seed", "status", "table_vii_role"]
 
@@ -108,6 +114,15 @@ def experiment_row(config: dict[str, Any]) -> str | None:
     if isinstance(scheduler, dict) and str(scheduler.get("_target_", "")).endswith("CyclicLR"):
         return f"{model}_clr"
     return str(model)
+
+
+def table_vii_role(config: dict[str, Any]) -> str | None:
+    """config.table_vii_role as base / spl / de / spl_de (strategy group names are accepted:
+    deepeutaxy -> de, spl_deepeutaxy -> spl_de); None when the run is not a Table VII run."""
+    role = config.get("table_vii_role")
+    if role is None:
+        return None
+    return TABLE_VII_ROLE_ALIASES.get(str(role).lower(), str(role).lower())
 
 
 def row_label(row: str) -> str:
@@ -159,7 +174,7 @@ def collect_runs(root: Path) -> RunCollection:
         if len(metrics):
             ids = {k: run[k] for k in ID_COLUMNS}
             epoch_frames.append(metrics.assign(**ids))
-    runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS)
+    runs = pd.DataFrame(run_rows, columns=RUN_COLUMNS).astype({"seed": "Int64", "n_epochs": int})
     if epoch_frames:
         epochs = pd.concat(epoch_frames, ignore_index=True)
         metric_cols = [c for c in epochs.columns if c not in ID_COLUMNS]
@@ -226,8 +241,8 @@ def _read_folder(folder: Path, root: Path) -> tuple[dict[str, Any], pd.DataFrame
         "strategy_target": strategy_cfg.get("_target_"),
         "variant": strategy_cfg.get("variant", config.get("variant")),
         "epsilon": float(convergence_cfg.get("epsilon", DEFAULT_EPSILON)),
-        "profile": config.get("profile"),
-        "table_vii_role": config.get("table_vii_role"),
+        "profile": config.get("profile") or config.get("profile_name"),
+        "table_vii_role": table_vii_role(config),
         "data_label": data.get("label"),
         "data_official": data.get("official"),
         "num_train": data.get("num_train"),
@@ -235,6 +250,7 @@ def _read_folder(folder: Path, root: Path) -> tuple[dict[str, Any], pd.DataFrame
         "gpu": host.get("gpu"),
         "error": error,
         "end_time": record.get("end_time"),
+        "init_from": config.get("init_from"),
         "n_epochs": len(metrics),
         "train_acc_column": acc_column if len(metrics) else None,
         "train_loss_column": loss_column if len(metrics) else None,

@@ -10,8 +10,9 @@ Definitions (the same text is in docs/tables.md):
   epoch in training mode); each caption says which.
 - Convergence (Eq. 12): the first epoch whose gradient L2 norm is <= epsilon (the run's
   `config.convergence.epsilon`, default 0.01). Reading `last` (default) uses `grad_norm_last`, the
-  norm at the epoch's last step; `mean` uses `grad_norm_mean`, the mean over its steps. A run that
-  never meets it is "not converged".
+  norm at the epoch's last step; `mean` uses `grad_norm_mean`, the mean over its steps. An epoch that
+  made no optimizer step (`samples_seen` did not grow) cannot meet it. A run that never meets it is
+  "not converged".
 - Only runs with status `finished` count. A cell is the mean over the seeds that count; when some of
   the expected seeds do not, it says so: "98.52% (4/5; 1 failed)". With none: "missing" (no run
   folder), "failed", "diverged", "running", "data missing" (a DatasetMissingError), or a breakdown.
@@ -46,13 +47,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from trainfix.convergence import READINGS
 from trainfix.results.collect import OK_STATUS, RunCollection, order_rows, row_label
 
 PAPER_DIR = Path(__file__).resolve().parents[3] / "conf" / "paper"
 STRATEGIES = ("BL", "SPL", "DE")
-# The same mapping as trainfix.convergence.READINGS, kept here so that reading results does not
-# import Lightning (seconds of start-up for a table).
-READINGS = {"last": "grad_norm_last", "mean": "grad_norm_mean"}
 READING_TEXT = {
     "last": "grad_norm_last, the gradient L2 norm at the last step of each epoch",
     "mean": "grad_norm_mean, the mean gradient L2 norm over each epoch's steps",
@@ -139,6 +138,10 @@ def aggregate(kind: str, outcomes: list[Outcome], soft: str | None = None, soft_
     else:
         text = ", ".join(f"{n} {reason}" for reason, n in others)
     return Cell(kind, None, 0, len(outcomes), text, others)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _reason_rank(reason: str) -> int:
@@ -250,7 +253,7 @@ class RunPool:
         mine = self.runs[(self.runs["row"] == row) & (self.runs[self.group_column] == group)]
         out = []
         for seed in seeds:
-            candidates = mine[mine["seed"] == seed]
+            candidates = mine[(mine["seed"] == seed).fillna(False).astype(bool)]
             if candidates.empty:
                 out.append((seed, None))
                 continue
@@ -286,11 +289,19 @@ def _number(value: Any, scale: float = 1.0) -> Outcome:
 
 
 def _first_converged(metrics: pd.DataFrame, column: str, epsilon: float) -> int | None | str:
-    """Position of the first epoch with gradient norm <= epsilon; None: never; "no gradient norm"."""
+    """Position of the first epoch with gradient norm <= epsilon; None: never; "no gradient norm".
+
+    An epoch that made no optimizer step (cumulative `samples_seen` did not grow, e.g. SPL selected
+    no sample) records a gradient norm of 0 that measures nothing; it cannot meet the criterion.
+    """
     norms = metrics[column] if column in metrics.columns else pd.Series(dtype=float)
     if not norms.notna().any():
         return "no gradient norm"
-    hits = (norms <= epsilon).to_numpy().nonzero()[0]
+    eligible = norms <= epsilon
+    seen = metrics["samples_seen"]
+    if seen.notna().all():
+        eligible &= seen.diff().fillna(seen) > 0
+    hits = eligible.to_numpy().nonzero()[0]
     return int(hits[0]) if len(hits) else None
 
 
@@ -331,6 +342,11 @@ def widen(values: pd.DataFrame, index_name: str = "Model") -> pd.DataFrame:
     wide.index.name = index_name
     wide.attrs = dict(values.attrs)
     return wide
+
+
+def _published(cells: dict[str, Any], key: str, strategy: str) -> Any:
+    """The paper's cell `key` of `strategy` in one row of a YAML table (None when not published)."""
+    return (cells.get(key) or {}).get(strategy)
 
 
 def _finish(entries: list[dict[str, Any]], attrs: dict[str, Any]) -> pd.DataFrame:
@@ -379,14 +395,15 @@ def table_iv_values(runs: RunCollection, *, convergence: str = "last", epsilon: 
         for strategy in STRATEGIES:
             for name, column in (("train", "train_acc_used"), ("test", "test_acc")):
                 cell = aggregate("acc", pool.outcomes(row, strategy, seed_list, at_convergence(column, 100.0)))
-                entries.append(_entry(row, label, f"{strategy} {name} acc", "acc", (cells.get(f"{name}_acc") or {}).get(strategy), cell))
+                entries.append(_entry(row, label, f"{strategy} {name} acc", "acc", _published(cells, f"{name}_acc", strategy), cell))
         for strategy in STRATEGIES:
             cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, epochs_to_converge), soft="not converged", soft_text="not converged")
-            entries.append(_entry(row, label, f"{strategy} epochs to converge", "epochs", (cells.get("epochs_to_converge") or {}).get(strategy), cell))
+            entries.append(_entry(row, label, f"{strategy} epochs to converge", "epochs", _published(cells, "epochs_to_converge", strategy), cell))
     attrs = {
         "stem": "table_iv",
         "title": f"Table IV (DeepEutaxy): {paper.get('title', '')}",
-        "caption": provenance_lines([runs], selected, seed_list, convergence, epsilon, "iv", uses_convergence=True, duplicates=pool.duplicates(), variant=variant),
+        "caption": provenance_lines([runs], selected, seed_list, convergence, epsilon, "iv", uses_convergence=True,
+                                    duplicates=pool.duplicates(), variant=variant),
     }
     return _finish(entries, attrs)
 
@@ -437,29 +454,31 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
         maxima = {s: pool.outcomes(row, s, seed_list, seed_max) for s in STRATEGIES}
         for strategy in STRATEGIES:
             cell = aggregate("acc", [v * 100.0 if not isinstance(v, str) else v for v in maxima[strategy]])
-            entries.append(_entry(row, label, f"{strategy} max {accuracy} acc", "acc", (cells.get("max_acc") or {}).get(strategy), cell))
+            entries.append(_entry(row, label, f"{strategy} max {accuracy} acc", "acc", _published(cells, "max_acc", strategy), cell))
         a_cell = aggregate("epochs", pool.outcomes(row, "BL", seed_list, seed_argmax))
-        entries.append(_entry(row, label, "BL epochs to max (A)", "epochs", (cells.get("epochs_to_max") or {}).get("BL"), a_cell))
+        entries.append(_entry(row, label, "BL epochs to max (A)", "epochs", _published(cells, "epochs_to_max", "BL"), a_cell))
         bl_numbers = [v for v in maxima["BL"] if not isinstance(v, str)]
         level = sum(bl_numbers) / len(bl_numbers) if bl_numbers else None
         for strategy, letter in (("SPL", "B"), ("DE", "C")):
             cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, seed_argmax))
-            entries.append(_entry(row, label, f"{strategy} epochs to max", "epochs", (cells.get("epochs_to_max") or {}).get(strategy), cell))
+            entries.append(_entry(row, label, f"{strategy} epochs to max", "epochs", _published(cells, "epochs_to_max", strategy), cell))
             if level is None:
                 same = Cell("epochs", None, text_if_none="no BL result")
             else:
                 same = aggregate("epochs", pool.outcomes(row, strategy, seed_list, reaching(level)), soft="not reached", soft_text="failed")
-            entries.append(_entry(row, label, f"{strategy} same level as BL ({letter})", "epochs", (cells.get("same_level_as_bl") or {}).get(strategy), same))
+            published = _published(cells, "same_level_as_bl", strategy)
+            entries.append(_entry(row, label, f"{strategy} same level as BL ({letter})", "epochs", published, same))
             if a_cell.value is not None and same.value is not None:
                 speedup = Cell("ratio", a_cell.value / same.value, same.used, same.expected)
             else:
                 speedup = Cell("ratio", None, text_if_none="-" if a_cell.value is not None else "no BL result")
-            entries.append(_entry(row, label, f"Speedup (A/{letter})", "ratio", (cells.get("speedup") or {}).get(strategy), speedup))
+            entries.append(_entry(row, label, f"Speedup (A/{letter})", "ratio", _published(cells, "speedup", strategy), speedup))
     number = "V" if accuracy == "train" else "VI"
     attrs = {
         "stem": f"table_{key}",
         "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}",
-        "caption": provenance_lines([runs], selected, seed_list, convergence, epsilon, key, uses_convergence=False, duplicates=pool.duplicates(), variant=variant),
+        "caption": provenance_lines([runs], selected, seed_list, convergence, epsilon, key, uses_convergence=False,
+                                    duplicates=pool.duplicates(), variant=variant),
     }
     return _finish(entries, attrs)
 
@@ -527,7 +546,8 @@ def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None
     attrs = {
         "stem": "table_vii",
         "title": f"Table VII (DeepEutaxy): {paper.get('title', '')}",
-        "caption": provenance_lines([p[0] for p in parts], selected, seed_list, convergence, epsilon, "vii", uses_convergence=True, duplicates=pool.duplicates(), variant=variant),
+        "caption": provenance_lines([collection for collection, _ in parts], selected, seed_list, convergence, epsilon, "vii",
+                                    uses_convergence=True, duplicates=pool.duplicates(), variant=variant),
     }
     return _finish(entries, attrs)
 
@@ -547,10 +567,9 @@ def provenance_lines(collections: list[RunCollection], used: pd.DataFrame, seeds
     lines.append(f"Runs: {', '.join(str(c.root) for c in collections)}.")
     profiles = sorted({str(p) for p in used["profile"].dropna()})
     lines.append(f"Profile: {', '.join(profiles) if profiles else 'not recorded'}.")
-    data = []
-    for (label, official), _ in used.dropna(subset=["data_label"]).groupby(["data_label", used["data_official"].astype("string").fillna("unknown")], sort=True):
-        state = {"True": "official files", "False": "NOT the official files"}.get(str(official), "officialness not recorded")
-        data.append(f"{label} ({state})")
+    states = {True: "official files", False: "NOT the official files"}
+    data = sorted({f"{label} ({states.get(official, 'officialness not recorded')})"
+                   for label, official in zip(used["data_label"], used["data_official"]) if isinstance(label, str)})
     lines.append(f"Data: {'; '.join(data) if data else 'not recorded (no run loaded its data)'}.")
     hardware = sorted({f"{d} ({g})" if isinstance(g, str) and g else str(d) for d, g in zip(used["device"], used["gpu"]) if isinstance(d, str)})
     lines.append(f"Hardware: {', '.join(hardware) if hardware else 'not recorded'}.")
@@ -558,14 +577,16 @@ def provenance_lines(collections: list[RunCollection], used: pd.DataFrame, seeds
     lines.append(
         f"Seeds: {len(seeds)} expected per cell ({', '.join(map(str, seeds)) or 'none'}); "
         f"run folders: {len(used)} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))})."
-        + (f" {duplicates} seeds had several run folders: the finished (latest) one is used." if duplicates else "")
+        + (f" {_count(duplicates, 'extra run folder')} for an already seen seed: per seed the best status "
+           "(finished first), then the latest, is used." if duplicates else "")
     )
     if epsilon is not None:
         eps_text = f"{epsilon:g} (given)"
     else:
         eps_values = sorted({float(e) for e in used["epsilon"].dropna()})
         eps_text = ", ".join(f"{e:g}" for e in eps_values) + " (from the runs' config)" if eps_values else "0.01 (default)"
-    reading = f"Convergence (Eq. 12): first epoch with {READING_TEXT[convergence]} <= epsilon = {eps_text}; reading '{convergence}'."
+    reading = (f"Convergence (Eq. 12): the first epoch whose gradient norm is <= epsilon = {eps_text}; "
+               f"reading '{convergence}' = {READING_TEXT[convergence]}.")
     lines.append(reading if uses_convergence else reading + " Not used by this output.")
     finished = used[used["status"] == OK_STATUS]
     columns = Counter(finished["train_acc_column"].dropna())
@@ -573,13 +594,14 @@ def provenance_lines(collections: list[RunCollection], used: pd.DataFrame, seeds
         "train_eval_acc": "train_eval_acc (whole training set in eval mode after each epoch)",
         "train_acc": "train_acc (running mean over the epoch in training mode, as Keras fit reports)",
     }
-    lines.append("Train accuracy: " + ("; ".join(f"{descriptions.get(c, c)} for {n} finished runs" for c, n in sorted(columns.items())) or "no finished run") + ".")
+    used_columns = "; ".join(f"{descriptions.get(c, c)} in {_count(n, 'finished run')}" for c, n in sorted(columns.items(), reverse=True))
+    lines.append(f"Train accuracy: {used_columns or 'no finished run'}.")
     if variant is not None:
         lines.append(f"Strategy variant: {variant}.")
     everything = pd.concat([c.runs for c in collections], ignore_index=True)
     unusable = everything[everything["row"].isna() | everything["strategy"].isna() | everything["seed"].isna()]
     if len(unusable):
         names = ", ".join(unusable["run_id"].astype(str).head(5)) + (" ..." if len(unusable) > 5 else "")
-        lines.append(f"Not used: {len(unusable)} run folders without a readable run.json/config ({names}).")
+        lines.append(f"Not used: {_count(len(unusable), 'run folder')} without a readable run.json/config ({names}).")
     lines.append(CELL_NOTE)
     return lines

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from trainfix.results.collect import OK_STATUS, RunCollection, row_label
 from trainfix.results.deepeutaxy_tables import STRATEGIES, RunPool, aggregate, expected_seeds, provenance_lines, select_runs, table_rows
@@ -31,14 +32,20 @@ BANDS = {"minmax": "min..max over seeds", "std": "mean +- 1 std over seeds"}
 
 
 def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None,
-                    variant: str | None = None) -> pd.DataFrame:
+                    variant: str | None = None, seeds: Iterable[int] | None = None) -> pd.DataFrame:
     """The plotted numbers: one row per (row, strategy, metric, epoch_number) with mean, low, high
-    (the band) and seeds (how many finished runs have that epoch). Accuracies in percent."""
+    (the band) and seeds (how many finished runs have that epoch). Accuracies in percent.
+    The runs are those the tables use: one per (row, strategy, expected seed), finished."""
     if band not in BANDS:
         raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
-    finished = set(selected.loc[selected["status"] == OK_STATUS, "run_id"])
-    epochs = runs.epochs[runs.epochs["run_id"].isin(finished)]
+    wanted = table_rows(selected, rows)
+    # The run the tables use for each (row, strategy, seed): one per seed even with duplicate folders.
+    pool = RunPool.of([(runs, selected)], "strategy")
+    seed_list = expected_seeds(selected, seeds)
+    chosen = {run["run_id"] for row in wanted for strategy in STRATEGIES for _, run in pool.seed_runs(row, strategy, seed_list)
+              if run is not None and run["status"] == OK_STATUS}
+    epochs = runs.epochs[runs.epochs["run_id"].isin(chosen)]
     frames = []
     for column, _, _, scale in PANELS:
         values = epochs.assign(value=epochs[column] * scale)
@@ -51,9 +58,7 @@ def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable
             stats["low"], stats["high"] = stats["mean"] - spread, stats["mean"] + spread
         frames.append(stats.assign(metric=column).rename(columns={"count": "seeds"}))
     columns = ["row", "strategy", "metric", "epoch_number", "mean", "low", "high", "seeds"]
-    curves = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-    wanted = table_rows(selected, rows)
-    return curves[curves["row"].isin(wanted)].reset_index(drop=True)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str | None = None,
@@ -72,7 +77,7 @@ def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str 
 def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None, variant: str | None = None,
              seeds: Iterable[int] | None = None, convergence: str = "last") -> Figure:
     """Figure 3: a (rows x 4) grid of panels under a title block with `figure_3_caption`."""
-    curves = figure_3_curves(runs, band=band, rows=rows, variant=variant)
+    curves = figure_3_curves(runs, band=band, rows=rows, variant=variant, seeds=seeds)
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
     wanted = table_rows(selected, rows)
     if not wanted:
@@ -96,6 +101,7 @@ def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] |
                 ax.fill_between(line["epoch_number"], line["low"], line["high"], color=COLORS[strategy], alpha=0.2, linewidth=0)
             ax.set_title(f"{row_label(row)} ({data_labels}): {title}", fontsize=9)
             ax.set_xlabel("epoch (1-based)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
             if j == 0:

@@ -54,7 +54,7 @@ def table_markdown(table: pd.DataFrame) -> str:
     """Title, caption lines as a list, then the table (pandas `to_markdown`)."""
     title = table.attrs.get("title", "")
     caption = "\n".join(f"- {line}" for line in table.attrs.get("caption", []))
-    body = flat(table).to_markdown()
+    body = flat(table).to_markdown(disable_numparse=True)  # keep "2.50" as written, not 2.5
     return "\n\n".join(part for part in (f"## {title}" if title else "", caption, body) if part) + "\n"
 
 
@@ -76,6 +76,8 @@ def table_latex(table: pd.DataFrame) -> str:
     comments = "".join(f"% {line}\n" for line in [title, *caption_lines] if line)
     caption = latex_escape(" ".join([title, *caption_lines]).strip())
     stem = table.attrs.get("stem", "table")
+    table = table.copy()
+    table.columns.names = [None] * table.columns.nlevels
     body = table.to_latex(escape=True, multicolumn=True, multicolumn_format="c", caption=(caption, latex_escape(title)) if title else caption,
                           label=f"tab:{stem.replace('_', '-')}")
     return comments + body

@@ -1,0 +1,354 @@
+"""DeepEutaxy Tables IV-VII and Figure 3 from hand-made run folders, checked against hand-computed cells.
+
+The runs (2 expected seeds, 12 epochs, accuracies as fractions):
+  cnn1    BL  seeds 0, 1 finished, converge (grad_norm_last <= 0.01) at epoch index 5 and 3
+          SPL seeds 0, 1 finished, never converge, never reach BL's max train accuracy
+          DE  seed 0 finished, converges at index 1; seed 1 diverged
+  lenet5  BL  seeds 0, 1: data missing (run.json only, DatasetMissingError)
+          SPL seed 0 finished (no train_eval columns; index 0 made no step), converges at index 2; seed 1 failed
+          DE  no run folder at all (missing)
+  junk/   an unreadable run.json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from trainfix.results.__main__ import main
+from trainfix.results.collect import collect_runs, RunsInputError
+from trainfix.results.deepeutaxy_tables import (
+    build_table_iv,
+    build_table_v,
+    build_table_vi,
+    build_table_vii,
+    load_paper_table,
+    table_iv_values,
+)
+from trainfix.results.figures import figure_3_curves
+
+TARGETS = {
+    "BL": "trainfix.strategies.baseline.Baseline",
+    "SPL": "trainfix.strategies.spl.SelfPaced",
+    "DE": "trainfix.strategies.deepeutaxy.DeepEutaxy",
+    "SPL+DE": "trainfix.strategies.spl_deepeutaxy.SelfPacedDeepEutaxy",
+}
+NOT_YET, HIT = 0.5, 0.005  # gradient norms above / below epsilon = 0.01
+
+
+def norms(n: int, *hits: int) -> list[float]:
+    return [HIT if i in hits else NOT_YET for i in range(n)]
+
+
+def metrics(train_eval_acc: list[float] | None, test_acc: list[float], grad_last: list[float],
+            grad_mean: list[float] | None = None, train_acc: list[float] | None = None, first_epoch: int = 0) -> pd.DataFrame:
+    n = len(test_acc)
+    running = train_acc if train_acc is not None else [a - 0.1 for a in train_eval_acc]  # differs from train_eval_acc on purpose
+    frame = pd.DataFrame({
+        "epoch": range(first_epoch, first_epoch + n), "global_step": [60 * (i + 1) for i in range(n)],
+        "train_loss": [1 - a for a in running], "train_acc": running,
+        "test_loss": [1 - a for a in test_acc], "test_acc": test_acc, "lr": 0.1,
+        "grad_norm_mean": grad_mean if grad_mean is not None else [1.0] * n, "grad_norm_last": grad_last,
+        "epoch_time_s": 1.0, "samples_seen": [60000 * (i + 1) for i in range(n)], "eval_time_s": 0.1,
+    })
+    if train_eval_acc is not None:
+        frame["train_eval_acc"] = train_eval_acc
+        frame["train_eval_loss"] = [1 - a for a in train_eval_acc]
+    return frame
+
+
+def write_run(root: Path, name: str, model: str, strategy: str, seed: int, status: str = "finished",
+              frame: pd.DataFrame | None = None, error: str | None = None, role: str | None = None,
+              init_from: str | None = None) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    config = {
+        "seed": seed, "profile": "quick", "model": {"name": model}, "scheduler": {"scheduler": None},
+        "strategy": {"_target_": TARGETS[strategy], "variant": "paper"}, "convergence": {"epsilon": 0.01, "reading": "last"},
+    }
+    if role is not None:
+        config["table_vii_role"] = role
+        config["init_from"] = init_from
+    record = {"status": status, "seed": seed, "config": config, "host": {"device": "cpu"}}
+    if status != "failed" or not (error or "").startswith("DatasetMissingError"):
+        dataset = "MNIST" if model in ("cnn1", "lenet5") else "CIFAR-10"
+        record["data"] = {"label": dataset, "official": True, "num_train": 60000}
+    if error:
+        record["error"] = error
+    (folder / "run.json").write_text(json.dumps(record))
+    if frame is not None:
+        frame.to_csv(folder / "metrics.csv", index=False)
+
+
+@pytest.fixture
+def multirun(tmp_path: Path) -> Path:
+    root = tmp_path / "multirun" / "deepeutaxy_table_iv"
+    n = 12
+    write_run(root, "cnn1_bl_0", "cnn1", "BL", 0, frame=metrics(
+        [0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.91, 0.92, 0.96, 0.95, 0.95, 0.94],
+        [0.40, 0.50, 0.60, 0.70, 0.75, 0.80, 0.82, 0.81, 0.80, 0.80, 0.79, 0.78],
+        norms(n, 5, 8), grad_mean=norms(n, 7)))
+    write_run(root, "cnn1_bl_1", "cnn1", "BL", 1, frame=metrics(
+        [0.40, 0.55, 0.65, 0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.93, 0.94, 0.94],
+        [0.45, 0.55, 0.65, 0.72, 0.76, 0.78, 0.79, 0.80, 0.80, 0.79, 0.78, 0.77],
+        norms(n, 3)))
+    write_run(root, "cnn1_spl_0", "cnn1", "SPL", 0, frame=metrics(
+        [0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.91, 0.92, 0.93],
+        [0.50, 0.60, 0.70, 0.80, 0.82, 0.83, 0.83, 0.84, 0.84, 0.84, 0.84, 0.83],
+        norms(n)))
+    write_run(root, "cnn1_spl_1", "cnn1", "SPL", 1, frame=metrics(
+        [0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.92, 0.92],
+        [0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.82, 0.83, 0.83, 0.83, 0.83],
+        norms(n)))
+    write_run(root, "cnn1_de_0", "cnn1", "DE", 0, frame=metrics(
+        [0.60, 0.80, 0.90, 0.95, 0.97, 0.98, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99],
+        [0.60, 0.70, 0.75, 0.78, 0.81, 0.84, 0.85, 0.85, 0.84, 0.84, 0.84, 0.84],
+        norms(n, 1)))
+    diverged = metrics([0.99, 0.10, 0.10], [0.99, 0.10, 0.10], norms(3, 0))  # high numbers that must not count
+    diverged.loc[2, "train_loss"] = math.nan
+    write_run(root, "cnn1_de_1", "cnn1", "DE", 1, status="diverged", frame=diverged)
+    for seed in (0, 1):
+        write_run(root, f"lenet5_bl_{seed}", "lenet5", "BL", seed, status="failed",
+                  error="DatasetMissingError: MNIST files not found in data/MNIST/raw: train-images-idx3-ubyte.gz ...")
+    no_step_first = metrics(None, [0.60, 0.80, 0.85], norms(3, 2), train_acc=[0.50, 0.70, 0.90])
+    no_step_first.loc[0, ["grad_norm_last", "grad_norm_mean", "samples_seen"]] = 0  # SPL selected nothing: no step, norm 0
+    write_run(root, "lenet5_spl_0", "lenet5", "SPL", 0, frame=no_step_first)
+    write_run(root, "lenet5_spl_1", "lenet5", "SPL", 1, status="failed", error="RuntimeError: boom",
+              frame=metrics([0.99, 0.99], [0.99, 0.99], norms(2, 0)))
+    (root / "junk").mkdir()
+    (root / "junk" / "run.json").write_text("{not json")
+    return root
+
+
+@pytest.fixture
+def table_vii_runs(tmp_path: Path) -> tuple[Path, Path]:
+    base, vii = tmp_path / "base", tmp_path / "vii"
+    write_run(base, "r20_spl_0", "resnet20", "SPL", 0, frame=metrics([0.85, 0.88, 0.90, 0.89], [0.70, 0.71, 0.72, 0.71], norms(4)))
+    write_run(base, "r20_spl_1", "resnet20", "SPL", 1, frame=metrics([0.86, 0.89, 0.91, 0.90], [0.69, 0.70, 0.70, 0.68], norms(4)))
+    write_run(base, "r20_bl_0", "resnet20", "BL", 0, frame=metrics([1.0] * 4, [0.9] * 4, norms(4, 0)))  # not a Base run
+    for seed in (0, 1):
+        write_run(vii, f"spl_{seed}", "resnet20", "SPL", seed, role="spl", init_from=str(base / f"r20_spl_{seed}" / "checkpoints" / "last.ckpt"),
+                  frame=metrics([0.90, 0.91, 0.92, 0.91], [0.71, 0.72, 0.71, 0.70], norms(4), first_epoch=200))
+    # role "deepeutaxy": the strategy group name, as conf/experiment/deepeutaxy/table_vii writes it.
+    write_run(vii, "de_0", "resnet20", "DE", 0, role="deepeutaxy", frame=metrics([0.92, 0.95, 0.99, 1.0], [0.72, 0.73, 0.74, 0.74], norms(4, 2), first_epoch=200))
+    write_run(vii, "de_1", "resnet20", "DE", 1, role="de", frame=metrics([0.93, 0.97, 1.0, 1.0], [0.71, 0.73, 0.75, 0.74], norms(4, 0), first_epoch=200))
+    write_run(vii, "spl_de_0", "resnet20", "SPL+DE", 0, role="spl_de", frame=metrics([0.90, 0.93, 0.95, 0.97], [0.72, 0.72, 0.73, 0.74], norms(4, 3), first_epoch=200))
+    write_run(vii, "spl_de_1", "resnet20", "SPL+DE", 1, role="spl_de", status="failed", error="RuntimeError: boom")
+    return vii, base
+
+
+# --------------------------------------------------------------------------- collect
+def test_collect_reads_every_folder_and_survives_bad_ones(multirun: Path) -> None:
+    runs = collect_runs(multirun)
+    status = dict(zip(runs.runs["run_id"], runs.runs["status"]))
+    assert status["lenet5_bl_0"] == "data missing"
+    assert status["lenet5_spl_1"] == "failed"
+    assert status["cnn1_de_1"] == "diverged"
+    assert status["junk"] == "unreadable"
+    assert len(runs.runs) == 11
+    columns = dict(zip(runs.runs["run_id"], runs.runs["train_acc_column"]))
+    assert columns["cnn1_bl_0"] == "train_eval_acc" and columns["lenet5_spl_0"] == "train_acc"
+    first = runs.metrics("cnn1_bl_0").iloc[0]
+    assert first["epoch_number"] == 1 and first["train_acc_used"] == 0.50 and first["row"] == "cnn1" and first["strategy"] == "BL"
+
+
+def test_collect_rejects_a_missing_or_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(RunsInputError, match="does not exist"):
+        collect_runs(tmp_path / "nope")
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(RunsInputError, match=r"holds no run folders .*found: sub"):
+        collect_runs(tmp_path / "empty")
+
+
+def test_row_from_model_and_cyclic_scheduler(tmp_path: Path) -> None:
+    write_run(tmp_path, "m", "mobilenetv2", "BL", 0, frame=metrics([0.5], [0.5], norms(1)))
+    record = json.loads((tmp_path / "m" / "run.json").read_text())
+    record["config"]["scheduler"]["scheduler"] = {"_target_": "torch.optim.lr_scheduler.CyclicLR"}
+    (tmp_path / "m" / "run.json").write_text(json.dumps(record))
+    assert collect_runs(tmp_path).runs["row"].tolist() == ["mobilenetv2_clr"]
+
+
+# --------------------------------------------------------------------------- Table IV
+def test_table_iv_cells(multirun: Path) -> None:
+    table = build_table_iv(collect_runs(multirun))
+    assert list(table.index) == ["CNN1", "LeNet-5"]
+    cnn1 = table.loc["CNN1"]
+    # BL converged at epoch index 5 (seed 0) and 3 (seed 1): epochs 6 and 4; train_eval_acc there 0.90 and 0.75.
+    assert cnn1[("BL epochs to converge", "ours")] == "5"
+    assert cnn1[("BL epochs to converge", "paper")] == "81.8"
+    assert cnn1[("BL epochs to converge", "diff")] == "-76.8"  # 5 - 81.8
+    assert cnn1[("BL train acc", "ours")] == "82.50%"
+    assert cnn1[("BL train acc", "diff")] == "-16.37 pp"  # 82.50 - 98.87
+    assert cnn1[("BL test acc", "ours")] == "76.00%"  # (0.80 + 0.72) / 2
+    # SPL never converged: values at the last epoch, (0.93 + 0.92) / 2.
+    assert cnn1[("SPL train acc", "ours")] == "92.50%"
+    assert cnn1[("SPL epochs to converge", "ours")] == "not converged"
+    assert cnn1[("SPL epochs to converge", "diff")] == "n/a"
+    # DE: seed 0 converged at index 1 (epoch 2), seed 1 diverged and must not count.
+    assert cnn1[("DE epochs to converge", "ours")] == "2 (1/2; 1 diverged)"
+    assert cnn1[("DE train acc", "ours")] == "80.00% (1/2; 1 diverged)"
+    assert cnn1[("DE train acc", "diff")] == "-19.83 pp"  # 80.00 - 99.83
+    lenet = table.loc["LeNet-5"]
+    assert lenet[("BL train acc", "ours")] == "data missing"
+    assert lenet[("BL train acc", "paper")] == "99.09%"
+    assert lenet[("BL test acc", "paper")] == "97.93%"
+    assert lenet[("SPL train acc", "ours")] == "90.00% (1/2; 1 failed)"  # train_acc: no train_eval columns
+    assert lenet[("SPL epochs to converge", "ours")] == "3 (1/2; 1 failed)"  # epoch 1 made no step: its norm 0 does not count
+    assert lenet[("DE test acc", "ours")] == "missing"
+    assert lenet[("DE epochs to converge", "ours")] == "missing"
+
+
+def test_table_iv_numbers_mean_reading_and_epsilon(multirun: Path) -> None:
+    runs = collect_runs(multirun)
+    values = table_iv_values(runs).set_index(["row", "column"])
+    assert values.loc[("cnn1", "BL train acc"), "ours"] == pytest.approx(82.5)
+    assert values.loc[("cnn1", "BL train acc"), "diff"] == pytest.approx(82.5 - 98.87)
+    assert values.loc[("cnn1", "DE epochs to converge"), "seeds_used"] == 1
+    # mean reading: BL seed 0 meets it at index 7 (epoch 8, train acc 0.92); seed 1 never (last epoch, 0.94).
+    mean = build_table_iv(runs, convergence="mean").loc["CNN1"]
+    assert mean[("BL epochs to converge", "ours")] == "8 (1/2; 1 not converged)"
+    assert mean[("BL train acc", "ours")] == "93.00%"
+    # every norm (0.5) is <= 0.6: all converge at the first epoch.
+    assert build_table_iv(runs, epsilon=0.6).loc["CNN1", ("SPL epochs to converge", "ours")] == "1"
+    with pytest.raises(ValueError, match="convergence='median'"):
+        build_table_iv(runs, convergence="median")
+
+
+def test_captions_state_provenance(multirun: Path) -> None:
+    caption = "\n".join(build_table_iv(collect_runs(multirun)).attrs["caption"])
+    assert "Profile: quick." in caption
+    assert "MNIST (official files)" in caption
+    assert "Hardware: cpu." in caption
+    assert "Seeds: 2 expected per cell (0, 1)" in caption
+    assert "grad_norm_last" in caption and "reading 'last'" in caption
+    assert "train_eval_acc (whole training set in eval mode after each epoch) in 5 finished runs" in caption
+    assert "train_acc (running mean" in caption and "in 1 finished run." in caption
+    assert "Not used: 1 run folder without" in caption
+
+
+# --------------------------------------------------------------------------- Tables V and VI
+def test_table_v_training_accuracy(multirun: Path) -> None:
+    cnn1 = build_table_v(collect_runs(multirun)).loc["CNN1"]
+    assert cnn1[("BL max train acc", "ours")] == "95.00%"  # (0.96 + 0.94) / 2
+    # BL's max at index 8 (epoch 9) and first at index 10 (epoch 11; repeated at 11): A = 10.
+    assert cnn1[("BL epochs to max (A)", "ours")] == "10"
+    assert cnn1[("SPL max train acc", "ours")] == "92.50%"
+    assert cnn1[("SPL epochs to max", "ours")] == "11.5"  # (12 + 11) / 2
+    assert cnn1[("SPL same level as BL (B)", "ours")] == "failed"
+    assert cnn1[("SPL same level as BL (B)", "paper")] == "44"
+    assert cnn1[("Speedup (A/B)", "ours")] == "-"
+    # DE seed 0 reaches 0.95 (BL's level) at index 3: C = 4, speedup 10 / 4 = 2.5.
+    assert cnn1[("DE same level as BL (C)", "ours")] == "4 (1/2; 1 diverged)"
+    assert cnn1[("DE epochs to max", "ours")] == "7 (1/2; 1 diverged)"
+    assert cnn1[("Speedup (A/C)", "ours")] == "2.50 (1/2)"
+    assert cnn1[("Speedup (A/C)", "paper")] == "8.45"
+    assert cnn1[("Speedup (A/C)", "diff")] == "-5.95"  # 2.50 - 8.45
+    lenet = build_table_v(collect_runs(multirun)).loc["LeNet-5"]
+    assert lenet[("BL max train acc", "ours")] == "data missing"
+    assert lenet[("SPL same level as BL (B)", "ours")] == "no BL result"
+
+
+def test_table_vi_test_accuracy(multirun: Path) -> None:
+    cnn1 = build_table_vi(collect_runs(multirun)).loc["CNN1"]
+    assert cnn1[("BL max test acc", "ours")] == "81.00%"  # (0.82 + 0.80) / 2
+    assert cnn1[("BL epochs to max (A)", "ours")] == "7.5"  # (7 + 8) / 2
+    assert cnn1[("SPL max test acc", "ours")] == "83.50%"
+    assert cnn1[("SPL same level as BL (B)", "ours")] == "6.5"  # 0.81 first reached at epochs 5 and 8
+    assert cnn1[("Speedup (A/B)", "ours")] == "1.15"  # 7.5 / 6.5
+    assert cnn1[("DE same level as BL (C)", "ours")] == "5 (1/2; 1 diverged)"
+    assert cnn1[("Speedup (A/C)", "ours")] == "1.50 (1/2)"
+    assert cnn1[("Speedup (A/C)", "paper")] == "12.57"
+    assert cnn1[("BL max test acc", "diff")] == "-17.67 pp"  # 81.00 - 98.67
+
+
+# --------------------------------------------------------------------------- Table VII
+def test_table_vii(table_vii_runs: tuple[Path, Path]) -> None:
+    vii, base = table_vii_runs
+    table = build_table_vii(collect_runs(vii), collect_runs(base))
+    assert list(table.index) == ["Base", "SPL", "DE", "SPL+DE"]
+    assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50%"  # (0.90 + 0.91) / 2
+    assert table.loc["Base", ("ResNet-20 max train acc", "diff")] == "+0.33 pp"  # 90.50 - 90.17
+    assert table.loc["Base", ("ResNet-20 max test acc", "ours")] == "71.00%"  # (0.72 + 0.70) / 2
+    assert table.loc["Base", ("ResNet-20 additional epochs to converge", "ours")] == "-"
+    assert table.loc["SPL", ("ResNet-20 additional epochs to converge", "ours")] == "failed"
+    # DE: epochs 200..203, converged at the 3rd and the 1st: 2 additional epochs on average.
+    assert table.loc["DE", ("ResNet-20 additional epochs to converge", "ours")] == "2"
+    assert table.loc["DE", ("ResNet-20 additional epochs to converge", "diff")] == "-6"  # 2 - 8
+    assert table.loc["DE", ("ResNet-20 max train acc", "ours")] == "100.00%"
+    assert table.loc["SPL+DE", ("ResNet-20 additional epochs to converge", "ours")] == "4 (1/2; 1 failed)"
+    with pytest.raises(ValueError, match="table_vii_role"):
+        build_table_vii(collect_runs(base))
+
+
+# --------------------------------------------------------------------------- paper numbers
+def test_paper_numbers_match_the_seed() -> None:
+    iv, v, vi, vii = (load_paper_table(t) for t in ("iv", "v", "vi", "vii"))
+    assert iv["rows"]["lenet5"]["test_acc"]["BL"] == 97.93
+    assert iv["rows"]["cnn1"]["train_acc"]["BL"] == 98.87 and iv["rows"]["cnn1"]["test_acc"]["BL"] == 98.52
+    assert iv["rows"]["mobilenetv2_clr"]["epochs_to_converge"] == {"BL": 155.8, "SPL": "not converged", "DE": 70.0}
+    assert v["rows"]["cnn1"]["speedup"]["DE"] == 8.45
+    assert v["rows"]["resnet20"]["same_level_as_bl"]["SPL"] == "failed"
+    assert vi["rows"]["lenet5"]["speedup"]["DE"] == 15.15
+    assert vi["rows"]["cnn1"]["same_level_as_bl"]["SPL"] == 63.5
+    assert vii["rows"]["de"]["resnet32"]["additional_epochs"] == 7
+    assert vii["rows"]["spl"]["resnet20"]["additional_epochs"] == "failed"
+    assert [list(t["rows"]) for t in (iv, v, vi)] == [["cnn1", "lenet5", "resnet20", "resnet32", "mobilenetv2", "mobilenetv2_clr"]] * 3
+
+
+# --------------------------------------------------------------------------- Figure 3 and the CLI
+def test_figure_3_curves_mean_and_band(multirun: Path) -> None:
+    curves = figure_3_curves(collect_runs(multirun)).set_index(["row", "strategy", "metric", "epoch_number"])
+    first = curves.loc[("cnn1", "BL", "train_acc_used", 1)]
+    assert (first["mean"], first["low"], first["high"], first["seeds"]) == (pytest.approx(45.0), pytest.approx(40.0), pytest.approx(50.0), 2)
+    assert curves.loc[("cnn1", "DE", "test_acc", 1), "seeds"] == 1  # the diverged seed is left out
+    assert ("lenet5", "BL", "test_acc", 1) not in curves.index  # data missing: nothing to plot
+
+
+def test_cli_writes_tables_and_figure(multirun: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "results"
+    assert main(["deepeutaxy", "--runs", str(multirun), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "Table IV (DeepEutaxy)" in printed.out and "Table VI (DeepEutaxy)" in printed.out
+    assert "Table VII skipped" in printed.err
+    for stem in ("table_iv", "table_v", "table_vi"):
+        for suffix in (".md", ".csv", ".tex", "_values.csv"):
+            assert (out / f"{stem}{suffix}").stat().st_size > 0
+    assert (out / "figure_3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv = pd.read_csv(out / "table_iv.csv", comment="#", index_col=0)
+    assert csv.loc["CNN1", "BL train acc (ours)"] == "82.50%"
+    assert csv.loc["LeNet-5", "BL test acc (paper)"] == "97.93%"
+    assert (out / "table_iv.csv").read_text().startswith("# Table IV (DeepEutaxy)")
+    assert "Profile: quick" in (out / "table_v.md").read_text()
+    assert r"\multicolumn{3}{c}{BL train acc}" in (out / "table_iv.tex").read_text()
+    values = pd.read_csv(out / "table_v_values.csv", comment="#")
+    assert values.set_index(["row", "column"]).loc[("cnn1", "Speedup (A/C)"), "ours"] == pytest.approx(2.5)
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_cli_table_vii(table_vii_runs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vii, base = table_vii_runs
+    out = tmp_path / "vii_out"
+    assert main(["deepeutaxy", "--runs", str(vii), "--base-runs", str(base), "--out", str(out), "--table", "vii"]) == 0
+    assert "Table VII (DeepEutaxy)" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {"table_vii.md", "table_vii.csv", "table_vii.tex", "table_vii_values.csv"}
+    # Without --base-runs the Base runs are found through the runs' init_from; --table all builds VII only.
+    out_all = tmp_path / "vii_all"
+    assert main(["deepeutaxy", "--runs", str(vii), "--out", str(out_all)]) == 0
+    assert f"Base runs read from {base}" in capsys.readouterr().err
+    csv = pd.read_csv(out_all / "table_vii.csv", comment="#", index_col=0)
+    assert csv.loc["Base", "ResNet-20 max train acc (ours)"] == "90.50%"
+    assert not (out_all / "figure_3.png").exists()
+
+
+def test_cli_bad_input_names_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no_such_multirun"
+    assert main(["deepeutaxy", "--runs", str(missing), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "does not exist" in err and "run.json" in err
+    (tmp_path / "empty").mkdir()
+    assert main(["deepeutaxy", "--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "holds no run folders" in capsys.readouterr().err
