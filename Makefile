@@ -60,6 +60,8 @@ reproduce-table-iv: venv ## DeepEutaxy Tables IV-VI + Figure 3 (PROFILE=quick|fu
 	    strategy=baseline,spl,deepeutaxy seed=$(SEEDS) trainer.enable_progress_bar=false $(LAUNCHER) $(ARGS) || exit 1; \
 	done
 	$(PY) -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv_$(PROFILE) --out results/deepeutaxy_table_iv_$(PROFILE)_$(VARIANT) --variant $(VARIANT)
+	$(if $(filter authors_code,$(VARIANT)),$(PY) -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv_$(PROFILE) \
+	  --out results/deepeutaxy_table_iv_$(PROFILE)_$(VARIANT)_code_measure --variant $(VARIANT) --train-measure code)
 
 reproduce-table-vii: venv ## DeepEutaxy Table VII (needs reproduce-table-iv's SPL runs of the same PROFILE and VARIANT)
 	@for row in $(ROWS_VII); do \

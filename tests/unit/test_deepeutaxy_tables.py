@@ -352,3 +352,24 @@ def test_cli_bad_input_names_the_path(tmp_path: Path, capsys: pytest.CaptureFixt
     (tmp_path / "empty").mkdir()
     assert main(["deepeutaxy", "--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert "holds no run folders" in capsys.readouterr().err
+
+
+def test_code_train_measure_uses_fit_history_for_de_only(tmp_path):
+    """--train-measure code: DE's train accuracy is the training-mode running mean, BL's the eval pass."""
+    import json
+
+    import pandas as pd
+
+    from trainfix.results.collect import collect_runs
+
+    for strategy, target in (("bl", "trainfix.strategies.baseline.Baseline"), ("de", "trainfix.strategies.deepeutaxy.DeepEutaxy")):
+        folder = tmp_path / f"lenet5_{strategy}_seed0"
+        folder.mkdir()
+        config = {"model": {"name": "lenet5"}, "strategy": {"_target_": target, "variant": "authors_code"}, "experiment_row": "lenet5"}
+        (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": 0, "config": config}))
+        pd.DataFrame({"epoch": [0], "train_acc": [0.5], "train_eval_acc": [0.9], "train_loss": [1.0], "train_eval_loss": [0.3],
+                      "test_acc": [0.8], "grad_norm_last": [1.0], "samples_seen": [10]}).to_csv(folder / "metrics.csv", index=False)
+    same = collect_runs(tmp_path).epochs.set_index("strategy")["train_acc_used"]
+    code = collect_runs(tmp_path, "code").epochs.set_index("strategy")["train_acc_used"]
+    assert same.to_dict() == {"BL": 0.9, "DE": 0.9}
+    assert code.to_dict() == {"BL": 0.9, "DE": 0.5}

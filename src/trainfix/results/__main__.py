@@ -59,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--seeds", type=_int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)")
     de.add_argument("--rows", type=_str_list, help="table rows, e.g. cnn1,lenet5 (default: the rows found in the runs)")
     de.add_argument("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
+    de.add_argument("--train-measure", choices=("same", "code"), default="same",
+                    help="train accuracy: same = eval-mode pass for every strategy (default); code = as the authors' code "
+                    "measured it (DE: running mean in training mode)")
     de.add_argument("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
     return top
 
@@ -79,9 +82,9 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
     """Build what `args.table` asks for; print each table's Markdown; return the files written."""
     if args.epsilon is not None and not args.epsilon > 0:
         raise ValueError(f"--epsilon {args.epsilon}: must be > 0")
-    runs = collect_runs(args.runs)
+    runs = collect_runs(args.runs, args.train_measure)
     base_folder = args.base_runs or base_folder_from_init(runs.runs)
-    base = collect_runs(base_folder) if base_folder else None
+    base = collect_runs(base_folder, args.train_measure) if base_folder else None
     options = {"convergence": args.convergence, "epsilon": args.epsilon, "seeds": args.seeds, "rows": args.rows, "variant": args.variant}
     main_runs = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=args.variant)
     has_vii = bool(runs.runs["table_vii_role"].notna().any())

@@ -159,17 +159,29 @@ def find_run_folders(root: Path) -> list[Path]:
     return folders
 
 
-def collect_runs(root: Path) -> RunCollection:
+TRAIN_MEASURES = ("same", "code")
+# How the authors' code measured training accuracy: BL with `evaluate` after the epoch (eval mode,
+# our train_eval_*), DE with Keras `fit` history (running mean in training mode, our train_*).
+CODE_MEASURES_FIT_HISTORY = ("DE", "SPL+DE")
+
+
+def collect_runs(root: Path, train_measure: str = "same") -> RunCollection:
     """Read every run folder under `root` (see the module docstring for the columns).
+
+    `train_measure`: "same" = training accuracy/loss from the full eval-mode pass for every strategy
+    (when recorded); "code" = the way the authors' code measured them (DE: running mean in training
+    mode; BL and SPL: the eval-mode pass).
 
     Raises:
         RunsInputError: `root` does not exist or holds no run folders.
     """
+    if train_measure not in TRAIN_MEASURES:
+        raise ValueError(f"train_measure={train_measure!r} is not accepted; use one of {list(TRAIN_MEASURES)}")
     root = Path(root)
     run_rows: list[dict[str, Any]] = []
     epoch_frames: list[pd.DataFrame] = []
     for folder in find_run_folders(root):
-        run, metrics = _read_folder(folder, root)
+        run, metrics = _read_folder(folder, root, train_measure)
         run_rows.append(run)
         if len(metrics):
             ids = {k: run[k] for k in ID_COLUMNS}
@@ -185,7 +197,7 @@ def collect_runs(root: Path) -> RunCollection:
 
 
 # --------------------------------------------------------------------------- one folder
-def _read_folder(folder: Path, root: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+def _read_folder(folder: Path, root: Path, train_measure: str = "same") -> tuple[dict[str, Any], pd.DataFrame]:
     problems: list[str] = []
     run_id = folder.relative_to(root).as_posix() if folder != root else folder.name
     try:
@@ -221,8 +233,9 @@ def _read_folder(folder: Path, root: Path) -> tuple[dict[str, Any], pd.DataFrame
         status = UNREADABLE
         problems.append(f"unknown status {run_status!r}")
 
-    acc_column = "train_eval_acc" if _recorded(metrics, "train_eval_acc") else "train_acc"
-    loss_column = "train_eval_loss" if _recorded(metrics, "train_eval_loss") else "train_loss"
+    fit_history = train_measure == "code" and strategy_label(strategy_cfg.get("_target_")) in CODE_MEASURES_FIT_HISTORY
+    acc_column = "train_eval_acc" if _recorded(metrics, "train_eval_acc") and not fit_history else "train_acc"
+    loss_column = "train_eval_loss" if _recorded(metrics, "train_eval_loss") and not fit_history else "train_loss"
     if len(metrics):
         metrics = metrics.assign(
             epoch_number=metrics["epoch"] + 1,
