@@ -23,26 +23,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def run(overrides: list[str]) -> pd.DataFrame:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    from trainfix.train import train
+    from trainfix.train import compose_config, train
 
     with tempfile.TemporaryDirectory() as tmp:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-            cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
+        cfg = compose_config(overrides, Path(tmp))
         with open_dict(cfg):
-            cfg.paths.output_dir = tmp
             cfg.trainer.limit_val_batches = 0
-            del cfg["hydra"]
         train(cfg)
         return pd.read_csv(Path(tmp) / "metrics.csv")
 

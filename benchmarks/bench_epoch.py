@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
 
 CASES = [  # (model, data, optimizer override, MNIST-or-CIFAR subset flag)
     ("cnn1", "mnist", "adagrad", "mnist"),
@@ -62,22 +61,14 @@ def plain_epochs(net, optimizer, images, labels, batch_size, epochs, device, bf1
 def lightning_epochs(overrides: list[str], epochs: int) -> list[float]:
     """Our path: `trainfix.train.train` on the composed config; epoch times from metrics.csv."""
     import pandas as pd
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    from trainfix.train import train
+    from trainfix.train import compose_config, train
 
     with tempfile.TemporaryDirectory() as tmp:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-            cfg = compose("train.yaml", overrides=overrides + [f"trainer.max_epochs={epochs}"], return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
+        cfg = compose_config(overrides + [f"trainer.max_epochs={epochs}"], Path(tmp))
         with open_dict(cfg):
-            cfg.paths.output_dir = tmp
             cfg.trainer.limit_val_batches = 0
-            del cfg["hydra"]
         train(cfg)
         return pd.read_csv(Path(tmp) / "metrics.csv")["epoch_time_s"].tolist()
 

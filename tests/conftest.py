@@ -6,17 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 import trainfix.run_folder  # noqa: F401,E402  (registers the run-name resolver)
+from trainfix.train import CONF_DIR, compose_config  # noqa: E402
 
 os.environ.setdefault("WANDB_MODE", "offline")
 
 REPO = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO / "conf"
 
 
 def shared_data_dir() -> Path:
@@ -35,14 +32,7 @@ def data_dir() -> Path:
 
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     """Compose conf/train.yaml with `overrides` as `python -m trainfix.train` would, output in `output_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        del cfg["hydra"]
-    return cfg
+    return compose_config(overrides, output_dir)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Every write is atomic (temporary file in the same folder, then `os.replace`), so a killed run never
 leaves a half-written record. Columns of metrics.csv are fixed (METRIC_COLUMNS first, then any
-strategy-specific ones); `epoch_time_s` is the only column that differs between identical runs.
+strategy-specific ones); the TIMING_COLUMNS are the only ones that differ between identical runs.
 """
 
 from __future__ import annotations
@@ -40,16 +40,22 @@ METRIC_COLUMNS = [
     "epoch_time_s",
     "samples_seen",
 ]
-TIMING_COLUMNS = ("epoch_time_s",)
+TIMING_COLUMNS = ("epoch_time_s", "eval_time_s", "de_refresh_time_s")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so readers see either the old or the new file, never a partial one."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` through a temporary file in the same folder, then `os.replace`."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

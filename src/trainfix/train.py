@@ -130,12 +130,32 @@ def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
     log.info("Network weights from %s", checkpoint)
 
 
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """conf/train.yaml composed with `overrides` as `python -m trainfix.train` would, writing its run
+    to `output_dir`: for notebooks, benchmarks and tests that call `train(cfg)` in-process."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose("train.yaml", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg["hydra"]
+    return cfg
+
+
 def _last_row(run_dir: Path) -> dict[str, Any]:
     metrics = read_metrics(run_dir)
     return metrics.iloc[-1].to_dict() if len(metrics) else {}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train.yaml")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point. In a multirun, a failed job is logged and the sweep goes on."""
     try:
