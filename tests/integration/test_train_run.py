@@ -84,23 +84,32 @@ def test_same_seed_gives_identical_metrics(tiny_cfg, tmp_path):
     assert other["train_loss"].iloc[0] != frames[0]["train_loss"].iloc[0]
 
 
-def _cli(run_dir: Path, data_dir: Path, epochs: int) -> list[str]:
+def _cli(run_dir: Path, data_dir: Path, epochs: int, strategy: list[str]) -> list[str]:
     return [
-        sys.executable, "-m", "trainfix.train",
+        sys.executable, "-m", "trainfix.train", *strategy,
         f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
         "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", f"trainer.max_epochs={epochs}",
-        "model=cnn1", "strategy=shuffle", "data.train_subset=1000", "data.test_subset=200",
+        "model=cnn1", "data.train_subset=1000", "data.test_subset=200",
         "data.batch_size=100", "seed=5",
     ]
 
 
-def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path):
+STRATEGIES_TO_RESUME = {
+    "shuffle": ["strategy=shuffle"],
+    # DE's order and SPL's threshold live in the strategy state of the checkpoint.
+    "spl_deepeutaxy": ["strategy=spl_deepeutaxy", "de_iter_count=1", "strategy.selection=text"],
+}
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES_TO_RESUME))
+def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path, strategy):
     """SIGKILL a CLI run after its first checkpoint; the re-invocation resumes and matches a clean run."""
+    strategy = STRATEGIES_TO_RESUME[strategy]
     env = {**os.environ, "WANDB_MODE": "offline"}
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    subprocess.run(_cli(clean, data_dir, 4), check=True, env=env, cwd=REPO, capture_output=True)
+    subprocess.run(_cli(clean, data_dir, 4, strategy), check=True, env=env, cwd=REPO, capture_output=True)
 
-    proc = subprocess.Popen(_cli(killed, data_dir, 4), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(killed, data_dir, 4, strategy), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (killed / "checkpoints" / "last.ckpt").exists():
         time.sleep(0.05)
@@ -109,7 +118,7 @@ def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path):
     assert json.loads((killed / "run.json").read_text())["status"] == "running"
     assert len(pd.read_csv(killed / "metrics.csv")) < 4
 
-    resumed = subprocess.run(_cli(killed, data_dir, 4), env=env, cwd=REPO, capture_output=True, text=True)
+    resumed = subprocess.run(_cli(killed, data_dir, 4, strategy), env=env, cwd=REPO, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stderr + resumed.stdout
     run = json.loads((killed / "run.json").read_text())
