@@ -15,6 +15,7 @@ interrupted one resumes from its last epoch checkpoint.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ from trainfix.seeding import seed_everything
 from trainfix.strategies.driver import StrategyDriver
 
 log = logging.getLogger(__name__)
+
+# Noise that says nothing about the run: Lightning's product advert and a torch-version deprecation
+# inside Lightning's own code.
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
