@@ -52,7 +52,10 @@ class ImageDataModule(pl.LightningDataModule):
         augment: `Augment` fields (crop_padding, flip) as a mapping.
         val_fraction: fraction of the training set carved out (seeded) as a validation set; 0 = none.
         eval_train: also evaluate the whole training set in evaluation mode after every epoch.
-        train_subset / test_subset: keep only the first N samples (the `quick` profile); None = all.
+        train_subset / test_subset: keep N samples drawn at random (seeded by `subset_seed`, the
+            same for every run seed) and kept in dataset order; None = all. Random, not the first N:
+            some copies are ordered by class (the JPEG CIFAR-10), and a prefix would hold one class.
+        subset_seed: the seed of those draws.
         accept_nonofficial: accept files whose checksums are not the official ones (with a warning).
         folder: image-folder root for `dataset=image_folder`.
     """
@@ -69,6 +72,7 @@ class ImageDataModule(pl.LightningDataModule):
         eval_train: bool = False,
         train_subset: int | None = None,
         test_subset: int | None = None,
+        subset_seed: int = 0,
         accept_nonofficial: bool = False,
         folder: str | None = None,
     ) -> None:
@@ -86,6 +90,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.eval_train = eval_train
         self.train_subset = train_subset
         self.test_subset = test_subset
+        self.subset_seed = subset_seed
         self.accept_nonofficial = accept_nonofficial
         self.folder = folder
         self.strategy: Strategy | None = None
@@ -108,8 +113,8 @@ class ImageDataModule(pl.LightningDataModule):
         kwargs = {"accept_nonofficial": self.accept_nonofficial, "folder": self.folder}
         train = load_split(self.dataset, self.root, train=True, **kwargs)
         test = load_split(self.dataset, self.root, train=False, **kwargs)
-        train = _first(train, self.train_subset)
-        test = _first(test, self.test_subset)
+        train = self._subset(train, self.train_subset, "train")
+        test = self._subset(test, self.test_subset, "test")
         if self.val_fraction > 0:
             generator = torch.Generator().manual_seed(derived_seed(self.seed, "val_split"))
             order = torch.randperm(len(train.labels), generator=generator)
@@ -160,6 +165,12 @@ class ImageDataModule(pl.LightningDataModule):
             "num_classes": len(train.classes),
             "input_shape": list(train.images.shape[1:]),
         }
+
+    def _subset(self, split: ImageTensors, count: int | None, name: str) -> ImageTensors:
+        if count is None or count >= len(split.labels):
+            return split
+        generator = torch.Generator().manual_seed(derived_seed(self.subset_seed, f"subset/{name}"))
+        return _take(split, torch.randperm(len(split.labels), generator=generator)[:count].sort().values)
 
     def __getstate__(self) -> dict[str, Any]:
         # Spawned DDP workers reload from disk instead of receiving the tensors through a pipe.
@@ -248,9 +259,3 @@ def _take(split: ImageTensors, index: torch.Tensor) -> ImageTensors:
         source=split.source,
         official=split.official,
     )
-
-
-def _first(split: ImageTensors, count: int | None) -> ImageTensors:
-    if count is None or count >= len(split.labels):
-        return split
-    return _take(split, torch.arange(count))
