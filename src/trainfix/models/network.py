@@ -6,11 +6,13 @@ computed outside, per sample) and knows the one input shape it was built for.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import torch
 from torch import nn
 
 
-class Network(nn.Module):
+class Network(nn.Module, metaclass=ABCMeta):
     """A classifier of square images; subclasses implement `logits`.
 
     Args:
@@ -39,6 +41,6 @@ class Network(nn.Module):
             )
         return self.logits(x)
 
+    @abstractmethod
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper, without the shape check."""
-        raise NotImplementedError

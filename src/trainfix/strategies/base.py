@@ -11,6 +11,7 @@ The training step calls these without `isinstance` checks or capability flags.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ class Reduction:
     skip_if_all_zero: bool = False
 
 
-class Strategy:
+class Strategy(ABC):
     """Base class: fixed contract, mean reduction, no state."""
 
     name: str = "strategy"
@@ -55,8 +56,9 @@ class Strategy:
         """Number of global batches per epoch (the last one may be smaller)."""
         return -(-self.num_samples // self.batch_size)
 
+    @abstractmethod
     def plan_epoch(self, epoch: int) -> list[torch.Tensor]:
-        raise NotImplementedError(f"{type(self).__name__} must define plan_epoch")
+        """The ordered global index batches of epoch `epoch` (0-based)."""
 
     def reduce_loss(self, losses: torch.Tensor, indices: torch.Tensor, global_size: int) -> Reduction:
         """Mean over the global batch (the plain reduction)."""
