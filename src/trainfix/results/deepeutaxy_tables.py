@@ -209,7 +209,7 @@ def select_runs(runs: pd.DataFrame, *, roles: Iterable[str | None], strategies: 
     variants = sorted({v for v in chosen["variant"].dropna()})
     if variant is None and len(variants) > 1:
         raise ValueError(f"the runs mix strategy variants {variants}; choose one with variant= (CLI: --variant {'|'.join(variants)})")
-    if variant is not None:
+    if variant is not None and len(chosen):
         if variant not in variants:
             raise ValueError(f"variant={variant!r}: no run has it; the runs have {variants or 'no variant'}")
         chosen = chosen[chosen["variant"].isna() | (chosen["variant"] == variant)]
