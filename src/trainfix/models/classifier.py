@@ -68,10 +68,15 @@ class Classifier(pl.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
-        self.train_loss = MeanMetric()
-        self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
-        self.eval_loss = nn.ModuleList(MeanMetric() for _ in self.eval_names)
-        self.eval_acc = nn.ModuleList(MulticlassAccuracy(num_classes=num_classes, average="micro") for _ in self.eval_names)
+        # nan_strategy="disable": no per-step NaN check (a host sync), and a NaN loss reaches the
+        # epoch mean, where the recorder marks the run diverged instead of silently dropping it.
+        # validate_args=False: no per-step input validation either.
+        self.train_loss = MeanMetric(nan_strategy="disable")
+        self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro", validate_args=False)
+        self.eval_loss = nn.ModuleList(MeanMetric(nan_strategy="disable") for _ in self.eval_names)
+        self.eval_acc = nn.ModuleList(
+            MulticlassAccuracy(num_classes=num_classes, average="micro", validate_args=False) for _ in self.eval_names
+        )
         self.register_buffer("grad_norm_sum", torch.zeros(()), persistent=False)
         self.register_buffer("grad_norm_last", torch.zeros(()), persistent=False)
         self.register_buffer("grad_norm_steps", torch.zeros((), dtype=torch.long), persistent=False)
