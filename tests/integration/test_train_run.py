@@ -134,3 +134,13 @@ def test_wandb_logger_writes_an_offline_run(tiny_cfg, tmp_path):
     offline = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(offline) == 1, "wandb must run offline by default"
     assert list(offline[0].glob("*.wandb")), "the offline run holds its logged history"
+
+
+def test_non_finite_loss_stops_the_run_as_diverged(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("optimizer=sgd", "optimizer.lr=1.0e12", "trainer.max_epochs=3", run_dir=tmp_path / "run")
+    train(cfg)
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert len(metrics) == 1 and not math.isfinite(metrics["train_loss"][0])
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "diverged"
+    _, again = train(cfg)
+    assert again["action"].kind == "skip"
