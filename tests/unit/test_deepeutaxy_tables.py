@@ -373,3 +373,18 @@ def test_code_train_measure_uses_fit_history_for_de_only(tmp_path):
     code = collect_runs(tmp_path, "code").epochs.set_index("strategy")["train_acc_used"]
     assert same.to_dict() == {"BL": 0.9, "DE": 0.9}
     assert code.to_dict() == {"BL": 0.9, "DE": 0.5}
+
+
+def test_table_vii_with_variant_reads_base_runs_from_another_folder(table_vii_runs: tuple[Path, Path]) -> None:
+    """Regression: `variant=` must not refuse the Base role because the Table VII folder holds none."""
+    import json
+
+    vii, base = table_vii_runs
+    for path in [*vii.glob("*/run.json"), *base.glob("*/run.json")]:
+        record = json.loads(path.read_text())
+        record["config"].setdefault("strategy", {})["variant"] = "paper"
+        path.write_text(json.dumps(record))
+    table = build_table_vii(collect_runs(vii), collect_runs(base), variant="paper")
+    assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50%"
+    with pytest.raises(ValueError, match="no run has it"):
+        build_table_vii(collect_runs(vii), collect_runs(base), variant="authors_code")

@@ -97,8 +97,7 @@ class Classifier(pl.LightningModule):
         reduction = self.strategy.reduce_loss(losses.detach(), batch["indices"], batch["global_size"])
         per_sample = losses if reduction.transform is None else reduction.transform(losses)
         weighted = per_sample if reduction.weights is None else per_sample * reduction.weights
-        denominator = batch["global_size"] if reduction.denominator is None else reduction.denominator
-        loss = weighted.sum() * (self.trainer.world_size / denominator)
+        loss = weighted.sum() * (self.trainer.world_size / batch["global_size"])
         if self.l2_conv_kernels:
             loss = loss + self.l2_conv_kernels * sum(w.pow(2).sum() for w in conv_kernels(self.net))
         self.skip_this_step = False

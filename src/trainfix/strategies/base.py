@@ -26,15 +26,13 @@ if TYPE_CHECKING:
 class Reduction:
     """How a step's per-sample losses become the step loss.
 
-    step loss = sum_i weights_i * transform(loss_i) / denominator, summed over all ranks' samples,
-    where loss_i is the per-sample cross-entropy (with gradient).
-    `weights=None` means all ones; `denominator=None` means the global batch size;
-    `transform=None` keeps the cross-entropy. `skip_if_all_zero`: when every weight of the global
+    step loss = sum_i weights_i * transform(loss_i) / global batch size, summed over all ranks'
+    samples, where loss_i is the per-sample cross-entropy (with gradient).
+    `weights=None` means all ones; `transform=None` keeps the cross-entropy. `skip_if_all_zero`: when every weight of the global
     batch is zero the optimizer does not step (no update at all, optimizer state included).
     """
 
     weights: torch.Tensor | None = None
-    denominator: float | torch.Tensor | None = None
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None
     skip_if_all_zero: bool = False
 
