@@ -60,12 +60,12 @@ def main() -> None:
         ]
         if data == "cifar10":
             common.append("data.accept_nonofficial=true")
-        de = run(common + ["strategy=deepeutaxy", "de_iter_count=1"])
+        de = run(common + ["strategy=deepeutaxy", "strategy.iter_count=1"])
         # BL, SPL, BL, SPL: each gets as many timed epochs, spread over the run.
         runs = {"bl": [], "spl": []}
         for _ in range(2):
             runs["bl"].append(run(common + ["strategy=baseline"]))
-            runs["spl"].append(run(common + ["strategy=spl", "spl_lambda0=1.0e6"]))
+            runs["spl"].append(run(common + ["strategy=spl", "strategy.lambda0=1.0e6"]))
         epoch = de["epoch_time_s"][1:].min()
         refresh = de.loc[de["de_refreshed"] == 1, "de_refresh_time_s"][1:].min()
         bl_epoch, spl_epoch = (min(frame["epoch_time_s"][1:].min() for frame in runs[name]) for name in ("bl", "spl"))

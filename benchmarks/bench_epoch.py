@@ -89,7 +89,7 @@ def main() -> None:
 
     from trainfix.data.datamodule import ImageDataModule
     from trainfix.models import build_model
-    from trainfix.seeding import seed_everything
+    from trainfix.runs.seeding import seed_everything
 
     data_dir = args.data_dir or os.environ.get("TRAINFIX_DATA_DIR", "data")
     device = torch.device("cuda" if gpu else "cpu")

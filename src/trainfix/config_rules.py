@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.convergence import READINGS
+from trainfix.callbacks.convergence import READINGS
 from trainfix.data.datasets import DATASETS
 from trainfix.models import MODELS
 from trainfix.strategies import STRATEGIES

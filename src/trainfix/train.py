@@ -27,17 +27,17 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.checkpointing import LastCheckpoint
+from trainfix.callbacks.checkpoint import LastCheckpoint
 from trainfix.config_rules import check_config
-from trainfix.convergence_callback import Convergence
+from trainfix.callbacks.convergence import Convergence
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
-from trainfix.records import now_iso, read_metrics, write_run
-from trainfix.recording import RunRecorder
-from trainfix.run_folder import RunAction, decide
-from trainfix.seeding import seed_everything
-from trainfix.strategies.driver import StrategyDriver
+from trainfix.runs.records import now_iso, read_metrics, write_run
+from trainfix.callbacks.recorder import RunRecorder
+from trainfix.runs.folder import RunAction, decide
+from trainfix.runs.seeding import seed_everything
+from trainfix.callbacks.strategy_driver import StrategyDriver
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 
-from trainfix.records import METRIC_COLUMNS, TIMING_COLUMNS
+from trainfix.runs.records import METRIC_COLUMNS, TIMING_COLUMNS
 from trainfix.train import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def _cli(run_dir: Path, data_dir: Path, epochs: int, strategy: list[str]) -> lis
 STRATEGIES_TO_RESUME = {
     "shuffle": ["strategy=shuffle"],
     # DE's order and SPL's threshold live in the strategy state of the checkpoint.
-    "spl_deepeutaxy": ["strategy=spl_deepeutaxy", "de_iter_count=1", "strategy.selection=text"],
+    "spl_deepeutaxy": ["strategy=spl_deepeutaxy", "strategy.iter_count=1", "strategy.selection=text"],
 }
 
 

@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from trainfix.convergence import first_converged_epoch
+from trainfix.callbacks.convergence import first_converged_epoch
 
 
 def test_first_converged_epoch_on_crafted_history():

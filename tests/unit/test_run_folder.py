@@ -2,8 +2,8 @@
 
 import pytest
 
-from trainfix.records import CHECKPOINT_DIR, LAST_CHECKPOINT, read_run, write_metrics, write_run
-from trainfix.run_folder import RunConflictError, config_differences, decide
+from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT, read_run, write_metrics, write_run
+from trainfix.runs.folder import RunConflictError, config_differences, decide
 
 CONFIG = {"seed": 0, "model": {"name": "lenet5"}, "optimizer": {"lr": 0.1}, "paths": {"data_dir": "/a"}}
 
@@ -46,7 +46,7 @@ def test_write_run_rejects_unknown_status(tmp_path):
 
 
 def test_run_name_from_overrides_is_a_safe_folder_name():
-    from trainfix.run_folder import run_name_from_overrides
+    from trainfix.runs.folder import run_name_from_overrides
 
     assert run_name_from_overrides("") == "default"
     assert run_name_from_overrides("experiment=deepeutaxy/table_iv,seed=1") == "experiment=deepeutaxy_table_iv,seed=1"

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from trainfix.data.augment import random_crop, random_flip, to_float
 from trainfix.data.datasets import DATASETS, ImageTensors, load_split
 from trainfix.data.plan_sampler import IndexDataset, PlanBatchSampler, fixed_batches, identity_collate
-from trainfix.seeding import derived_seed
+from trainfix.runs.seeding import derived_seed
 from trainfix.strategies.base import Strategy
 
 log = logging.getLogger(__name__)

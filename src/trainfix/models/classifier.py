@@ -19,7 +19,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from trainfix.seeding import global_rng_state, restore_global_rng_state
+from trainfix.runs.seeding import global_rng_state, restore_global_rng_state
 from trainfix.strategies.base import Strategy
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from trainfix.records import METRIC_COLUMNS, METRICS_FILE, RUN_FILE, read_metrics, read_run
+from trainfix.runs.records import METRIC_COLUMNS, METRICS_FILE, RUN_FILE, read_metrics, read_run
 
 # config.strategy._target_ -> the label the DeepEutaxy tables use.
 STRATEGY_LABELS = {

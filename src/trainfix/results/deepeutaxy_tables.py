@@ -1,6 +1,6 @@
 """DeepEutaxy (Zhang & Chan) Tables IV-VII from run folders: the paper's number, ours, and the difference.
 
-Paper numbers are read from `conf/paper/deepeutaxy_table_{iv,v,vi,vii}.yaml`, never from code.
+Paper numbers are read from `trainfix/results/paper/deepeutaxy_table_{iv,v,vi,vii}.yaml`, never from code.
 Our numbers come from the runs' `metrics.csv` (see `trainfix.results.collect`).
 
 Definitions (the same text is in docs/tables.md):
@@ -47,10 +47,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from trainfix.convergence import READINGS
+from trainfix.callbacks.convergence import READINGS
 from trainfix.results.collect import OK_STATUS, RunCollection, order_rows, row_label
 
-PAPER_DIR = Path(__file__).resolve().parents[3] / "conf" / "paper"
+PAPER_DIR = Path(__file__).resolve().parent / "paper"
 STRATEGIES = ("BL", "SPL", "DE")
 READING_TEXT = {
     "last": "grad_norm_last, the gradient L2 norm at the last step of each epoch",
@@ -75,7 +75,7 @@ Outcome = float | str  # a seed's number, or why it has none
 
 # --------------------------------------------------------------------------- paper numbers
 def load_paper_table(table: str, paper_dir: Path | None = None) -> dict[str, Any]:
-    """The published numbers of one table (`"iv"`, `"v"`, `"vi"` or `"vii"`) from conf/paper/.
+    """The published numbers of one table (`"iv"`, `"v"`, `"vi"` or `"vii"`) from trainfix/results/paper/.
 
     Returns the YAML as a dict: `rows` maps a row key (cnn1, ..., or base/spl/de/spl_de for VII) to
     its cells; accuracies are percent, epochs are counts, "not converged"/"failed"/"-" are strings.
@@ -563,7 +563,7 @@ def provenance_lines(collections: list[RunCollection], used: pd.DataFrame, seeds
                      variant: str | None = None) -> list[str]:
     """Caption lines: source of the paper numbers, profile, data, hardware, seeds and run statuses,
     the convergence reading, the train-accuracy column, and how cells are computed."""
-    lines = [f"Paper numbers: conf/paper/deepeutaxy_table_{table}.yaml (Zhang & Chan, DeepEutaxy, Table {table.upper()})."]
+    lines = [f"Paper numbers: trainfix/results/paper/deepeutaxy_table_{table}.yaml (Zhang & Chan, DeepEutaxy, Table {table.upper()})."]
     lines.append(f"Runs: {', '.join(str(c.root) for c in collections)}.")
     profiles = sorted({str(p) for p in used["profile"].dropna()})
     lines.append(f"Profile: {', '.join(profiles) if profiles else 'not recorded'}.")

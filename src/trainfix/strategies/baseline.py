@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from trainfix.data.plan_sampler import fixed_batches
-from trainfix.seeding import derived_seed
+from trainfix.runs.seeding import derived_seed
 from trainfix.strategies.base import Strategy
 
 ORDERS = ("dataset", "seeded_shuffle")

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from trainfix.records import atomic_write_text
-from trainfix.seeding import derived_seed, global_rng_state, restore_global_rng_state
+from trainfix.runs.records import atomic_write_text
+from trainfix.runs.seeding import derived_seed, global_rng_state, restore_global_rng_state
 from trainfix.strategies.baseline import Baseline
 
 if TYPE_CHECKING:

@@ -1,4 +1,12 @@
-"""The callback that records when DeepEutaxy's convergence criterion (Eq. 12) first holds."""
+"""The convergence criterion of DeepEutaxy (Eq. 12): ||grad L||_2 <= epsilon, epsilon = 0.01.
+
+The paper evaluates the gradient "in each step" and reports the first epoch that satisfies the
+criterion; it does not say whether that is the last step's gradient or the epoch's. Both readings
+are recorded: `last` (the gradient norm of the epoch's last step) and `mean` (the mean over the
+epoch's steps). `convergence.json` in the run folder holds the first epoch (0-based) of each,
+which reading the tables use, and epsilon. Training continues to max_epochs (the paper's 200)
+unless `stop=True`. The callback `Convergence` records it per run.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,17 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from trainfix.convergence import CONVERGENCE_FILE, READINGS
-from trainfix.records import atomic_write_text
+from trainfix.runs.records import atomic_write_text
+
+READINGS = {"last": "grad_norm_last", "mean": "grad_norm_mean"}
+CONVERGENCE_FILE = "convergence.json"
+
+
+def first_converged_epoch(norms: list[float], epsilon: float) -> int | None:
+    """The first index whose norm is <= epsilon, or None. NaN (an epoch without any optimizer
+    step, e.g. SPL selected no sample) never counts as converged."""
+    return next((epoch for epoch, norm in enumerate(norms) if not math.isnan(norm) and norm <= epsilon), None)
+
 
 
 class Convergence(pl.Callback):

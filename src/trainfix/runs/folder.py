@@ -14,8 +14,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from trainfix.checkpointing import last_checkpoint
-from trainfix.records import read_run
+from trainfix.callbacks.checkpoint import last_checkpoint
+from trainfix.runs.records import read_run
 
 # Keys that may change between invocations of the same run without changing its results.
 IGNORED_KEYS = ("paths", "logger", "hydra", "trainer.enable_progress_bar", "trainer.devices", "trainer.accelerator", "trainer.strategy", "trainer.num_nodes")

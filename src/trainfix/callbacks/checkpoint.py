@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from trainfix.records import CHECKPOINT_DIR, LAST_CHECKPOINT
+from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT
 
 
 class LastCheckpoint(pl.Callback):

@@ -15,7 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from trainfix.records import (
+from trainfix.runs.records import (
     code_state,
     host_facts,
     now_iso,

@@ -1,0 +1,1 @@
+"""Lightning callbacks every run uses: records, checkpoints, the strategy driver, convergence (Eq. 12)."""
