@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-import trainfix.runs.folder  # noqa: F401,E402  (registers the run-name resolver)
+import trainfix.runs.identity  # noqa: F401,E402  (registers the run-folder resolvers)
 from trainfix.train import CONF_DIR, compose_config  # noqa: E402
 
 os.environ.setdefault("WANDB_MODE", "offline")

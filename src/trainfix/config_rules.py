@@ -7,6 +7,7 @@ once, each naming the key, the bad value and what is accepted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
@@ -21,6 +22,7 @@ from trainfix.strategies.baseline import VARIANTS
 
 STRATEGY_TARGETS = {f"{cls.__module__}.{cls.__qualname__}": name for name, cls in STRATEGIES.items()}
 SCHEDULER_INTERVALS = ("step", "epoch")
+MAX_SEED = 2**32 - 1  # NumPy's and the CUDA generators' range
 
 
 class ConfigError(ValueError):
@@ -37,6 +39,26 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _non_finite_numbers(cfg: DictConfig) -> list[str]:
+    """`key=inf: ...` for every infinite or NaN number anywhere in the configuration (none is meaningful)."""
+    problems = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{prefix}{index}.")
+        elif isinstance(node, float) and not math.isfinite(node):
+            problems.append(f"{prefix[:-1]}={node!r}: must be a finite number")
+
+    for key in cfg:
+        if key != "hydra":
+            walk({key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]}, "")
+    return problems
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -60,7 +82,7 @@ def check_config(cfg: DictConfig) -> None:
     require("data.batch_size", lambda v: _is_int(v) and v >= 1, "the batch size must be an integer >= 1, e.g. data.batch_size=1000")
     require("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "the evaluation batch size must be an integer >= 1")
     require("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "the number of epochs must be an integer >= 1")
-    require("seed", lambda v: _is_int(v) and v >= 0, "the seed must be an integer >= 0")
+    require("seed", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"the seed must be an integer in 0..{MAX_SEED} (2^32 - 1)")
     require("variant", lambda v: v in VARIANTS, f"accepted: {list(VARIANTS)}")
     require("convergence.epsilon", lambda v: _is_number(v) and v > 0, "the convergence threshold must be a number > 0")
     require("convergence.reading", lambda v: v in READINGS, f"accepted: {sorted(READINGS)}")
@@ -91,5 +113,6 @@ def check_config(cfg: DictConfig) -> None:
         if dataset == "image_folder":
             require("data.folder", lambda v: isinstance(v, str) and v != "", "data=image_folder needs data.folder=<dir with train/ and test/>")
 
+    problems += _non_finite_numbers(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))

@@ -15,6 +15,9 @@ interrupted one resumes from its last epoch checkpoint.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,16 +31,21 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from trainfix.callbacks.checkpoint import LastCheckpoint
-from trainfix.config_rules import check_config
 from trainfix.callbacks.convergence import Convergence
+from trainfix.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
+from trainfix.callbacks.strategy_driver import StrategyDriver
+from trainfix.config_rules import ConfigError, check_config
 from trainfix.data.datamodule import ImageDataModule
+from trainfix.data.datasets import DatasetFormatError, DatasetMissingError, NonOfficialDataError
 from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
-from trainfix.runs.records import now_iso, read_metrics, write_run
-from trainfix.callbacks.recorder import RunRecorder
-from trainfix.runs.folder import RunAction, decide
+from trainfix.runs.folder import RunAction, RunConflictError, decide
+from trainfix.runs.identity import overridden_keys
+from trainfix.runs.lock import RunLockedError, acquire
+from trainfix.runs.records import now_iso, read_metrics, read_run, write_run
 from trainfix.runs.seeding import seed_everything
-from trainfix.callbacks.strategy_driver import StrategyDriver
+from trainfix.runs.storage import probe_writable, storage_problem
+from trainfix.runs.sweep import record_job
 
 log = logging.getLogger(__name__)
 
@@ -46,26 +54,58 @@ log = logging.getLogger(__name__)
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
+# Exit statuses of `python -m trainfix.train` (README, "What happens when...").
+EXIT_FAILED = 1  # training failed (an error while training); also a sweep with any failed job
+EXIT_CONFIG = 2  # a configuration mistake: bad value, unknown option or key, a folder holding another config
+EXIT_DATA = 3  # dataset files missing, damaged or not the official ones
+EXIT_STORAGE = 4  # the output location is read-only or full
+DATA_ERRORS = (DatasetMissingError, DatasetFormatError, NonOfficialDataError)
+
+
+class BuildError(ValueError):
+    """A value that only shows itself when the run is built (e.g. a model that cannot take the data's shape)."""
+
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Build everything from `cfg` and fit; returns (last epoch's metrics, built objects)."""
+    """Build everything from `cfg` and fit; returns (last epoch's metrics, built objects).
+
+    Holds the run folder's lock from the decision (start, resume, skip) to the end of training, so a
+    second process on the same run folder skips it (or waits, `run_lock.wait=true`).
+    """
     check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
-    action = decide(run_dir, config)
+    probe_writable(run_dir)
+    lock_cfg = cfg.get("run_lock") or {}
+    try:
+        lock = acquire(run_dir, wait=bool(lock_cfg.get("wait", False)), timeout_s=lock_cfg.get("timeout_s"))
+    except RunLockedError as error:
+        log.warning("Skipping: %s", error)
+        return {}, {"run_dir": run_dir, "action": RunAction("skip", reason=str(error)), "locked_by": error.holder}
+    with lock:
+        if lock.stale_holder:
+            log.warning("Took over the lock of %s from pid %s on %s, which died holding it", run_dir, lock.stale_holder.get("pid"), lock.stale_holder.get("host"))
+        return _train_locked(cfg, run_dir, config)
+
+
+def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    action = decide(run_dir, config, overridden_keys(_task_overrides()))
     if action.kind == "skip":
         log.info("Skipping %s: %s", run_dir, action.reason)
         return _last_row(run_dir), {"run_dir": run_dir, "action": action}
+    for problem in action.problems:
+        log.warning("Damaged checkpoint: %s", problem)
     if action.reason:
         log.info(action.reason)
 
     seed_everything(cfg.seed)
     torch.use_deterministic_algorithms(bool(cfg.deterministic), warn_only=True)
+    attempt = {"action": action.kind, "previous_outcome": action.previous_outcome, "checkpoint_problems": list(action.problems)}
     try:
-        trainer, module, datamodule = _build(cfg, run_dir, config, action)
+        trainer, module, datamodule = _build(cfg, run_dir, config, action, attempt)
     except Exception as error:
         # Recorded, so a table shows this cell as failed (or "data missing") rather than absent.
-        write_run(run_dir, {"status": "failed", "config": config, "seed": cfg.seed, "error": f"{type(error).__name__}: {error}", "end_time": now_iso()})
+        _record_failure_before_fit(run_dir, config, cfg.seed, error, attempt)
         raise
     loggers = trainer.loggers
     try:
@@ -75,11 +115,30 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             import wandb
 
             wandb.finish()
-        log.info("Run folder: %s", run_dir.resolve())
     return _last_row(run_dir), {"run_dir": run_dir, "action": action, "trainer": trainer, "module": module, "datamodule": datamodule}
 
 
-def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAction) -> tuple[pl.Trainer, Classifier, ImageDataModule]:
+def _record_failure_before_fit(run_dir: Path, config: dict[str, Any], seed: int, error: Exception, attempt: dict[str, Any]) -> None:
+    previous = read_run(run_dir) or {}
+    attempts = attempt_list(previous.get("attempts"))
+    close_open_attempts(attempts, "killed")
+    message = f"{type(error).__name__}: {error}"
+    attempts.append({"start": now_iso(), "end": now_iso(), "outcome": "failed", "error": message, **attempt})
+    record = {**previous, "status": "failed", "config": config, "seed": seed, "error": message, "end_time": now_iso(), "attempts": attempts}
+    try:
+        write_run(run_dir, record)
+    except OSError as write_error:  # the disk may be why it failed: never hide the first error
+        log.error("Could not record the failure in %s: %s", run_dir, write_error)
+
+
+def _task_overrides() -> list[str]:
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not under Hydra (tests, notebooks): nothing was set on a command line
+        return []
+
+
+def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAction, attempt: dict[str, Any]) -> tuple[pl.Trainer, Classifier, ImageDataModule]:
     """Strategy, data, model, callbacks, loggers and trainer, in that order."""
     log.info("Instantiating strategy <%s>", cfg.strategy._target_)
     strategy = instantiate(cfg.strategy)
@@ -93,8 +152,11 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     log.info("Instantiating model <%s>", cfg.model.name)
     channels, height, width = datamodule.input_shape
     if height != width:
-        raise ValueError(f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images")
-    net = build_model(cfg.model.name, num_classes=datamodule.num_classes, in_channels=channels, image_size=height, **cfg.model.params)
+        raise BuildError(f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images")
+    try:
+        net = build_model(cfg.model.name, num_classes=datamodule.num_classes, in_channels=channels, image_size=height, **cfg.model.params)
+    except ValueError as error:
+        raise BuildError(f"model={cfg.model.name} on data={cfg.data.dataset} ({channels}x{height}x{width} images): {error}") from None
     scheduler_cfg = cfg.scheduler.get("scheduler")
     module = Classifier(
         net=net,
@@ -111,7 +173,7 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
         _load_network_weights(module, Path(cfg.init_from))
 
     log.info("Instantiating callbacks and loggers")
-    recorder = RunRecorder(run_dir, config, data_facts, cfg.seed)
+    recorder = RunRecorder(run_dir, config, data_facts, cfg.seed, attempt)
     convergence = Convergence(run_dir, **cfg.convergence)
     callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, convergence, LastCheckpoint(run_dir)]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
@@ -161,19 +223,67 @@ def _last_row(run_dir: Path) -> dict[str, Any]:
     return metrics.iloc[-1].to_dict() if len(metrics) else {}
 
 
+_TASK_STARTED = False
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point. In a multirun, a failed job is logged and the sweep goes on."""
+    """Hydra entry point: one run (or one job of a sweep). User mistakes end with their message alone and
+    a distinct exit status; in a sweep a failed job is recorded and the sweep goes on."""
+    global _TASK_STARTED
+    _TASK_STARTED = True
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    run_dir = Path(cfg.paths.output_dir)
+    metric_name = cfg.get("optimized_metric", "test_acc")
+    sweep_dir = Path(HydraConfig.get().sweep.dir)
     try:
-        metrics, _ = train(cfg)
-    except Exception:
-        if HydraConfig.get().mode == RunMode.MULTIRUN and not cfg.get("fail_fast_in_sweeps", False):
-            log.exception("Run failed; the sweep continues (its run.json says failed)")
+        metrics, built = train(cfg)
+    except Exception as error:
+        outcome, status, message = _classify(error, run_dir)
+        record_job(sweep_dir, run_dir, outcome, metric_name, None, message)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        log.error("%s: %s", outcome, message)
+        if in_sweep and not cfg.get("fail_fast_in_sweeps", False):
             return None
-        raise
-    value = metrics.get(cfg.get("optimized_metric", "test_acc"))
+        sys.exit(status)
+    action = built["action"]
+    run = read_run(run_dir) or {}
+    outcome = "running elsewhere" if "locked_by" in built else ("skipped" if action.kind == "skip" else run.get("status", "finished"))
+    if outcome == "skipped":
+        outcome = f"skipped ({run.get('status', '?')})"
+    value = metrics.get(metric_name)
+    record_job(sweep_dir, run_dir, outcome, metric_name, None if value is None else float(value), action.reason)
     return float(value) if value is not None else None
 
 
+def _classify(error: Exception, run_dir: Path) -> tuple[str, int, str]:
+    """(outcome, exit status, message) for an error that ended a run."""
+    if isinstance(error, ConfigError | RunConflictError | BuildError):
+        return "config error", EXIT_CONFIG, str(error)
+    if isinstance(error, DATA_ERRORS):
+        return "data error", EXIT_DATA, str(error)
+    storage = storage_problem(error, run_dir)
+    if storage is not None:
+        return "storage error", EXIT_STORAGE, storage.strerror or str(storage)
+    trace = "".join(traceback.format_exception(error))
+    logging.getLogger(__name__).debug(trace)
+    return "failed", EXIT_FAILED, (
+        f"{type(error).__name__}: {error}\n  (run folder {run_dir}; its run.json records the error, "
+        "HYDRA_FULL_ERROR=1 prints the traceback)"
+    )
+
+
+def cli() -> None:
+    """`python -m trainfix.train` / `trainfix-train`: Hydra's own configuration errors (unknown option,
+    unknown key, bad override syntax) exit with EXIT_CONFIG like ours, not Hydra's generic 1."""
+    try:
+        main()
+    except SystemExit as exit_:
+        if exit_.code == 1 and not _TASK_STARTED:
+            sys.exit(EXIT_CONFIG)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -122,7 +122,8 @@ def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path, strategy):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stderr + resumed.stdout
     run = json.loads((killed / "run.json").read_text())
-    assert run["status"] == "finished" and run["attempts"] == 2
+    assert run["status"] == "finished" and [a["outcome"] for a in run["attempts"]] == ["killed", "finished"]
+    assert run["attempts"][1]["action"] == "resume" and run["attempts"][1]["resumed_from_epoch"] >= 1
     a = pd.read_csv(clean / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
     b = pd.read_csv(killed / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
     pd.testing.assert_frame_equal(a, b, check_exact=True)

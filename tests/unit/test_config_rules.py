@@ -68,7 +68,11 @@ def rules_error(tmp_path: Path, *overrides: str) -> str:
         ("data.augment.flip=true", r"data.augment.flip=True: a horizontal flip changes what mnist images mean.*accepted on \[.*'cifar10'"),
         ("data.augment.crop_padding=-1", r"data.augment.crop_padding=-1: the crop padding must be an integer >= 0"),
         ("data.val_fraction=1.5", r"data.val_fraction=1.5: the validation fraction must be in \[0, 1\)"),
-        ("seed=-1", r"seed=-1: the seed must be an integer >= 0"),
+        ("seed=-1", r"seed=-1: the seed must be an integer in 0\.\.4294967295"),
+        ("seed=100000000000000000000", r"seed=100000000000000000000: the seed must be an integer in 0\.\.4294967295"),
+        ("seed=1e20", r"seed=1e\+20: the seed must be an integer"),
+        ("optimizer.lr=inf", r"optimizer.lr=inf: must be a finite number"),
+        ("convergence.epsilon=nan", r"convergence.epsilon=nan: must be a finite number"),
         ("trainer.use_distributed_sampler=true", r"trainer.use_distributed_sampler=True: must be false"),
     ],
 )

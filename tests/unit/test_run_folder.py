@@ -1,9 +1,11 @@
 """Run-folder decisions: new, skip finished, resume interrupted, refuse a different config."""
 
 import pytest
+import torch
 
-from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT, read_run, write_metrics, write_run
 from trainfix.runs.folder import RunConflictError, config_differences, decide
+from trainfix.runs.identity import config_hash, find_run, run_folder_name, safe_label, upgrade_compatible
+from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run, write_metrics, write_run
 
 CONFIG = {"seed": 0, "model": {"name": "lenet5"}, "optimizer": {"lr": 0.1}, "paths": {"data_dir": "/a"}}
 
@@ -21,9 +23,38 @@ def test_finished_run_is_skipped_even_if_only_paths_differ(tmp_path):
 def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
     write_run(tmp_path, {"status": "running", "config": CONFIG})
     (tmp_path / CHECKPOINT_DIR).mkdir()
-    (tmp_path / CHECKPOINT_DIR / LAST_CHECKPOINT).write_bytes(b"x")
+    _checkpoint(tmp_path / CHECKPOINT_DIR / LAST_CHECKPOINT, epoch=3)
     action = decide(tmp_path, CONFIG)
     assert action.kind == "resume" and action.checkpoint.name == LAST_CHECKPOINT
+    assert action.previous_outcome == "killed"  # still marked running while nobody holds the lock
+
+
+def _checkpoint(path, epoch):
+    torch.save({"state_dict": {"w": torch.ones(2)}, "epoch": epoch, "loops": {}, "trainfix": {}}, path)
+
+
+def test_damaged_last_checkpoint_falls_back_on_previous_and_is_kept_aside(tmp_path):
+    write_run(tmp_path, {"status": "interrupted", "config": CONFIG})
+    folder = tmp_path / CHECKPOINT_DIR
+    folder.mkdir()
+    _checkpoint(folder / PREVIOUS_CHECKPOINT, epoch=2)
+    (folder / LAST_CHECKPOINT).write_bytes(b"PK\x03\x04 truncated zip")
+    action = decide(tmp_path, CONFIG)
+    assert action.kind == "resume" and action.checkpoint.name == PREVIOUS_CHECKPOINT
+    assert action.previous_outcome == "interrupted"
+    assert len(action.problems) == 1 and "last.ckpt could not be loaded" in action.problems[0]
+    aside = [p.name for p in folder.iterdir() if p.name.startswith("last.ckpt.damaged-")]
+    assert len(aside) == 1 and not (folder / LAST_CHECKPOINT).exists()
+
+
+def test_no_usable_checkpoint_starts_over(tmp_path):
+    write_run(tmp_path, {"status": "failed", "config": CONFIG})
+    folder = tmp_path / CHECKPOINT_DIR
+    folder.mkdir()
+    (folder / LAST_CHECKPOINT).write_bytes(b"")
+    torch.save({"epoch": 1}, folder / PREVIOUS_CHECKPOINT)  # loads, but lacks the weights
+    action = decide(tmp_path, CONFIG)
+    assert action.kind == "new" and len(action.problems) == 2 and "missing ['state_dict'" in action.problems[1]
 
 
 def test_other_config_is_refused_and_differences_named(tmp_path):
@@ -45,8 +76,47 @@ def test_write_run_rejects_unknown_status(tmp_path):
         write_run(tmp_path, {"status": "done"})
 
 
-def test_run_name_from_overrides_is_a_safe_folder_name():
-    from trainfix.runs.folder import run_name_from_overrides
+def test_labels_are_safe_folder_names():
+    assert safe_label("") == "default"
+    assert safe_label("experiment=deepeutaxy/table_iv,seed=1") == "experiment=deepeutaxy_table_iv,seed=1"
+    assert len(safe_label("x" * 500)) == 120
 
-    assert run_name_from_overrides("") == "default"
-    assert run_name_from_overrides("experiment=deepeutaxy/table_iv,seed=1") == "experiment=deepeutaxy_table_iv,seed=1"
+
+def test_identity_ignores_paths_logging_and_devices_but_not_behaviour():
+    base = {**CONFIG, "trainer": {"max_epochs": 2, "devices": 1, "enable_progress_bar": True}, "run_name": "a"}
+    same = {**base, "paths": {"data_dir": "/b"}, "logger": {"wandb": {}}, "run_name": "b",
+            "trainer": {"max_epochs": 2, "devices": 2, "enable_progress_bar": False}}
+    assert config_hash(base) == config_hash(same)
+    assert config_hash(base) != config_hash({**base, "optimizer": {"lr": 0.05}})
+    assert config_hash(base) != config_hash({**base, "trainer": {"max_epochs": 3, "devices": 1, "enable_progress_bar": True}})
+
+
+def test_folder_is_found_again_by_identity_whatever_its_label(tmp_path):
+    first = run_folder_name(tmp_path, "seed=0", CONFIG)
+    assert first == f"seed=0-{config_hash(CONFIG)}"
+    (tmp_path / first).mkdir()
+    assert run_folder_name(tmp_path, "data=mnist,seed=0", CONFIG) == first  # spelled differently
+    assert run_folder_name(tmp_path, "seed=0", {**CONFIG, "optimizer": {"lr": 0.05}}) != first
+
+
+def test_upgrade_that_adds_a_key_at_its_default_finds_the_old_run(tmp_path):
+    old_folder = tmp_path / "lenet5_seed0"  # a folder named before identities existed
+    write_run(old_folder, {"status": "finished", "config": CONFIG})
+    upgraded = {**CONFIG, "optimizer": {"lr": 0.1, "weight_decay": 0.0}}
+    assert upgrade_compatible(CONFIG, upgraded)
+    assert run_folder_name(tmp_path, "lenet5_seed0", upgraded) == "lenet5_seed0"
+    assert decide(old_folder, upgraded).kind == "skip"
+    # ... unless the new key was set on the command line, or a recorded key changed.
+    assert not upgrade_compatible(CONFIG, upgraded, overridden=["optimizer.weight_decay"])
+    assert run_folder_name(tmp_path, "lenet5_seed0", upgraded, ["optimizer.weight_decay"]).startswith("lenet5_seed0-")
+    assert not upgrade_compatible(CONFIG, {**upgraded, "seed": 1})
+
+
+def test_find_run_resolves_a_label_to_its_one_finished_folder(tmp_path):
+    assert find_run(str(tmp_path), "base_seed0") == str(tmp_path / "base_seed0")  # none yet: the expected path
+    write_run(tmp_path / "base_seed0-aaaa1111", {"status": "finished", "config": CONFIG})
+    write_run(tmp_path / "base_seed0-bbbb2222", {"status": "failed", "config": CONFIG})
+    assert find_run(str(tmp_path), "base_seed0") == str(tmp_path / "base_seed0-aaaa1111")
+    write_run(tmp_path / "base_seed0-cccc3333", {"status": "finished", "config": CONFIG})
+    with pytest.raises(ValueError, match="2 finished runs labelled 'base_seed0'"):
+        find_run(str(tmp_path), "base_seed0")

@@ -1,4 +1,4 @@
-"""Epoch-end checkpoints written atomically, so a kill during a save never corrupts the last one."""
+"""Epoch-end checkpoints written atomically, keeping the previous epoch's beside the last."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT
+from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT
 
 
 class LastCheckpoint(pl.Callback):
-    """Writes `checkpoints/last.ckpt` after every training epoch (temp file, then rename).
+    """Writes `checkpoints/last.ckpt` after every training epoch (temp file, then rename), and keeps the
+    one it replaces as `checkpoints/previous.ckpt`, so a damaged last checkpoint costs one epoch, not the run.
 
     The checkpoint holds what an identical resume needs: weights, optimizer and scheduler state,
     loop progress, the datamodule's augmentation generator, the strategy's state and the global
@@ -21,6 +22,7 @@ class LastCheckpoint(pl.Callback):
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
+        self.previous = self.path.with_name(PREVIOUS_CHECKPOINT)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -29,10 +31,8 @@ class LastCheckpoint(pl.Callback):
         trainer.strategy.barrier("trainfix.checkpoint.mkdir")
         trainer.save_checkpoint(tmp, weights_only=False)
         if trainer.is_global_zero:
+            # Each rename is atomic; a kill between them leaves previous.ckpt (and the complete tmp file).
+            if self.path.exists():
+                os.replace(self.path, self.previous)
             os.replace(tmp, self.path)
         trainer.strategy.barrier("trainfix.checkpoint")
-
-
-def last_checkpoint(run_dir: Path) -> Path | None:
-    path = Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
-    return path if path.exists() else None

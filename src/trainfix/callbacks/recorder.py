@@ -2,11 +2,15 @@
 
 Rows are written by global rank 0 only; metrics are synced over ranks before that (torchmetrics).
 On resume the rows of epochs after the checkpoint are dropped, so the file matches the restored state.
-A non-finite training loss stops the run with status `diverged`.
+A non-finite training loss stops the run with status `diverged`; Ctrl+C or SIGTERM ends it as
+`interrupted`. run.json's `attempts` lists every attempt: start, end, outcome (finished, failed with
+the error, interrupted, diverged, or killed when its process died), the epoch it resumed from and any
+checkpoint that could not be loaded.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -14,6 +18,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from trainfix.runs.records import (
     code_state,
@@ -26,6 +31,8 @@ from trainfix.runs.records import (
     write_run,
 )
 
+log = logging.getLogger(__name__)
+
 
 class RunRecorder(pl.Callback):
     """Keeps `run.json` and `metrics.csv` in `run_dir` up to date.
@@ -35,10 +42,14 @@ class RunRecorder(pl.Callback):
         config: the resolved run configuration (a plain dict), stored in run.json.
         data: facts on the data actually loaded (label, source, official, counts).
         seed: the run's seed.
+        attempt: facts on this attempt for run.json's `attempts` list (action, resumed_from_epoch,
+            checkpoint problems); its outcome and end time are added when it ends.
     """
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], data: dict[str, Any], seed: int) -> None:
+    def __init__(self, run_dir: Path, config: dict[str, Any], data: dict[str, Any], seed: int, attempt: dict[str, Any] | None = None) -> None:
         self.run_dir = Path(run_dir)
+        self.attempt = dict(attempt or {})
+        self._attempt_open = False
         self.config = config
         self.data = data
         self.seed = seed
@@ -52,6 +63,15 @@ class RunRecorder(pl.Callback):
         if not trainer.is_global_zero:
             return
         previous = read_run(self.run_dir) or {}
+        attempts = attempt_list(previous.get("attempts"))
+        if status == "running" and not self._attempt_open:
+            close_open_attempts(attempts, "killed")
+            attempts.append({"start": now_iso(), "resumed_from_epoch": trainer.current_epoch if trainer.current_epoch else None, **self.attempt})
+            self._attempt_open = True
+        elif status != "running" and attempts:
+            attempts[-1].update(end=now_iso(), outcome=status, epochs_completed=len(self.rows))
+            if "error" in extra:
+                attempts[-1]["error"] = extra["error"]
         record = {
             "status": status,
             "run_dir": str(self.run_dir.resolve()),
@@ -63,7 +83,7 @@ class RunRecorder(pl.Callback):
             "host": host_facts(str(trainer.strategy.root_device)),
             "world_size": trainer.world_size,
             "start_time": previous.get("start_time", now_iso()),
-            "attempts": previous.get("attempts", 0) + (1 if status == "running" else 0),
+            "attempts": attempts,
             "epochs_completed": len(self.rows),
             "end_time": None if status == "running" else now_iso(),
         }
@@ -84,8 +104,12 @@ class RunRecorder(pl.Callback):
         self._record(trainer, self.status)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        self.status = "failed"
-        self._record(trainer, "failed", error=f"{type(exception).__name__}: {exception}")
+        # Ctrl+C and SIGTERM (Lightning raises SIGTERMException after the current step) are interruptions.
+        self.status = "interrupted" if isinstance(exception, KeyboardInterrupt | SIGTERMException) else "failed"
+        try:
+            self._record(trainer, self.status, error=f"{type(exception).__name__}: {exception}")
+        except OSError as write_error:  # a full or vanished disk may be the exception itself: keep it visible
+            log.error("Could not record the %s run in %s: %s", self.status, self.run_dir, write_error)
 
     # ----------------------------------------------------------------- per epoch
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -118,6 +142,19 @@ class RunRecorder(pl.Callback):
         if not math.isfinite(row["train_loss"]):
             self.status = "diverged"
             trainer.should_stop = True
+
+
+def attempt_list(value: Any) -> list[dict[str, Any]]:
+    """run.json's `attempts` as a list (records written before attempts were itemized held a count)."""
+    if isinstance(value, list):
+        return [dict(a) for a in value]
+    return [{"outcome": "unknown"} for _ in range(int(value or 0))]
+
+
+def close_open_attempts(attempts: list[dict[str, Any]], outcome: str) -> None:
+    """Give every attempt that never recorded its end (its process died) the outcome `outcome`."""
+    for attempt in attempts:
+        attempt.setdefault("outcome", outcome)
 
 
 def _synchronize(trainer: pl.Trainer) -> None:

@@ -24,8 +24,9 @@ RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
+PREVIOUS_CHECKPOINT = "previous.ckpt"  # the epoch before last.ckpt: a resume falls back on it
 
-STATUSES = ("running", "finished", "failed", "diverged")
+STATUSES = ("running", "finished", "failed", "diverged", "interrupted")
 
 METRIC_COLUMNS = [
     "epoch",

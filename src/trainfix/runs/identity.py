@@ -1,0 +1,173 @@
+"""Run identity: one folder per configuration, whatever way it was spelled.
+
+A run's identity is a hash of its resolved, behaviour-relevant configuration: everything except where
+files go, how progress is shown and logged, and which devices run it (`NOT_IDENTITY`). Its folder is
+`<label>-<hash8>`, where the label is readable (an experiment's `run_name`, else the command-line
+overrides) and the hash makes it unique:
+
+- the same configuration spelled two ways (`data=mnist` given or left at its default, keys in another
+  order) has the same hash, so the second invocation finds the first's folder and skips or resumes it;
+- a sweep over any key (also one an experiment's `run_name` leaves out, like `optimizer.lr=0.1,0.05`)
+  gets one folder per value;
+- a run recorded before a new configuration key existed is still found: a folder with the same label
+  whose recorded configuration differs only by keys it lacks (and that the command line did not set) is
+  the same run (`upgrade_compatible`). Folders named `<label>` alone (before identities) count too.
+
+Hydra resolves `${trainfix_run_folder:<parent>}` (conf/hydra/default.yaml) into the run's folder name
+when it sets up each job, so Hydra's own `.hydra/` and log files land in the run folder as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from trainfix.runs.records import read_run
+
+HASH_LENGTH = 8
+LABEL_MAX = 120
+# Keys (and key prefixes) that do not change what a run computes.
+NOT_IDENTITY = (
+    "hydra",
+    "paths",
+    "logger",
+    "extras",
+    "task_name",
+    "run_name",
+    "tags",
+    "optimized_metric",
+    "fail_fast_in_sweeps",
+    "run_lock",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "trainer.log_every_n_steps",
+    "trainer.devices",
+    "trainer.accelerator",
+    "trainer.strategy",
+    "trainer.num_nodes",
+)
+
+
+def is_identity_key(key: str) -> bool:
+    """Whether a dotted config key is part of a run's identity."""
+    return not any(key == k or key.startswith(k + ".") for k in NOT_IDENTITY)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`; an empty dict stays as one key holding `{}`."""
+    if isinstance(tree, dict) and tree:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def identity_items(config: dict[str, Any]) -> dict[str, Any]:
+    """The flattened identity keys of a resolved configuration (a plain dict)."""
+    return {key: value for key, value in flatten(config).items() if is_identity_key(key)}
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """A short, stable hash of the identity keys of a resolved configuration."""
+    text = json.dumps(identity_items(config), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def safe_label(text: str) -> str:
+    """A folder-safe readable label: unsafe characters made `_`, at most LABEL_MAX characters, 'default' when empty."""
+    label = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", str(text))[:LABEL_MAX]
+    return label or "default"
+
+
+def resolved_identity_config(root: DictConfig) -> dict[str, Any]:
+    """The resolved identity part of a composed config, without resolving the excluded top-level keys
+    (they may refer to the run folder being named, e.g. `paths.output_dir`)."""
+    excluded_top = {key for key in NOT_IDENTITY if "." not in key}
+    out: dict[str, Any] = {}
+    for key in root.keys():
+        if key in excluded_top:
+            continue
+        node = root[key] if not OmegaConf.is_missing(root, key) else None
+        out[str(key)] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    return out
+
+
+def upgrade_compatible(saved: dict[str, Any], requested: dict[str, Any], overridden: Iterable[str] = ()) -> bool:
+    """True when `saved` (a recorded config) differs from `requested` only by identity keys that the
+    record lacks (added to the project since) and that were not set on the command line."""
+    old, new = identity_items(saved), identity_items(requested)
+    if any(key not in new or new[key] != value for key, value in old.items()):
+        return False
+    added = set(new) - set(old)
+    set_by_user = set(overridden)
+    return not any(key == o or key.startswith(o + ".") for key in added for o in set_by_user)
+
+
+def overridden_keys(task_overrides: Iterable[str]) -> list[str]:
+    """The config keys (or groups) named by Hydra task overrides like `+a.b=1`, `~x`, `data=mnist`."""
+    keys = []
+    for item in task_overrides:
+        key = str(item).split("=", 1)[0].lstrip("+~")
+        keys.append(key.split("@", 1)[0].replace("/", "."))
+    return keys
+
+
+def run_folder_name(parent: Path, label: str, config: dict[str, Any], overridden: Iterable[str] = ()) -> str:
+    """The folder (under `parent`) of the run with this resolved `config`: an existing folder of the same
+    identity when there is one, else `<label>-<hash>`."""
+    digest = config_hash(config)
+    label = safe_label(label)
+    parent = Path(parent)
+    if parent.is_dir():
+        same_hash = sorted(p.name for p in parent.glob(f"*-{digest}") if p.is_dir())
+        if same_hash:
+            return same_hash[0]
+        for candidate in [parent / label, *sorted(parent.glob(f"{glob_escape(label)}-*"))]:
+            record = read_run(candidate) if candidate.is_dir() else None
+            if record and upgrade_compatible(record.get("config", {}), config, overridden):
+                return candidate.name
+    return f"{label}-{digest}"
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]])", r"[\1]", text)
+
+
+def _folder_resolver(parent: str, *, _root_: DictConfig) -> str:
+    label = _root_.run_name
+    overrides = OmegaConf.select(_root_, "hydra.overrides.task", default=[]) or []
+    return run_folder_name(Path(parent), label, resolved_identity_config(_root_), overridden_keys(overrides))
+
+
+def find_run(parent: str, label: str) -> str:
+    """The folder under `parent` holding the finished run labelled `label` (another run's output that
+    this one starts from, e.g. DeepEutaxy Table VII's Base); `<parent>/<label>` when there is none, so the
+    caller's missing-file message names what was expected. Several finished runs of one label are ambiguous."""
+    root = Path(parent)
+    candidates = [root / label, *sorted(root.glob(f"{glob_escape(label)}-*"))] if root.is_dir() else []
+    candidates = [p for p in candidates if p.is_dir()]
+    finished = [p for p in candidates if (read_run(p) or {}).get("status") == "finished"]
+    if len(finished) > 1:
+        raise ValueError(
+            f"{len(finished)} finished runs labelled {label!r} under {root}: {[p.name for p in finished]}; "
+            "name the one to use explicitly (e.g. init_from=<folder>/checkpoints/last.ckpt)"
+        )
+    if finished:
+        return str(finished[0])
+    return str(candidates[0] if len(candidates) == 1 else root / label)
+
+
+def _label_resolver(override_dirname: str) -> str:
+    return safe_label(override_dirname)
+
+
+for _name, _fn in (("trainfix_run_folder", _folder_resolver), ("trainfix_run_name", _label_resolver), ("trainfix_find_run", find_run)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)

@@ -1,0 +1,268 @@
+"""Faults and bad inputs, each tried through the CLI as a user meets it (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.reliability.conftest import REPO, cli, env, metrics_without_timing, run_cli
+from trainfix.train import EXIT_CONFIG, EXIT_DATA, EXIT_STORAGE
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _epochs_checkpointed(run_dir: Path) -> int:
+    metrics = run_dir / "metrics.csv"
+    return len(pd.read_csv(metrics)) if metrics.exists() and (run_dir / "checkpoints" / "last.ckpt").exists() else 0
+
+
+def _run_json(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def _assert_identical(run_dir: Path, reference: Path) -> None:
+    pd.testing.assert_frame_equal(metrics_without_timing(reference), metrics_without_timing(run_dir), check_exact=True)
+
+
+def _assert_clear_refusal(done: subprocess.CompletedProcess, status: int, *phrases: str) -> None:
+    output = done.stdout + done.stderr
+    assert done.returncode == status, f"exit {done.returncode}, expected {status}:\n{output[-3000:]}"
+    assert "Traceback" not in output, output[-3000:]
+    for phrase in phrases:
+        assert phrase in output, f"{phrase!r} not in:\n{output[-3000:]}"
+
+
+# ------------------------------------------------------------------------------- process faults
+def test_kill_9_at_several_points_resumes_to_identical_metrics(fault, data_dir, tmp_path, reference):
+    """kill -9 before the first checkpoint, then after epochs 1 and 2: each re-invocation resumes."""
+    fault.expect("recovered identically")
+    run_dir = tmp_path / "run"
+    for killed_after in (0, 1, 2):
+        proc = _start(cli(run_dir, data_dir))
+        if killed_after == 0:
+            _wait_for(lambda: (run_dir / "run.json").exists() and _run_json(run_dir)["status"] == "running", "the run to start")
+        else:
+            _wait_for(lambda k=killed_after: _epochs_checkpointed(run_dir) >= k, f"epoch {killed_after}'s checkpoint")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = run_cli(cli(run_dir, data_dir))
+    assert done.returncode == 0, done.stderr[-3000:]
+    _assert_identical(run_dir, reference)
+    attempts = _run_json(run_dir)["attempts"]
+    assert [a["outcome"] for a in attempts] == ["killed"] * 3 + ["finished"]
+    assert attempts[-1]["action"] == "resume"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_stops_gracefully_as_interrupted_and_resumes(fault, data_dir, tmp_path, reference, signum):
+    fault.expect("recovered identically")
+    run_dir = tmp_path / "run"
+    proc = _start(cli(run_dir, data_dir))
+    _wait_for(lambda: _epochs_checkpointed(run_dir) >= 1, "the first checkpoint")
+    proc.send_signal(signum)
+    proc.communicate(timeout=120)
+    record = _run_json(run_dir)
+    assert record["status"] == "interrupted", record["status"]
+    done = run_cli(cli(run_dir, data_dir))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "previous attempt interrupted: resuming from" in done.stdout + done.stderr
+    _assert_identical(run_dir, reference)
+    assert [a["outcome"] for a in _run_json(run_dir)["attempts"]] == ["interrupted", "finished"]
+
+
+def test_second_process_on_a_running_run_skips_and_says_where_it_runs(fault, data_dir, tmp_path, reference):
+    fault.expect("recovered identically")
+    run_dir = tmp_path / "run"
+    first = _start(cli(run_dir, data_dir))
+    _wait_for(lambda: (run_dir / "run.json").exists() and _run_json(run_dir)["status"] == "running", "the first process to start")
+    second = run_cli(cli(run_dir, data_dir))
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output[-3000:]
+    assert f"being trained by another process (pid {first.pid} on host {socket.gethostname()}" in output
+    waiting = _start(cli(run_dir, data_dir, "run_lock.wait=true"))  # waits for the first, then skips it
+    first.communicate(timeout=600)
+    out, err = waiting.communicate(timeout=600)
+    assert first.returncode == 0 and waiting.returncode == 0, err[-3000:]
+    assert "already finished" in out + err
+    _assert_identical(run_dir, reference)
+    assert [a["outcome"] for a in _run_json(run_dir)["attempts"]] == ["finished"]
+
+
+# ---------------------------------------------------------------------------- damaged checkpoints
+def _killed_after(run_dir: Path, data_dir: Path, epochs_done: int) -> None:
+    proc = _start(cli(run_dir, data_dir))
+    _wait_for(lambda: _epochs_checkpointed(run_dir) >= epochs_done and (run_dir / "checkpoints" / "previous.ckpt").exists(), "two checkpoints")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_corrupted_last_checkpoint_resumes_from_the_previous_one(fault, data_dir, tmp_path, reference):
+    fault.expect("recovered identically")
+    run_dir = tmp_path / "run"
+    _killed_after(run_dir, data_dir, 2)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 3])  # truncated, as by a full disk or a bad copy
+    done = run_cli(cli(run_dir, data_dir))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Damaged checkpoint" in done.stdout + done.stderr and "previous.ckpt" in done.stdout + done.stderr
+    _assert_identical(run_dir, reference)
+    attempt = _run_json(run_dir)["attempts"][-1]
+    assert "last.ckpt could not be loaded" in attempt["checkpoint_problems"][0]
+    assert list((run_dir / "checkpoints").glob("last.ckpt.damaged-*")), "the damaged file is kept aside"
+
+
+def test_no_usable_checkpoint_restarts_from_scratch(fault, data_dir, tmp_path, reference):
+    fault.expect("recovered identically")
+    run_dir = tmp_path / "run"
+    _killed_after(run_dir, data_dir, 2)
+    for name in ("last.ckpt", "previous.ckpt"):
+        (run_dir / "checkpoints" / name).write_bytes(b"not a checkpoint")
+    done = run_cli(cli(run_dir, data_dir))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "starting from epoch 0" in done.stdout + done.stderr
+    _assert_identical(run_dir, reference)
+    assert len(_run_json(run_dir)["attempts"][-1]["checkpoint_problems"]) == 2
+
+
+# ------------------------------------------------------------------------------- machine faults
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A tmpfs of a given size mounted for the test (root with mount rights only; else the test skips)."""
+    mounts = []
+
+    def make(size_kib: int) -> Path:
+        point = tmp_path / f"fs{len(mounts)}"
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(point)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small file system here ({done.stderr.strip()}); the patched-writer case covers it")
+        mounts.append(point)
+        return point
+
+    yield make
+    for point in mounts:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def test_read_only_output_location_is_refused_before_training(fault, data_dir, tiny_fs):
+    fault.expect("refused with a clear message")
+    point = tiny_fs(4096)
+    (point / "runs").mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(point)], check=True)
+    done = run_cli(cli(point / "runs" / "run", data_dir))
+    _assert_clear_refusal(done, EXIT_STORAGE, "Read-only file system", "paths.runs_dir")
+
+
+def test_disk_full_mid_run_keeps_records_and_resumes_once_there_is_space(fault, data_dir, tiny_fs, reference):
+    fault.expect("recovered identically")
+    checkpoint = (reference / "checkpoints" / "last.ckpt").stat().st_size
+    # Room for the 1 MiB write probe and about two checkpoints: the third epoch's checkpoint fills it.
+    point = tiny_fs((1 << 10) + (checkpoint * 5 // 2) // 1024)
+    run_dir = point / "run"
+    done = run_cli(cli(run_dir, data_dir))
+    _assert_clear_refusal(done, EXIT_STORAGE, "No space left on device", "the same command resumes the run")
+    kept = torch_epoch(run_dir / "checkpoints" / "last.ckpt")
+    assert kept >= 1 and len(pd.read_csv(run_dir / "metrics.csv")) >= kept
+    subprocess.run(["mount", "-o", "remount,size=64m", str(point)], check=True)  # space freed
+    again = run_cli(cli(run_dir, data_dir))
+    assert again.returncode == 0, again.stderr[-3000:]
+    _assert_identical(run_dir, reference)
+
+
+def torch_epoch(path: Path) -> int:
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+
+
+def test_disk_full_mid_run_with_a_patched_writer(fault, tiny_cfg, tmp_path, monkeypatch):
+    """Where no file system can be mounted: the checkpoint write of epoch 2 fails with ENOSPC."""
+    import errno
+
+    from trainfix.callbacks.checkpoint import LastCheckpoint
+    from trainfix.train import _classify, train
+
+    fault.expect("recovered identically")
+    run_dir = tmp_path / "run"
+    clean = tiny_cfg("strategy=shuffle", "trainer.max_epochs=3", run_dir=tmp_path / "clean")
+    train(clean)
+    original = LastCheckpoint.on_train_epoch_end
+
+    def full_at_epoch_2(self, trainer, pl_module):
+        if trainer.current_epoch == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        original(self, trainer, pl_module)
+
+    monkeypatch.setattr(LastCheckpoint, "on_train_epoch_end", full_at_epoch_2)
+    with pytest.raises(OSError) as raised:
+        train(tiny_cfg("strategy=shuffle", "trainer.max_epochs=3", run_dir=run_dir))
+    outcome, status, message = _classify(raised.value, run_dir)
+    assert (outcome, status) == ("storage error", EXIT_STORAGE) and "No space left on device" in message
+    assert torch_epoch(run_dir / "checkpoints" / "last.ckpt") == 1
+    monkeypatch.setattr(LastCheckpoint, "on_train_epoch_end", original)
+    train(tiny_cfg("strategy=shuffle", "trainer.max_epochs=3", run_dir=run_dir))
+    _assert_identical(run_dir, tmp_path / "clean")
+
+
+# ------------------------------------------------------------------------------ bad data, config
+def test_truncated_dataset_file_is_named(fault, data_dir, tmp_path):
+    fault.expect("refused with a clear message")
+    root = tmp_path / "data"
+    shutil.copytree(data_dir / "MNIST", root / "MNIST")
+    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    os.truncate(images, 1000)
+    done = run_cli(cli(tmp_path / "run", root))
+    _assert_clear_refusal(done, EXIT_DATA, "train-images-idx3-ubyte")
+
+
+def test_missing_dataset_lists_the_files_expected(fault, data_dir, tmp_path):
+    fault.expect("refused with a clear message")
+    done = run_cli(cli(tmp_path / "run", tmp_path / "nowhere"))
+    _assert_clear_refusal(done, EXIT_DATA, "train-images-idx3-ubyte", str(tmp_path / "nowhere"))
+    assert _run_json(tmp_path / "run")["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    "override,phrases",
+    [
+        ("optimizer.lr=inf", ["optimizer.lr=inf: must be a finite number"]),
+        ("seed=100000000000000000000", ["seed=100000000000000000000", "0..4294967295"]),
+        ("model=resnet99", ["resnet99", "lenet5"]),  # Hydra's own message lists the options
+        ("data.batchsize=10", ["batchsize"]),
+    ],
+    ids=["non-finite-lr", "seed-out-of-range", "unknown-option", "unknown-key"],
+)
+def test_bad_configuration_exits_2_with_the_message_alone(fault, data_dir, tmp_path, override, phrases):
+    fault.expect("refused with a clear message")
+    done = run_cli(cli(tmp_path / "run", data_dir, override))
+    _assert_clear_refusal(done, EXIT_CONFIG, *phrases)
+
+
+def test_diverging_learning_rate_ends_as_diverged_and_is_then_skipped(fault, data_dir, tmp_path):
+    fault.expect("refused with a clear message")
+    run_dir = tmp_path / "run"
+    args = cli(run_dir, data_dir, "optimizer=sgd", "optimizer.lr=1e12")
+    first = run_cli(args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _run_json(run_dir)["status"] == "diverged"
+    again = run_cli(args)
+    assert "already diverged" in again.stdout + again.stderr
