@@ -1,10 +1,12 @@
 """DeepEutaxy tables leave out runs whose protocol is not their experiment's (or count them, labelled).
 
-Hand-made Table IV runs of row lenet5, strategy BL, 5 epochs, final train_eval_acc / test_acc:
-  seed 0  profile quick, on protocol (conf/experiment/deepeutaxy/table_iv/lenet5.yaml under profile=quick:
-          5 epochs, 2,000/1,000 samples, batch 250, Adagrad lr 0.1)       -> 0.90 / 0.80
-  seed 1  an ad-hoc run: experiment_row=lenet5, profile full, but 2 epochs of batch 250
-          (full = 200 epochs of batch 1000 on all data)                   -> 0.50 / 0.40
+Hand-made Table IV runs of row lenet5, final train_eval_acc / test_acc:
+  BL seed 0   profile quick, on protocol (conf/experiment/deepeutaxy/table_iv/lenet5.yaml under profile=quick:
+              5 epochs, 2,000/1,000 samples, batch 250, Adagrad lr 0.1)       -> 0.90 / 0.80
+  BL seed 1   an ad-hoc run: experiment_row=lenet5, profile full, but 2 epochs of batch 250
+              (full = 200 epochs of batch 1000 on all data)                   -> 0.50 / 0.40
+  BL seed 7   the same kind of ad-hoc run, a seed no on-protocol run has      -> 0.60 / 0.50
+  SPL seeds 0, 1 on protocol                                                  -> 0.70 / 0.60
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ def lenet5_config(seed: int, profile: str, epochs: int, train_subset: int | None
     }
 
 
-def write(root: Path, name: str, config: dict, final: tuple[float, float], epochs: int) -> None:
+def write(root: Path, name: str, config: dict, final: tuple[float, float], epochs: int, strategy: str = "Baseline") -> None:
     folder = root / name
     folder.mkdir(parents=True)
+    module = "baseline" if strategy == "Baseline" else "spl"
+    config["strategy"] = {"_target_": f"trainfix.strategies.{module}.{strategy}", "variant": "paper"}
     record = {"status": "finished", "seed": config["seed"], "config": config,
               "data": {"label": "MNIST", "official": True, "num_classes": 10}, "host": {"device": "cpu"}}
     (folder / "run.json").write_text(json.dumps(record))
@@ -54,6 +58,9 @@ def runs_folder(tmp_path: Path) -> Path:
     root = tmp_path / "multirun" / "deepeutaxy_table_iv_quick"
     write(root, "lenet5_baseline_paper_seed0", lenet5_config(0, "quick", 5, 2000, 1000, 250), (0.90, 0.80), 5)
     write(root, "adhoc_seed1", lenet5_config(1, "full", 2, None, None, 250), (0.50, 0.40), 2)
+    write(root, "adhoc_seed7", lenet5_config(7, "full", 2, None, None, 250), (0.60, 0.50), 2)
+    for seed in (0, 1):
+        write(root, f"lenet5_spl_paper_seed{seed}", lenet5_config(seed, "quick", 5, 2000, 1000, 250), (0.70, 0.60), 5, "SelfPaced")
     return root
 
 
@@ -73,14 +80,18 @@ def test_protocol_differences_name_key_value_and_experiment() -> None:
 def test_off_protocol_run_is_not_counted(runs_folder: Path) -> None:
     checked = check_protocol(collect_runs(runs_folder))
     status = checked.runs.set_index("run_id")["status"]
-    assert status.to_dict() == {"adhoc_seed1": OFF_PROTOCOL, "lenet5_baseline_paper_seed0": "finished"}
+    assert status.to_dict() == {"adhoc_seed1": OFF_PROTOCOL, "adhoc_seed7": OFF_PROTOCOL, "lenet5_baseline_paper_seed0": "finished",
+                                "lenet5_spl_paper_seed0": "finished", "lenet5_spl_paper_seed1": "finished"}
     values = table_iv_values(checked, rows=["lenet5"]).set_index("column")
-    assert values.loc["BL train acc", "ours_text"] == "90.00% (1/2; 1 off protocol)"  # not (90 + 50) / 2
+    # Seeds expected: 0 and 1 (seed 7 is only in an off-protocol run, so it adds no "missing" to SPL's cells).
+    assert values.loc["BL train acc", "ours_text"] == "90.00% (1/2; 1 off protocol)"  # not (90 + 50 + 60) / 3
     assert values.loc["BL test acc", "ours"] == pytest.approx(80.0)
+    assert values.loc["SPL train acc", "ours_text"] == "70.00%"
     caption = " ".join(values.attrs["caption"])
-    assert "Off protocol: 1 run folder(s)" in caption and "adhoc_seed1: vs deepeutaxy/table_iv/lenet5 profile=full" in caption
-    # Unchecked, the ad-hoc run is averaged in: what the check prevents.
-    assert table_iv_values(collect_runs(runs_folder), rows=["lenet5"]).set_index("column").loc["BL train acc", "ours"] == pytest.approx(70.0)
+    assert "Profile: full (off protocol, not counted), quick." in caption
+    assert "Off protocol: 2 run folder(s)" in caption and "adhoc_seed1: vs deepeutaxy/table_iv/lenet5 profile=full" in caption
+    # Unchecked, the ad-hoc runs are averaged in: what the check prevents.
+    assert table_iv_values(collect_runs(runs_folder), rows=["lenet5"]).set_index("column").loc["BL train acc", "ours"] == pytest.approx(200 / 3)
 
 
 def test_cli_refuses_by_default_and_labels_when_allowed(runs_folder: Path, tmp_path: Path) -> None:
@@ -94,6 +105,7 @@ def test_cli_refuses_by_default_and_labels_when_allowed(runs_folder: Path, tmp_p
     allowed = tmp_path / "allowed"
     assert main(["deepeutaxy", "--runs", str(runs_folder), "--out", str(allowed), "--table", "iv", "--allow-off-protocol"]) == 0
     table = pd.read_csv(allowed / "table_iv.csv", comment="#", index_col=0)
-    assert table.loc["LeNet-5", "BL train acc (ours)"] == "70.00%"
+    assert table.loc["LeNet-5", "BL train acc (ours)"] == "66.67%"  # (90 + 50 + 60) / 3, labelled below
+    assert table.loc["LeNet-5", "SPL train acc (ours)"] == "70.00% (2/3; 1 missing)"
     text = (allowed / "table_iv.md").read_text()
     assert "Profile: full (off protocol), quick." in text and "are COUNTED, as --allow-off-protocol asked" in text

@@ -218,10 +218,12 @@ def select_runs(runs: pd.DataFrame, *, roles: Iterable[str | None], strategies: 
 
 
 def expected_seeds(runs: pd.DataFrame, seeds: Iterable[int] | None) -> list[int]:
-    """`seeds` when given, else every seed found in `runs`."""
+    """`seeds` when given, else every seed found in `runs` (a seed found only in off-protocol runs
+    is not expected: an ad-hoc run must not add a "missing" seed to every other cell)."""
     if seeds is not None:
         return sorted({int(s) for s in seeds})
-    return sorted({int(s) for s in runs["seed"].dropna()})
+    on_protocol = runs[runs["status"] != OFF_PROTOCOL] if "status" in runs.columns else runs
+    return sorted({int(s) for s in (on_protocol if len(on_protocol) else runs)["seed"].dropna()})
 
 
 @dataclass

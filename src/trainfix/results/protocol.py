@@ -13,8 +13,9 @@ config does not hold is not compared (records written before the key existed, ha
 
 `check_protocol` returns the collection with a column `off_protocol` (None, or the reasons) and,
 unless `allow=True`, status "off protocol" for those runs, so every table cell says why such a seed
-does not count ("98.5% (4/5; 1 off protocol)"); with `allow=True` they keep their status and their
-profile reads e.g. "full (off protocol)", so the caption's Profile line labels them.
+does not count ("98.5% (4/5; 1 off protocol)") and their profile reads e.g. "full (off protocol, not
+counted)"; with `allow=True` they keep their status and their profile reads "full (off protocol)". So
+the caption's Profile line labels them either way, and a caption line lists them with the reasons.
 """
 
 from __future__ import annotations
@@ -113,9 +114,11 @@ def check_protocol(runs: RunCollection, allow: bool = False) -> RunCollection:
         reasons.append("; ".join(found) or None)
     frame["off_protocol"] = reasons
     off = frame["off_protocol"].notna()
+    profile = frame.loc[off, "profile"].fillna(DEFAULT_PROFILE).astype(str)
     if allow:
-        frame.loc[off, "profile"] = frame.loc[off, "profile"].fillna(DEFAULT_PROFILE).astype(str) + f" ({OFF_PROTOCOL})"
+        frame.loc[off, "profile"] = profile + f" ({OFF_PROTOCOL})"
     else:
+        frame.loc[off, "profile"] = profile + f" ({OFF_PROTOCOL}, not counted)"
         frame.loc[off & (frame["status"] != "unreadable"), "status"] = OFF_PROTOCOL
     epochs = runs.epochs.copy()
     if len(epochs):
