@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +43,8 @@ STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; max-width: 36em; overflow-wrap: anywhere; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; max-width: 36em; overflow-wrap: break-word; }
+.scroll { overflow-x: auto; }
 th { background: #f3f3f3; }
 .caption { font-size: 0.85em; color: #555; margin: 0.2em 0; }
 figure { margin: 1em 0; } figcaption { font-size: 0.85em; color: #444; }
@@ -101,7 +103,7 @@ def curves_figure(runs: RunCollection, run_ids: list[str], title: str, loss_rang
     for ax in (acc_ax, loss_ax):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="best")
-    figure.suptitle(title, fontsize=9)
+    figure.suptitle(textwrap.fill(title, 170), fontsize=8)  # long sweep labels wrap instead of leaving the figure
     return figure
 
 
@@ -133,7 +135,7 @@ def _styled(table: pd.DataFrame, caption: str = "", index: bool = False) -> str:
         styler = styler.map(lambda s: f"background-color: {STATUS_COLORS.get(s, '#ffffff')}", subset=["status"])
     if caption:
         styler = styler.set_caption(html.escape(caption))
-    return styler.to_html()
+    return f"<div class='scroll'>{styler.to_html()}</div>"  # wide paper tables scroll instead of squeezing
 
 
 def _caption_lines(lines: Iterable[str]) -> str:
@@ -182,7 +184,7 @@ def render_report(runs: RunCollection, *, metric: str = "test_acc", at: str = "l
             continue
         figure = curves_figure(runs, ids, label, loss_range)
         parts.append(f"<figure><img alt='{html.escape(label, quote=True)}' src='{figure_data_uri(figure)}'>"
-                     f"<figcaption>{html.escape(label)}: {len(ids)} runs with epochs</figcaption></figure>")
+                     f"<figcaption>{html.escape(label)}: runs with epochs: {len(ids)}</figcaption></figure>")
     for caption, figure in figures:
         parts.append(f"<figure><img alt='{html.escape(caption, quote=True)}' src='{figure_data_uri(figure)}'>"
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")
