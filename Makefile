@@ -19,7 +19,7 @@ ROWS_VII ?= resnet20 resnet32
 CIFAR_DATA ?= cifar10
 LAUNCHER ?=
 
-.PHONY: help venv fashion-mnist demo train test test-full bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii clean
+.PHONY: help venv fashion-mnist demo train test test-full bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,10 @@ reproduce-table-vii: venv ## DeepEutaxy Table VII (needs reproduce-table-iv's SP
 
 bench-deepeutaxy: venv ## DE refresh time / one epoch, and SPL epoch time / baseline epoch time
 	$(PY) benchmarks/bench_deepeutaxy.py $(ARGS)
+
+summary: venv ## mean ± std over seeds per configuration of a sweep (RUNS=multirun/<task_name>; ARGS="--out summary.md")
+	@test -n "$(RUNS)" || { echo "make summary: give RUNS=<a folder of run folders>, e.g. RUNS=multirun/deepeutaxy_table_iv_quick" >&2; exit 2; }
+	$(PY) -m trainfix.results summary --runs $(RUNS) $(ARGS)
 
 clean: ## remove caches (not runs/ or multirun/)
 	rm -rf .pytest_cache **/__pycache__

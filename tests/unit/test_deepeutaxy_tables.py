@@ -334,7 +334,7 @@ def test_cli_table_vii(table_vii_runs: tuple[Path, Path], tmp_path: Path, capsys
     out = tmp_path / "vii_out"
     assert main(["deepeutaxy", "--runs", str(vii), "--base-runs", str(base), "--out", str(out), "--table", "vii"]) == 0
     assert "Table VII (DeepEutaxy)" in capsys.readouterr().out
-    assert {p.name for p in out.iterdir()} == {"table_vii.md", "table_vii.csv", "table_vii.tex", "table_vii_values.csv"}
+    assert {p.name for p in out.iterdir()} == {"table_vii.md", "table_vii.csv", "table_vii.tex", "table_vii_values.csv", "report.html"}
     # Without --base-runs the Base runs are found through the runs' init_from; --table all builds VII only.
     out_all = tmp_path / "vii_all"
     assert main(["deepeutaxy", "--runs", str(vii), "--out", str(out_all)]) == 0

@@ -1,11 +1,16 @@
-"""Build a paper's tables and figures from run folders; print the Markdown tables, write all files.
+"""Results from run folders: any sweep's summary and HTML report, a paper's tables and figures.
 
+    python -m trainfix.results summary --runs multirun/<task_name> [--metric test_acc] [--out summary.md|.csv]
+    python -m trainfix.results report --runs multirun/<task_name> --out report.html
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_iv
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_vii \\
         --base-runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_vii --table vii
 
-Writes into --out: table_<n>.md / .csv / .tex (paper layout: paper, ours, diff per cell),
-table_<n>_values.csv (one row per cell, numbers), figure_3.png. Exit status 2 on bad input
+`summary` prints one row per configuration (Markdown) and writes it with --out. `report` writes one
+self-contained HTML file. `deepeutaxy` writes into --out: table_<n>.md / .csv / .tex (paper layout:
+paper, ours, diff per cell), table_<n>_values.csv (one row per cell, numbers), figure_3.png and
+report.html (the tables, learning curves and run statuses); runs whose protocol differs from their
+experiment's are not counted (--allow-off-protocol counts them, labelled). Exit status 2 on bad input
 (a runs folder that does not exist or holds no run folders, an unknown option value), with the
 reason on stderr.
 """
@@ -28,7 +33,10 @@ from trainfix.results.deepeutaxy_tables import (
     table_vii_values,
     widen,
 )
-from trainfix.results.render import table_markdown, write_figure, write_table
+from trainfix.results.protocol import check_protocol
+from trainfix.results.render import flat, table_markdown, write_figure, write_table
+from trainfix.results.report import write_report
+from trainfix.results.summary import AT, summarize, summary_markdown, write_summary
 
 TABLE_CHOICES = ("iv", "v", "vi", "vii", "fig3", "all")
 
@@ -46,7 +54,17 @@ def _str_list(text: str) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m trainfix.results", description=__doc__.split("\n\n")[0])
-    papers = top.add_subparsers(dest="paper", required=True, metavar="PAPER")
+    papers = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    summary = papers.add_parser("summary", help="one row per configuration of any sweep: mean ± std over seeds, statuses")
+    summary.add_argument("--runs", type=Path, required=True, help="folder holding run folders (run.json, metrics.csv), e.g. multirun/<task_name>")
+    summary.add_argument("--metric", default="test_acc", help="metrics.csv column to summarize (default test_acc)")
+    summary.add_argument("--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs")
+    summary.add_argument("--out", type=Path, help="also write the summary to this .md or .csv file")
+    report = papers.add_parser("report", help="one self-contained HTML report: summary, learning curves, run statuses")
+    report.add_argument("--runs", type=Path, required=True, help="folder holding run folders, e.g. multirun/<task_name>")
+    report.add_argument("--out", type=Path, required=True, help="the .html file to write")
+    report.add_argument("--metric", default="test_acc", help="metrics.csv column of the summary (default test_acc)")
+    report.add_argument("--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs")
     de = papers.add_parser("deepeutaxy", help="DeepEutaxy Tables IV-VII and Figure 3 (paper, ours, diff)")
     de.add_argument("--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)")
     de.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files")
@@ -63,6 +81,9 @@ def parser() -> argparse.ArgumentParser:
                     help="train accuracy: same = eval-mode pass for every strategy (default); code = as the authors' code "
                     "measured it (DE: running mean in training mode)")
     de.add_argument("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
+    de.add_argument("--allow-off-protocol", action="store_true",
+                    help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "
+                    "(labelled in the captions); default: they are not counted and the captions list them with the reason")
     return top
 
 
@@ -82,9 +103,9 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
     """Build what `args.table` asks for; print each table's Markdown; return the files written."""
     if args.epsilon is not None and not args.epsilon > 0:
         raise ValueError(f"--epsilon {args.epsilon}: must be > 0")
-    runs = collect_runs(args.runs, args.train_measure)
+    runs = check_protocol(collect_runs(args.runs, args.train_measure), allow=args.allow_off_protocol)
     base_folder = args.base_runs or base_folder_from_init(runs.runs)
-    base = collect_runs(base_folder, args.train_measure) if base_folder else None
+    base = check_protocol(collect_runs(base_folder, args.train_measure), allow=args.allow_off_protocol) if base_folder else None
     options = {"convergence": args.convergence, "epsilon": args.epsilon, "seeds": args.seeds, "rows": args.rows, "variant": args.variant}
     main_runs = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=args.variant)
     has_vii = bool(runs.runs["table_vii_role"].notna().any())
@@ -102,6 +123,8 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
         raise RunsInputError(f"{args.runs}: nothing to build from its {len(runs.runs)} run folders")
 
     written: list[Path] = []
+    tables: list[pd.DataFrame] = []
+    figures = []
     builders = {
         "iv": lambda: table_iv_values(runs, **options),
         "v": lambda: max_accuracy_values(runs, "train", **options),
@@ -114,19 +137,36 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
             table = widen(values, index_name="Method" if key == "vii" else "Model")
             print(table_markdown(table))
             written += write_table(table, args.out, values=values)
+            tables.append(flat(table))
     if "fig3" in wanted:
         from trainfix.results.figures import figure_3, figure_3_caption  # matplotlib only when plotting
 
         figure_options = {"band": args.band, "variant": args.variant, "seeds": args.seeds, "convergence": args.convergence}
         figure = figure_3(runs, rows=args.rows, **figure_options)
         written.append(write_figure(figure, Path(args.out) / "figure_3.png", description="\n".join(figure_3_caption(runs, **figure_options))))
+        figures.append(("Figure 3 (as figure_3.png): " + " ".join(figure_3_caption(runs, **figure_options)), figure))
+    written.append(write_report(runs, Path(args.out) / "report.html", title=f"DeepEutaxy reproduction: {args.runs}",
+                                tables=tables, figures=figures))
     return written
+
+
+def summarize_command(args: argparse.Namespace) -> list[Path]:
+    table = summarize(collect_runs(args.runs), args.metric, args.at)
+    print(summary_markdown(table))
+    return [write_summary(table, args.out)] if args.out else []
+
+
+def report_command(args: argparse.Namespace) -> list[Path]:
+    return [write_report(collect_runs(args.runs), args.out, metric=args.metric, at=args.at)]
+
+
+COMMANDS = {"summary": summarize_command, "report": report_command, "deepeutaxy": build_deepeutaxy}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        written = build_deepeutaxy(args)
+        written = COMMANDS[args.command](args)
     except (RunsInputError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

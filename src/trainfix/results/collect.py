@@ -20,6 +20,7 @@ Derived per run (column of `RunCollection.runs`):
 - `profile`: `config.profile`, else `config.profile_name` (what conf/profile/*.yaml sets).
 - `status`: `finished`, `failed`, `diverged`, `running`, `data missing` (failed with a
   DatasetMissingError) or `unreadable`.
+- `num_classes`: from the run's data facts (run.json `data.num_classes`; chance level = 1 / it).
 - `train_acc_column`: `train_eval_acc` (the full training set in eval mode after each epoch, the same
   measurement for every strategy) when the run recorded it, else `train_acc` (running mean over the
   epoch in training mode, what Keras' fit history reports). `train_loss_column` likewise.
@@ -31,7 +32,7 @@ Per run-epoch (`RunCollection.epochs`): the metrics.csv columns, the run's ident
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ RUN_COLUMNS = [
     "run_id", "path", "status", "run_status", "seed", "row", "model", "strategy", "strategy_target",
     "variant", "epsilon", "profile", "table_vii_role", "data_label", "data_official", "num_train",
     "device", "gpu", "error", "end_time", "init_from", "n_epochs", "train_acc_column", "train_loss_column", "problem",
+    "num_classes",
 ]
 ID_COLUMNS = ["run_id", "row", "strategy", "seed", "status", "table_vii_role"]
 
@@ -85,11 +87,14 @@ class RunCollection:
     runs: one row per run folder (RUN_COLUMNS).
     epochs: one row per run-epoch: ID_COLUMNS + metrics.csv columns + epoch_number, train_acc_used,
         train_loss_used; sorted by run_id and epoch.
+    configs: run_id -> the run's resolved config (run.json `config`).
     """
 
     root: Path
     runs: pd.DataFrame
     epochs: pd.DataFrame
+    # run_id -> the resolved config of run.json ({} when unreadable): what `summary` compares.
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def metrics(self, run_id: str) -> pd.DataFrame:
         """The epochs of one run, sorted by epoch (empty when it recorded none)."""
@@ -180,8 +185,10 @@ def collect_runs(root: Path, train_measure: str = "same") -> RunCollection:
     root = Path(root)
     run_rows: list[dict[str, Any]] = []
     epoch_frames: list[pd.DataFrame] = []
+    configs: dict[str, dict[str, Any]] = {}
     for folder in find_run_folders(root):
         run, metrics = _read_folder(folder, root, train_measure)
+        configs[run["run_id"]] = run.pop("config")
         run_rows.append(run)
         if len(metrics):
             ids = {k: run[k] for k in ID_COLUMNS}
@@ -193,7 +200,7 @@ def collect_runs(root: Path, train_measure: str = "same") -> RunCollection:
         epochs = epochs[ID_COLUMNS + metric_cols].sort_values(["run_id", "epoch"], kind="stable").reset_index(drop=True)
     else:
         epochs = pd.DataFrame(columns=ID_COLUMNS + METRIC_COLUMNS + ["epoch_number", "train_acc_used", "train_loss_used"])
-    return RunCollection(root=root, runs=runs, epochs=epochs)
+    return RunCollection(root=root, runs=runs, epochs=epochs, configs=configs)
 
 
 # --------------------------------------------------------------------------- one folder
@@ -268,6 +275,8 @@ def _read_folder(folder: Path, root: Path, train_measure: str = "same") -> tuple
         "train_acc_column": acc_column if len(metrics) else None,
         "train_loss_column": loss_column if len(metrics) else None,
         "problem": "; ".join(problems) or None,
+        "num_classes": data.get("num_classes"),
+        "config": config,
     }
     return run, metrics
 

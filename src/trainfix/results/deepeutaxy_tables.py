@@ -49,6 +49,7 @@ import yaml
 
 from trainfix.callbacks.convergence import READINGS
 from trainfix.results.collect import OK_STATUS, RunCollection, order_rows, row_label
+from trainfix.results.protocol import OFF_PROTOCOL, protocol_caption
 
 PAPER_DIR = Path(__file__).resolve().parent / "paper"
 STRATEGIES = ("BL", "SPL", "DE")
@@ -63,9 +64,9 @@ SOURCES = ("paper", "ours", "diff")
 LEVEL_TOLERANCE = 1e-9
 # Order in which the reasons a seed does not count are listed in a cell.
 REASON_ORDER = ("not converged", "not reached", "no gradient norm", "not recorded", "no epochs",
-                "running", "failed", "diverged", "data missing", "missing", "unreadable")
+                "running", "failed", "diverged", "data missing", "missing", "unreadable", OFF_PROTOCOL)
 # Status preference when one (row, strategy, seed) has several run folders.
-STATUS_RANK = {OK_STATUS: 0, "diverged": 1, "running": 2, "failed": 3, "data missing": 4, "unreadable": 5}
+STATUS_RANK = {OK_STATUS: 0, "diverged": 1, "running": 2, "failed": 3, "data missing": 4, "unreadable": 5, OFF_PROTOCOL: 6}
 CELL_NOTE = ("Cells: mean over the seeds whose run finished; '(k/n; ...)' = k of n expected seeds counted, "
              "the others as listed. Epochs are 1-based counts. diff = ours - paper (percentage points for "
              "accuracies, epochs for epoch counts, plain for speedups).")
@@ -217,10 +218,12 @@ def select_runs(runs: pd.DataFrame, *, roles: Iterable[str | None], strategies: 
 
 
 def expected_seeds(runs: pd.DataFrame, seeds: Iterable[int] | None) -> list[int]:
-    """`seeds` when given, else every seed found in `runs`."""
+    """`seeds` when given, else every seed found in `runs` (a seed found only in off-protocol runs
+    is not expected: an ad-hoc run must not add a "missing" seed to every other cell)."""
     if seeds is not None:
         return sorted({int(s) for s in seeds})
-    return sorted({int(s) for s in runs["seed"].dropna()})
+    on_protocol = runs[runs["status"] != OFF_PROTOCOL] if "status" in runs.columns else runs
+    return sorted({int(s) for s in (on_protocol if len(on_protocol) else runs)["seed"].dropna()})
 
 
 @dataclass
@@ -603,5 +606,8 @@ def provenance_lines(collections: list[RunCollection], used: pd.DataFrame, seeds
     if len(unusable):
         names = ", ".join(unusable["run_id"].astype(str).head(5)) + (" ..." if len(unusable) > 5 else "")
         lines.append(f"Not used: {_count(len(unusable), 'run folder')} without a readable run.json/config ({names}).")
+    off_protocol = protocol_caption(used)  # runs marked by trainfix.results.protocol.check_protocol
+    if off_protocol:
+        lines.append(off_protocol)
     lines.append(CELL_NOTE)
     return lines
