@@ -240,6 +240,10 @@ def main(cfg: DictConfig) -> float | None:
         metrics, built = train(cfg)
     except Exception as error:
         outcome, status, message = _classify(error, run_dir)
+        if outcome == "config error" and not isinstance(error, RunConflictError) and read_run(run_dir) is None:
+            # A job refused before it was built still leaves its verdict in its folder (a new one: its
+            # identity is this configuration's), so sweeps and tables show it as failed, not absent.
+            _record_failure_before_fit(run_dir, OmegaConf.to_container(cfg, resolve=False), cfg.get("seed"), error, {"action": "refused"})
         record_job(sweep_dir, run_dir, outcome, metric_name, None, message)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -35,7 +35,9 @@ def test_multirun_writes_one_finished_folder_per_job(tmp_path, data_dir, launche
     assert result.returncode == 0, result.stderr[-3000:]
     runs = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/run.json")}
     prefix = "data.batch_size=250,data.test_subset=200,data.train_subset=500"
-    assert sorted(runs) == [f"{prefix},seed=0,trainer.max_epochs=1", f"{prefix},seed=1,trainer.max_epochs=1"]
+    labels = sorted(name.rsplit("-", 1)[0] for name in runs)
+    assert labels == [f"{prefix},seed=0,trainer.max_epochs=1", f"{prefix},seed=1,trainer.max_epochs=1"]
+    assert all(len(name.rsplit("-", 1)[1]) == 8 for name in runs)  # <label>-<config hash>
     assert all(r["status"] == "finished" and r["epochs_completed"] == 1 for r in runs.values())
     assert sorted(r["seed"] for r in runs.values()) == [0, 1]
 
@@ -43,3 +45,38 @@ def test_multirun_writes_one_finished_folder_per_job(tmp_path, data_dir, launche
     again = sweep(tmp_path, data_dir, launcher)
     assert again.returncode == 0, again.stderr[-3000:]
     assert {name: (tmp_path / "sweep" / name / "metrics.csv").read_bytes() for name in runs} == before
+    # Each sweep keeps its own multirun.yaml and job lines, whatever the launcher's worker processes.
+    records = sorted((tmp_path / "sweep" / "sweeps").glob("*.yaml"))
+    ledgers = sorted((tmp_path / "sweep" / "sweeps").glob("*.jobs.jsonl"))
+    assert len(records) == 2 and len(ledgers) == 2
+    outcomes = [sorted(json.loads(line)["outcome"] for line in ledger.read_text().splitlines()) for ledger in ledgers]
+    assert sorted(outcomes) == [["finished", "finished"], ["skipped (finished)", "skipped (finished)"]]
+    assert "skipped (finished)" in again.stderr + again.stdout
+
+
+def test_sweep_over_a_key_the_experiment_label_omits_and_a_failing_job(tmp_path, data_dir):
+    """experiment=... optimizer.lr=0.1,0.05,inf: one folder per value, the bad one recorded as failed, exit 1,
+    and the same configuration spelled another way later is skipped, not trained again."""
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    common = [
+        sys.executable, "-m", "trainfix.train", "experiment=deepeutaxy/table_iv/lenet5", "profile=quick", "strategy=baseline",
+        f"paths.data_dir={data_dir}", f"paths.multirun_dir={tmp_path}", "trainer.max_epochs=1", "quick.train_subset=500",
+        "quick.test_subset=200", "trainer.enable_progress_bar=false",
+    ]
+    done = subprocess.run([*common, "-m", "optimizer.lr=0.1,0.05,inf"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 1, done.stderr[-3000:]
+    runs = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "deepeutaxy_table_iv_quick").glob("*/run.json")}
+    assert all(name.startswith("lenet5_baseline_paper_seed0-") for name in runs)
+    assert sorted(r["status"] for r in runs.values()) == ["failed", "finished", "finished"]
+    assert sorted(r["config"]["optimizer"]["lr"] for r in runs.values() if r["status"] == "finished") == [0.05, 0.1]
+    failed = next(r for r in runs.values() if r["status"] == "failed")
+    assert "optimizer.lr=inf: must be a finite number" in failed["error"]
+    table = done.stderr + done.stdout
+    assert "3 jobs (2 finished, 1 config error)" in table and "1 of 3 jobs failed" in table
+
+    respelled = subprocess.run(
+        [*common, "-m", "optimizer.lr=0.05", "data=mnist", "model=lenet5", "seed=0"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert respelled.returncode == 0, respelled.stderr[-3000:]
+    assert "skipped (finished)" in respelled.stderr + respelled.stdout
+    assert len(list((tmp_path / "deepeutaxy_table_iv_quick").glob("*/run.json"))) == 3

@@ -3,7 +3,7 @@
     python -m trainfix.results summary --runs multirun/<task_name> [--metric test_acc] [--at last|max] [--out summary.md|.csv]
 
 A configuration is a run's resolved config (run.json `config`) without the keys that do not define
-what was trained (IGNORED_KEYS / IGNORED_PREFIXES: the seed, paths, logging and progress display).
+what was trained (keys outside the run identity, and IGNORED_KEYS / IGNORED_PREFIXES: the seed, ...).
 Swept keys are the remaining (dotted) keys whose values differ between runs; they are the table's
 first columns. Per configuration: `n` = finished runs with a number for the metric, the metric's
 mean and sample standard deviation over them (std empty when n < 2), the seeds, and one count
@@ -22,16 +22,14 @@ from typing import Any
 import pandas as pd
 
 from trainfix.results.collect import OK_STATUS, RunCollection
+from trainfix.runs.identity import is_identity_key
 from trainfix.runs.records import atomic_write_text
 
-# Keys that differ between runs of one configuration, or that do not change what is trained.
-IGNORED_KEYS = frozenset({
-    "seed", "run_name", "task_name", "tags", "init_from", "data.root",
-    "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.enable_model_summary",
-})
-# Whole groups of the same kind; `quick.` holds profile=quick's sizes, which data.* already carries
-# resolved (under profile=full they are unused and would only repeat the experiment's name).
-IGNORED_PREFIXES = ("paths.", "logger.", "callbacks.", "hydra.", "quick.")
+# Beyond the keys that are not part of a run's identity (runs/identity.py: paths, loggers, display,
+# devices, names): the seed (averaged over), where a run started from, and `quick.`, which holds
+# profile=quick's sizes that data.* already carries resolved.
+IGNORED_KEYS = frozenset({"seed", "init_from", "data.root"})
+IGNORED_PREFIXES = ("quick.", "callbacks.")
 AT = ("last", "max")
 STATUS_ORDER = ("finished", "failed", "diverged", "running", "data missing", "unreadable")
 # The key of a run with no readable config, so that it still gets a row.
@@ -53,7 +51,7 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def ignored(key: str) -> bool:
-    return key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES)
+    return not is_identity_key(key) or key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES)
 
 
 def swept_keys(configs: list[dict[str, Any]]) -> list[str]:

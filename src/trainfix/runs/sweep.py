@@ -44,7 +44,8 @@ def record_job(sweep_dir: Path, run_dir: Path, outcome: str, metric_name: str, m
         return
     path = ledger_path(sweep_dir, sweep_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = {"run": Path(run_dir).name, "outcome": outcome, "metric": metric_name, "value": metric, "detail": detail[:500], "time": time.time()}
+    first_line = next((part.strip(" -") for part in detail.splitlines() if part.strip(" -:") and not part.endswith(":")), "")
+    line = {"run": Path(run_dir).name, "outcome": outcome, "metric": metric_name, "value": metric, "detail": first_line[:300], "time": time.time()}
     with open(path, "a") as handle:
         handle.write(json.dumps(line) + "\n")
 
