@@ -17,15 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-
 from trainfix import load_run
 from trainfix.eval import evaluate, main
 from trainfix.models.classifier import Classifier
 from trainfix.runs.export import load_exported
 from trainfix.runs.loading import RunLoadError
-from trainfix.train import CONF_DIR, compose_config, train
+from trainfix.train import compose_config, train
+from tests.conftest import compose_eval
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_SIZE = 500
@@ -46,12 +44,6 @@ def run_dir(tmp_path_factory, data_dir) -> Path:
     train(cfg)
     assert json.loads((folder / "run.json").read_text())["status"] == "finished"
     return folder
-
-
-def compose_eval(*overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        return compose("eval.yaml", overrides=list(overrides))
 
 
 def last_row(run_dir: Path) -> dict[str, str]:
@@ -162,12 +154,9 @@ def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 
 
 def test_user_errors_are_one_line_and_exit_status_2(run_dir, tmp_path, monkeypatch, capsys):
-    done = subprocess.run(
-        [sys.executable, "-m", "trainfix.eval", f"run_dir={tmp_path / 'nowhere'}"],
-        env={**os.environ, "WANDB_MODE": "offline"}, cwd=tmp_path, capture_output=True, text=True,
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip() == f"trainfix.eval: error: run_dir='{tmp_path / 'nowhere'}': no such folder"
+    # main() in-process: the same Hydra entry point as the CLI, without another interpreter start.
+    code, err = run_main(monkeypatch, capsys, f"run_dir={tmp_path / 'nowhere'}")
+    assert code == 2 and err == f"trainfix.eval: error: run_dir='{tmp_path / 'nowhere'}': no such folder\n"
 
     code, err = run_main(monkeypatch, capsys, f"run_dir={run_dir}", "ckpt=best")
     assert code == 2 and "has no checkpoints/best.ckpt" in err and "ckpt=last" in err and "Traceback" not in err
