@@ -108,7 +108,11 @@ def export_onnx(run: LoadedRun, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    quiet = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [logger.level for logger in quiet]
     try:
+        for logger in quiet:  # the exporter's optimizer passes log every step at INFO
+            logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
         try:
             torch.onnx.export(
                 net,
@@ -130,6 +134,8 @@ def export_onnx(run: LoadedRun, path: Path) -> Path:
             ) from None
         os.replace(tmp, path)
     finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
         Path(tmp).unlink(missing_ok=True)
     log.info("Exported the network to ONNX: %s", path)
     return path
