@@ -17,31 +17,35 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf, open_dict
+
 from trainfix import load_run
 from trainfix.eval import evaluate, main
 from trainfix.models.classifier import Classifier
 from trainfix.runs.export import load_exported
 from trainfix.runs.loading import RunLoadError
-from trainfix.train import compose_config, train
+from trainfix.train import CONF_DIR, compose_config, train
 from tests.conftest import compose_eval
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_SIZE = 500
 
 
+def run_overrides(data_dir: Path) -> list[str]:
+    return [
+        f"paths.data_dir={data_dir}", "trainer.accelerator=cpu", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+        "data.train_subset=2000", f"data.test_subset={TEST_SIZE}", "data.val_fraction=0.1",
+        "data.batch_size=250", "data.eval_batch_size=200", "optimizer=adam", "optimizer.lr=0.001",
+    ]
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, data_dir) -> Path:
     """A finished run with a validation split; its folder is shared by the tests (they only read it)."""
     folder = tmp_path_factory.mktemp("finished") / "run"
-    cfg = compose_config(
-        [
-            f"paths.data_dir={data_dir}", "trainer.accelerator=cpu", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
-            "data.train_subset=2000", f"data.test_subset={TEST_SIZE}", "data.val_fraction=0.1",
-            "data.batch_size=250", "data.eval_batch_size=200", "optimizer=adam", "optimizer.lr=0.001",
-        ],
-        folder,
-    )
-    train(cfg)
+    train(compose_config(run_overrides(data_dir), folder))
     assert json.loads((folder / "run.json").read_text())["status"] == "finished"
     return folder
 
@@ -103,6 +107,27 @@ def test_load_run_gives_the_trained_network_data_and_config(run_dir):
     assert run.config.model.name == "lenet5" and run.config_source == "run.json"
     assert run.checkpoint == run_dir / "checkpoints" / "last.ckpt" and run.checkpoint_step == 16
     assert len(run.datamodule.splits["val"].labels) == 200  # the run's own seeded validation split
+    correct, total = plain_accuracy(run.net, run.datamodule, "test")
+    assert correct == round(float(last_row(run_dir)["test_acc"]) * total)
+
+
+def test_a_folder_without_run_json_is_rebuilt_from_the_hydra_files(run_dir, data_dir, tmp_path):
+    folder = tmp_path / "hydra_only"
+    shutil.copytree(run_dir, folder, ignore=shutil.ignore_patterns("export", "*.json"))
+    # What Hydra saves in a run folder: the composed config unresolved, and its own node.
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose("train.yaml", overrides=run_overrides(data_dir), return_hydra_config=True)
+    (folder / ".hydra").mkdir()
+    OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(cfg.hydra, resolve=False)}), folder / ".hydra" / "hydra.yaml")
+    with open_dict(cfg):
+        del cfg["hydra"]
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+    assert "${hydra:" in (folder / ".hydra" / "config.yaml").read_text()
+
+    run = load_run(folder)
+    assert run.config_source == ".hydra/config.yaml" and run.record is None
+    assert run.config.run_name == "hydra_only" and run.config.paths.output_dir == str(folder)
     correct, total = plain_accuracy(run.net, run.datamodule, "test")
     assert correct == round(float(last_row(run_dir)["test_acc"]) * total)
 

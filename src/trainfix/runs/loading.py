@@ -16,6 +16,7 @@ so a rebuilt run is the trained one: same network, same evaluation sets, same da
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -144,11 +145,15 @@ def load_run(
     path = resolve_checkpoint(run_dir, checkpoint)
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    try:
+        cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    except Exception as error:  # an interpolation the saved config cannot resolve outside its Hydra run
+        raise RunLoadError(f"{run_dir}: cannot resolve the saved configuration ({source}): {error}") from None
 
     strategy = instantiate(cfg.strategy)
     datamodule: ImageDataModule = instantiate(cfg.data)
     datamodule.attach(strategy, int(cfg.seed))  # the seed draws the validation split
-    classifier = build_classifier(cfg, datamodule, strategy, OmegaConf.to_container(cfg, resolve=True))
+    classifier = build_classifier(cfg, datamodule, strategy, OmegaConf.to_container(cfg))
     state = _read_checkpoint(path)
     _load_weights(classifier, state["state_dict"], path, cfg)
     classifier.to(device).eval()
@@ -189,11 +194,32 @@ def _saved_config(run_dir: Path, record: dict[str, Any] | None) -> tuple[DictCon
         return OmegaConf.create(record["config"]), RUN_FILE
     hydra_config = run_dir / HYDRA_CONFIG
     if hydra_config.is_file():
-        cfg = OmegaConf.load(hydra_config)
-        # Outside Hydra, ${hydra:...} does not resolve; the folder is the run's output dir.
-        cfg.paths.output_dir = str(run_dir)
-        return cfg, str(HYDRA_CONFIG)
+        return _config_from_hydra_files(run_dir), str(HYDRA_CONFIG)
     raise RunLoadError(f"{run_dir} is not a run folder: it has neither {RUN_FILE} (with a config) nor {HYDRA_CONFIG}")
+
+
+_HYDRA_INTERPOLATION = re.compile(r"\$\{hydra:([^{}]+)\}")
+
+
+def _config_from_hydra_files(run_dir: Path) -> DictConfig:
+    """.hydra/config.yaml, its `${hydra:...}` interpolations filled in (outside Hydra they do not resolve):
+    the folder is the run's output dir and its name the run's name; the rest come from .hydra/hydra.yaml."""
+    cfg = OmegaConf.load(run_dir / HYDRA_CONFIG)
+    cfg.paths.output_dir = str(run_dir)
+    cfg.run_name = run_dir.name
+    hydra_file = run_dir / HYDRA_CONFIG.parent / "hydra.yaml"
+    hydra = OmegaConf.load(hydra_file).hydra if hydra_file.is_file() else None
+
+    def fill(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: fill(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [fill(value) for value in node]
+        if isinstance(node, str) and hydra is not None:
+            return _HYDRA_INTERPOLATION.sub(lambda m: str(OmegaConf.select(hydra, m.group(1), default=m.group(0))), node)
+        return node
+
+    return OmegaConf.create(fill(OmegaConf.to_container(cfg, resolve=False)))
 
 
 def _check_finished(run_dir: Path, record: dict[str, Any] | None, allow_unfinished: bool) -> None:
