@@ -138,8 +138,13 @@ def report(record: dict[str, Any]) -> str:
 USER_ERRORS = (ValueError, FileNotFoundError, ExportError)
 
 
+_TASK_STARTED = False
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval.yaml")
 def main(cfg: DictConfig) -> None:
+    global _TASK_STARTED
+    _TASK_STARTED = True
     try:
         record, _ = evaluate(cfg)
     except USER_ERRORS as error:
@@ -149,5 +154,16 @@ def main(cfg: DictConfig) -> None:
     print(report(record))
 
 
+def cli() -> None:
+    """`python -m trainfix.eval` / `trainfix-eval`: Hydra's own errors (unknown key, bad override syntax,
+    e.g. an unquoted run_dir holding '=' or ',') exit with status 2 too, not Hydra's generic 1."""
+    try:
+        main()
+    except SystemExit as exit_:
+        if exit_.code == 1 and not _TASK_STARTED:
+            sys.exit(EXIT_USER_ERROR)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -27,15 +27,16 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from trainfix.runs.loading import rebuild_info  # what checkpoints carry to rebuild the module
 from trainfix.callbacks.checkpoint import LastCheckpoint
 from trainfix.config_rules import check_config
 from trainfix.callbacks.convergence import Convergence
 from trainfix.data.datamodule import ImageDataModule
+from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
 from trainfix.runs.records import now_iso, read_metrics, write_run
 from trainfix.callbacks.recorder import RunRecorder
 from trainfix.runs.folder import RunAction, decide
-from trainfix.runs.loading import build_classifier
 from trainfix.runs.seeding import seed_everything
 from trainfix.callbacks.strategy_driver import StrategyDriver
 
@@ -91,7 +92,23 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     log.info("Data: %s", data_facts)
 
     log.info("Instantiating model <%s>", cfg.model.name)
-    module = build_classifier(cfg, datamodule, strategy, config)  # also how trainfix.load_run rebuilds it
+    channels, height, width = datamodule.input_shape
+    if height != width:
+        raise ValueError(f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images")
+    net = build_model(cfg.model.name, num_classes=datamodule.num_classes, in_channels=channels, image_size=height, **cfg.model.params)
+    scheduler_cfg = cfg.scheduler.get("scheduler")
+    module = Classifier(
+        net=net,
+        strategy=strategy,
+        num_classes=datamodule.num_classes,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(scheduler_cfg) if scheduler_cfg is not None else None,
+        scheduler_interval=cfg.scheduler.get("interval", "step"),
+        l2_conv_kernels=cfg.model.l2_conv_kernels,
+        eval_names=datamodule.eval_names,
+        channels_last=cfg.model.channels_last,
+    )
+    module.rebuild = rebuild_info(cfg, datamodule, config)  # saved in checkpoints: Classifier.load_from_checkpoint(path)
     if cfg.init_from and action.kind == "new":
         _load_network_weights(module, Path(cfg.init_from))
 

@@ -100,10 +100,13 @@ def example_batch(run: LoadedRun, size: int = 8) -> torch.Tensor:
 
 
 def export_onnx(run: LoadedRun, path: Path) -> Path:
-    """`path` (atomic): the network as ONNX (torch.onnx.export, dynamo exporter), batch size free."""
-    net = _cpu_net(run)
-    name = run.net_spec.name
-    example = example_batch(run)
+    """`path` (atomic): the run's network as ONNX, traced on its first test images."""
+    return export_network_onnx(_cpu_net(run), example_batch(run), path, run.net_spec.name)
+
+
+def export_network_onnx(net: nn.Module, example: torch.Tensor, path: Path, name: str) -> Path:
+    """`path` (atomic): `net` (CPU, eval mode) as ONNX via torch.onnx.export (dynamo exporter), traced on
+    `example` [N, C, H, W]; the batch size is left free. `name` names the model in errors."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

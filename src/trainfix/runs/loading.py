@@ -9,8 +9,9 @@
     module = Classifier.load_from_checkpoint("runs/train/default/checkpoints/last.ckpt")
 
 The configuration comes from the run folder's `run.json` (its `config`, as the run resolved it),
-else from Hydra's `.hydra/config.yaml`. `build_classifier` is also how `train.py` builds the module,
-so a rebuilt run is the trained one: same network, same evaluation sets, same data subsets.
+else from Hydra's `.hydra/config.yaml`. The module is built with the arguments `train.py` uses, from
+the same configuration and data, so a rebuilt run is the trained one: same network, same evaluation
+sets, same data subsets, same validation split. `train.py` stores `rebuild_info` in every checkpoint.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-import trainfix.runs.folder  # noqa: F401  (registers the run-name resolver a saved .hydra config names)
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
@@ -58,23 +58,26 @@ class NetSpec:
         return build_model(self.name, num_classes=self.num_classes, in_channels=self.in_channels, image_size=self.image_size, **self.params)
 
 
-def build_classifier(cfg: DictConfig, datamodule: ImageDataModule, strategy: Strategy, config: dict[str, Any] | None = None) -> Classifier:
-    """The run's `Classifier` for `cfg` and the data of `datamodule` (untrained weights).
-
-    `config` (the resolved run configuration) is saved in the module's checkpoints, so that
-    `Classifier.load_from_checkpoint` can rebuild it; None = resolve `cfg`.
-    """
+def rebuild_info(cfg: DictConfig, datamodule: ImageDataModule, config: dict[str, Any]) -> dict[str, Any]:
+    """What `Classifier.load_from_checkpoint` needs to rebuild the module of `cfg` without its data:
+    the resolved run configuration `config`, the network's build arguments, the evaluation set names.
+    `train.py` sets it on the module it builds; every checkpoint carries it."""
     channels, height, width = datamodule.input_shape
     if height != width:
         raise ValueError(f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images")
     params = OmegaConf.to_container(cfg.model.params, resolve=True) if cfg.model.get("params") else {}
     net = NetSpec(str(cfg.model.name), datamodule.num_classes, channels, height, params)
-    if config is None:
-        config = OmegaConf.to_container(cfg, resolve=True)
-    return _classifier(cfg, net, strategy, datamodule.eval_names, config)
+    return {"config": config, "net": asdict(net), "eval_names": list(datamodule.eval_names)}
 
 
-def _classifier(cfg: DictConfig, net: NetSpec, strategy: Strategy, eval_names: tuple[str, ...], config: dict[str, Any]) -> Classifier:
+def build_classifier(cfg: DictConfig, datamodule: ImageDataModule, strategy: Strategy) -> Classifier:
+    """The `Classifier` of the run configured by `cfg` (resolved) for the data of `datamodule`, untrained."""
+    return _classifier(cfg, strategy, rebuild_info(cfg, datamodule, OmegaConf.to_container(cfg)))
+
+
+def _classifier(cfg: DictConfig, strategy: Strategy, rebuild: dict[str, Any]) -> Classifier:
+    # As train.py's _build constructs it (keep the two in step).
+    net = NetSpec(**rebuild["net"])
     scheduler_cfg = cfg.scheduler.get("scheduler")
     return Classifier(
         net=net.build(),
@@ -84,9 +87,9 @@ def _classifier(cfg: DictConfig, net: NetSpec, strategy: Strategy, eval_names: t
         scheduler=instantiate(scheduler_cfg) if scheduler_cfg is not None else None,
         scheduler_interval=cfg.scheduler.get("interval", "step"),
         l2_conv_kernels=cfg.model.l2_conv_kernels,
-        eval_names=eval_names,
+        eval_names=tuple(rebuild["eval_names"]),
         channels_last=cfg.model.channels_last,
-        rebuild={"config": config, "net": asdict(net), "eval_names": list(eval_names)},
+        rebuild=rebuild,
     )
 
 
@@ -153,7 +156,7 @@ def load_run(
     strategy = instantiate(cfg.strategy)
     datamodule: ImageDataModule = instantiate(cfg.data)
     datamodule.attach(strategy, int(cfg.seed))  # the seed draws the validation split
-    classifier = build_classifier(cfg, datamodule, strategy, OmegaConf.to_container(cfg))
+    classifier = build_classifier(cfg, datamodule, strategy)
     state = _read_checkpoint(path)
     _load_weights(classifier, state["state_dict"], path, cfg)
     classifier.to(device).eval()
@@ -230,7 +233,8 @@ def _check_finished(run_dir: Path, record: dict[str, Any] | None, allow_unfinish
     if status == "finished" or allow_unfinished:
         return
     why = {
-        "running": "still training, or interrupted: re-run its train command to finish it",
+        "running": "still training, or killed: re-run its train command to finish it",
+        "interrupted": "it was stopped: re-run its train command to finish it",
         "failed": f"it failed ({record.get('error', 'no error recorded')})",
         "diverged": "its training loss became non-finite, so its weights are not a trained model",
     }.get(str(status), "unknown status")
@@ -262,7 +266,7 @@ def classifier_from_checkpoint(path: Path, map_location: Any = "cpu") -> Classif
     state = _read_checkpoint(path)
     rebuild = state.get("trainfix", {}).get("rebuild") or _rebuild_from_run_folder(path)
     cfg = OmegaConf.create(rebuild["config"])
-    classifier = _classifier(cfg, NetSpec(**rebuild["net"]), instantiate(cfg.strategy), tuple(rebuild["eval_names"]), rebuild["config"])
+    classifier = _classifier(cfg, instantiate(cfg.strategy), rebuild)
     _load_weights(classifier, state["state_dict"], path, cfg)
     return classifier.to(map_location).eval()
 
