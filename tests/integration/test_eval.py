@@ -206,7 +206,7 @@ def test_user_errors_are_one_line_and_exit_status_2(run_dir, tmp_path, monkeypat
 @pytest.mark.parametrize("name", model_names())
 def test_every_registry_model_exports_to_onnx(name, tmp_path):
     """The exporter call of export=onnx on each model (random weights, the input its source uses):
-    exported at batch 4, ONNX Runtime agrees with torch at batch 6. 20 s to 3 min per model on a CPU."""
+    exported at batch 4, ONNX Runtime agrees with torch at batch 6. Up to minutes per model on a CPU."""
     ort = pytest.importorskip("onnxruntime")
     channels, size, _ = MODELS[name].designed_for
     torch.manual_seed(0)
