@@ -35,6 +35,16 @@ def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     return compose_config(overrides, output_dir)
 
 
+def compose_eval(*overrides: str) -> DictConfig:
+    """Compose conf/eval.yaml with `overrides` as `python -m trainfix.eval` would (for `trainfix.eval.evaluate`)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return compose("eval.yaml", overrides=list(overrides))
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path: Path, data_dir: Path):
     """A factory for small CPU runs on real MNIST (LeNet-5, 2 epochs of 2,000 samples)."""

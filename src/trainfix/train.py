@@ -30,6 +30,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from trainfix.runs.loading import build_classifier
 from trainfix.callbacks.checkpoint import LastCheckpoint
 from trainfix.callbacks.convergence import Convergence
 from trainfix.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
@@ -37,7 +38,6 @@ from trainfix.callbacks.strategy_driver import StrategyDriver
 from trainfix.config_rules import ConfigError, check_config
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.data.datasets import DatasetFormatError, DatasetMissingError, NonOfficialDataError
-from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
 from trainfix.runs.folder import RunAction, RunConflictError, decide
 from trainfix.runs.identity import overridden_keys
@@ -150,25 +150,10 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     log.info("Data: %s", data_facts)
 
     log.info("Instantiating model <%s>", cfg.model.name)
-    channels, height, width = datamodule.input_shape
-    if height != width:
-        raise BuildError(f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images")
     try:
-        net = build_model(cfg.model.name, num_classes=datamodule.num_classes, in_channels=channels, image_size=height, **cfg.model.params)
-    except ValueError as error:
-        raise BuildError(f"model={cfg.model.name} on data={cfg.data.dataset} ({channels}x{height}x{width} images): {error}") from None
-    scheduler_cfg = cfg.scheduler.get("scheduler")
-    module = Classifier(
-        net=net,
-        strategy=strategy,
-        num_classes=datamodule.num_classes,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(scheduler_cfg) if scheduler_cfg is not None else None,
-        scheduler_interval=cfg.scheduler.get("interval", "step"),
-        l2_conv_kernels=cfg.model.l2_conv_kernels,
-        eval_names=datamodule.eval_names,
-        channels_last=cfg.model.channels_last,
-    )
+        module = build_classifier(cfg, datamodule, strategy, config)
+    except ValueError as error:  # the model cannot take this data (shape, channels, options)
+        raise BuildError(f"model={cfg.model.name} on data={cfg.data.dataset} ({'x'.join(map(str, datamodule.input_shape))} images): {error}") from None
     if cfg.init_from and action.kind == "new":
         _load_network_weights(module, Path(cfg.init_from))
 

@@ -346,6 +346,57 @@ def test_image_folder_mixing_gray_and_rgba_loads_as_rgb(tmp_path):
     assert split.images[0, :, 0, 0].tolist() == [200, 200, 200] and split.images[1, :, 0, 0].tolist() == [10, 20, 30]
 
 
+def write_image(path: Path, mode: str, seed: int) -> np.ndarray:
+    """A 5x5 PNG of random pixels in `mode` ("L" or "RGB"); returns what was written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (5, 5) if mode == "L" else (5, 5, 3), dtype=np.uint8)
+    Image.fromarray(pixels, mode).save(path)
+    return pixels
+
+
+def test_image_folder_mixing_gray_and_rgb_converts_both_splits_to_the_majority_mode(tmp_path, caplog):
+    """Issue 13: one RGB file in a gray train/ made it 3-channel while test/ stayed 1-channel."""
+    folder, cache = tmp_path / "digits", tmp_path / "cache"
+    for i in range(3):
+        write_image(folder / "train" / "a" / f"{i}.png", "L", seed=i)
+        write_image(folder / "train" / "b" / f"{i}.png", "L", seed=10 + i)
+        write_image(folder / "test" / "a" / f"{i}.png", "L", seed=20 + i)
+        write_image(folder / "test" / "b" / f"{i}.png", "L", seed=30 + i)
+    write_image(folder / "train" / "a" / "colour.png", "RGB", seed=99)  # 1 RGB among 13 files: L wins
+
+    with caplog.at_level("WARNING", logger="trainfix.data.datasets"):
+        train = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
+        test = load_split("image_folder", tmp_path, train=False, folder=folder, cache_dir=cache)
+    assert train.images.shape == (7, 1, 5, 5) and test.images.shape == (6, 1, 5, 5)
+    with Image.open(folder / "train" / "a" / "colour.png") as image:
+        luma = np.array(image.convert("L"))  # Pillow's own RGB -> L
+    assert torch.equal(train.images[3, 0], torch.from_numpy(luma))  # a/0, a/1, a/2, a/colour, b/...
+    assert torch.equal(train.images[0, 0], torch.from_numpy(write_image(tmp_path / "x.png", "L", seed=0)))  # gray kept as is
+    warnings_ = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings_) == 1 and "converted 1 of 7 images from RGB to L" in warnings_[0] and "a/colour.png" in warnings_[0]
+
+    # From the cache: the same pixels, and the same warning.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="trainfix.data.datasets"):
+        again = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
+    assert torch.equal(again.images, train.images) and "a/colour.png" in caplog.text
+
+    # A class of colour files makes RGB the majority (16 RGB, 12 L): both splits turn RGB, the cached one too.
+    for i in range(14):
+        write_image(folder / "test" / "c" / f"{i}.png", "RGB", seed=40 + i)
+    write_image(folder / "train" / "c" / "0.png", "RGB", seed=80)
+    with caplog.at_level("WARNING", logger="trainfix.data.datasets"):
+        caplog.clear()
+        train = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
+        test = load_split("image_folder", tmp_path, train=False, folder=folder, cache_dir=cache)
+    assert train.images.shape == (8, 3, 5, 5) and test.images.shape == (20, 3, 5, 5)
+    gray = write_image(tmp_path / "y.png", "L", seed=0)
+    assert all(torch.equal(train.images[0, c], torch.from_numpy(gray)) for c in range(3))  # band repeated
+    assert "converted 6 of 8 images from L to RGB" in caplog.text and "converted 6 of 20 images from L to RGB" in caplog.text
+    assert "a/0.png, a/1.png, a/2.png, b/0.png, b/1.png, ..." in caplog.text  # the first five, then "..."
+
+
 def test_image_folder_with_mixed_sizes_is_an_error_unless_resized(tmp_path):
     folder = tmp_path / "mixed"
     write_folder(folder, {"big": (10, 12), "small": (6, 8)}, count=2)

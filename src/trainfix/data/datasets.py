@@ -14,7 +14,8 @@ download would leave there), and read with torchvision's dataset classes and par
     cifar10        <root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}
     cifar100       <root>/cifar-100-python/{train,test,meta}
     svhn           <root>/{train,test}_32x32.mat
-    image_folder   <folder>/{train,test}/<class>/<image>   (any size, all images one size)
+    image_folder   <folder>/{train,test}/<class>/<image>   (any size, all images one size; gray and colour
+                   files mixed: every image converted to the mode most files have, see _load_folder)
     cifar10_jpeg   <root>/cifar10-jpeg/{train,test}/<class>/NNNN.jpg   (lossy JPEG copy)
 
 Every file is checked against the official content (md5). A copy that differs is refused, naming
@@ -485,7 +486,8 @@ def _load_svhn(name: str, root: Path, train: bool, options: _Options) -> ImageTe
 # -------------------------------------------------------------------------------- image folders
 # Decoded with Pillow, ImageFolder's own decoder (torchvision.io's decoders are deprecated since 0.29).
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the cache records the mode its images were converted to and the split's file modes
+_MODE_EXAMPLES = 5  # file names a log line gives of the images converted to the dataset's mode
 
 
 def _load_cifar10_jpeg(name: str, root: Path, train: bool, options: _Options) -> ImageTensors:
@@ -507,7 +509,14 @@ def _load_image_folder(name: str, root: Path, train: bool, options: _Options) ->
 
 
 def _load_folder(name: str, folder: Path, root: Path, train: bool, options: _Options) -> ImageTensors:
-    """Decode an image-folder split once with Pillow, then reuse the cached uint8 tensors."""
+    """Decode an image-folder split once with Pillow, then reuse the cached uint8 tensors.
+
+    Gray ("L", and the other one-band modes) and colour files may be mixed: every image of both
+    splits is converted to the mode most files of train/ and test/ together have (a tie keeps colour,
+    which loses nothing), so both splits have the channel count the network is built for. Gray
+    becomes RGB by repeating the band; RGB becomes L by Pillow's ITU-R 601-2 luma. A warning names
+    how many files of the split were converted, and the first few.
+    """
     folder = folder.resolve()
     split_dir = folder / ("train" if train else "test")
     layout = f"{folder}/train/<class>/<image> and {folder}/test/<class>/<image>"
@@ -531,16 +540,82 @@ def _load_folder(name: str, folder: Path, root: Path, train: bool, options: _Opt
     cache = _cache_file(root, options.cache_dir, split_dir, key)
     source = f"{split_dir} ({len(files)} files)"
     official = False  # an image folder has no official checksums; cifar10_jpeg is a lossy copy
-    if cache is not None and cache.is_file():
-        cached = _read_cache(cache, key)
-        if cached is not None and cached["classes"] == classes and torch.equal(cached["labels"], labels):
-            return ImageTensors(cached["images"], labels, classes, name, source, official)
-    start = time.perf_counter()
-    images = _decode_all(files, options.resize, split_dir)
-    log.info("decoded %d images from %s in %.1f s", len(files), split_dir, time.perf_counter() - start)
+    cached = _read_cache(cache, key) if cache is not None and cache.is_file() else None
+    if cached is not None and (cached["classes"] != classes or not torch.equal(cached["labels"], labels)):
+        cached = None
+    arrays = None
+    if cached is not None:
+        modes = cached["modes"]
+    else:
+        arrays = _decode_all(files, options.resize, split_dir)
+        modes = _mode_summary(files, ["L" if array.ndim == 2 else "RGB" for array in arrays], split_dir)
+    other_dir = folder / ("test" if train else "train")
+    mode = _majority_mode(modes, _split_modes(other_dir, root, options))
+    _log_conversions(split_dir, modes, mode)
+    if cached is not None and cached["mode"] == mode:
+        return ImageTensors(cached["images"], labels, classes, name, source, official)
+    if arrays is None:  # cached in the other mode: the other split changed the majority
+        arrays = _decode_all(files, options.resize, split_dir)
+    images = _stack(arrays, mode)
     if cache is not None:
-        _write_cache(cache, {"version": _CACHE_VERSION, "key": key, "images": images, "labels": labels, "classes": classes})
+        _write_cache(cache, {"version": _CACHE_VERSION, "key": key, "images": images, "labels": labels, "classes": classes, "mode": mode, "modes": modes})
     return ImageTensors(images, labels, classes, name, source, official)
+
+
+def _mode_summary(files: Sequence[str], modes: Sequence[str], split_dir: Path) -> dict[str, dict]:
+    """{"L": {"count": n, "examples": [first few class/file names]}, "RGB": {...}} of one split's files."""
+    prefix = len(str(split_dir)) + 1
+    summary: dict[str, dict] = {"L": {"count": 0, "examples": []}, "RGB": {"count": 0, "examples": []}}
+    for path, mode in zip(files, modes, strict=True):
+        summary[mode]["count"] += 1
+        if len(summary[mode]["examples"]) < _MODE_EXAMPLES:
+            summary[mode]["examples"].append(path[prefix:])
+    return summary
+
+
+def _split_modes(split_dir: Path, root: Path, options: _Options) -> dict[str, dict] | None:
+    """The file modes of the other split: from its cache when current, else from the file headers (no decoding)."""
+    if not split_dir.is_dir():
+        return None
+    try:
+        files = [path for path, _ in tvd.ImageFolder(str(split_dir)).samples]
+    except FileNotFoundError:  # no class folders or no images: that split's own load says so
+        return None
+    key = _folder_key(split_dir, files, options.resize)
+    cache = _cache_file(root, options.cache_dir, split_dir, key)
+    if cache is not None and cache.is_file():
+        try:  # mmap: only the small entries are read, not the images
+            cached = torch.load(cache, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # unreadable: its own load will decode again and replace it
+            cached = None
+        if isinstance(cached, dict) and cached.get("version") == _CACHE_VERSION and cached.get("key") == key:
+            return cached["modes"]
+    modes = []
+    for path in files:
+        try:
+            with Image.open(path) as image:  # reads the header only
+                modes.append("L" if image.mode in _GRAY_MODES else "RGB")
+        except OSError as error:
+            raise DatasetFormatError(f"{path}: cannot decode the image ({error})") from None
+    return _mode_summary(files, modes, split_dir)
+
+
+def _majority_mode(own: dict[str, dict], other: dict[str, dict] | None) -> str:
+    gray = own["L"]["count"] + (other["L"]["count"] if other else 0)
+    colour = own["RGB"]["count"] + (other["RGB"]["count"] if other else 0)
+    return "L" if gray > colour else "RGB"
+
+
+def _log_conversions(split_dir: Path, modes: dict[str, dict], mode: str) -> None:
+    source = "RGB" if mode == "L" else "L"
+    converted = modes[source]
+    if converted["count"]:
+        more = ", ..." if converted["count"] > len(converted["examples"]) else ""
+        log.warning(
+            "%s: converted %d of %d images from %s to %s, the mode most files of train/ and test/ have: %s%s",
+            split_dir, converted["count"], converted["count"] + modes[mode]["count"], source, mode,
+            ", ".join(converted["examples"]), more,
+        )
 
 
 def _folder_key(split_dir: Path, files: Sequence[str], resize: tuple[int, int] | None) -> str:
@@ -625,11 +700,8 @@ def _decode(path: str, resize: tuple[int, int] | None) -> np.ndarray:
         return np.asarray(image)
 
 
-def _decode_all(files: Sequence[str], resize: tuple[int, int] | None, split_dir: Path) -> torch.Tensor:
-    """Decode every file into one uint8 [N, C, H, W]; mixed sizes are an error unless `resize` is given.
-
-    All gray -> C = 1; otherwise C = 3 (a gray image among colour ones is repeated to RGB).
-    """
+def _decode_all(files: Sequence[str], resize: tuple[int, int] | None, split_dir: Path) -> list[np.ndarray]:
+    """Decode every file (gray [H, W] or colour [H, W, 3]); mixed sizes are an error unless `resize` is given."""
     if not files:
         raise DatasetFormatError(f"{split_dir}: no images")
     images = []
@@ -648,9 +720,15 @@ def _decode_all(files: Sequence[str], resize: tuple[int, int] | None, split_dir:
             f"{split_dir}: images have {len(sizes)} different sizes (height x width): {listing}; all must have one size "
             f"(resize the files, or pass resize=(height, width) to load_split)"
         )
-    if all(image.ndim == 2 for image in images):
+    return images
+
+
+def _stack(images: Sequence[np.ndarray], mode: str) -> torch.Tensor:
+    """One uint8 [N, C, H, W] of `images`, each converted to `mode` ("L": C = 1, "RGB": C = 3) with Pillow."""
+    wanted_ndim = 2 if mode == "L" else 3
+    images = [image if image.ndim == wanted_ndim else np.asarray(Image.fromarray(image).convert(mode)) for image in images]
+    if mode == "L":
         return torch.from_numpy(np.stack(images)).unsqueeze(1)
-    images = [np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image for image in images]
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 

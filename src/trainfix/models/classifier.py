@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -42,6 +43,10 @@ class Classifier(pl.LightningModule):
             (Keras L2 regularizer semantics, as in the DeepEutaxy ResNets: 1e-4). 0 disables it.
         eval_names: names of the evaluation sets, in the order of the validation dataloaders.
         channels_last: use the channels_last memory format for convolutions (GPU speed).
+        rebuild: what rebuilding this module needs without its data: {"config": the resolved run
+            configuration, "net": the network's build arguments (`trainfix.runs.loading.NetSpec`),
+            "eval_names": ...}. Saved in every checkpoint, so that
+            `Classifier.load_from_checkpoint(path)` needs nothing else (see docs/evaluation.md).
     """
 
     def __init__(
@@ -55,8 +60,10 @@ class Classifier(pl.LightningModule):
         l2_conv_kernels: float = 0.0,
         eval_names: tuple[str, ...] = ("test",),
         channels_last: bool = False,
+        rebuild: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self.rebuild = rebuild
         self.net = net
         self.strategy = strategy
         self.optimizer_factory = optimizer
@@ -190,6 +197,24 @@ class Classifier(pl.LightningModule):
     # -------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["trainfix"] = {"strategy": self.strategy.state_dict(), "rng": global_rng_state()}
+        if self.rebuild is not None:
+            checkpoint["trainfix"]["rebuild"] = self.rebuild
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | Path, map_location: Any = "cpu", **unused: Any) -> Classifier:  # type: ignore[override]
+        """The module of a trainfix checkpoint, weights loaded, in eval mode, on `map_location`.
+
+        Lightning's own version calls `__init__` with saved hyper-parameters, but the network, strategy
+        and optimizer factories are objects, not hyper-parameters: this one rebuilds them from the run
+        configuration saved in the checkpoint (or, for checkpoints older than that, from the run.json of
+        the run folder holding `checkpoints/`). The strategy's state and the global RNG states are not
+        restored (they matter only to resume training, which `python -m trainfix.train` does).
+        """
+        if unused:
+            raise TypeError(f"Classifier.load_from_checkpoint rebuilds from the checkpoint; it takes no {sorted(unused)}")
+        from trainfix.runs.loading import classifier_from_checkpoint  # loading builds Classifiers: import here
+
+        return classifier_from_checkpoint(Path(checkpoint_path), map_location)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["trainfix"]

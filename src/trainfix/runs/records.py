@@ -42,6 +42,7 @@ METRIC_COLUMNS = [
     "samples_seen",
 ]
 TIMING_COLUMNS = ("epoch_time_s", "eval_time_s", "de_refresh_time_s")
+METRICS_FLOAT_FORMAT = "%.8g"  # metrics.csv's precision: significant digits of float32 metrics
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -94,7 +95,7 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     frame = pd.DataFrame(rows)
     extra = [c for c in frame.columns if c not in METRIC_COLUMNS]
     frame = frame.reindex(columns=[c for c in METRIC_COLUMNS if c in frame.columns] + sorted(extra))
-    atomic_write_text(Path(run_dir) / METRICS_FILE, frame.to_csv(index=False, float_format="%.8g"))
+    atomic_write_text(Path(run_dir) / METRICS_FILE, frame.to_csv(index=False, float_format=METRICS_FLOAT_FORMAT))
 
 
 def package_versions() -> dict[str, str]:

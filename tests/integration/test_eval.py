@@ -1,0 +1,217 @@
+"""Evaluation, reuse and export of a finished tiny run (LeNet-5, 2 epochs on 1,800 real MNIST images).
+
+The key check: `python -m trainfix.eval` on the last checkpoint reproduces the run's final test_acc
+in metrics.csv exactly; the API, `Classifier.load_from_checkpoint` and the exports give the same network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf, open_dict
+
+from trainfix import load_run
+from trainfix.eval import evaluate, main
+from trainfix.models.classifier import Classifier
+from trainfix.models import MODELS, build_model, model_names
+from trainfix.runs.export import export_network_onnx, load_exported
+from trainfix.runs.loading import RunLoadError
+from trainfix.train import CONF_DIR, compose_config, train
+from tests.conftest import compose_eval
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_SIZE = 500
+
+
+def run_overrides(data_dir: Path) -> list[str]:
+    return [
+        f"paths.data_dir={data_dir}", "trainer.accelerator=cpu", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+        "data.train_subset=2000", f"data.test_subset={TEST_SIZE}", "data.val_fraction=0.1",
+        "data.batch_size=250", "data.eval_batch_size=200", "optimizer=adam", "optimizer.lr=0.001",
+    ]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, data_dir) -> Path:
+    """A finished run with a validation split; its folder is shared by the tests (they only read it)."""
+    folder = tmp_path_factory.mktemp("finished") / "run"
+    train(compose_config(run_overrides(data_dir), folder))
+    assert json.loads((folder / "run.json").read_text())["status"] == "finished"
+    return folder
+
+
+def last_row(run_dir: Path) -> dict[str, str]:
+    """metrics.csv's last row as written (strings: the exact digits on disk)."""
+    return pd.read_csv(run_dir / "metrics.csv", dtype=str).iloc[-1].to_dict()
+
+
+def plain_accuracy(net: torch.nn.Module, datamodule, split: str) -> tuple[int, int]:
+    """Correct predictions counted by a plain torch loop, independent of Lightning and torchmetrics."""
+    images, labels = datamodule.on_device[split]
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(labels), 100):
+            x, y = datamodule.gather(split, torch.arange(start, min(start + 100, len(labels))))
+            correct += int((net(x).argmax(dim=1) == y).sum())
+    return correct, len(labels)
+
+
+def test_eval_cli_reproduces_the_final_test_acc_exactly(run_dir, tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    out = tmp_path / "eval.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "trainfix.eval", f"run_dir={run_dir}", f"out={out}", "accelerator=cpu"],
+        env=env, cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(out.read_text())
+    row = last_row(run_dir)
+    assert record["checkpoint"]["global_step"] == int(row["global_step"]) == 16  # 1,800 samples / 250, 2 epochs
+    assert record["num_samples"] == TEST_SIZE
+    # The exact digits metrics.csv holds, and the exact count of correct images.
+    assert "%.8g" % record["metrics"]["test_acc"] == row["test_acc"]
+    assert "%.8g" % record["metrics"]["test_loss"] == row["test_loss"]
+    assert round(record["metrics"]["test_acc"] * TEST_SIZE) == round(float(row["test_acc"]) * TEST_SIZE)
+    assert record["matches_recorded"] is True
+    assert record["metrics"]["test_acc"] > 0.5  # a trained LeNet-5; chance is 0.1
+    assert "identical" in done.stdout and "test_acc" in done.stdout
+    assert not (run_dir / "eval.json").exists()  # out= was honoured
+    assert not list(tmp_path.glob("*.log")) and not (tmp_path / ".hydra").exists()  # an evaluation leaves no log files
+
+
+def test_val_and_train_sets_match_the_record_and_a_plain_count(run_dir):
+    record, run = evaluate(compose_eval(f"run_dir={run_dir}", "eval_set=val", "accelerator=cpu"))
+    assert "%.8g" % record["metrics"]["val_acc"] == last_row(run_dir)["val_acc"] and record["num_samples"] == 200
+    assert record["matches_recorded"] is True and (run_dir / "eval.json").exists()
+
+    record, run = evaluate(compose_eval(f"run_dir={run_dir}", "eval_set=train", "accelerator=cpu", f"out={run_dir / 'train_eval.json'}"))
+    correct, total = plain_accuracy(run.net, run.datamodule, "train")
+    assert total == record["num_samples"] == 1800
+    assert round(record["metrics"]["train_eval_acc"] * total) == correct
+    assert record["recorded"] is None  # the run did not evaluate its training set
+
+
+def test_load_run_gives_the_trained_network_data_and_config(run_dir):
+    run = load_run(run_dir)
+    assert not run.net.training and not run.classifier.training
+    assert run.config.model.name == "lenet5" and run.config_source == "run.json"
+    assert run.checkpoint == run_dir / "checkpoints" / "last.ckpt" and run.checkpoint_step == 16
+    assert len(run.datamodule.splits["val"].labels) == 200  # the run's own seeded validation split
+    correct, total = plain_accuracy(run.net, run.datamodule, "test")
+    assert correct == round(float(last_row(run_dir)["test_acc"]) * total)
+
+
+def test_a_folder_without_run_json_is_rebuilt_from_the_hydra_files(run_dir, data_dir, tmp_path):
+    folder = tmp_path / "hydra_only"
+    shutil.copytree(run_dir, folder, ignore=shutil.ignore_patterns("export", "*.json"))
+    # What Hydra saves in a run folder: the composed config unresolved, and its own node.
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose("train.yaml", overrides=run_overrides(data_dir), return_hydra_config=True)
+    (folder / ".hydra").mkdir()
+    OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(cfg.hydra, resolve=False)}), folder / ".hydra" / "hydra.yaml")
+    with open_dict(cfg):
+        del cfg["hydra"]
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+    assert "${hydra:" in (folder / ".hydra" / "config.yaml").read_text()
+
+    run = load_run(folder)
+    assert run.config_source == ".hydra/config.yaml" and run.record is None
+    assert run.config.run_name == "hydra_only" and run.config.paths.output_dir == str(folder)
+    correct, total = plain_accuracy(run.net, run.datamodule, "test")
+    assert correct == round(float(last_row(run_dir)["test_acc"]) * total)
+
+
+def test_classifier_load_from_checkpoint_in_one_line(run_dir, tmp_path):
+    run = load_run(run_dir)
+    module = Classifier.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert not module.training and module.eval_names == ("test", "val")
+    x, _ = run.datamodule.gather("test", torch.arange(64))
+    assert torch.equal(module(x), run.net(x))
+
+    # A checkpoint saved before the rebuild information was stored in it: the run.json beside it is used.
+    old = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    del old["trainfix"]["rebuild"]
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(run_dir, copy_dir, ignore=shutil.ignore_patterns("export"))
+    torch.save(old, copy_dir / "checkpoints" / "old.ckpt")
+    assert torch.equal(Classifier.load_from_checkpoint(copy_dir / "checkpoints" / "old.ckpt")(x), run.net(x))
+    (copy_dir / "run.json").unlink()
+    with pytest.raises(RunLoadError, match="holds no run configuration"):
+        Classifier.load_from_checkpoint(copy_dir / "checkpoints" / "old.ckpt")
+
+
+def test_export_state_dict_and_onnx_give_the_same_logits(run_dir, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    export_dir = tmp_path / "export"
+    record, run = evaluate(compose_eval(f"run_dir={run_dir}", "export=both", f"export_dir={export_dir}", f"out={tmp_path}", "accelerator=cpu"))
+    assert record["exports"] == [str(export_dir / "model.pt"), str(export_dir / "model.onnx")]
+    x, _ = run.datamodule.gather("test", torch.arange(100, 164))  # a real batch, not the export's example batch of 8
+    expected = run.net(x).detach()
+
+    net = load_exported(export_dir / "model.pt")
+    assert torch.equal(net(x), expected)
+    payload = torch.load(export_dir / "model.pt", weights_only=True)
+    assert payload["net"] == {"name": "lenet5", "num_classes": 10, "in_channels": 1, "image_size": 28, "params": {}}
+    assert payload["input"] == {"shape": [1, 28, 28], "scale": "pixels / 255", "mean": None, "std": None}
+
+    session = ort.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"images": x.numpy()})
+    assert logits.shape == (64, 10)
+    np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4, rtol=0)
+
+
+def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["trainfix-eval", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code, capsys.readouterr().err
+
+
+def test_user_errors_are_one_line_and_exit_status_2(run_dir, tmp_path, monkeypatch, capsys):
+    # main() in-process: the same Hydra entry point as the CLI, without another interpreter start.
+    code, err = run_main(monkeypatch, capsys, f"run_dir={tmp_path / 'nowhere'}")
+    assert code == 2 and err == f"trainfix.eval: error: run_dir='{tmp_path / 'nowhere'}': no such folder\n"
+
+    code, err = run_main(monkeypatch, capsys, f"run_dir={run_dir}", "ckpt=best")
+    assert code == 2 and "has no checkpoints/best.ckpt" in err and "ckpt=last" in err and "Traceback" not in err
+
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run_dir, unfinished, ignore=shutil.ignore_patterns("export", "*.json"))
+    record = json.loads((run_dir / "run.json").read_text())
+    (unfinished / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    code, err = run_main(monkeypatch, capsys, f"run_dir={unfinished}")
+    assert code == 2 and "not finished (status running" in err and "allow_unfinished=true" in err
+
+    (unfinished / "checkpoints" / "last.ckpt").unlink()
+    code, err = run_main(monkeypatch, capsys, f"run_dir={unfinished}", "allow_unfinished=true")
+    assert code == 2 and "has no checkpoints/last.ckpt" in err
+
+    code, err = run_main(monkeypatch, capsys, f"run_dir={run_dir}", "eval_set=holdout")
+    assert code == 2 and "eval_set='holdout'; accepted: test, val, train" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", model_names())
+def test_every_registry_model_exports_to_onnx(name, tmp_path):
+    """The exporter call of export=onnx on each model (random weights, the input its source uses):
+    exported at batch 4, ONNX Runtime agrees with torch at batch 6. Up to minutes per model on a CPU."""
+    ort = pytest.importorskip("onnxruntime")
+    channels, size, _ = MODELS[name].designed_for
+    torch.manual_seed(0)
+    net = build_model(name, num_classes=10, in_channels=channels, image_size=size).eval()
+    path = export_network_onnx(net, torch.rand(4, channels, size, size), tmp_path / "model.onnx", name)
+    x = torch.rand(6, channels, size, size)
+    (logits,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logits"], {"images": x.numpy()})
+    np.testing.assert_allclose(logits, net(x).detach().numpy(), atol=1e-4, rtol=0)
