@@ -15,7 +15,6 @@ interrupted one resumes from its last epoch checkpoint.
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +36,15 @@ from trainfix.runs.records import now_iso, read_metrics, write_run
 from trainfix.callbacks.recorder import RunRecorder
 from trainfix.runs.folder import RunAction, decide
 from trainfix.runs.seeding import seed_everything
+from trainfix.third_party_noise import quiet_third_party_noise
 from trainfix.callbacks.strategy_driver import StrategyDriver
 
 log = logging.getLogger(__name__)
 
-# Noise that says nothing about the run: Lightning's product advert and a torch-version deprecation
-# inside Lightning's own code.
-logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Build everything from `cfg` and fit; returns (last epoch's metrics, built objects)."""
+    quiet_third_party_noise()
     check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
