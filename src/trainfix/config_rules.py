@@ -16,7 +16,6 @@ from omegaconf import DictConfig, OmegaConf
 from trainfix.callbacks.convergence import READINGS
 from trainfix.data.datasets import DATASETS
 from trainfix.models import MODELS
-from trainfix.runs.seeding import MAX_SEED
 from trainfix.strategies import STRATEGIES
 from trainfix.strategies.baseline import VARIANTS
 
@@ -61,7 +60,7 @@ def check_config(cfg: DictConfig) -> None:
     require("data.batch_size", lambda v: _is_int(v) and v >= 1, "the batch size must be an integer >= 1, e.g. data.batch_size=1000")
     require("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "the evaluation batch size must be an integer >= 1")
     require("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "the number of epochs must be an integer >= 1")
-    require("seed", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"the seed must be an integer in 0..{MAX_SEED}")
+    require("seed", lambda v: _is_int(v) and v >= 0, "the seed must be an integer >= 0")
     require("variant", lambda v: v in VARIANTS, f"accepted: {list(VARIANTS)}")
     require("convergence.epsilon", lambda v: _is_number(v) and v > 0, "the convergence threshold must be a number > 0")
     require("convergence.reading", lambda v: v in READINGS, f"accepted: {sorted(READINGS)}")
@@ -75,6 +74,17 @@ def check_config(cfg: DictConfig) -> None:
     )
     if _get(cfg, "scheduler.scheduler") is not None:
         require("scheduler.interval", lambda v: v in SCHEDULER_INTERVALS, f"accepted: {list(SCHEDULER_INTERVALS)}")
+
+    # A sweeper optimizes what `main()` returns: the last epoch's value of this column of metrics.csv.
+    metric = _get(cfg, "optimized_metric")
+    val_fraction = _get(cfg, "data.val_fraction")
+    if isinstance(metric, str) and metric.startswith("val_") and not (_is_number(val_fraction) and val_fraction > 0):
+        problems.append(
+            f"optimized_metric={metric!r}: the run has no validation set (data.val_fraction={val_fraction!r}); "
+            "set data.val_fraction, e.g. 0.1, or optimize a metric the run records (test_acc, train_loss, ...)"
+        )
+    if isinstance(metric, str) and metric.startswith("train_eval_") and _get(cfg, "data.eval_train") is not True:
+        problems.append(f"optimized_metric={metric!r}: the run does not evaluate the training set; set data.eval_train=true")
 
     padding = require("data.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "the crop padding must be an integer >= 0 (0 = no crop)")
     flip = require("data.augment.flip", lambda v: isinstance(v, bool), "must be true or false")
@@ -91,17 +101,6 @@ def check_config(cfg: DictConfig) -> None:
             problems.append(f"data.augment.crop_padding={padding}: random crops are not accepted on {dataset}; accepted on {accepted}")
         if dataset == "image_folder":
             require("data.folder", lambda v: isinstance(v, str) and v != "", "data=image_folder needs data.folder=<dir with train/ and test/>")
-
-    # A sweeper optimizes what `main()` returns: the last epoch's value of this column of metrics.csv.
-    metric = _get(cfg, "optimized_metric")
-    val_fraction = _get(cfg, "data.val_fraction")
-    if isinstance(metric, str) and metric.startswith("val_") and not (_is_number(val_fraction) and val_fraction > 0):
-        problems.append(
-            f"optimized_metric={metric!r}: the run has no validation set (data.val_fraction={val_fraction!r}); "
-            "set data.val_fraction, e.g. 0.1, or optimize a metric the run records (test_acc, train_loss, ...)"
-        )
-    if isinstance(metric, str) and metric.startswith("train_eval_") and _get(cfg, "data.eval_train") is not True:
-        problems.append(f"optimized_metric={metric!r}: the run does not evaluate the training set; set data.eval_train=true")
 
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))

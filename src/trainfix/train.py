@@ -31,12 +31,12 @@ from trainfix.config_rules import check_config
 from trainfix.callbacks.convergence import Convergence
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
+from trainfix.third_party_noise import quiet_third_party_noise
 from trainfix.models.classifier import Classifier
 from trainfix.runs.records import now_iso, read_metrics, write_run
 from trainfix.callbacks.recorder import RunRecorder
 from trainfix.runs.folder import RunAction, decide
 from trainfix.runs.seeding import seed_everything
-from trainfix.third_party_noise import quiet_third_party_noise
 from trainfix.callbacks.strategy_driver import StrategyDriver
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Build everything from `cfg` and fit; returns (last epoch's metrics, built objects)."""
-    quiet_third_party_noise()
     check_config(cfg)
+    quiet_third_party_noise()  # here, not at import: launcher workers may never import this module
     run_dir = Path(cfg.paths.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     action = decide(run_dir, config)

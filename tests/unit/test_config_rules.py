@@ -68,11 +68,8 @@ def rules_error(tmp_path: Path, *overrides: str) -> str:
         ("data.augment.flip=true", r"data.augment.flip=True: a horizontal flip changes what mnist images mean.*accepted on \[.*'cifar10'"),
         ("data.augment.crop_padding=-1", r"data.augment.crop_padding=-1: the crop padding must be an integer >= 0"),
         ("data.val_fraction=1.5", r"data.val_fraction=1.5: the validation fraction must be in \[0, 1\)"),
-        ("seed=-1", r"seed=-1: the seed must be an integer in 0\.\.4294967295"),
-        ("seed=4294967296", r"seed=4294967296: the seed must be an integer in 0\.\.4294967295"),
+        ("seed=-1", r"seed=-1: the seed must be an integer >= 0"),
         ("trainer.use_distributed_sampler=true", r"trainer.use_distributed_sampler=True: must be false"),
-        ("optimized_metric=val_acc", r"optimized_metric='val_acc': the run has no validation set \(data.val_fraction=0.0\)"),
-        ("optimized_metric=train_eval_loss", r"optimized_metric='train_eval_loss': the run does not evaluate the training set"),
     ],
 )
 def test_rule_message_names_key_value_and_accepted(tmp_path, override, expected):

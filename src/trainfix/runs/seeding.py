@@ -16,18 +16,14 @@ import pytorch_lightning as pl
 import torch
 
 
-MAX_SEED = 2**32 - 1  # NumPy's global generator takes uint32 seeds
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and every CUDA device) with `seed`, through Lightning.
 
     Lightning's `seed_everything` also exports `PL_GLOBAL_SEED`, so processes that Lightning spawns
-    (DDP ranks) seed the same way. Dataloader workers need no seeding: batches are index slices
-    served in the main process.
+    (DDP ranks) seed the same way, and refuses a seed outside NumPy's range (0..2**32 - 1) with a
+    ValueError naming it. Dataloader workers need no seeding: batches are index slices served in
+    the main process.
     """
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed={seed} is out of range; accepted: integers 0..{MAX_SEED}")
     pl.seed_everything(seed, workers=False, verbose=False)
 
 
