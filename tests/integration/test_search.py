@@ -16,7 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
-from trainfix.train import CONF_DIR, train
+from trainfix.config_rules import ConfigError, check_config
+from trainfix.train import CONF_DIR, compose_config, train
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "data.train_subset=1000", "data.test_subset=200", "data.eval_batch_size=500"]
@@ -88,3 +89,21 @@ def test_limit_batches_with_a_planning_strategy(tiny_cfg, tmp_path):
     assert metrics["samples_seen"].tolist() == [750, 1500, 2250]
     assert metrics["de_refreshed"].tolist() == [1.0, 1.0, 0.0]  # DeepEutaxy re-sorted all 8 batches between epochs
     assert metrics["test_acc"].notna().all()
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["optimized_metric=val_acc"], r"optimized_metric='val_acc': the run has no validation set \(data.val_fraction=0.0\)"),
+        (["optimized_metric=train_eval_loss"], r"optimized_metric='train_eval_loss': the run does not evaluate the training set"),
+    ],
+)
+def test_optimized_metric_must_be_recorded(tmp_path, overrides, expected):
+    with pytest.raises(ConfigError, match=expected):
+        check_config(compose_config(overrides, tmp_path))
+
+
+def test_optuna_search_config_is_valid(tmp_path):
+    cfg = compose_config(["hparams_search=lenet5_mnist_optuna"], tmp_path)
+    check_config(cfg)
+    assert cfg.optimized_metric == "val_acc" and cfg.data.val_fraction == 0.1
