@@ -97,6 +97,17 @@ def check_config(cfg: DictConfig) -> None:
     if _get(cfg, "scheduler.scheduler") is not None:
         require("scheduler.interval", lambda v: v in SCHEDULER_INTERVALS, f"accepted: {list(SCHEDULER_INTERVALS)}")
 
+    # A sweeper optimizes what `main()` returns: the last epoch's value of this column of metrics.csv.
+    metric = _get(cfg, "optimized_metric")
+    val_fraction = _get(cfg, "data.val_fraction")
+    if isinstance(metric, str) and metric.startswith("val_") and not (_is_number(val_fraction) and val_fraction > 0):
+        problems.append(
+            f"optimized_metric={metric!r}: the run has no validation set (data.val_fraction={val_fraction!r}); "
+            "set data.val_fraction, e.g. 0.1, or optimize a metric the run records (test_acc, train_loss, ...)"
+        )
+    if isinstance(metric, str) and metric.startswith("train_eval_") and _get(cfg, "data.eval_train") is not True:
+        problems.append(f"optimized_metric={metric!r}: the run does not evaluate the training set; set data.eval_train=true")
+
     padding = require("data.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "the crop padding must be an integer >= 0 (0 = no crop)")
     flip = require("data.augment.flip", lambda v: isinstance(v, bool), "must be true or false")
     if dataset in DATASETS:

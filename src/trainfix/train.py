@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 import traceback
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +45,9 @@ from trainfix.runs.records import now_iso, read_metrics, read_run, write_run
 from trainfix.runs.seeding import seed_everything
 from trainfix.runs.storage import probe_writable, storage_problem
 from trainfix.runs.sweep import record_job
+from trainfix.third_party_noise import quiet_third_party_noise
 
 log = logging.getLogger(__name__)
-
-# Noise that says nothing about the run: Lightning's product advert and a torch-version deprecation
-# inside Lightning's own code.
-logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 # Exit statuses of `python -m trainfix.train` (README, "What happens when...").
 EXIT_FAILED = 1  # training failed (an error while training); also a sweep with any failed job
@@ -73,6 +68,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     second process on the same run folder skips it (or waits, `run_lock.wait=true`).
     """
     check_config(cfg)
+    quiet_third_party_noise()  # here, not at import: launcher workers may never import this module
     run_dir = Path(cfg.paths.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     probe_writable(run_dir)

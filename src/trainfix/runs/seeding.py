@@ -12,14 +12,19 @@ import random
 from typing import Any
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and every CUDA device) with `seed`."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    """Seed Python, NumPy and torch (CPU and every CUDA device) with `seed`, through Lightning.
+
+    Lightning's `seed_everything` also exports `PL_GLOBAL_SEED`, so processes that Lightning spawns
+    (DDP ranks) seed the same way, and refuses a seed outside NumPy's range (0..2**32 - 1) with a
+    ValueError naming it. Dataloader workers need no seeding: batches are index slices served in
+    the main process.
+    """
+    pl.seed_everything(seed, workers=False, verbose=False)
 
 
 def derived_seed(seed: int, stream: str) -> int:

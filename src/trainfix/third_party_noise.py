@@ -1,0 +1,30 @@
+"""Silencing third-party messages that say nothing about the run.
+
+Applied by `train()` itself rather than at import time: a Hydra launcher may run jobs in worker
+processes that never import `trainfix.train` as a module (joblib pickles `__main__.main` by value),
+so import-time filters would not reach them.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+# Lightning's product advert, logged once per Trainer.
+ADVERT_LOGGER = "pytorch_lightning.utilities.rank_zero"
+ADVERT_TEXT = "litlogger"
+# A torch-version deprecation raised inside Lightning's own code (pytorch_lightning/utilities/_pytree.py).
+LEAFSPEC_DEPRECATION = r".*isinstance\(treespec, LeafSpec\).*"
+
+
+def _not_advert(record: logging.LogRecord) -> bool:
+    return ADVERT_TEXT not in record.getMessage()
+
+
+def quiet_third_party_noise() -> None:
+    """Install the log and warning filters in this process (idempotent: safe to call per job)."""
+    logger = logging.getLogger(ADVERT_LOGGER)
+    if _not_advert not in logger.filters:
+        logger.addFilter(_not_advert)
+    # filterwarnings drops an identical earlier entry before inserting, so repeated calls add nothing.
+    warnings.filterwarnings("ignore", message=LEAFSPEC_DEPRECATION)

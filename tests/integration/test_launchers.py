@@ -1,0 +1,60 @@
+"""Sweeps through the joblib and Ray launchers on CPU: one finished run folder per job, quiet workers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sweep(tmp_path: Path, data_dir: Path, launcher: list[str]) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable, "-m", "trainfix.train", "-m", *launcher,
+        f"paths.data_dir={data_dir}", f"paths.multirun_dir={tmp_path}", "task_name=sweep",
+        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
+        "data.train_subset=500", "data.test_subset=200", "data.batch_size=250", "seed=0,1",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+
+
+def finished_runs(sweep_dir: Path) -> dict[int, dict]:
+    runs = [json.loads(p.read_text()) for p in sweep_dir.glob("*/run.json")]
+    return {r["seed"]: r for r in runs if r["status"] == "finished" and r["epochs_completed"] == 1}
+
+
+def test_joblib_workers_get_the_noise_filters(tmp_path, data_dir):
+    """Lightning's litlogger advert is filtered in the worker processes too (the filters are installed by
+    train(), not at import, and joblib runs `__main__.main` in workers that never import trainfix.train)."""
+    result = sweep(tmp_path, data_dir, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(finished_runs(tmp_path / "sweep")) == [0, 1]
+    logs = result.stdout + result.stderr + "".join(p.read_text() for p in (tmp_path / "sweep").glob("*/*.log"))
+    assert "Instantiating trainer" in logs  # the workers' logs are in what is searched
+    assert "litlogger" not in logs
+
+
+ray_missing = [name for name in ("ray", "hydra_plugins.hydra_ray_launcher") if importlib.util.find_spec(name) is None]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(ray_missing), reason=f"not importable: {ray_missing}; pip install -e '.[ray]' (docs/sweeps.md)")
+def test_ray_launcher_runs_a_sweep_on_a_local_cpu_cluster(tmp_path, data_dir):
+    launcher = [
+        "hydra/launcher=ray",
+        "+hydra.launcher.ray.init.num_cpus=2",  # a local Ray started by the launcher, CPU only
+        "+hydra.launcher.ray.init.num_gpus=0",
+        "+hydra.launcher.ray.init.include_dashboard=false",
+        "+hydra.launcher.ray.remote.num_cpus=1",  # one CPU per job: both jobs run side by side
+    ]
+    result = sweep(tmp_path, data_dir, launcher)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Ray Launcher is launching 2 jobs" in result.stdout + result.stderr
+    assert sorted(finished_runs(tmp_path / "sweep")) == [0, 1]
