@@ -37,6 +37,7 @@ from trainfix.callbacks.strategy_driver import StrategyDriver
 from trainfix.config_rules import ConfigError, check_config
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.data.datasets import DatasetFormatError, DatasetMissingError, NonOfficialDataError
+from trainfix.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE
 from trainfix.models.classifier import Classifier
 from trainfix.runs.folder import RunAction, RunConflictError, decide
 from trainfix.runs.identity import overridden_keys
@@ -49,11 +50,6 @@ from trainfix.third_party_noise import quiet_third_party_noise
 
 log = logging.getLogger(__name__)
 
-# Exit statuses of `python -m trainfix.train` (README, "What happens when...").
-EXIT_FAILED = 1  # training failed (an error while training); also a sweep with any failed job
-EXIT_CONFIG = 2  # a configuration mistake: bad value, unknown option or key, a folder holding another config
-EXIT_DATA = 3  # dataset files missing, damaged or not the official ones
-EXIT_STORAGE = 4  # the output location is read-only or full
 DATA_ERRORS = (DatasetMissingError, DatasetFormatError, NonOfficialDataError)
 
 

@@ -29,7 +29,11 @@ class LastCheckpoint(pl.Callback):
         if trainer.is_global_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         trainer.strategy.barrier("trainfix.checkpoint.mkdir")
-        trainer.save_checkpoint(tmp, weights_only=False)
+        try:
+            trainer.save_checkpoint(tmp, weights_only=False)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a partial file (disk full) must not linger; last.ckpt is untouched
+            raise
         if trainer.is_global_zero:
             # Each rename is atomic; a kill between them leaves previous.ckpt (and the complete tmp file).
             if self.path.exists():

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
-PROBE_BYTES = 1 << 20  # a checkpoint of the smallest models is about this size
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from trainfix.exit_status import EXIT_STORAGE
+
+PROBE_BYTES = 64 << 10  # enough to find a read-only or full location, small enough to be free to write
 # What a file system says when it fills up, turns read-only or goes away under a running job.
 MID_RUN_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ESTALE}
 FIXES = {
@@ -35,7 +42,7 @@ def _message(path: Path, error: OSError, when: str) -> str:
 
 
 def probe_writable(run_dir: Path) -> None:
-    """Create `run_dir` and write/remove a 1 MiB probe in it; raise StorageError naming the problem."""
+    """Create `run_dir` and write/remove a 64 KiB probe in it; raise StorageError naming the problem."""
     run_dir = Path(run_dir)
     probe = run_dir / ".write-probe"
     try:
@@ -65,3 +72,23 @@ def storage_problem(error: BaseException, run_dir: Path) -> StorageError | None:
                                 "the same command resumes the run")
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+class OutputProbe(Callback):
+    """Hydra callback: probes the run (or sweep) folder before Hydra creates it and writes its own files
+    there, so a read-only or full location ends with the message alone and EXIT_STORAGE, not with a
+    traceback from Hydra's mkdir."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._probe(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._probe(config, "hydra.sweep.dir")
+
+    @staticmethod
+    def _probe(config: DictConfig, key: str) -> None:
+        try:
+            probe_writable(Path(str(OmegaConf.select(config, key))))
+        except StorageError as error:
+            sys.stderr.write(f"storage error: {error.strerror}\n")
+            sys.exit(EXIT_STORAGE)
