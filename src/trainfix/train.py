@@ -28,6 +28,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from trainfix.callbacks.checkpoint import LastCheckpoint
+from trainfix.callbacks.progress import EpochLog, monitored_metric, print_config_tree
+from trainfix.callbacks.run_loggers import RunLoggers
 from trainfix.config_rules import check_config
 from trainfix.callbacks.convergence import Convergence
 from trainfix.data.datamodule import ImageDataModule
@@ -50,6 +52,8 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Build everything from `cfg` and fit; returns (last epoch's metrics, built objects)."""
     check_config(cfg)
+    if OmegaConf.select(cfg, "extras.print_config", default=False):
+        print_config_tree(cfg)
     run_dir = Path(cfg.paths.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     action = decide(run_dir, config)
@@ -113,7 +117,8 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     log.info("Instantiating callbacks and loggers")
     recorder = RunRecorder(run_dir, config, data_facts, cfg.seed)
     convergence = Convergence(run_dir, **cfg.convergence)
-    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, convergence, LastCheckpoint(run_dir)]
+    readable = [RunLoggers(run_dir, config, data_facts), EpochLog(run_dir, monitored_metric(cfg.data.val_fraction))]
+    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, *readable, convergence, LastCheckpoint(run_dir)]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
 

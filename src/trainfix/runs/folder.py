@@ -18,7 +18,7 @@ from trainfix.callbacks.checkpoint import last_checkpoint
 from trainfix.runs.records import read_run
 
 # Keys that may change between invocations of the same run without changing its results.
-IGNORED_KEYS = ("paths", "logger", "hydra", "trainer.enable_progress_bar", "trainer.devices", "trainer.accelerator", "trainer.strategy", "trainer.num_nodes")
+IGNORED_KEYS = ("paths", "logger", "hydra", "extras", "trainer.enable_progress_bar", "trainer.devices", "trainer.accelerator", "trainer.strategy", "trainer.num_nodes")
 
 
 def run_name_from_overrides(override_dirname: str) -> str:
