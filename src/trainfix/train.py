@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 # inside Lightning's own code.
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: "litlogger" not in record.getMessage())
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# trainfix logs once per epoch (Classifier.log_epoch), never per step.
+warnings.filterwarnings("ignore", message=r".*smaller than the logging interval Trainer\(log_every_n_steps.*")
+# callbacks=model_checkpoint writes best.ckpt beside trainfix's own last.ckpt, by design.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
