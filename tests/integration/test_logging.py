@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from trainfix.train import train
@@ -240,3 +241,23 @@ def test_a_diverged_run_ends_with_its_status_in_the_final_line(tiny_cfg, tmp_pat
     lines = [r.getMessage() for r in caplog.records if r.name == "trainfix.callbacks.progress"]
     assert len(lines) == 2 and lines[0].startswith("epoch 1/3 train_loss ")
     assert lines[1].startswith("diverged: test_acc ") and lines[1].endswith(f"-> {(tmp_path / 'run').resolve()}")
+
+
+class FailAtSecondEpoch(pl.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            raise RuntimeError("injected failure")
+
+
+def test_a_failed_run_ends_with_its_status_in_the_final_line(tiny_cfg, tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    cfg = tiny_cfg("+callbacks.fail._target_=tests.integration.test_logging.FailAtSecondEpoch", "data.train_subset=500", run_dir=run_dir)
+    with caplog.at_level(logging.INFO, logger="trainfix.callbacks.progress"), pytest.raises(RuntimeError, match="injected failure"):
+        train(cfg)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    lines = [r.getMessage() for r in caplog.records if r.name == "trainfix.callbacks.progress"]
+    best = int(metrics["test_acc"].idxmax())
+    assert lines[-1] == (
+        f"failed: test_acc {metrics.test_acc.iloc[-1]:.4f} (best {metrics.test_acc.max():.4f} at epoch {best + 1}) -> {run_dir.resolve()}"
+    )

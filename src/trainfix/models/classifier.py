@@ -13,6 +13,7 @@ values (`<set>_acc_best`, `<set>_loss_best`) that EarlyStopping and ModelCheckpo
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from numbers import Real
 from typing import Any
@@ -26,6 +27,10 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from trainfix.runs.seeding import global_rng_state, restore_global_rng_state
 from trainfix.strategies.base import Strategy
+
+# Under DDP Lightning suggests sync_dist=True for epoch-level values; those logged here are already
+# synced over ranks by torchmetrics (identical on every rank), so syncing again would only cost time.
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)")
 
 
 def conv_kernels(net: nn.Module) -> list[torch.Tensor]:
