@@ -1,7 +1,7 @@
 """Readable console output: a log line per epoch, a final line, and the configuration tree.
 
-    epoch 3/200 train_loss 0.1234 test_acc 0.9812 (best 0.9812) 3.9 s
-    finished: test_acc 0.9812 (best 0.9830 at epoch 57) -> /abs/path/runs/train/default
+    epoch 3/3 train_loss 1.7396 test_acc 0.5870 (best 0.5870) 0.4 s
+    finished: test_acc 0.5870 (best 0.5870 at epoch 3) -> /abs/path/runs/train/<run name>
 
 Epochs count from 1 here (metrics.csv's `epoch` column, and the loggers' x-axis, count from 0).
 The lines go through `logging`, so Hydra writes them to the console and to the run's `train.log`.
