@@ -28,3 +28,7 @@ def quiet_third_party_noise() -> None:
         logger.addFilter(_not_advert)
     # filterwarnings drops an identical earlier entry before inserting, so repeated calls add nothing.
     warnings.filterwarnings("ignore", message=LEAFSPEC_DEPRECATION)
+    # trainfix logs once per epoch (Classifier.log_epoch), never per step: Lightning's hint is moot.
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval Trainer\(log_every_n_steps.*")
+    # callbacks=model_checkpoint writes best.ckpt beside trainfix's own last.ckpt, by design.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

@@ -31,6 +31,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainfix.runs.loading import build_classifier
 from trainfix.callbacks.checkpoint import LastCheckpoint
+from trainfix.callbacks.progress import EpochLog, monitored_metric, print_config_tree
+from trainfix.callbacks.run_loggers import RunLoggers
 from trainfix.callbacks.convergence import Convergence
 from trainfix.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
 from trainfix.callbacks.strategy_driver import StrategyDriver
@@ -65,6 +67,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """
     check_config(cfg)
     quiet_third_party_noise()  # here, not at import: launcher workers may never import this module
+    if OmegaConf.select(cfg, "extras.print_config", default=False):
+        print_config_tree(cfg)
     run_dir = Path(cfg.paths.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     probe_writable(run_dir)
@@ -152,7 +156,8 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     log.info("Instantiating callbacks and loggers")
     recorder = RunRecorder(run_dir, config, data_facts, cfg.seed, attempt)
     convergence = Convergence(run_dir, **cfg.convergence)
-    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, convergence, LastCheckpoint(run_dir)]
+    readable = [RunLoggers(run_dir, config, data_facts), EpochLog(run_dir, monitored_metric(cfg.data.val_fraction))]
+    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, *readable, convergence, LastCheckpoint(run_dir)]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
 

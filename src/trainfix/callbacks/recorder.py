@@ -1,5 +1,6 @@
 """The callback that writes a run's records: `run.json` at start and end, a `metrics.csv` row per epoch.
 
+Each row is also logged through Lightning (`Classifier.log_epoch`), so loggers get the same numbers.
 Rows are written by global rank 0 only; metrics are synced over ranks before that (torchmetrics).
 On resume the rows of epochs after the checkpoint are dropped, so the file matches the restored state.
 A non-finite training loss stops the run with status `diverged`; Ctrl+C or SIGTERM ends it as
@@ -19,6 +20,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.loggers import WandbLogger
 
 from trainfix.runs.records import (
     code_state,
@@ -87,6 +89,10 @@ class RunRecorder(pl.Callback):
             "epochs_completed": len(self.rows),
             "end_time": None if status == "running" else now_iso(),
         }
+        # The W&B run this run logs to, so a resume continues it (see callbacks/run_loggers.py).
+        wandb_id = next((logger.version for logger in trainer.loggers if isinstance(logger, WandbLogger)), None) or previous.get("wandb_id")
+        if wandb_id:
+            record["wandb_id"] = wandb_id
         record.update(extra)
         write_run(self.run_dir, record)
 
@@ -96,6 +102,7 @@ class RunRecorder(pl.Callback):
         self.rows = [row for row in existing.to_dict("records") if int(row["epoch"]) < trainer.current_epoch]
         if trainer.is_global_zero and self.rows != existing.to_dict("records"):
             write_metrics(self.run_dir, self.rows)
+        pl_module.restore_best(self.rows)
         self._record(trainer, "running")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -137,8 +144,7 @@ class RunRecorder(pl.Callback):
         self.rows.append(row)
         if trainer.is_global_zero:
             write_metrics(self.run_dir, self.rows)
-            for logger in trainer.loggers:
-                logger.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=trainer.current_epoch)
+        pl_module.log_epoch(row)  # the same numbers, to Lightning's loggers, progress bar and callbacks
         if not math.isfinite(row["train_loss"]):
             self.status = "diverged"
             trainer.should_stop = True

@@ -4,12 +4,18 @@ The network returns logits; the loss is cross-entropy with `reduction="none"`; t
 the per-sample losses into the step loss (`Reduction`). The step loss is normalized by the global
 batch size (times the world size, since DDP averages gradients over ranks), so a step on N devices
 equals a step on one. Epoch metrics stay on the device until the epoch ends (no host sync per step).
+
+Metrics reach Lightning's loggers through `self.log_dict`, once per epoch, with the epoch as the
+loggers' step (`log_epoch`, called with the epoch record). Each evaluation set also has best-so-far
+values (`<set>_acc_best`, `<set>_loss_best`) that EarlyStopping and ModelCheckpoint can monitor.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +23,15 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import MaxMetric, MeanMetric, MinMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from trainfix.runs.seeding import global_rng_state, restore_global_rng_state
 from trainfix.strategies.base import Strategy
+
+# Under DDP Lightning suggests sync_dist=True for epoch-level values; those logged here are already
+# synced over ranks by torchmetrics (identical on every rank), so syncing again would only cost time.
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)")
 
 
 def conv_kernels(net: nn.Module) -> list[torch.Tensor]:
@@ -88,7 +98,14 @@ class Classifier(pl.LightningModule):
         self.register_buffer("grad_norm_last", torch.zeros(()), persistent=False)
         self.register_buffer("grad_norm_steps", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("samples_seen", torch.zeros((), dtype=torch.long))
+        # Best-so-far per evaluation set. Their states are not persistent (checkpoints keep their
+        # old layout); after a resume `restore_best` replays the recorded epochs instead.
+        self.best = nn.ModuleDict(
+            {f"{name}_acc_best": MaxMetric(nan_strategy="ignore") for name in self.eval_names}
+            | {f"{name}_loss_best": MinMetric(nan_strategy="ignore") for name in self.eval_names}
+        )
         self.eval_results: dict[str, float] = {}
+        self.eval_best: dict[str, float] = {}
         self.skip_this_step = False
 
     # ------------------------------------------------------------------ training
@@ -185,6 +202,45 @@ class Classifier(pl.LightningModule):
                 self.eval_results[f"{name}_acc"] = float(acc.compute())
             loss.reset()
             acc.reset()
+        if self.trainer.sanity_checking:
+            return
+        self.eval_best = self._update_best(self.eval_results)
+        # Monitoring callbacks (EarlyStopping, ModelCheckpoint with `*_on_train_epoch_end: false`) read
+        # these at validation end, before checkpoints/last.ckpt is written, so a resume restores their
+        # current state. Loggers get the same values with the whole epoch row (`log_epoch`).
+        self.log_dict({**self.eval_results, **self.eval_best}, logger=False, add_dataloader_idx=False)
+
+    # ------------------------------------------------------------------ logging
+    def _update_best(self, results: dict[str, float]) -> dict[str, float]:
+        best = {}
+        for key, value in results.items():
+            tracker = self.best[f"{key}_best"]
+            tracker.update(value)
+            best[f"{key}_best"] = float(tracker.compute())
+        return best
+
+    def restore_best(self, rows: list[dict[str, Any]]) -> None:
+        """Rebuild the best-so-far values from the recorded epochs (after a resume)."""
+        for tracker in self.best.values():
+            tracker.reset()
+        self.eval_best = {}
+        for row in rows:
+            results = {k: row[k] for k in row if f"{k}_best" in self.best and isinstance(row[k], Real) and not math.isnan(row[k])}
+            self.eval_best = self._update_best(results) or self.eval_best
+
+    def log_epoch(self, row: dict[str, Any]) -> None:
+        """Log the epoch record (and best-so-far values) through Lightning, with the epoch as the step.
+
+        Call from an `on_train_epoch_end` hook. Lightning stores logged values as float32 tensors, so
+        the loggers get the record's numbers to float32 precision (losses and accuracies, computed in
+        float32, exactly).
+        """
+        numbers = {k: float(v) for k, v in row.items() if isinstance(v, Real)}
+        numbers.update(self.eval_best)
+        numbers["step"] = float(row["epoch"])  # the loggers' x-axis: epochs, not optimizer steps
+        on_bar = {k: numbers.pop(k) for k in ("train_loss", "train_acc") if k in numbers}
+        self.log_dict(on_bar, prog_bar=True, on_step=False, on_epoch=True)
+        self.log_dict(numbers, on_step=False, on_epoch=True)
 
     # ------------------------------------------------------------ optimization
     def configure_optimizers(self) -> Any:

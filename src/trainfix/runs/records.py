@@ -130,3 +130,12 @@ def host_facts(device: str) -> dict[str, Any]:
     else:
         facts["cpu_threads"] = torch.get_num_threads()
     return facts
+
+
+def best_epoch(metrics: pd.DataFrame, column: str) -> tuple[float, int] | None:
+    """The best value of `column` in a metrics table and its epoch (lowest for `*_loss`, else highest);
+    None when the column is absent or holds no number."""
+    if column not in metrics.columns or metrics[column].isna().all():
+        return None
+    index = metrics[column].idxmin() if column.endswith("_loss") else metrics[column].idxmax()
+    return float(metrics[column][index]), int(metrics["epoch"][index])
