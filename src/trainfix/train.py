@@ -113,7 +113,7 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     log.info("Instantiating callbacks and loggers")
     recorder = RunRecorder(run_dir, config, data_facts, cfg.seed)
     convergence = Convergence(run_dir, **cfg.convergence)
-    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, convergence, LastCheckpoint(run_dir)]
+    callbacks: list[pl.Callback] = [StrategyDriver(strategy), *convergence.measurements(), recorder, convergence, LastCheckpoint(run_dir)]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
 

@@ -82,6 +82,7 @@ class Classifier(pl.LightningModule):
         self.register_buffer("grad_norm_steps", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("samples_seen", torch.zeros((), dtype=torch.long))
         self.eval_results: dict[str, float] = {}
+        self.extra_epoch_metrics: dict[str, float] = {}  # set by measuring callbacks (e.g. grad_norm_full), recorded once
         self.skip_this_step = False
 
     # ------------------------------------------------------------------ training

@@ -40,7 +40,7 @@ METRIC_COLUMNS = [
     "epoch_time_s",
     "samples_seen",
 ]
-TIMING_COLUMNS = ("epoch_time_s", "eval_time_s", "de_refresh_time_s")
+TIMING_COLUMNS = ("epoch_time_s", "eval_time_s", "de_refresh_time_s", "full_gradient_time_s")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
