@@ -79,8 +79,11 @@ class SelfPacedSelection:
             self.selected, self.seen = self.selected.to(v.device), self.seen.to(v.device)
         self.selected += v.sum().long()
         self.seen += v.numel()
-        transform = minus_p_true if self.selection == "authors_code" else None
-        return Reduction(weights=v, transform=transform, skip_if_all_zero=True)
+        code = self.selection == "authors_code"
+        # The authors' code calls train_on_batch whatever the mask: a batch with nothing selected is
+        # still an optimizer step (Adagrad's decay counter and Adadelta's accumulators advance, and
+        # BatchNorm statistics move). Otherwise such a batch changes nothing.
+        return Reduction(weights=v, transform=minus_p_true if code else None, skip_if_all_zero=not code)
 
     def end_epoch(self, trainer: pl.Trainer) -> dict[str, float]:
         """Epoch statistics (summed over ranks), then lambda *= alpha (Eq. 4)."""
