@@ -151,3 +151,28 @@ def test_authors_overwrite_matches_numpy_views(cls, kind):
     expected = simulate_code(6, orders, kind)
     assert torch.equal(torch.stack(strategy.batches), torch.from_numpy(expected))
     assert strategy.plan_epoch(0) == strategy.batches  # the training order itself never changes
+
+
+def test_zero_tensor_is_skipped_as_scipy_nan_in_the_authors_distance():
+    """scipy's cosine distance is NaN for a zero vector and the code (utils/grad.py) skips NaN terms:
+    a zero bias adds nothing, not 1 - 0 = 1; the paper's similarity skips it too."""
+    import warnings
+
+    from scipy.spatial import distance
+
+    from trainfix.strategies.deepeutaxy import similarity
+
+    torch.manual_seed(0)
+    params = [torch.randn(6, 5), torch.zeros(6), torch.randn(3)]
+    grads = [torch.randn(6, 5), torch.randn(6), torch.zeros(3)]  # a zero weight tensor and a zero gradient
+    code_sum = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy warns on 0/0
+        for a, b in zip(params, grads):
+            d = distance.cosine(a.double().flatten().numpy(), b.double().flatten().numpy())
+            if not np.isnan(d):
+                code_sum += d
+    assert code_sum == pytest.approx(distance.cosine(params[0].double().flatten().numpy(), grads[0].double().flatten().numpy()))
+    assert float(similarity(params, grads, distance=True)) == pytest.approx(code_sum, rel=1e-12)
+    cos0 = float(F.cosine_similarity(params[0].flatten(), grads[0].flatten(), dim=0))
+    assert float(similarity(params, grads)) == pytest.approx(cos0, rel=1e-6)
