@@ -176,3 +176,19 @@ def test_zero_tensor_is_skipped_as_scipy_nan_in_the_authors_distance():
     assert float(similarity(params, grads, distance=True)) == pytest.approx(code_sum, rel=1e-12)
     cos0 = float(F.cosine_similarity(params[0].flatten(), grads[0].flatten(), dim=0))
     assert float(similarity(params, grads)) == pytest.approx(cos0, rel=1e-6)
+
+
+@pytest.mark.parametrize(("variant", "expected"), [("paper", 10), ("authors_code", 5)])
+def test_table_vii_spl_de_refresh_interval_follows_the_variant(tmp_path, variant, expected):
+    """SPL+DE.py on CIFAR-10 runs `total_iter_num = 10; epochs_num = 5`: a re-sort every 5 epochs;
+    the paper's CIFAR-10 interval is 10. DE's Table VII row keeps 10 under both."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_train
+
+    cfg = compose_train(["experiment=deepeutaxy/table_vii/resnet32", "strategy=spl_deepeutaxy", f"variant={variant}"], tmp_path)
+    strategy = instantiate(cfg.strategy)
+    assert isinstance(strategy, SelfPacedDeepEutaxy) and strategy.iter_count == expected
+    assert strategy.variant == variant
+    cfg = compose_train(["experiment=deepeutaxy/table_vii/resnet20", "strategy=deepeutaxy", f"variant={variant}"], tmp_path)
+    assert instantiate(cfg.strategy).iter_count == 10
