@@ -104,17 +104,18 @@ class SelfPacedSelection:
 
 
 class SelfPaced(Baseline):
-    """SPL over DeepEutaxy's fixed batches (fixed order, as BL).
+    """SPL over BL's fixed batches (fixed order, as BL).
 
     Args:
-        order: "dataset" (default, as BL and the authors' code) or "seeded_shuffle".
+        order: "seeded_shuffle" (default, BL's batches under the paper) or "dataset" (the authors'
+            code; forced by `variant=authors_code`).
         lambda0, alpha, selection: see `SelfPacedSelection`.
         variant: "paper" or "authors_code" (forces selection="authors_code").
     """
 
     name = "spl"
 
-    def __init__(self, order: str = "dataset", lambda0: float = 0.1, alpha: float = 1.3, selection: str = "easy_first", variant: str = "paper") -> None:
+    def __init__(self, order: str = "seeded_shuffle", lambda0: float = 0.1, alpha: float = 1.3, selection: str = "easy_first", variant: str = "paper") -> None:
         super().__init__(order=order, variant=variant)
         self.spl = SelfPacedSelection(lambda0, alpha, "authors_code" if variant == "authors_code" else selection)
 
