@@ -317,8 +317,8 @@ def _number(value: Any, scale: float = 1.0) -> Outcome:
 def _first_converged(metrics: pd.DataFrame, column: str, epsilon: float) -> int | None | str:
     """Position of the first epoch with gradient norm <= epsilon; None: never; "no gradient norm".
 
-    An epoch that made no optimizer step (cumulative `samples_seen` did not grow, e.g. SPL selected
-    no sample) records a gradient norm of 0 that measures nothing; it cannot meet the criterion.
+    An epoch that made no optimizer step (e.g. SPL selected no sample) records a NaN norm (older
+    runs: 0, recognized because the cumulative `samples_seen` did not grow); it cannot meet the criterion.
     """
     norms = metrics[column] if column in metrics.columns else pd.Series(dtype=float)
     if not norms.notna().any():

@@ -8,7 +8,9 @@ CNN1 on MNIST reaches BL's best training accuracy 4.34x faster.
 
 The second term of Eq. 3 does not depend on theta, so the step loss is the batch mean of
 v_i * L_i over the fixed-shape batch (a mask, static shapes). A batch in which no sample is
-selected makes no update at all (the optimizer does not step). Which samples count:
+selected makes no update at all (no optimizer step, BatchNorm buffers restored); under
+`variant=authors_code` it is an ordinary optimizer step on a zero loss, as the code's
+`train_on_batch` does. Which samples count:
 
 - `easy_first` (default): cross-entropy below lambda, the standard SPL the paper says it follows
   ("samples with losses smaller than a given threshold will be involved").
@@ -16,7 +18,8 @@ selected makes no update at all (the optimizer does not step). Which samples cou
 - `authors_code` (with `variant=authors_code`): the authors' `SPL.py`: the per-sample "loss" is
   -p_true, the threshold starts at -lambda0 and is multiplied by alpha each epoch, a sample counts
   when -p_true > threshold (hard samples first), and the step loss is mean(-p_true * v).
-Hyper-parameters: lambda0 = 0.1 and alpha = 1.3 (the authors' code; the paper gives no values).
+Hyper-parameters: lambda0 = 0.1 and alpha = 1.3: the paper's §IV ("we set lambda to 0.1 and alpha
+to 1.3", following the implementation it cites as [38]), the same values as the authors' code.
 """
 
 from __future__ import annotations
