@@ -70,6 +70,8 @@ def rules_error(tmp_path: Path, *overrides: str) -> str:
         ("data.val_fraction=1.5", r"data.val_fraction=1.5: the validation fraction must be in \[0, 1\)"),
         ("seed=-1", r"seed=-1: the seed must be an integer >= 0"),
         ("trainer.use_distributed_sampler=true", r"trainer.use_distributed_sampler=True: must be false"),
+        ("convergence.reading=full", r"convergence.reading='full' needs convergence.full_gradient=true"),
+        ("convergence.full_gradient_chunk=0", r"convergence.full_gradient_chunk=0: samples per chunk"),
     ],
 )
 def test_rule_message_names_key_value_and_accepted(tmp_path, override, expected):
