@@ -95,8 +95,13 @@ class Classifier(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x, y = batch["x"], batch["y"]
         # The train-mode forward moves BatchNorm statistics; a step that selects no sample must leave
-        # the network exactly as it was, so its buffers are kept to be put back (a device copy, no sync).
-        self._buffers_before_step = [b.clone() for b in self.net.buffers()]
+        # the network exactly as it was, so its buffers are kept to be put back (one multi-tensor
+        # device copy into storage allocated once; no host sync).
+        buffers = list(self.net.buffers())
+        if len(self._buffers_before_step) != len(buffers) or any(a.device != b.device for a, b in zip(self._buffers_before_step, buffers)):
+            self._buffers_before_step = [b.clone() for b in buffers]
+        elif buffers:
+            torch._foreach_copy_(self._buffers_before_step, buffers)
         logits = self(x)
         losses = F.cross_entropy(logits.float(), y, reduction="none")
         reduction = self.strategy.reduce_loss(losses.detach(), batch["indices"], batch["global_size"])
