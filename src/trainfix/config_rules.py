@@ -85,7 +85,11 @@ def check_config(cfg: DictConfig) -> None:
     require("seed", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"the seed must be an integer in 0..{MAX_SEED} (2^32 - 1)")
     require("variant", lambda v: v in VARIANTS, f"accepted: {list(VARIANTS)}")
     require("convergence.epsilon", lambda v: _is_number(v) and v > 0, "the convergence threshold must be a number > 0")
-    require("convergence.reading", lambda v: v in READINGS, f"accepted: {sorted(READINGS)}")
+    reading = require("convergence.reading", lambda v: v in READINGS, f"accepted: {sorted(READINGS)}")
+    full_gradient = require("convergence.full_gradient", lambda v: isinstance(v, bool), "must be true or false")
+    if reading == "full" and full_gradient is False:
+        problems.append("convergence.reading='full' needs convergence.full_gradient=true (the full-set gradient is measured only then)")
+    require("convergence.full_gradient_chunk", lambda v: _is_int(v) and v >= 1, "samples per chunk of the full-gradient pass: an integer >= 1")
     require("data.val_fraction", lambda v: _is_number(v) and 0 <= v < 1, "the validation fraction must be in [0, 1)")
     for key in ("data.train_subset", "data.test_subset"):
         require(key, lambda v: v is None or (_is_int(v) and v >= 1), "must be null (all samples) or an integer >= 1")

@@ -157,7 +157,7 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     recorder = RunRecorder(run_dir, config, data_facts, cfg.seed, attempt)
     convergence = Convergence(run_dir, **cfg.convergence)
     readable = [RunLoggers(run_dir, config, data_facts), EpochLog(run_dir, monitored_metric(cfg.data.val_fraction))]
-    callbacks: list[pl.Callback] = [StrategyDriver(strategy), recorder, *readable, convergence, LastCheckpoint(run_dir)]
+    callbacks: list[pl.Callback] = [StrategyDriver(strategy), *convergence.measurements(), recorder, *readable, convergence, LastCheckpoint(run_dir)]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
 

@@ -87,7 +87,7 @@ def test_ddp_cpu_run_through_hydra_matches_single_process(tiny_cfg, tmp_path):
 
 @pytest.mark.parametrize("frozen", [True, False], ids=["frozen-weights", "training"])
 def test_de_scores_and_spl_selection_identical_on_two_ranks(tiny_cfg, tmp_path, frozen):
-    """DE's scores and order, and SPL's selection, are the same for 1 and 2 gloo processes.
+    """DE's scores and order, SPL's selection and the full-set gradient norm are the same for 1 and 2 gloo processes.
 
     With frozen weights (lr 1e-12: updates below float32 resolution) both runs score identical
     weights, so the scores match to float32 rounding (the worker processes use other thread
@@ -103,7 +103,7 @@ def test_de_scores_and_spl_selection_identical_on_two_ranks(tiny_cfg, tmp_path, 
     optimizer = ["optimizer=sgd", "optimizer.lr=1.0e-12"] if frozen else []
     for name, extra in (("one", []), ("two", ["trainer=ddp_cpu", "trainer.devices=2"])):
         train(tiny_cfg("strategy=spl_deepeutaxy", "strategy.iter_count=1", "strategy.selection=text", "trainer.max_epochs=3",
-                       *optimizer, *extra, run_dir=tmp_path / name))
+                       "convergence.full_gradient=true", *optimizer, *extra, run_dir=tmp_path / name))
     refreshes = {name: [json.loads(x) for x in (tmp_path / name / "de_refreshes.jsonl").read_text().splitlines()] for name in ("one", "two")}
     assert len(refreshes["one"]) == len(refreshes["two"]) == 2
     tolerance = {"rtol": 1e-5, "atol": 1e-5} if frozen else {"rtol": 0, "atol": 1e-3}
@@ -114,3 +114,6 @@ def test_de_scores_and_spl_selection_identical_on_two_ranks(tiny_cfg, tmp_path, 
     assert 0 < one["spl_selected_frac"].iloc[0] <= 1
     pd.testing.assert_series_equal(one["spl_selected_frac"], two["spl_selected_frac"], rtol=1e-6)
     pd.testing.assert_series_equal(one["spl_lambda"], two["spl_lambda"])
+    # The full-set gradient: each rank sums every other chunk, all-reduced: the one-process number.
+    assert one["grad_norm_full"].notna().all()
+    torch.testing.assert_close(torch.tensor(one["grad_norm_full"].to_numpy()), torch.tensor(two["grad_norm_full"].to_numpy()), **tolerance)

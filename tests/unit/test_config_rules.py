@@ -74,6 +74,8 @@ def rules_error(tmp_path: Path, *overrides: str) -> str:
         ("optimizer.lr=inf", r"optimizer.lr=inf: must be a finite number"),
         ("convergence.epsilon=nan", r"convergence.epsilon=nan: must be a finite number"),
         ("trainer.use_distributed_sampler=true", r"trainer.use_distributed_sampler=True: must be false"),
+        ("convergence.reading=full", r"convergence.reading='full' needs convergence.full_gradient=true"),
+        ("convergence.full_gradient_chunk=0", r"convergence.full_gradient_chunk=0: samples per chunk"),
     ],
 )
 def test_rule_message_names_key_value_and_accepted(tmp_path, override, expected):

@@ -151,3 +151,44 @@ def test_authors_overwrite_matches_numpy_views(cls, kind):
     expected = simulate_code(6, orders, kind)
     assert torch.equal(torch.stack(strategy.batches), torch.from_numpy(expected))
     assert strategy.plan_epoch(0) == strategy.batches  # the training order itself never changes
+
+
+def test_zero_tensor_is_skipped_as_scipy_nan_in_the_authors_distance():
+    """scipy's cosine distance is NaN for a zero vector and the code (utils/grad.py) skips NaN terms:
+    a zero bias adds nothing, not 1 - 0 = 1; the paper's similarity skips it too."""
+    import warnings
+
+    from scipy.spatial import distance
+
+    from trainfix.strategies.deepeutaxy import similarity
+
+    torch.manual_seed(0)
+    params = [torch.randn(6, 5), torch.zeros(6), torch.randn(3)]
+    grads = [torch.randn(6, 5), torch.randn(6), torch.zeros(3)]  # a zero weight tensor and a zero gradient
+    code_sum = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy warns on 0/0
+        for a, b in zip(params, grads):
+            d = distance.cosine(a.double().flatten().numpy(), b.double().flatten().numpy())
+            if not np.isnan(d):
+                code_sum += d
+    assert code_sum == pytest.approx(distance.cosine(params[0].double().flatten().numpy(), grads[0].double().flatten().numpy()))
+    assert float(similarity(params, grads, distance=True)) == pytest.approx(code_sum, rel=1e-12)
+    cos0 = float(F.cosine_similarity(params[0].flatten(), grads[0].flatten(), dim=0))
+    assert float(similarity(params, grads)) == pytest.approx(cos0, rel=1e-6)
+
+
+@pytest.mark.parametrize(("variant", "expected"), [("paper", 10), ("authors_code", 5)])
+def test_table_vii_spl_de_refresh_interval_follows_the_variant(tmp_path, variant, expected):
+    """SPL+DE.py on CIFAR-10 runs `total_iter_num = 10; epochs_num = 5`: a re-sort every 5 epochs;
+    the paper's CIFAR-10 interval is 10. DE's Table VII row keeps 10 under both."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_train
+
+    cfg = compose_train(["experiment=deepeutaxy/table_vii/resnet32", "strategy=spl_deepeutaxy", f"variant={variant}"], tmp_path)
+    strategy = instantiate(cfg.strategy)
+    assert isinstance(strategy, SelfPacedDeepEutaxy) and strategy.iter_count == expected
+    assert strategy.variant == variant
+    cfg = compose_train(["experiment=deepeutaxy/table_vii/resnet20", "strategy=deepeutaxy", f"variant={variant}"], tmp_path)
+    assert instantiate(cfg.strategy).iter_count == 10

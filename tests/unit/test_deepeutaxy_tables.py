@@ -388,3 +388,77 @@ def test_table_vii_with_variant_reads_base_runs_from_another_folder(table_vii_ru
     assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50%"
     with pytest.raises(ValueError, match="no run has it"):
         build_table_vii(collect_runs(vii), collect_runs(base), variant="authors_code")
+
+
+# --------------------------------------------------------------------------- fidelity fixes (issue 8)
+def spl_spurious_runs(root: Path) -> Path:
+    """LeNet-5 SPL seed 0 whose last-step norm meets Eq. 12 at index 1 with 0.2% of the samples
+    selected (the masked loss divided by the batch size: a tiny gradient), while the full-set
+    gradient meets it only at index 4 with every sample in play; BL seed 0 with both readings."""
+    n = 6
+    spl = metrics([0.10, 0.10, 0.30, 0.60, 0.90, 0.95], [0.10, 0.10, 0.30, 0.60, 0.88, 0.90], norms(n, 1, 4))
+    spl["spl_selected_frac"] = [0.0005, 0.002, 0.3, 0.8, 1.0, 1.0]
+    spl["grad_norm_full"] = norms(n, 4)
+    write_run(root, "lenet5_spl_0", "lenet5", "SPL", 0, frame=spl)
+    bl = metrics([0.50, 0.70, 0.80, 0.90, 0.95, 0.96], [0.50, 0.70, 0.80, 0.88, 0.90, 0.91], norms(n, 2))
+    bl["grad_norm_full"] = norms(n, 3)
+    write_run(root, "lenet5_bl_0", "lenet5", "BL", 0, frame=bl)
+    return root
+
+
+def test_full_reading_is_the_default_when_recorded_and_spl_selection_is_shown(tmp_path: Path) -> None:
+    runs = collect_runs(spl_spurious_runs(tmp_path / "runs"))
+    table = build_table_iv(runs)  # convergence="auto" -> full (every run recorded grad_norm_full)
+    lenet = table.loc["LeNet-5"]
+    assert lenet[("SPL epochs to converge", "ours")] == "5"  # index 4: the whole training set in play
+    assert lenet[("SPL train acc", "ours")] == "90.00%"
+    assert lenet[("SPL selected at convergence", "ours")] == "100.00%"
+    assert lenet[("SPL selected at convergence", "paper")] == "not in paper"
+    assert lenet[("BL epochs to converge", "ours")] == "4"
+    caption = "\n".join(table.attrs["caption"])
+    assert "reading 'full' (auto: every finished run recorded grad_norm_full)" in caption
+    assert "LeNet-5 SPL: last 2, mean not converged, full 5" in caption  # both readings shown
+    assert "LeNet-5 BL: last 3, mean not converged, full 4" in caption
+
+    spurious = build_table_iv(runs, convergence="last").loc["LeNet-5"]
+    assert spurious[("SPL epochs to converge", "ours")] == "2"  # the spurious reading: 0.2% selected, 10% accuracy
+    assert spurious[("SPL train acc", "ours")] == "10.00%"
+    assert spurious[("SPL selected at convergence", "ours")] == "0.20%"
+
+
+def test_auto_reading_falls_back_to_last_without_grad_norm_full(multirun: Path) -> None:
+    caption = "\n".join(build_table_iv(collect_runs(multirun)).attrs["caption"])
+    assert "reading 'last' (auto: grad_norm_full recorded by 0 of 6 finished runs (convergence.full_gradient=false))" in caption
+
+
+def test_tables_v_vi_captions_state_averaging_and_seeds_reaching_bl(multirun: Path) -> None:
+    caption = "\n".join(build_table_v(collect_runs(multirun)).attrs["caption"])
+    assert "BL's level = the mean over BL seeds of each seed's maximum train accuracy" in caption
+    assert "over the seeds that reach that level" in caption
+    assert "CNN1 SPL (B): 0 of 2 seeds reached BL's level 95.00%." in caption
+    assert "CNN1 DE (C): 1 of 2 seeds reached BL's level 95.00%." in caption
+    caption = "\n".join(build_table_vi(collect_runs(multirun)).attrs["caption"])
+    assert "maximum test accuracy" in caption and "CNN1 SPL (B): 2 of 2 seeds reached BL's level 81.00%." in caption
+
+
+def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(table_vii_runs: tuple[Path, Path]) -> None:
+    """The code continues SPL with SPL+DE.py -u 0 (fit history); Base (SPL.py) used evaluate; the
+    code has no DE continuation, so the authors_code DE row is flagged."""
+    vii, base = table_vii_runs
+    assert "DE" in build_table_vii(collect_runs(vii), collect_runs(base)).index  # variant paper: not flagged
+    for path in [*vii.glob("*/run.json"), *base.glob("*/run.json")]:
+        record = json.loads(path.read_text())
+        record["config"]["strategy"]["variant"] = "authors_code"
+        path.write_text(json.dumps(record))
+    code_vii, code_base = collect_runs(vii, "code"), collect_runs(base, "code")
+    columns = dict(zip(code_vii.runs["run_id"], code_vii.runs["train_acc_column"]))
+    assert columns["spl_0"] == columns["spl_1"] == "train_acc"  # fit history (SPL+DE.py -u 0)
+    assert columns["de_0"] == columns["spl_de_0"] == "train_acc"
+    base_columns = dict(zip(code_base.runs["run_id"], code_base.runs["train_acc_column"]))
+    assert base_columns["r20_spl_0"] == "train_eval_acc"  # SPL.py: model.evaluate after each epoch
+    assert set(collect_runs(vii).runs["train_acc_column"].dropna()) == {"train_eval_acc"}  # "same": eval pass for all
+
+    table = build_table_vii(code_vii, code_base)
+    assert "DE (no counterpart in the code)" in table.index
+    assert table.loc["SPL", ("ResNet-20 max train acc", "ours")] == "82.00%"  # fit history: 0.92 - 0.1
+    assert any("no DE continuation for Table VII" in line for line in table.attrs["caption"])

@@ -137,9 +137,11 @@ class RunRecorder(pl.Callback):
         row.update(pl_module.train_epoch_summary())
         row.update(pl_module.eval_results)
         row.update(getattr(pl_module, "strategy_epoch_metrics", {}) or {})
+        row.update(getattr(pl_module, "extra_epoch_metrics", {}) or {})  # e.g. grad_norm_full
         row["epoch_time_s"] = train_end - self._train_start
         row["eval_time_s"] = end - train_end
         pl_module.eval_results = {}
+        pl_module.extra_epoch_metrics = {}
         pl_module.epoch_record = row
         self.rows.append(row)
         if trainer.is_global_zero:

@@ -106,7 +106,9 @@ class Classifier(pl.LightningModule):
         )
         self.eval_results: dict[str, float] = {}
         self.eval_best: dict[str, float] = {}
+        self.extra_epoch_metrics: dict[str, float] = {}  # set by measuring callbacks (e.g. grad_norm_full), recorded once
         self.skip_this_step = False
+        self._buffers_before_step: list[torch.Tensor] = []
 
     # ------------------------------------------------------------------ training
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,6 +118,14 @@ class Classifier(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x, y = batch["x"], batch["y"]
+        # The train-mode forward moves BatchNorm statistics; a step that selects no sample must leave
+        # the network exactly as it was, so its buffers are kept to be put back (one multi-tensor
+        # device copy into storage allocated once; no host sync).
+        buffers = list(self.net.buffers())
+        if len(self._buffers_before_step) != len(buffers) or any(a.device != b.device for a, b in zip(self._buffers_before_step, buffers)):
+            self._buffers_before_step = [b.clone() for b in buffers]
+        elif buffers:
+            torch._foreach_copy_(self._buffers_before_step, buffers)
         logits = self(x)
         losses = F.cross_entropy(logits.float(), y, reduction="none")
         reduction = self.strategy.reduce_loss(losses.detach(), batch["indices"], batch["global_size"])
@@ -142,10 +152,15 @@ class Classifier(pl.LightningModule):
         self.grad_norm_steps.zero_()
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable[[], Any] | None = None) -> None:
-        """The usual step, except that a step whose strategy selected no sample makes no update."""
+        """The usual step, except that a step whose strategy selected no sample makes no update: no
+        weight, optimizer-state or BatchNorm-buffer change (the dropout RNG stream is still consumed)."""
         optimizer_closure()  # forward, loss and backward (training_step)
         if not self.skip_this_step:
             optimizer.step()
+            return
+        with torch.no_grad():  # after backward: autograd still needed the buffers' versions until then
+            for buffer, saved in zip(self.net.buffers(), self._buffers_before_step, strict=True):
+                buffer.copy_(saved)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.skip_this_step:

@@ -26,7 +26,7 @@ import pandas as pd
 from trainfix.results.collect import RunsInputError, collect_runs
 from trainfix.results.deepeutaxy_tables import (
     STRATEGIES,
-    READINGS,
+    READING_CHOICES,
     max_accuracy_values,
     select_runs,
     table_iv_values,
@@ -71,15 +71,16 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--base-runs", type=Path, help="Table VII: folder holding the Base runs (200-epoch SPL runs), e.g. the Table IV "
                     "multirun (default: the folder the runs' config.init_from points into)")
     de.add_argument("--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)")
-    de.add_argument("--convergence", choices=sorted(READINGS), default="last",
-                    help="Eq. 12 reading: last = grad_norm_last (default), mean = grad_norm_mean")
+    de.add_argument("--convergence", choices=sorted(READING_CHOICES), default="auto",
+                    help="Eq. 12 reading: auto (default) = full when every run recorded grad_norm_full, else last; "
+                    "last = grad_norm_last, mean = grad_norm_mean, full = grad_norm_full (whole training set)")
     de.add_argument("--epsilon", type=float, help="Eq. 12 threshold (default: each run's config.convergence.epsilon, else 0.01)")
     de.add_argument("--seeds", type=_int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)")
     de.add_argument("--rows", type=_str_list, help="table rows, e.g. cnn1,lenet5 (default: the rows found in the runs)")
     de.add_argument("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
     de.add_argument("--train-measure", choices=("same", "code"), default="same",
                     help="train accuracy: same = eval-mode pass for every strategy (default); code = as the authors' code "
-                    "measured it (DE: running mean in training mode)")
+                    "measured it (DE, SPL+DE and Table VII's SPL row: running mean in training mode)")
     de.add_argument("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
     de.add_argument("--allow-off-protocol", action="store_true",
                     help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "

@@ -165,17 +165,20 @@ def find_run_folders(root: Path) -> list[Path]:
 
 
 TRAIN_MEASURES = ("same", "code")
-# How the authors' code measured training accuracy: BL with `evaluate` after the epoch (eval mode,
-# our train_eval_*), DE with Keras `fit` history (running mean in training mode, our train_*).
+# How the authors' code measured training accuracy: BL and SPL (SPL.py, Table VII's Base) with
+# `evaluate` after the epoch (eval mode, our train_eval_*); DE and SPL+DE with Keras `fit` history
+# (running mean in training mode, our train_*), and so Table VII's SPL row too: the code continues
+# SPL with `SPL+DE.py -u 0`, the same fit loop without the reordering.
 CODE_MEASURES_FIT_HISTORY = ("DE", "SPL+DE")
+CODE_MEASURES_FIT_HISTORY_ROLES = ("spl", "spl_de", "de")
 
 
 def collect_runs(root: Path, train_measure: str = "same") -> RunCollection:
     """Read every run folder under `root` (see the module docstring for the columns).
 
     `train_measure`: "same" = training accuracy/loss from the full eval-mode pass for every strategy
-    (when recorded); "code" = the way the authors' code measured them (DE: running mean in training
-    mode; BL and SPL: the eval-mode pass).
+    (when recorded); "code" = the way the authors' code measured them (DE, SPL+DE and Table VII's
+    SPL continuation: running mean in training mode; BL and SPL, Base included: the eval-mode pass).
 
     Raises:
         RunsInputError: `root` does not exist or holds no run folders.
@@ -240,7 +243,10 @@ def _read_folder(folder: Path, root: Path, train_measure: str = "same") -> tuple
         status = UNREADABLE
         problems.append(f"unknown status {run_status!r}")
 
-    fit_history = train_measure == "code" and strategy_label(strategy_cfg.get("_target_")) in CODE_MEASURES_FIT_HISTORY
+    fit_history = train_measure == "code" and (
+        strategy_label(strategy_cfg.get("_target_")) in CODE_MEASURES_FIT_HISTORY
+        or table_vii_role(config) in CODE_MEASURES_FIT_HISTORY_ROLES
+    )
     acc_column = "train_eval_acc" if _recorded(metrics, "train_eval_acc") and not fit_history else "train_acc"
     loss_column = "train_eval_loss" if _recorded(metrics, "train_eval_loss") and not fit_history else "train_loss"
     if len(metrics):

@@ -9,10 +9,12 @@ Definitions (the same text is in docs/tables.md):
   the same way for every strategy) when the run recorded it, else `train_acc` (running mean over the
   epoch in training mode); each caption says which.
 - Convergence (Eq. 12): the first epoch whose gradient L2 norm is <= epsilon (the run's
-  `config.convergence.epsilon`, default 0.01). Reading `last` (default) uses `grad_norm_last`, the
-  norm at the epoch's last step; `mean` uses `grad_norm_mean`, the mean over its steps. An epoch that
-  made no optimizer step (`samples_seen` did not grow) cannot meet it. A run that never meets it is
-  "not converged".
+  `config.convergence.epsilon`, default 0.01). Reading `full` uses `grad_norm_full`, the data-loss
+  gradient over the whole training set at the epoch's end; `last` uses `grad_norm_last`, the norm at
+  the epoch's last step; `mean` uses `grad_norm_mean`, the mean over its steps. `auto` (default):
+  `full` when every finished run recorded it, else `last`. Every caption gives the epochs to converge
+  under each recorded reading. An epoch that made no optimizer step (`samples_seen` did not grow)
+  cannot meet it. A run that never meets it is "not converged".
 - Only runs with status `finished` count. A cell is the mean over the seeds that count; when some of
   the expected seeds do not, it says so: "98.52% (4/5; 1 failed)". With none: "missing" (no run
   folder), "failed", "diverged", "running", "data missing" (a DatasetMissingError), or a breakdown.
@@ -20,7 +22,8 @@ Definitions (the same text is in docs/tables.md):
 - Table IV (rows x BL/SPL/DE): train and test accuracy at the convergence epoch, or at the last
   epoch for a seed that did not converge (the paper: "the values at the epoch with the convergence
   criterion satisfied right after it or at the 200-th epoch"); epochs to converge = mean over the
-  seeds that converged, "(k/n)" when only k of n did, "not converged" when none did.
+  seeds that converged, "(k/n)" when only k of n did, "not converged" when none did. Not in the
+  paper: "SPL selected at convergence" = spl_selected_frac at that epoch.
 - Table V (train accuracy) / VI (test accuracy): max accuracy = mean over seeds of each seed's
   maximum; epochs to the max = mean of each seed's 1-based argmax (first occurrence). "Same level as
   BL" (B for SPL, C for DE): BL's level = mean over BL seeds of their maxima; per seed the first epoch
@@ -56,7 +59,11 @@ STRATEGIES = ("BL", "SPL", "DE")
 READING_TEXT = {
     "last": "grad_norm_last, the gradient L2 norm at the last step of each epoch",
     "mean": "grad_norm_mean, the mean gradient L2 norm over each epoch's steps",
+    "full": "grad_norm_full, the L2 norm of the data-loss gradient over the whole training set at the end of each epoch",
 }
+# `auto`: `full` when every finished run used recorded grad_norm_full, else `last`.
+READING_CHOICES = (*READINGS, "auto")
+AUTO_TEXT = "grad_norm_full when every finished run recorded it, else grad_norm_last"
 TABLE_VII_ROLES = {"base": "Base", "spl": "SPL", "de": "DE", "spl_de": "SPL+DE"}
 SOURCES = ("paper", "ours", "diff")
 # Accuracies are fractions; a seed reaches BL's level when acc >= level - LEVEL_TOLERANCE
@@ -186,10 +193,29 @@ def _paper_text(kind: str, paper: Any) -> str:
 
 # --------------------------------------------------------------------------- run selection
 def validate_reading(convergence: str) -> str:
-    """The metrics column of a convergence reading ("last" or "mean")."""
+    """The metrics column of a convergence reading ("last", "mean" or "full")."""
     if convergence not in READINGS:
-        raise ValueError(f"convergence={convergence!r} is not accepted; use one of {sorted(READINGS)}")
+        raise ValueError(f"convergence={convergence!r} is not accepted; use one of {sorted(READING_CHOICES)}")
     return READINGS[convergence]
+
+
+def resolve_reading(convergence: str, pool: RunPool) -> tuple[str, str]:
+    """(the reading, why) for `convergence` in READING_CHOICES: "auto" is "full" when every finished
+    run of `pool` recorded grad_norm_full (the only reading that needs the whole training set in play:
+    neither an SPL batch with one selected sample, the last batch of a DE order, nor the L2 penalty
+    can meet it), else "last"."""
+    if convergence != "auto":
+        validate_reading(convergence)
+        return convergence, "given"
+    finished = pool.runs[pool.runs["status"] == OK_STATUS] if not pool.runs.empty else pool.runs
+    recorded = [_recorded_column(pool.metrics.get(str(path)), READINGS["full"]) for path in finished.get("path", [])]
+    if recorded and all(recorded):
+        return "full", "auto: every finished run recorded grad_norm_full"
+    return "last", f"auto: grad_norm_full recorded by {sum(recorded)} of {_count(len(recorded), 'finished run')} (convergence.full_gradient=false)"
+
+
+def _recorded_column(metrics: pd.DataFrame | None, column: str) -> bool:
+    return metrics is not None and column in metrics.columns and bool(metrics[column].notna().any())
 
 
 def select_runs(runs: pd.DataFrame, *, roles: Iterable[str | None], strategies: Iterable[str] | None = None,
@@ -294,8 +320,8 @@ def _number(value: Any, scale: float = 1.0) -> Outcome:
 def _first_converged(metrics: pd.DataFrame, column: str, epsilon: float) -> int | None | str:
     """Position of the first epoch with gradient norm <= epsilon; None: never; "no gradient norm".
 
-    An epoch that made no optimizer step (cumulative `samples_seen` did not grow, e.g. SPL selected
-    no sample) records a gradient norm of 0 that measures nothing; it cannot meet the criterion.
+    An epoch that made no optimizer step (e.g. SPL selected no sample) records a NaN norm (older
+    runs: 0, recognized because the cumulative `samples_seen` did not grow); it cannot meet the criterion.
     """
     norms = metrics[column] if column in metrics.columns else pd.Series(dtype=float)
     if not norms.notna().any():
@@ -364,7 +390,7 @@ def table_rows(pool_runs: pd.DataFrame, rows: Iterable[str] | None) -> list[str]
 
 
 # --------------------------------------------------------------------------- Table IV
-def table_iv_values(runs: RunCollection, *, convergence: str = "last", epsilon: float | None = None,
+def table_iv_values(runs: RunCollection, *, convergence: str = "auto", epsilon: float | None = None,
                     seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
                     variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
     """Table IV as a long frame: one row per (table row, column) with paper/ours/diff numbers and texts.
@@ -372,17 +398,18 @@ def table_iv_values(runs: RunCollection, *, convergence: str = "last", epsilon: 
     Columns: row, label, column, kind, paper, paper_text, ours, ours_text, diff, diff_text,
     seeds_used, seeds_expected. `attrs` holds title, caption (list of lines) and stem.
     """
-    norm_column = validate_reading(convergence)
     paper = paper or load_paper_table("iv")
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
     pool = RunPool.of([(runs, selected)], "strategy")
     seed_list = expected_seeds(selected, seeds)
+    convergence, why = resolve_reading(convergence, pool)
+    norm_column = validate_reading(convergence)
 
     def at_convergence(column: str, scale: float) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
         def measure(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
             position = _first_converged(metrics, norm_column, _epsilon(run, epsilon))
             position = len(metrics) - 1 if not isinstance(position, int) else position
-            return _number(metrics[column].iloc[position], scale)
+            return _number(metrics[column].iloc[position] if column in metrics.columns else None, scale)
         return measure
 
     def epochs_to_converge(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
@@ -402,25 +429,29 @@ def table_iv_values(runs: RunCollection, *, convergence: str = "last", epsilon: 
         for strategy in STRATEGIES:
             cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, epochs_to_converge), soft="not converged", soft_text="not converged")
             entries.append(_entry(row, label, f"{strategy} epochs to converge", "epochs", _published(cells, "epochs_to_converge", strategy), cell))
-    attrs = {
-        "stem": "table_iv",
-        "title": f"Table IV (DeepEutaxy): {paper.get('title', '')}",
-        "caption": provenance_lines([runs], selected, seed_list, convergence, epsilon, "iv", uses_convergence=True,
-                                    duplicates=pool.duplicates(), variant=variant),
-    }
+        # Not in the paper: how much of the training set SPL had in play at that epoch (an SPL epoch
+        # with few selected samples has small step gradients and can meet Eq. 12 without training).
+        cell = aggregate("acc", pool.outcomes(row, "SPL", seed_list, at_convergence("spl_selected_frac", 100.0)))
+        entries.append(_entry(row, label, "SPL selected at convergence", "acc", None, cell))
+    caption = provenance_lines([runs], selected, seed_list, convergence, epsilon, "iv", uses_convergence=True,
+                               duplicates=pool.duplicates(), variant=variant, reading_why=why)
+    caption.append("SPL selected at convergence: spl_selected_frac (share of the epoch's samples SPL selected) at the epoch the "
+                   "train/test accuracies are taken from; not a column of the paper.")
+    caption.append(readings_line(pool, table_rows(selected, rows), STRATEGIES, seed_list, epsilon, "epoch_number"))
+    attrs = {"stem": "table_iv", "title": f"Table IV (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
     return _finish(entries, attrs)
 
 
 def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
     """Table IV in the paper's layout (rows = models; (column, paper/ours/diff) columns of text).
 
-    Options as `table_iv_values`: convergence ("last" | "mean"), epsilon, seeds, rows, variant, paper.
+    Options as `table_iv_values`: convergence ("auto" | "last" | "mean" | "full"), epsilon, seeds, rows, variant, paper.
     """
     return widen(table_iv_values(runs, **options))
 
 
 # --------------------------------------------------------------------------- Tables V and VI
-def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str = "last", epsilon: float | None = None,
+def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str = "auto", epsilon: float | None = None,
                         seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
                         variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
     """Table V (`accuracy="train"`) or VI (`"test"`) as a long frame (columns as `table_iv_values`).
@@ -430,13 +461,14 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
     """
     if accuracy not in ("train", "test"):
         raise ValueError(f"accuracy={accuracy!r} is not accepted; use 'train' (Table V) or 'test' (Table VI)")
-    validate_reading(convergence)
     key = "v" if accuracy == "train" else "vi"
     column = "train_acc_used" if accuracy == "train" else "test_acc"
     paper = paper or load_paper_table(key)
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
     pool = RunPool.of([(runs, selected)], "strategy")
     seed_list = expected_seeds(selected, seeds)
+    convergence, why = resolve_reading(convergence, pool)
+    reached_lines: list[str] = []
 
     def seed_max(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
         return _number(metrics[column].max())
@@ -469,6 +501,8 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
                 same = Cell("epochs", None, text_if_none="no BL result")
             else:
                 same = aggregate("epochs", pool.outcomes(row, strategy, seed_list, reaching(level)), soft="not reached", soft_text="failed")
+                reached_lines.append(f"{label} {strategy} ({letter}): {same.used} of {_count(len(seed_list), 'seed')} reached BL's level "
+                                     f"{level * 100:.2f}%.")
             published = _published(cells, "same_level_as_bl", strategy)
             entries.append(_entry(row, label, f"{strategy} same level as BL ({letter})", "epochs", published, same))
             if a_cell.value is not None and same.value is not None:
@@ -477,12 +511,13 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
                 speedup = Cell("ratio", None, text_if_none="-" if a_cell.value is not None else "no BL result")
             entries.append(_entry(row, label, f"Speedup (A/{letter})", "ratio", _published(cells, "speedup", strategy), speedup))
     number = "V" if accuracy == "train" else "VI"
-    attrs = {
-        "stem": f"table_{key}",
-        "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}",
-        "caption": provenance_lines([runs], selected, seed_list, convergence, epsilon, key, uses_convergence=False,
-                                    duplicates=pool.duplicates(), variant=variant),
-    }
+    caption = provenance_lines([runs], selected, seed_list, convergence, epsilon, key, uses_convergence=False,
+                               duplicates=pool.duplicates(), variant=variant, reading_why=why)
+    caption.append(f"Averaging: BL's level = the mean over BL seeds of each seed's maximum {accuracy} accuracy (the BL max "
+                   "column); B (SPL) and C (DE) = the mean, over the seeds that reach that level, of the first 1-based epoch "
+                   "at or above it; Speedup = A / B, A / C (ratios of means).")
+    caption.extend(reached_lines)
+    attrs = {"stem": f"table_{key}", "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
     return _finish(entries, attrs)
 
 
@@ -497,7 +532,7 @@ def build_table_vi(runs: RunCollection, **options: Any) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- Table VII
-def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None, *, convergence: str = "last",
+def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None, *, convergence: str = "auto",
                      epsilon: float | None = None, seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
                      variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
     """Table VII as a long frame: rows Base, SPL, DE, SPL+DE; per model max train/test acc and
@@ -507,7 +542,6 @@ def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None
     base_runs: where the Base runs are when not in `runs`: the 200-epoch SPL runs (e.g. the Table IV
     multirun); its SPL runs without a role are used. `rows` selects models (default: those in `runs`).
     """
-    norm_column = validate_reading(convergence)
     paper = paper or load_paper_table("vii")
     parts = [(runs, select_runs(runs.runs, roles=TABLE_VII_ROLES, variant=variant))]
     if parts[0][1].empty:
@@ -522,6 +556,9 @@ def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None
     pool = RunPool.of(parts, "table_vii_role")
     selected = pool.runs
     seed_list = expected_seeds(selected, seeds)
+    convergence, why = resolve_reading(convergence, pool)
+    norm_column = validate_reading(convergence)
+    de_variants = set(selected.loc[selected["table_vii_role"] == "de", "variant"].dropna())
 
     def seed_max(column: str) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
         return lambda metrics, run: _number(metrics[column].max(), 100.0)
@@ -534,6 +571,8 @@ def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None
 
     entries = []
     for role, method in TABLE_VII_ROLES.items():
+        if role == "de" and "authors_code" in de_variants:
+            method += " (no counterpart in the code)"
         cells = (paper["rows"].get(role) or {})
         for model in models:
             published = cells.get(model) or {}
@@ -546,12 +585,14 @@ def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None
             else:
                 cell = aggregate("epochs", pool.outcomes(model, role, seed_list, additional_epochs), soft="not converged", soft_text="failed")
             entries.append(_entry(role, method, f"{label} additional epochs to converge", "epochs", published.get("additional_epochs"), cell))
-    attrs = {
-        "stem": "table_vii",
-        "title": f"Table VII (DeepEutaxy): {paper.get('title', '')}",
-        "caption": provenance_lines([collection for collection, _ in parts], selected, seed_list, convergence, epsilon, "vii",
-                                    uses_convergence=True, duplicates=pool.duplicates(), variant=variant),
-    }
+    caption = provenance_lines([collection for collection, _ in parts], selected, seed_list, convergence, epsilon, "vii",
+                               uses_convergence=True, duplicates=pool.duplicates(), variant=variant, reading_why=why)
+    if "authors_code" in de_variants:
+        caption.append("DE row under variant authors_code: the authors' code has no DE continuation for Table VII (SPL+DE.py "
+                       "-u 0 continues SPL, -u 1 runs SPL+DE); this row is our authors_code DE started from Base, with no "
+                       "counterpart in the code.")
+    caption.append(readings_line(pool, models, [r for r in TABLE_VII_ROLES if r != "base"], seed_list, epsilon, None))
+    attrs = {"stem": "table_vii", "title": f"Table VII (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
     return _finish(entries, attrs)
 
 
@@ -561,9 +602,37 @@ def build_table_vii(runs: RunCollection, base_runs: RunCollection | None = None,
 
 
 # --------------------------------------------------------------------------- captions
+def readings_line(pool: RunPool, rows: list[str], groups: Iterable[str], seeds: list[int], epsilon: float | None,
+                  epoch_column: str | None) -> str:
+    """One caption line: epochs to converge under every reading recorded, per (row, group), so a
+    table built on one reading shows the others. `epoch_column`: 1-based epoch column, or None to
+    count from the run's first recorded epoch (Table VII)."""
+    parts = []
+    for row in rows:
+        for group in groups:
+            texts = []
+            for reading, column in READINGS.items():
+                def measure(metrics: pd.DataFrame, run: pd.Series, column: str = column) -> Outcome:
+                    position = _first_converged(metrics, column, _epsilon(run, epsilon))
+                    if position is None:
+                        return "not converged"
+                    if isinstance(position, str):
+                        return position
+                    if epoch_column is not None:
+                        return float(metrics[epoch_column].iloc[position])
+                    return float(metrics["epoch"].iloc[position] - metrics["epoch"].iloc[0] + 1)
+                outcomes = pool.outcomes(row, group, seeds, measure)
+                if all(o == "no gradient norm" or o == "missing" for o in outcomes):
+                    continue
+                texts.append(f"{reading} {aggregate('epochs', outcomes, soft='not converged', soft_text='not converged').text}")
+            if texts:
+                parts.append(f"{row_label(row)} {TABLE_VII_ROLES.get(group, group)}: {', '.join(texts)}")
+    return "Epochs to converge by reading (mean over converged seeds): " + ("; ".join(parts) if parts else "none recorded") + "."
+
+
 def provenance_lines(collections: list[RunCollection], used: pd.DataFrame, seeds: list[int], convergence: str,
                      epsilon: float | None, table: str, *, uses_convergence: bool = True, duplicates: int = 0,
-                     variant: str | None = None) -> list[str]:
+                     variant: str | None = None, reading_why: str = "given") -> list[str]:
     """Caption lines: source of the paper numbers, profile, data, hardware, seeds and run statuses,
     the convergence reading, the train-accuracy column, and how cells are computed."""
     lines = [f"Paper numbers: trainfix/results/paper/deepeutaxy_table_{table}.yaml (Zhang & Chan, DeepEutaxy, Table {table.upper()})."]
@@ -589,7 +658,7 @@ def provenance_lines(collections: list[RunCollection], used: pd.DataFrame, seeds
         eps_values = sorted({float(e) for e in used["epsilon"].dropna()})
         eps_text = ", ".join(f"{e:g}" for e in eps_values) + " (from the runs' config)" if eps_values else "0.01 (default)"
     reading = (f"Convergence (Eq. 12): the first epoch whose gradient norm is <= epsilon = {eps_text}; "
-               f"reading '{convergence}' = {READING_TEXT[convergence]}.")
+               f"reading '{convergence}' ({reading_why}) = {READING_TEXT.get(convergence, AUTO_TEXT)}.")
     lines.append(reading if uses_convergence else reading + " Not used by this output.")
     finished = used[used["status"] == OK_STATUS]
     columns = Counter(finished["train_acc_column"].dropna())

@@ -62,7 +62,7 @@ def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable
 
 
 def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str | None = None,
-                     seeds: Iterable[int] | None = None, convergence: str = "last") -> list[str]:
+                     seeds: Iterable[int] | None = None, convergence: str = "auto") -> list[str]:
     """The figure's caption lines: what line and band are, then profile, data, hardware, seeds,
     convergence reading (not used by the figure) and the train-accuracy column."""
     if band not in BANDS:
@@ -75,7 +75,7 @@ def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str 
 
 
 def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None, variant: str | None = None,
-             seeds: Iterable[int] | None = None, convergence: str = "last") -> Figure:
+             seeds: Iterable[int] | None = None, convergence: str = "auto") -> Figure:
     """Figure 3: a (rows x 4) grid of panels under a title block with `figure_3_caption`."""
     curves = figure_3_curves(runs, band=band, rows=rows, variant=variant, seeds=seeds)
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)

@@ -41,7 +41,7 @@ METRIC_COLUMNS = [
     "epoch_time_s",
     "samples_seen",
 ]
-TIMING_COLUMNS = ("epoch_time_s", "eval_time_s", "de_refresh_time_s")
+TIMING_COLUMNS = ("epoch_time_s", "eval_time_s", "de_refresh_time_s", "full_gradient_time_s")
 METRICS_FLOAT_FORMAT = "%.8g"  # metrics.csv's precision: significant digits of float32 metrics
 
 

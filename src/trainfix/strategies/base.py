@@ -29,7 +29,9 @@ class Reduction:
     step loss = sum_i weights_i * transform(loss_i) / global batch size, summed over all ranks'
     samples, where loss_i is the per-sample cross-entropy (with gradient).
     `weights=None` means all ones; `transform=None` keeps the cross-entropy. `skip_if_all_zero`: when every weight of the global
-    batch is zero the optimizer does not step (no update at all, optimizer state included).
+    batch is zero the optimizer does not step and the network is left exactly as it was (weights,
+    optimizer state, BatchNorm buffers). Without it such a batch is an ordinary step on a zero data
+    loss: the optimizer's counters and accumulators advance, as Keras' `train_on_batch` does.
     """
 
     weights: torch.Tensor | None = None

@@ -1,9 +1,11 @@
 """Baseline (BL) as DeepEutaxy defines it: fixed batches in a fixed order, every epoch.
 
-Source: DeepEutaxy (seeds/deepeutaxy.txt, §IV "baseline"); the authors' `BL.py` slices the
-training set into consecutive batches of 1,000 *in the dataset's order* and trains them in the
-same order every epoch. `order: dataset` is that; `order: seeded_shuffle` splits after one
-seeded permutation (Algorithm 1, line 1: "randomly sorted"), still the same order every epoch.
+Source: DeepEutaxy (seeds/deepeutaxy.txt, §IV "baseline"): BL trains the batches in a fixed order
+"after a random initialization", the same order every epoch. `order: seeded_shuffle` (default) is
+that: one seeded permutation (differing by seed, the same permutation DE's Algorithm 1 line 1
+uses), then the same batches in the same order every epoch. The authors' `BL.py` slices the
+training set into consecutive batches of 1,000 *in the dataset's order*: `order: dataset`, which
+`variant=authors_code` forces.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class Baseline(Strategy):
 
     name = "baseline"
 
-    def __init__(self, order: str = "dataset", variant: str = "paper") -> None:
+    def __init__(self, order: str = "seeded_shuffle", variant: str = "paper") -> None:
         if order not in ORDERS:
             raise ValueError(f"strategy.order={order!r} is not accepted; use one of {list(ORDERS)}")
         if variant not in VARIANTS:

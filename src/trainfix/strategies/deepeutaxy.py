@@ -55,11 +55,15 @@ def scored_parameters(net: torch.nn.Module, which: str) -> list[torch.nn.Paramet
 def similarity(params: list[torch.Tensor], grads: list[torch.Tensor], distance: bool = False) -> torch.Tensor:
     """sum_l cos(vec theta_l, vec g_l) (Eq. 5); with `distance`, sum_l (1 - cos), the authors' code.
 
-    A zero vector (or non-finite value) contributes 0 to the similarity (the code skips such terms).
+    A term whose cosine is undefined (a zero vector: a tensor initialized to zero, such as a bias,
+    or a parameter the batch's loss does not reach) or not finite is skipped: it adds nothing to
+    either sum. For the distance that is what the code does: scipy's `distance.cosine` is NaN for a
+    zero vector and the code skips NaN terms (rather than counting 1 - 0 = 1).
     """
     total = torch.zeros((), dtype=torch.float64, device=params[0].device)
     for theta, grad in zip(params, grads, strict=True):
-        cos = F.cosine_similarity(theta.detach().reshape(1, -1).double(), grad.reshape(1, -1).double(), eps=1e-12)[0]
+        a, g = theta.detach().reshape(-1).double(), grad.reshape(-1).double()
+        cos = (a @ g) / (torch.linalg.vector_norm(a) * torch.linalg.vector_norm(g))  # 0/0 = NaN for a zero vector
         if not torch.isfinite(cos):
             continue
         total += (1.0 - cos) if distance else cos

@@ -8,7 +8,9 @@ CNN1 on MNIST reaches BL's best training accuracy 4.34x faster.
 
 The second term of Eq. 3 does not depend on theta, so the step loss is the batch mean of
 v_i * L_i over the fixed-shape batch (a mask, static shapes). A batch in which no sample is
-selected makes no update at all (the optimizer does not step). Which samples count:
+selected makes no update at all (no optimizer step, BatchNorm buffers restored); under
+`variant=authors_code` it is an ordinary optimizer step on a zero loss, as the code's
+`train_on_batch` does. Which samples count:
 
 - `easy_first` (default): cross-entropy below lambda, the standard SPL the paper says it follows
   ("samples with losses smaller than a given threshold will be involved").
@@ -16,7 +18,8 @@ selected makes no update at all (the optimizer does not step). Which samples cou
 - `authors_code` (with `variant=authors_code`): the authors' `SPL.py`: the per-sample "loss" is
   -p_true, the threshold starts at -lambda0 and is multiplied by alpha each epoch, a sample counts
   when -p_true > threshold (hard samples first), and the step loss is mean(-p_true * v).
-Hyper-parameters: lambda0 = 0.1 and alpha = 1.3 (the authors' code; the paper gives no values).
+Hyper-parameters: lambda0 = 0.1 and alpha = 1.3: the paper's §IV ("we set lambda to 0.1 and alpha
+to 1.3", following the implementation it cites as [38]), the same values as the authors' code.
 """
 
 from __future__ import annotations
@@ -79,8 +82,11 @@ class SelfPacedSelection:
             self.selected, self.seen = self.selected.to(v.device), self.seen.to(v.device)
         self.selected += v.sum().long()
         self.seen += v.numel()
-        transform = minus_p_true if self.selection == "authors_code" else None
-        return Reduction(weights=v, transform=transform, skip_if_all_zero=True)
+        code = self.selection == "authors_code"
+        # The authors' code calls train_on_batch whatever the mask: a batch with nothing selected is
+        # still an optimizer step (Adagrad's decay counter and Adadelta's accumulators advance, and
+        # BatchNorm statistics move). Otherwise such a batch changes nothing.
+        return Reduction(weights=v, transform=minus_p_true if code else None, skip_if_all_zero=not code)
 
     def end_epoch(self, trainer: pl.Trainer) -> dict[str, float]:
         """Epoch statistics (summed over ranks), then lambda *= alpha (Eq. 4)."""
@@ -101,17 +107,18 @@ class SelfPacedSelection:
 
 
 class SelfPaced(Baseline):
-    """SPL over DeepEutaxy's fixed batches (fixed order, as BL).
+    """SPL over BL's fixed batches (fixed order, as BL).
 
     Args:
-        order: "dataset" (default, as BL and the authors' code) or "seeded_shuffle".
+        order: "seeded_shuffle" (default, BL's batches under the paper) or "dataset" (the authors'
+            code; forced by `variant=authors_code`).
         lambda0, alpha, selection: see `SelfPacedSelection`.
         variant: "paper" or "authors_code" (forces selection="authors_code").
     """
 
     name = "spl"
 
-    def __init__(self, order: str = "dataset", lambda0: float = 0.1, alpha: float = 1.3, selection: str = "easy_first", variant: str = "paper") -> None:
+    def __init__(self, order: str = "seeded_shuffle", lambda0: float = 0.1, alpha: float = 1.3, selection: str = "easy_first", variant: str = "paper") -> None:
         super().__init__(order=order, variant=variant)
         self.spl = SelfPacedSelection(lambda0, alpha, "authors_code" if variant == "authors_code" else selection)
 
