@@ -19,7 +19,7 @@ ROWS_VII ?= resnet20 resnet32
 CIFAR_DATA ?= cifar10
 LAUNCHER ?=
 
-.PHONY: help venv fashion-mnist demo train test test-full bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
+.PHONY: help venv fashion-mnist demo train test test-full test-faults evidence-lenet5 summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ train: venv ## python -m trainfix.train $(ARGS)
 
 test: venv fashion-mnist ## the test suite (CPU, minutes)
 	$(PY) -m pytest -q -m "not gpu" $(ARGS)
+
+test-faults: venv ## the fault suite alone (kill -9, signals, second process, damaged checkpoints, read-only/full disk, bad data/config): prints its tally
+	$(PY) -m pytest -q tests/reliability $(ARGS)
 
 test-full: venv fashion-mnist ## the test suite including GPU-marked tests where a GPU exists
 	$(PY) -m pytest -q $(ARGS)
@@ -80,3 +83,11 @@ summary: venv ## mean ± std over seeds per configuration of a sweep (RUNS=multi
 
 clean: ## remove caches (not runs/ or multirun/)
 	rm -rf .pytest_cache **/__pycache__
+
+EVIDENCE_DIR ?= $(abspath ../evidence-runs)
+evidence-lenet5: venv ## DeepEutaxy Table IV's LeNet-5 row at the paper's protocol on this CPU: 3 seeds x BL/SPL/DE x both variants, 2 runs side by side (resumable)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/lenet5 profile=full trainer=cpu \
+	  strategy=baseline,spl,deepeutaxy seed=0,1,2 variant=paper,authors_code paths.multirun_dir=$(EVIDENCE_DIR) \
+	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
+	for v in paper authors_code; do $(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full \
+	  --out results/deepeutaxy_table_iv_full_lenet5_cpu_$$v --variant $$v --rows lenet5 || exit 1; done
