@@ -27,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
+from trainfix.exit_status import run_hydra_cli
 from trainfix.runs.export import ExportError, export_run
 from trainfix.runs.loading import LoadedRun, RunLoadError, load_run
 from trainfix.runs.records import METRICS_FLOAT_FORMAT, atomic_write_text, now_iso, package_versions, read_metrics
@@ -155,14 +156,8 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
-    """`python -m trainfix.eval` / `trainfix-eval`: Hydra's own errors (unknown key, bad override syntax,
-    e.g. an unquoted run_dir holding '=' or ',') exit with status 2 too, not Hydra's generic 1."""
-    try:
-        main()
-    except SystemExit as exit_:
-        if exit_.code == 1 and not _TASK_STARTED:
-            sys.exit(EXIT_USER_ERROR)
-        raise
+    """`python -m trainfix.eval` / `trainfix-eval`."""
+    run_hydra_cli(main, lambda: _TASK_STARTED, EXIT_USER_ERROR)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,25 @@ Success, a skipped (finished or running elsewhere) run and a run that diverged a
 verdict is in run.json.
 """
 
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
 EXIT_FAILED = 1  # training failed (an error while training); also a sweep in which any job failed
 EXIT_CONFIG = 2  # a configuration mistake: bad value, unknown option or key, a folder holding another configuration
 EXIT_DATA = 3  # dataset files missing, damaged or not the official ones
 EXIT_STORAGE = 4  # the output location is read-only, full or gone
+
+
+def run_hydra_cli(main: Callable[[], Any], task_started: Callable[[], bool], config_status: int = EXIT_CONFIG) -> None:
+    """Run a `@hydra.main` function as a command: Hydra's own configuration errors (unknown option or
+    key, bad override syntax), which it reports with its generic status 1 before the task starts, exit
+    with `config_status` like the task's own configuration errors."""
+    try:
+        main()
+    except SystemExit as exit_:
+        if exit_.code == 1 and not task_started():
+            sys.exit(config_status)
+        raise

@@ -39,7 +39,7 @@ from trainfix.callbacks.strategy_driver import StrategyDriver
 from trainfix.config_rules import ConfigError, check_config
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.data.datasets import DatasetFormatError, DatasetMissingError, NonOfficialDataError
-from trainfix.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE
+from trainfix.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
 from trainfix.models.classifier import Classifier
 from trainfix.runs.folder import RunAction, RunConflictError, decide
 from trainfix.runs.identity import overridden_keys
@@ -261,14 +261,8 @@ def _classify(error: Exception, run_dir: Path) -> tuple[str, int, str]:
 
 
 def cli() -> None:
-    """`python -m trainfix.train` / `trainfix-train`: Hydra's own configuration errors (unknown option,
-    unknown key, bad override syntax) exit with EXIT_CONFIG like ours, not Hydra's generic 1."""
-    try:
-        main()
-    except SystemExit as exit_:
-        if exit_.code == 1 and not _TASK_STARTED:
-            sys.exit(EXIT_CONFIG)
-        raise
+    """`python -m trainfix.train` / `trainfix-train`."""
+    run_hydra_cli(main, lambda: _TASK_STARTED, EXIT_CONFIG)
 
 
 if __name__ == "__main__":

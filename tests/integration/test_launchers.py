@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.integration.test_multirun import sweep
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def sweep(tmp_path: Path, data_dir: Path, launcher: list[str]) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable, "-m", "trainfix.train", "-m", *launcher,
-        f"paths.data_dir={data_dir}", f"paths.multirun_dir={tmp_path}", "task_name=sweep",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
-        "data.train_subset=500", "data.test_subset=200", "data.batch_size=250", "seed=0,1",
-    ]
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
 def finished_runs(sweep_dir: Path) -> dict[int, dict]:
