@@ -59,11 +59,11 @@ def test_sweep_over_a_key_the_experiment_label_omits_and_a_failing_job(tmp_path,
     and the same configuration spelled another way later is skipped, not trained again."""
     env = {**os.environ, "WANDB_MODE": "offline"}
     common = [
-        sys.executable, "-m", "trainfix.train", "experiment=deepeutaxy/table_iv/lenet5", "profile=quick", "strategy=baseline",
+        sys.executable, "-m", "trainfix.train", "-m", "experiment=deepeutaxy/table_iv/lenet5", "profile=quick", "strategy=baseline",
         f"paths.data_dir={data_dir}", f"paths.multirun_dir={tmp_path}", "trainer.max_epochs=1", "quick.train_subset=500",
         "quick.test_subset=200", "trainer.enable_progress_bar=false",
     ]
-    done = subprocess.run([*common, "-m", "optimizer.lr=0.1,0.05,inf"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run([*common, "optimizer.lr=0.1,0.05,inf"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 1, done.stderr[-3000:]
     runs = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "deepeutaxy_table_iv_quick").glob("*/run.json")}
     assert all(name.startswith("lenet5_baseline_paper_seed0-") for name in runs)
@@ -75,7 +75,7 @@ def test_sweep_over_a_key_the_experiment_label_omits_and_a_failing_job(tmp_path,
     assert "3 jobs (2 finished, 1 config error)" in table and "1 of 3 jobs failed" in table
 
     respelled = subprocess.run(
-        [*common, "-m", "optimizer.lr=0.05", "data=mnist", "model=lenet5", "seed=0"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+        [*common, "optimizer.lr=0.05", "data=mnist", "model=lenet5", "seed=0"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
     )
     assert respelled.returncode == 0, respelled.stderr[-3000:]
     assert "skipped (finished)" in respelled.stderr + respelled.stdout
