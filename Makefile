@@ -27,7 +27,7 @@ help: ## this list
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,ray]'
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv and install trainfix (torch==2.14.1, torchvision==0.29.1 pinned)
@@ -87,7 +87,7 @@ clean: ## remove caches (not runs/ or multirun/)
 EVIDENCE_DIR ?= $(abspath ../evidence-runs)
 evidence-lenet5: venv ## DeepEutaxy Table IV's LeNet-5 row at the paper's protocol on this CPU: 3 seeds x BL/SPL/DE x both variants, 2 runs side by side (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/lenet5 profile=full trainer=cpu \
-	  strategy=baseline,spl,deepeutaxy seed=0,1,2 variant=paper,authors_code paths.multirun_dir=$(EVIDENCE_DIR) \
+	  variant=paper,authors_code seed=0,1,2 strategy=baseline,spl,deepeutaxy paths.multirun_dir=$(EVIDENCE_DIR) \
 	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
 	for v in paper authors_code; do $(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full \
 	  --out results/deepeutaxy_table_iv_full_lenet5_cpu_$$v --variant $$v --rows lenet5 || exit 1; done
