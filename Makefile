@@ -22,7 +22,7 @@ LAUNCHER ?=
 .PHONY: help venv fashion-mnist demo train test test-full test-faults evidence-lenet5 summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
 
 help: ## this list
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
