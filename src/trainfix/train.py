@@ -36,6 +36,7 @@ from trainfix.callbacks.run_loggers import RunLoggers
 from trainfix.callbacks.convergence import Convergence
 from trainfix.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
 from trainfix.callbacks.strategy_driver import StrategyDriver
+from trainfix.monitor.callback import build_monitor
 from trainfix.config_rules import ConfigError, check_config
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.data.datasets import DatasetFormatError, DatasetMissingError, NonOfficialDataError
@@ -157,7 +158,8 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     recorder = RunRecorder(run_dir, config, data_facts, cfg.seed, attempt)
     convergence = Convergence(run_dir, **cfg.convergence)
     readable = [RunLoggers(run_dir, config, data_facts), EpochLog(run_dir, monitored_metric(cfg.data.val_fraction))]
-    callbacks: list[pl.Callback] = [StrategyDriver(strategy), *convergence.measurements(), recorder, *readable, convergence, LastCheckpoint(run_dir)]
+    monitor = build_monitor(cfg, run_dir)  # after the recorder (it reads the epoch's row), before the checkpoint
+    callbacks: list[pl.Callback] = [StrategyDriver(strategy), *convergence.measurements(), recorder, *readable, convergence, *monitor, LastCheckpoint(run_dir)]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
 
