@@ -91,3 +91,35 @@ evidence-lenet5: venv ## DeepEutaxy Table IV's LeNet-5 row at the paper's protoc
 	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
 	for v in paper authors_code; do $(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full \
 	  --out results/deepeutaxy_table_iv_full_lenet5_cpu_$$v --variant $$v --rows lenet5 || exit 1; done
+
+# ---- training monitor (AutoTrainer) and the oscillating-loss study: docs/monitor.md ----------------------
+OL_SEEDS_quick := 0,1,2
+OL_SEEDS_full := $(shell seq -s, 0 99)
+OL_SEEDS ?= $(OL_SEEDS_$(PROFILE))
+OL_EPOCHS_quick := 20
+OL_EPOCHS_full := 50
+OL_EPOCHS ?= $(OL_EPOCHS_$(PROFILE))
+OL_LAYERS ?= 20
+# quick: 2,000 MNIST images at the thesis' batch 32 (same code path; its numbers prove nothing)
+OL_QUICK_ARGS_quick := quick.batch_size=32
+OL_RUNS ?= multirun/monitor_ol_$(PROFILE)
+
+.PHONY: reproduce-ol-distribution compare-checking-frequency bench-monitor evidence-monitor-ol
+reproduce-ol-distribution: venv ## thesis Tables 3-1/3-2: ol_judge detection rate + pair index, histograms (PROFILE=quick|full OL_EPOCHS=50 OL_LAYERS=20|34 OL_SEEDS=...)
+	$(PY) -m trainfix.train -m experiment=monitor/ol_mnist profile=$(PROFILE) trainer.max_epochs=$(OL_EPOCHS) \
+	  model.params.hidden_layers=$(OL_LAYERS) seed=$(OL_SEEDS) trainer.enable_progress_bar=false $(OL_QUICK_ARGS_$(PROFILE)) $(LAUNCHER) $(ARGS)
+	$(PY) -m trainfix.results monitor --runs $(OL_RUNS) --out results/monitor_ol_$(PROFILE)
+
+compare-checking-frequency: venv ## constant vs dynamic checking on the study's runs: checks, delay, measured t1/t2, Eq. 4.1 overhead (PROFILE=quick|full)
+	$(MAKE) reproduce-ol-distribution PROFILE=$(PROFILE)
+	$(PY) benchmarks/monitor_overhead.py --models mlp $(if $(filter quick,$(PROFILE)),--quick,) --out results/monitor_checking_$(PROFILE)/timing.json
+	$(PY) -m trainfix.results monitor --runs $(OL_RUNS) --out results/monitor_checking_$(PROFILE) --timing results/monitor_checking_$(PROFILE)/timing.json
+
+bench-monitor: venv ## monitor overhead ratios in one run: off / constant / dynamic / dynamic + per-step statistics, MLP and ResNet-20
+	$(PY) benchmarks/monitor_overhead.py $(ARGS)
+
+evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full MNIST, 50 epochs, 20 seeds, one process (resumable)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=monitor/ol_mnist profile=full trainer=cpu seed=$(shell seq -s, 0 19) \
+	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) $(ARGS)
+	$(PY) -m trainfix.results monitor --runs $(EVIDENCE_DIR_OL)/monitor_ol_full --out results/monitor_ol_mnist_cpu
+EVIDENCE_DIR_OL ?= $(abspath ../evidence-runs/monitor_ol)

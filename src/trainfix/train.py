@@ -37,6 +37,7 @@ from trainfix.callbacks.convergence import Convergence
 from trainfix.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
 from trainfix.callbacks.strategy_driver import StrategyDriver
 from trainfix.monitor.callback import build_monitor
+from trainfix.monitor.repair import repair_if_asked
 from trainfix.config_rules import ConfigError, check_config
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.data.datasets import DatasetFormatError, DatasetMissingError, NonOfficialDataError
@@ -82,7 +83,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     with lock:
         if lock.stale_holder:
             log.warning("Took over the lock of %s from pid %s on %s, which died holding it", run_dir, lock.stale_holder.get("pid"), lock.stale_holder.get("host"))
-        return _train_locked(cfg, run_dir, config)
+        result = _train_locked(cfg, run_dir, config)
+    repair_if_asked(cfg, run_dir, _task_overrides())
+    return result
 
 
 def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -27,7 +27,7 @@ def test_help_lists_every_user_group_with_an_example_and_no_internal_group(monke
     out = run_cli(monkeypatch, capsys, "--help")
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
     assert USER_GROUPS == sorted(
-        ["callbacks", "data", "debug", "experiment", "hparams_search", "logger", "model", "optimizer", "profile", "scheduler", "strategy", "trainer"]
+        ["callbacks", "data", "debug", "experiment", "hparams_search", "logger", "model", "monitor", "optimizer", "profile", "scheduler", "strategy", "trainer"]
     )
     for group in USER_GROUPS:
         assert group in lines, f"--help does not list the config group {group!r}"

@@ -5,6 +5,7 @@
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_iv
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_vii \\
         --base-runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_vii --table vii
+    python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full [--replay --budgets 50,100]
 
 `summary` prints one row per configuration (Markdown) and writes it with --out. `report` writes one
 self-contained HTML file. `deepeutaxy` writes into --out: table_<n>.md / .csv / .tex (paper layout:
@@ -78,6 +79,12 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--seeds", type=_int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)")
     de.add_argument("--rows", type=_str_list, help="table rows, e.g. cnn1,lenet5 (default: the rows found in the runs)")
     de.add_argument("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
+    mon = papers.add_parser("monitor", help="oscillating-loss study: detection rate, pair index, constant vs dynamic checking")
+    mon.add_argument("--runs", type=Path, required=True, help="multirun folder of experiment=monitor/ol_mnist runs")
+    mon.add_argument("--out", type=Path, required=True, help="folder for tables (md/csv/tex), per_run.csv, histograms.png, report.html")
+    mon.add_argument("--budgets", type=_int_list, help="epoch budgets to report, e.g. 50,100,125,150 (default: each run's planned epochs)")
+    mon.add_argument("--replay", action="store_true", help="count a longer run's first b epochs as a run of budget b (constant-LR Adam only)")
+    mon.add_argument("--timing", type=Path, help="JSON with check_s, seconds per check (benchmarks/monitor_overhead.py --out), for Eq. 4.1 when the runs did not run the monitor")
     de.add_argument("--train-measure", choices=("same", "code"), default="same",
                     help="train accuracy: same = eval-mode pass for every strategy (default); code = as the authors' code "
                     "measured it (DE, SPL+DE and Table VII's SPL row: running mean in training mode)")
@@ -86,6 +93,40 @@ def parser() -> argparse.ArgumentParser:
                     help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "
                     "(labelled in the captions); default: they are not counted and the captions list them with the reason")
     return top
+
+
+def build_monitor_study(args: argparse.Namespace) -> list[Path]:
+    """The oscillating-loss study (trainfix.results.monitor_study): tables, histograms, per-run values, report."""
+    from trainfix.results.monitor_study import (
+        detection_table, histograms, load_paper, load_timing, replay_check, schedule_table, study_runs,
+    )
+
+    runs = collect_runs(args.runs)
+    paper = load_paper()
+    study = study_runs(runs, args.budgets, replay=args.replay)
+    if study.empty:
+        raise ValueError(f"--runs {args.runs}: no finished run with a recorded accuracy series "
+                         f"({', '.join(f'{n} {s}' for s, n in runs.runs['status'].value_counts().items())})")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = [detection_table(study, paper), schedule_table(study, load_timing(args.timing)), replay_check(runs)]
+    written: list[Path] = []
+    for table in tables:
+        if len(table):
+            written += write_table(table.set_index(table.columns[0]), out, stem=table.attrs["stem"])
+            print(f"\n{table.attrs['title']}\n{table_markdown(table.set_index(table.columns[0]))}")
+    per_run = out / "per_run.csv"
+    study.to_csv(per_run, index=False)
+    written.append(per_run)
+    figure = histograms(study, paper)
+    caption = "Pair index (ours vs the thesis) and the online detection epoch under each checking schedule"
+    written.append(write_figure(figure, out / "histograms.png", description=caption))
+    shown = [t.set_index(t.columns[0]).rename_axis(t.columns[0]) for t in tables if len(t)]
+    for original, table in zip([t for t in tables if len(t)], shown):
+        table.attrs.update(original.attrs)
+    written.append(write_report(runs, out / "report.html", title=f"Oscillating-loss study: {args.runs}", tables=shown,
+                                figures=[(caption, figure)]))
+    return written
 
 
 def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
@@ -161,7 +202,7 @@ def report_command(args: argparse.Namespace) -> list[Path]:
     return [write_report(collect_runs(args.runs), args.out, metric=args.metric, at=args.at)]
 
 
-COMMANDS = {"summary": summarize_command, "report": report_command, "deepeutaxy": build_deepeutaxy}
+COMMANDS = {"summary": summarize_command, "report": report_command, "deepeutaxy": build_deepeutaxy, "monitor": build_monitor_study}
 
 
 def main(argv: list[str] | None = None) -> int:
