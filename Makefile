@@ -110,8 +110,7 @@ reproduce-ol-distribution: venv ## thesis Tables 3-1/3-2: ol_judge detection rat
 	  model.params.hidden_layers=$(OL_LAYERS) seed=$(OL_SEEDS) trainer.enable_progress_bar=false $(OL_QUICK_ARGS_$(PROFILE)) $(LAUNCHER) $(ARGS)
 	$(PY) -m trainfix.results monitor --runs $(OL_RUNS) --out results/monitor_ol_$(PROFILE)
 
-compare-checking-frequency: venv ## constant vs dynamic checking on the study's runs: checks, delay, measured t1/t2, Eq. 4.1 overhead (PROFILE=quick|full)
-	$(MAKE) reproduce-ol-distribution PROFILE=$(PROFILE)
+compare-checking-frequency: venv reproduce-ol-distribution ## constant vs dynamic checking on the study's runs: checks, delay, measured t1/t2, Eq. 4.1 overhead (PROFILE=quick|full)
 	$(PY) benchmarks/monitor_overhead.py --models mlp $(if $(filter quick,$(PROFILE)),--quick,) --out results/monitor_checking_$(PROFILE)/timing.json
 	$(PY) -m trainfix.results monitor --runs $(OL_RUNS) --out results/monitor_checking_$(PROFILE) --timing results/monitor_checking_$(PROFILE)/timing.json
 
