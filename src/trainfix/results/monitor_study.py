@@ -220,7 +220,7 @@ def histograms(study: pd.DataFrame, paper: dict[str, Any]):
         for name in SCHEDULES:
             values = [int(v) for v in group[f"{name}_detect"].dropna()]
             if values:
-                right.hist(values, bins=bins, alpha=0.5, label=f"{name} ({len(values)})")
+                right.hist(values, bins=bins, histtype="step", linewidth=2, label=f"{name} ({len(values)})")
         firing = [int(v) for v in group["first_firing"].dropna()]
         if firing:
             right.hist(firing, bins=bins, histtype="step", color="black", label=f"first firing ({len(firing)})")
