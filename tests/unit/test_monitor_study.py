@@ -25,3 +25,22 @@ def test_judge_run_on_a_crafted_run():
 def test_paper_file_matches_the_thesis_percentages():
     for case in load_paper()["cases"]:
         assert round(100 * len(case["pair_index"]) / case["runs"]) == case["flagged_pct"], case["case"]
+
+
+def test_schedule_table_counts_checks_until_detection_and_eq_4_1():
+    import pandas as pd
+
+    from trainfix.results.monitor_study import schedule_table
+
+    oscillating = [0.80 + 0.01 * i for i in range(12)] + [0.91 if i % 2 else 0.86 for i in range(18)]
+    calm = [0.80 + 0.005 * i for i in range(30)]
+    rows = [{"hidden_layers": 20, "budget": 30, "epoch_s": 2.0, "check_s": float("nan"), **judge_run(s, s, 30)} for s in (oscillating, calm)]
+    table = schedule_table(pd.DataFrame(rows), timing={"check_s": 0.05}).set_index("schedule")
+    dynamic = table.loc[table.index.str.startswith("dynamic")].iloc[0]
+    # dynamic on 30 epochs: checks 7..12 and 22 (7); the oscillating run stops at 22, the calm one runs all 30
+    # epochs and all 7 checks: 14 checks over 52 epochs; Eq. 4.1: q x t2 / t1 = 14/52 x 0.05 / 2.0.
+    assert (dynamic["checks made (until detection)"], dynamic["epochs trained (until detection)"]) == (14, 52)
+    assert dynamic["detected"] == "1/2" and dynamic["delay mean (epochs)"] == 2.0
+    assert dynamic["overhead q*t2/t1 (Eq. 4.1)"] == f"{100 * 14 / 52 * 0.05 / 2.0:.3f}%"
+    constant = table.loc["constant every 3"]
+    assert (constant["checks made (until detection)"], constant["epochs trained (until detection)"]) == (8 + 10, 22 + 30)
