@@ -78,3 +78,20 @@ def test_solution_lists_follow_autotrainer():
     assert [t.overrides for t in tries[1:4]] == [["optimizer.lr=0.001"], ["optimizer.lr=0.0001"], ["optimizer.lr=1e-05"]]
     assert tries[5].skipped == "same batch size" and tries[6].overrides == ["data.batch_size=128"]
     assert [t.overrides for t in attempts_for("not_converge", config)][3:5] == [["optimizer.lr=0.1"], ["optimizer.lr=1"]]
+
+
+@pytest.mark.parametrize("profile", ["full", "quick"])
+def test_ol_study_experiment_pins_the_thesis_settings(profile, tmp_path):
+    from omegaconf import OmegaConf
+
+    from trainfix.config_rules import check_config
+
+    cfg = compose_config(["experiment=monitor/ol_mnist", f"profile={profile}", "seed=7"], tmp_path)
+    check_config(cfg)
+    r = OmegaConf.to_container(cfg, resolve=True)
+    assert (r["model"]["name"], r["model"]["params"]) == ("mlp", {"hidden_layers": 20, "width": 128, "activation": "relu"})
+    assert r["optimizer"]["_target_"] == "torch.optim.Adam" and (r["optimizer"]["lr"], r["optimizer"]["eps"]) == (0.001, 1e-7)
+    assert r["scheduler"]["scheduler"] is None  # constant learning rate
+    assert r["data"]["batch_size"] == (32 if profile == "full" else r["quick"]["batch_size"])
+    assert r["trainer"]["max_epochs"] == (50 if profile == "full" else 5) and r["run_name"].endswith("_seed7")
+    assert r["data"]["train_subset"] is None if profile == "full" else r["data"]["train_subset"] == 2000
