@@ -88,7 +88,7 @@ class ReducedWeights:
 # ------------------------------------------------------------------------------ Eqs. 1-4
 def check_choice(strategy: int, direction: str) -> None:
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy={strategy!r} is not an Apricot strategy; accepted: {list(STRATEGIES)} (Eqs. 2-4)")
+        raise ValueError(f"apricot_strategy={strategy!r} is not an Apricot strategy; accepted: {list(STRATEGIES)} (Eqs. 2-4)")
     if direction not in DIRECTIONS:
         raise ValueError(f"direction={direction!r}; accepted: {list(DIRECTIONS)} (toward: the text's reading, printed: Eqs. 2-4 as printed)")
 

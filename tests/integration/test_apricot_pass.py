@@ -1,0 +1,87 @@
+"""Apricot's adaptation pass end to end on tiny real runs (LeNet-5 on real MNIST, CPU): reduced models
+on index windows, roll-back to the best weights, and resume after the last completed batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from tests.conftest import compose_train
+from trainfix.apricot.procedure import run_pass
+from trainfix.train import CONF_DIR, train
+
+SMALL = ["model=lenet5", "data=mnist", "trainer.accelerator=cpu", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+         "data.train_subset=1200", "data.test_subset=400", "data.batch_size=100", "data.eval_batch_size=400"]
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory, data_dir) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("apricot_runs")
+    base = SMALL + [f"paths.data_dir={data_dir}"]
+    train(compose_train(["experiment=apricot/cnn1", *base], root / "input"))
+    reduced = []
+    for start in (0, 300, 600):
+        folder = root / f"reduced_{start}"
+        train(compose_train(["experiment=apricot/reduced/cnn1", *base, f"data.train_window.start={start}", "data.train_window.size=600"], folder))
+        reduced.append(folder)
+    return root / "input", reduced
+
+
+def apricot_cfg(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return compose("apricot.yaml", overrides=list(overrides))
+
+
+def test_reduced_runs_train_on_their_windows(trained_runs):
+    _, reduced = trained_runs
+    records = [json.loads((f / "run.json").read_text()) for f in reduced]
+    assert [r["data"]["num_train"] for r in records] == [600, 600, 600]
+    assert [r["data"]["train_window"] for r in records] == [{"start": s, "size": 600, "order": "official"} for s in (0, 300, 600)]
+    assert all(r["config"]["trainer"]["max_epochs"] == 1 and r["status"] == "finished" for r in records)
+
+
+def test_rollback_keeps_the_best_weights(trained_runs, tmp_path):
+    input_dir, reduced = trained_runs
+    # r = 0.9 moves 90% of the way toward the correct group's average per failing sample: the model
+    # changes a lot, and without retraining every batch that is not strictly better is rolled back.
+    cfg = apricot_cfg(f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={tmp_path / 'a'}",
+                      "r=0.9", "retrain_epochs=0", "max_batches=3", "eval_batch_size=400")
+    result = run_pass(cfg)
+    state = torch.load(tmp_path / "a" / "state.pt", weights_only=False)
+    history = pd.read_csv(tmp_path / "a" / "history.csv")
+    assert len(history) == 3 and (history["adjusted"] > 0).all()
+    assert history["acc_adjusted"].nunique() > 1  # the adjustments changed the model
+    best_acc = max([result["input_selection_acc"], *history.loc[history["kept"], "acc_adjusted"]])
+    assert result["best_selection_acc"] == pytest.approx(best_acc)
+    assert history["best_acc"].is_monotonic_increasing
+    for key, value in state["best"].items():  # after the last batch the model is the best one again
+        assert torch.equal(state["current"][key], value), key
+    saved = torch.load(tmp_path / "a" / "best.pt", weights_only=False)
+    assert all(torch.equal(saved[k], v) for k, v in state["best"].items())
+    facts = json.loads((tmp_path / "a" / "reduced.json").read_text())
+    assert len(facts["reduced"]) == 3 and facts["train_images_never_used"] == 0
+    assert 0 <= facts["rescued_share_of_test"] <= 1 - facts["input_test_acc"] + 1e-9
+
+
+def test_killed_pass_resumes_with_the_same_result(trained_runs, tmp_path):
+    input_dir, reduced = trained_runs
+    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "r=0.05", "retrain_epochs=1",
+              "eval_batch_size=400", "apricot_strategy=1", "direction=printed"]
+    straight = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'straight'}", "max_batches=3"))
+    run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'resumed'}", "max_batches=1"))  # stopped after batch 1
+    resumed = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'resumed'}", "max_batches=3"))
+    a = pd.read_csv(tmp_path / "straight" / "history.csv")
+    b = pd.read_csv(tmp_path / "resumed" / "history.csv")
+    cols = ["batch", "failing", "adjusted", "acc_adjusted", "kept", "best_acc"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    assert straight["test_acc"] == resumed["test_acc"] and straight["train_acc"] == resumed["train_acc"]
+    sa = torch.load(tmp_path / "straight" / "state.pt", weights_only=False)["current"]
+    sb = torch.load(tmp_path / "resumed" / "state.pt", weights_only=False)["current"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
