@@ -16,8 +16,9 @@ The pass, per batch of `batch_size` training samples (default 20, the paper's):
      per batch).
 The best model is returned: its train and test accuracy go to `result.json`.
 
-Output: `<runs>/adapt/<row>_seed<s>_S<strategy>_<direction>-<hash>/` with `state.pt`, `prepare.pt` (the
-rDLMs' predictions, computed once), `history.csv`, `reduced.json` (Table IV facts), `result.json`.
+Output: `<runs>/adapt/<row>_seed<s>_S<strategy>_<direction>-<hash>/` with `state.pt`, `history.csv`,
+`reduced.json` (Table IV facts), `result.json`, `best.pt`; beside it `predictions-<hash>.pt`, the rDLMs'
+and the input model's predictions, computed once for all passes over the same runs.
 The hash covers every setting except `max_batches`, `time_budget_s` and `device`, so raising
 `max_batches` continues the same folder.
 """
@@ -186,7 +187,7 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
     test_y = dm.splits["test"].labels
     select_idx, report_idx = _selection_split(len(test_y), cfg)
 
-    prep = _prepare(out, inputs, cfg)
+    prep = _prepare(out.parent, inputs, cfg)
     if not (out / "reduced.json").exists():
         atomic_write_text(out / "reduced.json", json.dumps(_reduced_facts(prep, inputs, train_y, test_y), indent=2))
     reduced_correct = prep["reduced_train"] == train_y.unsqueeze(0)  # [n, N]
@@ -267,10 +268,11 @@ def _selection_split(test_count: int, cfg: DictConfig) -> tuple[torch.Tensor, to
     return perm[:size].sort().values, perm[size:].sort().values
 
 
-def _prepare(out: Path, inputs: Inputs, cfg: DictConfig) -> dict[str, torch.Tensor]:
-    """Predictions of every rDLM (and the input model) on the training and test sets: once per pass, cached."""
-    path = out / "prepare.pt"
-    key = [str(p) for p in inputs.reduced_dirs] + [str(inputs.input_run.run_dir)]
+def _prepare(folder: Path, inputs: Inputs, cfg: DictConfig) -> dict[str, torch.Tensor]:
+    """Predictions of every rDLM (and the input model) on the training and test sets: computed once and
+    shared by every pass over the same runs (`<folder>/predictions-<hash>.pt`, beside the pass folders)."""
+    key = [p.name for p in inputs.reduced_dirs] + [inputs.input_run.run_dir.name]
+    path = folder / f"predictions-{config_hash({'runs': key})}.pt"
     if path.exists():
         prep = torch.load(path, weights_only=False)
         if prep.get("key") == key:
