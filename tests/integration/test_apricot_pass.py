@@ -85,3 +85,29 @@ def test_killed_pass_resumes_with_the_same_result(trained_runs, tmp_path):
     sa = torch.load(tmp_path / "straight" / "state.pt", weights_only=False)["current"]
     sb = torch.load(tmp_path / "resumed" / "state.pt", weights_only=False)["current"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_tables_and_figures_from_the_passes(trained_runs):
+    from trainfix.results.apricot_tables import build
+
+    input_dir, reduced = trained_runs
+    root = input_dir.parent
+    results = {}
+    for strategy, direction in ((1, "toward"), (3, "printed")):
+        out = root / "adapt" / f"s{strategy}_{direction}"
+        results[(strategy, direction)] = run_pass(apricot_cfg(
+            f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={out}", "row=cnn1",
+            f"apricot_strategy={strategy}", f"direction={direction}", "retrain_epochs=0", "max_batches=1", "eval_batch_size=400"))
+    written = build(root, root / "tables")
+    names = {p.name for p in written}
+    assert {"table_ii.md", "table_iii.md", "table_iv.md", "table_v.md", "figure_2.png", "figure_3.png", "report.html"} <= names
+    table_v = (root / "tables" / "table_v.md").read_text()
+    assert "| CNN1    | paper" in table_v or "CNN1" in table_v
+    s1 = results[(1, "toward")]
+    assert f"{100 * s1['test_acc']:.2f}" in table_v  # our S1 (toward) test accuracy, beside the paper's 74.88
+    assert "74.88" in table_v and "not the official CIFAR-10" not in table_v  # MNIST: official files
+    table_iv = (root / "tables" / "table_iv.md").read_text()
+    facts = json.loads((root / "adapt" / "s1_toward" / "reduced.json").read_text())
+    mean_test = sum(m["test_acc"] for m in facts["reduced"]) / 3
+    assert f"{100 * mean_test:.2f}" in table_iv and "59.47" in table_iv
+    assert "official order" in table_iv or "published order" in table_iv

@@ -235,7 +235,7 @@ def table_v(data: ApricotRuns) -> pd.DataFrame:
             entry[f"S{k} max gain"] = f"{s['max_gain']:.2f}" if s else "-"
         entry["Avg. gain"] = f"{p['avg_gain']:.2f}" if p else "-"
         entry["Max. gain"] = f"{p['max_gain']:.2f}" if p else "-"
-        out[(name, "paper")] = entry
+        out[f"{name} (paper)"] = entry
         for direction in directions:
             mine = adapt[(adapt["row"] == row) & (adapt["direction"] == direction)]
             entry = {}
@@ -251,9 +251,9 @@ def table_v(data: ApricotRuns) -> pd.DataFrame:
             entry["Max. gain"] = _pct(max(v.max() for v in gains.values())) if gains else "-"
             batches = sorted(set(mine["batches_done"])) if len(mine) else []
             entry["Batches"] = ",".join(map(str, batches)) or "-"
-            out[(name, f"ours ({direction})")] = entry
+            out[f"{name} (ours, {direction})"] = entry
     table = pd.DataFrame.from_dict(out, orient="index").fillna("-")
-    table.index = pd.MultiIndex.from_tuples(table.index, names=["Model", "Source"])
+    table.index.name = "Model (source)"
     settings = []
     if len(adapt):
         settings.append("Ours per sign convention (toward = the text's reading, the default; printed = Eqs. 2-4 as printed); "
@@ -304,7 +304,7 @@ def figure_3(data: ApricotRuns):
             original = mine.drop_duplicates("model_seed")[f"input_{metric}"] * 100
             groups = [original] + [mine.loc[mine["strategy"] == k, metric] * 100 for k in (1, 2, 3)]
             ax = axes[i][j]
-            box = ax.boxplot([list(g) for g in groups], patch_artist=True, labels=["original", "S1", "S2", "S3"])
+            box = ax.boxplot([list(g) for g in groups], patch_artist=True, tick_labels=["original", "S1", "S2", "S3"])
             for patch, color in zip(box["boxes"], colors, strict=True):
                 patch.set_facecolor(color)
             ax.set_title(f"{row} ({direction}): {metric.replace('_acc', '')} accuracy %", fontsize=9)
