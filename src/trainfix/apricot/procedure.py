@@ -117,13 +117,29 @@ def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
     return float((pred == labels).float().mean()) if len(labels) else float("nan")
 
 
+def final_lr(cfg: DictConfig) -> float:
+    """The learning rate the input run ended with: its optimizer's, after its per-epoch scheduler ran
+    `trainer.max_epochs` epochs (a Keras model fitted again keeps the rate its schedule left it at)."""
+    probe = torch.nn.Parameter(torch.zeros(1))
+    optimizer = instantiate(cfg.optimizer)(params=[probe])
+    scheduler_cfg = cfg.scheduler.get("scheduler")
+    if scheduler_cfg is not None and cfg.scheduler.get("interval", "step") == "epoch":
+        scheduler = instantiate(scheduler_cfg)(optimizer)
+        for _ in range(int(cfg.trainer.max_epochs)):
+            optimizer.step()
+            scheduler.step()
+    elif scheduler_cfg is not None:
+        log.warning("retraining at the optimizer's initial rate: the input run's scheduler steps per batch")
+    return float(optimizer.param_groups[0]["lr"])
+
+
 def retrain(run: LoadedRun, epochs: int, seed: int) -> None:
     """`epochs` of the input model's recipe on the whole training set (optimizer and batch size of the
-    input run, its augmentation, a fresh optimizer state), seeded by `seed`."""
+    input run, its augmentation, a fresh optimizer state at the rate its schedule ended with), seeded by `seed`."""
     if epochs <= 0:
         return
     cfg, dm, net = run.config, run.datamodule, run.net
-    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    optimizer = instantiate(cfg.optimizer)(params=net.parameters(), lr=final_lr(cfg))
     count = len(dm.splits["train"].labels)
     batch = int(cfg.data.batch_size)
     order_gen = torch.Generator().manual_seed(derived_seed(seed, "order"))
