@@ -214,10 +214,12 @@ def naive_adjust_batch(
     direction: str,
     r: float,
     parameters_only: bool = False,
+    reduced_correct: torch.Tensor | None = None,
 ) -> BatchOutcome:
     """Algorithm 2 lines 4-23 written out per sample and per tensor, as the public port does: every
-    rDLM predicts every sample, each group's average is a Python sum over models for each tensor.
-    The reference for tests and the benchmark; `adjust_batch` must give the same weights."""
+    rDLM predicts every sample (unless `reduced_correct` [n, B] is given), each group's average is a
+    Python sum over models for each tensor. The reference for tests and the benchmark; `adjust_batch`
+    must give the same weights."""
     check_choice(strategy, direction)
     n = len(reduced_nets)
     own = adaptable_tensors(net, parameters_only)
@@ -226,12 +228,15 @@ def naive_adjust_batch(
     failing = adjusted = 0
     for k in range(len(y)):
         xk, yk = x[k : k + 1], int(y[k])
-        sub = [int(m(xk).argmax(dim=1)) for m in reduced_nets]
+        if reduced_correct is None:
+            sub_right = [int(m(xk).argmax(dim=1)) == yk for m in reduced_nets]
+        else:
+            sub_right = [bool(v) for v in reduced_correct[:, k]]
         if int(net(xk).argmax(dim=1)) == yk:
             continue
         failing += 1
-        correct = [i for i in range(n) if sub[i] == yk]
-        incorrect = [i for i in range(n) if sub[i] != yk]
+        correct = [i for i in range(n) if sub_right[i]]
+        incorrect = [i for i in range(n) if not sub_right[i]]
         if not correct:
             continue
         a, b = len(correct), len(incorrect)
