@@ -65,6 +65,9 @@ def test_rollback_keeps_the_best_weights(trained_runs, tmp_path):
         assert torch.equal(state["current"][key], value), key
     saved = torch.load(tmp_path / "a" / "best.pt", weights_only=False)
     assert all(torch.equal(saved[k], v) for k, v in state["best"].items())
+    before = (tmp_path / "a" / "state.pt").read_bytes()
+    assert run_pass(cfg) == result  # a complete pass re-invoked: nothing to do, the same result
+    assert (tmp_path / "a" / "state.pt").read_bytes() == before
     facts = json.loads((tmp_path / "a" / "reduced.json").read_text())
     assert len(facts["reduced"]) == 3 and facts["train_images_never_used"] == 0
     assert 0 <= facts["rescued_share_of_test"] <= 1 - facts["input_test_acc"] + 1e-9

@@ -228,6 +228,12 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
         state = {"next_batch": 0, "current": _clone_state(net), "best": _clone_state(net), "best_acc": initial,
                  "initial_acc": initial, "history": []}
         atomic_write_bytes(state_file, _state_bytes(state))
+    previous = out / "result.json"
+    if state["next_batch"] >= planned and previous.exists():
+        result = json.loads(previous.read_text())
+        if result.get("batches_done") == state["next_batch"]:
+            log.info("%s: the pass is complete (%d batches); nothing to do", out, planned)
+            return result
     net.eval()
     started = time.perf_counter()
     for k in range(state["next_batch"], planned):
