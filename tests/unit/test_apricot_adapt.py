@@ -166,3 +166,20 @@ def test_set_flat_round_trips():
     set_flat(tensors, flat * 2)
     torch.testing.assert_close(get_flat(tensors), flat * 2)
     assert net[1].num_batches_tracked.dtype == torch.long  # integer buffers are not weights
+
+
+@pytest.mark.parametrize("direction", ["toward", "printed"])
+@pytest.mark.parametrize("strategy", [1, 2, 3])
+def test_fused_update_equals_the_equations_as_written(strategy, direction):
+    from trainfix.apricot.adapt import step
+
+    torch.manual_seed(2)
+    matrix = torch.randn(20, 500, dtype=torch.float64)
+    reduced = ReducedWeights(matrix, matrix.sum(0))
+    w = torch.randn(500, dtype=torch.float64)
+    for a in (1, 12, 20):
+        correct = torch.zeros(20, dtype=torch.bool)
+        correct[:a] = True
+        avg_i = matrix[~correct].mean(0) if a < 20 else None
+        want = step(w, matrix[correct].mean(0), avg_i, a / 20, (20 - a) / 20, strategy, direction, 0.01)
+        torch.testing.assert_close(adjust_sample(w, reduced, correct, strategy, direction, 0.01), want)

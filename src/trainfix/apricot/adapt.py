@@ -120,13 +120,32 @@ def step(
 
 @torch.no_grad()
 def adjust_sample(flat: torch.Tensor, reduced: ReducedWeights, correct: torch.Tensor, strategy: int, direction: str, r: float) -> torch.Tensor:
-    """Eqs. 1-4 for one failing sample whose rDLM correctness mask is `correct` [n] (at least one True)."""
+    """Eqs. 1-4 for one failing sample whose rDLM correctness mask is `correct` [n] (at least one True).
+
+    With p_corr = a/n, p_incorr = b/n and group averages S/a, S/b, every strategy is affine in w:
+    S1: delta = ((a - b) w - (S_corr - S_incorr)) / n; S2: delta = (a w - S_corr) / n;
+    S3: delta = -(b w - S_incorr) / n (zero when b = 0). So the new weights are one fused
+    `alpha * w + beta_c * S_corr + beta_i * S_incorr` (identical to `step`, which the tests check),
+    with the group sums from `ReducedWeights.group_sums` (running sums)."""
     n = reduced.count
     a = int(correct.sum())
     b = n - a
+    sign = (1.0 if direction == "printed" else -1.0) * r / n
+    if strategy == 3 and b == 0:
+        return flat.clone()
     sum_correct, sum_incorrect = reduced.group_sums(correct)
-    avg_incorrect = sum_incorrect / b if b else None
-    return step(flat, sum_correct / a, avg_incorrect, a / n, b / n, strategy, direction, r)
+    if strategy == 1:
+        alpha, beta_c, beta_i = 1.0 + sign * (a - b), -sign, sign
+    elif strategy == 2:
+        alpha, beta_c, beta_i = 1.0 + sign * a, -sign, 0.0
+    else:
+        alpha, beta_c, beta_i = 1.0 - sign * b, 0.0, sign
+    out = flat * alpha
+    if beta_c:
+        out.add_(sum_correct, alpha=beta_c)
+    if beta_i:
+        out.add_(sum_incorrect, alpha=beta_i)
+    return out
 
 
 @dataclass
