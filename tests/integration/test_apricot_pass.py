@@ -114,3 +114,25 @@ def test_tables_and_figures_from_the_passes(trained_runs):
     mean_test = sum(m["test_acc"] for m in facts["reduced"]) / 3
     assert f"{100 * mean_test:.2f}" in table_iv and "59.47" in table_iv
     assert "official order" in table_iv or "published order" in table_iv
+
+
+def test_selection_on_a_validation_split_reports_the_held_out_rest(trained_runs, tmp_path):
+    from trainfix.apricot.procedure import _selection_split
+
+    input_dir, reduced = trained_runs
+    cfg = apricot_cfg(f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={tmp_path / 'v'}",
+                      "eval_on=validation", "validation_size=150", "retrain_epochs=0", "max_batches=1", "eval_batch_size=400")
+    select, report = _selection_split(400, cfg)
+    assert len(select) == 150 and len(report) == 250 and not set(select.tolist()) & set(report.tolist())
+    result = run_pass(cfg)
+    predictions = torch.load(next(tmp_path.glob("predictions-*.pt")), weights_only=False)
+    held_out = float((predictions["input_test"][report] == _test_labels(input_dir)[report]).float().mean())
+    assert result["input_test_acc"] == pytest.approx(held_out)
+    with pytest.raises(ValueError, match="validation_size=400"):
+        _selection_split(400, apricot_cfg("eval_on=validation", "validation_size=400"))
+
+
+def _test_labels(input_dir: Path) -> torch.Tensor:
+    from trainfix.runs.loading import load_run
+
+    return load_run(input_dir, "best").datamodule.splits["test"].labels
