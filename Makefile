@@ -99,7 +99,7 @@ APRICOT_SEEDS_quick := 0
 APRICOT_SEEDS ?= $(APRICOT_SEEDS_$(PROFILE))
 APRICOT_WINDOWS_full := range(0,40000,2000)
 APRICOT_WINDOWS_quick := range(0,1501,375)
-APRICOT_TRAIN_quick := trainer.max_epochs=2
+APRICOT_TRAIN_quick := trainer.max_epochs=2 quick.test_subset=500
 APRICOT_ADAPT_quick := retrain_epochs=1 max_batches=2
 APRICOT_ADAPT ?= $(APRICOT_ADAPT_$(PROFILE))
 APRICOT_RUNS = multirun/apricot_$(PROFILE)
