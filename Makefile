@@ -122,3 +122,30 @@ evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full
 	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) $(ARGS)
 	$(PY) -m trainfix.results monitor --runs $(EVIDENCE_DIR_OL)/monitor_ol_full --out results/monitor_ol_mnist_cpu
 EVIDENCE_DIR_OL ?= $(abspath ../evidence-runs/monitor_ol)
+
+# ------------------------------------------------------------------------------ Apricot (seeds/apricot.txt)
+APRICOT_ROWS ?= cnn1
+APRICOT_SEEDS_full := 0,1,2,3,4
+APRICOT_SEEDS_quick := 0
+APRICOT_SEEDS ?= $(APRICOT_SEEDS_$(PROFILE))
+APRICOT_WINDOWS_full := range(0,40000,2000)
+APRICOT_WINDOWS_quick := range(0,1501,375)
+APRICOT_TRAIN_quick := trainer.max_epochs=2 quick.test_subset=500
+APRICOT_ADAPT_quick := retrain_epochs=1 max_batches=2
+APRICOT_ADAPT ?= $(APRICOT_ADAPT_$(PROFILE))
+APRICOT_RUNS = multirun/apricot_$(PROFILE)
+.PHONY: reproduce-apricot-table-v bench-apricot
+reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report (PROFILE=quick|full APRICOT_ROWS=cnn1 APRICOT_SEEDS=0 CIFAR_DATA=cifar10|cifar10_jpeg APRICOT_ADAPT="max_batches=..")
+	@for row in $(APRICOT_ROWS); do \
+	  $(PY) -m trainfix.train -m experiment=apricot/$$row profile=$(PROFILE) data=$(CIFAR_DATA) seed=$(APRICOT_SEEDS) \
+	    trainer.enable_progress_bar=false $(APRICOT_TRAIN_$(PROFILE)) $(LAUNCHER) $(ARGS) || exit 1; \
+	  $(PY) -m trainfix.train -m experiment=apricot/reduced/$$row profile=$(PROFILE) data=$(CIFAR_DATA) seed=$(APRICOT_SEEDS) \
+	    'data.train_window.start=$(APRICOT_WINDOWS_$(PROFILE))' trainer.enable_progress_bar=false $(APRICOT_TRAIN_$(PROFILE)) $(LAUNCHER) $(ARGS) || exit 1; \
+	  for seed in $$(echo $(APRICOT_SEEDS) | tr , ' '); do \
+	    $(PY) -m trainfix.apricot -m runs=$(APRICOT_RUNS) row=$$row model_seed=$$seed apricot_strategy=1,2,3 direction=toward,printed $(APRICOT_ADAPT) || exit 1; \
+	  done; \
+	done
+	$(PY) -m trainfix.results apricot --runs $(APRICOT_RUNS) --out results/apricot_$(PROFILE)
+
+bench-apricot: venv ## Apricot: seconds per adaptation batch, vectorized vs the naive per-sample implementation, and their ratio
+	$(PY) benchmarks/bench_apricot.py $(ARGS)

@@ -101,7 +101,8 @@ def test_typo_in_key_is_refused(tmp_path):
         compose_train(["data.batchsize=128"], tmp_path)
 
 
-# DeepEutaxy's table cells (other papers' experiments have their own tests, e.g. tests/integration/test_monitor_run.py).
+# DeepEutaxy's table cells (other papers' experiments have their own tests, e.g. tests/integration/test_monitor_run.py,
+# tests/unit/test_apricot_config.py).
 EXPERIMENTS = sorted(str(p.relative_to(CONF_DIR / "experiment").with_suffix("")) for p in (CONF_DIR / "experiment" / "deepeutaxy").rglob("*.yaml"))
 
 

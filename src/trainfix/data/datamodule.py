@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from trainfix.data.augment import random_crop, random_flip, to_float
 from trainfix.data.datasets import DATASETS, ImageTensors, load_split
 from trainfix.data.plan_sampler import IndexDataset, PlanBatchSampler, fixed_batches, identity_collate
+from trainfix.data.windows import TrainWindow, resolve_order, window_indices
 from trainfix.runs.seeding import derived_seed
 from trainfix.strategies.base import Strategy
 
@@ -55,7 +56,10 @@ class ImageDataModule(pl.LightningDataModule):
         train_subset / test_subset: keep N samples drawn at random (seeded by `subset_seed`, the
             same for every run seed) and kept in dataset order; None = all. Random, not the first N:
             some copies are ordered by class (the JPEG CIFAR-10), and a prefix would hold one class.
-        subset_seed: the seed of those draws.
+        subset_seed: the seed of those draws (and of `train_window`'s permutation).
+        train_window: `{start, size, order}`: keep only `size` consecutive training samples from
+            `start` (after `train_subset`, before the validation split), in the published order or a
+            seeded permutation (`trainfix.data.windows`; Apricot's reduced models). None/start null = all.
         accept_nonofficial: accept files whose checksums are not the official ones (with a warning).
         folder: image-folder root for `dataset=image_folder`.
     """
@@ -75,6 +79,7 @@ class ImageDataModule(pl.LightningDataModule):
         subset_seed: int = 0,
         accept_nonofficial: bool = False,
         folder: str | None = None,
+        train_window: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -93,6 +98,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.subset_seed = subset_seed
         self.accept_nonofficial = accept_nonofficial
         self.folder = folder
+        self.train_window = TrainWindow(**(train_window or {}))
+        self.window_order = resolve_order(self.train_window.order, self.spec.official_order, dataset)
         self.strategy: Strategy | None = None
         self.seed = 0
         self.splits: dict[str, ImageTensors] = {}
@@ -115,6 +122,10 @@ class ImageDataModule(pl.LightningDataModule):
         test = load_split(self.dataset, self.root, train=False, **kwargs)
         train = self._subset(train, self.train_subset, "train")
         test = self._subset(test, self.test_subset, "test")
+        if self.train_window.enabled:
+            window = self.train_window
+            train = _take(train, window_indices(len(train.labels), window.start, window.size, self.window_order, self.subset_seed))
+            log.info("training window: %d samples from %d in %s order", window.size, window.start, self.window_order)
         if self.val_fraction > 0:
             generator = torch.Generator().manual_seed(derived_seed(self.seed, "val_split"))
             order = torch.randperm(len(train.labels), generator=generator)
@@ -164,6 +175,11 @@ class ImageDataModule(pl.LightningDataModule):
             "num_val": len(self.splits["val"].labels) if "val" in self.splits else 0,
             "num_classes": len(train.classes),
             "input_shape": list(train.images.shape[1:]),
+            "train_window": (
+                {"start": self.train_window.start, "size": self.train_window.size, "order": self.window_order}
+                if self.train_window.enabled
+                else None
+            ),
         }
 
     def _subset(self, split: ImageTensors, count: int | None, name: str) -> ImageTensors:

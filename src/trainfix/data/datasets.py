@@ -86,6 +86,8 @@ class DatasetSpec:
             std over all pixels of a channel); None = compute from the data (`ImageTensors.channel_stats`).
         flip_ok: a horizontal flip keeps the label true (False for digits: a mirrored 2 is no digit).
         crop_ok: a random crop after zero padding (a shift by a few pixels) keeps the label true.
+        official_order: the files hold the samples in the dataset's published order (False for image
+            folders, whose order is by class and file name), so index windows can follow it.
     """
 
     label: str
@@ -96,6 +98,7 @@ class DatasetSpec:
     std: tuple[float, ...] | None
     flip_ok: bool
     crop_ok: bool = True
+    official_order: bool = True
 
 
 # Statistics: MNIST, Fashion-MNIST and the JPEG copy recomputed here from the real files with
@@ -138,12 +141,14 @@ DATASETS: dict[str, DatasetSpec] = {
         channels=None, image_size=None, num_classes=None,
         mean=None, std=None,
         flip_ok=True,  # natural images; a folder of digits or text should not enable flip
+        official_order=False,
     ),
     "cifar10_jpeg": DatasetSpec(
         label="CIFAR-10 (lossy JPEG copy, not the official files)",
         channels=3, image_size=(32, 32), num_classes=10,
         mean=(0.4913, 0.4821, 0.4465), std=(0.2452, 0.2428, 0.2606),
         flip_ok=True,
+        official_order=False,  # class folders: all airplanes, then all automobiles, ...
     ),
 }
 

@@ -6,11 +6,13 @@
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_vii \\
         --base-runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_vii --table vii
     python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full [--replay --budgets 50,100]
+    python -m trainfix.results apricot --runs multirun/apricot_quick --out results/apricot_quick
 
 `summary` prints one row per configuration (Markdown) and writes it with --out. `report` writes one
 self-contained HTML file. `deepeutaxy` writes into --out: table_<n>.md / .csv / .tex (paper layout:
 paper, ours, diff per cell), table_<n>_values.csv (one row per cell, numbers), figure_3.png and
-report.html (the tables, learning curves and run statuses); runs whose protocol differs from their
+report.html (the tables, learning curves and run statuses); `apricot` writes Apricot's Tables II-V,
+figure_2.png, figure_3.png and report.html from the input, reduced and adapt/ folders; runs whose protocol differs from their
 experiment's are not counted (--allow-off-protocol counts them, labelled). Exit status 2 on bad input
 (a runs folder that does not exist or holds no run folders, an unknown option value), with the
 reason on stderr.
@@ -92,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
     de.add_argument("--allow-off-protocol", action="store_true",
                     help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "
                     "(labelled in the captions); default: they are not counted and the captions list them with the reason")
+    ap = papers.add_parser("apricot", help="Apricot Tables II-V, Figures 2-3 and report.html (paper, ours)")
+    ap.add_argument("--runs", type=Path, required=True, help="multirun folder of experiment=apricot/... runs and their adapt/ passes")
+    ap.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png/html files")
     return top
 
 
@@ -127,6 +132,12 @@ def build_monitor_study(args: argparse.Namespace) -> list[Path]:
     written.append(write_report(runs, out / "report.html", title=f"Oscillating-loss study: {args.runs}", tables=shown,
                                 figures=[(caption, figure)]))
     return written
+
+
+def build_apricot(args: argparse.Namespace) -> list[Path]:
+    from trainfix.results.apricot_tables import build
+
+    return build(args.runs, args.out)
 
 
 def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
@@ -202,7 +213,13 @@ def report_command(args: argparse.Namespace) -> list[Path]:
     return [write_report(collect_runs(args.runs), args.out, metric=args.metric, at=args.at)]
 
 
-COMMANDS = {"summary": summarize_command, "report": report_command, "deepeutaxy": build_deepeutaxy, "monitor": build_monitor_study}
+COMMANDS = {
+    "summary": summarize_command,
+    "report": report_command,
+    "deepeutaxy": build_deepeutaxy,
+    "monitor": build_monitor_study,
+    "apricot": build_apricot,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

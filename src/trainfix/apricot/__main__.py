@@ -1,0 +1,38 @@
+"""`python -m trainfix.apricot`: one Apricot adaptation pass (Algorithm 2) over trained runs, Hydra-configured.
+
+    python -m trainfix.apricot runs=multirun/apricot_full row=cnn1 apricot_strategy=1 direction=toward
+    python -m trainfix.apricot -m runs=multirun/apricot_quick apricot_strategy=1,2,3 direction=toward,printed retrain_epochs=1 max_batches=5
+
+Settings and their defaults: conf/apricot.yaml. The procedure: trainfix.apricot.procedure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from trainfix.apricot.procedure import ApricotInputError, run_pass
+from trainfix.exit_status import EXIT_CONFIG
+from trainfix.runs.loading import RunLoadError
+from trainfix.runs.seeding import seed_everything
+from trainfix.train import CONF_DIR
+
+log = logging.getLogger("trainfix.apricot")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="apricot")
+def main(cfg: DictConfig) -> None:
+    seed_everything(int(cfg.seed))
+    try:
+        result = run_pass(cfg)
+    except (ApricotInputError, RunLoadError, ValueError) as error:
+        log.error("%s", error)
+        raise SystemExit(EXIT_CONFIG) from None
+    log.info("result: %s", json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

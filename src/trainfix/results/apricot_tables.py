@@ -1,0 +1,342 @@
+"""Apricot's Tables II-V and Figures 2-3 (seeds/apricot.txt §IV-B) from one multirun folder.
+
+The folder holds the input runs (`config.apricot_role: input`), the reduced runs (`reduced`) and
+`adapt/<...>/` folders written by `python -m trainfix.apricot` (result.json, reduced.json, config.json).
+Paper numbers come from `paper/apricot_table_{ii,iii,iv,v}.yaml`, never from code. Every table says
+which data it ran on (the lossy JPEG CIFAR-10 copy, a quick subset) and how the rDLM windows were taken.
+
+- Table II: parameters (counted from the built network; BatchNorm's moving statistics counted as Keras
+  does), the input model's train accuracy (its best checkpoint, eval mode over the whole training set,
+  from reduced.json) and best test accuracy (max of metrics.csv's test_acc = the kept checkpoint).
+- Table III: seconds of training (sum of metrics.csv's epoch_time_s + eval_time_s: Keras' fit with a
+  validation pass per epoch, as the paper kept the best-test checkpoint) of the input model and the rDLMs.
+- Table IV: rDLM train accuracy (on their own window) and test accuracy, mean and std over all rDLMs of
+  the row; the share of all test images the input model fails and at least one rDLM gets right.
+- Table V: per sign convention, per strategy: mean train/test accuracy of the adapted models over model
+  seeds, and the maximum gain (test accuracy of the adapted minus the input model, percentage points).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from trainfix.runs.records import RUN_FILE, read_metrics
+
+PAPER_DIR = Path(__file__).resolve().parent / "paper"
+ROWS = ("cnn1", "cnn2", "cnn3", "resnet20", "resnet32")
+MODEL_NAMES = {"cnn1": "apricot_cnn1", "cnn2": "apricot_cnn2", "cnn3": "apricot_cnn3", "resnet20": "preact_resnet20", "resnet32": "preact_resnet32"}
+
+
+def load_paper(table: str) -> dict[str, Any]:
+    path = PAPER_DIR / f"apricot_table_{table}.yaml"
+    return yaml.safe_load(path.read_text())
+
+
+@dataclass
+class ApricotRuns:
+    """What one multirun folder holds: trained runs (one row each) and adaptation passes."""
+
+    root: Path
+    runs: pd.DataFrame
+    adapt: pd.DataFrame
+    reduced_facts: dict[tuple[str, int], dict[str, Any]]
+
+
+def collect(root: Path) -> ApricotRuns:
+    """Read the run folders (input and reduced) and the adapt/ folders below `root`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--runs {root}: no such folder; expected the multirun folder of experiment=apricot/... runs")
+    rows = []
+    for run_file in sorted(root.glob(f"*/{RUN_FILE}")):
+        folder = run_file.parent
+        record = json.loads(run_file.read_text())
+        config = record.get("config") or {}
+        role = config.get("apricot_role")
+        if role is None:
+            continue
+        metrics = read_metrics(folder)
+        seconds = float(metrics["epoch_time_s"].sum() + (metrics["eval_time_s"].sum() if "eval_time_s" in metrics else 0.0)) if len(metrics) else np.nan
+        data = record.get("data") or {}
+        rows.append({
+            "run": folder.name, "row": config.get("experiment_row"), "role": role, "seed": record.get("seed"),
+            "status": record.get("status"), "epochs": len(metrics), "max_epochs": (config.get("trainer") or {}).get("max_epochs"),
+            "best_test_acc": float(metrics["test_acc"].max()) if len(metrics) else np.nan, "seconds": seconds,
+            "dataset": data.get("label"), "official": data.get("official"), "num_train": data.get("num_train"),
+            "window": data.get("train_window"), "model": (config.get("model") or {}).get("name"),
+        })
+    runs = pd.DataFrame(rows, columns=["run", "row", "role", "seed", "status", "epochs", "max_epochs", "best_test_acc", "seconds",
+                                       "dataset", "official", "num_train", "window", "model"])
+    results, facts = [], {}
+    for result_file in sorted((root / "adapt").glob("*/result.json")) if (root / "adapt").is_dir() else []:
+        result = json.loads(result_file.read_text())
+        results.append({**result, "folder": result_file.parent.name})
+        reduced_file = result_file.parent / "reduced.json"
+        if reduced_file.exists():
+            facts.setdefault((result["row"], int(result["model_seed"])), json.loads(reduced_file.read_text()))
+    adapt = pd.DataFrame(results)
+    if runs.empty and adapt.empty:
+        raise FileNotFoundError(f"--runs {root}: no Apricot runs (run.json with config.apricot_role) and no adapt/*/result.json")
+    return ApricotRuns(root, runs, adapt, facts)
+
+
+def _pct(value: float) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{100 * value:.2f}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return (f"{h}h" if h else "") + (f"{m}min" if h or m else "") + f"{s}s"
+
+
+def _rows(data: ApricotRuns) -> list[str]:
+    found = set(data.runs["row"].dropna()) | (set(data.adapt["row"]) if len(data.adapt) else set())
+    return [r for r in ROWS if r in found] + sorted(found - set(ROWS))
+
+
+def _data_caption(data: ApricotRuns) -> list[str]:
+    lines = []
+    labels = sorted(set(data.runs["dataset"].dropna()))
+    if labels:
+        official = data.runs["official"].dropna()
+        lines.append(f"Data: {', '.join(labels)}" + ("" if official.all() else " (NOT the official CIFAR-10 files: not the paper's setting)") + ".")
+    windows = [w for w in data.runs["window"] if isinstance(w, dict)]
+    if windows:
+        orders = sorted({w["order"] for w in windows})
+        sizes = sorted({w["size"] for w in windows})
+        note = {"official": "in the dataset's published order (as the paper)",
+                "permutation": "over a fixed seeded permutation of the training set (the files are not in the published order)"}
+        lines.append(f"rDLM training windows: {', '.join(map(str, sizes))} images " + "; ".join(note[o] for o in orders) + ".")
+    short = data.runs[(data.runs["status"] == "finished") & (data.runs["max_epochs"].notna())]
+    if len(short) and len(data.runs["num_train"].dropna()) and data.runs["num_train"].max() < 10_000:
+        lines.append("Quick profile (a small real subset, few epochs): the numbers test the code path and prove nothing.")
+    return lines
+
+
+def _param_count(row: str) -> str:
+    from trainfix.models import build_model
+
+    name = MODEL_NAMES.get(row)
+    if name is None:
+        return "-"
+    net = build_model(name, num_classes=10, in_channels=3, image_size=32)
+    count = sum(p.numel() for p in net.parameters()) + sum(b.numel() for b in net.buffers() if b.is_floating_point())
+    return f"{count:,}"
+
+
+def table_ii(data: ApricotRuns) -> pd.DataFrame:
+    paper = load_paper("ii")["rows"]
+    inputs = data.runs[(data.runs["role"] == "input") & (data.runs["status"] == "finished")]
+    out = {}
+    for row in _rows(data):
+        mine = inputs[inputs["row"] == row]
+        train = [f["input_train_acc"] for (r, _), f in data.reduced_facts.items() if r == row]
+        p = paper.get(row, {})
+        out[p.get("model", row)] = {
+            ("Parameters", "paper"): p.get("params", "-"), ("Parameters", "ours"): _param_count(row),
+            ("Avg. train acc. %", "paper"): f"{p['train_acc']:.2f}" if p else "-",
+            ("Avg. train acc. %", "ours"): _pct(float(np.mean(train))) if train else "-",
+            ("Avg. test acc. %", "paper"): f"{p['test_acc']:.2f}" if p else "-",
+            ("Avg. test acc. %", "ours"): _pct(float(mine["best_test_acc"].mean())) if len(mine) else "-",
+            ("Runs", "ours"): str(len(mine)),
+        }
+    table = pd.DataFrame.from_dict(out, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    table.index.name = "Model"
+    table.attrs.update(stem="table_ii", title="Table II: input models (DLMs)", caption=_data_caption(data) + [
+        "Train accuracy: the kept (best-test) checkpoint in eval mode over the whole training set; test accuracy: that checkpoint's.",
+    ])
+    return table
+
+
+def table_iii(data: ApricotRuns) -> pd.DataFrame:
+    paper = load_paper("iii")["rows"]
+    out = {}
+    for row in _rows(data):
+        mine = data.runs[(data.runs["row"] == row) & (data.runs["status"] == "finished")]
+        t_o = mine.loc[mine["role"] == "input", "seconds"].mean()
+        reduced = mine[mine["role"] == "reduced"]
+        seeds = max(1, reduced["seed"].nunique())
+        t_total = reduced["seconds"].sum() / seeds if len(reduced) else np.nan
+        t_r = reduced["seconds"].mean() if len(reduced) else np.nan
+        p = paper.get(row, {})
+        out[p.get("model", row)] = {
+            ("t_o (DLM)", "paper"): p.get("t_o", "-"), ("t_o (DLM)", "ours"): _duration(t_o),
+            ("t_total (rDLMs)", "paper"): p.get("t_total", "-"), ("t_total (rDLMs)", "ours"): _duration(t_total),
+            ("rDLMs", "paper"): str(p.get("n", "-")), ("rDLMs", "ours"): f"{len(reduced) / seeds:g}",
+            ("t_r (avg.)", "paper"): p.get("t_r", "-"), ("t_r (avg.)", "ours"): _duration(t_r),
+            ("(t_o - t_r)/t_o %", "paper"): f"{p['reduction']:.1f}" if p else "-",
+            ("(t_o - t_r)/t_o %", "ours"): f"{100 * (t_o - t_r) / t_o:.1f}" if np.isfinite(t_o) and np.isfinite(t_r) else "-",
+        }
+    table = pd.DataFrame.from_dict(out, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    table.index.name = "Model"
+    table.attrs.update(stem="table_iii", title="Table III: training time of the input model and the rDLMs", caption=_data_caption(data) + [
+        "Ours: measured, sum of metrics.csv's epoch_time_s + eval_time_s per run (per model seed for t_total); "
+        "the paper's: Keras on one GeForce 2080-Ti. Different hardware: compare the ratios, not the times.",
+    ])
+    return table
+
+
+def table_iv(data: ApricotRuns) -> pd.DataFrame:
+    paper = load_paper("iv")["rows"]
+    out = {}
+    for row in _rows(data):
+        facts = [f for (r, _), f in sorted(data.reduced_facts.items()) if r == row]
+        models = [m for f in facts for m in f["reduced"]]
+        train = np.array([m["train_acc_window"] for m in models])
+        test = np.array([m["test_acc"] for m in models])
+        rescued = [f["rescued_share_of_test"] for f in facts]
+        p = paper.get(row, {})
+        out[p.get("model", row)] = {
+            ("Avg. train acc. %", "paper"): f"{p['train_acc']:.2f}" if p else "-", ("Avg. train acc. %", "ours"): _pct(train.mean()) if len(train) else "-",
+            ("Train std", "paper"): f"{p['train_std']:.5f}" if p else "-", ("Train std", "ours"): f"{train.std(ddof=1):.5f}" if len(train) > 1 else "-",
+            ("Avg. test acc. %", "paper"): f"{p['test_acc']:.2f}" if p else "-", ("Avg. test acc. %", "ours"): _pct(test.mean()) if len(test) else "-",
+            ("Test std", "paper"): f"{p['test_std']:.5f}" if p else "-", ("Test std", "ours"): f"{test.std(ddof=1):.5f}" if len(test) > 1 else "-",
+            ("Rescued %", "paper"): f"{p['rescued']:.2f}" if p else "-", ("Rescued %", "ours"): _pct(float(np.mean(rescued))) if rescued else "-",
+            ("rDLMs", "ours"): str(len(models)),
+        }
+    table = pd.DataFrame.from_dict(out, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    table.index.name = "rDLM"
+    never = sorted({f["train_images_never_used"] for f in data.reduced_facts.values()})
+    table.attrs.update(stem="table_iv", title="Table IV: summary of the reduced models", caption=_data_caption(data) + [
+        "Train accuracy of an rDLM: on its own window, eval mode; std: sample std over all rDLMs of the row (fractions, as the paper).",
+        "Rescued: test images the input model fails and at least one rDLM classifies correctly, share of all test images.",
+        f"Training images in no window: {', '.join(map(str, never)) or '-'} (the paper's stride leaves 2,000 of 50,000 unused).",
+    ])
+    return table
+
+
+def table_v(data: ApricotRuns) -> pd.DataFrame:
+    paper = load_paper("v")["rows"]
+    out = {}
+    adapt = data.adapt
+    directions = sorted(set(adapt["direction"])) if len(adapt) else []
+    for row in _rows(data):
+        p = paper.get(row, {})
+        name = p.get("model", row)
+        entry: dict[str, str] = {}
+        for k in (1, 2, 3):
+            s = p.get(f"S{k}", {})
+            entry[f"S{k} train %"] = f"{s['train_acc']:.2f}" if s else "-"
+            entry[f"S{k} test %"] = f"{s['test_acc']:.2f}" if s else "-"
+            entry[f"S{k} max gain"] = f"{s['max_gain']:.2f}" if s else "-"
+        entry["Avg. gain"] = f"{p['avg_gain']:.2f}" if p else "-"
+        entry["Max. gain"] = f"{p['max_gain']:.2f}" if p else "-"
+        out[f"{name} (paper)"] = entry
+        for direction in directions:
+            mine = adapt[(adapt["row"] == row) & (adapt["direction"] == direction)]
+            entry = {}
+            gains = {}
+            for k in (1, 2, 3):
+                g = mine[mine["strategy"] == k]
+                entry[f"S{k} train %"] = _pct(g["train_acc"].mean()) if len(g) else "-"
+                entry[f"S{k} test %"] = _pct(g["test_acc"].mean()) if len(g) else "-"
+                entry[f"S{k} max gain"] = _pct(g["gain"].max()) if len(g) else "-"
+                if len(g):
+                    gains[k] = g["gain"]
+            entry["Avg. gain"] = _pct(max(v.mean() for v in gains.values())) if gains else "-"
+            entry["Max. gain"] = _pct(max(v.max() for v in gains.values())) if gains else "-"
+            batches = sorted(set(mine["batches_done"])) if len(mine) else []
+            entry["Batches"] = ",".join(map(str, batches)) or "-"
+            out[f"{name} (ours, {direction})"] = entry
+    table = pd.DataFrame.from_dict(out, orient="index").fillna("-")
+    table.index.name = "Model (source)"
+    settings = []
+    if len(adapt):
+        settings.append("Ours per sign convention (toward = the text's reading, the default; printed = Eqs. 2-4 as printed); "
+                        f"r {sorted(set(adapt['r']))}, retrain epochs {sorted(set(adapt['retrain_epochs']))}, "
+                        f"selection on {sorted(set(adapt['eval_on']))}; Batches: adaptation batches done of "
+                        f"{sorted(set(adapt['batches_in_pass']))} in a pass (the paper: all 2,500, 20 retraining epochs each).")
+        settings.append("Gain: test accuracy of the adapted model minus the input model's, percentage points; Avg. gain: the best strategy's mean gain.")
+    table.attrs.update(stem="table_v", title="Table V: results of the adaptation process", caption=_data_caption(data) + settings)
+    return table
+
+
+# ------------------------------------------------------------------------------ figures
+def figure_2(data: ApricotRuns):
+    """Histograms of rDLM train (green) and test (blue) accuracy per row (the paper's Fig. 2)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in _rows(data) if any(k[0] == r for k in data.reduced_facts)]
+    fig, axes = plt.subplots(max(1, len(rows)), 2, figsize=(8, 2.6 * max(1, len(rows))), squeeze=False)
+    for i, row in enumerate(rows):
+        models = [m for (r, _), f in sorted(data.reduced_facts.items()) if r == row for m in f["reduced"]]
+        for j, (key, color, label) in enumerate((("train_acc_window", "tab:green", "train"), ("test_acc", "tab:blue", "test"))):
+            ax = axes[i][j]
+            ax.hist([100 * m[key] for m in models], bins=10, color=color)
+            ax.set_title(f"{row}: rDLM {label} accuracy ({len(models)} rDLMs)", fontsize=9)
+            ax.set_xlabel("accuracy %")
+            ax.set_ylabel("rDLMs")
+    fig.tight_layout()
+    return fig
+
+
+def figure_3(data: ApricotRuns):
+    """Box plots of train and test accuracy: input model vs strategies 1-3, per row and sign convention (Fig. 3)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    adapt = data.adapt
+    keys = sorted({(r, d) for r, d in zip(adapt["row"], adapt["direction"], strict=True)}, key=lambda k: (_rows(data).index(k[0]), k[1])) if len(adapt) else []
+    fig, axes = plt.subplots(max(1, len(keys)), 2, figsize=(8, 2.8 * max(1, len(keys))), squeeze=False)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for i, (row, direction) in enumerate(keys):
+        mine = adapt[(adapt["row"] == row) & (adapt["direction"] == direction)]
+        for j, metric in enumerate(("train_acc", "test_acc")):
+            original = mine.drop_duplicates("model_seed")[f"input_{metric}"] * 100
+            groups = [original] + [mine.loc[mine["strategy"] == k, metric] * 100 for k in (1, 2, 3)]
+            ax = axes[i][j]
+            box = ax.boxplot([list(g) for g in groups], patch_artist=True, tick_labels=["original", "S1", "S2", "S3"])
+            for patch, color in zip(box["boxes"], colors, strict=True):
+                patch.set_facecolor(color)
+            ax.set_title(f"{row} ({direction}): {metric.replace('_acc', '')} accuracy %", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------ all of it
+def build(runs: Path, out: Path) -> list[Path]:
+    """Tables II-V (md/csv/tex), figure_2.png, figure_3.png and report.html from `runs` into `out`."""
+    from trainfix.results.collect import collect_runs
+    from trainfix.results.render import flat, table_markdown, write_figure, write_table
+    from trainfix.results.report import write_report
+
+    data = collect(runs)
+    written: list[Path] = []
+    tables = []
+    for build_table in (table_ii, table_iii, table_iv, table_v):
+        table = build_table(data)
+        print(table_markdown(table))
+        written += write_table(table, out)
+        tables.append(flat(table))
+    figures = []
+    if data.reduced_facts:
+        caption = "Figure 2: rDLM train (green) and test (blue) accuracy. " + " ".join(_data_caption(data))
+        figure = figure_2(data)
+        written.append(write_figure(figure, Path(out) / "figure_2.png", description=caption))
+        figures.append((caption, figure))
+    if len(data.adapt):
+        caption = "Figure 3: train and test accuracy of the input model and of the models adapted by strategies 1-3, per sign convention. " + " ".join(_data_caption(data))
+        figure = figure_3(data)
+        written.append(write_figure(figure, Path(out) / "figure_3.png", description=caption))
+        figures.append((caption, figure))
+    written.append(write_report(collect_runs(runs), Path(out) / "report.html", title=f"Apricot reproduction: {runs}", tables=tables, figures=figures))
+    return written

@@ -1,0 +1,138 @@
+"""Apricot's adaptation pass end to end on tiny real runs (LeNet-5 on real MNIST, CPU): reduced models
+on index windows, roll-back to the best weights, and resume after the last completed batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from tests.conftest import compose_train
+from trainfix.apricot.procedure import run_pass
+from trainfix.train import CONF_DIR, train
+
+SMALL = ["model=lenet5", "data=mnist", "trainer.accelerator=cpu", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+         "data.train_subset=1200", "data.test_subset=400", "data.batch_size=100", "data.eval_batch_size=400"]
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory, data_dir) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("apricot_runs")
+    base = SMALL + [f"paths.data_dir={data_dir}"]
+    train(compose_train(["experiment=apricot/cnn1", *base], root / "input"))
+    reduced = []
+    for start in (0, 300, 600):
+        folder = root / f"reduced_{start}"
+        train(compose_train(["experiment=apricot/reduced/cnn1", *base, f"data.train_window.start={start}", "data.train_window.size=600"], folder))
+        reduced.append(folder)
+    return root / "input", reduced
+
+
+def apricot_cfg(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return compose("apricot.yaml", overrides=list(overrides))
+
+
+def test_reduced_runs_train_on_their_windows(trained_runs):
+    _, reduced = trained_runs
+    records = [json.loads((f / "run.json").read_text()) for f in reduced]
+    assert [r["data"]["num_train"] for r in records] == [600, 600, 600]
+    assert [r["data"]["train_window"] for r in records] == [{"start": s, "size": 600, "order": "official"} for s in (0, 300, 600)]
+    assert all(r["config"]["trainer"]["max_epochs"] == 1 and r["status"] == "finished" for r in records)
+
+
+def test_rollback_keeps_the_best_weights(trained_runs, tmp_path):
+    input_dir, reduced = trained_runs
+    # r = 0.9 moves 90% of the way toward the correct group's average per failing sample: the model
+    # changes a lot, and without retraining every batch that is not strictly better is rolled back.
+    cfg = apricot_cfg(f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={tmp_path / 'a'}",
+                      "r=0.9", "retrain_epochs=0", "max_batches=3", "eval_batch_size=400")
+    result = run_pass(cfg)
+    state = torch.load(tmp_path / "a" / "state.pt", weights_only=False)
+    history = pd.read_csv(tmp_path / "a" / "history.csv")
+    assert len(history) == 3 and (history["adjusted"] > 0).all()
+    assert history["acc_adjusted"].nunique() > 1  # the adjustments changed the model
+    best_acc = max([result["input_selection_acc"], *history.loc[history["kept"], "acc_adjusted"]])
+    assert result["best_selection_acc"] == pytest.approx(best_acc)
+    assert history["best_acc"].is_monotonic_increasing
+    for key, value in state["best"].items():  # after the last batch the model is the best one again
+        assert torch.equal(state["current"][key], value), key
+    saved = torch.load(tmp_path / "a" / "best.pt", weights_only=False)
+    assert all(torch.equal(saved[k], v) for k, v in state["best"].items())
+    before = (tmp_path / "a" / "state.pt").read_bytes()
+    assert run_pass(cfg) == result  # a complete pass re-invoked: nothing to do, the same result
+    assert (tmp_path / "a" / "state.pt").read_bytes() == before
+    facts = json.loads((tmp_path / "a" / "reduced.json").read_text())
+    assert len(facts["reduced"]) == 3 and facts["train_images_never_used"] == 0
+    assert 0 <= facts["rescued_share_of_test"] <= 1 - facts["input_test_acc"] + 1e-9
+
+
+def test_killed_pass_resumes_with_the_same_result(trained_runs, tmp_path):
+    input_dir, reduced = trained_runs
+    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "r=0.05", "retrain_epochs=1",
+              "eval_batch_size=400", "apricot_strategy=1", "direction=printed"]
+    straight = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'straight'}", "max_batches=3"))
+    run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'resumed'}", "max_batches=1"))  # stopped after batch 1
+    resumed = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'resumed'}", "max_batches=3"))
+    a = pd.read_csv(tmp_path / "straight" / "history.csv")
+    b = pd.read_csv(tmp_path / "resumed" / "history.csv")
+    cols = ["batch", "failing", "adjusted", "acc_adjusted", "kept", "best_acc"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    assert straight["test_acc"] == resumed["test_acc"] and straight["train_acc"] == resumed["train_acc"]
+    sa = torch.load(tmp_path / "straight" / "state.pt", weights_only=False)["current"]
+    sb = torch.load(tmp_path / "resumed" / "state.pt", weights_only=False)["current"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_tables_and_figures_from_the_passes(trained_runs):
+    from trainfix.results.apricot_tables import build
+
+    input_dir, reduced = trained_runs
+    root = input_dir.parent
+    results = {}
+    for strategy, direction in ((1, "toward"), (3, "printed")):
+        out = root / "adapt" / f"s{strategy}_{direction}"
+        results[(strategy, direction)] = run_pass(apricot_cfg(
+            f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={out}", "row=cnn1",
+            f"apricot_strategy={strategy}", f"direction={direction}", "retrain_epochs=0", "max_batches=1", "eval_batch_size=400"))
+    written = build(root, root / "tables")
+    names = {p.name for p in written}
+    assert {"table_ii.md", "table_iii.md", "table_iv.md", "table_v.md", "figure_2.png", "figure_3.png", "report.html"} <= names
+    table_v = (root / "tables" / "table_v.md").read_text()
+    assert "| CNN1    | paper" in table_v or "CNN1" in table_v
+    s1 = results[(1, "toward")]
+    assert f"{100 * s1['test_acc']:.2f}" in table_v  # our S1 (toward) test accuracy, beside the paper's 74.88
+    assert "74.88" in table_v and "not the official CIFAR-10" not in table_v  # MNIST: official files
+    table_iv = (root / "tables" / "table_iv.md").read_text()
+    facts = json.loads((root / "adapt" / "s1_toward" / "reduced.json").read_text())
+    mean_test = sum(m["test_acc"] for m in facts["reduced"]) / 3
+    assert f"{100 * mean_test:.2f}" in table_iv and "59.47" in table_iv
+    assert "official order" in table_iv or "published order" in table_iv
+
+
+def test_selection_on_a_validation_split_reports_the_held_out_rest(trained_runs, tmp_path):
+    from trainfix.apricot.procedure import _selection_split
+
+    input_dir, reduced = trained_runs
+    cfg = apricot_cfg(f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={tmp_path / 'v'}",
+                      "eval_on=validation", "validation_size=150", "retrain_epochs=0", "max_batches=1", "eval_batch_size=400")
+    select, report = _selection_split(400, cfg)
+    assert len(select) == 150 and len(report) == 250 and not set(select.tolist()) & set(report.tolist())
+    result = run_pass(cfg)
+    predictions = torch.load(next(tmp_path.glob("predictions-*.pt")), weights_only=False)
+    held_out = float((predictions["input_test"][report] == _test_labels(input_dir)[report]).float().mean())
+    assert result["input_test_acc"] == pytest.approx(held_out)
+    with pytest.raises(ValueError, match="validation_size=400"):
+        _selection_split(400, apricot_cfg("eval_on=validation", "validation_size=400"))
+
+
+def _test_labels(input_dir: Path) -> torch.Tensor:
+    from trainfix.runs.loading import load_run
+
+    return load_run(input_dir, "best").datamodule.splits["test"].labels
