@@ -89,14 +89,14 @@ class PlanLog(pl.Callback):
 def _fit(data_dir: Path, out: Path, devices: int) -> None:
     out.mkdir(parents=True)
     pl.seed_everything(0)
-    strategy = Leap(lambda0=1.0, gamma0=1.0, embedding_epochs=1, kmeans_n_init=2, clusters_per_class=4)
+    strategy = Leap(lambda0=2.25, gamma0=0.5, embedding_epochs=1, kmeans_n_init=2, clusters_per_class=4)
     dm = ImageDataModule("mnist", str(data_dir), batch_size=100, eval_batch_size=500, train_subset=800, test_subset=200)
     dm.attach(strategy, seed=3)
     dm.load()
     net = build_model("lenet5", num_classes=10, in_channels=1, image_size=28)
     module = Classifier(net, strategy, 10, optimizer=partial(torch.optim.SGD, lr=0.1), eval_names=dm.eval_names)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=3,
+        accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=2,
         use_distributed_sampler=False, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         num_sanity_val_steps=0, limit_val_batches=0, callbacks=[PlanLog(out)], reload_dataloaders_every_n_epochs=1,
         default_root_dir=str(out),
@@ -109,7 +109,7 @@ def test_leap_two_ranks_train_the_same_plans_as_one(data_dir, tmp_path):
     _fit(data_dir, tmp_path / "two", devices=2)
     one = torch.load(tmp_path / "one" / "rank0.pt")
     r0, r1 = (torch.load(tmp_path / "two" / f"rank{r}.pt") for r in range(2))
-    assert len(one["seen"]) < 3 * 8  # the selection shortened epochs 2 and 3
+    assert 8 < len(one["seen"]) < 2 * 8  # epoch 1 trains all 8 batches, epoch 2 the selected part
     assert len(r0["seen"]) == len(r1["seen"]) == len(one["seen"])
     for step, batch in enumerate(one["seen"]):
         assert r0["seen"][step] + r1["seen"][step] == batch

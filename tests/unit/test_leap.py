@@ -175,3 +175,41 @@ def test_max_updates_cuts_the_last_epoch_and_random_draws_the_same_count():
     rule = select_by_pace(strategy.stored, strategy.clusters.assignment, strategy.pace.lam, strategy.pace.gamma)
     drawn = strategy.select(strategy.clusters)
     assert drawn.sum() == rule.sum() and not torch.equal(drawn, rule)
+
+
+# ---------------------------------------------------------------- experiments
+LEAP_ROWS = {  # row: (student, embedding, batch, lr, augment crop, max_updates)
+    "mnist": ("lenet5", "magnet_lenet", 64, 0.001, 0, 23400),
+    "fashion_mnist": ("preact_resnet18", "magnet_lenet", 64, 0.001, 4, 23400),
+    "cifar10": ("resnet18", "vgg16", 128, 0.1, 4, 78000),
+    "cifar100": ("wrn28_10", "vgg16", 128, 0.1, 0, 78000),
+    "svhn": ("wrn16_8", "vgg16", 128, 0.01, 0, None),
+}
+
+
+@pytest.mark.parametrize("row", sorted(LEAP_ROWS))
+def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from tests.conftest import compose_train
+    from trainfix.config_rules import check_config
+
+    student, embedding, batch, lr, crop, updates = LEAP_ROWS[row]
+    for profile, strategy in (("full", "leap"), ("full", "spld"), ("full", "random_subset"), ("quick", "leap")):
+        cfg = compose_train([f"experiment=leap/{row}", f"profile={profile}", f"strategy={strategy}", "seed=2"], tmp_path)
+        check_config(cfg)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        assert resolved["run_name"] == f"{row}_{strategy}_paper_seed2"
+        assert resolved["model"]["name"] == student and resolved["optimizer"]["lr"] == lr
+        assert resolved["strategy"]["max_updates"] == updates and resolved["strategy"]["clusters_per_class"] == 8
+        assert resolved["strategy"]["lambda0"] == (0.1 if profile == "full" else 2.0)
+        if profile == "full":
+            assert resolved["data"]["batch_size"] == batch and resolved["data"]["augment"]["crop_padding"] == crop
+        if strategy == "leap":
+            assert resolved["strategy"]["network"] == embedding and resolved["strategy"]["mode"] == "concurrent"
+        built = instantiate(cfg.strategy)
+        assert built.pace.lam == resolved["strategy"]["lambda0"]
+    code = instantiate(compose_train([f"experiment=leap/{row}", "strategy=leap", "variant=authors_code"], tmp_path).strategy)
+    assert (code.selection, code.order, code.mode, code.embedding.sigma_power) == ("code", "ascending", "pretrained", 4)
+    assert code.pace.k == (10 if row == "cifar100" else 500)
