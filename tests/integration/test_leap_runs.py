@@ -16,6 +16,7 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 
+from trainfix.callbacks.strategy_driver import StrategyDriver
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
@@ -83,13 +84,13 @@ class PlanLog(pl.Callback):
         self.seen.append(batch["indices"].cpu().tolist())
 
     def on_train_end(self, trainer, pl_module):
-        torch.save({"seen": self.seen, "selected": pl_module.strategy.selected}, self.out / f"rank{trainer.global_rank}.pt")
+        torch.save({"seen": self.seen, "selected": pl_module.strategy.selected, "stored": pl_module.strategy.stored.cpu()}, self.out / f"rank{trainer.global_rank}.pt")
 
 
 def _fit(data_dir: Path, out: Path, devices: int) -> None:
     out.mkdir(parents=True)
     pl.seed_everything(0)
-    strategy = Leap(lambda0=2.25, gamma0=0.5, embedding_epochs=1, kmeans_n_init=2, clusters_per_class=4)
+    strategy = Leap(lambda0=2.0, gamma0=0.5, embedding_epochs=1, kmeans_n_init=2, clusters_per_class=4)
     dm = ImageDataModule("mnist", str(data_dir), batch_size=100, eval_batch_size=500, train_subset=800, test_subset=200)
     dm.attach(strategy, seed=3)
     dm.load()
@@ -98,7 +99,7 @@ def _fit(data_dir: Path, out: Path, devices: int) -> None:
     trainer = pl.Trainer(
         accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=2,
         use_distributed_sampler=False, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[PlanLog(out)], reload_dataloaders_every_n_epochs=1,
+        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[StrategyDriver(strategy), PlanLog(out)], reload_dataloaders_every_n_epochs=1,
         default_root_dir=str(out),
     )
     trainer.fit(module, datamodule=dm)
@@ -114,3 +115,7 @@ def test_leap_two_ranks_train_the_same_plans_as_one(data_dir, tmp_path):
     for step, batch in enumerate(one["seen"]):
         assert r0["seen"][step] + r1["seen"][step] == batch
     assert torch.equal(r0["selected"], one["selected"]) and torch.equal(r1["selected"], one["selected"])
+    # every rank holds every sample's loss (gathered at the epoch end), equal to the 1-process losses
+    assert not one["stored"].isnan().any()
+    torch.testing.assert_close(r0["stored"], one["stored"], rtol=1e-4, atol=1e-5)
+    assert torch.equal(r0["stored"], r1["stored"])

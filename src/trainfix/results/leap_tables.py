@@ -129,38 +129,51 @@ def table_1(values: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+CURVE_METRICS = (  # (metrics column, y label, scale)
+    ("test_acc", "test accuracy (%)", 100.0),
+    ("selected_frac_next", "selected for next epoch (%)", 100.0),
+)
+
+
 def curves(runs: RunCollection) -> pd.DataFrame:
-    """Test accuracy (%) per (row, method, updates): mean, min, max over finished seeds."""
+    """Per (row, method, metric, updates): mean, min, max over finished seeds (percent)."""
     frame = leap_runs(runs)
     finished = frame[frame["status"] == OK_STATUS][["run_id", "method"]]
     epochs = runs.epochs.merge(finished, on="run_id")
-    if epochs.empty:
-        return pd.DataFrame(columns=["row", "method", "updates", "mean", "low", "high", "seeds"])
-    epochs = epochs.assign(value=100.0 * epochs["test_acc"], updates=epochs["global_step"])
-    stats = epochs.groupby(["row", "method", "updates"])["value"].agg(["mean", "min", "max", "count"]).reset_index()
-    return stats.rename(columns={"min": "low", "max": "high", "count": "seeds"})
+    columns = ["row", "method", "metric", "updates", "mean", "low", "high", "seeds"]
+    parts = []
+    for metric, _, scale in CURVE_METRICS:
+        if epochs.empty or metric not in epochs:
+            continue
+        values = epochs.assign(value=scale * epochs[metric], updates=epochs["global_step"])
+        stats = values.groupby(["row", "method", "updates"])["value"].agg(["mean", "min", "max", "count"]).reset_index()
+        parts.append(stats.rename(columns={"min": "low", "max": "high", "count": "seeds"}).assign(metric=metric))
+    return pd.concat(parts)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def curves_figure(data: pd.DataFrame) -> Figure:
-    """One panel per data set: test accuracy against mini-batch updates, LEAP vs SPLD vs Random."""
+    """One column per data set: test accuracy (top) and the selected share (bottom) against mini-batch
+    updates, LEAP vs SPLD vs Random."""
     rows = list(dict.fromkeys(data["row"])) or ["(no finished runs)"]
-    figure = Figure(figsize=(4.2 * len(rows), 3.4), layout="constrained")
-    axes = figure.subplots(1, len(rows), squeeze=False)[0]
-    for ax, row in zip(axes, rows, strict=True):
-        part = data[data["row"] == row]
-        for method in ("LEAP", "SPLD", "Random"):
-            line = part[part["method"] == method]
-            if line.empty:
-                continue
-            ax.plot(line["updates"], line["mean"], marker="o", ms=3, color=COLORS[method], lw=2 if method == "LEAP" else 1.2,
-                    label=f"{method} (n={int(line['seeds'].max())})")
-            ax.fill_between(line["updates"], line["low"], line["high"], color=COLORS[method], alpha=0.2)
-        ax.set_title(row)
-        ax.set_xlabel("mini-batch updates")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        if not part.empty:
-            ax.legend(fontsize=8)
+    figure = Figure(figsize=(4.2 * len(rows), 6.4), layout="constrained")
+    axes = figure.subplots(len(CURVE_METRICS), len(rows), squeeze=False)
+    for col, row in enumerate(rows):
+        for line_no, (metric, label, _) in enumerate(CURVE_METRICS):
+            ax = axes[line_no][col]
+            part = data[(data["row"] == row) & (data["metric"] == metric)]
+            for method in ("LEAP", "SPLD", "Random"):
+                line = part[part["method"] == method]
+                if line.empty:
+                    continue
+                ax.plot(line["updates"], line["mean"], marker="o", ms=3, color=COLORS[method], lw=2 if method == "LEAP" else 1.2,
+                        label=f"{method} (n={int(line['seeds'].max())})")
+                ax.fill_between(line["updates"], line["low"], line["high"], color=COLORS[method], alpha=0.2)
+            ax.set_title(row if line_no == 0 else "")
+            ax.set_xlabel("mini-batch updates")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+            if not part.empty:
+                ax.legend(fontsize=8)
     return figure
 
 
