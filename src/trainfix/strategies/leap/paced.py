@@ -95,7 +95,6 @@ class ClusterPaced(Strategy):
         self.selected = torch.arange(num_samples)  # epoch 0: all samples
         self.epoch = 0  # the epoch the next plan is for
         self.updates = 0  # mini-batch updates done before `epoch`
-        self.epoch_steps = 0
         self.clusters: Clusters | None = None
         self._plan: tuple[int, list[torch.Tensor]] | None = None
 
@@ -125,9 +124,6 @@ class ClusterPaced(Strategy):
         self.trained[indices] = True
         return super().reduce_loss(losses, indices, global_size)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self.epoch_steps += 1
-
     def on_train_epoch_end(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         self._gather_losses(trainer)
         batches = len(self.plan_epoch(epoch))
@@ -142,7 +138,6 @@ class ClusterPaced(Strategy):
         self.selected = torch.nonzero(mask.cpu()).squeeze(1)
         self.pace.advance(batches)
         self.epoch = epoch + 1
-        self.epoch_steps = 0
         if self.max_updates is not None and self.updates >= self.max_updates:
             trainer.should_stop = True
         return {
