@@ -105,7 +105,8 @@ reproduce-leap-table-1: venv ## LEAP Table 1, curves vs updates, 2-D embeddings,
 	  case $$row in cifar10) data=data=$(LEAP_CIFAR_DATA);; *) data=;; esac; \
 	  case $$row in cifar100|svhn) seeds=$$(echo $(LEAP_SEEDS) | cut -d, -f1-4);; *) seeds=$(LEAP_SEEDS);; esac; \
 	  $(PY) -m trainfix.train -m experiment=leap/$$row profile=$(PROFILE) variant=$(VARIANT) $$data \
-	    strategy=leap,spld,random_subset seed=$$seeds trainer.enable_progress_bar=false $(LAUNCHER) $(ARGS) || exit 1; \
+	    strategy=leap,spld,random_subset seed=$$seeds trainer.enable_progress_bar=false $(LAUNCHER) $(ARGS) \
+	    || echo "note: row $$row: runs failed (absent data shows as 'data missing' in Table 1)" >&2; \
 	done
 	$(PY) -m trainfix.results leap --runs multirun/leap_table_1_$(PROFILE) --out results/leap_table_1_$(PROFILE)_$(VARIANT)
 
