@@ -8,8 +8,8 @@ final test accuracy in percent (the last epoch's `test_acc`), and diff = ours - 
 recorded (e.g. the JPEG copy of CIFAR-10), so a table never passes one data set off as another.
 
 Curves (the paper's Figures 2, 4, 6, 7, 9, 10): test accuracy against mini-batch updates
-(`global_step` at each epoch end), mean over finished seeds with a min..max band, one line per
-method. Embedding plots (Figures 3b, 5b, 8b, 11b): the 2-D embedding of the first-seeded LEAP run's
+(`global_step` at each epoch end, averaged over seeds), mean over finished seeds with a min..max
+band, one line per method; below it, the share of the training set selected for the next epoch. Embedding plots (Figures 3b, 5b, 8b, 11b): the 2-D embedding of the first-seeded LEAP run's
 last refresh (`leap_embedding.csv`: a fixed draw of 2,000 training samples coloured by class, and
 the cluster centres as black crosses).
 """
@@ -136,17 +136,20 @@ CURVE_METRICS = (  # (metrics column, y label, scale)
 
 
 def curves(runs: RunCollection) -> pd.DataFrame:
-    """Per (row, method, metric, updates): mean, min, max over finished seeds (percent)."""
+    """Per (row, method, metric, epoch): the seeds' mean update count, and mean, min, max over finished seeds (percent)."""
     frame = leap_runs(runs)
     finished = frame[frame["status"] == OK_STATUS][["run_id", "method"]]
     epochs = runs.epochs.merge(finished, on="run_id")
-    columns = ["row", "method", "metric", "updates", "mean", "low", "high", "seeds"]
+    columns = ["row", "method", "metric", "epoch", "updates", "mean", "low", "high", "seeds"]
     parts = []
     for metric, _, scale in CURVE_METRICS:
         if epochs.empty or metric not in epochs:
             continue
-        values = epochs.assign(value=scale * epochs[metric], updates=epochs["global_step"])
-        stats = values.groupby(["row", "method", "updates"])["value"].agg(["mean", "min", "max", "count"]).reset_index()
+        # Seeds select different counts, so epoch e ends at slightly different updates: one point per
+        # epoch, at the seeds' mean update count.
+        values = epochs.assign(value=scale * epochs[metric])
+        grouped = values.groupby(["row", "method", "epoch"])
+        stats = grouped["value"].agg(["mean", "min", "max", "count"]).join(grouped["global_step"].mean().rename("updates")).reset_index()
         parts.append(stats.rename(columns={"min": "low", "max": "high", "count": "seeds"}).assign(metric=metric))
     return pd.concat(parts)[columns] if parts else pd.DataFrame(columns=columns)
 
