@@ -149,3 +149,29 @@ reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report (PROF
 
 bench-apricot: venv ## Apricot: seconds per adaptation batch, vectorized vs the naive per-sample implementation, and their ratio
 	$(PY) benchmarks/bench_apricot.py $(ARGS)
+
+# ------------------------------------------------------------------ LEAP (seeds/leap.txt, docs/leap.md)
+LEAP_ROWS ?= mnist fashion_mnist cifar10 cifar100 svhn
+LEAP_CIFAR_DATA ?= cifar10_jpeg
+LEAP_SEEDS_full := 0,1,2,3,4
+LEAP_SEEDS_quick := 0,1
+LEAP_SEEDS ?= $(LEAP_SEEDS_$(PROFILE))
+.PHONY: reproduce-leap-table-1 bench-leap evidence-leap-mnist
+
+reproduce-leap-table-1: venv ## LEAP Table 1, curves vs updates, 2-D embeddings, report (PROFILE=quick|full LEAP_ROWS=... LEAP_SEEDS=...)
+	@for row in $(LEAP_ROWS); do \
+	  case $$row in cifar10) data=data=$(LEAP_CIFAR_DATA);; *) data=;; esac; \
+	  case $$row in cifar100|svhn) seeds=$$(echo $(LEAP_SEEDS) | cut -d, -f1-4);; *) seeds=$(LEAP_SEEDS);; esac; \
+	  $(PY) -m trainfix.train -m experiment=leap/$$row profile=$(PROFILE) variant=$(VARIANT) $$data \
+	    strategy=leap,spld,random_subset seed=$$seeds trainer.enable_progress_bar=false $(LAUNCHER) $(ARGS) \
+	    || echo "note: row $$row: runs failed (absent data shows as 'data missing' in Table 1)" >&2; \
+	done
+	$(PY) -m trainfix.results leap --runs multirun/leap_table_1_$(PROFILE) --out results/leap_table_1_$(PROFILE)_$(VARIANT)
+
+bench-leap: venv ## LEAP: student updates/s with and without the concurrent embedding steps (ratio), refresh time
+	$(PY) benchmarks/bench_leap.py $(ARGS)
+
+evidence-leap-mnist: venv ## LEAP Table 1 MNIST row on this CPU: full MNIST, seeds 0-2, LEAP_UPDATES updates (default 1876)
+	$(PY) -m trainfix.train -m experiment=leap/mnist seed=0,1,2 strategy=random_subset,spld,leap \
+	  leap.max_updates=$(or $(LEAP_UPDATES),1876) trainer.enable_progress_bar=false $(ARGS)
+	$(PY) -m trainfix.results leap --runs multirun/leap_table_1_full --out results/leap_mnist_cpu

@@ -167,7 +167,8 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
 
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
+    varying = {"reload_dataloaders_every_n_epochs": 1} if strategy.epoch_length_varies else {}
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir), **varying)
     return trainer, module, datamodule
 
 

@@ -7,6 +7,7 @@
         --base-runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_vii --table vii
     python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full [--replay --budgets 50,100]
     python -m trainfix.results apricot --runs multirun/apricot_quick --out results/apricot_quick
+    python -m trainfix.results leap --runs multirun/leap_table_1_quick --out results/leap_table_1_quick
 
 `summary` prints one row per configuration (Markdown) and writes it with --out. `report` writes one
 self-contained HTML file. `deepeutaxy` writes into --out: table_<n>.md / .csv / .tex (paper layout:
@@ -40,6 +41,7 @@ from trainfix.results.protocol import check_protocol
 from trainfix.results.render import flat, table_markdown, write_figure, write_table
 from trainfix.results.report import write_report
 from trainfix.results.summary import AT, summarize, summary_markdown, write_summary
+from trainfix.runs.records import atomic_write_text
 
 TABLE_CHOICES = ("iv", "v", "vi", "vii", "fig3", "all")
 
@@ -97,6 +99,9 @@ def parser() -> argparse.ArgumentParser:
     ap = papers.add_parser("apricot", help="Apricot Tables II-V, Figures 2-3 and report.html (paper, ours)")
     ap.add_argument("--runs", type=Path, required=True, help="multirun folder of experiment=apricot/... runs and their adapt/ passes")
     ap.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png/html files")
+    leap = papers.add_parser("leap", help="LEAP Table 1 (paper, ours, diff), convergence curves, 2-D embeddings, report.html")
+    leap.add_argument("--runs", type=Path, required=True, help="multirun folder of LEAP/SPLD/Random runs")
+    leap.add_argument("--out", type=Path, required=True, help="folder for table_1.md/.csv/.tex, curves.png, embedding.png, report.html")
     return top
 
 
@@ -132,6 +137,43 @@ def build_monitor_study(args: argparse.Namespace) -> list[Path]:
     written.append(write_report(runs, out / "report.html", title=f"Oscillating-loss study: {args.runs}", tables=shown,
                                 figures=[(caption, figure)]))
     return written
+
+
+def build_leap(args: argparse.Namespace) -> list[Path]:
+    """LEAP Table 1, its curves and embedding plots, and the HTML report (see trainfix.results.leap_tables)."""
+    from trainfix.results import leap_tables  # matplotlib only when plotting
+
+    runs = collect_runs(args.runs)
+    values = leap_tables.table_1_values(runs)
+    table = leap_tables.table_1(values)
+    print(table_markdown(table))
+    out = Path(args.out)
+    written = write_table(table, out)
+    curve_data = leap_tables.curves(runs)
+    atomic_write_text(out / "curves.csv", curve_data.to_csv(index=False))
+    atomic_write_text(out / "table_1_values.csv", values.to_csv(index=False))
+    written += [out / "curves.csv", out / "table_1_values.csv"]
+    curve_caption = ("Test accuracy (%) against mini-batch updates, mean over finished seeds (band: min..max), "
+                     "LEAP vs SPLD vs Random (the paper's Figures 2, 4, 6, 7, 9, 10).")
+    points = leap_tables.embedding_points(runs)
+    embed_caption = ("The 2-D Magnet-loss embedding of the training set at the LEAP run's last refresh (2,000 samples, "
+                     "coloured by class; crosses: the K clusters per class), the paper's Figures 3b, 5b, 8b, 11b.")
+    figures = [(curve_caption, leap_tables.curves_figure(curve_data)), (embed_caption, leap_tables.embedding_figure(points))]
+    for (caption, figure), name in zip(figures, ("curves.png", "embedding.png"), strict=True):
+        written.append(write_figure(figure, out / name, description=caption))
+    written.append(write_report(runs, out / "report.html", title=f"LEAP reproduction: {args.runs}", tables=[flat(table)], figures=figures))
+    return written
+
+def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
+    """The multirun folder holding the Base runs, read from the Table VII runs' `config.init_from`
+    (<multirun>/<base run>/checkpoints/last.ckpt) when they all point into one existing folder."""
+    starts = {Path(p) for p in runs.loc[runs["table_vii_role"].notna(), "init_from"].dropna()}
+    folders = {p.parent.parent.parent for p in starts if p.parent.name == "checkpoints"}
+    if len(folders) == 1 and next(iter(folders)).is_dir():
+        folder = next(iter(folders))
+        print(f"note: Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides", file=sys.stderr)
+        return folder
+    return None
 
 
 def build_apricot(args: argparse.Namespace) -> list[Path]:
@@ -219,6 +261,7 @@ COMMANDS = {
     "deepeutaxy": build_deepeutaxy,
     "monitor": build_monitor_study,
     "apricot": build_apricot,
+    "leap": build_leap,
 }
 
 

@@ -3,6 +3,7 @@
 from trainfix.strategies.base import Reduction, Strategy
 from trainfix.strategies.baseline import Baseline
 from trainfix.strategies.deepeutaxy import DeepEutaxy
+from trainfix.strategies.leap import Leap, RandomSubset, Spld
 from trainfix.strategies.shuffle import Shuffle
 from trainfix.strategies.spl import SelfPaced
 from trainfix.strategies.spl_deepeutaxy import SelfPacedDeepEutaxy
@@ -13,6 +14,9 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "deepeutaxy": DeepEutaxy,
     "spl": SelfPaced,
     "spl_deepeutaxy": SelfPacedDeepEutaxy,
+    "leap": Leap,
+    "spld": Spld,
+    "random_subset": RandomSubset,
 }
 
-__all__ = ["STRATEGIES", "Baseline", "DeepEutaxy", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy", "Shuffle", "Strategy"]
+__all__ = ["STRATEGIES", "Baseline", "DeepEutaxy", "Leap", "RandomSubset", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy", "Shuffle", "Spld", "Strategy"]

@@ -43,6 +43,9 @@ class Strategy(ABC):
     """Base class: fixed contract, mean reduction, no state."""
 
     name: str = "strategy"
+    # True when epochs may differ in length (a selection of samples): the trainer then rebuilds
+    # the train loader every epoch so Lightning knows each epoch's number of batches.
+    epoch_length_varies: bool = False
 
     def bind(self, num_samples: int, batch_size: int, seed: int) -> None:
         """Called once before training with the training-set size, global batch size and seed."""
@@ -66,6 +69,9 @@ class Strategy(ABC):
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         """Called once when fitting starts (after a checkpoint is restored)."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """Called after every training step (after the optimizer step), e.g. for interleaved side work."""
 
     def on_train_epoch_end(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         """Update internal state after an epoch; return metrics to record for this epoch."""

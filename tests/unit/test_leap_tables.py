@@ -1,0 +1,81 @@
+"""LEAP Table 1 and its curves from hand-made run folders, checked against hand-computed cells.
+
+  mnist    LEAP seeds 0, 1 finished (final test acc 0.95, 0.97); SPLD seed 0 finished (0.96);
+           Random seed 0 finished (0.90), seed 1 still running
+  cifar10  LEAP seed 0 finished on the JPEG copy (0.80)
+  cifar100 LEAP seed 0 failed: data missing
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from trainfix.results.__main__ import main
+from trainfix.results.collect import collect_runs
+from trainfix.results.leap_tables import curves, table_1, table_1_values
+
+TARGETS = {
+    "LEAP": "trainfix.strategies.leap.leap.Leap",
+    "SPLD": "trainfix.strategies.leap.spld.Spld",
+    "Random": "trainfix.strategies.leap.random_subset.RandomSubset",
+}
+
+
+def write_run(root: Path, row: str, method: str, seed: int, accs: list[float] | None, status: str = "finished",
+              label: str = "MNIST", error: str | None = None) -> None:
+    folder = root / f"{row}_{method}_{seed}"
+    folder.mkdir(parents=True)
+    config = {"seed": seed, "experiment_row": row, "model": {"name": "lenet5"}, "strategy": {"_target_": TARGETS[method]}}
+    record = {"status": status, "seed": seed, "config": config, "host": {"device": "cpu"}}
+    if error is None:
+        record["data"] = {"label": label, "official": True, "num_train": 60000}
+    else:
+        record["error"] = error
+    (folder / "run.json").write_text(json.dumps(record))
+    if accs is not None:
+        n = len(accs)
+        pd.DataFrame({
+            "epoch": range(n), "global_step": [938, 1600, 1876][:n], "train_loss": 0.3, "train_acc": 0.9,
+            "test_loss": 0.2, "test_acc": accs, "selected_frac_next": [0.7, 0.8, 0.9][:n],
+        }).to_csv(folder / "metrics.csv", index=False)
+
+
+def test_table_1_cells_statuses_and_files(tmp_path):
+    root = tmp_path / "runs"
+    write_run(root, "mnist", "LEAP", 0, [0.90, 0.94, 0.95])
+    write_run(root, "mnist", "LEAP", 1, [0.91, 0.96, 0.97])
+    write_run(root, "mnist", "SPLD", 0, [0.93, 0.96])
+    write_run(root, "mnist", "Random", 0, [0.85, 0.90])
+    write_run(root, "mnist", "Random", 1, [0.88], status="running")
+    write_run(root, "cifar10", "LEAP", 0, [0.80], label="CIFAR-10 (lossy JPEG copy, not the official files)")
+    write_run(root, "cifar100", "LEAP", 0, None, status="failed", error="DatasetMissingError: no CIFAR-100 files")
+
+    values = table_1_values(collect_runs(root)).set_index(["method", "row"])
+    leap = values.loc[("LEAP", "mnist")]
+    assert leap["ours_mean"] == 96.0 and math.isclose(leap["ours_std"], math.sqrt(2.0), rel_tol=1e-12)
+    assert math.isclose(leap["diff"], 96.0 - 99.31) and leap["ours_runs"] == 2 and leap["updates"] == "1876"
+    assert values.loc[("SPLD", "mnist"), "ours_mean"] == 96.0 and math.isnan(values.loc[("SPLD", "mnist"), "ours_std"])
+    assert values.loc[("Random", "mnist"), "ours_runs"] == 1  # the running seed does not count
+    assert values.loc[("LEAP", "cifar100"), "status"] == "data missing"
+    assert values.loc[("SPLD", "svhn"), "status"] == "not run"
+
+    table = table_1(values.reset_index())
+    assert table.loc["LEAP", ("MNIST", "ours")] == "96.00 ± 1.41 (n=2)"
+    assert table.loc["LEAP", ("MNIST", "diff")] == "-3.31"
+    assert table.loc["LEAP", ("CIFAR-100*", "ours")] == "data missing"
+    jpeg = sorted({c for c in table.columns.get_level_values(0) if c.startswith("CIFAR-10 [")})
+    assert jpeg == ["CIFAR-10 [CIFAR-10 (lossy JPEG copy, not the official files)]"]
+
+    curve = curves(collect_runs(root))
+    point = curve.reset_index().set_index(["row", "method", "metric", "epoch"]).loc[("mnist", "LEAP", "test_acc", 1)]
+    assert (point["mean"], point["low"], point["high"], point["seeds"], point["updates"]) == (95.0, 94.0, 96.0, 2, 1600)
+
+    out = tmp_path / "out"
+    assert main(["leap", "--runs", str(root), "--out", str(out)]) == 0
+    for name in ("table_1.md", "table_1.csv", "table_1.tex", "curves.png", "embedding.png", "report.html", "curves.csv"):
+        assert (out / name).stat().st_size > 0
+    assert "96.00 ± 1.41 (n=2)" in (out / "table_1.md").read_text()
