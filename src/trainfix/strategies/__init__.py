@@ -6,6 +6,7 @@ from trainfix.strategies.deepeutaxy import DeepEutaxy
 from trainfix.strategies.shuffle import Shuffle
 from trainfix.strategies.spl import SelfPaced
 from trainfix.strategies.spl_deepeutaxy import SelfPacedDeepEutaxy
+from trainfix.strategies.trimming import Trimming
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "baseline": Baseline,
@@ -13,6 +14,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "deepeutaxy": DeepEutaxy,
     "spl": SelfPaced,
     "spl_deepeutaxy": SelfPacedDeepEutaxy,
+    "trimming": Trimming,
 }
 
-__all__ = ["STRATEGIES", "Baseline", "DeepEutaxy", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy", "Shuffle", "Strategy"]
+__all__ = ["STRATEGIES", "Baseline", "DeepEutaxy", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy", "Shuffle", "Strategy", "Trimming"]
