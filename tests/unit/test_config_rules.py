@@ -101,7 +101,7 @@ def test_typo_in_key_is_refused(tmp_path):
         compose_train(["data.batchsize=128"], tmp_path)
 
 
-EXPERIMENTS = sorted(str(p.relative_to(CONF_DIR / "experiment").with_suffix("")) for p in (CONF_DIR / "experiment").rglob("*.yaml"))
+EXPERIMENTS = sorted(str(p.relative_to(CONF_DIR / "experiment").with_suffix("")) for p in (CONF_DIR / "experiment" / "deepeutaxy").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("profile", ["full", "quick"])
