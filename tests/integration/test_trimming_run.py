@@ -26,3 +26,14 @@ def test_trimming_run_records_r_and_kept_losses(tiny_cfg, tmp_path, plan):
     assert 0.2 * kept + 0.8 * dropped == pytest.approx(metrics["train_loss"][1], rel=1e-5)
     assert metrics["samples_seen"].tolist() == [2000, 4000]
     assert metrics["test_acc"].iloc[-1] > 0.5  # evaluation is untouched: a trimmed LeNet-5 still learns MNIST
+
+
+def test_first_epoch_with_p_one_is_the_shuffle_loop(tiny_cfg, tmp_path):
+    """At p = 1 every weight is M/M = 1: trimming's first epoch is shuffle's, bit for bit (same seeded plan)."""
+    common = ("data.batch_size=300", "optimizer=adam", "optimizer.lr=0.001", "trainer.max_epochs=2")
+    train(tiny_cfg("strategy=trimming", *common, run_dir=tmp_path / "trim"))
+    train(tiny_cfg("strategy=shuffle", *common, run_dir=tmp_path / "shuffle"))
+    trim, shuffle = (pd.read_csv(tmp_path / name / "metrics.csv") for name in ("trim", "shuffle"))
+    columns = ["train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_last"]
+    assert trim.loc[0, columns].tolist() == shuffle.loc[0, columns].tolist()
+    assert trim.loc[1, "train_loss"] != shuffle.loc[1, "train_loss"]  # epoch 1 trains on the hardest fifth only
