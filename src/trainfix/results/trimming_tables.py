@@ -17,6 +17,7 @@ Paper numbers are read from `trainfix/results/paper/trimming_table_1.yaml`, neve
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,7 @@ def curves_figure(runs: RunCollection, band: str = "std") -> Figure:
     groups = list(groups)
     if not groups:
         raise ValueError(f"{runs.root}: no finished run to plot")
-    panels = (("test_error", "test error (%)"), ("train_loss", "training loss (mean CE over the batch)"), ("trim_r", "r kept per full batch"))
+    panels = (("test_error", "test error (%)"), ("train_loss", "training loss (plain mean CE)"), ("trim_r", "r kept of a full batch"))
     figure = Figure(figsize=(15, 3.3 * len(groups) + 0.8), layout="constrained")
     axes = figure.subplots(len(groups), len(panels), squeeze=False)
     epochs = runs.epochs.assign(test_error=100.0 * (1.0 - runs.epochs["test_acc"]))
@@ -193,14 +194,14 @@ def curves_figure(runs: RunCollection, band: str = "std") -> Figure:
                 spread = stats["std"].fillna(0.0)
                 ax.plot(stats.index, stats["mean"], color=color, linewidth=1.4, label=f"trimming {arm} ({len(ids)} runs)")
                 ax.fill_between(stats.index, stats["mean"] - spread, stats["mean"] + spread, color=color, alpha=0.2, linewidth=0)
-            ax.set_title(f"{dataset_label(dataset, cells)}, {model}: {title}", fontsize=9)
+            ax.set_title(f"{dataset} / {model}: {title}", fontsize=9)  # the full data label is in the suptitle
             ax.set_xlabel("epoch (1-based)")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8, loc="best")
-    figure.suptitle("Mini-batch trimming: mean over finished seeds, band = mean ± 1 std. " + " ".join(provenance(runs)),
-                    fontsize=8.5, horizontalalignment="left", x=0.01)
+    text = "Mini-batch trimming: mean over finished seeds, band = mean ± 1 std. " + " ".join(provenance(runs))
+    figure.suptitle(textwrap.fill(text, 190), fontsize=8.5, horizontalalignment="left", x=0.01)
     return figure
 
 
