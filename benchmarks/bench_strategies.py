@@ -8,7 +8,11 @@ real training path (`trainfix.train.train`, evaluation off). The first epoch of 
 a strategy's figure is its fastest later epoch over all rounds, and the strategies alternate within
 each round (shuffle, baseline, ..., trimming, shuffle, ...), so that a noisy shared machine hits them
 alike. Throughput ratio = shuffle's epoch time / the strategy's (1.0 = as fast; target for trimming
->= 0.97: a trimmed step adds a sort of the batch's losses and nothing else). SPL runs with
+>= 0.97: a trimmed step adds a sort of the batch's losses and nothing else). On a shared CPU whole
+epochs vary by ~10 %, so the script also times each strategy's `reduce_loss` alone on a batch of
+random losses and prints the throughput a step would keep if that were all the strategy added
+(shuffle's step time / (that + the reduction)); strategies that also plan or score batches
+(DeepEutaxy) cost more than their reduction. SPL runs with
 lambda0 = 1e6 so that every step updates, as the others' do; DeepEutaxy's epoch includes its
 re-prioritizations (every `strategy.iter_count` epochs; set to 1 here, the worst case).
 """
@@ -29,6 +33,24 @@ from trainfix.strategies import STRATEGIES
 EXTRA = {"spl": ["strategy.lambda0=1.0e6"], "spl_deepeutaxy": ["strategy.lambda0=1.0e6", "strategy.iter_count=1"],
          "deepeutaxy": ["strategy.iter_count=1"]}
 REFERENCE = "shuffle"
+
+
+def reduce_loss_seconds(name: str, samples: int, batch_size: int, calls: int = 2000) -> float:
+    """Seconds one `reduce_loss` call takes on a batch of random losses (what a strategy adds to a step,
+    measured alone: robust to the noise of a shared machine, unlike whole epochs)."""
+    import time
+    from types import SimpleNamespace
+
+    strategy = STRATEGIES[name]()
+    strategy.bind(samples, batch_size, seed=0)
+    strategy.on_train_start(SimpleNamespace(max_epochs=30, current_epoch=15, world_size=1), None)
+    losses, indices = torch.rand(batch_size), torch.arange(batch_size)
+    for _ in range(50):
+        strategy.reduce_loss(losses, indices, batch_size)
+    start = time.perf_counter()
+    for _ in range(calls):
+        strategy.reduce_loss(losses, indices, batch_size)
+    return (time.perf_counter() - start) / calls
 
 
 def run(overrides: list[str]) -> pd.DataFrame:
@@ -77,9 +99,14 @@ def main() -> None:
         for name in names:
             frame = run(common + [f"strategy={name}", *EXTRA.get(name, [])])
             best[name] = min(best.get(name, float("inf")), float(frame["epoch_time_s"][1:].min()))
-    print(f"{'strategy':16} {'epoch s':>9} {'throughput vs ' + REFERENCE:>22}")
+    steps = -(-args.samples // args.batch_size)
+    step_s = best[REFERENCE] / steps
+    print(f"{'strategy':16} {'epoch s':>9} {'throughput vs ' + REFERENCE:>22} {'reduce_loss us':>15} {'bound from it':>14}")
     for name in names:
-        print(f"{name:16} {best[name]:>9.3f} {best[REFERENCE] / best[name]:>21.3f}x", flush=True)
+        reduce_s = reduce_loss_seconds(name, args.samples, args.batch_size)
+        # The throughput a step would keep if the strategy added only its reduce_loss to shuffle's step.
+        print(f"{name:16} {best[name]:>9.3f} {best[REFERENCE] / best[name]:>21.3f}x {reduce_s * 1e6:>15.1f} "
+              f"{step_s / (step_s + reduce_s):>13.4f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -72,12 +72,10 @@ def authors_code_kept_count(t_num: int, t_den: int, a: float, b: float, batch_si
     return min(max(round(r), 1), batch_size)
 
 
-def top_r_mask(losses: torch.Tensor, r: int) -> torch.Tensor:
-    """Boolean mask of the r largest entries of `losses`; ties go to the lower position."""
-    order = torch.sort(losses, descending=True, stable=True).indices
-    mask = torch.zeros_like(losses, dtype=torch.bool)
-    mask[order[:r]] = True
-    return mask
+def top_r(losses: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, values) of the r largest entries of `losses`, largest first; ties go to the lower position."""
+    values, order = torch.sort(losses, descending=True, stable=True)
+    return order[:r], values
 
 
 def gather_global(losses: torch.Tensor, global_size: int) -> tuple[torch.Tensor, int]:
@@ -131,7 +129,9 @@ class Trimming(Strategy):
         self.epoch = 0
         self.step_in_epoch = 0
         self.epoch_first: tuple[float, int] | None = None  # (p, r of a full batch) at the epoch's first step
-        self._stats = torch.zeros(4, dtype=torch.float64)  # kept loss sum, kept count, dropped loss sum, dropped count
+        self._sums = torch.zeros(2, dtype=torch.float64)  # loss sums of the kept and of all samples (on the device)
+        self._kept_n = 0
+        self._seen_n = 0
 
     # ------------------------------------------------------------------ plan
     def bind(self, num_samples: int, batch_size: int, seed: int) -> None:
@@ -181,19 +181,22 @@ class Trimming(Strategy):
             self.epoch_first = (self.fraction(), self.kept(self.batch_size))
         r = self.kept(global_size)
         global_losses, offset = gather_global(losses, global_size)
-        mask = top_r_mask(global_losses, r)
-        if self._stats.device != losses.device:
-            self._stats = self._stats.to(losses.device)
-        kept = global_losses.double() * mask
-        self._stats += torch.stack([kept.sum(), mask.sum().double(), global_losses.double().sum() - kept.sum(), (~mask).sum().double()])
+        keep, ranked = top_r(global_losses, r)
+        weights = torch.zeros_like(global_losses).index_fill_(0, keep, global_size / r)
+        if self._sums.device != losses.device:
+            self._sums = self._sums.to(losses.device)
+        self._sums += torch.stack((ranked[:r].sum(), ranked.sum()))  # no host sync: read at the epoch's end
+        self._kept_n += r
+        self._seen_n += global_size
         self.step_in_epoch += 1
-        local = mask[offset : offset + len(losses)]
-        return Reduction(weights=local.to(losses.dtype) * (global_size / r))
+        return Reduction(weights=weights[offset : offset + len(losses)])
 
     def on_train_epoch_end(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         """p and r (a full batch, the epoch's first step), the kept fraction and the mean loss of the
         kept and the dropped samples over the epoch (every rank ranks the global batch: no reduce)."""
-        kept_sum, kept_n, dropped_sum, dropped_n = self._stats.tolist()
+        kept_sum, total_sum = self._sums.tolist()
+        kept_n, dropped_n = self._kept_n, self._seen_n - self._kept_n
+        dropped_sum = total_sum - kept_sum
         p, r = self.epoch_first if self.epoch_first is not None else (math.nan, math.nan)
         metrics = {
             "trim_p": p,
@@ -202,7 +205,8 @@ class Trimming(Strategy):
             "trim_kept_loss": kept_sum / kept_n if kept_n else math.nan,
             "trim_dropped_loss": dropped_sum / dropped_n if dropped_n else math.nan,
         }
-        self._stats.zero_()
+        self._sums.zero_()
+        self._kept_n = self._seen_n = 0
         self.epoch = epoch + 1
         self.step_in_epoch = 0
         self.epoch_first = None
