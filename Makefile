@@ -120,3 +120,8 @@ evidence-trimming-fmnist: venv ## trimming off vs on, full Fashion-MNIST, LeNet-
 	  paths.multirun_dir=$(TRIM_EVIDENCE_DIR) hydra/launcher=basic seed=0,1,2 strategy=shuffle,trimming trainer.enable_progress_bar=false $(ARGS)
 	$(PY) -m trainfix.results trimming --runs $(TRIM_EVIDENCE_DIR)/trimming_fmnist --out results/trimming_fmnist_lenet5_cpu \
 	  --title "Mini-batch trimming on this CPU: Fashion-MNIST, LeNet-5 (not the paper's setting)"
+	@# The records travel with the tables (run.json, metrics.csv per run); checkpoints stay in the runs folder.
+	@for run in $(TRIM_EVIDENCE_DIR)/trimming_fmnist/*/; do \
+	  test -f $$run/run.json || continue; dest=results/trimming_fmnist_lenet5_cpu/runs/$$(basename $$run); mkdir -p $$dest; \
+	  cp $$run/run.json $$dest/; test ! -f $$run/metrics.csv || cp $$run/metrics.csv $$dest/; \
+	done

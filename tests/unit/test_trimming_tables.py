@@ -87,7 +87,7 @@ def test_cells_against_hand_computation(multirun: Path):
     assert "densenet121" not in set(values["row"])
     table = table_1(values)
     assert list(table.index) == ["SVHN / ResNet-34", "CIFAR-10 (lossy JPEG copy, not the official files) / ResNet-34",
-                                 "CIFAR-100 / ResNet-34", "Fashion-MNIST / lenet5"]
+                                 "CIFAR-100 / ResNet-34", "Fashion-MNIST / lenet5"]  # not a paper row: the model name
     assert table.loc["Fashion-MNIST / lenet5", ("trimming on", "paper")] == "not in paper"
     assert table.loc["SVHN / ResNet-34", ("trimming off", "ours")] == "data missing"
 

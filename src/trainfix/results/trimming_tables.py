@@ -57,12 +57,12 @@ def run_cells(runs: RunCollection) -> pd.DataFrame:
         target = (config.get("strategy") or {}).get("_target_")
         test_acc = last["test_acc"].get(run.run_id, math.nan) if "test_acc" in last else math.nan
         rows.append({
-            "run_id": run.run_id, "status": run.status, "seed": run.seed, "dataset": dataset, "row": run.row,
+            "run_id": run.run_id, "status": run.status, "seed": run.seed, "dataset": dataset, "row": run.row, "model": run.model,
             "arm": "on" if target == TRIMMING_TARGET else "off", "strategy": run.strategy,
             "test_error": 100.0 * (1.0 - float(test_acc)) if pd.notna(test_acc) else math.nan,
             "epochs": run.n_epochs, "data_label": run.data_label, "error": run.error, "profile": run.profile,
         })
-    return pd.DataFrame(rows, columns=["run_id", "status", "seed", "dataset", "row", "arm", "strategy", "test_error",
+    return pd.DataFrame(rows, columns=["run_id", "status", "seed", "dataset", "row", "model", "arm", "strategy", "test_error",
                                        "epochs", "data_label", "error", "profile"])
 
 
@@ -112,13 +112,15 @@ def table_1_values(runs: RunCollection, paper: dict[str, Any] | None = None) -> 
     records = []
     for dataset, model in wanted:
         paper_cell = published.get(PAPER_DATASET.get(dataset, ""), {}).get(model)
+        networks = sorted({str(m) for m in cells.loc[cells["row"] == model, "model"].dropna()})
+        network = paper["models"].get(model) or ", ".join(networks) or model
         for arm in ARMS:
             group = cells[(cells["dataset"] == dataset) & (cells["row"] == model) & (cells["arm"] == arm)]
             text, mean, std, n = _cell_text(group)
             paper_value = float(paper_cell[arm]) if paper_cell else math.nan
             records.append({
                 "dataset": dataset, "dataset_label": dataset_label(dataset, cells), "row": model,
-                "network": paper["models"].get(model, model), "arm": arm, "paper": paper_value, "ours_mean": mean,
+                "network": network, "arm": arm, "paper": paper_value, "ours_mean": mean,
                 "ours_std": std, "n": n, "ours": text, "diff": mean - paper_value,
                 "statuses": ", ".join(f"{s} {c}" for s, c in group["status"].value_counts().items()),
             })
