@@ -84,8 +84,9 @@ def gather_global(losses: torch.Tensor, global_size: int) -> tuple[torch.Tensor,
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return losses, 0
     world, rank = dist.get_world_size(), dist.get_rank()
-    # The plan sampler's split: torch.tensor_split, so the first (M % world) ranks hold one more.
-    sizes = [len(part) for part in torch.tensor_split(torch.empty(global_size), world)]
+    # The plan sampler's split (torch.tensor_split): the first (M % world) ranks hold one more.
+    base, extra = divmod(global_size, world)
+    sizes = [base + (i < extra) for i in range(world)]
     if len(losses) != sizes[rank]:
         raise RuntimeError(f"rank {rank} holds {len(losses)} samples of a global batch of {global_size}; the plan gives it {sizes[rank]}")
     width = max(sizes)
