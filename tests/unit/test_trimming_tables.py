@@ -104,3 +104,25 @@ def test_command_writes_tables_figure_report_and_strict_exit(multirun: Path, tmp
     csv = pd.read_csv(out / "table_1.csv", comment="#", index_col=0)
     assert csv.loc["CIFAR-100 / ResNet-34", "trimming on (paper)"] == "47.72"
     assert "data missing" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("model,profile", [("resnet34", "full"), ("densenet121", "full"), ("resnet34", "quick")])
+def test_table_1_experiments_pin_the_paper_setting(model, profile, tmp_path):
+    """Adam 1e-3 with coupled weight decay 1e-4, batch 128, 150 epochs, lr x0.5 at 50 and 100; quick shrinks data and epochs."""
+    from omegaconf import OmegaConf
+
+    from trainfix.config_rules import check_config
+    from trainfix.train import compose_config
+
+    cfg = compose_config([f"experiment=trimming/table_1/{model}", f"profile={profile}", "data=svhn", "strategy=trimming", "seed=4"], tmp_path)
+    check_config(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["run_name"] == f"{model}_svhn_trimming_paper_seed4"
+    assert resolved["task_name"] == f"trimming_table_1_{profile}"
+    assert resolved["model"]["name"] == model and resolved["data"]["dataset"] == "svhn"
+    assert resolved["optimizer"] == {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.001, "weight_decay": 1.0e-4}
+    assert resolved["scheduler"]["scheduler"]["milestones"] == [50, 100] and resolved["scheduler"]["scheduler"]["gamma"] == 0.5
+    assert resolved["scheduler"]["interval"] == "epoch"
+    assert resolved["strategy"]["p_start"] == 1.0 and resolved["strategy"]["p_end"] == 0.2 and resolved["strategy"]["per"] == "epoch"
+    expected = {"full": (128, 150, None), "quick": (32, 2, 64)}[profile]
+    assert (resolved["data"]["batch_size"], resolved["trainer"]["max_epochs"], resolved["data"]["train_subset"]) == expected
