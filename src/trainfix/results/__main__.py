@@ -8,11 +8,13 @@
     python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full [--replay --budgets 50,100]
     python -m trainfix.results apricot --runs multirun/apricot_quick --out results/apricot_quick
     python -m trainfix.results leap --runs multirun/leap_table_1_quick --out results/leap_table_1_quick
+    python -m trainfix.results trimming --runs multirun/trimming_table_1_quick --out results/trimming_table_1_quick
 
 `summary` prints one row per configuration (Markdown) and writes it with --out. `report` writes one
 self-contained HTML file. `deepeutaxy` writes into --out: table_<n>.md / .csv / .tex (paper layout:
 paper, ours, diff per cell), table_<n>_values.csv (one row per cell, numbers), figure_3.png and
-report.html (the tables, learning curves and run statuses); `apricot` writes Apricot's Tables II-V,
+report.html (the tables, learning curves and run statuses); `trimming` writes mini-batch trimming's
+Table 1 (table_1.md/.csv/.tex, table_1_values.csv), figure_curves.png and report.html; `apricot` writes Apricot's Tables II-V,
 figure_2.png, figure_3.png and report.html from the input, reduced and adapt/ folders; runs whose protocol differs from their
 experiment's are not counted (--allow-off-protocol counts them, labelled). Exit status 2 on bad input
 (a runs folder that does not exist or holds no run folders, an unknown option value), with the
@@ -102,6 +104,11 @@ def parser() -> argparse.ArgumentParser:
     leap = papers.add_parser("leap", help="LEAP Table 1 (paper, ours, diff), convergence curves, 2-D embeddings, report.html")
     leap.add_argument("--runs", type=Path, required=True, help="multirun folder of LEAP/SPLD/Random runs")
     leap.add_argument("--out", type=Path, required=True, help="folder for table_1.md/.csv/.tex, curves.png, embedding.png, report.html")
+    trim = papers.add_parser("trimming", help="mini-batch trimming Table 1 (test error, off / on: paper, ours, diff) and learning curves")
+    trim.add_argument("--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)")
+    trim.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files and report.html")
+    trim.add_argument("--title", help="report title (default: names the runs folder)")
+    trim.add_argument("--strict", action="store_true", help="exit 1 when a cell's runs failed for another reason than missing data")
     return top
 
 
@@ -245,6 +252,41 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
     return written
 
 
+def build_trimming(args: argparse.Namespace) -> list[Path]:
+    """Table 1 (md/csv/tex + values), the learning-curve figure and the HTML report into args.out."""
+    from trainfix.results.trimming_tables import curves_figure, failed_cells, provenance, table_1, table_1_values
+    from trainfix.runs.records import atomic_write_text
+
+    runs = collect_runs(args.runs)
+    values = table_1_values(runs)
+    table = table_1(values, provenance(runs))
+    print(table_markdown(table))
+    out = Path(args.out)
+    written = write_table(table, out)
+    values_path = out / "table_1_values.csv"
+    atomic_write_text(values_path, values.to_csv(index=False))
+    written.append(values_path)
+    figures = []
+    try:
+        figure = curves_figure(runs)
+    except ValueError as exc:  # nothing finished yet: the tables and report still say why
+        print(f"note: figure skipped: {exc}", file=sys.stderr)
+    else:
+        written.append(write_figure(figure, out / "figure_curves.png", description=" ".join(provenance(runs))))
+        figures.append(("Learning curves (figure_curves.png): test error, training loss and r per epoch, trimming off vs on.", figure))
+    written.append(write_report(runs, out / "report.html", title=args.title or f"Mini-batch trimming: {args.runs}",
+                                tables=[flat(table)], figures=figures))
+    failed = failed_cells(values)
+    if args.strict and len(failed):
+        cells = ", ".join(f"{r.dataset}/{r.row}/{r.arm}: {r.ours}" for r in failed.itertuples())
+        raise RunsFailedError(f"{len(failed)} cells have failed runs ({cells}); see each run folder's run.json")
+    return written
+
+
+class RunsFailedError(RuntimeError):
+    """`trimming --strict`: some cells failed for another reason than missing data."""
+
+
 def summarize_command(args: argparse.Namespace) -> list[Path]:
     table = summarize(collect_runs(args.runs), args.metric, args.at)
     print(summary_markdown(table))
@@ -262,6 +304,7 @@ COMMANDS = {
     "monitor": build_monitor_study,
     "apricot": build_apricot,
     "leap": build_leap,
+    "trimming": build_trimming,
 }
 
 
@@ -272,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RunsInputError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RunsFailedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print("wrote:\n" + "\n".join(f"  {path}" for path in written), file=sys.stderr)
     return 0
 

@@ -7,6 +7,7 @@ from trainfix.strategies.leap import Leap, RandomSubset, Spld
 from trainfix.strategies.shuffle import Shuffle
 from trainfix.strategies.spl import SelfPaced
 from trainfix.strategies.spl_deepeutaxy import SelfPacedDeepEutaxy
+from trainfix.strategies.trimming import Trimming
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "baseline": Baseline,
@@ -17,6 +18,10 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "leap": Leap,
     "spld": Spld,
     "random_subset": RandomSubset,
+    "trimming": Trimming,
 }
 
-__all__ = ["STRATEGIES", "Baseline", "DeepEutaxy", "Leap", "RandomSubset", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy", "Shuffle", "Spld", "Strategy"]
+__all__ = [
+    "STRATEGIES", "Baseline", "DeepEutaxy", "Leap", "RandomSubset", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy",
+    "Shuffle", "Spld", "Strategy", "Trimming",
+]
