@@ -3,8 +3,8 @@
 Source: the authors' code (vithursant/SPL-ADVisE, magnet_loss `LeNet` used as the embedding CNN;
 references/leap-and-trimming.md): conv 5x5 (32) -> ReLU -> max-pool 2 -> conv 5x5 (64) -> ReLU ->
 max-pool 2 -> linear to the embedding (2-D in every LEAP experiment: `num_classes` is the embedding
-size, so the registry builds it like any classifier). PyTorch default initialization. 2,050 + 51,264
-+ 2,050 = 55,362 parameters for a 2-D embedding of 1x28x28 images.
+size, so the registry builds it like any classifier). PyTorch default initialization. 832 + 51,264
++ 2,050 = 54,146 parameters for a 2-D embedding of 1x28x28 images.
 """
 
 from __future__ import annotations
