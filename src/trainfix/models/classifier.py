@@ -49,6 +49,8 @@ class Classifier(pl.LightningModule):
         optimizer: a partial optimizer constructor (Hydra `_partial_: true`) taking the parameters.
         scheduler: optional partial LR-scheduler constructor taking the optimizer.
         scheduler_interval: "step" or "epoch": when the scheduler steps.
+        scheduler_monitor: the logged metric a scheduler that reads one steps on (ReduceLROnPlateau:
+            an evaluation set's loss, e.g. "test_loss" or "val_loss"); None for the others.
         l2_conv_kernels: coefficient of `sum ||W||^2` over convolution kernels added to the loss
             (Keras L2 regularizer semantics, as in the DeepEutaxy ResNets: 1e-4). 0 disables it.
         eval_names: names of the evaluation sets, in the order of the validation dataloaders.
@@ -67,6 +69,7 @@ class Classifier(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "step",
+        scheduler_monitor: str | None = None,
         l2_conv_kernels: float = 0.0,
         eval_names: tuple[str, ...] = ("test",),
         channels_last: bool = False,
@@ -79,6 +82,7 @@ class Classifier(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
+        self.scheduler_monitor = scheduler_monitor
         self.l2_conv_kernels = l2_conv_kernels
         self.eval_names = tuple(eval_names)
         self.channels_last = channels_last
@@ -263,7 +267,12 @@ class Classifier(pl.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+        config = {"scheduler": scheduler, "interval": self.scheduler_interval}
+        if self.scheduler_monitor:
+            # Lightning steps it at the epoch's end with the value logged in on_validation_epoch_end
+            # (strict: a metric that was not logged stops the run with its name).
+            config["monitor"] = self.scheduler_monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
     # -------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
