@@ -193,10 +193,13 @@ def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
     fresh = missing & batch_norm
     if fresh and {key.rsplit(".", 1)[0] for key in fresh} & {key.rsplit(".", 1)[0] for key in net_state}:
         raise RuntimeError(f"init_from={checkpoint}: BatchNorm layers only partly in the checkpoint: {sorted(fresh)[:4]}")
-    result = module.net.load_state_dict(net_state, strict=not fresh)
+    try:
+        result = module.net.load_state_dict(net_state, strict=not fresh)
+    except RuntimeError as error:  # shapes differ
+        raise RuntimeError(f"init_from={checkpoint} does not fit this run's network: {error}") from None
     if result.unexpected_keys or set(result.missing_keys) - fresh:
-        raise RuntimeError(f"init_from={checkpoint} does not fit model={module.rebuild['config']['model']['name'] if module.rebuild else '?'}: "
-                           f"missing {sorted(set(result.missing_keys) - fresh)[:6]}, unexpected {sorted(result.unexpected_keys)[:6]}")
+        raise RuntimeError(f"init_from={checkpoint} does not fit this run's network: missing {sorted(set(result.missing_keys) - fresh)[:6]}, "
+                           f"unexpected {sorted(result.unexpected_keys)[:6]}")
     log.info("Network weights from %s%s", checkpoint, f" (new BatchNorm layers at their initial state: {len(fresh)} tensors)" if fresh else "")
 
 
