@@ -102,6 +102,17 @@ def test_conv_fan_in_and_model_option():
         build_model("mlp", 10, 1, 28, init="xavier")
 
 
+def test_bad_option_values_are_named_at_compose_time(tmp_path):
+    from trainfix.config_rules import ConfigError, check_config
+
+    cfg = compose_config(["model.init=xavier", "model.input_noise_std=-1", "scheduler=reduce_on_plateau", "scheduler.monitor=val_loss"], tmp_path)
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg)
+    message = str(info.value)
+    assert "model.init='xavier': accepted: ['default', 'glorot_uniform'" in message and "model.input_noise_std=-1" in message
+    assert "scheduler.monitor='val_loss': not an evaluation loss this run logs; accepted: ['test_loss']" in message
+
+
 # ----------------------------------------------------------------------------- ReduceLR
 def keras_reduce_lr(losses: list[float], lr: float, factor=0.2, patience=5, min_lr=0.001, min_delta=1e-4) -> list[float]:
     """Keras 2.3 ReduceLROnPlateau.on_epoch_end (mode min, cooldown 0): the lr after each epoch."""
