@@ -22,7 +22,9 @@ Each epoch it records what the detectors need; at the epochs its schedule names 
   `monitor_step_grad_ratio`, `monitor_step_zero_share` (epoch means).
 - `monitor.json` in the run folder (atomic write): the settings, every check (epoch, problems,
   evidence, seconds) and the detections (first epoch of each problem), rewritten after each check.
-  On resume it is trimmed to the epochs before the checkpoint, like metrics.csv.
+  On resume the monitor's state comes from the checkpoint (`state_dict`: the exact series, checks,
+  detections), so a resumed run checks exactly as an uninterrupted one; monitor.json is rewritten
+  from it (checks written after the checkpoint, by a killed process, are dropped).
 """
 
 from __future__ import annotations
@@ -125,13 +127,33 @@ class TrainingMonitor(pl.Callback):
         self._step_sum: torch.Tensor | None = None
         self._step_zero: torch.Tensor | None = None
         self._step_count = 0
+        self._restored: dict[str, Any] | None = None  # from a checkpoint (load_state_dict), used in on_train_start
 
     # ------------------------------------------------------------------ state
     def _interval(self) -> int:
         return self.schedule.every if self.schedule.kind == "constant" else 1
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resume needs, saved in every checkpoint: the series as the detectors saw them (the exact
+        floats; metrics.csv holds them as text), the checks, the detections and the gradient counters."""
+        return {"history": dict(self.history.__dict__), "checks": self.checks, "detections": self.detections,
+                "gradient_counts": self.gradient_counts}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored = state_dict
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         first = trainer.current_epoch  # after a resume: the first epoch to run
+        restored, self._restored = self._restored, None
+        if restored is not None and len(restored["history"]["train_loss"]) == first:
+            self.history = History(**{k: list(v) for k, v in restored["history"].items()})
+            self.checks = list(restored["checks"])
+            self.detections = dict(restored["detections"])
+            self.gradient_counts = dict(restored["gradient_counts"])
+            self._write(trainer)
+            return
+        # A checkpoint without monitor state (or a new run): rebuild from the records, trimmed to the
+        # epochs before the checkpoint.
         rows = read_metrics(self.run_dir)
         rows = rows[rows["epoch"] < first] if len(rows) else rows
         self.history = History()
