@@ -118,6 +118,8 @@ class TrainingMonitor(pl.Callback):
             raise ValueError(f"monitor.step_stats.every_n_steps={self.step_every}; accepted: an integer >= 1")
         self.on_detection = on_detection
         self.repair = dict(repair or {})
+        if self.repair.get("initial_from", "scratch") not in ("scratch", "detection"):
+            raise ValueError(f"monitor.repair.initial_from={self.repair['initial_from']!r}; accepted: scratch, detection")
         self.dying_relu_measure = dying_relu_measure
         self.history = History()
         self.checks: list[dict[str, Any]] = []
