@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -208,6 +209,8 @@ def test_skips_follow_autotrainer_break():
     assert by["ReduceLR_1"].skipped == "already ReduceLROnPlateau" and by["GN_1"].skipped == "the model already has input noise"
     dying = {t.solution: t for t in attempts_for("dying_relu", config)}
     assert dying["bn_1"].skipped.startswith("BatchNorm insertion: model=mlp only")
+    drawn = [t.overrides for t in attempts_for("not_converge", config)[:3]]   # another of Keras' five, its defaults
+    assert all(o in (["optimizer=adam_keras"], ["optimizer=nadam_keras"], ["optimizer=adamax_keras"], ["optimizer=rmsprop"]) for o in drawn)
     mlp = attempts_for("vanishing_gradient", {**config, "model": {"name": "mlp", "params": {}}})
     assert [t.overrides for t in mlp] == [["++model.params.activation=selu"], ["++model.params.activation=relu"], ["++model.params.batch_norm=true"]]
 
@@ -230,3 +233,29 @@ def test_repair_drops_init_from_only_for_reinitialization_and_replaced_overrides
         assert any(o.startswith("init_from=") for o in call) != fresh and "init_from=old.ckpt" not in call
         assert row["from"] == ("fresh network" if fresh else "detection weights")
     assert replaced(["optimizer=sgd", "optimizer.lr=0.5", "seed=1"], ["optimizer.lr=0.01"]) == ["optimizer=sgd", "seed=1"]
+
+
+def test_nadam_keras_is_keras_nadam():
+    """conf/optimizer/nadam_keras.yaml against Keras 2.3's Nadam update written out (5 steps, fixed gradients)."""
+    cfg = compose_config(["optimizer=nadam_keras"], Path("unused"))
+    torch.manual_seed(7)
+    grads = [torch.randn(6, dtype=torch.float64) for _ in range(5)]
+    p = nn.Parameter(torch.zeros(6, dtype=torch.float64))
+    optimizer = instantiate(cfg.optimizer)(params=[p])
+    lr, b1, b2, eps, decay = 0.002, 0.9, 0.999, 1e-7, 0.004
+    q, m, v, m_schedule = torch.zeros(6, dtype=torch.float64), 0.0, 0.0, 1.0
+    for t, g in enumerate(grads, start=1):
+        p.grad = g.clone()
+        optimizer.step()
+        mu_t, mu_next = b1 * (1 - 0.5 * 0.96 ** (t * decay)), b1 * (1 - 0.5 * 0.96 ** ((t + 1) * decay))
+        m_schedule_new = m_schedule * mu_t
+        m_schedule_next = m_schedule_new * mu_next
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_bar = (1 - mu_t) * g / (1 - m_schedule_new) + mu_next * m / (1 - m_schedule_next)
+        q = q - lr * m_bar / (torch.sqrt(v / (1 - b2 ** t)) + eps)
+        m_schedule = m_schedule_new
+    # torch keeps the momentum-schedule product in float32: differences ~4e-11 here; mu_t in place of
+    # mu_{t+1} would give ~2e-7.
+    assert (p.detach() - q).abs().max().item() < 1e-9
+    assert not torch.allclose(p.detach(), torch.zeros(6, dtype=torch.float64))

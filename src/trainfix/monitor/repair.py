@@ -50,7 +50,14 @@ SOLUTIONS: dict[str, list[tuple[str, int]]] = {
     "dying_relu": [("selu", 1), ("bn", 1), ("initial", 3), ("leaky", 3)],
     "not_converge": [("optimizer", 3), ("lr", 3), ("initial", 3)],
 }
-OPTIMIZERS = ("sgd", "adam", "adagrad", "adadelta")  # trainfix's conf/optimizer (AutoTrainer: SGD/Adam/Nadam/Adamax/RMSprop)
+# op_optimizer: another of Keras' SGD/Adam/Nadam/Adamax/RMSprop with its defaults (Keras' SGD: lr 0.01).
+OPTIMIZERS: dict[str, list[str]] = {
+    "sgd": ["optimizer=sgd", "optimizer.lr=0.01"],
+    "adam": ["optimizer=adam_keras"],
+    "nadam": ["optimizer=nadam_keras"],
+    "adamax": ["optimizer=adamax_keras"],
+    "rmsprop": ["optimizer=rmsprop"],
+}
 LEAKY = ("leaky_relu", "elu")                        # AutoTrainer: LeakyReLU, ELU, ThresholdedReLU
 # op_initial: np.random.choice of these for the kernels (and, separately, for the biases).
 INITIALIZERS = ("he_uniform", "lecun_uniform", "glorot_normal", "glorot_uniform", "he_normal", "lecun_normal")
@@ -142,7 +149,7 @@ def _attempt(problem: str, name: str, label: str, j: int, rng: random.Random, *,
         activation = LEAKY[j] if name == "leaky" else name
         return Attempt(problem, label, [f"++model.params.activation={activation}"], None if is_mlp else "activation swap: model=mlp only")
     if name == "optimizer":  # op_optimizer: another optimizer, Keras defaults
-        return Attempt(problem, label, [f"optimizer={rng.choice([o for o in OPTIMIZERS if o != optimizer])}"])
+        return Attempt(problem, label, OPTIMIZERS[rng.choice([o for o in OPTIMIZERS if o != optimizer])])
     raise AssertionError(f"solution {name!r} has no implementation")
 
 
