@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from trainfix.callbacks.convergence import READINGS
 from trainfix.data.datasets import DATASETS
 from trainfix.models import MODELS
+from trainfix.models.registry import INITS
 from trainfix.strategies import STRATEGIES
 from trainfix.strategies.baseline import VARIANTS
 
@@ -100,6 +101,17 @@ def check_config(cfg: DictConfig) -> None:
     )
     if _get(cfg, "scheduler.scheduler") is not None:
         require("scheduler.interval", lambda v: v in SCHEDULER_INTERVALS, f"accepted: {list(SCHEDULER_INTERVALS)}")
+    monitor = _get(cfg, "scheduler.monitor")
+    if monitor is not None:
+        if _get(cfg, "scheduler.interval") != "epoch":
+            problems.append(f"scheduler.monitor={monitor!r} needs scheduler.interval='epoch' (the metric is logged once per epoch)")
+        eval_losses = ["test_loss"] + (["val_loss"] if _is_number(val := _get(cfg, "data.val_fraction")) and val > 0 else [])
+        if monitor not in eval_losses:
+            problems.append(f"scheduler.monitor={monitor!r}: not an evaluation loss this run logs; accepted: {eval_losses}")
+    if _get(cfg, "model.init") is not None:
+        require("model.init", lambda v: v in INITS, f"accepted: {list(INITS)}")
+    if _get(cfg, "model.input_noise_std") is not None:
+        require("model.input_noise_std", lambda v: _is_number(v) and v >= 0, "the input noise std must be a number >= 0 (0 = off)")
 
     # A sweeper optimizes what `main()` returns: the last epoch's value of this column of metrics.csv.
     metric = _get(cfg, "optimized_metric")

@@ -174,7 +174,12 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
 
 def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
     """Start from the network weights of another run's checkpoint (optimizer and strategy start fresh,
-    as the authors' code does when it loads the SPL model for Table VII)."""
+    as the authors' code does when it loads the SPL model for Table VII).
+
+    Every tensor must match, except that BatchNorm layers this network has and the checkpoint's lacks
+    keep their initial state (gamma 1, beta 0, running mean 0, variance 1): AutoTrainer's "bn" repair
+    inserts fresh BatchNormalization layers into the trained model (`model.params.batch_norm=true` from
+    the weights of the same MLP without it)."""
     if not checkpoint.exists():
         raise FileNotFoundError(
             f"init_from={checkpoint}: no such checkpoint. For DeepEutaxy Table VII, run Table IV's SPL runs of the same "
@@ -182,8 +187,20 @@ def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
         )
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     net_state = {key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")}
-    module.net.load_state_dict(net_state)
-    log.info("Network weights from %s", checkpoint)
+    batch_norm = {f"{name}.{key}" for name, m in module.net.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                  for key in m.state_dict()}
+    missing = set(module.net.state_dict()) - set(net_state)
+    fresh = missing & batch_norm
+    if fresh and {key.rsplit(".", 1)[0] for key in fresh} & {key.rsplit(".", 1)[0] for key in net_state}:
+        raise RuntimeError(f"init_from={checkpoint}: BatchNorm layers only partly in the checkpoint: {sorted(fresh)[:4]}")
+    try:
+        result = module.net.load_state_dict(net_state, strict=not fresh)
+    except RuntimeError as error:  # shapes differ
+        raise RuntimeError(f"init_from={checkpoint} does not fit this run's network: {error}") from None
+    if result.unexpected_keys or set(result.missing_keys) - fresh:
+        raise RuntimeError(f"init_from={checkpoint} does not fit this run's network: missing {sorted(set(result.missing_keys) - fresh)[:6]}, "
+                           f"unexpected {sorted(result.unexpected_keys)[:6]}")
+    log.info("Network weights from %s%s", checkpoint, f" (new BatchNorm layers at their initial state: {len(fresh)} tensors)" if fresh else "")
 
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"

@@ -163,7 +163,8 @@ def test_export_state_dict_and_onnx_give_the_same_logits(run_dir, tmp_path):
     net = load_exported(export_dir / "model.pt")
     assert torch.equal(net(x), expected)
     payload = torch.load(export_dir / "model.pt", weights_only=True)
-    assert payload["net"] == {"name": "lenet5", "num_classes": 10, "in_channels": 1, "image_size": 28, "params": {}}
+    assert payload["net"] == {"name": "lenet5", "num_classes": 10, "in_channels": 1, "image_size": 28, "params": {}, "init": "default",
+                              "input_noise_std": 0.0}
     assert payload["input"] == {"shape": [1, 28, 28], "scale": "pixels / 255", "mean": None, "std": None}
 
     session = ort.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])

@@ -60,24 +60,32 @@ def test_oscillating_run_is_stopped_then_repaired(tmp_path, data_dir):
         train(compose_config(try_overrides, try_dir))
 
     table = repair(run_dir, overrides, launcher=in_process, max_tries=3)
-    # Adam (lr 1e-3) from the detection weights kills ReLU units (another problem); SGD at 0.01 x 0.1 runs clean.
-    assert [(r["solution"], r["outcome"]) for r in table] == [("adam_1", "other problem"), ("lr_1", "solved")]
-    assert table[0]["overrides"] == ["optimizer=adam"] and table[0]["problems"] == ["dying_relu"]
-    assert table[1]["overrides"] == ["optimizer.lr=0.001"]
-    fixed = pd.read_csv(Path(table[1]["run"]) / "metrics.csv")
-    assert len(fixed) == 8 and json.loads((Path(table[1]["run"]) / "monitor.json").read_text())["detections"] == {}
+    # AutoTrainer's first solution, Keras' Adam with its defaults (lr 1e-3; the run's SGD lr 0.5 is dropped),
+    # from the detection weights, finishes 8 epochs with no problem.
+    assert [(r["solution"], r["outcome"]) for r in table] == [("adam_1", "solved")]
+    assert table[0]["overrides"] == ["optimizer=adam_keras"] and table[0]["from"] == "detection weights"
+    fixed = pd.read_csv(Path(table[0]["run"]) / "metrics.csv")
+    assert len(fixed) == 8 and json.loads((Path(table[0]["run"]) / "monitor.json").read_text())["detections"] == {}
+    assert fixed["lr"].eq(0.001).all()
     # it starts from the weights at detection: its first epoch is already far above a fresh network's
     assert fixed["train_acc"].iloc[0] > metrics["train_acc"].iloc[0] + 0.1
-    assert json.loads((run_dir / "repairs.json").read_text())["solved_by"] == "lr_1"
+    assert json.loads((run_dir / "repairs.json").read_text())["solved_by"] == "adam_1"
+
+    # AutoTrainer's bn try on these weights: BatchNorm inserted between each hidden Dense and its ReLU,
+    # the detection weights loaded into the other layers, the BatchNorm layers fresh.
+    bn_dir = tmp_path / "bn"
+    train(compose_config([*overrides, "trainer.max_epochs=1", "++model.params.batch_norm=true", f"init_from={run_dir / 'checkpoints' / 'detection.ckpt'}"], bn_dir))
+    bn = pd.read_csv(bn_dir / "metrics.csv")
+    assert len(bn) == 1 and bn["train_acc"].iloc[0] > metrics["train_acc"].iloc[0] + 0.1
 
 
 def test_solution_lists_follow_autotrainer():
-    config = {"optimizer": {"_target_": "torch.optim.SGD"}, "data": {"batch_size": 64}, "model": {"name": "mlp"}}
+    # AutoTrainer's tries are 0-based (j = 0..k-1): lr_3 on SGD is 0.01, 0.001, 1e-4; not_converge x10^j.
+    config = {"optimizer": {"_target_": "torch.optim.SGD", "lr": 0.5}, "data": {"batch_size": 16}, "model": {"name": "mlp"}}
     tries = attempts_for("oscillating_loss", config, max_tries=10)
-    assert [t.solution for t in tries] == ["adam_1", "lr_1", "lr_2", "lr_3", "ReduceLR_1", "batch_1", "batch_2", "batch_3", "batch_4", "momentum_1"]
-    assert [t.overrides for t in tries[1:4]] == [["optimizer.lr=0.001"], ["optimizer.lr=0.0001"], ["optimizer.lr=1e-05"]]
-    assert tries[5].skipped == "same batch size" and tries[6].overrides == ["data.batch_size=128"]
-    assert [t.overrides for t in attempts_for("not_converge", config)][3:5] == [["optimizer.lr=0.1"], ["optimizer.lr=1"]]
+    assert [t.overrides for t in tries[1:4]] == [["optimizer.lr=0.01"], ["optimizer.lr=0.001"], ["optimizer.lr=0.0001"]]
+    assert [t.overrides for t in tries[5:9]] == [[f"data.batch_size={b}"] for b in (32, 64, 128, 256)]
+    assert [t.overrides for t in attempts_for("not_converge", config)][3:6] == [["optimizer.lr=0.01"], ["optimizer.lr=0.1"], ["optimizer.lr=1"]]
 
 
 @pytest.mark.parametrize("profile", ["full", "quick"])

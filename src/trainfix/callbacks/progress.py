@@ -35,11 +35,18 @@ def monitored_metric(val_fraction: float) -> str:
     return "val_acc" if float(val_fraction) > 0 else "test_acc"
 
 
-# `${trainfix_stderr_is_tty:}` and `${trainfix_monitor:${data.val_fraction}}` in conf/.
+def monitored_loss(val_fraction: float) -> str:
+    """Keras' "val_loss": the validation split's loss when one exists, else the test set's."""
+    return "val_loss" if float(val_fraction) > 0 else "test_loss"
+
+
+# `${trainfix_stderr_is_tty:}`, `${trainfix_monitor:${data.val_fraction}}`, `${trainfix_eval_loss:...}` in conf/.
 if not OmegaConf.has_resolver("trainfix_stderr_is_tty"):
     OmegaConf.register_new_resolver("trainfix_stderr_is_tty", stderr_is_tty)
 if not OmegaConf.has_resolver("trainfix_monitor"):
     OmegaConf.register_new_resolver("trainfix_monitor", monitored_metric)
+if not OmegaConf.has_resolver("trainfix_eval_loss"):
+    OmegaConf.register_new_resolver("trainfix_eval_loss", monitored_loss)
 
 
 class EpochLog(pl.Callback):

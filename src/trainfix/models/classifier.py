@@ -49,6 +49,11 @@ class Classifier(pl.LightningModule):
         optimizer: a partial optimizer constructor (Hydra `_partial_: true`) taking the parameters.
         scheduler: optional partial LR-scheduler constructor taking the optimizer.
         scheduler_interval: "step" or "epoch": when the scheduler steps.
+        scheduler_monitor: the evaluation metric a scheduler that reads one steps on (ReduceLROnPlateau:
+            "test_loss" or "val_loss"); None for the others. Such a scheduler is stepped here, at the end
+            of each training epoch's validation (Keras' on_epoch_end), not by Lightning: Lightning steps
+            it after every on_train_epoch_end hook, so checkpoints/last.ckpt (written in one) would hold
+            its state from before the step and a resumed run would miss that step.
         l2_conv_kernels: coefficient of `sum ||W||^2` over convolution kernels added to the loss
             (Keras L2 regularizer semantics, as in the DeepEutaxy ResNets: 1e-4). 0 disables it.
         eval_names: names of the evaluation sets, in the order of the validation dataloaders.
@@ -67,6 +72,7 @@ class Classifier(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "step",
+        scheduler_monitor: str | None = None,
         l2_conv_kernels: float = 0.0,
         eval_names: tuple[str, ...] = ("test",),
         channels_last: bool = False,
@@ -79,6 +85,10 @@ class Classifier(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
+        self.scheduler_monitor = scheduler_monitor
+        self.metric_scheduler: Any = None            # the scheduler stepped on `scheduler_monitor`
+        self._metric_scheduler_state: dict[str, Any] | None = None  # from a checkpoint, loaded once it exists
+        self._lr_before_metric_step: float | None = None
         self.l2_conv_kernels = l2_conv_kernels
         self.eval_names = tuple(eval_names)
         self.channels_last = channels_last
@@ -147,6 +157,7 @@ class Classifier(pl.LightningModule):
         return loss
 
     def on_train_epoch_start(self) -> None:
+        self._lr_before_metric_step = None
         self.grad_norm_sum.zero_()
         self.grad_norm_last.zero_()
         self.grad_norm_steps.zero_()
@@ -191,6 +202,8 @@ class Classifier(pl.LightningModule):
 
     def current_lr(self) -> float:
         """The learning rate the last step used (Adagrad's time decay included)."""
+        if self._lr_before_metric_step is not None:  # the metric scheduler has already set the next epoch's
+            return self._lr_before_metric_step
         optimizer = self.optimizers()
         optimizer = getattr(optimizer, "optimizer", optimizer)
         group = optimizer.param_groups[0]
@@ -224,6 +237,14 @@ class Classifier(pl.LightningModule):
         # these at validation end, before checkpoints/last.ckpt is written, so a resume restores their
         # current state. Loggers get the same values with the whole epoch row (`log_epoch`).
         self.log_dict({**self.eval_results, **self.eval_best}, logger=False, add_dataloader_idx=False)
+        if self.metric_scheduler is not None and self.trainer.state.fn == "fit":
+            self._step_metric_scheduler()
+
+    def _step_metric_scheduler(self) -> None:
+        if self.scheduler_monitor not in self.eval_results:
+            raise KeyError(f"scheduler.monitor={self.scheduler_monitor!r}: not computed this epoch; computed: {sorted(self.eval_results)}")
+        self._lr_before_metric_step = self.current_lr()
+        self.metric_scheduler.step(self.eval_results[self.scheduler_monitor])
 
     # ------------------------------------------------------------------ logging
     def _update_best(self, results: dict[str, float]) -> dict[str, float]:
@@ -263,11 +284,18 @@ class Classifier(pl.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
+        if self.scheduler_monitor:  # stepped in on_validation_epoch_end, its state in checkpoint["trainfix"]
+            self.metric_scheduler = scheduler
+            if self._metric_scheduler_state is not None:
+                scheduler.load_state_dict(self._metric_scheduler_state)
+            return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
 
     # -------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["trainfix"] = {"strategy": self.strategy.state_dict(), "rng": global_rng_state()}
+        if self.metric_scheduler is not None:
+            checkpoint["trainfix"]["metric_scheduler"] = self.metric_scheduler.state_dict()
         if self.rebuild is not None:
             checkpoint["trainfix"]["rebuild"] = self.rebuild
 
@@ -289,5 +317,10 @@ class Classifier(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["trainfix"]
+        # Lightning restores the module before it calls configure_optimizers (kept until the scheduler
+        # exists), except under strategies that restore after setup (then the scheduler exists already).
+        self._metric_scheduler_state = state.get("metric_scheduler")
+        if self.metric_scheduler is not None and self._metric_scheduler_state is not None:
+            self.metric_scheduler.load_state_dict(self._metric_scheduler_state)
         self.strategy.load_state_dict(state["strategy"])
         restore_global_rng_state(state["rng"])

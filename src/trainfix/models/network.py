@@ -22,6 +22,8 @@ class Network(nn.Module, metaclass=ABCMeta):
 
     Attributes:
         expected_input: (C, H, W) of one input image; `forward` refuses any other shape.
+        input_noise: applied to the input before `logits` (identity unless `build_model(...,
+            input_noise_std=s)` set Keras' GaussianNoise(s): noise in training mode only).
     """
 
     def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
@@ -31,6 +33,8 @@ class Network(nn.Module, metaclass=ABCMeta):
                 raise ValueError(f"{type(self).__name__}: {arg}={value!r}; accepted: an integer >= 1")
         self.num_classes = num_classes
         self.expected_input: tuple[int, int, int] = (in_channels, image_size, image_size)
+        # No parameters or buffers: the state_dict keys are the same with or without noise.
+        self.input_noise: nn.Module = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [N, num_classes] of images x [N, C, H, W] with (C, H, W) == `expected_input`."""
@@ -39,7 +43,7 @@ class Network(nn.Module, metaclass=ABCMeta):
                 f"{type(self).__name__} was built for inputs [N, {', '.join(map(str, self.expected_input))}], "
                 f"got {list(x.shape)}"
             )
-        return self.logits(x)
+        return self.logits(self.input_noise(x))
 
     @abstractmethod
     def logits(self, x: torch.Tensor) -> torch.Tensor:

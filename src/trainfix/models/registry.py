@@ -11,9 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trainfix.models import apricot_cnn, deepeutaxy_cnn, densenet, magnet_lenet, mlp, mobilenetv2, resnet_cifar, vgg, wide_resnet
+from trainfix.models.keras_layers import KERAS_INITIALIZERS, GaussianNoise, keras_init_
 from trainfix.models.network import Network
 
 CORE_ARGUMENTS = ("num_classes", "in_channels", "image_size")
+# `build_model(init=...)`: "default" keeps the model's own initialization; the others are Keras' kernel
+# initializers (AutoTrainer's "initial" repair draws one of them), applied to every conv/linear kernel
+# but the last layer's, biases zero.
+INITS = ("default", *KERAS_INITIALIZERS)
 
 
 @dataclass(frozen=True)
@@ -89,15 +94,28 @@ def model_names() -> list[str]:
     return sorted(MODELS)
 
 
-def build_model(name: str, num_classes: int, in_channels: int, image_size: int, **kwargs: object) -> Network:
+def build_model(
+    name: str, num_classes: int, in_channels: int, image_size: int, *, init: str = "default", input_noise_std: float = 0.0,
+    **kwargs: object,
+) -> Network:
     """Build model `name` for `in_channels` x `image_size` x `image_size` images and `num_classes`
     classes; `kwargs` are the model's own options (see `MODELS[name].options()`).
+
+    Options of every model (config keys `model.init`, `model.input_noise_std`):
+        init: "default" (the model's own initialization) or a Keras kernel initializer (`INITS`):
+            every conv/linear kernel drawn again with it, biases zero, except the last layer (the
+            head keeps the model's own), as AutoTrainer's `modify_initializer`.
+        input_noise_std: Keras' GaussianNoise(stddev) on the input, training mode only; 0 = off.
 
     The returned network has `expected_input` == (in_channels, image_size, image_size) and its
     forward raises `ValueError` on any other input shape.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; accepted: {', '.join(model_names())}")
+    if init not in INITS:
+        raise ValueError(f"model.init={init!r}; accepted: {', '.join(INITS)}")
+    if not (isinstance(input_noise_std, int | float) and not isinstance(input_noise_std, bool) and input_noise_std >= 0):
+        raise ValueError(f"model.input_noise_std={input_noise_std!r}; accepted: a number >= 0 (0 = off)")
     spec = MODELS[name]
     if in_channels not in spec.channels or (isinstance(image_size, int) and image_size < spec.min_size):
         raise ValueError(
@@ -108,4 +126,9 @@ def build_model(name: str, num_classes: int, in_channels: int, image_size: int, 
     if unknown:
         accepted = spec.options() or "none"
         raise ValueError(f"model {name!r} has no option {', '.join(unknown)}; accepted options: {accepted}")
-    return spec.build(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **kwargs)
+    net = spec.build(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **kwargs)
+    if init != "default":
+        keras_init_(net, init, skip_last=True)
+    if input_noise_std > 0:
+        net.input_noise = GaussianNoise(input_noise_std)
+    return net

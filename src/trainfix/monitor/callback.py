@@ -7,8 +7,13 @@ Each epoch it records what the detectors need; at the epochs its schedule names 
 - Per-epoch records (metrics.csv columns, through the recorder): `monitor_check` (1 at a check epoch),
   and at check epochs (every epoch with `record_every_epoch`) the check gradient's statistics:
   `monitor_grad_ratio` (first/last kernel norm), `monitor_grad_first`, `monitor_grad_last`,
-  `monitor_zero_share` (exactly-zero gradient entries), `monitor_dead_relu` (ReLU units whose output is
-  zero on every sample of the check batch), `monitor_check_s` (seconds the check took).
+  `monitor_zero_share` (exactly-zero gradient entries), `monitor_zero_share_no_input` (the same without
+  the first layer's kernel), `monitor_dead_relu` (ReLU units whose output is zero on every sample of the
+  check batch), `monitor_check_s` (seconds the check took).
+- `dying_relu_measure`: what the dying-ReLU detector compares with gamma: `zero_share` (AutoTrainer's
+  `gradient_zero_radio`: all trainable tensors), `zero_share_no_input` (without the first layer's kernel,
+  whose entries for always-zero input pixels, e.g. MNIST's border, have exactly-zero gradient in any
+  network), or `dead_units` (the share of dead ReLU units).
 - The check gradient is AutoTrainer's: one gradient of the mean loss on the first `gradient_batch`
   training samples, no optimizer step (torch.autograd.grad: the training gradients are untouched), in
   eval mode so BatchNorm statistics do not move.
@@ -17,7 +22,9 @@ Each epoch it records what the detectors need; at the epochs its schedule names 
   `monitor_step_grad_ratio`, `monitor_step_zero_share` (epoch means).
 - `monitor.json` in the run folder (atomic write): the settings, every check (epoch, problems,
   evidence, seconds) and the detections (first epoch of each problem), rewritten after each check.
-  On resume it is trimmed to the epochs before the checkpoint, like metrics.csv.
+  On resume the monitor's state comes from the checkpoint (`state_dict`: the exact series, checks,
+  detections), so a resumed run checks exactly as an uninterrupted one; monitor.json is rewritten
+  from it (checks written after the checkpoint, by a killed process, are dropped).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ log = logging.getLogger(__name__)
 MONITOR_FILE = "monitor.json"
 DETECTION_CHECKPOINT = "detection.ckpt"
 ACTIONS = ("continue", "stop", "repair")
+DYING_RELU_MEASURES = ("zero_share", "zero_share_no_input", "dead_units")
 
 
 def read_monitor(run_dir: Path) -> dict[str, Any] | None:
@@ -64,6 +72,8 @@ class TrainingMonitor(pl.Callback):
         record_every_epoch: compute the gradient statistics every epoch, not only at checks.
         step_stats: {enabled, every_n_steps}: per-step gradient statistics kept on the device.
         on_detection: continue | stop | repair (repair stops here; trainfix.monitor.repair retries).
+        repair: the repair loop's settings (max_tries, initial_from), read by trainfix.monitor.repair.
+        dying_relu_measure: zero_share (AutoTrainer) | zero_share_no_input | dead_units (see above).
     """
 
     def __init__(
@@ -79,7 +89,10 @@ class TrainingMonitor(pl.Callback):
         step_stats: dict[str, Any] | None = None,
         on_detection: str = "continue",
         repair: dict[str, Any] | None = None,
+        dying_relu_measure: str = "zero_share",
     ) -> None:
+        if dying_relu_measure not in DYING_RELU_MEASURES:
+            raise ValueError(f"monitor.dying_relu_measure={dying_relu_measure!r}; accepted: {', '.join(DYING_RELU_MEASURES)}")
         if on_detection not in ACTIONS:
             raise ValueError(f"monitor.on_detection={on_detection!r}; accepted: {', '.join(ACTIONS)}")
         if series not in ("train_acc", "val_acc"):
@@ -105,6 +118,9 @@ class TrainingMonitor(pl.Callback):
             raise ValueError(f"monitor.step_stats.every_n_steps={self.step_every}; accepted: an integer >= 1")
         self.on_detection = on_detection
         self.repair = dict(repair or {})
+        if self.repair.get("initial_from", "scratch") not in ("scratch", "detection"):
+            raise ValueError(f"monitor.repair.initial_from={self.repair['initial_from']!r}; accepted: scratch, detection")
+        self.dying_relu_measure = dying_relu_measure
         self.history = History()
         self.checks: list[dict[str, Any]] = []
         self.detections: dict[str, int] = {}
@@ -113,13 +129,33 @@ class TrainingMonitor(pl.Callback):
         self._step_sum: torch.Tensor | None = None
         self._step_zero: torch.Tensor | None = None
         self._step_count = 0
+        self._restored: dict[str, Any] | None = None  # from a checkpoint (load_state_dict), used in on_train_start
 
     # ------------------------------------------------------------------ state
     def _interval(self) -> int:
         return self.schedule.every if self.schedule.kind == "constant" else 1
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resume needs, saved in every checkpoint: the series as the detectors saw them (the exact
+        floats; metrics.csv holds them as text), the checks, the detections and the gradient counters."""
+        return {"history": dict(self.history.__dict__), "checks": self.checks, "detections": self.detections,
+                "gradient_counts": self.gradient_counts}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored = state_dict
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         first = trainer.current_epoch  # after a resume: the first epoch to run
+        restored, self._restored = self._restored, None
+        if restored is not None and len(restored["history"]["train_loss"]) == first:
+            self.history = History(**{k: list(v) for k, v in restored["history"].items()})
+            self.checks = list(restored["checks"])
+            self.detections = dict(restored["detections"])
+            self.gradient_counts = dict(restored["gradient_counts"])
+            self._write(trainer)
+            return
+        # A checkpoint without monitor state (or a new run): rebuild from the records, trimmed to the
+        # epochs before the checkpoint.
         rows = read_metrics(self.run_dir)
         rows = rows[rows["epoch"] < first] if len(rows) else rows
         self.history = History()
@@ -174,8 +210,9 @@ class TrainingMonitor(pl.Callback):
         return {"monitor_step_grad_ratio": mean[0] / mean[-1] if mean[-1] > 0 else math.inf, "monitor_step_zero_share": zero_share}
 
     # ------------------------------------------------------------ check gradient
-    def check_gradient(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[GradientStats, float]:
-        """AutoTrainer's check gradient and the share of dead ReLU units on the same batch."""
+    def check_gradient(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[GradientStats, float, float]:
+        """AutoTrainer's check gradient, the share of dead ReLU units on the same batch, and the zero share
+        without the first kernel. The returned statistics' zero_share is the one `dying_relu_measure` names."""
         datamodule = trainer.datamodule
         count = min(self.gradient_batch, int(datamodule.on_device["train"][1].shape[0]))
         x, y = datamodule.gather("train", torch.arange(count))
@@ -198,12 +235,20 @@ class TrainingMonitor(pl.Callback):
         kernels = [g for p, g in zip(params, grads) if p.dim() > 1]
         with torch.no_grad():
             norms = torch.stack(torch._foreach_norm(kernels)) if kernels else torch.zeros(0)
-            zeros = sum(int((g == 0).sum()) for g in grads)
+            zero_counts = [int((g == 0).sum()) for g in grads]
+            zeros = sum(zero_counts)
+            first = next((i for i, p in enumerate(params) if p.dim() > 1), None)  # the first layer's kernel
             finite = all(bool(torch.isfinite(g).all()) for g in grads)
             units = [(o.reshape(o.shape[0], -1) > 0).any(0) for o in relu_outputs]
             dead = 1.0 - float(sum(int(u.sum()) for u in units)) / max(1, sum(u.numel() for u in units)) if units else float("nan")
         numel = sum(g.numel() for g in grads)
-        return GradientStats(tuple(norms.tolist()), zeros / max(1, numel), finite), dead
+        share = zeros / max(1, numel)
+        if first is None:
+            no_input = share
+        else:
+            no_input = (zeros - zero_counts[first]) / max(1, numel - grads[first].numel())
+        judged = {"zero_share": share, "zero_share_no_input": no_input, "dead_units": dead}[self.dying_relu_measure]
+        return GradientStats(tuple(norms.tolist()), judged, finite), dead, (share, no_input)
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # The epoch's training is done and the weights are final for it: record here so the recorder's
@@ -216,12 +261,12 @@ class TrainingMonitor(pl.Callback):
         row: dict[str, float] = {"monitor_check": float(self.schedule.is_check(n, self.planned))}
         if row["monitor_check"] or self.record_every_epoch:
             start = time.perf_counter()
-            stats, dead = self.check_gradient(trainer, pl_module)
+            stats, dead, (share, no_input) = self.check_gradient(trainer, pl_module)
             seconds = time.perf_counter() - start
             self._epoch_stats = (n, stats, dead, seconds)
             row.update(monitor_grad_ratio=stats.ratio, monitor_grad_first=stats.kernel_norms[0] if stats.kernel_norms else math.nan,
                        monitor_grad_last=stats.kernel_norms[-1] if stats.kernel_norms else math.nan,
-                       monitor_zero_share=stats.zero_share, monitor_dead_relu=dead, monitor_check_s=seconds)
+                       monitor_zero_share=share, monitor_zero_share_no_input=no_input, monitor_dead_relu=dead, monitor_check_s=seconds)
         row.update(self._step_summary(pl_module))
         extra = getattr(pl_module, "extra_epoch_metrics", None) or {}
         pl_module.extra_epoch_metrics = {**extra, **row}
@@ -272,6 +317,7 @@ class TrainingMonitor(pl.Callback):
             "thresholds": self.thresholds.__dict__,
             "gates": self.gates.__dict__,
             "on_detection": self.on_detection,
+            "dying_relu_measure": self.dying_relu_measure,
             "detections": self.detections,
             "stopped_at": stopped["epoch"] if stopped else None,
             "detection_checkpoint": f"checkpoints/{DETECTION_CHECKPOINT}" if stopped else None,

@@ -54,9 +54,12 @@ class NetSpec:
     in_channels: int
     image_size: int
     params: dict[str, Any]
+    init: str = "default"           # model.init (checkpoints saved before it existed: the model's own)
+    input_noise_std: float = 0.0    # model.input_noise_std
 
     def build(self) -> nn.Module:
-        return build_model(self.name, num_classes=self.num_classes, in_channels=self.in_channels, image_size=self.image_size, **self.params)
+        return build_model(self.name, num_classes=self.num_classes, in_channels=self.in_channels, image_size=self.image_size,
+                           init=self.init, input_noise_std=self.input_noise_std, **self.params)
 
 
 def rebuild_info(cfg: DictConfig, datamodule: ImageDataModule, config: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +70,8 @@ def rebuild_info(cfg: DictConfig, datamodule: ImageDataModule, config: dict[str,
     if height != width:
         raise ValueError(f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images")
     params = OmegaConf.to_container(cfg.model.params, resolve=True) if cfg.model.get("params") else {}
-    net = NetSpec(str(cfg.model.name), datamodule.num_classes, channels, height, params)
+    net = NetSpec(str(cfg.model.name), datamodule.num_classes, channels, height, params,
+                  str(cfg.model.get("init") or "default"), float(cfg.model.get("input_noise_std") or 0.0))
     return {"config": config, "net": asdict(net), "eval_names": list(datamodule.eval_names)}
 
 
@@ -89,6 +93,7 @@ def _classifier(cfg: DictConfig, strategy: Strategy, rebuild: dict[str, Any]) ->
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(scheduler_cfg) if scheduler_cfg is not None else None,
         scheduler_interval=cfg.scheduler.get("interval", "step"),
+        scheduler_monitor=cfg.scheduler.get("monitor"),
         l2_conv_kernels=cfg.model.l2_conv_kernels,
         eval_names=tuple(rebuild["eval_names"]),
         channels_last=cfg.model.channels_last,
@@ -285,6 +290,8 @@ def _rebuild_from_run_folder(path: Path) -> dict[str, Any]:
         )
     config, data = record["config"], record["data"]
     channels, size, _ = data["input_shape"]
-    net = NetSpec(config["model"]["name"], data["num_classes"], channels, size, config["model"].get("params") or {})
+    model = config["model"]
+    net = NetSpec(model["name"], data["num_classes"], channels, size, model.get("params") or {}, model.get("init") or "default",
+                  float(model.get("input_noise_std") or 0.0))
     names = instantiate(OmegaConf.create(config).data).eval_names  # the constructor reads no files
     return {"config": config, "net": asdict(net), "eval_names": list(names)}
