@@ -32,12 +32,16 @@ class RankLog(pl.Callback):
 
 def fit_on_cpu_ranks(module: pl.LightningModule, datamodule: pl.LightningDataModule, out: Path, devices: int,
                      extra: Callable[[pl.LightningModule], dict[str, Any]], callbacks: tuple[pl.Callback, ...] = (),
-                     **trainer_kwargs: Any) -> None:
-    """Fit 2 epochs on `devices` CPU processes (gloo ranks through `ddp_spawn` when > 1, the plan
-    sampler's batches kept: `use_distributed_sampler=False`), no validation, no logger, no checkpoint;
-    each rank's `RankLog` goes to `out/rank<r>.pt`."""
+                     ddp: str = "ddp_spawn", **trainer_kwargs: Any) -> None:
+    """Fit 2 epochs on `devices` CPU processes (gloo ranks through Lightning's `ddp` launch when > 1:
+    `ddp_spawn`, what `trainer=ddp_cpu` uses, pickles the module into fresh interpreters; `ddp_fork`
+    starts the ranks in about a second instead of re-importing torch in each), keeping the plan
+    sampler's batches (`use_distributed_sampler=False`); no validation, logger or checkpoint. Each
+    rank's `RankLog` goes to `out/rank<r>.pt`."""
+    if ddp not in ("ddp_spawn", "ddp_fork"):
+        raise ValueError(f"ddp={ddp!r}; accepted: 'ddp_spawn', 'ddp_fork'")
     trainer = pl.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=2,
+        accelerator="cpu", devices=devices, strategy=ddp if devices > 1 else "auto", max_epochs=2,
         use_distributed_sampler=False, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         num_sanity_val_steps=0, limit_val_batches=0, callbacks=[*callbacks, RankLog(out, extra)], **trainer_kwargs,
     )

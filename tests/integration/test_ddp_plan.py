@@ -30,7 +30,9 @@ def fit(data_dir: Path, out: Path, devices: int) -> Shuffle:
     dm.load()
     net = build_model("lenet5", num_classes=10, in_channels=1, image_size=28)
     module = Classifier(net, strategy, 10, optimizer=partial(torch.optim.SGD, lr=0.1), eval_names=dm.eval_names)
-    fit_on_cpu_ranks(module, dm, out, devices, extra=_weights)
+    # fork: the plan and the gradient are under test here, not the launch (the tests below run
+    # trainer=ddp_cpu's ddp_spawn through the entry point); spawn re-imports torch in each rank.
+    fit_on_cpu_ranks(module, dm, out, devices, extra=_weights, ddp="ddp_fork")
     return strategy
 
 
