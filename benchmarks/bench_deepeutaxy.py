@@ -18,25 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
-from pathlib import Path
 
-import pandas as pd
 import torch
 
-
-
-def run(overrides: list[str]) -> pd.DataFrame:
-    from omegaconf import open_dict
-
-    from trainfix.train import compose_config, train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config(overrides, Path(tmp))
-        with open_dict(cfg):
-            cfg.trainer.limit_val_batches = 0
-        train(cfg)
-        return pd.read_csv(Path(tmp) / "metrics.csv")
+from timing import epoch_metrics  # benchmarks/timing.py
 
 
 def main() -> None:
@@ -60,12 +45,12 @@ def main() -> None:
         ]
         if data == "cifar10":
             common.append("data.accept_nonofficial=true")
-        de = run(common + ["strategy=deepeutaxy", "strategy.iter_count=1"])
+        de = epoch_metrics(common + ["strategy=deepeutaxy", "strategy.iter_count=1"])
         # BL, SPL, BL, SPL: each gets as many timed epochs, spread over the run.
         runs = {"bl": [], "spl": []}
         for _ in range(2):
-            runs["bl"].append(run(common + ["strategy=baseline"]))
-            runs["spl"].append(run(common + ["strategy=spl", "strategy.lambda0=1.0e6"]))
+            runs["bl"].append(epoch_metrics(common + ["strategy=baseline"]))
+            runs["spl"].append(epoch_metrics(common + ["strategy=spl", "strategy.lambda0=1.0e6"]))
         epoch = de["epoch_time_s"][1:].min()
         refresh = de.loc[de["de_refreshed"] == 1, "de_refresh_time_s"][1:].min()
         bl_epoch, spl_epoch = (min(frame["epoch_time_s"][1:].min() for frame in runs[name]) for name in ("bl", "spl"))

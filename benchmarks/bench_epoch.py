@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from timing import epoch_metrics  # benchmarks/timing.py
 
 
 CASES = [  # (model, data, optimizer override, MNIST-or-CIFAR subset flag)
@@ -61,17 +61,7 @@ def plain_epochs(net, optimizer, images, labels, batch_size, epochs, device, bf1
 
 def lightning_epochs(overrides: list[str], epochs: int) -> list[float]:
     """Our path: `trainfix.train.train` on the composed config; epoch times from metrics.csv."""
-    import pandas as pd
-    from omegaconf import open_dict
-
-    from trainfix.train import compose_config, train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config(overrides + [f"trainer.max_epochs={epochs}"], Path(tmp))
-        with open_dict(cfg):
-            cfg.trainer.limit_val_batches = 0
-        train(cfg)
-        return pd.read_csv(Path(tmp) / "metrics.csv")["epoch_time_s"].tolist()
+    return epoch_metrics(overrides + [f"trainer.max_epochs={epochs}"])["epoch_time_s"].tolist()
 
 
 def main() -> None:

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
-from pathlib import Path
 
-import pandas as pd
 import torch
 
+from timing import epoch_metrics  # benchmarks/timing.py
 from trainfix.strategies import STRATEGIES
 
 # Settings that make a strategy's timed epochs comparable with the plain loop's (see the docstring).
@@ -51,19 +49,6 @@ def reduce_loss_seconds(name: str, samples: int, batch_size: int, calls: int = 2
     for _ in range(calls):
         strategy.reduce_loss(losses, indices, batch_size)
     return (time.perf_counter() - start) / calls
-
-
-def run(overrides: list[str]) -> pd.DataFrame:
-    from omegaconf import open_dict
-
-    from trainfix.train import compose_config, train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config(overrides, Path(tmp))
-        with open_dict(cfg):
-            cfg.trainer.limit_val_batches = 0
-        train(cfg)
-        return pd.read_csv(Path(tmp) / "metrics.csv")
 
 
 def main() -> None:
@@ -97,7 +82,7 @@ def main() -> None:
     best: dict[str, float] = {}
     for _ in range(args.rounds):
         for name in names:
-            frame = run(common + [f"strategy={name}", *EXTRA.get(name, [])])
+            frame = epoch_metrics(common + [f"strategy={name}", *EXTRA.get(name, [])])
             best[name] = min(best.get(name, float("inf")), float(frame["epoch_time_s"][1:].min()))
     steps = -(-args.samples // args.batch_size)
     step_s = best[REFERENCE] / steps

@@ -21,11 +21,12 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import torch
+
+from timing import trained_run  # benchmarks/timing.py
 
 CONFIGS = {
     "off": ["monitor=none"],
@@ -36,13 +37,10 @@ CONFIGS = {
 
 
 def run(overrides: list[str]) -> tuple[pd.DataFrame, list[float]]:
-    from trainfix.train import compose_config, train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config(overrides, Path(tmp))
-        train(cfg)
-        metrics = pd.read_csv(Path(tmp) / "metrics.csv")
-        monitor = Path(tmp) / "monitor.json"
+    """The run's metrics.csv (evaluation on: epoch_s counts training + evaluation + check) and its checks' seconds."""
+    with trained_run(overrides, evaluate=True) as run_dir:
+        metrics = pd.read_csv(run_dir / "metrics.csv")
+        monitor = run_dir / "monitor.json"
         checks = [c["seconds"] for c in json.loads(monitor.read_text())["checks"]] if monitor.exists() else []
         return metrics, checks
 

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-import pytest
-from omegaconf import DictConfig
+# One OpenMP/MKL thread per process, in pytest and in every process a test starts: CLI runs, DDP and
+# gloo ranks, joblib workers and the notebook kernel inherit os.environ. On the 2-core CI machine,
+# children taking a thread per core each oversubscribed it (some tests ran 40x slower); pytest itself
+# ran a single-process test (test_same_seed_gives_identical_metrics) in 55 s with 1 thread vs 75-81 s
+# with 2 on a loaded 2-core machine. A value set in the caller's environment wins (MKL follows OMP:
+# torch takes the smaller of the two). Set before torch is imported (it reads them when it loads),
+# and pinned below in case a plugin imported it first.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
+if "torch" in sys.modules and os.environ["OMP_NUM_THREADS"].isdigit():
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+import pytest  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 import trainfix.runs.identity  # noqa: F401,E402  (registers the run-folder resolvers)
 from trainfix.train import CONF_DIR, compose_config  # noqa: E402

@@ -13,20 +13,12 @@ from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
 from trainfix.strategies import Shuffle
 
+from tests.integration.cpu_ranks import fit_on_cpu_ranks
 
-class IndexLog(pl.Callback):
-    """Saves, per rank, the sample indices `training_step` received, step by step."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.seen: list[list[int]] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.seen.append(batch["indices"].cpu().tolist())
-
-    def on_train_end(self, trainer, pl_module):
-        torch.save({"seen": self.seen, "weights": {k: v.cpu() for k, v in pl_module.net.state_dict().items()}},
-                   self.out / f"rank{trainer.global_rank}.pt")
+def _weights(pl_module: pl.LightningModule) -> dict:
+    """What each rank saves besides the indices it trained on (module level: the spawned ranks unpickle it)."""
+    return {"weights": {k: v.cpu() for k, v in pl_module.net.state_dict().items()}}
 
 
 def fit(data_dir: Path, out: Path, devices: int) -> Shuffle:
@@ -38,12 +30,9 @@ def fit(data_dir: Path, out: Path, devices: int) -> Shuffle:
     dm.load()
     net = build_model("lenet5", num_classes=10, in_channels=1, image_size=28)
     module = Classifier(net, strategy, 10, optimizer=partial(torch.optim.SGD, lr=0.1), eval_names=dm.eval_names)
-    trainer = pl.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=2,
-        use_distributed_sampler=False, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[IndexLog(out)],
-    )
-    trainer.fit(module, datamodule=dm)
+    # fork: the plan and the gradient are under test here, not the launch (the tests below run
+    # trainer=ddp_cpu's ddp_spawn through the entry point); spawn re-imports torch in each rank.
+    fit_on_cpu_ranks(module, dm, out, devices, extra=_weights, ddp="ddp_fork")
     return strategy
 
 

@@ -1,4 +1,5 @@
-"""Sweeps through the joblib and Ray launchers on CPU: one finished run folder per job, quiet workers."""
+"""A sweep through the Ray launcher on CPU: one finished run folder per job. (joblib's sweep, its quiet
+workers included, is tests/integration/test_multirun.py's.)"""
 
 from __future__ import annotations
 
@@ -16,17 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 def finished_runs(sweep_dir: Path) -> dict[int, dict]:
     runs = [json.loads(p.read_text()) for p in sweep_dir.glob("*/run.json")]
     return {r["seed"]: r for r in runs if r["status"] == "finished" and r["epochs_completed"] == 1}
-
-
-def test_joblib_workers_get_the_noise_filters(tmp_path, data_dir):
-    """Lightning's litlogger advert is filtered in the worker processes too (the filters are installed by
-    train(), not at import, and joblib runs `__main__.main` in workers that never import trainfix.train)."""
-    result = sweep(tmp_path, data_dir, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(finished_runs(tmp_path / "sweep")) == [0, 1]
-    logs = result.stdout + result.stderr + "".join(p.read_text() for p in (tmp_path / "sweep").glob("*/*.log"))
-    assert "Instantiating trainer" in logs  # the workers' logs are in what is searched
-    assert "litlogger" not in logs
 
 
 ray_missing = [name for name in ("ray", "hydra_plugins.hydra_ray_launcher") if importlib.util.find_spec(name) is None]

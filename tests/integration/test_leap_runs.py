@@ -22,6 +22,8 @@ from trainfix.models import build_model
 from trainfix.models.classifier import Classifier
 from trainfix.strategies.leap import Leap
 
+from tests.integration.cpu_ranks import fit_on_cpu_ranks
+
 REPO = Path(__file__).resolve().parents[2]
 
 # A pace that selects part of the data from the first epochs on; an embedding of 2 short passes.
@@ -73,18 +75,9 @@ def test_leap_kill_and_resume_is_identical(data_dir, tmp_path):
     assert (clean / "leap_embedding.csv").read_text() == (killed / "leap_embedding.csv").read_text()
 
 
-class PlanLog(pl.Callback):
-    """Saves, per rank, the sample indices each training step received."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.seen: list[list[int]] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.seen.append(batch["indices"].cpu().tolist())
-
-    def on_train_end(self, trainer, pl_module):
-        torch.save({"seen": self.seen, "selected": pl_module.strategy.selected, "stored": pl_module.strategy.stored.cpu()}, self.out / f"rank{trainer.global_rank}.pt")
+def _selection(pl_module: pl.LightningModule) -> dict:
+    """What each rank saves besides the indices it trained on (module level: the spawned ranks unpickle it)."""
+    return {"selected": pl_module.strategy.selected, "stored": pl_module.strategy.stored.cpu()}
 
 
 def _fit(data_dir: Path, out: Path, devices: int) -> None:
@@ -96,13 +89,8 @@ def _fit(data_dir: Path, out: Path, devices: int) -> None:
     dm.load()
     net = build_model("lenet5", num_classes=10, in_channels=1, image_size=28)
     module = Classifier(net, strategy, 10, optimizer=partial(torch.optim.SGD, lr=0.1), eval_names=dm.eval_names)
-    trainer = pl.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_epochs=2,
-        use_distributed_sampler=False, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[StrategyDriver(strategy), PlanLog(out)], reload_dataloaders_every_n_epochs=1,
-        default_root_dir=str(out),
-    )
-    trainer.fit(module, datamodule=dm)
+    fit_on_cpu_ranks(module, dm, out, devices, extra=_selection, callbacks=(StrategyDriver(strategy),),
+                     reload_dataloaders_every_n_epochs=1, default_root_dir=str(out))
 
 
 def test_leap_two_ranks_train_the_same_plans_as_one(data_dir, tmp_path):

@@ -40,10 +40,9 @@ from trainfix.results.deepeutaxy_tables import (
     widen,
 )
 from trainfix.results.protocol import check_protocol
-from trainfix.results.render import flat, table_markdown, write_figure, write_table
+from trainfix.results.render import flat, table_markdown, write_figure, write_frame, write_table
 from trainfix.results.report import write_report
 from trainfix.results.summary import AT, summarize, summary_markdown, write_summary
-from trainfix.runs.records import atomic_write_text
 
 TABLE_CHOICES = ("iv", "v", "vi", "vii", "fig3", "all")
 
@@ -132,9 +131,7 @@ def build_monitor_study(args: argparse.Namespace) -> list[Path]:
         if len(table):
             written += write_table(table.set_index(table.columns[0]), out, stem=table.attrs["stem"])
             print(f"\n{table.attrs['title']}\n{table_markdown(table.set_index(table.columns[0]))}")
-    per_run = out / "per_run.csv"
-    study.to_csv(per_run, index=False)
-    written.append(per_run)
+    written.append(write_frame(study, out / "per_run.csv"))
     figure = histograms(study, paper)
     caption = "Pair index (ours vs the thesis) and the online detection epoch under each checking schedule"
     written.append(write_figure(figure, out / "histograms.png", description=caption))
@@ -157,9 +154,7 @@ def build_leap(args: argparse.Namespace) -> list[Path]:
     out = Path(args.out)
     written = write_table(table, out)
     curve_data = leap_tables.curves(runs)
-    atomic_write_text(out / "curves.csv", curve_data.to_csv(index=False))
-    atomic_write_text(out / "table_1_values.csv", values.to_csv(index=False))
-    written += [out / "curves.csv", out / "table_1_values.csv"]
+    written += [write_frame(curve_data, out / "curves.csv"), write_frame(values, out / "table_1_values.csv")]
     curve_caption = ("Test accuracy (%) against mini-batch updates, mean over finished seeds (band: min..max), "
                      "LEAP vs SPLD vs Random (the paper's Figures 2, 4, 6, 7, 9, 10).")
     points = leap_tables.embedding_points(runs)
@@ -170,17 +165,6 @@ def build_leap(args: argparse.Namespace) -> list[Path]:
         written.append(write_figure(figure, out / name, description=caption))
     written.append(write_report(runs, out / "report.html", title=f"LEAP reproduction: {args.runs}", tables=[flat(table)], figures=figures))
     return written
-
-def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
-    """The multirun folder holding the Base runs, read from the Table VII runs' `config.init_from`
-    (<multirun>/<base run>/checkpoints/last.ckpt) when they all point into one existing folder."""
-    starts = {Path(p) for p in runs.loc[runs["table_vii_role"].notna(), "init_from"].dropna()}
-    folders = {p.parent.parent.parent for p in starts if p.parent.name == "checkpoints"}
-    if len(folders) == 1 and next(iter(folders)).is_dir():
-        folder = next(iter(folders))
-        print(f"note: Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides", file=sys.stderr)
-        return folder
-    return None
 
 
 def build_apricot(args: argparse.Namespace) -> list[Path]:
@@ -255,17 +239,13 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
 def build_trimming(args: argparse.Namespace) -> list[Path]:
     """Table 1 (md/csv/tex + values), the learning-curve figure and the HTML report into args.out."""
     from trainfix.results.trimming_tables import curves_figure, failed_cells, provenance, table_1, table_1_values
-    from trainfix.runs.records import atomic_write_text
 
     runs = collect_runs(args.runs)
     values = table_1_values(runs)
     table = table_1(values, provenance(runs))
     print(table_markdown(table))
     out = Path(args.out)
-    written = write_table(table, out)
-    values_path = out / "table_1_values.csv"
-    atomic_write_text(values_path, values.to_csv(index=False))
-    written.append(values_path)
+    written = write_table(table, out) + [write_frame(values, out / "table_1_values.csv")]
     figures = []
     try:
         figure = curves_figure(runs)

@@ -82,6 +82,13 @@ def write_table(table: pd.DataFrame, out_dir: Path, stem: str | None = None, val
     return paths
 
 
+def write_frame(frame: pd.DataFrame, path: Path) -> Path:
+    """Write `frame` as a plain CSV (no index column, no caption: one row per record, for pandas and
+    notebooks) at `path`, atomically; returns the path."""
+    atomic_write_text(Path(path), frame.to_csv(index=False))
+    return Path(path)
+
+
 def write_figure(figure: Figure, path: Path, description: str = "", dpi: int = 110) -> Path:
     """Save `figure` as PNG at `path` (atomically), with `description` in the PNG's metadata."""
     buffer = io.BytesIO()
