@@ -15,10 +15,15 @@ default) negates the step, which is exactly the text's reading (docs/deviations.
 
 Vectorized: a network's adaptable tensors (parameters, and float buffers such as BatchNorm's
 running statistics unless `parameters_only`) are one flat vector; the n rDLMs are an [n, P] matrix
-on the device, and each group's sum is the matrix's row sum minus the other group's (running sums),
-summing the smaller group's rows. rDLM predictions on the training set come from one batched pass
-(`reduced_predictions`), not per sample. `naive_adjust_batch` is the per-sample, per-tensor Python
-reference that the tests and `benchmarks/bench_apricot.py` compare against.
+M on the device. Each sample's update is an affine map w -> alpha w + c @ M (`sample_map`), applied
+from running sums (the smaller group's rows and M's row sum; `ReducedWeights.apply`); maps made
+before the next prediction that needs the weights are composed and applied in one pass over M
+(`PendingUpdate`: a whole batch when predicting up front). The adapted model predicts in batched
+forward passes, also in the sequential mode (`adjust_batch`). rDLM predictions come from batched
+passes, of the whole training set once per pass (`reduced_predictions`) or of the failing samples
+only (`LazyReducedCorrect`), never per sample. `naive_adjust_batch` is the per-sample, per-tensor
+Python reference that the tests and `benchmarks/bench_apricot.py` compare against (docs/apricot.md,
+"Adaptation cost", has the measured ratios).
 """
 
 from __future__ import annotations
