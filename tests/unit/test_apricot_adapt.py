@@ -9,12 +9,15 @@ import torch
 from torch import nn
 
 from trainfix.apricot.adapt import (
+    LazyReducedCorrect,
+    PendingUpdate,
     ReducedWeights,
     adaptable_tensors,
     adjust_batch,
     adjust_sample,
     get_flat,
     naive_adjust_batch,
+    sample_map,
     set_flat,
 )
 from trainfix.data.windows import resolve_order, strided_starts, uncovered, window_indices
@@ -205,8 +208,6 @@ def test_apply_equals_the_matrix_vector_product_on_both_of_its_paths(rows):
 def test_composed_maps_equal_the_per_sample_updates(strategy, direction):
     """A batch's adjustments composed into one affine map (one pass over the rDLMs' matrix) give the
     weights of applying Eqs. 1-4 sample after sample, for every strategy and sign."""
-    from trainfix.apricot.adapt import PendingUpdate
-
     torch.manual_seed(4)
     matrix = torch.randn(20, 400, dtype=torch.float64)
     reduced = ReducedWeights(matrix, matrix.sum(0))
@@ -216,19 +217,13 @@ def test_composed_maps_equal_the_per_sample_updates(strategy, direction):
     one_by_one, pending = w.clone(), PendingUpdate(20)
     for mask in masks:
         one_by_one = adjust_sample(one_by_one, reduced, mask, strategy, direction, 0.01)
-        mapping = sample_map_of(mask, strategy, direction)
+        mapping = sample_map(mask, strategy, direction, 0.01)
         if mapping is not None:
             pending.then(*mapping)
     composed = w.clone()
     pending.apply_to(composed, reduced)
     torch.testing.assert_close(composed, one_by_one, rtol=1e-12, atol=1e-12)
     assert not torch.allclose(composed, w)
-
-
-def sample_map_of(mask, strategy, direction):
-    from trainfix.apricot.adapt import sample_map
-
-    return sample_map(mask, strategy, direction, 0.01)
 
 
 @pytest.mark.parametrize("direction", ["toward", "printed"])
@@ -241,8 +236,8 @@ def test_upfront_batch_is_one_forward_and_one_update_and_equals_the_reference(st
     correct = torch.stack([m(x).argmax(1) == y for m in reduced_nets])
     reduced = ReducedWeights.from_nets(reduced_nets)
     calls = []
-    original = ReducedWeights.apply
-    reduced.apply = lambda *a: calls.append(1) or original(reduced, *a)  # count passes over the matrix
+    apply = reduced.apply
+    reduced.apply = lambda *args: calls.append(1) or apply(*args)  # counts the passes over the rDLMs' matrix
     got = adjust_batch(fast, adaptable_tensors(fast), reduced, x, y, correct, strategy, direction, 0.05, sequential=False)
     want = naive_adjust_batch(slow, reduced_nets, x, y, strategy, direction, 0.05, sequential=False)
     assert (got.failing, got.adjusted) == (want.failing, want.adjusted) and got.adjusted > 3
@@ -263,8 +258,6 @@ def test_lazy_predictions_and_channels_last_give_the_reference_weights(sequentia
     """rDLM predictions made on demand for the failing samples only (LazyReducedCorrect), a
     channels-last network, and sequential prediction in chunks give the naive reference's weights;
     the lazy side predicts no sample the model gets right."""
-    from trainfix.apricot.adapt import LazyReducedCorrect
-
     torch.manual_seed(6)
     images, labels = torch.randn(40, 3, 8, 8), torch.randint(0, 4, (40,))
     reduced_nets = [small_conv_net(20 + i) for i in range(5)]
