@@ -283,6 +283,8 @@ def adjust_batch(
     up to the next one the starting model failed are predicted in one forward pass (predictions in
     between rarely flip; when one does, the rest is predicted again), so a batch takes about
     (adjustments + 1) forward passes over at most 2 B samples in all, instead of B single-sample passes.
+    A batched pass can differ from a single-sample one in the last float bits, so an exact tie between
+    two classes could be broken differently (not seen in the tests or the benchmark).
     """
     check_choice(strategy, direction)
     y_list = [int(v) for v in y]
