@@ -147,7 +147,7 @@ reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report (PROF
 	done
 	$(PY) -m trainfix.results apricot --runs $(APRICOT_RUNS) --out results/apricot_$(PROFILE)
 
-bench-apricot: venv ## Apricot: seconds per adaptation batch, vectorized vs the naive per-sample implementation, and their ratio
+bench-apricot: venv ## Apricot: seconds per adaptation batch, naive per-sample vs port vs vectorized (full, lazy rDLM predictions), ratios, weight difference
 	$(PY) benchmarks/bench_apricot.py $(ARGS)
 
 # ------------------------------------------------------------------ LEAP (seeds/leap.txt, docs/leap.md)

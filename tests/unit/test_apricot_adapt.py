@@ -9,12 +9,15 @@ import torch
 from torch import nn
 
 from trainfix.apricot.adapt import (
+    LazyReducedCorrect,
+    PendingUpdate,
     ReducedWeights,
     adaptable_tensors,
     adjust_batch,
     adjust_sample,
     get_flat,
     naive_adjust_batch,
+    sample_map,
     set_flat,
 )
 from trainfix.data.windows import resolve_order, strided_starts, uncovered, window_indices
@@ -183,3 +186,118 @@ def test_fused_update_equals_the_equations_as_written(strategy, direction):
         avg_i = matrix[~correct].mean(0) if a < 20 else None
         want = step(w, matrix[correct].mean(0), avg_i, a / 20, (20 - a) / 20, strategy, direction, 0.01)
         torch.testing.assert_close(adjust_sample(w, reduced, correct, strategy, direction, 0.01), want)
+
+
+# ------------------------------------------------------------------------------ the fast paths vs the per-sample reference
+@pytest.mark.parametrize("rows", [1, 3, 9, 14, 20])
+def test_apply_equals_the_matrix_vector_product_on_both_of_its_paths(rows):
+    """`ReducedWeights.apply` touches the rows whose coefficient is not the most frequent one (few: a
+    loop over them plus the total; many: one matrix-vector product); both equal alpha w + c @ M."""
+    torch.manual_seed(3)
+    matrix = torch.randn(20, 300, dtype=torch.float64)
+    reduced = ReducedWeights(matrix, matrix.sum(0))
+    coeff = torch.full((20,), 0.25, dtype=torch.float64)
+    coeff[:rows] = torch.randn(rows, dtype=torch.float64)
+    w = torch.randn(300, dtype=torch.float64)
+    want = 0.9 * w + coeff @ matrix
+    torch.testing.assert_close(reduced.apply(w.clone(), 0.9, coeff), want)
+
+
+@pytest.mark.parametrize("direction", ["toward", "printed"])
+@pytest.mark.parametrize("strategy", [1, 2, 3])
+def test_composed_maps_equal_the_per_sample_updates(strategy, direction):
+    """A batch's adjustments composed into one affine map (one pass over the rDLMs' matrix) give the
+    weights of applying Eqs. 1-4 sample after sample, for every strategy and sign."""
+    torch.manual_seed(4)
+    matrix = torch.randn(20, 400, dtype=torch.float64)
+    reduced = ReducedWeights(matrix, matrix.sum(0))
+    w = torch.randn(400, dtype=torch.float64)
+    masks = [torch.rand(20) < q for q in (0.1, 0.5, 0.9, 1.0, 0.3)]
+    masks = [m if m.any() else torch.arange(20) == 0 for m in masks]
+    one_by_one, pending = w.clone(), PendingUpdate(20)
+    for mask in masks:
+        one_by_one = adjust_sample(one_by_one, reduced, mask, strategy, direction, 0.01)
+        mapping = sample_map(mask, strategy, direction, 0.01)
+        if mapping is not None:
+            pending.then(*mapping)
+    composed = w.clone()
+    pending.apply_to(composed, reduced)
+    torch.testing.assert_close(composed, one_by_one, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(composed, w)
+
+
+@pytest.mark.parametrize("direction", ["toward", "printed"])
+@pytest.mark.parametrize("strategy", [1, 2, 3])
+def test_upfront_batch_is_one_forward_and_one_update_and_equals_the_reference(strategy, direction):
+    torch.manual_seed(5)
+    x, y = torch.randn(20, 8), torch.randint(0, 4, (20,))
+    reduced_nets = [small_bn_net(10 + i) for i in range(6)]
+    fast, slow = small_bn_net(0), small_bn_net(0)
+    correct = torch.stack([m(x).argmax(1) == y for m in reduced_nets])
+    reduced = ReducedWeights.from_nets(reduced_nets)
+    calls = []
+    apply = reduced.apply
+    reduced.apply = lambda *args: calls.append(1) or apply(*args)  # counts the passes over the rDLMs' matrix
+    got = adjust_batch(fast, adaptable_tensors(fast), reduced, x, y, correct, strategy, direction, 0.05, sequential=False)
+    want = naive_adjust_batch(slow, reduced_nets, x, y, strategy, direction, 0.05, sequential=False)
+    assert (got.failing, got.adjusted) == (want.failing, want.adjusted) and got.adjusted > 3
+    assert got.forwards == 1 and len(calls) == 1
+    for a, b in zip(fast.state_dict().values(), slow.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(fast[0].weight, small_bn_net(0)[0].weight)
+
+
+def small_conv_net(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(8 * 4 * 4, 4)).eval()
+
+
+@pytest.mark.parametrize("sequential", [True, False])
+def test_lazy_predictions_and_channels_last_give_the_reference_weights(sequential):
+    """rDLM predictions made on demand for the failing samples only (LazyReducedCorrect), a
+    channels-last network, and sequential prediction in chunks give the naive reference's weights;
+    the lazy side predicts no sample the model gets right."""
+    torch.manual_seed(6)
+    images, labels = torch.randn(40, 3, 8, 8), torch.randint(0, 4, (40,))
+    reduced_nets = [small_conv_net(20 + i) for i in range(5)]
+    fast_nets = [small_conv_net(20 + i).to(memory_format=torch.channels_last) for i in range(5)]
+    fast, slow = small_conv_net(1).to(memory_format=torch.channels_last), small_conv_net(1)
+    tensors = adaptable_tensors(fast)  # after the memory-format change, which replaces the tensors
+    reduced = ReducedWeights.from_nets(fast_nets)
+    cl_images = images.contiguous(memory_format=torch.channels_last)
+    lazy = LazyReducedCorrect(fast_nets, lambda i: cl_images[i], labels, batch_size=7)
+    failing = 0
+    for index in torch.arange(40).split(20):
+        got = adjust_batch(fast, tensors, reduced, cl_images[index], labels[index], lazy.for_batch(index), 1, "toward", 0.05,
+                           sequential=sequential)
+        want = naive_adjust_batch(slow, reduced_nets, images[index], labels[index], 1, "toward", 0.05, sequential=sequential)
+        assert (got.failing, got.adjusted) == (want.failing, want.adjusted)
+        failing += got.failing
+    for a, b in zip(fast.state_dict().values(), slow.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert failing > 10 and lazy.predicted < 40
+    full = torch.stack([m(images).argmax(1) for m in reduced_nets]) == labels
+    asked = (lazy.pred[0] >= 0).nonzero().flatten()
+    assert torch.equal(lazy(asked), full[:, asked])
+
+
+def test_sequential_chunks_take_few_forward_passes_when_few_samples_fail():
+    """Sequentially, predictions of the unchanged weights are reused: a batch the model mostly gets
+    right takes about (adjustments + 1) forward passes, not one per sample, and still equals the
+    per-sample reference (which predicts each sample with the weights after all earlier ones)."""
+    torch.manual_seed(7)
+    x = torch.randn(20, 8)
+    fast, slow = small_bn_net(0), small_bn_net(0)
+    y = fast(x).argmax(1)
+    y[[3, 11, 17]] = (y[[3, 11, 17]] + 1) % 4  # three samples the model fails
+    reduced_nets = [small_bn_net(10 + i) for i in range(6)]
+    correct = torch.stack([m(x).argmax(1) == y for m in reduced_nets])
+    correct[0] = True  # every failing sample has a correct rDLM, so each one adjusts
+    reduced = ReducedWeights.from_nets(reduced_nets)
+    got = adjust_batch(fast, adaptable_tensors(fast), reduced, x, y, correct, 2, "toward", 0.05)
+    want = naive_adjust_batch(slow, reduced_nets, x, y, 2, "toward", 0.05, reduced_correct=correct)
+    assert (got.failing, got.adjusted) == (want.failing, want.adjusted) and got.adjusted >= 3
+    assert got.forwards == got.adjusted + 1 < 20 and got.predicted < 2 * 20  # each sample predicted at most twice
+    for a, b in zip(fast.state_dict().values(), slow.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

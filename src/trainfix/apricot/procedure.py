@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.apricot.adapt import ReducedWeights, adaptable_tensors, adjust_batch, check_choice, predictions, reduced_predictions
+from trainfix.apricot.adapt import ReducedWeights, adaptable_tensors, adjust_batch, channels_last_input, check_choice, predictions, reduced_predictions
 from trainfix.data.windows import resolve_order, window_indices
 from trainfix.data.datasets import DATASETS
 from trainfix.models.classifier import conv_kernels
@@ -108,7 +108,8 @@ def load_inputs(input_dir: Path, reduced_dirs: list[Path], device: str) -> Input
         window = config.data.train_window
         order = resolve_order(window.order, DATASETS[config.data.dataset].official_order, config.data.dataset)
         windows.append(window_indices(train_count, int(window.start), int(window.size), order, int(config.data.subset_seed)))
-        nets.append(classifier_from_checkpoint(folder / "checkpoints" / "best.ckpt", device).net.eval())
+        # channels-last: the rDLMs only predict (and give their weights, read in logical order), ~1.5x faster on CPU
+        nets.append(classifier_from_checkpoint(folder / "checkpoints" / "best.ckpt", device).net.eval().to(memory_format=torch.channels_last))
     return Inputs(input_run, reduced_dirs, nets, windows)
 
 
@@ -306,8 +307,8 @@ def _prepare(folder: Path, inputs: Inputs, cfg: DictConfig) -> dict[str, torch.T
     test_in = lambda i: dm.gather("test", i)[0]  # noqa: E731
     prep = {
         "key": key,
-        "reduced_train": reduced_predictions(inputs.reduced_nets, train_in, n_train, batch),
-        "reduced_test": reduced_predictions(inputs.reduced_nets, test_in, n_test, batch),
+        "reduced_train": reduced_predictions(inputs.reduced_nets, lambda i: channels_last_input(train_in(i)), n_train, batch),
+        "reduced_test": reduced_predictions(inputs.reduced_nets, lambda i: channels_last_input(test_in(i)), n_test, batch),
         "input_train": predictions(inputs.input_run.net, train_in, n_train, batch),
         "input_test": predictions(inputs.input_run.net, test_in, n_test, batch),
     }
