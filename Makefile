@@ -168,7 +168,7 @@ reproduce-leap-table-1: venv ## LEAP Table 1, curves vs updates, 2-D embeddings,
 	done
 	$(PY) -m trainfix.results leap --runs multirun/leap_table_1_$(PROFILE) --out results/leap_table_1_$(PROFILE)_$(VARIANT)
 
-bench-leap: venv ## LEAP: student updates/s with and without the concurrent embedding steps (ratio), refresh time
+bench-leap: venv ## LEAP: student updates/s alone, with the embedding steps interleaved (concurrent) and on their own thread (background): ratios, refresh time
 	$(PY) benchmarks/bench_leap.py $(ARGS)
 
 evidence-leap-mnist: venv ## LEAP Table 1 MNIST row on this CPU: full MNIST, seeds 0-2, LEAP_UPDATES updates (default 1876)

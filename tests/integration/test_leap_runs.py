@@ -1,5 +1,6 @@
 """LEAP end to end on real MNIST (CPU, tiny): kill-and-resume is identical (embedding, clusters, stored
-losses, metrics), and 2 gloo ranks train the same plans as 1 process."""
+losses, metrics) with the embedding on its background thread, the background thread gives the
+same run as the same-thread interleaving, and 2 gloo ranks train the same plans as 1 process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -26,33 +28,51 @@ from tests.integration.cpu_ranks import fit_on_cpu_ranks
 
 REPO = Path(__file__).resolve().parents[2]
 
-# A pace that selects part of the data from the first epochs on; an embedding of 2 short passes.
-LEAP_TINY = ["strategy=leap", "strategy.lambda0=1.0", "strategy.gamma0=1.0", "strategy.embedding_epochs=2", "strategy.kmeans_n_init=2", "strategy.clusters_per_class=4"]
+# A pace that selects part of the data from the first epochs on; an embedding of 2 short passes, trained
+# on its own thread (mode=background; test_leap_background_thread_equals_interleaving: the same run as
+# mode=concurrent, so this test covers the resume of both).
+LEAP_TINY = [
+    "strategy=leap", "strategy.mode=background", "strategy.lambda0=1.0", "strategy.gamma0=1.0", "strategy.embedding_epochs=2",
+    "strategy.kmeans_n_init=1", "strategy.clusters_per_class=3",
+]  # fmt: skip
+EPOCHS, SAMPLES, BATCH = 3, 500, 50
 
 
-def _cli(run_dir: Path, data_dir: Path) -> list[str]:
+def _overrides(data_dir: Path) -> list[str]:
     return [
-        sys.executable, "-m", "trainfix.train", *LEAP_TINY,
-        f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}", "optimizer=sgd",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "trainer.max_epochs=4",
-        "data.train_subset=1000", "data.test_subset=200", "data.batch_size=50", "seed=5",
-    ]
+        *LEAP_TINY, f"paths.data_dir={data_dir}", "optimizer=sgd",
+        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", f"trainer.max_epochs={EPOCHS}",
+        f"data.train_subset={SAMPLES}", "data.test_subset=100", f"data.batch_size={BATCH}", "seed=5",
+    ]  # fmt: skip
+
+
+def _kill_after_first_checkpoint(proc: subprocess.Popen, run_dir: Path) -> None:
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not (run_dir / "checkpoints" / "last.ckpt").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
 
 
 def test_leap_kill_and_resume_is_identical(data_dir, tmp_path):
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    subprocess.run(_cli(clean, data_dir), check=True, env=env, cwd=REPO, capture_output=True)
+    # One process is SIGKILLed after its first epoch's checkpoint (the only subprocess: interpreter start-up is most of
+    # this test's cost); the uninterrupted run (while it trains) and the resume run in this process, with the same
+    # number of intra-op threads, so every number must be equal.
+    from tests.conftest import compose_train  # here, not at the top: the DDP test's spawned ranks import this module
+    from trainfix.train import train
 
-    proc = subprocess.Popen(_cli(killed, data_dir), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (killed / "checkpoints" / "last.ckpt").exists():
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert len(pd.read_csv(killed / "metrics.csv")) < 4
-    resumed = subprocess.run(_cli(killed, data_dir), env=env, cwd=REPO, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    cli = [sys.executable, "-m", "trainfix.train", *_overrides(data_dir), f"hydra.run.dir={killed}"]
+    proc = subprocess.Popen(cli, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killer = threading.Thread(target=_kill_after_first_checkpoint, args=(proc, killed))
+    killer.start()
+    try:
+        train(compose_train(_overrides(data_dir), clean))
+    finally:
+        killer.join()
+    assert proc.returncode == -signal.SIGKILL and len(pd.read_csv(killed / "metrics.csv")) < EPOCHS
+    train(compose_train(_overrides(data_dir), killed))
     run = json.loads((killed / "run.json").read_text())
     assert run["status"] == "finished" and run["attempts"][1]["action"] == "resume"
 
@@ -60,12 +80,13 @@ def test_leap_kill_and_resume_is_identical(data_dir, tmp_path):
     timing = [c for c in a.columns if c.endswith("_s")]
     pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing), check_exact=True)
     assert a["selected_frac_next"].between(0.05, 0.999).any()  # the pace did select a part
-    steps = min(2 * 16, int(a["global_step"].iloc[-1]))  # R = ceil(1000 / 64) = 16 steps, 2 passes, one per update
-    assert a["embedding_steps"].iloc[-1] == steps and a["embedding_refreshes"].iloc[-1] == 1 + steps // 16
+    assert len(a) == EPOCHS and (a["embedding_wait_s"] >= 0).all()
+    steps = min(2 * 8, int(a["global_step"].iloc[-1]))  # R = ceil(500 / 64) = 8 steps, 2 passes, one per update
+    assert a["embedding_steps"].iloc[-1] == steps and a["embedding_refreshes"].iloc[-1] == 1 + steps // 8
     sa, sb = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["trainfix"]["strategy"] for d in (clean, killed))
     for key in ("stored", "selected"):
         assert torch.equal(sa[key], sb[key])
-    assert sa["stored"].isnan().sum() < 1000
+    assert sa["stored"].isnan().sum() < SAMPLES
     ea, eb = sa["embedding"], sb["embedding"]
     for name in ea["net"]:
         assert torch.equal(ea["net"][name], eb["net"][name])
@@ -75,30 +96,60 @@ def test_leap_kill_and_resume_is_identical(data_dir, tmp_path):
     assert (clean / "leap_embedding.csv").read_text() == (killed / "leap_embedding.csv").read_text()
 
 
+class WorkerLog(pl.Callback):
+    """Whether the embedding's worker thread was running at each training step (module level: the spawned ranks unpickle it)."""
+
+    def __init__(self) -> None:
+        self.running: list[bool] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.running.append(pl_module.strategy._worker is not None)
+
+
 def _selection(pl_module: pl.LightningModule) -> dict:
     """What each rank saves besides the indices it trained on (module level: the spawned ranks unpickle it)."""
-    return {"selected": pl_module.strategy.selected, "stored": pl_module.strategy.stored.cpu()}
+    strategy = pl_module.strategy
+    running = next((c.running for c in pl_module.trainer.callbacks if isinstance(c, WorkerLog)), [])
+    return {"selected": strategy.selected, "stored": strategy.stored.cpu(), "embedding": strategy.embedding.state_dict(), "worker_running": running}
 
 
-def _fit(data_dir: Path, out: Path, devices: int) -> None:
+def _fit(data_dir: Path, out: Path, devices: int, samples: int = 800, **leap) -> None:
     out.mkdir(parents=True)
     pl.seed_everything(0)
-    strategy = Leap(lambda0=2.0, gamma0=0.5, embedding_epochs=1, kmeans_n_init=2, clusters_per_class=4)
-    dm = ImageDataModule("mnist", str(data_dir), batch_size=100, eval_batch_size=500, train_subset=800, test_subset=200)
+    strategy = Leap(lambda0=2.0, gamma0=0.5, embedding_epochs=1, kmeans_n_init=1, clusters_per_class=3, **leap)
+    dm = ImageDataModule("mnist", str(data_dir), batch_size=100, eval_batch_size=500, train_subset=samples, test_subset=100)
     dm.attach(strategy, seed=3)
     dm.load()
     net = build_model("lenet5", num_classes=10, in_channels=1, image_size=28)
     module = Classifier(net, strategy, 10, optimizer=partial(torch.optim.SGD, lr=0.1), eval_names=dm.eval_names)
-    fit_on_cpu_ranks(module, dm, out, devices, extra=_selection, callbacks=(StrategyDriver(strategy),),
+    fit_on_cpu_ranks(module, dm, out, devices, extra=_selection, callbacks=(StrategyDriver(strategy), WorkerLog()),
                      reload_dataloaders_every_n_epochs=1, default_root_dir=str(out))
 
 
+def test_leap_background_thread_equals_interleaving(data_dir, tmp_path):
+    # 1.5 embedding steps per update, R = ceil(800 / 64) = 13 steps in all: 12 in the 8 batches of epoch 0, the
+    # 13th (and the refresh after it) in epoch 1. The threads' timing must not show in any number.
+    for mode in ("concurrent", "background"):
+        _fit(data_dir, tmp_path / mode, devices=1, mode=mode, steps_per_update=1.5, refresh_every=None)
+    same, thread = (torch.load(tmp_path / mode / "rank0.pt", weights_only=False) for mode in ("concurrent", "background"))
+    assert same["seen"] == thread["seen"] and 8 < len(thread["seen"]) < 16
+    assert not any(same["worker_running"]) and all(thread["worker_running"][:8])  # epoch 0 ran beside its worker
+    assert torch.equal(same["selected"], thread["selected"]) and torch.equal(same["stored"], thread["stored"])
+    ea, eb = same["embedding"], thread["embedding"]
+    assert ea["steps"] == eb["steps"] == 13 and ea["refreshes"] == eb["refreshes"] == 2
+    for name in ea["net"]:
+        assert torch.equal(ea["net"][name], eb["net"][name]), name
+    for key in ("assignment", "centres"):
+        assert torch.equal(ea["clusters"][key], eb["clusters"][key])
+    assert torch.equal(ea["losses"].nan_to_num(-1.0), eb["losses"].nan_to_num(-1.0))
+
+
 def test_leap_two_ranks_train_the_same_plans_as_one(data_dir, tmp_path):
-    _fit(data_dir, tmp_path / "one", devices=1)
-    _fit(data_dir, tmp_path / "two", devices=2)
+    _fit(data_dir, tmp_path / "one", devices=1, samples=400)
+    _fit(data_dir, tmp_path / "two", devices=2, samples=400)
     one = torch.load(tmp_path / "one" / "rank0.pt")
     r0, r1 = (torch.load(tmp_path / "two" / f"rank{r}.pt") for r in range(2))
-    assert 8 < len(one["seen"]) < 2 * 8  # epoch 1 trains all 8 batches, epoch 2 the selected part
+    assert 4 < len(one["seen"]) < 2 * 4  # epoch 1 trains all 4 batches, epoch 2 the selected part
     assert len(r0["seen"]) == len(r1["seen"]) == len(one["seen"])
     for step, batch in enumerate(one["seen"]):
         assert r0["seen"][step] + r1["seen"][step] == batch

@@ -455,3 +455,32 @@ def test_cifar10_jpeg_full_copy(jpeg_root, tmp_path):
     spec = DATASETS["cifar10_jpeg"]
     assert mean == pytest.approx(spec.mean, abs=5e-5) and std == pytest.approx(spec.std, abs=5e-5)
     assert std == pytest.approx((0.245, 0.243, 0.261), abs=5e-4)  # README: a little below the official 0.247/0.244/0.262
+
+
+def test_svhn_train_extra_concatenates_train_then_extra(tmp_path):
+    # LEAP's SVHN trains on train + extra (data.train_extra=true): train's images first, then extra's, one split.
+    rng = np.random.default_rng(2)
+    train = write_svhn(tmp_path / "train_32x32.mat", np.array([0, 1, 2]), rng)
+    with pytest.raises(DatasetMissingError) as missing:
+        load_split("svhn", tmp_path, train=True, extra=True, accept_nonofficial=True)
+    assert str(tmp_path / "extra_32x32.mat") in str(missing.value) and "train_32x32.mat" not in str(missing.value)
+    extra = write_svhn(tmp_path / "extra_32x32.mat", np.array([9, 0]), rng)
+    with pytest.warns(NonOfficialDataWarning):
+        split = load_split("svhn", tmp_path, train=True, extra=True, accept_nonofficial=True)
+    assert_pixels(split, 5, (3, 32, 32))
+    assert split.labels.tolist() == [0, 1, 2, 9, 0] and "extra_32x32.mat" in split.source and "train_32x32.mat" in split.source
+    assert torch.equal(split.images[3], torch.from_numpy(extra[..., 0].transpose(2, 0, 1).copy()))
+    assert torch.equal(split.images[2], torch.from_numpy(train[..., 2].transpose(2, 0, 1).copy()))
+    with pytest.warns(NonOfficialDataWarning):
+        assert len(load_split("svhn", tmp_path, train=True, accept_nonofficial=True)) == 3  # the default: train only
+
+
+def test_svhn_train_extra_missing_names_both_files_and_is_svhn_only(tmp_path):
+    with pytest.raises(DatasetMissingError) as missing:
+        load_split("svhn", tmp_path, train=True, extra=True)
+    assert str(tmp_path / "train_32x32.mat") in str(missing.value) and str(tmp_path / "extra_32x32.mat") in str(missing.value)
+    with pytest.raises(DatasetMissingError) as test_split:  # the test split is the test split
+        load_split("svhn", tmp_path, train=False, extra=True)
+    assert "test_32x32.mat" in str(test_split.value) and "extra_32x32.mat" not in str(test_split.value)
+    with pytest.raises(ValueError, match=r"data.train_extra=true is only accepted for dataset 'svhn'.*'mnist'"):
+        load_split("mnist", tmp_path, train=True, extra=True)

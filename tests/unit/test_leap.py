@@ -187,6 +187,9 @@ LEAP_ROWS = {  # row: (student, embedding, batch, lr, augment crop, max_updates)
 }
 
 
+TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000, "svhn": 73257 + 531131}
+
+
 @pytest.mark.parametrize("row", sorted(LEAP_ROWS))
 def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
     from hydra.utils import instantiate
@@ -196,7 +199,11 @@ def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
     from trainfix.config_rules import check_config
 
     student, embedding, batch, lr, crop, updates = LEAP_ROWS[row]
-    for profile, strategy in (("full", "leap"), ("full", "spld"), ("full", "random_subset"), ("quick", "leap")):
+    # A composition costs ~1 s here: every row composes LEAP once; SPLD, Random and the quick profile read the same
+    # `leap:` keys through row-independent files (conf/strategy/tuning/leap/, conf/strategy/profile/quick/), so they
+    # are composed for one row.
+    others = (("full", "spld"), ("full", "random_subset"), ("quick", "leap")) if row == "mnist" else ()
+    for profile, strategy in (("full", "leap"), *others):
         cfg = compose_train([f"experiment=leap/{row}", f"profile={profile}", f"strategy={strategy}", "seed=2"], tmp_path)
         check_config(cfg)
         resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -206,10 +213,61 @@ def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
         assert resolved["strategy"]["lambda0"] == (0.1 if profile == "full" else 2.0)
         if profile == "full":
             assert resolved["data"]["batch_size"] == batch and resolved["data"]["augment"]["crop_padding"] == crop
-        if strategy == "leap":
-            assert resolved["strategy"]["network"] == embedding and resolved["strategy"]["mode"] == "concurrent"
+            assert resolved["data"].get("train_extra", False) == (row == "svhn")  # the paper's SVHN: train + extra
         built = instantiate(cfg.strategy)
         assert built.pace.lam == resolved["strategy"]["lambda0"]
-    code = instantiate(compose_train([f"experiment=leap/{row}", "strategy=leap", "variant=authors_code"], tmp_path).strategy)
-    assert (code.selection, code.order, code.mode, code.embedding.sigma_power) == ("code", "ascending", "pretrained", 4)
-    assert code.pace.k == (10 if row == "cifar100" else 500)
+        if (profile, strategy) != ("full", "leap"):
+            continue
+        assert resolved["strategy"]["network"] == embedding and resolved["strategy"]["mode"] == "concurrent"
+        # The embedding's budget (the code's passes, or SVHN's 8,000 steps) is spread over the student's whole run.
+        n = TRAIN_SIZES[row]
+        run_updates = updates or resolved["trainer"]["max_epochs"] * math.ceil(n / batch)
+        embedding_steps = round(built.embedding.epochs * math.ceil(n / 64))
+        assert embedding_steps == (8000 if row == "svhn" else (15 if embedding == "magnet_lenet" else 30) * math.ceil(n / 64))
+        assert abs(built.steps_per_update * run_updates / embedding_steps - 1) < 0.001
+        cfg.variant = "authors_code"  # a plain key: as `variant=authors_code` on the command line
+        code = instantiate(cfg.strategy)
+        assert (code.selection, code.order, code.mode, code.embedding.sigma_power) == ("code", "ascending", "pretrained", 4)
+        assert code.pace.k == (10 if row == "cifar100" else 500)
+
+
+def test_embedding_dropout_draws_from_its_own_generator():
+    # LEAP's VGG-16 embedding has dropout: its masks must not come from (or move) the global RNG the student uses,
+    # so the student's stream does not depend on when or on which thread the embedding steps.
+    from trainfix.strategies.leap.embedding import GeneratorDropout, _own_dropout
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4000), torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Dropout(0.25)))
+    _own_dropout(net, torch.Generator().manual_seed(7))
+    assert isinstance(net[1][1], GeneratorDropout) and net[1][1].p == 0.25
+    x = torch.ones(3, 4000)
+    before = torch.get_rng_state()
+    out = net[1][1](x)
+    assert torch.equal(torch.get_rng_state(), before)
+    kept = out != 0
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.75))  # inverted dropout: scaled by 1 / (1 - p)
+    assert abs(kept.float().mean().item() - 0.75) < 0.01  # 12,000 draws: the kept share is 0.75 +- 0.004 (1 sd)
+    again = GeneratorDropout(0.25, torch.Generator().manual_seed(7))(x)
+    assert torch.equal(again, out)
+    net.eval()
+    assert torch.equal(net[1][1](x), x)
+
+
+def test_leap_svhn_trains_on_train_plus_extra_and_reports_data_missing(tmp_path):
+    # SVHN is absent here: the experiment's run must fail with the data module's own error naming both of its
+    # training files, and LEAP's Table 1 must show the cell as "data missing".
+    from tests.conftest import compose_train
+    from trainfix.data.datasets import DatasetMissingError
+    from trainfix.results.collect import collect_runs
+    from trainfix.results.leap_tables import table_1, table_1_values
+    from trainfix.train import train
+
+    data = tmp_path / "data"
+    data.mkdir()
+    cfg = compose_train(["experiment=leap/svhn", "strategy=leap", "seed=0", f"paths.data_dir={data}"], tmp_path / "out")
+    assert cfg.data.dataset == "svhn" and cfg.data.train_extra is True
+    with pytest.raises(DatasetMissingError) as missing:
+        train(cfg)
+    assert str(data / "train_32x32.mat") in str(missing.value) and str(data / "extra_32x32.mat") in str(missing.value)
+    values = table_1_values(collect_runs(tmp_path / "out")).set_index(["method", "row"])
+    assert values.loc[("LEAP", "svhn"), "status"] == "data missing"
+    assert table_1(values.reset_index()).loc["LEAP", ("SVHN*", "ours")] == "data missing"

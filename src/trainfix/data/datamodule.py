@@ -61,6 +61,7 @@ class ImageDataModule(pl.LightningDataModule):
             `start` (after `train_subset`, before the validation split), in the published order or a
             seeded permutation (`trainfix.data.windows`; Apricot's reduced models). None/start null = all.
         accept_nonofficial: accept files whose checksums are not the official ones (with a warning).
+        train_extra: svhn only: train on the train split followed by the extra split (LEAP's SVHN).
         folder: image-folder root for `dataset=image_folder`.
     """
 
@@ -80,10 +81,13 @@ class ImageDataModule(pl.LightningDataModule):
         accept_nonofficial: bool = False,
         folder: str | None = None,
         train_window: dict[str, Any] | None = None,
+        train_extra: bool = False,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
             raise ValueError(f"data.dataset={dataset!r} is not a known dataset; accepted: {sorted(DATASETS)}")
+        if train_extra and dataset != "svhn":
+            raise ValueError(f"data.train_extra=true is only accepted for dataset 'svhn' (its extra split), not {dataset!r}")
         self.spec = DATASETS[dataset]
         self.dataset = dataset
         self.root = Path(root)
@@ -98,6 +102,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.subset_seed = subset_seed
         self.accept_nonofficial = accept_nonofficial
         self.folder = folder
+        self.train_extra = train_extra
         self.train_window = TrainWindow(**(train_window or {}))
         self.window_order = resolve_order(self.train_window.order, self.spec.official_order, dataset)
         self.strategy: Strategy | None = None
@@ -118,7 +123,7 @@ class ImageDataModule(pl.LightningDataModule):
         if self.splits:
             return
         kwargs = {"accept_nonofficial": self.accept_nonofficial, "folder": self.folder}
-        train = load_split(self.dataset, self.root, train=True, **kwargs)
+        train = load_split(self.dataset, self.root, train=True, extra=self.train_extra, **kwargs)
         test = load_split(self.dataset, self.root, train=False, **kwargs)
         train = self._subset(train, self.train_subset, "train")
         test = self._subset(test, self.test_subset, "test")

@@ -13,7 +13,8 @@ download would leave there), and read with torchvision's dataset classes and par
                    package: /usr/share/datasets/fashion-mnist/*.gz
     cifar10        <root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}
     cifar100       <root>/cifar-100-python/{train,test,meta}
-    svhn           <root>/{train,test}_32x32.mat
+    svhn           <root>/{train,test}_32x32.mat; with extra=True the training split is
+                   <root>/train_32x32.mat + <root>/extra_32x32.mat (604,388 images, LEAP's SVHN)
     image_folder   <folder>/{train,test}/<class>/<image>   (any size, all images one size; gray and colour
                    files mixed: every image converted to the mode most files have, see _load_folder)
     cifar10_jpeg   <root>/cifar10-jpeg/{train,test}/<class>/NNNN.jpg   (lossy JPEG copy)
@@ -205,6 +206,7 @@ class _Options:
     cache_dir: str | os.PathLike | None
     download: bool
     resize: tuple[int, int] | None
+    extra: bool = False
 
 
 def load_split(
@@ -217,6 +219,7 @@ def load_split(
     cache_dir: str | os.PathLike | None = None,
     download: bool = False,
     resize: tuple[int, int] | None = None,
+    extra: bool = False,
 ) -> ImageTensors:
     """Read the train or test split of dataset `name` from the files under the data root `root`.
 
@@ -232,6 +235,8 @@ def load_split(
         download: when files are missing, let torchvision try to download them (needs network).
         resize: image folders only: resize every image to (height, width) pixels; None = the
             images must all have one size.
+        extra: svhn only: the training split is the official train split followed by the extra
+            split (73,257 + 531,131 images; config: data.train_extra=true). Ignored for the test split.
 
     Raises:
         DatasetMissingError: files missing; the message lists them, the directory searched and the fix.
@@ -248,8 +253,10 @@ def load_split(
         if len(resize) != 2 or not all(isinstance(v, int) and v > 0 for v in resize):
             raise ValueError(f"resize={resize!r}: give (height, width) in pixels, two integers > 0")
         resize = (int(resize[0]), int(resize[1]))
+    if extra and name != "svhn":
+        raise ValueError(f"data.train_extra=true is only accepted for dataset 'svhn' (its extra split), not {name!r}")
     root = Path(root).expanduser()
-    options = _Options(accept_nonofficial, folder, cache_dir, download, resize)
+    options = _Options(accept_nonofficial, folder, cache_dir, download, resize, extra)
     start = time.perf_counter()
     split = _LOADERS[name](name, root, train, options)
     _check_against_spec(split, DATASETS[name], resize)
@@ -466,24 +473,30 @@ def _load_cifar(name: str, root: Path, train: bool, options: _Options) -> ImageT
 
 # ------------------------------------------------------------------------------------------ SVHN
 def _load_svhn(name: str, root: Path, train: bool, options: _Options) -> ImageTensors:
-    """SVHN cropped digits, <root>/{train,test}_32x32.mat; torchvision maps label 10 to digit 0."""
-    split = "train" if train else "test"
-    _, filename, md5 = tvd.SVHN.split_list[split]
-    path = root / filename
+    """SVHN cropped digits, <root>/{train,test}_32x32.mat (train + extra_32x32.mat with `options.extra`);
+    torchvision maps label 10 to digit 0."""
+    splits = ("train", "extra") if train and options.extra else ("train",) if train else ("test",)
+    files = {split: (root / tvd.SVHN.split_list[split][1], tvd.SVHN.split_list[split][2]) for split in splits}
     failure = ""
-    if not path.is_file() and options.download:
-        failure = _try_download(name, lambda: tvd.SVHN(str(root), split=split, download=True))
-    if not path.is_file():
-        raise _missing_error(name, [root], [str(path)], failure)
-    official = _verify(name, [(str(path), md5, calculate_md5(path))], options.accept_nonofficial)
-    with _parsing(name, [path]):
-        dataset = _CheckedSVHN(str(root), split=split)
+    for split, (path, _) in files.items():
+        if not path.is_file() and options.download:
+            failure = failure or _try_download(name, lambda split=split: tvd.SVHN(str(root), split=split, download=True))
+    missing = [str(path) for path, _ in files.values() if not path.is_file()]
+    if missing:
+        raise _missing_error(name, [root], missing, failure)
+    official = _verify(name, [(str(path), md5, calculate_md5(path)) for path, md5 in files.values()], options.accept_nonofficial)
+    images, labels = [], []
+    for split, (path, _) in files.items():
+        with _parsing(name, [path]):
+            dataset = _CheckedSVHN(str(root), split=split)
+        images.append(torch.from_numpy(dataset.data))
+        labels.append(torch.from_numpy(dataset.labels).to(torch.int64))
     return ImageTensors(
-        images=torch.from_numpy(dataset.data).contiguous(),
-        labels=torch.from_numpy(dataset.labels).to(torch.int64),
+        images=torch.cat(images).contiguous(),
+        labels=torch.cat(labels),
         classes=[str(digit) for digit in range(10)],
         name=name,
-        source=str(path),
+        source=", ".join(str(path) for path, _ in files.values()),
         official=official,
     )
 

@@ -70,6 +70,12 @@ class Strategy(ABC):
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         """Called once when fitting starts (after a checkpoint is restored)."""
 
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """Called before an epoch's first training step (its plan is known: `num_batches()`), e.g. to start side work."""
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """Called once when fitting ends, e.g. to wait for side work."""
+
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         """Called after every training step (after the optimizer step), e.g. for interleaved side work."""
 

@@ -12,6 +12,11 @@ The network is any registry model with `num_classes` = the embedding size (2 in 
 `magnet_lenet` for MNIST/Fashion-MNIST, `vgg16` (BN, classifier 512-512-2, from scratch) for
 CIFAR/SVHN. Inputs are the training images as the student's data module prepares them (scaled,
 normalized), without augmentation, so the clusters describe the stored samples themselves.
+
+The embedding draws every random number from generators of its own (batches; dropout, whose
+`nn.Dropout` layers are swapped for `GeneratorDropout`): its training never touches the global RNG
+the student's dropout uses, so the student's stream does not depend on whether, how often or on
+which thread the embedding steps (`Leap` mode `background` relies on it).
 """
 
 from __future__ import annotations
@@ -26,6 +31,28 @@ from trainfix.models import build_model
 from trainfix.runs.seeding import derived_seed
 from trainfix.strategies.leap.clusters import Clusters, kmeans_per_class, neighbourhood_batch
 from trainfix.strategies.leap.magnet import SIGMA_POWERS, magnet_loss
+
+
+class GeneratorDropout(torch.nn.Module):
+    """`nn.Dropout` (inverted: kept units scaled by 1 / (1 - p)) drawing its masks from `generator`."""
+
+    def __init__(self, p: float, generator: torch.Generator) -> None:
+        super().__init__()
+        self.p, self.generator = float(p), generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep / (1.0 - self.p)
+
+
+def _own_dropout(module: torch.nn.Module, generator: torch.Generator) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.Dropout):
+            setattr(module, name, GeneratorDropout(child.p, generator))
+        else:
+            _own_dropout(child, generator)
 
 
 class MagnetEmbedding:
@@ -88,6 +115,8 @@ class MagnetEmbedding:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derived_seed(seed, "leap/embedding/init"))
             self.net = build_model(self.network, num_classes=self.dim, in_channels=channels, image_size=size).to(device)
+        self.dropout_generator = torch.Generator(device=device).manual_seed(derived_seed(seed, "leap/embedding/dropout"))
+        _own_dropout(self.net, self.dropout_generator)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
         self.generator = torch.Generator().manual_seed(derived_seed(seed, "leap/embedding/batches"))
         self.labels = datamodule.splits["train"].labels.clone()
@@ -173,6 +202,7 @@ class MagnetEmbedding:
             "net": {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
+            "dropout_generator": self.dropout_generator.get_state(),
             "losses": self.losses.clone(),
             "steps": self.steps,
             "refreshes": self.refreshes,
@@ -184,6 +214,8 @@ class MagnetEmbedding:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
+        if "dropout_generator" in state:  # absent in checkpoints written before the embedding had its own
+            self.dropout_generator.set_state(state["dropout_generator"])
         self.losses = state["losses"].clone()
         self.steps, self.refreshes = int(state["steps"]), int(state["refreshes"])
         self.clusters = None if state["clusters"] is None else Clusters.from_state(state["clusters"])

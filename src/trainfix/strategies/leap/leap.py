@@ -12,15 +12,23 @@ none (docs/leap.md says why these).
 `mode="concurrent"` (the paper: the embedding learns alongside the student): after every student
 update, `steps_per_update` embedding steps run in the same process on the same device (fractions
 accumulate), until the embedding's `embedding_epochs` passes are done; each student epoch selects
-with the clusters of the latest refresh. `mode="pretrained"` (the authors' code, forced by
-`variant=authors_code`): the embedding trains all its steps before the student's first update and
-its clusters stay fixed. The embedding's wall time per epoch is recorded (`embedding_time_s`), so
-its cost to the student is measured in every run.
+with the clusters of the latest refresh. `mode="background"`: the same embedding steps, the same
+number per epoch, run on a thread of their own while the student trains the epoch (torch ops
+release the GIL, so on a CPU with a spare core, or on a GPU with the thread's own CUDA stream, they
+overlap); the student waits for them at the epoch end, before it selects. The embedding draws its
+random numbers from its own generators and is the only user of its network, so the result is the
+concurrent mode's, bit for bit, whatever the threads' timing (tested). `mode="pretrained"` (the
+authors' code, forced by `variant=authors_code`): the embedding trains all its steps before the
+student's first update and its clusters stay fixed. The embedding's wall time per epoch is recorded
+(`embedding_time_s`; in background mode also `embedding_wait_s`, the student's wait at the epoch
+end), so its cost to the student is measured in every run.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODES = ("concurrent", "pretrained")
+MODES = ("concurrent", "background", "pretrained")
 EMBEDDING_FILE = "leap_embedding.csv"
 EMBEDDING_POINTS = 2000  # samples written for the 2-D plot (a fixed seeded draw)
 
@@ -46,8 +54,8 @@ class Leap(ClusterPaced):
     """LEAP (see the module docstring); selection and pace arguments as `ClusterPaced`.
 
     Args:
-        mode: "concurrent" (paper) or "pretrained" (the code).
-        steps_per_update: embedding steps per student update in concurrent mode (> 0).
+        mode: "concurrent" (paper, same thread), "background" (paper, own thread) or "pretrained" (the code).
+        steps_per_update: embedding steps per student update in concurrent and background modes (> 0).
         network, embedding_dim, clusters_per_batch, samples_per_cluster, embedding_lr, alpha,
             sigma_power, embedding_epochs, refresh_every, kmeans_n_init: see `MagnetEmbedding`.
     """
@@ -83,6 +91,7 @@ class Leap(ClusterPaced):
             alpha, 4 if code else sigma_power, code, embedding_epochs, refresh_every, kmeans_n_init,
         )  # fmt: skip
         self._pending: dict[str, Any] | None = None
+        self._worker: EmbeddingWorker | None = None
 
     def bind(self, num_samples: int, batch_size: int, seed: int) -> None:
         super().bind(num_samples, batch_size, seed)
@@ -108,7 +117,37 @@ class Leap(ClusterPaced):
             self.embedding.step()
             self.credit -= 1
 
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.mode != "background" or self.embedding.done:
+            return
+        self._wait()  # defensive: a worker never outlives its epoch
+        steps = self.epoch_budget(self.num_batches())
+        if steps:
+            self._worker = EmbeddingWorker(self.embedding, steps)
+
+    def epoch_budget(self, batches: int) -> int:
+        """Embedding steps the concurrent mode would take over `batches` updates, with the same
+        credit arithmetic (so both modes take the same steps); spends the credit."""
+        steps, remaining = 0, self.embedding.total_steps - self.embedding.steps
+        for _ in range(batches):
+            if steps >= remaining:
+                break
+            self.credit += self.steps_per_update
+            while self.credit >= 1 and steps < remaining:
+                steps += 1
+                self.credit -= 1
+        return steps
+
+    def _wait(self) -> float:
+        """Join the background worker (re-raising its error); seconds the caller waited."""
+        worker, self._worker = self._worker, None
+        return 0.0 if worker is None else worker.join()
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._wait()
+
     def end_of_epoch(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
+        waited = self._wait()
         clusters = self.embedding.clusters
         if trainer.world_size > 1:
             # Rank 0's clusters for everyone: the plans must not depend on floating-point noise between ranks.
@@ -116,7 +155,10 @@ class Leap(ClusterPaced):
         self.clusters = clusters
         if trainer.is_global_zero:
             self._write_embedding(Path(trainer.default_root_dir))
-        return self.embedding.take_metrics()
+        metrics = self.embedding.take_metrics()
+        if self.mode == "background":
+            metrics["embedding_wait_s"] = waited
+        return metrics
 
     def current_clusters(self) -> Clusters:
         assert self.clusters is not None, "end_of_epoch sets the clusters"
@@ -138,6 +180,7 @@ class Leap(ClusterPaced):
 
     # --------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
+        self._wait()  # checkpoints are written at epoch ends, after the wait; never save a state in flight
         return {**super().state_dict(), "credit": self.credit, "embedding": self.embedding.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -147,3 +190,36 @@ class Leap(ClusterPaced):
             self._pending = state["embedding"]
         else:
             self.embedding.load_state_dict(state["embedding"])
+
+
+class EmbeddingWorker:
+    """Trains `steps` embedding steps on a daemon thread (on CUDA: on a stream of its own)."""
+
+    def __init__(self, embedding: MagnetEmbedding, steps: int) -> None:
+        self.embedding, self.steps = embedding, steps
+        self.error: BaseException | None = None
+        device = next(embedding.net.parameters()).device
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self.thread = threading.Thread(target=self._run, name="leap-embedding", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            if self.stream is None:
+                for _ in range(self.steps):
+                    self.embedding.step()
+            else:
+                with torch.cuda.stream(self.stream):
+                    for _ in range(self.steps):
+                        self.embedding.step()
+        except BaseException as error:  # handed to the student's thread at the join
+            self.error = error
+
+    def join(self) -> float:
+        start = time.perf_counter()
+        self.thread.join()
+        if self.stream is not None:
+            torch.cuda.current_stream(self.stream.device).wait_stream(self.stream)
+        if self.error is not None:
+            raise RuntimeError(f"LEAP background embedding failed after {self.embedding.steps} steps") from self.error
+        return time.perf_counter() - start
