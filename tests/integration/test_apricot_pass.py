@@ -136,3 +136,50 @@ def _test_labels(input_dir: Path) -> torch.Tensor:
     from trainfix.runs.loading import load_run
 
     return load_run(input_dir, "best").datamodule.splits["test"].labels
+
+
+def test_lazy_rdlm_predictions_give_the_same_pass(trained_runs, tmp_path):
+    """rdlm_predictions=lazy (the rDLMs predict only the training samples the model fails) against full
+    (every rDLM predicts the whole training set first): the same decisions, weights and accuracies, also
+    when the lazy pass is killed after batch 1 and resumed with an empty cache."""
+    input_dir, reduced = trained_runs
+    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "r=0.05", "retrain_epochs=1",
+              "eval_batch_size=400", "apricot_strategy=1", "direction=toward"]
+    with pytest.raises(ValueError, match=r"rdlm_predictions='some'; accepted: \['full', 'lazy'\]"):
+        run_pass(apricot_cfg(*common, "rdlm_predictions=some", f"out_dir={tmp_path / 'bad'}"))
+    full = run_pass(apricot_cfg(*common, "rdlm_predictions=full", f"out_dir={tmp_path / 'full' / 'pass'}", "max_batches=3"))
+    lazy = run_pass(apricot_cfg(*common, "rdlm_predictions=lazy", f"out_dir={tmp_path / 'lazy' / 'pass'}", "max_batches=3"))
+    run_pass(apricot_cfg(*common, "rdlm_predictions=lazy", f"out_dir={tmp_path / 'lazy' / 'resumed'}", "max_batches=1"))
+    resumed = run_pass(apricot_cfg(*common, "rdlm_predictions=lazy", f"out_dir={tmp_path / 'lazy' / 'resumed'}", "max_batches=3"))
+
+    cost = {"seconds_per_batch", "rdlm_predictions", "rdlm_train_samples_predicted"}  # timings and the mode's own accounting
+    assert {k: v for k, v in lazy.items() if k not in cost} == {k: v for k, v in full.items() if k not in cost}
+    assert {k: v for k, v in resumed.items() if k not in cost} == {k: v for k, v in full.items() if k not in cost}
+    assert full["rdlm_train_samples_predicted"] == 1200 and full["rdlm_predictions"] == "full"
+    folders = {name: tmp_path / name.split("/")[0] / name.split("/")[1] for name in ("full/pass", "lazy/pass", "lazy/resumed")}
+    histories = {name: pd.read_csv(folder / "history.csv") for name, folder in folders.items()}
+    cols = ["batch", "failing", "adjusted", "acc_adjusted", "kept", "acc_retrained", "best_acc"]
+    for name in ("lazy/pass", "lazy/resumed"):
+        pd.testing.assert_frame_equal(histories[name][cols], histories["full/pass"][cols])
+        states = [torch.load(folders[n] / "state.pt", weights_only=False) for n in ("full/pass", name)]
+        bests = [torch.load(folders[n] / "best.pt", weights_only=False) for n in ("full/pass", name)]
+        for part in ("current", "best"):
+            assert all(torch.equal(states[0][part][k], states[1][part][k]) for k in states[0][part]), (name, part)
+        assert all(torch.equal(bests[0][k], bests[1][k]) for k in bests[0]), name
+    assert histories["full/pass"]["adjusted"].sum() > 0  # the adjustments did use the rDLMs' predictions
+
+    # every failing sample's rDLM column was predicted, nothing outside the batch was: failing <= predicted <= 20 per batch
+    lazy_history = histories["lazy/pass"]
+    assert (lazy_history["rdlm_predicted"] >= lazy_history["failing"]).all() and (lazy_history["rdlm_predicted"] <= 20).all()
+    assert lazy["rdlm_train_samples_predicted"] == lazy_history["rdlm_predicted"].sum() < 1200
+    assert histories["full/pass"]["rdlm_predicted"].isna().all()
+
+    # reduced.json: Table IV's facts agree; lazy predicted each rDLM on its window (3 x 600), not on all 3 x 1200 samples
+    facts = {n: json.loads((folders[n] / "reduced.json").read_text()) for n in ("full/pass", "lazy/pass")}
+    for key in ("input_train_acc", "input_test_acc", "rescued_share_of_test", "rescued_share_of_failed", "train_images_never_used"):
+        assert facts["lazy/pass"][key] == facts["full/pass"][key], key
+    for a, b in zip(facts["full/pass"]["reduced"], facts["lazy/pass"]["reduced"], strict=True):
+        assert (a["train_acc_window"], a["test_acc"]) == (b["train_acc_window"], b["test_acc"]) and b["train_acc_full"] is None
+    assert facts["full/pass"]["prediction_rdlm_train_forwards"] == 3600 and facts["lazy/pass"]["prediction_rdlm_train_forwards"] == 1800
+    lazy_file = torch.load(next((tmp_path / "lazy").glob("predictions-*-lazy.pt")), weights_only=False)
+    assert "reduced_train" not in lazy_file and [len(p) for p in lazy_file["reduced_window"]] == [600, 600, 600]

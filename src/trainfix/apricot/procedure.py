@@ -17,10 +17,14 @@ The pass, per batch of `batch_size` training samples (default 20, the paper's):
 The best model is returned: its train and test accuracy go to `result.json`.
 
 Output: `<runs>/adapt/<row>_seed<s>_S<strategy>_<direction>-<hash>/` with `state.pt`, `history.csv`,
-`reduced.json` (Table IV facts), `result.json`, `best.pt`; beside it `predictions-<hash>.pt`, the rDLMs'
-and the input model's predictions, computed once for all passes over the same runs.
-The hash covers every setting except `max_batches`, `time_budget_s` and `device`, so raising
-`max_batches` continues the same folder.
+`reduced.json` (Table IV facts), `result.json`, `best.pt`; beside it the predictions computed once for all
+passes over the same runs. `rdlm_predictions=full`: `predictions-<hash>.pt`, every rDLM and the input model
+on the whole training and test sets. `rdlm_predictions=lazy`: `predictions-<hash>-lazy.pt`, the same on the
+test set, the input model on the training set, and each rDLM on its own window only (Table IV's train
+accuracy); during the pass the rDLMs predict only the training samples the current model fails
+(`adapt.LazyReducedCorrect`, cached in memory, rebuilt on resume). Both modes give the same pass.
+The hash covers every setting except `max_batches`, `time_budget_s`, `device` and `rdlm_predictions`, so
+raising `max_batches` continues the same folder, and a pass may switch modes on resume.
 """
 
 from __future__ import annotations
@@ -39,7 +43,16 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.apricot.adapt import ReducedWeights, adaptable_tensors, adjust_batch, channels_last_input, check_choice, predictions, reduced_predictions
+from trainfix.apricot.adapt import (
+    LazyReducedCorrect,
+    ReducedWeights,
+    adaptable_tensors,
+    adjust_batch,
+    channels_last_input,
+    check_choice,
+    predictions,
+    reduced_predictions,
+)
 from trainfix.data.windows import resolve_order, window_indices
 from trainfix.data.datasets import DATASETS
 from trainfix.models.classifier import conv_kernels
@@ -50,9 +63,12 @@ from trainfix.runs.seeding import derived_seed
 
 log = logging.getLogger(__name__)
 
-NOT_IN_HASH = ("runs", "input_run", "reduced_runs", "max_batches", "time_budget_s", "device", "out_dir")
+# rdlm_predictions changes the cost, not the result: left out, so a pass can switch modes and folders made
+# before the key existed keep their hash.
+NOT_IN_HASH = ("runs", "input_run", "reduced_runs", "max_batches", "time_budget_s", "device", "out_dir", "rdlm_predictions")
 EVAL_SETS = ("test", "validation")
 AFTER_RETRAIN = ("carry", "discard")
+RDLM_PREDICTIONS = ("full", "lazy")
 
 
 class ApricotInputError(ValueError):
@@ -179,6 +195,12 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"eval_on={cfg.eval_on!r}; accepted: {list(EVAL_SETS)}")
     if cfg.after_retrain not in AFTER_RETRAIN:
         raise ValueError(f"after_retrain={cfg.after_retrain!r}; accepted: {list(AFTER_RETRAIN)}")
+    mode = cfg.get("rdlm_predictions", "full")
+    if mode not in RDLM_PREDICTIONS:
+        raise ValueError(
+            f"rdlm_predictions={mode!r}; accepted: {list(RDLM_PREDICTIONS)} (full: every rDLM predicts the whole training set once, "
+            "shared by the passes; lazy: only the training samples the model fails, during the pass)"
+        )
     if int(cfg.batch_size) < 1 or float(cfg.r) <= 0 or int(cfg.retrain_epochs) < 0:
         raise ValueError(f"batch_size={cfg.batch_size}, r={cfg.r}, retrain_epochs={cfg.retrain_epochs}: need batch_size >= 1, r > 0, retrain_epochs >= 0")
     runs = Path(cfg.runs)
@@ -204,10 +226,13 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
     test_y = dm.splits["test"].labels
     select_idx, report_idx = _selection_split(len(test_y), cfg)
 
-    prep = _prepare(out.parent, inputs, cfg)
+    prep = _prepare(out.parent, inputs, cfg, lazy=mode == "lazy")
     if not (out / "reduced.json").exists():
         atomic_write_text(out / "reduced.json", json.dumps(_reduced_facts(prep, inputs, train_y, test_y), indent=2))
-    reduced_correct = prep["reduced_train"] == train_y.unsqueeze(0)  # [n, N]
+    if mode == "lazy":  # the same batched, channels-last predictions as _prepare's, of the failing samples only
+        lazy = LazyReducedCorrect(inputs.reduced_nets, lambda i: channels_last_input(dm.gather("train", i)[0]), train_y, int(cfg.eval_batch_size))
+    else:
+        full_correct = prep["reduced_train"] == train_y.unsqueeze(0)  # [n, N]
 
     def evaluate(indices: torch.Tensor) -> float:
         pred = predictions(net, lambda i: dm.gather("test", indices[i])[0], len(indices), int(cfg.eval_batch_size))
@@ -244,8 +269,11 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
         index = batches[k]
         t0 = time.perf_counter()
         x, y = dm.gather("train", index)
-        outcome = adjust_batch(net, tensors, reduced, x, y.cpu(), reduced_correct[:, index], int(cfg.apricot_strategy), str(cfg.direction),
-                               float(cfg.r), sequential=str(cfg.predict) == "sequential")
+        predicted_before = lazy.predicted if mode == "lazy" else 0
+        outcome = adjust_batch(net, tensors, reduced, x, y.cpu(), lazy.for_batch(index) if mode == "lazy" else full_correct[:, index],
+                               int(cfg.apricot_strategy), str(cfg.direction), float(cfg.r), sequential=str(cfg.predict) == "sequential")
+        # training samples the rDLMs predicted in this batch (each by every rDLM); full mode predicted them all before the pass
+        rdlm_predicted = lazy.predicted - predicted_before if mode == "lazy" else None
         t1 = time.perf_counter()
         acc = evaluate(select_idx)  # also when nothing was adjusted: the carried model may have improved by retraining
         kept = acc > state["best_acc"]
@@ -266,6 +294,7 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
         state["history"].append({
             "batch": k + 1, "failing": outcome.failing, "adjusted": outcome.adjusted, "acc_adjusted": acc, "kept": kept,
             "acc_retrained": after, "best_acc": state["best_acc"], "adjust_s": t1 - t0, "eval_s": t2 - t1, "retrain_s": t3 - t2,
+            "rdlm_predicted": rdlm_predicted,
         })
         state["next_batch"], state["current"] = k + 1, _clone_state(net)
         atomic_write_bytes(state_file, _state_bytes(state))
@@ -274,6 +303,8 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
                  outcome.adjusted, f"{acc:.4f}", state["best_acc"], t3 - t0)
 
     result = _finish(out, state, planned, len(batches), inputs, prep, select_idx, report_idx, cfg, device, train_y, test_y)
+    result["rdlm_predictions"] = mode
+    result["rdlm_train_samples_predicted"] = _train_samples_predicted(state["history"], len(train_y), mode)
     atomic_write_text(out / "result.json", json.dumps(result, indent=2))
     return result
 
@@ -291,11 +322,15 @@ def _selection_split(test_count: int, cfg: DictConfig) -> tuple[torch.Tensor, to
     return perm[:size].sort().values, perm[size:].sort().values
 
 
-def _prepare(folder: Path, inputs: Inputs, cfg: DictConfig) -> dict[str, torch.Tensor]:
-    """Predictions of every rDLM (and the input model) on the training and test sets: computed once and
-    shared by every pass over the same runs (`<folder>/predictions-<hash>.pt`, beside the pass folders)."""
+def _prepare(folder: Path, inputs: Inputs, cfg: DictConfig, lazy: bool = False) -> dict[str, Any]:
+    """Predictions computed once and shared by every pass over the same runs, beside the pass folders.
+
+    Full (`<folder>/predictions-<hash>.pt`): every rDLM and the input model on the training and test sets.
+    Lazy (`<folder>/predictions-<hash>-lazy.pt`): the rDLMs on the test set (Table IV's rescued share) and
+    each on its own window of the training set (Table IV's train accuracy), the input model on both sets;
+    not the rDLMs on the whole training set (the pass predicts its failing samples on demand)."""
     key = [p.name for p in inputs.reduced_dirs] + [inputs.input_run.run_dir.name]
-    path = folder / f"predictions-{config_hash({'runs': key})}.pt"
+    path = folder / f"predictions-{config_hash({'runs': key})}{'-lazy' if lazy else ''}.pt"
     if path.exists():
         prep = torch.load(path, weights_only=False)
         if prep.get("key") == key:
@@ -305,33 +340,52 @@ def _prepare(folder: Path, inputs: Inputs, cfg: DictConfig) -> dict[str, torch.T
     t0 = time.perf_counter()
     train_in = lambda i: dm.gather("train", i)[0]  # noqa: E731
     test_in = lambda i: dm.gather("test", i)[0]  # noqa: E731
-    prep = {
-        "key": key,
-        "reduced_train": reduced_predictions(inputs.reduced_nets, lambda i: channels_last_input(train_in(i)), n_train, batch),
-        "reduced_test": reduced_predictions(inputs.reduced_nets, lambda i: channels_last_input(test_in(i)), n_test, batch),
-        "input_train": predictions(inputs.input_run.net, train_in, n_train, batch),
-        "input_test": predictions(inputs.input_run.net, test_in, n_test, batch),
-    }
+    prep: dict[str, Any] = {"key": key, "mode": "lazy" if lazy else "full"}
+    if lazy:
+        prep["reduced_window"] = [
+            predictions(net, lambda i, w=window: channels_last_input(train_in(w[i])), len(window), batch)
+            for net, window in zip(inputs.reduced_nets, inputs.windows, strict=True)
+        ]
+    else:
+        prep["reduced_train"] = reduced_predictions(inputs.reduced_nets, lambda i: channels_last_input(train_in(i)), n_train, batch)
+    prep["reduced_test"] = reduced_predictions(inputs.reduced_nets, lambda i: channels_last_input(test_in(i)), n_test, batch)
+    prep["input_train"] = predictions(inputs.input_run.net, train_in, n_train, batch)
+    prep["input_test"] = predictions(inputs.input_run.net, test_in, n_test, batch)
     prep["seconds"] = time.perf_counter() - t0
+    prep["rdlm_train_forwards"] = sum(len(w) for w in inputs.windows) if lazy else len(inputs.reduced_nets) * n_train
     atomic_write_bytes(path, _state_bytes(prep))
-    log.info("predictions of %d rDLMs and the input model on %d + %d images: %.1f s", len(inputs.reduced_nets), n_train, n_test, prep["seconds"])
+    log.info("%s predictions of %d rDLMs and the input model on %d + %d images: %.1f s", prep["mode"], len(inputs.reduced_nets),
+             n_train, n_test, prep["seconds"])
     return prep
+
+
+def _train_samples_predicted(history: list[dict[str, Any]], train_count: int, mode: str) -> int:
+    """Training samples the rDLMs predicted for the pass's adjustments, each by every rDLM. Full: the whole
+    set, once (shared by the passes over the same runs). Lazy: the sum over the batches done (a resumed
+    pass rebuilds its cache, so a sample may count once per invocation); batches an earlier invocation
+    ran in full mode add nothing."""
+    if mode == "full":
+        return train_count
+    return int(sum(h.get("rdlm_predicted") or 0 for h in history))
 
 
 def _reduced_facts(prep: dict[str, torch.Tensor], inputs: Inputs, train_y: torch.Tensor, test_y: torch.Tensor) -> dict[str, Any]:
     """Table II/IV facts: input model and rDLM accuracies, and the test images the input model fails
-    that at least one rDLM classifies correctly (as a share of all test images, and of the failed ones)."""
+    that at least one rDLM classifies correctly (as a share of all test images, and of the failed ones).
+    Lazy predictions have each rDLM's training predictions on its window only: `train_acc_full` is None."""
     reduced_test_correct = prep["reduced_test"] == test_y.unsqueeze(0)
     input_fails = prep["input_test"] != test_y
     rescued = input_fails & reduced_test_correct.any(dim=0)
     covered = torch.zeros(len(train_y), dtype=torch.bool)
     models = []
-    for folder, window, train_pred, test_pred in zip(inputs.reduced_dirs, inputs.windows, prep["reduced_train"], prep["reduced_test"], strict=True):
+    full = "reduced_train" in prep
+    window_preds = [p[w] for p, w in zip(prep["reduced_train"], inputs.windows, strict=True)] if full else prep["reduced_window"]
+    for i, (folder, window, test_pred) in enumerate(zip(inputs.reduced_dirs, inputs.windows, prep["reduced_test"], strict=True)):
         covered[window] = True
         models.append({
             "run": folder.name, "window_start": int(window.min()), "window_size": len(window),
-            "train_acc_window": accuracy(train_pred[window], train_y[window]),
-            "train_acc_full": accuracy(train_pred, train_y), "test_acc": accuracy(test_pred, test_y),
+            "train_acc_window": accuracy(window_preds[i], train_y[window]),
+            "train_acc_full": accuracy(prep["reduced_train"][i], train_y) if full else None, "test_acc": accuracy(test_pred, test_y),
         })
     return {
         "input_run": inputs.input_run.run_dir.name,
@@ -341,6 +395,8 @@ def _reduced_facts(prep: dict[str, torch.Tensor], inputs: Inputs, train_y: torch
         "rescued_share_of_failed": float(rescued.sum() / input_fails.sum().clamp(min=1)),
         "train_images_never_used": int((~covered).sum()),
         "prediction_seconds": float(prep["seconds"]),
+        "predictions": prep.get("mode", "full"),
+        "prediction_rdlm_train_forwards": int(prep.get("rdlm_train_forwards", len(inputs.reduced_dirs) * len(train_y))),
     }
 
 
