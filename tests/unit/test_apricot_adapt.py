@@ -128,10 +128,14 @@ def test_group_averages_from_running_sums_equal_direct_averages():
     for a in (1, 7, 13, 19, 20):
         correct = torch.zeros(20, dtype=torch.bool)
         correct[torch.randperm(20)[:a]] = True
-        s_c, s_i = reduced.group_sums(correct)
-        torch.testing.assert_close(s_c / a, matrix[correct].mean(0))
+        # the production path (`apply`: the smaller group's rows plus/minus the total), alpha = 0 and one
+        # coefficient per group, against the direct averages
+        ones = torch.ones(20, dtype=torch.float64)
+        s_c = reduced.apply(torch.zeros(1000, dtype=torch.float64), 0.0, torch.where(correct, ones / a, 0 * ones))
+        torch.testing.assert_close(s_c, matrix[correct].mean(0))
         if a < 20:
-            torch.testing.assert_close(s_i / (20 - a), matrix[~correct].mean(0))
+            s_i = reduced.apply(torch.zeros(1000, dtype=torch.float64), 0.0, torch.where(correct, 0 * ones, ones / (20 - a)))
+            torch.testing.assert_close(s_i, matrix[~correct].mean(0))
 
 
 def small_bn_net(seed: int) -> nn.Module:

@@ -103,16 +103,6 @@ class ReducedWeights:
             flat.add_(self.matrix[i], alpha=float(coeff[i]) - v)
         return flat
 
-    def group_sums(self, correct: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(sum over the correct rDLMs, sum over the incorrect ones) for a boolean mask [n]: the
-        smaller group is summed directly, the other is the total minus it."""
-        a = int(correct.sum())
-        if a <= self.count - a:
-            sum_correct = self.matrix[correct].sum(dim=0)
-            return sum_correct, self.total - sum_correct
-        sum_incorrect = self.matrix[~correct].sum(dim=0)
-        return self.total - sum_incorrect, sum_incorrect
-
 
 # ------------------------------------------------------------------------------ Eqs. 1-4
 def check_choice(strategy: int, direction: str) -> None:
