@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument("--cifar", default="cifar10")
     parser.add_argument("--data-dir", default=os.environ.get("TRAINFIX_DATA_DIR", "data"))
     args = parser.parse_args()
+    if args.epochs < 3:
+        # The first epoch is a warm-up and DE's first refresh rides on it: two epochs leave no timed refresh.
+        parser.error(f"--epochs {args.epochs}: need at least 3 (1 warm-up, then timed epochs with a DE refresh each)")
 
     print(f"device: {torch.cuda.get_device_name() if gpu else f'CPU, {torch.get_num_threads()} threads'}; batch 1000; "
           f"fastest of {args.epochs - 1} epochs after 1 warm-up")

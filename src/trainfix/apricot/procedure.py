@@ -195,7 +195,7 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"eval_on={cfg.eval_on!r}; accepted: {list(EVAL_SETS)}")
     if cfg.after_retrain not in AFTER_RETRAIN:
         raise ValueError(f"after_retrain={cfg.after_retrain!r}; accepted: {list(AFTER_RETRAIN)}")
-    mode = cfg.get("rdlm_predictions", "full")
+    mode = cfg.get("rdlm_predictions")  # conf/apricot.yaml sets it; a hand-built config must too (no silent default)
     if mode not in RDLM_PREDICTIONS:
         raise ValueError(
             f"rdlm_predictions={mode!r}; accepted: {list(RDLM_PREDICTIONS)} (full: every rDLM predicts the whole training set once, "
