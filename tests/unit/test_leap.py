@@ -177,6 +177,48 @@ def test_max_updates_cuts_the_last_epoch_and_random_draws_the_same_count():
     assert drawn.sum() == rule.sum() and not torch.equal(drawn, rule)
 
 
+def test_current_losses_re_measure_every_sample_with_the_current_student():
+    # losses="current": at the epoch end every sample's loss is the current student's cross-entropy in
+    # evaluation mode (dropout off), left-out samples included; "trained" keeps the last trained loss.
+    torch.manual_seed(0)
+    x, y = torch.randn(10, 4), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+
+    class Data:
+        splits = {"train": type("Split", (), {"labels": y})()}
+
+        @staticmethod
+        def gather(split, indices):
+            return x[indices], y[indices]
+
+    class FakeTrainer:
+        world_size = 1
+        should_stop = False
+        datamodule = Data()
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Dropout(0.9))
+    net.train()
+    expected = torch.nn.functional.cross_entropy(net[0](x), y, reduction="none")
+    clusters = Clusters(y.clone(), torch.zeros(3, 2), torch.tensor([0, 1, 2]))
+    runs = {}
+    for reading in ("trained", "current"):
+        strategy = Spld(lambda0=0.5, gamma0=0.5, losses=reading)
+        strategy.bind(num_samples=10, batch_size=5, seed=1)
+        strategy.clusters = clusters
+        batch = torch.tensor([0, 1, 2, 3, 4])  # only half of the samples were trained this epoch
+        strategy.reduce_loss(torch.full((5,), 0.01), batch, 5)
+        runs[reading] = (strategy, strategy.on_train_epoch_end(0, FakeTrainer(), net))
+    trained, _ = runs["trained"]
+    assert trained.stored[:5].eq(0.01).all() and trained.stored[5:].isnan().all()
+    assert trained.selected.tolist() == [0, 1, 2, 3, 4]  # NaN (never trained) is never easy
+    current, metrics = runs["current"]
+    torch.testing.assert_close(current.stored, expected.detach(), rtol=0, atol=1e-6)
+    assert net.training and metrics["loss_pass_time_s"] >= 0.0
+    by_rule = select_by_pace(expected.detach(), y, 0.5, 0.5)
+    assert torch.equal(torch.nonzero(by_rule).squeeze(1), current.selected) and 0 < len(current.selected) < 10
+    with pytest.raises(ValueError, match=r"strategy.losses='fresh' is not accepted; use one of \['trained', 'current'\]"):
+        Spld(losses="fresh")
+
+
 # ---------------------------------------------------------------- experiments
 LEAP_ROWS = {  # row: (student, embedding, batch, lr, augment crop, max_updates)
     "mnist": ("lenet5", "magnet_lenet", 64, 0.001, 0, 23400),

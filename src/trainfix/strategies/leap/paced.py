@@ -9,6 +9,13 @@ trained (Algorithm 2, step 14). Under DDP each rank stores its slices; at the ep
 losses are summed over ranks (each sample is trained by one rank per epoch), so every rank selects
 the same samples and plans the same batches.
 
+`losses="current"` (an option): at every epoch end, before the selection, the student measures every
+training sample's cross-entropy with its current weights (evaluation mode, no augmentation, one
+forward pass over the training set, `loss_pass_time_s`), as self-paced learning's alternating
+optimization does (fix the weights, re-measure every loss, then select). Left-out samples are then
+re-measured too; with the default `"trained"` a left-out sample keeps the loss it had when last
+trained. Every DDP rank runs the whole pass (same weights, same losses on every rank).
+
 `max_updates`: the run stops after this many mini-batch updates (the code's stop: 23,400 for
 MNIST/Fashion-MNIST, 78,000 for CIFAR); the last epoch is cut to reach it exactly.
 
@@ -20,10 +27,12 @@ length of the epoch about to run.
 from __future__ import annotations
 
 import logging
+import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 
 from trainfix.data.plan_sampler import fixed_batches
 from trainfix.runs.seeding import derived_seed
@@ -38,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SELECTIONS = ("paper", "code")
 ORDERS = ("shuffle", "ascending")
+LOSS_READINGS = ("trained", "current")
 VARIANTS = ("paper", "authors_code")
 
 
@@ -50,6 +60,8 @@ class ClusterPaced(Strategy):
         order: "shuffle" (reshuffle the selected samples every epoch) or "ascending" (the code).
         max_updates: stop after this many mini-batch updates (None: trainer.max_epochs decides).
         clusters_per_class: K.
+        losses: "trained" (the loss a sample had when last trained) or "current" (every sample
+            re-measured by the current student at each epoch end).
         variant: "paper" or "authors_code" (forces selection="code", order="ascending").
     """
 
@@ -70,8 +82,10 @@ class ClusterPaced(Strategy):
         max_updates: int | None = None,
         clusters_per_class: int = 8,
         variant: str = "paper",
+        losses: str = "trained",
     ) -> None:
-        for key, value, accepted in (("selection", selection, SELECTIONS), ("order", order, ORDERS), ("variant", variant, VARIANTS)):
+        checks = (("selection", selection, SELECTIONS), ("order", order, ORDERS), ("losses", losses, LOSS_READINGS), ("variant", variant, VARIANTS))
+        for key, value, accepted in checks:
             if value not in accepted:
                 key = key if key == "variant" else f"strategy.{key}"
                 raise ValueError(f"{key}={value!r} is not accepted; use one of {list(accepted)}")
@@ -86,6 +100,7 @@ class ClusterPaced(Strategy):
         self.pace = Pace(lambda0, gamma0, beta1, beta2, pace_update, k0, grow_k)
         self.max_updates = max_updates
         self.clusters_per_class = clusters_per_class
+        self.loss_reading = losses
 
     # ------------------------------------------------------------------ planning
     def bind(self, num_samples: int, batch_size: int, seed: int) -> None:
@@ -129,6 +144,10 @@ class ClusterPaced(Strategy):
         batches = len(self.plan_epoch(epoch))
         self.updates += batches
         metrics = self.end_of_epoch(epoch, trainer, module)  # e.g. the embedding's refresh
+        if self.loss_reading == "current":
+            start = time.perf_counter()
+            self.stored = current_losses(trainer, module).to(self.stored.device)
+            metrics = {**metrics, "loss_pass_time_s": time.perf_counter() - start}
         clusters = self.current_clusters()
         lam, gamma, k = self.pace.lam, self.pace.gamma, self.pace.k
         mask = self.select(clusters)
@@ -195,3 +214,23 @@ class ClusterPaced(Strategy):
         self.pace.load_state_dict(state["pace"])
         self.clusters = None if state["clusters"] is None else Clusters.from_state(state["clusters"])
         self._plan = None
+
+
+@torch.no_grad()
+def student_outputs(trainer: pl.Trainer, module: pl.LightningModule, chunk: int = 1000) -> torch.Tensor:
+    """The student's logits [N, classes] over the training set (evaluation mode, no augmentation, CPU float32)."""
+    datamodule = trainer.datamodule
+    n = len(datamodule.splits["train"].labels)
+    was_training = module.training
+    module.eval()
+    try:
+        parts = [module(datamodule.gather("train", torch.arange(s, min(s + chunk, n)))[0]).float().cpu() for s in range(0, n, chunk)]
+    finally:
+        module.train(was_training)
+    return torch.cat(parts)
+
+
+def current_losses(trainer: pl.Trainer, module: pl.LightningModule) -> torch.Tensor:
+    """Every training sample's cross-entropy under the student's current weights [N] (CPU float32)."""
+    labels = trainer.datamodule.splits["train"].labels.cpu()
+    return F.cross_entropy(student_outputs(trainer, module), labels, reduction="none")

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
-
 from trainfix.runs.seeding import derived_seed
 from trainfix.strategies.leap.clusters import Clusters, kmeans_per_class
-from trainfix.strategies.leap.paced import ClusterPaced
+from trainfix.strategies.leap.paced import ClusterPaced, student_outputs
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -41,16 +39,3 @@ class Spld(ClusterPaced):
         assert self.clusters is not None, "on_train_start sets the clusters"
         return self.clusters
 
-
-@torch.no_grad()
-def student_outputs(trainer: pl.Trainer, module: pl.LightningModule, chunk: int = 1000) -> torch.Tensor:
-    """The student's logits [N, classes] over the training set (evaluation mode, CPU float32)."""
-    datamodule = trainer.datamodule
-    n = len(datamodule.splits["train"].labels)
-    was_training = module.training
-    module.eval()
-    try:
-        parts = [module(datamodule.gather("train", torch.arange(s, min(s + chunk, n)))[0]).float().cpu() for s in range(0, n, chunk)]
-    finally:
-        module.train(was_training)
-    return torch.cat(parts)
