@@ -37,9 +37,10 @@ fashion-mnist: ## install the real Fashion-MNIST from Debian's package (the offl
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
 
-demo: venv fashion-mnist ## 1-epoch LeNet-5 on the real Fashion-MNIST (offline), writes runs/demo/...
-	$(PY) -m trainfix.train task_name=demo data=fashion_mnist model=lenet5 strategy=shuffle \
-	  optimizer=adam optimizer.lr=0.001 data.batch_size=128 trainer.max_epochs=1 $(ARGS)
+demo: venv fashion-mnist ## LEAP Table 1's Fashion-MNIST row, quick profile, offline on the real Fashion-MNIST: paper vs ours -> runs/demo/leap_table_1/
+	$(PY) -m trainfix.train -m experiment=leap/fashion_mnist profile=quick strategy=leap,spld,random_subset seed=0 \
+	  task_name=leap_table_1_fashion_mnist_quick paths.multirun_dir=runs/demo trainer.enable_progress_bar=false $(ARGS)
+	$(PY) -m trainfix.results leap --runs runs/demo/leap_table_1_fashion_mnist_quick --out runs/demo/leap_table_1
 
 train: venv ## python -m trainfix.train $(ARGS)
 	$(PY) -m trainfix.train $(ARGS)
