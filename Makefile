@@ -40,7 +40,7 @@ fashion-mnist: ## install the real Fashion-MNIST from Debian's package (the offl
 demo: venv fashion-mnist ## LEAP Table 1's Fashion-MNIST row, quick profile, offline on the real Fashion-MNIST: paper vs ours -> runs/demo/leap_table_1/
 	$(PY) -m trainfix.train -m experiment=leap/fashion_mnist profile=quick strategy=leap,spld,random_subset seed=0 \
 	  task_name=leap_table_1_fashion_mnist_quick paths.multirun_dir=runs/demo trainer.enable_progress_bar=false $(ARGS)
-	$(PY) -m trainfix.results leap --runs runs/demo/leap_table_1_fashion_mnist_quick --out runs/demo/leap_table_1
+	$(PY) -m trainfix.results leap --runs runs/demo/leap_table_1_fashion_mnist_quick --out runs/demo/leap_table_1 --rows fashion_mnist
 
 train: venv ## python -m trainfix.train $(ARGS)
 	$(PY) -m trainfix.train $(ARGS)

@@ -79,3 +79,15 @@ def test_table_1_cells_statuses_and_files(tmp_path):
     for name in ("table_1.md", "table_1.csv", "table_1.tex", "curves.png", "embedding.png", "report.html", "curves.csv"):
         assert (out / name).stat().st_size > 0
     assert "96.00 ± 1.41 (n=2)" in (out / "table_1.md").read_text()
+
+
+def test_rows_option_keeps_only_the_named_data_sets(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "mnist", "LEAP", 0, [0.90, 0.95])
+    out = tmp_path / "out"
+    assert main(["leap", "--runs", str(root), "--out", str(out), "--rows", "mnist"]) == 0
+    header = (out / "table_1.md").read_text()
+    assert "MNIST (ours)" in header and "95.00 (n=1)" in header
+    assert "Fashion-MNIST (paper)" not in header and "SVHN* (paper)" not in header
+    assert main(["leap", "--runs", str(root), "--out", str(out), "--rows", "mnist,fmnist"]) == 2
+    assert "--rows fmnist: not a LEAP Table 1 data set; accepted: mnist,fashion_mnist,cifar10,cifar100,svhn" in capsys.readouterr().err

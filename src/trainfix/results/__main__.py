@@ -103,6 +103,7 @@ def parser() -> argparse.ArgumentParser:
     leap = papers.add_parser("leap", help="LEAP Table 1 (paper, ours, diff), convergence curves, 2-D embeddings, report.html")
     leap.add_argument("--runs", type=Path, required=True, help="multirun folder of LEAP/SPLD/Random runs")
     leap.add_argument("--out", type=Path, required=True, help="folder for table_1.md/.csv/.tex, curves.png, embedding.png, report.html")
+    leap.add_argument("--rows", type=_str_list, help="Table 1 columns (data sets), e.g. mnist,fashion_mnist (default: all five)")
     trim = papers.add_parser("trimming", help="mini-batch trimming Table 1 (test error, off / on: paper, ours, diff) and learning curves")
     trim.add_argument("--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)")
     trim.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files and report.html")
@@ -149,6 +150,12 @@ def build_leap(args: argparse.Namespace) -> list[Path]:
 
     runs = collect_runs(args.runs)
     values = leap_tables.table_1_values(runs)
+    if args.rows:
+        known = list(dict.fromkeys(values["row"]))
+        unknown = [row for row in args.rows if row not in known]
+        if unknown:
+            raise ValueError(f"--rows {','.join(unknown)}: not a LEAP Table 1 data set; accepted: {','.join(known)}")
+        values = values[values["row"].isin(args.rows)].reset_index(drop=True)
     table = leap_tables.table_1(values)
     print(table_markdown(table))
     out = Path(args.out)
