@@ -89,7 +89,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    action = decide(run_dir, config, overridden_keys(_task_overrides()))
+    action = decide(run_dir, config, overridden_keys(_task_overrides(), _config_groups()))
     if action.kind == "skip":
         log.info("Skipping %s: %s", run_dir, action.reason)
         return _last_row(run_dir), {"run_dir": run_dir, "action": action}
@@ -129,6 +129,13 @@ def _record_failure_before_fit(run_dir: Path, config: dict[str, Any], seed: int,
         write_run(run_dir, record)
     except OSError as write_error:  # the disk may be why it failed: never hide the first error
         log.error("Could not record the failure in %s: %s", run_dir, write_error)
+
+
+def _config_groups() -> list[str]:
+    try:
+        return list(HydraConfig.get().runtime.choices.keys())
+    except ValueError:  # not under Hydra
+        return []
 
 
 def _task_overrides() -> list[str]:

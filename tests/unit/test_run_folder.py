@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from trainfix.runs.folder import RunConflictError, config_differences, decide
-from trainfix.runs.identity import config_hash, find_run, run_folder_name, safe_label, upgrade_compatible
+from trainfix.runs.identity import config_hash, find_run, overridden_keys, run_folder_name, safe_label, upgrade_compatible
 from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run, write_metrics, write_run
 
 CONFIG = {"seed": 0, "model": {"name": "lenet5"}, "optimizer": {"lr": 0.1}, "paths": {"data_dir": "/a"}}
@@ -110,6 +110,20 @@ def test_upgrade_that_adds_a_key_at_its_default_finds_the_old_run(tmp_path):
     assert not upgrade_compatible(CONFIG, upgraded, overridden=["optimizer.weight_decay"])
     assert run_folder_name(tmp_path, "lenet5_seed0", upgraded, ["optimizer.weight_decay"]).startswith("lenet5_seed0-")
     assert not upgrade_compatible(CONFIG, {**upgraded, "seed": 1})
+
+
+def test_a_group_choice_does_not_count_as_setting_the_keys_added_to_that_group():
+    # `strategy=spld` on the command line picks the group's option; a key added to the group since (at its default)
+    # must not make the recorded run look like another configuration. Naming the new key itself still does.
+    saved = {**CONFIG, "strategy": {"_target_": "trainfix.strategies.leap.spld.Spld", "lambda0": 0.1}}
+    upgraded = {**saved, "strategy": {**saved["strategy"], "losses": "trained"}}
+    keys = overridden_keys(["strategy=spld", "seed=0", "hydra/launcher=joblib"], groups=["strategy", "hydra/launcher", "data"])
+    assert keys == ["seed"]
+    assert upgrade_compatible(saved, upgraded, keys)
+    assert overridden_keys(["strategy=spld", "strategy.losses=trained"], groups=["strategy"]) == ["strategy.losses"]
+    assert not upgrade_compatible(saved, upgraded, overridden_keys(["strategy=spld", "strategy.losses=trained"], groups=["strategy"]))
+    assert overridden_keys(["~strategy", "+data.flip=1", "data=mnist"], groups=["strategy", "data"]) == ["strategy", "data.flip"]
+    assert not upgrade_compatible(saved, upgraded, ["strategy"])  # without the group list: the cautious reading
 
 
 def test_find_run_resolves_a_label_to_its_one_finished_folder(tmp_path):

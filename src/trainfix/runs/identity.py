@@ -110,12 +110,21 @@ def upgrade_compatible(saved: dict[str, Any], requested: dict[str, Any], overrid
     return not any(key == o or key.startswith(o + ".") for key in added for o in set_by_user)
 
 
-def overridden_keys(task_overrides: Iterable[str]) -> list[str]:
-    """The config keys (or groups) named by Hydra task overrides like `+a.b=1`, `~x`, `data=mnist`."""
+def overridden_keys(task_overrides: Iterable[str], groups: Iterable[str] = ()) -> list[str]:
+    """The config keys named by Hydra task overrides like `+a.b=1`, `~x`, `optimizer.lr=0.1`.
+
+    A config-group choice among `groups` (`strategy=spld`, `hydra/launcher=joblib`) is left out: it sets
+    the keys of that group to the option's values, so a key added to the group since a run was recorded
+    takes its default there, as it would for any run that never named it (tested).
+    """
+    groups = {str(g).split("@", 1)[0] for g in groups}
     keys = []
     for item in task_overrides:
-        key = str(item).split("=", 1)[0].lstrip("+~")
-        keys.append(key.split("@", 1)[0].replace("/", "."))
+        raw = str(item).split("=", 1)[0]
+        key = raw.lstrip("+~").split("@", 1)[0]
+        if key in groups and not raw.startswith("~"):
+            continue
+        keys.append(key.replace("/", "."))
     return keys
 
 
@@ -143,7 +152,8 @@ def glob_escape(text: str) -> str:
 def _folder_resolver(parent: str, *, _root_: DictConfig) -> str:
     label = _root_.run_name
     overrides = OmegaConf.select(_root_, "hydra.overrides.task", default=[]) or []
-    return run_folder_name(Path(parent), label, resolved_identity_config(_root_), overridden_keys(overrides))
+    groups = OmegaConf.select(_root_, "hydra.runtime.choices", default={}) or {}
+    return run_folder_name(Path(parent), label, resolved_identity_config(_root_), overridden_keys(overrides, groups.keys()))
 
 
 def find_run(parent: str, label: str) -> str:
