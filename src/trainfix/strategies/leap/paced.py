@@ -140,7 +140,10 @@ class ClusterPaced(Strategy):
         return super().reduce_loss(losses, indices, global_size)
 
     def on_train_epoch_end(self, epoch: int, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        self._gather_losses(trainer)
+        if self.loss_reading == "trained":
+            self._gather_losses(trainer)
+        else:  # every loss is re-measured below: no need to gather the ranks' trained ones
+            self.trained.zero_()
         batches = len(self.plan_epoch(epoch))
         self.updates += batches
         metrics = self.end_of_epoch(epoch, trainer, module)  # e.g. the embedding's refresh
