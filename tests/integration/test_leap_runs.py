@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import pytorch_lightning as pl
 import torch
 
@@ -144,9 +145,11 @@ def test_leap_background_thread_equals_interleaving(data_dir, tmp_path):
     assert torch.equal(ea["losses"].nan_to_num(-1.0), eb["losses"].nan_to_num(-1.0))
 
 
-def test_leap_two_ranks_train_the_same_plans_as_one(data_dir, tmp_path):
-    _fit(data_dir, tmp_path / "one", devices=1, samples=400)
-    _fit(data_dir, tmp_path / "two", devices=2, samples=400)
+@pytest.mark.parametrize("losses", ["trained", "current"])
+def test_leap_two_ranks_train_the_same_plans_as_one(data_dir, tmp_path, losses):
+    # losses=current: no gather; every rank re-measures the whole training set with the same weights
+    _fit(data_dir, tmp_path / "one", devices=1, samples=400, losses=losses)
+    _fit(data_dir, tmp_path / "two", devices=2, samples=400, losses=losses)
     one = torch.load(tmp_path / "one" / "rank0.pt")
     r0, r1 = (torch.load(tmp_path / "two" / f"rank{r}.pt") for r in range(2))
     assert 4 < len(one["seen"]) < 2 * 4  # epoch 1 trains all 4 batches, epoch 2 the selected part
