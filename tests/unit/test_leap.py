@@ -245,6 +245,10 @@ def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
     # `leap:` keys through row-independent files (conf/strategy/tuning/leap/, conf/strategy/profile/quick/), so they
     # are composed for one row.
     others = (("full", "spld"), ("full", "random_subset"), ("quick", "leap")) if row == "mnist" else ()
+    # A multirun composes its sweep config without the swept `strategy=...`: the experiment's default strategy must be
+    # LEAP, so that `-m strategy=leap,spld,random_subset strategy.losses=current` composes (on `baseline` it failed).
+    sweep = compose_train([f"experiment=leap/{row}", "strategy.losses=current", "seed=2"], tmp_path)
+    assert sweep.strategy.losses == "current" and OmegaConf.to_container(sweep, resolve=True)["run_name"] == f"{row}_leap_paper_seed2"
     for profile, strategy in (("full", "leap"), *others):
         cfg = compose_train([f"experiment=leap/{row}", f"profile={profile}", f"strategy={strategy}", "seed=2"], tmp_path)
         check_config(cfg)
