@@ -172,10 +172,12 @@ reproduce-leap-table-1: venv ## LEAP Table 1, curves vs updates, 2-D embeddings,
 bench-leap: venv ## LEAP: student updates/s alone, with the embedding steps interleaved (concurrent) and on their own thread (background): ratios, refresh time
 	$(PY) benchmarks/bench_leap.py $(ARGS)
 
-evidence-leap-mnist: venv ## LEAP Table 1 MNIST row on this CPU: full MNIST, seeds 0-2, LEAP_UPDATES updates (default 1876)
+evidence-leap-mnist: venv ## LEAP Table 1 MNIST row on this CPU: full MNIST, seeds 0-2, the code's 23,400 updates (LEAP_UPDATES=n: fewer, own folders)
 	$(PY) -m trainfix.train -m experiment=leap/mnist seed=0,1,2 strategy=random_subset,spld,leap \
-	  leap.max_updates=$(or $(LEAP_UPDATES),1876) trainer.enable_progress_bar=false $(ARGS)
-	$(PY) -m trainfix.results leap --runs multirun/leap_table_1_full --out results/leap_mnist_cpu
+	  $(if $(LEAP_UPDATES),leap.max_updates=$(LEAP_UPDATES) hydra.sweep.dir=multirun/leap_mnist_$(LEAP_UPDATES)_updates,hydra.sweep.dir=multirun/leap_mnist_full_protocol) \
+	  trainer.enable_progress_bar=false $(ARGS)
+	$(PY) -m trainfix.results leap --rows mnist \
+	  $(if $(LEAP_UPDATES),--runs multirun/leap_mnist_$(LEAP_UPDATES)_updates --out results/leap_mnist_cpu_$(LEAP_UPDATES)_updates,--runs multirun/leap_mnist_full_protocol --out results/leap_mnist_cpu_full_protocol)
 
 # ---- Mini-batch trimming (issue 9): Table 1, the strategy benchmark, the CPU evidence -----------------------------
 SEEDS_TRIM_full := 0,1,2,3,4,5,6,7,8,9

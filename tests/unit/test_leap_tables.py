@@ -26,10 +26,11 @@ TARGETS = {
 
 
 def write_run(root: Path, row: str, method: str, seed: int, accs: list[float] | None, status: str = "finished",
-              label: str = "MNIST", error: str | None = None) -> None:
-    folder = root / f"{row}_{method}_{seed}"
+              label: str = "MNIST", error: str | None = None, strategy: dict | None = None, name: str = "") -> None:
+    folder = root / f"{row}_{method}_{seed}{name}"
     folder.mkdir(parents=True)
-    config = {"seed": seed, "experiment_row": row, "model": {"name": "lenet5"}, "strategy": {"_target_": TARGETS[method]}}
+    config = {"seed": seed, "experiment_row": row, "model": {"name": "lenet5"},
+              "strategy": {"_target_": TARGETS[method], **(strategy or {})}}
     record = {"status": status, "seed": seed, "config": config, "host": {"device": "cpu"}}
     if error is None:
         record["data"] = {"label": label, "official": True, "num_train": 60000}
@@ -91,3 +92,18 @@ def test_rows_option_keeps_only_the_named_data_sets(tmp_path, capsys):
     assert "Fashion-MNIST (paper)" not in header and "SVHN* (paper)" not in header
     assert main(["leap", "--runs", str(root), "--out", str(out), "--rows", "mnist,fmnist"]) == 2
     assert "--rows fmnist: not a LEAP Table 1 data set; accepted: mnist,fashion_mnist,cifar10,cifar100,svhn" in capsys.readouterr().err
+
+
+def test_a_cell_refuses_runs_of_two_configurations(tmp_path, capsys):
+    # Seeds of one configuration average; a run with strategy.losses=current among losses=trained runs is refused,
+    # naming the key and both runs. A run whose (older) config lacks the key is not compared on it.
+    root = tmp_path / "runs"
+    write_run(root, "mnist", "SPLD", 0, [0.90, 0.95])  # older code: no `losses` key
+    write_run(root, "mnist", "SPLD", 1, [0.91, 0.96], strategy={"losses": "trained"})
+    assert table_1_values(collect_runs(root)).set_index(["method", "row"]).loc[("SPLD", "mnist"), "ours_runs"] == 2
+    write_run(root, "mnist", "SPLD", 2, [0.92, 0.98], strategy={"losses": "current"}, name="_current")
+    out = tmp_path / "out"
+    assert main(["leap", "--runs", str(root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "LEAP Table 1, SPLD on mnist" in err and "strategy.losses: trained (mnist_SPLD_1) vs current (mnist_SPLD_2_current)" in err
+    assert not (out / "table_1.md").exists()

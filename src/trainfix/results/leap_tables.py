@@ -6,6 +6,8 @@ final test accuracy in percent (the last epoch's `test_acc`), and diff = ours - 
 `data missing` when its runs failed for absent data files, `not run` when no run was found, and
 `running (n)` when runs exist but none finished. Each data set's label is the one its runs
 recorded (e.g. the JPEG copy of CIFAR-10), so a table never passes one data set off as another.
+A cell averages the seeds of one configuration: finished runs of a cell that differ in any other key
+(e.g. `strategy.losses`, the update budget) are refused with the key and the two runs named.
 
 Curves (the paper's Figures 2, 4, 6, 7, 9, 10): test accuracy against mini-batch updates
 (`global_step` at each epoch end, averaged over seeds), mean over finished seeds with a min..max
@@ -26,6 +28,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection
+from trainfix.results.summary import _text, flatten, ignored
 
 METHODS = {"Leap": "LEAP", "Spld": "SPLD", "RandomSubset": "Random"}
 COLORS = {"LEAP": "tab:blue", "SPLD": "tab:orange", "Random": "tab:green"}
@@ -58,6 +61,27 @@ def final_values(runs: RunCollection, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run_id", "row", "method", "seed", "test_acc", "updates"])
 
 
+def _require_one_configuration(runs: RunCollection, done: pd.DataFrame, cell: str) -> None:
+    """A cell averages seeds of one configuration: refuse finished runs that differ in anything else
+    (e.g. `strategy.losses`, the update budget, the pace), naming the keys and two runs' values.
+
+    Keys are compared where both runs recorded them: a key one run lacks was added by a later version
+    of the code, and the run that lacks it ran that key's behaviour before it became an option."""
+    configs = {run_id: flatten(runs.configs.get(run_id) or {}) for run_id in done["run_id"]}
+    ids = list(configs)
+    for i, first in enumerate(ids):
+        for other in ids[i + 1:]:
+            a, b = configs[first], configs[other]
+            keys = [k for k in a if k in b and not ignored(k) and _text(a[k]) != _text(b[k])]
+            if keys:
+                shown = "; ".join(f"{k}: {_text(a[k])} ({first}) vs {_text(b[k])} ({other})" for k in keys[:5])
+                raise ValueError(
+                    f"LEAP Table 1, {cell}: finished runs under {runs.root} differ in {len(keys)} key(s) besides the "
+                    f"seed ({shown}); a cell is the mean over seeds of one configuration: give --runs a folder holding "
+                    "one configuration per method and data set (e.g. one folder per strategy.losses or update budget)"
+                )
+
+
 def table_1_values(runs: RunCollection) -> pd.DataFrame:
     """One row per (method, data set): paper mean/std, ours mean/std/n, diff, status, updates, data label."""
     paper = paper_table()
@@ -68,6 +92,7 @@ def table_1_values(runs: RunCollection) -> pd.DataFrame:
         for row, (p_mean, p_std) in cells.items():
             mine = frame[(frame["method"] == method) & (frame["row"] == row)]
             done = finals[(finals["method"] == method) & (finals["row"] == row)]
+            _require_one_configuration(runs, done, f"{method} on {row}")
             if len(done):
                 status = OK_STATUS
             elif mine.empty:
