@@ -26,10 +26,10 @@ LABELS = {"cifar10_jpeg": "CIFAR-10 (lossy JPEG copy, not the official files)", 
 
 
 def write_run(root: Path, model: str, dataset: str, arm: str, seed: int, status: str = "finished",
-              test_acc: list[float] | None = None, error: str | None = None) -> None:
-    folder = root / f"{model}_{dataset}_{arm}_seed{seed}"
+              test_acc: list[float] | None = None, error: str | None = None, profile: str = "quick") -> None:
+    folder = root / f"{model}_{dataset}_{arm}_seed{seed}_{profile}"
     folder.mkdir(parents=True)
-    config = {"seed": seed, "profile_name": "quick", "experiment_row": model, "model": {"name": model},
+    config = {"seed": seed, "profile_name": profile, "experiment_row": model, "model": {"name": model},
               "data": {"dataset": dataset}, "strategy": {"_target_": TARGETS[arm], "variant": "paper"}}
     record = {"status": status, "seed": seed, "config": config, "host": {"device": "cpu"}, "error": error}
     if test_acc is not None:
@@ -104,6 +104,15 @@ def test_command_writes_tables_figure_report_and_strict_exit(multirun: Path, tmp
     csv = pd.read_csv(out / "table_1.csv", comment="#", index_col=0)
     assert csv.loc["CIFAR-100 / ResNet-34", "trimming on (paper)"] == "47.72"
     assert "data missing" in (out / "report.html").read_text()
+
+
+def test_a_cell_refuses_runs_of_two_configurations(multirun: Path, tmp_path: Path, capsys):
+    # A full-profile run dropped into the quick sweep's folder would be averaged with the quick seeds: refused, named.
+    write_run(multirun, "resnet34", "cifar10_jpeg", "off", 2, test_acc=[0.7, 0.9], profile="full")
+    assert main(["trimming", "--runs", str(multirun), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Trimming Table 1, resnet34 on cifar10_jpeg, trimming off" in err
+    assert "profile_name: quick (resnet34_cifar10_jpeg_off_seed0_quick) vs full (resnet34_cifar10_jpeg_off_seed2_full)" in err
 
 
 @pytest.mark.parametrize("model,profile", [("resnet34", "full"), ("densenet121", "full"), ("resnet34", "quick")])

@@ -28,7 +28,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection
-from trainfix.results.summary import _text, flatten, ignored
+from trainfix.results.summary import require_one_configuration
 
 METHODS = {"Leap": "LEAP", "Spld": "SPLD", "RandomSubset": "Random"}
 COLORS = {"LEAP": "tab:blue", "SPLD": "tab:orange", "Random": "tab:green"}
@@ -61,27 +61,6 @@ def final_values(runs: RunCollection, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run_id", "row", "method", "seed", "test_acc", "updates"])
 
 
-def _require_one_configuration(runs: RunCollection, done: pd.DataFrame, cell: str) -> None:
-    """A cell averages seeds of one configuration: refuse finished runs that differ in anything else
-    (e.g. `strategy.losses`, the update budget, the pace), naming the keys and two runs' values.
-
-    Keys are compared where both runs recorded them: a key one run lacks was added by a later version
-    of the code, and the run that lacks it ran that key's behaviour before it became an option."""
-    configs = {run_id: flatten(runs.configs.get(run_id) or {}) for run_id in done["run_id"]}
-    ids = list(configs)
-    for i, first in enumerate(ids):
-        for other in ids[i + 1:]:
-            a, b = configs[first], configs[other]
-            keys = [k for k in a if k in b and not ignored(k) and _text(a[k]) != _text(b[k])]
-            if keys:
-                shown = "; ".join(f"{k}: {_text(a[k])} ({first}) vs {_text(b[k])} ({other})" for k in keys[:5])
-                raise ValueError(
-                    f"LEAP Table 1, {cell}: finished runs under {runs.root} differ in {len(keys)} key(s) besides the "
-                    f"seed ({shown}); a cell is the mean over seeds of one configuration: give --runs a folder holding "
-                    "one configuration per method and data set (e.g. one folder per strategy.losses or update budget)"
-                )
-
-
 def table_1_values(runs: RunCollection) -> pd.DataFrame:
     """One row per (method, data set): paper mean/std, ours mean/std/n, diff, status, updates, data label."""
     paper = paper_table()
@@ -92,7 +71,7 @@ def table_1_values(runs: RunCollection) -> pd.DataFrame:
         for row, (p_mean, p_std) in cells.items():
             mine = frame[(frame["method"] == method) & (frame["row"] == row)]
             done = finals[(finals["method"] == method) & (finals["row"] == row)]
-            _require_one_configuration(runs, done, f"{method} on {row}")
+            require_one_configuration(runs, done["run_id"], f"LEAP Table 1, {method} on {row}")
             if len(done):
                 status = OK_STATUS
             elif mine.empty:

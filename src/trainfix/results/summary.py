@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,28 @@ def _text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def require_one_configuration(runs: RunCollection, run_ids: Iterable[str], cell: str) -> None:
+    """A paper table's cell averages seeds of one configuration: raise ValueError when two of `run_ids`
+    differ in a compared key (not ignored: the seed, paths, loggers, ...), naming the keys, both runs
+    and their values, and what to do.
+
+    Keys are compared where both runs recorded them: a key one run lacks was added by a later version
+    of the code, and the run that lacks it ran that key's behaviour before it became an option."""
+    configs = {run_id: flatten(runs.configs.get(run_id) or {}) for run_id in run_ids}
+    ids = list(configs)
+    for i, first in enumerate(ids):
+        for other in ids[i + 1:]:
+            a, b = configs[first], configs[other]
+            keys = [k for k in a if k in b and not ignored(k) and _text(a[k]) != _text(b[k])]
+            if keys:
+                shown = "; ".join(f"{k}: {_text(a[k])} ({first}) vs {_text(b[k])} ({other})" for k in keys[:5])
+                raise ValueError(
+                    f"{cell}: finished runs under {runs.root} differ in {len(keys)} key(s) besides the seed ({shown}); "
+                    "a cell is the mean over seeds of one configuration: give --runs a folder holding one configuration "
+                    "per cell (e.g. one folder per profile, update budget or strategy option)"
+                )
 
 
 def run_numbers(runs: RunCollection, metric: str, at: str = "last") -> pd.Series:

@@ -29,6 +29,7 @@ from matplotlib.ticker import MaxNLocator
 
 from trainfix.data.datasets import DATASETS
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection
+from trainfix.results.summary import require_one_configuration
 
 PAPER_FILE = Path(__file__).parent / "paper" / "trimming_table_1.yaml"
 TRIMMING_TARGET = "trainfix.strategies.trimming.Trimming"
@@ -116,6 +117,8 @@ def table_1_values(runs: RunCollection, paper: dict[str, Any] | None = None) -> 
         network = paper["models"].get(model) or ", ".join(networks) or model
         for arm in ARMS:
             group = cells[(cells["dataset"] == dataset) & (cells["row"] == model) & (cells["arm"] == arm)]
+            finished = group.loc[(group["status"] == OK_STATUS) & group["test_error"].notna(), "run_id"]
+            require_one_configuration(runs, finished, f"Trimming Table 1, {model} on {dataset}, trimming {arm}")
             text, mean, std, n = _cell_text(group)
             paper_value = float(paper_cell[arm]) if paper_cell else math.nan
             records.append({
