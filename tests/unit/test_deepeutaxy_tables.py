@@ -462,3 +462,31 @@ def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(ta
     assert "DE (no counterpart in the code)" in table.index
     assert table.loc["SPL", ("ResNet-20 max train acc", "ours")] == "82.00%"  # fit history: 0.92 - 0.1
     assert any("no DE continuation for Table VII" in line for line in table.attrs["caption"])
+
+
+def test_a_cell_refuses_seeds_of_different_configurations(multirun: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The protocol check covers the training recipe; a strategy option is not part of it, so two
+    finished seeds of one cell that differ in one (here SPL's lambda0) must not be averaged."""
+    before = build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")]
+
+    def set_lambda0(run: str, value: float) -> None:
+        path = multirun / run / "run.json"
+        record = json.loads(path.read_text())
+        record["config"]["strategy"]["lambda0"] = value
+        path.write_text(json.dumps(record))
+
+    # A key only one run recorded (added by a later version of the code) is not compared.
+    set_lambda0("cnn1_spl_1", 0.5)
+    assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
+    set_lambda0("cnn1_spl_0", 0.25)
+    with pytest.raises(ValueError, match=r"row cnn1, SPL: finished runs under .* differ in 1 key\(s\) besides the seed "
+                                         r"\(strategy\.lambda0: 0\.25 \(cnn1_spl_0\) vs 0\.5 \(cnn1_spl_1\)\)"):
+        build_table_iv(collect_runs(multirun))
+    with pytest.raises(ValueError, match="strategy.lambda0"):
+        build_table_v(collect_runs(multirun))
+    assert main(["deepeutaxy", "--runs", str(multirun), "--out", str(tmp_path / "o")]) == 2
+    assert "one configuration per cell" in capsys.readouterr().err
+    # Other cells' runs may differ from these: only seeds of one cell are compared.
+    set_lambda0("cnn1_spl_0", 0.5)
+    assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before

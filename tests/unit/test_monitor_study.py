@@ -44,3 +44,34 @@ def test_schedule_table_counts_checks_until_detection_and_eq_4_1():
     assert dynamic["overhead q*t2/t1 (Eq. 4.1)"] == f"{100 * 14 / 52 * 0.05 / 2.0:.3f}%"
     constant = table.loc["constant every 3"]
     assert (constant["checks made (until detection)"], constant["epochs trained (until detection)"]) == (8 + 10, 22 + 30)
+
+
+def test_a_case_pools_runs_of_one_configuration(tmp_path):
+    """Runs of one (hidden layers, budget) case may differ in the seed and, replayed, in the planned epochs;
+    any other difference (here the learning rate) is refused, naming the key."""
+    import json
+
+    import pytest
+
+    from trainfix.results.collect import collect_runs
+    from trainfix.results.monitor_study import study_runs
+
+    def write(name, seed, epochs, lr=0.001):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = {"seed": seed, "model": {"name": "mlp", "params": {"hidden_layers": 20}}, "trainer": {"max_epochs": epochs},
+                  "optimizer": {"lr": lr}}
+        (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config}))
+        val = [0.80 + 0.01 * (i % 7) for i in range(epochs)]
+        lines = ["epoch,train_acc,test_acc,train_loss,epoch_time_s,eval_time_s"]
+        lines += [f"{i},{v},{v},0.5,1.0,0.1" for i, v in enumerate(val)]
+        (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+    write("s0", 0, 30)
+    write("s1", 1, 30)
+    write("s2_long", 2, 40)  # replayed as a 30-epoch run of seed 2
+    study = study_runs(collect_runs(tmp_path), budgets=[30], replay=True)
+    assert sorted(study["seed"]) == [0, 1, 2] and study["replayed"].sum() == 1
+    write("s3", 3, 30, lr=0.01)
+    with pytest.raises(ValueError, match=r"20 hidden layers, 30 epochs: .*optimizer\.lr: 0\.001 \(.*\) vs 0\.01 \(.*\)"):
+        study_runs(collect_runs(tmp_path), budgets=[30], replay=True)

@@ -70,21 +70,51 @@ def collect(root: Path) -> ApricotRuns:
             "status": record.get("status"), "epochs": len(metrics), "max_epochs": (config.get("trainer") or {}).get("max_epochs"),
             "best_test_acc": float(metrics["test_acc"].max()) if len(metrics) else np.nan, "seconds": seconds,
             "dataset": data.get("label"), "official": data.get("official"), "num_train": data.get("num_train"),
-            "window": data.get("train_window"), "model": (config.get("model") or {}).get("name"),
+            "window": data.get("train_window"), "model": (config.get("model") or {}).get("name"), "config": config,
         })
     runs = pd.DataFrame(rows, columns=["run", "row", "role", "seed", "status", "epochs", "max_epochs", "best_test_acc", "seconds",
-                                       "dataset", "official", "num_train", "window", "model"])
+                                       "dataset", "official", "num_train", "window", "model", "config"])
     results, facts = [], {}
     for result_file in sorted((root / "adapt").glob("*/result.json")) if (root / "adapt").is_dir() else []:
         result = json.loads(result_file.read_text())
-        results.append({**result, "folder": result_file.parent.name})
+        settings_file = result_file.parent / "config.json"
+        identity = json.loads(settings_file.read_text()).get("identity", {}) if settings_file.exists() else {}
+        results.append({**result, "folder": result_file.parent.name, "identity": identity})
         reduced_file = result_file.parent / "reduced.json"
         if reduced_file.exists():
             facts.setdefault((result["row"], int(result["model_seed"])), json.loads(reduced_file.read_text()))
     adapt = pd.DataFrame(results)
     if runs.empty and adapt.empty:
         raise FileNotFoundError(f"--runs {root}: no Apricot runs (run.json with config.apricot_role) and no adapt/*/result.json")
-    return ApricotRuns(root, runs, adapt, facts)
+    data = ApricotRuns(root, runs, adapt, facts)
+    check_one_configuration(data)
+    return data
+
+
+# Keys that differ between the members of one cell by design: the rDLM's window, the pass's model seed
+# (which repetition it adapts) and batch order seed, and the runs it read.
+WINDOW_KEYS = ("data.train_window.start",)
+PASS_KEYS = ("model_seed", "seed", "input_run", "reduced_runs")
+
+
+def check_one_configuration(data: ApricotRuns) -> None:
+    """Each number of Tables II-V is a mean over runs of one configuration: raise ValueError when the
+    finished input runs of a row, its finished rDLMs (window start aside) or the adaptation passes of
+    one (row, sign convention, strategy) cell differ in a setting besides the seed (naming it)."""
+    from trainfix.results.summary import flatten, require_same_configs
+
+    finished = data.runs[data.runs["status"] == "finished"] if len(data.runs) else data.runs
+    for (row, role), group in (finished.groupby(["row", "role"], sort=True) if len(finished) else []):
+        configs = {}
+        for run in group.itertuples(index=False):
+            flat = flatten(run.config)
+            configs[run.run] = {k: v for k, v in flat.items() if k not in WINDOW_KEYS}
+        require_same_configs(configs, f"Apricot tables, {row} {role} runs", data.root)
+    if len(data.adapt) and "identity" in data.adapt:
+        for (row, direction, strategy), group in data.adapt.groupby(["row", "direction", "strategy"], sort=True):
+            configs = {f: {k: v for k, v in (identity or {}).items() if k not in PASS_KEYS}
+                       for f, identity in zip(group["folder"], group["identity"])}
+            require_same_configs(configs, f"Apricot Table V, {row} {direction} S{strategy} passes", data.root / "adapt")
 
 
 def _pct(value: float) -> str:

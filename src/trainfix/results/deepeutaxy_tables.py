@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ import yaml
 from trainfix.callbacks.convergence import READINGS
 from trainfix.results.collect import OK_STATUS, RunCollection, order_rows, row_label
 from trainfix.results.protocol import OFF_PROTOCOL, protocol_caption
+from trainfix.results.summary import require_same_configs
 
 PAPER_DIR = Path(__file__).resolve().parent / "paper"
 STRATEGIES = ("BL", "SPL", "DE")
@@ -257,23 +258,32 @@ class RunPool:
     """Selected runs and their epochs, looked up by (row, group, seed); group = strategy or role.
 
     runs: the selected rows of `RunCollection.runs` (possibly from several collections);
-    metrics: run path -> its epochs; group_column: "strategy" (Tables IV-VI) or "table_vii_role".
+    metrics: run path -> its epochs; group_column: "strategy" (Tables IV-VI) or "table_vii_role";
+    configs: run path -> its resolved config; roots: the collections' folders (for messages).
+
+    A cell averages the seeds of one configuration: `outcomes` raises ValueError when the finished
+    runs it takes for one (row, group) differ in a key besides the seed (summary.require_same_configs),
+    e.g. a strategy option that the protocol check (protocol.py: the training recipe) does not cover.
     """
 
     runs: pd.DataFrame
     metrics: dict[str, pd.DataFrame]
     group_column: str
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roots: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str) -> RunPool:
-        frames, metrics = [], {}
+        frames, metrics, configs = [], {}, {}
         for collection, runs in parts:
             frames.append(runs)
             path_of = dict(zip(runs["run_id"], runs["path"]))
             for run_id, frame in collection.epochs[collection.epochs["run_id"].isin(set(path_of))].groupby("run_id", sort=False):
                 metrics[str(path_of[run_id])] = frame.reset_index(drop=True)
+            for run_id, path in path_of.items():
+                configs[str(path)] = collection.configs.get(run_id) or {}
         runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        return cls(runs, metrics, group_column)
+        return cls(runs, metrics, group_column, configs, tuple(str(c.root) for c, _ in parts))
 
     def seed_runs(self, row: str, group: str, seeds: list[int]) -> list[tuple[int, pd.Series | None]]:
         """(seed, the run used for it or None when missing); among several folders the best status wins."""
@@ -296,7 +306,12 @@ class RunPool:
     def outcomes(self, row: str, group: str, seeds: list[int], measure: Callable[[pd.DataFrame, pd.Series], Outcome]) -> list[Outcome]:
         """Per expected seed: `measure(metrics, run)` for a finished run, else why it has no number."""
         result: list[Outcome] = []
-        for _, run in self.seed_runs(row, group, seeds):
+        chosen = self.seed_runs(row, group, seeds)
+        # table_vii_role is the group itself, read with aliases ("de" = "deepeutaxy"): not compared.
+        finished = {str(run["run_id"]): {k: v for k, v in (self.configs.get(str(run["path"])) or {}).items() if k != "table_vii_role"}
+                    for _, run in chosen if run is not None and run["status"] == OK_STATUS}
+        require_same_configs(finished, f"DeepEutaxy tables, row {row}, {group}", " and ".join(self.roots) or "--runs")
+        for _, run in chosen:
             if run is None:
                 result.append("missing")
             elif run["status"] != OK_STATUS:

@@ -82,16 +82,21 @@ def require_one_configuration(runs: RunCollection, run_ids: Iterable[str], cell:
 
     Keys are compared where both runs recorded them: a key one run lacks was added by a later version
     of the code, and the run that lacks it ran that key's behaviour before it became an option."""
-    configs = {run_id: flatten(runs.configs.get(run_id) or {}) for run_id in run_ids}
-    ids = list(configs)
-    for i, first in enumerate(ids):
-        for other in ids[i + 1:]:
-            a, b = configs[first], configs[other]
+    require_same_configs({run_id: runs.configs.get(run_id) or {} for run_id in run_ids}, cell, runs.root)
+
+
+def require_same_configs(configs: dict[str, dict[str, Any]], cell: str, where: Any) -> None:
+    """`require_one_configuration` on {run name: resolved config}; `where` names the runs' folder."""
+    flat = {name: flatten(config) for name, config in configs.items()}
+    names = list(flat)
+    for i, first in enumerate(names):
+        for other in names[i + 1:]:
+            a, b = flat[first], flat[other]
             keys = [k for k in a if k in b and not ignored(k) and _text(a[k]) != _text(b[k])]
             if keys:
                 shown = "; ".join(f"{k}: {_text(a[k])} ({first}) vs {_text(b[k])} ({other})" for k in keys[:5])
                 raise ValueError(
-                    f"{cell}: finished runs under {runs.root} differ in {len(keys)} key(s) besides the seed ({shown}); "
+                    f"{cell}: finished runs under {where} differ in {len(keys)} key(s) besides the seed ({shown}); "
                     "a cell is the mean over seeds of one configuration: give --runs a folder holding one configuration "
                     "per cell (e.g. one folder per profile, update budget or strategy option)"
                 )

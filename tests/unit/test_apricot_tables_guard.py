@@ -1,0 +1,65 @@
+"""Apricot's tables average runs of one configuration: input runs of a row, its rDLMs (window aside) and
+the adaptation passes of one Table V cell must not differ in a setting besides the seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainfix.results.apricot_tables import collect
+
+
+def write_run(root: Path, name: str, role: str, seed: int, start: int | None = None, lr: float = 0.001) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    config = {"seed": seed, "apricot_role": role, "experiment_row": "cnn1", "run_name": name,
+              "model": {"name": "apricot_cnn1"}, "optimizer": {"lr": lr}, "trainer": {"max_epochs": 20},
+              "data": {"train_window": {"start": start, "size": 10000 if start is not None else None}}}
+    (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config}))
+    (folder / "metrics.csv").write_text("epoch,test_acc,epoch_time_s,eval_time_s\n0,0.5,1.0,0.1\n1,0.6,1.0,0.1\n")
+
+
+def write_pass(root: Path, name: str, model_seed: int, r: float = 0.001) -> None:
+    folder = root / "adapt" / name
+    folder.mkdir(parents=True)
+    identity = {"row": "cnn1", "model_seed": model_seed, "apricot_strategy": 1, "direction": "toward", "r": r, "seed": model_seed,
+                "retrain_epochs": 20, "input_run": f"cnn1_input_seed{model_seed}", "reduced_runs": [f"w{model_seed}"]}
+    (folder / "config.json").write_text(json.dumps({"settings": identity, "identity": identity}))
+    (folder / "result.json").write_text(json.dumps({"row": "cnn1", "model_seed": model_seed, "strategy": 1, "direction": "toward",
+                                                     "r": r, "retrain_epochs": 20, "eval_on": "test", "batches_done": 3,
+                                                     "train_acc": 0.6, "test_acc": 0.61, "gain": 0.01}))
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    for seed in (0, 1):
+        write_run(tmp_path, f"cnn1_input_seed{seed}", "input", seed)
+        for start in (0, 2000):
+            write_run(tmp_path, f"cnn1_reduced_w{start}_seed{seed}", "reduced", seed, start=start)
+        write_pass(tmp_path, f"cnn1_seed{seed}_S1_toward", seed)
+    return tmp_path
+
+
+def test_one_configuration_per_cell_is_accepted(runs: Path) -> None:
+    data = collect(runs)  # windows, seeds, model seeds and the runs a pass read differ by design
+    assert len(data.runs) == 6 and len(data.adapt) == 2
+
+
+def test_input_runs_of_a_row_must_share_the_recipe(runs: Path) -> None:
+    write_run(runs, "cnn1_input_seed2", "input", 2, lr=0.01)
+    with pytest.raises(ValueError, match=r"cnn1 input runs: .*optimizer\.lr: 0\.001 \(cnn1_input_seed0\) vs 0\.01 \(cnn1_input_seed2\)"):
+        collect(runs)
+
+
+def test_reduced_runs_may_differ_in_their_window_only(runs: Path) -> None:
+    write_run(runs, "cnn1_reduced_w4000_seed0", "reduced", 0, start=4000, lr=0.01)
+    with pytest.raises(ValueError, match=r"cnn1 reduced runs: .*differ in 1 key\(s\) .*optimizer\.lr"):
+        collect(runs)
+
+
+def test_passes_of_one_table_v_cell_must_share_their_settings(runs: Path) -> None:
+    write_pass(runs, "cnn1_seed2_S1_toward", 2, r=0.01)
+    with pytest.raises(ValueError, match=r"Table V, cnn1 toward S1 passes: .*r: 0\.001 .* vs 0\.01"):
+        collect(runs)
