@@ -92,7 +92,7 @@ def test_de_scores_and_spl_selection_identical_on_two_ranks(tiny_cfg, tmp_path, 
     optimizer = ["optimizer=sgd", "optimizer.lr=1.0e-12"] if frozen else []
     for name, extra in (("one", []), ("two", ["trainer=ddp_cpu", "trainer.devices=2"])):
         train(tiny_cfg("strategy=spl_deepeutaxy", "strategy.iter_count=1", "strategy.selection=text", "trainer.max_epochs=3",
-                       "convergence.full_gradient=true", *optimizer, *extra, run_dir=tmp_path / name))
+                       "convergence.full_gradient=true", "data.eval_train=true", *optimizer, *extra, run_dir=tmp_path / name))
     refreshes = {name: [json.loads(x) for x in (tmp_path / name / "de_refreshes.jsonl").read_text().splitlines()] for name in ("one", "two")}
     assert len(refreshes["one"]) == len(refreshes["two"]) == 2
     tolerance = {"rtol": 1e-5, "atol": 1e-5} if frozen else {"rtol": 0, "atol": 1e-3}
@@ -106,3 +106,7 @@ def test_de_scores_and_spl_selection_identical_on_two_ranks(tiny_cfg, tmp_path, 
     # The full-set gradient: each rank sums every other chunk, all-reduced: the one-process number.
     assert one["grad_norm_full"].notna().all()
     torch.testing.assert_close(torch.tensor(one["grad_norm_full"].to_numpy()), torch.tensor(two["grad_norm_full"].to_numpy()), **tolerance)
+    # train_eval_* come from that pass's logits (each rank its chunks, the metrics synced): the one-process numbers.
+    assert one["train_eval_acc"].notna().all()
+    torch.testing.assert_close(torch.tensor(one["train_eval_acc"].to_numpy()), torch.tensor(two["train_eval_acc"].to_numpy()), **tolerance)
+    torch.testing.assert_close(torch.tensor(one["train_eval_loss"].to_numpy()), torch.tensor(two["train_eval_loss"].to_numpy()), **tolerance)

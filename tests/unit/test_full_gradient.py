@@ -103,3 +103,49 @@ def test_reading_full_without_the_measurement_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match=r"convergence.reading=full needs convergence.full_gradient=true"):
         Convergence(tmp_path, reading="full")
+
+
+def test_train_eval_comes_from_the_gradient_pass(tiny_cfg, tmp_path, monkeypatch):
+    """With data.eval_train=true the gradient pass also yields train_eval_*: equal to a direct eval-mode
+    pass at the final weights, and no separate train_eval loader runs during fit."""
+    from trainfix.data.datamodule import ImageDataModule
+    from trainfix.train import train
+
+    built = []
+    original = ImageDataModule.val_dataloader
+
+    def counting(self):
+        loaders = original(self)
+        built.append(len(loaders))
+        return loaders
+
+    monkeypatch.setattr(ImageDataModule, "val_dataloader", counting)
+    cfg = tiny_cfg("trainer.max_epochs=2", "convergence.full_gradient=true", "data.eval_train=true",
+                   "convergence.full_gradient_chunk=300", run_dir=tmp_path / "run")
+    _, objects = train(cfg)
+    assert built and set(built) == {1}  # the test set only: train_eval is measured by the gradient pass
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    dm, module = objects["datamodule"], objects["module"]
+    x, y = dm.gather("train", torch.arange(len(dm.splits["train"].labels)))
+    module.net.eval()
+    with torch.no_grad():
+        logits = module.net(x)
+    assert metrics["train_eval_acc"].iloc[-1] == pytest.approx(float((logits.argmax(1) == y).float().mean()), abs=1e-7)
+    assert metrics["train_eval_loss"].iloc[-1] == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-5)
+    expected = direct_gradient(module.net, x, y)
+    norm = float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in expected])))
+    assert metrics["grad_norm_full"].iloc[-1] == pytest.approx(norm, rel=1e-5)
+    assert metrics["train_eval_acc"].notna().all() and metrics["test_acc"].notna().all()
+    assert dm.train_eval_in_gradient_pass is False  # reset after fit: evaluation outside training has its loader
+    assert len(dm.val_dataloader()) == 2
+
+
+def test_an_epoch_without_validation_still_gets_its_gradient(tiny_cfg, tmp_path):
+    from trainfix.train import train
+
+    train(tiny_cfg("trainer.max_epochs=2", "trainer.check_val_every_n_epoch=2", "convergence.full_gradient=true",
+                   "data.eval_train=true", run_dir=tmp_path / "run"))
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert metrics["grad_norm_full"].notna().all() and (metrics["full_gradient_time_s"] > 0).all()
+    assert metrics["train_eval_acc"].isna().tolist() == [True, False]  # measured where the epoch validated
+    assert metrics["test_acc"].isna().tolist() == [True, False]

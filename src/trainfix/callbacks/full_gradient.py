@@ -15,11 +15,19 @@ running statistics, so g is a function of the weights alone, independent of how 
 chunked, and no BatchNorm buffer or RNG state changes). Sum of per-chunk gradients of the summed
 loss, divided by N; under DDP each rank takes every world-th chunk and the sums are all-reduced.
 The result is the metrics.csv column `grad_norm_full` (and `full_gradient_time_s`, its cost).
+
+The pass runs at the end of each epoch's validation (before the LightningModule's
+`on_validation_epoch_end`, at the weights the epoch ends with). When the run also measures
+`train_eval_*` (`data.eval_train=true`: the whole training set in eval mode), the pass's logits feed
+those metrics exactly as `validation_step` would and the datamodule drops the train_eval loader:
+the same forward pass is not run twice (it was ~14 % of a DeepEutaxy LeNet-5 epoch on this CPU).
+An epoch without validation still gets its gradient, in `on_train_epoch_end`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytorch_lightning as pl
@@ -33,9 +41,11 @@ FULL_GRADIENT_COLUMN = "grad_norm_full"
 
 
 def full_data_gradient(module: pl.LightningModule, datamodule: ImageDataModule, chunk_size: int,
-                       rank: int = 0, world: int = 1, reduce_sum=None) -> list[torch.Tensor]:
+                       rank: int = 0, world: int = 1, reduce_sum=None,
+                       on_logits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None) -> list[torch.Tensor]:
     """Per trainable parameter of `module.net`: the mean over the training set of the per-sample
-    cross-entropy gradient (eval mode, no L2 penalty). `reduce_sum` all-reduces a tensor under DDP."""
+    cross-entropy gradient (eval mode, no L2 penalty). `reduce_sum` all-reduces a tensor under DDP;
+    `on_logits(logits, losses, labels)` sees each chunk's (detached) logits and per-sample losses."""
     params = [p for p in module.net.parameters() if p.requires_grad]
     sums = [torch.zeros_like(p, dtype=torch.float64) for p in params]
     count = torch.zeros((), dtype=torch.float64, device=params[0].device)
@@ -47,8 +57,11 @@ def full_data_gradient(module: pl.LightningModule, datamodule: ImageDataModule, 
         for start in starts:
             indices = torch.arange(start, min(start + chunk_size, n))
             x, y = datamodule.gather("train", indices)
-            loss = F.cross_entropy(module(x).float(), y, reduction="sum")
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            logits = module(x)
+            losses = F.cross_entropy(logits.float(), y, reduction="none")
+            grads = torch.autograd.grad(losses.sum(), params, allow_unused=True)
+            if on_logits is not None:
+                on_logits(logits.detach(), losses.detach(), y)
             for total, grad in zip(sums, grads, strict=True):
                 if grad is not None:
                     total += grad.double()
@@ -67,7 +80,8 @@ def gradient_norm(grads: list[torch.Tensor]) -> float:
 
 
 class FullGradientNorm(pl.Callback):
-    """Puts `grad_norm_full` and `full_gradient_time_s` into the epoch record.
+    """Puts `grad_norm_full` and `full_gradient_time_s` into the epoch record (and, with
+    `data.eval_train=true`, computes `train_eval_*` from the same pass: see the module docstring).
 
     Place it after the strategy driver and before the run recorder (the recorder writes the row).
 
@@ -79,15 +93,53 @@ class FullGradientNorm(pl.Callback):
         if not (isinstance(chunk_size, int) and chunk_size >= 1):
             raise ValueError(f"convergence.full_gradient_chunk={chunk_size!r}: must be an integer >= 1")
         self.chunk_size = chunk_size
+        self._train_eval_index: int | None = None
+        self._measured: tuple[int, dict[str, float]] | None = None  # (epoch, metrics) of this epoch's pass
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        datamodule = trainer.datamodule
+        names = tuple(getattr(pl_module, "eval_names", ()))
+        self._train_eval_index = None
+        if stage == "fit" and "train_eval" in names and "train_eval" in getattr(datamodule, "eval_names", ()):
+            if names[-1] != "train_eval" or tuple(datamodule.eval_names) != names:
+                raise RuntimeError(f"train_eval must be the last evaluation set of the module and the datamodule; got {names} and {datamodule.eval_names}")
+            self._train_eval_index = len(names) - 1
+            datamodule.train_eval_in_gradient_pass = True
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit" and trainer.datamodule is not None:
+            trainer.datamodule.train_eval_in_gradient_pass = False
+
+    def _measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, with_train_eval: bool) -> None:
         start = time.perf_counter()
         world = trainer.world_size
 
         def reduce_sum(t: torch.Tensor) -> torch.Tensor:
             return trainer.strategy.reduce(t, reduce_op="sum")
 
-        grads = full_data_gradient(pl_module, trainer.datamodule, self.chunk_size, trainer.global_rank, world,
-                                   reduce_sum if world > 1 else None)
+        on_logits = None
+        if with_train_eval:
+            loss_metric = pl_module.eval_loss[self._train_eval_index]
+            acc_metric = pl_module.eval_acc[self._train_eval_index]
+
+            def on_logits(logits: torch.Tensor, losses: torch.Tensor, y: torch.Tensor) -> None:
+                with torch.inference_mode():  # as validation_step updates them (the metric states are inference tensors)
+                    loss_metric.update(losses)
+                    acc_metric.update(logits, y)
+
+        with torch.inference_mode(False), torch.enable_grad():
+            grads = full_data_gradient(pl_module, trainer.datamodule, self.chunk_size, trainer.global_rank, world,
+                                       reduce_sum if world > 1 else None, on_logits)
         norm = gradient_norm(grads)  # a host sync: the time below includes the device work
-        pl_module.extra_epoch_metrics = {FULL_GRADIENT_COLUMN: norm, "full_gradient_time_s": time.perf_counter() - start}
+        self._measured = (trainer.current_epoch, {FULL_GRADIENT_COLUMN: norm, "full_gradient_time_s": time.perf_counter() - start})
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Runs before the module's on_validation_epoch_end, which computes the train_eval metrics fed here.
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        self._measure(trainer, pl_module, with_train_eval=self._train_eval_index is not None)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._measured is None or self._measured[0] != trainer.current_epoch:
+            self._measure(trainer, pl_module, with_train_eval=False)  # no validation this epoch
+        pl_module.extra_epoch_metrics = dict(self._measured[1])

@@ -97,6 +97,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.augment = Augment(**(augment or {}))
         self.val_fraction = val_fraction
         self.eval_train = eval_train
+        # Set by callbacks.full_gradient.FullGradientNorm during fit: its pass over the training set
+        # (eval mode, at the epoch's final weights) also yields train_eval_*, so no loader for it.
+        self.train_eval_in_gradient_pass = False
         self.train_subset = train_subset
         self.test_subset = test_subset
         self.subset_seed = subset_seed
@@ -229,6 +232,8 @@ class ImageDataModule(pl.LightningDataModule):
         rank, world = self._rank_and_world()
         loaders = []
         for name in self.eval_names:
+            if name == "train_eval" and self.train_eval_in_gradient_pass:
+                continue  # always the last name, so the loaders before it keep their dataloader_idx
             split = self.splits["train" if name == "train_eval" else name]
             batches = fixed_batches(len(split.labels), self.eval_batch_size)
             sampler = PlanBatchSampler(lambda epoch, b=batches: b, lambda b=batches: len(b), self._current_epoch, rank, world)
