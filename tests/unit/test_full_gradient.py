@@ -149,3 +149,25 @@ def test_an_epoch_without_validation_still_gets_its_gradient(tiny_cfg, tmp_path)
     assert metrics["grad_norm_full"].notna().all() and (metrics["full_gradient_time_s"] > 0).all()
     assert metrics["train_eval_acc"].isna().tolist() == [True, False]  # measured where the epoch validated
     assert metrics["test_acc"].isna().tolist() == [True, False]
+
+
+def test_taking_train_eval_over_keeps_a_dropout_models_random_stream(tiny_cfg, tmp_path, monkeypatch):
+    """CNN1 has dropout: the pass that replaces the train_eval loader must leave the global random
+    stream (and so every weight and number) as the separate loader left it."""
+    from trainfix.callbacks.full_gradient import FullGradientNorm
+    from trainfix.train import train
+
+    overrides = ("model=cnn1", "trainer.max_epochs=3", "data.train_subset=600", "data.test_subset=200",
+                 "data.batch_size=200", "convergence.full_gradient=true", "data.eval_train=true")
+    train(tiny_cfg(*overrides, run_dir=tmp_path / "shared_pass"))
+    monkeypatch.setattr(FullGradientNorm, "setup", lambda self, trainer, module, stage: None)  # the separate loader
+    train(tiny_cfg(*overrides, run_dir=tmp_path / "separate_loader"))
+    shared, separate = (pd.read_csv(tmp_path / name / "metrics.csv") for name in ("shared_pass", "separate_loader"))
+    compared = [c for c in separate.columns if not c.endswith("_s")]
+    assert {"train_eval_acc", "train_eval_loss", "grad_norm_full", "train_loss", "test_acc"} <= set(compared)
+    # train_eval_loss is a mean over chunks of convergence.full_gradient_chunk (1000) instead of loader
+    # batches of data.eval_batch_size (500 here): the same per-sample losses, summed in another order.
+    exact = [c for c in compared if c != "train_eval_loss"]
+    pd.testing.assert_frame_equal(shared[exact], separate[exact], check_exact=True)
+    pd.testing.assert_series_equal(shared["train_eval_loss"], separate["train_eval_loss"], check_exact=False, rtol=1e-6)
+    assert shared["train_loss"].iloc[1] != shared["train_loss"].iloc[2]  # it trained
