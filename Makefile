@@ -19,7 +19,7 @@ ROWS_VII ?= resnet20 resnet32
 CIFAR_DATA ?= cifar10
 LAUNCHER ?=
 
-.PHONY: help venv fashion-mnist demo train test test-full test-faults evidence-lenet5 summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
+.PHONY: help venv fashion-mnist demo train test test-full test-faults evidence-lenet5 evidence-cnn1 summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -92,6 +92,13 @@ evidence-lenet5: venv ## DeepEutaxy Table IV's LeNet-5 row at the paper's protoc
 	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
 	for v in paper authors_code; do $(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full \
 	  --out results/deepeutaxy_table_iv_full_lenet5_cpu_$$v --variant $$v --rows lenet5 || exit 1; done
+
+evidence-cnn1: venv ## DeepEutaxy Table IV's CNN1 row at the paper's protocol on this CPU, seed 0, BL/SPL/DE (~10 h a run; resumable, tables label unfinished runs)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/cnn1 profile=full trainer=cpu \
+	  variant=paper seed=0 strategy=baseline,spl,deepeutaxy paths.multirun_dir=$(EVIDENCE_DIR) \
+	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
+	$(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full \
+	  --out results/deepeutaxy_table_iv_full_cnn1_cpu_paper --variant paper --rows cnn1
 
 # ---- training monitor (AutoTrainer) and the oscillating-loss study: docs/monitor.md ----------------------
 OL_SEEDS_quick := 0,1,2
