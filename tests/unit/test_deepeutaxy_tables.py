@@ -426,6 +426,22 @@ def test_full_reading_is_the_default_when_recorded_and_spl_selection_is_shown(tm
     assert spurious[("SPL selected at convergence", "ours")] == "0.20%"
 
 
+def test_convergence_at_chance_level_is_named_in_the_caption(tmp_path: Path) -> None:
+    """A network that died in epoch 1 (constant output: the class prior) has a tiny full-set gradient:
+    Eq. 12 holds and counts, and the caption names the seed with its accuracies."""
+    root = spl_spurious_runs(tmp_path / "runs")
+    dead = metrics([0.1124, 0.1124, 0.1124, 0.1124, 0.1124, 0.1124], [0.1135] * 6, norms(6))
+    dead["grad_norm_full"] = norms(6, 0, 1, 2, 3, 4, 5)
+    write_run(root, "lenet5_bl_1", "lenet5", "BL", 1, frame=dead)
+    table = build_table_iv(collect_runs(root))
+    assert table.loc["LeNet-5", ("BL epochs to converge", "ours")] == "2.5"  # (4 + 1) / 2: counted, as Eq. 12 says
+    caption = "\n".join(table.attrs["caption"])
+    assert "Eq. 12 met at chance level" in caption and "LeNet-5 BL seed 1: epoch 1, train 11.24%, test 11.35%" in caption
+    assert "seed 0" not in caption.split("Eq. 12 met at chance level")[1]  # BL seed 0 converged at 95 %: not named
+    clean = "\n".join(build_table_iv(collect_runs(spl_spurious_runs(tmp_path / "clean"))).attrs["caption"])
+    assert "chance level" not in clean
+
+
 def test_auto_reading_falls_back_to_last_without_grad_norm_full(multirun: Path) -> None:
     caption = "\n".join(build_table_iv(collect_runs(multirun)).attrs["caption"])
     assert "reading 'last' (auto: grad_norm_full recorded by 0 of 6 finished runs (convergence.full_gradient=false))" in caption

@@ -23,7 +23,8 @@ Definitions (the same text is in docs/tables.md):
   epoch for a seed that did not converge (the paper: "the values at the epoch with the convergence
   criterion satisfied right after it or at the 200-th epoch"); epochs to converge = mean over the
   seeds that converged, "(k/n)" when only k of n did, "not converged" when none did. Not in the
-  paper: "SPL selected at convergence" = spl_selected_frac at that epoch.
+  paper: "SPL selected at convergence" = spl_selected_frac at that epoch. A caption line names each
+  seed that met Eq. 12 at chance level (train accuracy <= 2 / num_classes at that epoch: a dead network).
 - Table V (train accuracy) / VI (test accuracy): max accuracy = mean over seeds of each seed's
   maximum; epochs to the max = mean of each seed's 1-based argmax (first occurrence). "Same level as
   BL" (B for SPL, C for DE): BL's level = mean over BL seeds of their maxima; per seed the first epoch
@@ -453,8 +454,38 @@ def table_iv_values(runs: RunCollection, *, convergence: str = "auto", epsilon: 
     caption.append("SPL selected at convergence: spl_selected_frac (share of the epoch's samples SPL selected) at the epoch the "
                    "train/test accuracies are taken from; not a column of the paper.")
     caption.append(readings_line(pool, table_rows(selected, rows), STRATEGIES, seed_list, epsilon, "epoch_number"))
+    stuck = chance_level_convergence(pool, table_rows(selected, rows), seed_list, norm_column, epsilon)
+    if stuck:
+        caption.append("Eq. 12 met at chance level (a stationary point of a network that predicts one class or the "
+                       "class prior, e.g. dead ReLUs; counted above as the paper's criterion says): " + "; ".join(stuck) + ".")
     attrs = {"stem": "table_iv", "title": f"Table IV (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
     return _finish(entries, attrs)
+
+
+def chance_level_convergence(pool: RunPool, rows: list[str], seeds: list[int], norm_column: str,
+                             epsilon: float | None) -> list[str]:
+    """Seeds whose first converged epoch has train accuracy at most twice chance (2 / num_classes, 10
+    classes when the run did not record it): "LeNet-5 BL seed 2: epoch 1, train 11.24%, test 11.35%"."""
+    found = []
+    for row in rows:
+        for strategy in STRATEGIES:
+            for seed, run in pool.seed_runs(row, strategy, seeds):
+                if run is None or run["status"] != OK_STATUS:
+                    continue
+                metrics = pool.metrics.get(str(run["path"]))
+                if metrics is None or metrics.empty:
+                    continue
+                position = _first_converged(metrics, norm_column, _epsilon(run, epsilon))
+                if not isinstance(position, int) or "train_acc_used" not in metrics.columns:
+                    continue
+                classes = run.get("num_classes")
+                chance = 1.0 / (float(classes) if classes is not None and not pd.isna(classes) else 10.0)
+                train = float(metrics["train_acc_used"].iloc[position])
+                if train <= 2 * chance:
+                    test = float(metrics["test_acc"].iloc[position]) if "test_acc" in metrics.columns else math.nan
+                    found.append(f"{row_label(row)} {strategy} seed {seed}: epoch {int(metrics['epoch_number'].iloc[position])}, "
+                                 f"train {100 * train:.2f}%, test {100 * test:.2f}%")
+    return found
 
 
 def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
