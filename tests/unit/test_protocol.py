@@ -90,8 +90,9 @@ def test_off_protocol_run_is_not_counted(runs_folder: Path) -> None:
     caption = " ".join(values.attrs["caption"])
     assert "Profile: full (off protocol, not counted), quick." in caption
     assert "Off protocol: 2 run folder(s)" in caption and "adhoc_seed1: vs deepeutaxy/table_iv/lenet5 profile=full" in caption
-    # Unchecked, the ad-hoc runs are averaged in: what the check prevents.
-    assert table_iv_values(collect_runs(runs_folder), rows=["lenet5"]).set_index("column").loc["BL train acc", "ours"] == pytest.approx(200 / 3)
+    # Unchecked, the ad-hoc runs would be averaged in; the one-configuration check refuses the cell instead.
+    with pytest.raises(ValueError, match=r"row lenet5, BL: .*profile_name: quick .* vs full .*trainer\.max_epochs"):
+        table_iv_values(collect_runs(runs_folder), rows=["lenet5"])
 
 
 def test_cli_refuses_by_default_and_labels_when_allowed(runs_folder: Path, tmp_path: Path) -> None:

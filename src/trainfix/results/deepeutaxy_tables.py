@@ -309,8 +309,11 @@ class RunPool:
         result: list[Outcome] = []
         chosen = self.seed_runs(row, group, seeds)
         # table_vii_role is the group itself, read with aliases ("de" = "deepeutaxy"): not compared.
+        # Runs the protocol check marked off protocol count only under --allow-off-protocol, which
+        # asks for them to be mixed in (the captions list them): they are not compared either.
         finished = {str(run["run_id"]): {k: v for k, v in (self.configs.get(str(run["path"])) or {}).items() if k != "table_vii_role"}
-                    for _, run in chosen if run is not None and run["status"] == OK_STATUS}
+                    for _, run in chosen if run is not None and run["status"] == OK_STATUS
+                    and (not isinstance(run.get("off_protocol"), str))}
         require_same_configs(finished, f"DeepEutaxy tables, row {row}, {group}", " and ".join(self.roots) or "--runs")
         for _, run in chosen:
             if run is None:
