@@ -20,7 +20,7 @@ The pass runs at the end of each epoch's validation (before the LightningModule'
 `on_validation_epoch_end`, at the weights the epoch ends with). When the run also measures
 `train_eval_*` (`data.eval_train=true`: the whole training set in eval mode), the pass's logits feed
 those metrics exactly as `validation_step` would and the datamodule drops the train_eval loader:
-the same forward pass is not run twice (it was ~14 % of a DeepEutaxy LeNet-5 epoch on this CPU).
+the same forward pass is not run twice (measured: ~9 % of a DeepEutaxy epoch on this CPU).
 An epoch without validation still gets its gradient, in `on_train_epoch_end`.
 """
 

@@ -101,20 +101,15 @@ def check_one_configuration(data: ApricotRuns) -> None:
     """Each number of Tables II-V is a mean over runs of one configuration: raise ValueError when the
     finished input runs of a row, its finished rDLMs (window start aside) or the adaptation passes of
     one (row, sign convention, strategy) cell differ in a setting besides the seed (naming it)."""
-    from trainfix.results.summary import flatten, require_same_configs
+    from trainfix.results.summary import require_same_configs
 
     finished = data.runs[data.runs["status"] == "finished"] if len(data.runs) else data.runs
     for (row, role), group in (finished.groupby(["row", "role"], sort=True) if len(finished) else []):
-        configs = {}
-        for run in group.itertuples(index=False):
-            flat = flatten(run.config)
-            configs[run.run] = {k: v for k, v in flat.items() if k not in WINDOW_KEYS}
-        require_same_configs(configs, f"Apricot tables, {row} {role} runs", data.root)
+        require_same_configs(dict(zip(group["run"], group["config"])), f"Apricot tables, {row} {role} runs", data.root, WINDOW_KEYS)
     if len(data.adapt) and "identity" in data.adapt:
         for (row, direction, strategy), group in data.adapt.groupby(["row", "direction", "strategy"], sort=True):
-            configs = {f: {k: v for k, v in (identity or {}).items() if k not in PASS_KEYS}
-                       for f, identity in zip(group["folder"], group["identity"])}
-            require_same_configs(configs, f"Apricot Table V, {row} {direction} S{strategy} passes", data.root / "adapt")
+            require_same_configs(dict(zip(group["folder"], group["identity"])), f"Apricot Table V, {row} {direction} S{strategy} passes",
+                                 data.root / "adapt", PASS_KEYS)
 
 
 def _pct(value: float) -> str:

@@ -272,6 +272,7 @@ class RunPool:
     group_column: str
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     roots: tuple[str, ...] = ()
+    checked: set[tuple[str, str, tuple[int, ...]]] = field(default_factory=set)  # cells already compared
 
     @classmethod
     def of(cls, parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str) -> RunPool:
@@ -308,13 +309,17 @@ class RunPool:
         """Per expected seed: `measure(metrics, run)` for a finished run, else why it has no number."""
         result: list[Outcome] = []
         chosen = self.seed_runs(row, group, seeds)
-        # table_vii_role is the group itself, read with aliases ("de" = "deepeutaxy"): not compared.
-        # Runs the protocol check marked off protocol count only under --allow-off-protocol, which
-        # asks for them to be mixed in (the captions list them): they are not compared either.
-        finished = {str(run["run_id"]): {k: v for k, v in (self.configs.get(str(run["path"])) or {}).items() if k != "table_vii_role"}
-                    for _, run in chosen if run is not None and run["status"] == OK_STATUS
-                    and (not isinstance(run.get("off_protocol"), str))}
-        require_same_configs(finished, f"DeepEutaxy tables, row {row}, {group}", " and ".join(self.roots) or "--runs")
+        cell = (row, group, tuple(seeds))
+        if cell not in self.checked:
+            # table_vii_role is the group itself, read with aliases ("de" = "deepeutaxy"): not compared.
+            # Runs the protocol check marked off protocol count only under --allow-off-protocol, which
+            # asks for them to be mixed in (the captions list them): they are not compared either.
+            finished = {str(run["run_id"]): self.configs.get(str(run["path"])) or {}
+                        for _, run in chosen if run is not None and run["status"] == OK_STATUS
+                        and not isinstance(run.get("off_protocol"), str)}
+            require_same_configs(finished, f"DeepEutaxy tables, row {row}, {group}", " and ".join(self.roots) or "--runs",
+                                 ["table_vii_role"])
+            self.checked.add(cell)
         for _, run in chosen:
             if run is None:
                 result.append("missing")

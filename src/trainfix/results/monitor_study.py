@@ -89,14 +89,11 @@ def study_runs(runs: RunCollection, budgets: Iterable[int] | None = None, replay
 def require_one_configuration_per_case(runs: RunCollection, study: pd.DataFrame) -> None:
     """A case (hidden layers, budget) pools seeds of one configuration: raise ValueError when two of its runs
     differ in a key besides the seed (a replayed longer run: besides the seed and trainer.max_epochs)."""
-    from trainfix.results.summary import flatten, require_same_configs
+    from trainfix.results.summary import require_same_configs
 
     for (layers, budget), group in study.groupby(["hidden_layers", "budget"], dropna=False):
-        configs = {}
-        for run_id in group["run_id"]:
-            flat = flatten(runs.configs.get(run_id) or {})
-            configs[str(run_id)] = {k: v for k, v in flat.items() if k != "trainer.max_epochs"}
-        require_same_configs(configs, f"Oscillating-loss study, {layers} hidden layers, {budget} epochs", runs.root)
+        configs = {str(run_id): runs.configs.get(run_id) or {} for run_id in group["run_id"]}
+        require_same_configs(configs, f"Oscillating-loss study, {layers} hidden layers, {budget} epochs", runs.root, ["trainer.max_epochs"])
 
 
 def judge_run(val: list[float], train: list[float], budget: int) -> dict[str, Any]:

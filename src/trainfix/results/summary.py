@@ -85,14 +85,16 @@ def require_one_configuration(runs: RunCollection, run_ids: Iterable[str], cell:
     require_same_configs({run_id: runs.configs.get(run_id) or {} for run_id in run_ids}, cell, runs.root)
 
 
-def require_same_configs(configs: dict[str, dict[str, Any]], cell: str, where: Any) -> None:
-    """`require_one_configuration` on {run name: resolved config}; `where` names the runs' folder."""
+def require_same_configs(configs: dict[str, dict[str, Any]], cell: str, where: Any, allowed: Iterable[str] = ()) -> None:
+    """`require_one_configuration` on {run name: resolved config}; `where` names the runs' folder;
+    `allowed`: dotted keys the members of this cell differ in by design (e.g. an rDLM's window)."""
+    allowed = frozenset(allowed)
     flat = {name: flatten(config) for name, config in configs.items()}
     names = list(flat)
     for i, first in enumerate(names):
         for other in names[i + 1:]:
             a, b = flat[first], flat[other]
-            keys = [k for k in a if k in b and not ignored(k) and _text(a[k]) != _text(b[k])]
+            keys = [k for k in a if k in b and k not in allowed and not ignored(k) and _text(a[k]) != _text(b[k])]
             if keys:
                 shown = "; ".join(f"{k}: {_text(a[k])} ({first}) vs {_text(b[k])} ({other})" for k in keys[:5])
                 raise ValueError(
