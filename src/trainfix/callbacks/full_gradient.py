@@ -137,12 +137,6 @@ class FullGradientNorm(pl.Callback):
         # Runs before the module's on_validation_epoch_end, which computes the train_eval metrics fed here.
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
-        if self._train_eval_index is not None:
-            # The train_eval DataLoader this pass replaces drew one int64 from the global torch RNG when
-            # its iterator was created (DataLoader's worker base seed). Draw it here, so that a model
-            # with dropout keeps the random stream it had with the separate loader: same weights and
-            # numbers as before this pass took train_eval over.
-            torch.empty((), dtype=torch.int64).random_()
         self._measure(trainer, pl_module, with_train_eval=self._train_eval_index is not None)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

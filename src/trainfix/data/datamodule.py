@@ -226,7 +226,7 @@ class ImageDataModule(pl.LightningDataModule):
         assert self.strategy is not None, "attach(strategy, seed) before training"
         rank, world = self._rank_and_world()
         sampler = PlanBatchSampler(self.strategy.plan_epoch, self.strategy.num_batches, self._current_epoch, rank, world)
-        return DataLoader(IndexDataset(len(self.splits["train"].labels)), batch_sampler=sampler, collate_fn=identity_collate)
+        return self._loader("train", sampler)
 
     def val_dataloader(self) -> list[DataLoader]:
         rank, world = self._rank_and_world()
@@ -237,8 +237,20 @@ class ImageDataModule(pl.LightningDataModule):
             split = self.splits["train" if name == "train_eval" else name]
             batches = fixed_batches(len(split.labels), self.eval_batch_size)
             sampler = PlanBatchSampler(lambda epoch, b=batches: b, lambda b=batches: len(b), self._current_epoch, rank, world)
-            loaders.append(DataLoader(IndexDataset(len(split.labels)), batch_sampler=sampler, collate_fn=identity_collate))
+            loaders.append(self._loader(name, sampler))
         return loaders
+
+    def _loader(self, name: str, sampler: PlanBatchSampler) -> DataLoader:
+        """A loader of `name`'s indices with its own random generator.
+
+        Each DataLoader iterator draws one number (its worker base seed) when it starts, from the
+        loader's generator or, without one, from the global torch RNG, which also drives dropout.
+        With a private generator the global stream, and so the dropout masks of a seeded run, do
+        not depend on how many evaluation sets a run has (`data.eval_train`, `data.val_fraction`)
+        or on how often it validates."""
+        size = len(self.splits["train" if name == "train_eval" else name].labels)
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, f"loader/{name}"))
+        return DataLoader(IndexDataset(size), batch_sampler=sampler, collate_fn=identity_collate, generator=generator)
 
     def gather(self, split: str, indices: torch.Tensor, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs (scaled, normalized, optionally augmented) and labels of `indices` in `split`, on the device."""
