@@ -506,3 +506,19 @@ def test_a_cell_refuses_seeds_of_different_configurations(multirun: Path, tmp_pa
     # Other cells' runs may differ from these: only seeds of one cell are compared.
     set_lambda0("cnn1_spl_0", 0.5)
     assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
+
+
+def test_a_key_added_since_is_compared_at_what_older_runs_did(multirun: Path) -> None:
+    """A record without optimizer.initial_accumulator_value ran Adagrad from 0 (trainfix.runs.identity.PAST_VALUES):
+    a seed recorded at 0 joins it, a seed at 0.1 (tf.keras' start) is another configuration."""
+    before = build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")]
+    path = multirun / "cnn1_spl_1" / "run.json"
+    record = json.loads(path.read_text())
+    assert "initial_accumulator_value" not in record["config"].setdefault("optimizer", {})
+    for value in (0.0, 0.1):
+        record["config"]["optimizer"]["initial_accumulator_value"] = value
+        path.write_text(json.dumps(record))
+        if value == 0.0:
+            assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
+    with pytest.raises(ValueError, match=r"row cnn1, SPL: .*optimizer\.initial_accumulator_value: 0 \(cnn1_spl_0\) vs 0\.1 \(cnn1_spl_1\)"):
+        build_table_iv(collect_runs(multirun))

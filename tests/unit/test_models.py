@@ -185,3 +185,28 @@ def test_keras_he_normal_init_and_batch_norm() -> None:
     assert (bn.eps, bn.momentum) == (1e-3, 0.01)  # Keras BatchNormalization() defaults
     preact_bn = _build("preact_resnet20").stages[2][1].bn1
     assert (preact_bn.eps, preact_bn.momentum) == (1e-5, 0.1)  # BIGBALLON: momentum=0.9, epsilon=1e-5
+
+
+def test_deepeutaxy_adagrad_is_tf_keras_adagrad_under_authors_code(tmp_path):
+    """The authors' code runs tf.keras' Adagrad(lr=0.1, epsilon=1e-6, decay=5e-4), whose accumulators start at
+    0.1: accum += g^2; w -= lr / (1 + decay * t) * g / (sqrt(accum) + epsilon), t = steps before this one
+    (TF's ResourceApplyAdagradV2 and OptimizerV2._decayed_lr). Under variant=paper (Keras 2.3.1) they start at 0.
+    The optimizer built from each variant's config takes two steps on known gradients; compared with that rule."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_train
+
+    grads = [torch.tensor([0.5, -0.01, 0.0]), torch.tensor([0.2, 0.03, -1e-4])]
+    for variant, start in (("paper", 0.0), ("authors_code", 0.1)):
+        cfg = compose_train(["experiment=deepeutaxy/table_iv/lenet5", "profile=full", f"variant={variant}"], tmp_path / variant)
+        w = torch.nn.Parameter(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+        optimizer = instantiate(cfg.optimizer)([w])
+        expected, accum = [1.0, 2.0, 3.0], [start] * 3
+        for t, g in enumerate(grads):
+            w.grad = g.to(torch.float64).clone()
+            optimizer.step()
+            lr = 0.1 / (1 + 5e-4 * t)
+            for i, gi in enumerate(g.tolist()):
+                accum[i] += gi * gi
+                expected[i] -= lr * gi / (math.sqrt(accum[i]) + 1e-6)
+        assert w.detach().tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15), variant

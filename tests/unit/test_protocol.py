@@ -77,6 +77,20 @@ def test_protocol_differences_name_key_value_and_experiment() -> None:
         "profile 'fast' is not one of ['full', 'quick']"]
 
 
+def test_adagrads_starting_accumulator_is_part_of_the_protocol_per_variant() -> None:
+    """authors_code runs Adagrad from 0.1 (tf.keras), paper from 0 (Keras 2.3.1). A record written before
+    the key was in conf/ (ADAGRAD here has none) ran torch's 0: on protocol for paper, off for authors_code."""
+    old_record = lenet5_config(0, "quick", 5, 2000, 1000, 250)
+    assert "initial_accumulator_value" not in old_record["optimizer"]
+    assert protocol_differences(old_record, "lenet5", None) == []
+    code = {**old_record, "variant": "authors_code"}
+    assert protocol_differences(code, "lenet5", None) == [
+        "vs deepeutaxy/table_iv/lenet5 profile=quick: optimizer.initial_accumulator_value=0.0 (experiment: 0.1)"]
+    assert protocol_differences({**code, "optimizer": {**ADAGRAD, "initial_accumulator_value": 0.1}}, "lenet5", None) == []
+    assert protocol_differences({**old_record, "optimizer": {**ADAGRAD, "initial_accumulator_value": 0.1}}, "lenet5", None) == [
+        "vs deepeutaxy/table_iv/lenet5 profile=quick: optimizer.initial_accumulator_value=0.1 (experiment: 0.0)"]
+
+
 def test_off_protocol_run_is_not_counted(runs_folder: Path) -> None:
     checked = check_protocol(collect_runs(runs_folder))
     status = checked.runs.set_index("run_id")["status"]

@@ -112,6 +112,18 @@ def test_upgrade_that_adds_a_key_at_its_default_finds_the_old_run(tmp_path):
     assert not upgrade_compatible(CONFIG, {**upgraded, "seed": 1})
 
 
+def test_a_key_with_a_past_value_matches_old_records_at_that_value_only(tmp_path):
+    # optimizer.initial_accumulator_value came to conf/ after runs were recorded without it; they ran torch's 0.
+    # A request for 0 is the same run; a request for 0.1 (DeepEutaxy authors_code) is another run.
+    adagrad = {**CONFIG, "optimizer": {"_target_": "torch.optim.Adagrad", "lr": 0.1}}
+    old_folder = tmp_path / "lenet5_seed0"
+    write_run(old_folder, {"status": "finished", "config": adagrad})
+    at = {value: {**adagrad, "optimizer": {**adagrad["optimizer"], "initial_accumulator_value": value}} for value in (0.0, 0.1)}
+    assert upgrade_compatible(adagrad, at[0.0]) and not upgrade_compatible(adagrad, at[0.1])
+    assert run_folder_name(tmp_path, "lenet5_seed0", at[0.0]) == "lenet5_seed0"
+    assert run_folder_name(tmp_path, "lenet5_seed0", at[0.1]) == f"lenet5_seed0-{config_hash(at[0.1])}"
+
+
 def test_a_group_choice_does_not_count_as_setting_the_keys_added_to_that_group():
     # `strategy=spld` on the command line picks the group's option; a key added to the group since (at its default)
     # must not make the recorded run look like another configuration. Naming the new key itself still does.

@@ -9,7 +9,9 @@ experiment files instead of being copied here. Without this check a 2-epoch ad-h
 
 Experiment of a run: `deepeutaxy/table_vii/<row>` for runs with a Table VII role other than base,
 else `deepeutaxy/table_iv/<row>` (Table VII's Base is Table IV's 200-epoch SPL run). A key the run's
-config does not hold is not compared (records written before the key existed, hand-made folders).
+config does not hold is not compared (records written before the key existed, hand-made folders), unless
+`trainfix.runs.identity.PAST_VALUES` says what such records ran with. Dict-valued keys (`optimizer`,
+`data.augment`) are compared leaf by leaf.
 
 `check_protocol` returns the collection with a column `off_protocol` (None, or the reasons) and,
 unless `allow=True`, status "off protocol" for those runs, so every table cell says why such a seed
@@ -29,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from trainfix.results.collect import RunCollection
+from trainfix.runs.identity import flatten, recorded_value
 
 OFF_PROTOCOL = "off protocol"
 # The keys that define the protocol; dotted paths into the resolved config.
@@ -71,15 +74,6 @@ def expected_protocol(experiment: str, profile: str, variant: str) -> str:
     return json.dumps(values, sort_keys=True)
 
 
-def _lookup(config: dict[str, Any], key: str) -> tuple[bool, Any]:
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def protocol_differences(config: dict[str, Any], row: str, role: str | None) -> list[str]:
     """Why a run (its resolved config) is off its experiment's protocol; [] when it is on it."""
     profile = str(config.get("profile") or config.get("profile_name") or DEFAULT_PROFILE)
@@ -92,8 +86,10 @@ def protocol_differences(config: dict[str, Any], row: str, role: str | None) -> 
     except KeyError as exc:
         return [str(exc.args[0])]
     reasons = []
-    for key, want in expected.items():
-        present, have = _lookup(config, key)
+    flat = flatten(config)
+    for key, want in flatten(expected).items():
+        # leaf by leaf: a key added to conf/ since the run was recorded is read at its PAST_VALUES value, or not compared
+        present, have = recorded_value(flat, key)
         if present and json.dumps(have, sort_keys=True) != json.dumps(want, sort_keys=True):
             reasons.append(f"{key}={json.dumps(have, sort_keys=True)} (experiment: {json.dumps(want, sort_keys=True)})")
     if reasons:

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from trainfix.results.collect import OK_STATUS, RunCollection
-from trainfix.runs.identity import is_identity_key
+from trainfix.runs.identity import is_identity_key, recorded_value
 from trainfix.runs.records import atomic_write_text
 
 # Beyond the keys that are not part of a run's identity (runs/identity.py: paths, loggers, display,
@@ -94,9 +94,14 @@ def require_same_configs(configs: dict[str, dict[str, Any]], cell: str, where: A
     for i, first in enumerate(names):
         for other in names[i + 1:]:
             a, b = flat[first], flat[other]
-            keys = [k for k in a if k in b and k not in allowed and not ignored(k) and _text(a[k]) != _text(b[k])]
+            values = {}  # a key one record lacks is compared at its PAST_VALUES value, if listed
+            for k in [*a, *(k for k in b if k not in a)]:
+                (known_a, value_a), (known_b, value_b) = recorded_value(a, k), recorded_value(b, k)
+                if known_a and known_b and k not in allowed and not ignored(k) and _text(value_a) != _text(value_b):
+                    values[k] = (value_a, value_b)
+            keys = list(values)
             if keys:
-                shown = "; ".join(f"{k}: {_text(a[k])} ({first}) vs {_text(b[k])} ({other})" for k in keys[:5])
+                shown = "; ".join(f"{k}: {_text(values[k][0])} ({first}) vs {_text(values[k][1])} ({other})" for k in keys[:5])
                 raise ValueError(
                     f"{cell}: finished runs under {where} differ in {len(keys)} key(s) besides the seed ({shown}); "
                     "a cell is the mean over seeds of one configuration: give --runs a folder holding one configuration "

@@ -11,7 +11,8 @@ overrides) and the hash makes it unique:
   gets one folder per value;
 - a run recorded before a new configuration key existed is still found: a folder with the same label
   whose recorded configuration differs only by keys it lacks (and that the command line did not set) is
-  the same run (`upgrade_compatible`). Folders named `<label>` alone (before identities) count too.
+  the same run (`upgrade_compatible`), unless the request holds a key listed in `PAST_VALUES` at another
+  value than the one such records ran with. Folders named `<label>` alone (before identities) count too.
 
 Hydra resolves `${trainfix_run_folder:<parent>}` (conf/hydra/default.yaml) into the run's folder name
 when it sets up each job, so Hydra's own `.hydra/` and log files land in the run folder as well.
@@ -52,6 +53,24 @@ NOT_IDENTITY = (
     "trainer.strategy",
     "trainer.num_nodes",
 )
+
+
+# Keys added to the configuration after runs were recorded, with what a run recorded without the key
+# did. A record lacking a listed key is read as holding this value (`recorded_value`): it is the same
+# run as a request for that value only, and it is compared with other runs and with a protocol at that
+# value. A record lacking an unlisted key is the same run as any request that does not set the key.
+PAST_VALUES: dict[str, Any] = {
+    "optimizer.initial_accumulator_value": 0.0,  # torch.optim.Adagrad's default before the key was in conf/
+}
+
+
+def recorded_value(flat_config: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """(known, value) of dotted `key` in a flattened recorded config: its own value, else PAST_VALUES'."""
+    if key in flat_config:
+        return True, flat_config[key]
+    if key in PAST_VALUES:
+        return True, PAST_VALUES[key]
+    return False, None
 
 
 def is_identity_key(key: str) -> bool:
@@ -101,11 +120,14 @@ def resolved_identity_config(root: DictConfig) -> dict[str, Any]:
 
 def upgrade_compatible(saved: dict[str, Any], requested: dict[str, Any], overridden: Iterable[str] = ()) -> bool:
     """True when `saved` (a recorded config) differs from `requested` only by identity keys that the
-    record lacks (added to the project since) and that were not set on the command line."""
+    record lacks (added to the project since), that were not set on the command line, and that the
+    request holds at their PAST_VALUES value where one is listed."""
     old, new = identity_items(saved), identity_items(requested)
     if any(key not in new or new[key] != value for key, value in old.items()):
         return False
     added = set(new) - set(old)
+    if any(key in PAST_VALUES and new[key] != PAST_VALUES[key] for key in added):
+        return False  # the record ran with the key's past value, not the requested one
     set_by_user = set(overridden)
     return not any(key == o or key.startswith(o + ".") for key in added for o in set_by_user)
 
