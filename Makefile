@@ -100,6 +100,13 @@ evidence-cnn1: venv ## DeepEutaxy Table IV's CNN1 row at the paper's protocol on
 	$(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full \
 	  --out results/deepeutaxy_table_iv_full_cnn1_cpu_paper --variant paper --rows cnn1
 
+evidence-lenet5-tfkeras-start: venv ## the LeNet-5 row, variant=paper with tf.keras' Adagrad start (accumulators 0.1, as the authors' code ran): 3 seeds x BL/SPL/DE, own folder (resumable)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/lenet5 profile=full trainer=cpu \
+	  variant=paper optimizer.initial_accumulator_value=0.1 seed=0,1,2 strategy=baseline,spl,deepeutaxy \
+	  task_name=deepeutaxy_table_iv_full_tfkeras_start paths.multirun_dir=$(EVIDENCE_DIR) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
+	$(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full_tfkeras_start \
+	  --out results/deepeutaxy_table_iv_full_lenet5_cpu_paper_tfkeras_start --variant paper --rows lenet5 --allow-off-protocol
+
 # ---- training monitor (AutoTrainer) and the oscillating-loss study: docs/monitor.md ----------------------
 OL_SEEDS_quick := 0,1,2
 OL_SEEDS_full := $(shell seq -s, 0 99)
