@@ -80,6 +80,9 @@ def check_config(cfg: DictConfig) -> None:
         f"not a known strategy class; accepted: {sorted(STRATEGY_TARGETS)} (pick one with strategy={'|'.join(sorted(STRATEGIES))})",
     )
     require("optimizer.lr", lambda v: _is_number(v) and v > 0, "the learning rate must be a number > 0, e.g. optimizer.lr=0.1")
+    if _get(cfg, "optimizer.initial_accumulator_value") is not None:  # Adagrad
+        require("optimizer.initial_accumulator_value", lambda v: _is_number(v) and v >= 0,
+                "Adagrad's starting accumulator must be a number >= 0 (0: torch and Keras 2.3.1; 0.1: tf.keras)")
     require("data.batch_size", lambda v: _is_int(v) and v >= 1, "the batch size must be an integer >= 1, e.g. data.batch_size=1000")
     require("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "the evaluation batch size must be an integer >= 1")
     require("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "the number of epochs must be an integer >= 1")

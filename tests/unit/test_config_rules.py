@@ -61,6 +61,7 @@ def rules_error(tmp_path: Path, *overrides: str) -> str:
         ("strategy._target_=my.Strategy", r"strategy._target_='my.Strategy': not a known strategy class"),
         ("optimizer.lr=-0.1", r"optimizer.lr=-0.1: the learning rate must be a number > 0"),
         ("optimizer.lr=0", r"optimizer.lr=0: the learning rate must be a number > 0"),
+        ("optimizer.initial_accumulator_value=-0.1", r"optimizer.initial_accumulator_value=-0.1: Adagrad's starting accumulator must be a number >= 0"),
         ("data.batch_size=0", r"data.batch_size=0: the batch size must be an integer >= 1"),
         ("data.batch_size=-5", r"data.batch_size=-5: the batch size must be an integer >= 1"),
         ("data.eval_batch_size=0", r"data.eval_batch_size=0"),
