@@ -2,6 +2,7 @@
 training state bit-identical, the schedule, and the authors' code's overwrite against NumPy views."""
 
 import copy
+import math
 import json
 
 import numpy as np
@@ -60,6 +61,53 @@ def test_similarity_matches_independent_computation(data_dir, tmp_path, which):
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
     n_tensors = sum(1 for p in module.net.parameters() if which == "all" or p.ndim >= 2)
     assert (ours.abs() <= n_tensors).all()  # a sum of cosines
+
+
+def test_keras_eager_cross_entropy_by_hand():
+    """Two samples: p_true = softmax(z)[y]. Sample 0 is confidently wrong (p_true = e^-30 / (1 + 2 e^-30) < 1e-7):
+    TF clips it to 1e-7, so its loss term is -log(1e-7) and its gradient 0. Sample 1 is ordinary: loss -log p,
+    gradient (p - onehot) / 2."""
+    from trainfix.strategies.deepeutaxy import keras_eager_cross_entropy
+
+    logits = torch.tensor([[30.0, 0.0, 0.0], [1.0, 2.0, 0.5]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([1, 1])
+    loss = keras_eager_cross_entropy(logits, y)
+    e = [math.exp(v) for v in (1.0, 2.0, 0.5)]
+    p1 = [v / sum(e) for v in e]
+    assert float(loss) == pytest.approx((-math.log(1e-7) - math.log(p1[1])) / 2, rel=1e-6)
+    loss.backward()
+    expected = torch.tensor([[0.0, 0.0, 0.0], [p1[0] / 2, (p1[1] - 1) / 2, p1[2] / 2]], dtype=torch.float64)
+    torch.testing.assert_close(logits.grad, expected, rtol=1e-5, atol=1e-12)  # float32 softmax inside
+    # without confident mistakes it is the ordinary cross-entropy
+    z = torch.tensor([[0.3, -0.2, 0.1], [1.0, 2.0, 0.5]])
+    torch.testing.assert_close(keras_eager_cross_entropy(z, y), F.cross_entropy(z, y), rtol=1e-6, atol=1e-7)
+
+
+def test_authors_score_drops_confident_mistakes_as_the_keras_loss(data_dir, tmp_path):
+    """Sharpened logits (last layer x 60) make the fitted LeNet-5 confidently wrong on some samples: under
+    authors_code their gradient is 0 in each batch's loss (mean over all the batch's samples), so each
+    batch's distance is the one of the gradient over its other samples; the plain cross-entropy differs."""
+    strategy, trainer, module, dm = fitted(data_dir, tmp_path, variant="authors_code")
+    last = [m for m in module.net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(60.0)
+        last.bias.mul_(60.0)
+    net = copy.deepcopy(module.net).eval()
+    params = list(net.parameters())
+    expected, plain = [], []
+    for batch in strategy.batches:
+        x, y = dm.gather("train", batch)
+        p_true = torch.softmax(net(x), 1).gather(1, y[:, None]).squeeze(1).detach()
+        kept = (p_true >= 1e-7) & (p_true <= 1 - 1e-7)
+        assert (~kept).any()  # the case under test
+        for store, mask in ((expected, kept), (plain, torch.ones_like(kept))):
+            losses = F.cross_entropy(net(x), y, reduction="none")
+            grads = torch.autograd.grad((losses * mask).sum() / len(y), params)
+            store.append(sum(1 - float(p.detach().double().flatten() @ g.double().flatten()
+                                       / (p.detach().double().norm() * g.double().norm())) for p, g in zip(params, grads)))
+    ours = strategy.score_batches(trainer, module)
+    torch.testing.assert_close(ours, torch.tensor(expected, dtype=torch.float64), rtol=1e-4, atol=1e-4)
+    assert (torch.tensor(plain, dtype=torch.float64) - ours).abs().max() > 1e-3
 
 
 def test_authors_distance_is_tensor_count_minus_similarity(data_dir, tmp_path):

@@ -146,3 +146,21 @@ def test_find_run_resolves_a_label_to_its_one_finished_folder(tmp_path):
     write_run(tmp_path / "base_seed0-cccc3333", {"status": "finished", "config": CONFIG})
     with pytest.raises(ValueError, match="2 finished runs labelled 'base_seed0'"):
         find_run(str(tmp_path), "base_seed0")
+
+
+def test_code_state_is_the_one_the_process_loaded(monkeypatch):
+    """A long sweep records, for every job, the commit whose code the process imported, even when the
+    checkout moves on meanwhile: code_state() does not ask git again."""
+    import subprocess
+
+    from trainfix.runs import records
+
+    loaded = records.code_state()
+
+    def moved_on(*args, **kwargs):
+        raise AssertionError("git asked again after import")
+
+    monkeypatch.setattr(subprocess, "run", moved_on)
+    assert records.code_state() == loaded and "git_commit" in loaded
+    records.code_state()["git_commit"] = "changed by a caller"
+    assert records.code_state() == loaded

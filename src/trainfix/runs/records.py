@@ -109,7 +109,13 @@ def package_versions() -> dict[str, str]:
 
 
 def code_state() -> dict[str, Any]:
-    """The git commit of the trainfix checkout (and whether it had uncommitted changes), if any."""
+    """The git commit of the trainfix checkout (and whether it had uncommitted changes), if any, as
+    it was when this process imported trainfix: the code a process runs is what it loaded, so a
+    sweep that runs for hours records that commit for every job, not the checkout's later HEAD."""
+    return dict(_CODE_STATE_AT_IMPORT)
+
+
+def _read_code_state() -> dict[str, Any]:
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
@@ -119,6 +125,9 @@ def code_state() -> dict[str, Any]:
         return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": None}
+
+
+_CODE_STATE_AT_IMPORT = _read_code_state()
 
 
 def host_facts(device: str) -> dict[str, Any]:

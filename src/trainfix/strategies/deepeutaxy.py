@@ -20,8 +20,9 @@ summed over ranks, so every rank gets the same scores and the same order.
 `variant="authors_code"` reproduces the authors' public Keras code (see
 references/deepeutaxy.md and docs/deepeutaxy.md): cosine *distance* summed over all trainable
 tensors, sorted ascending; no initialization epoch (the first ranking on the untrained model);
-and the reordering loop's side effect: the training order never changes, but at the i-th refresh
-slot i of the batch sequence is overwritten with a copy of the last batch in sorted order.
+the reordering loop's side effect: the training order never changes, but at the i-th refresh
+slot i of the batch sequence is overwritten with a copy of the last batch in sorted order; and the
+scoring loss as the code computes it (`keras_eager_cross_entropy`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ if TYPE_CHECKING:
 PARAM_SETS = ("weights", "all")
 SCORE_MODES = ("eval", "train")
 REFRESH_FILE = "de_refreshes.jsonl"
+
+
+KERAS_EPSILON = 1e-7
+
+
+def keras_eager_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The batch loss the authors' `utils/grad.py` differentiates: tf.keras' `CategoricalCrossentropy()`
+    on the model's softmax output, called eagerly. There TF 2.2 does not take the softmax's logits (that
+    shortcut is for graph mode); it clips the probabilities to [1e-7, 1 - 1e-7] before the log, so a
+    sample whose true-class probability lies outside that range adds nothing to the gradient (the
+    clip's gradient is 0 there), unlike `F.cross_entropy`. Mean over the batch."""
+    p_true = torch.softmax(logits.float(), dim=1).gather(1, y[:, None]).squeeze(1)
+    return -torch.log(p_true.clamp(KERAS_EPSILON, 1.0 - KERAS_EPSILON)).mean()
 
 
 def scored_parameters(net: torch.nn.Module, which: str) -> list[torch.nn.Parameter]:
@@ -145,7 +159,8 @@ class DeepEutaxy(Baseline):
         try:
             for b in range(rank, len(self.batches), world):
                 x, y = datamodule.gather("train", self.batches[b])
-                loss = F.cross_entropy(module(x).float(), y)
+                logits = module(x).float()
+                loss = keras_eager_cross_entropy(logits, y) if self.variant == "authors_code" else F.cross_entropy(logits, y)
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
                 scores[b] = similarity(params, grads, distance=self.variant == "authors_code")
