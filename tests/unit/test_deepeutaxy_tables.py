@@ -27,6 +27,7 @@ from trainfix.results.deepeutaxy_tables import (
     build_table_vi,
     build_table_vii,
     load_paper_table,
+    seed_values,
     table_iv_values,
 )
 from trainfix.results.figures import figure_3_curves
@@ -326,7 +327,15 @@ def test_cli_writes_tables_and_figure(multirun: Path, tmp_path: Path, capsys: py
     assert r"\multicolumn{3}{c}{BL train acc}" in (out / "table_iv.tex").read_text()
     values = pd.read_csv(out / "table_v_values.csv", comment="#")
     assert values.set_index(["row", "column"]).loc[("cnn1", "Speedup (A/C)"), "ours"] == pytest.approx(2.5)
+    per_seed = pd.read_csv(out / "seeds_iv_vi.csv", comment="#", index_col=0)
+    assert per_seed.loc["cnn1_bl_0", "max train acc (epoch)"] == "96.00% (9)"
+    assert per_seed.loc["cnn1_de_1", "status"].startswith("diverged")
+    assert "Tables IV-VI (DeepEutaxy) per seed" in (out / "report.html").read_text()
     assert not list(out.glob(".*.tmp"))
+    with pytest.raises(SystemExit) as exit_info:  # argparse: exit status 2, the accepted values named
+        main(["deepeutaxy", "--runs", str(multirun), "--out", str(out), "--chance-level", "keep"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'keep' (choose from 'exclude', 'count')" in capsys.readouterr().err
 
 
 def test_cli_table_vii(table_vii_runs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -426,20 +435,94 @@ def test_full_reading_is_the_default_when_recorded_and_spl_selection_is_shown(tm
     assert spurious[("SPL selected at convergence", "ours")] == "0.20%"
 
 
-def test_convergence_at_chance_level_is_named_in_the_caption(tmp_path: Path) -> None:
-    """A network that died in epoch 1 (constant output: the class prior) has a tiny full-set gradient:
-    Eq. 12 holds and counts, and the caption names the seed with its accuracies."""
-    root = spl_spurious_runs(tmp_path / "runs")
-    dead = metrics([0.1124, 0.1124, 0.1124, 0.1124, 0.1124, 0.1124], [0.1135] * 6, norms(6))
+def dead_seed_runs(root: Path) -> Path:
+    """spl_spurious_runs plus LeNet-5 BL seed 1, a network that died in epoch 1 (constant output: the
+    class prior, train 11.24 %, test 11.35 % for all 6 epochs) with a tiny full-set gradient: Eq. 12
+    holds at its first epoch."""
+    spl_spurious_runs(root)
+    dead = metrics([0.1124] * 6, [0.1135] * 6, norms(6))
     dead["grad_norm_full"] = norms(6, 0, 1, 2, 3, 4, 5)
     write_run(root, "lenet5_bl_1", "lenet5", "BL", 1, frame=dead)
-    table = build_table_iv(collect_runs(root))
-    assert table.loc["LeNet-5", ("BL epochs to converge", "ours")] == "2.5"  # (4 + 1) / 2: counted, as Eq. 12 says
+    return root
+
+
+def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path) -> None:
+    """A dead network does not count (as a diverged run), the cells say so, the captions name it;
+    `chance_level="count"` counts it as the paper's averaging read literally would (Eq. 12 holds at
+    epoch 1), and Table IV's caption then names that convergence."""
+    runs = collect_runs(dead_seed_runs(tmp_path / "runs"))
+    table = build_table_iv(runs)
+    lenet = table.loc["LeNet-5"]
+    assert lenet[("BL epochs to converge", "ours")] == "4 (1/2; 1 chance level)"
+    assert lenet[("BL train acc", "ours")] == "90.00% (1/2; 1 chance level)"
+    assert lenet[("SPL epochs to converge", "ours")] == "5 (1/2; 1 missing)"  # SPL starts at 10 % but learns: counted
     caption = "\n".join(table.attrs["caption"])
+    assert "At chance level" in caption and "excluded from the cells" in caption
+    assert "LeNet-5 BL seed 1 (max train 11.24%)" in caption and "SPL seed 0" not in caption
+    assert "Eq. 12 met at chance level" not in caption  # the seed is not counted
+
+    counted = build_table_iv(runs, chance_level="count")
+    assert counted.loc["LeNet-5", ("BL epochs to converge", "ours")] == "2.5"  # (4 + 1) / 2
+    caption = "\n".join(counted.attrs["caption"])
+    assert "counted in the cells as any finished run" in caption
     assert "Eq. 12 met at chance level" in caption and "LeNet-5 BL seed 1: epoch 1, train 11.24%, test 11.35%" in caption
-    assert "seed 0" not in caption.split("Eq. 12 met at chance level")[1]  # BL seed 0 converged at 95 %: not named
+    assert "seed 0" not in caption.split("Eq. 12 met at chance level")[1]  # BL seed 0 converged at 90 %: not named
+
+    # Table V: BL's level is seed 0's maximum alone (96 %), not (96 + 11.24) / 2 = 53.62 %.
+    table_v = build_table_v(runs).loc["LeNet-5"]
+    assert table_v[("BL max train acc", "ours")] == "96.00% (1/2; 1 chance level)"
+    assert table_v[("SPL same level as BL (B)", "ours")] == "1 not reached, 1 missing"  # SPL seed 0 tops out at 95 % < 96 %
+    assert build_table_v(runs, chance_level="count").loc["LeNet-5", ("BL max train acc", "ours")] == "53.62%"
+    assert "53.62%" not in "\n".join(build_table_v(runs).attrs["caption"])
+
+    # Figure 3 averages the counted seeds only.
+    curves = figure_3_curves(runs)
+    bl = curves[(curves["strategy"] == "BL") & (curves["metric"] == "train_acc_used")]
+    assert bl["seeds"].tolist() == [1] * 6 and bl["mean"].tolist()[-1] == pytest.approx(96.0)
+    curves = figure_3_curves(runs, chance_level="count")
+    bl = curves[(curves["strategy"] == "BL") & (curves["metric"] == "train_acc_used")]
+    assert bl["seeds"].tolist() == [2] * 6 and bl["mean"].tolist()[-1] == pytest.approx((96.0 + 11.24) / 2)
+
     clean = "\n".join(build_table_iv(collect_runs(spl_spurious_runs(tmp_path / "clean"))).attrs["caption"])
     assert "chance level" not in clean
+    # At chance but still learning (a short run, the gradient large: Eq. 12 never met): not dead, counted.
+    slow = spl_spurious_runs(tmp_path / "slow")
+    learning = metrics([0.11, 0.12, 0.13, 0.14, 0.15, 0.16], [0.11] * 6, norms(6))
+    learning["grad_norm_full"] = norms(6)
+    write_run(slow, "lenet5_bl_1", "lenet5", "BL", 1, frame=learning)
+    slow_table = build_table_iv(collect_runs(slow))
+    assert slow_table.loc["LeNet-5", ("BL epochs to converge", "ours")] == "4 (1/2; 1 not converged)"
+    assert slow_table.loc["LeNet-5", ("BL train acc", "ours")] == "53.00%"  # (0.90 + 0.16) / 2 * 100
+    assert "At chance level" not in "\n".join(slow_table.attrs["caption"])
+    with pytest.raises(ValueError, match="chance_level='drop' is not accepted; use one of \\['exclude', 'count'\\]"):
+        build_table_iv(runs, chance_level="drop")
+
+
+def test_per_seed_table_against_hand_computed_cells(tmp_path: Path) -> None:
+    root = dead_seed_runs(tmp_path / "runs")
+    write_run(root, "lenet5_de_0", "lenet5", "DE", 0, status="running",
+              frame=metrics([0.50, 0.97], [0.50, 0.92], norms(2, 1)))  # unfinished: shown so far, not counted
+    seeds = seed_values(collect_runs(root)).set_index(["Strategy", "Seed"])
+    bl0 = seeds.loc[("BL", 0)]
+    assert bl0["status"] == "finished" and bl0["epochs"] == "6"
+    assert (bl0["Eq. 12 epoch (full)"], bl0["Eq. 12 epoch (last)"], bl0["Eq. 12 epoch (mean)"]) == ("4", "3", "never")
+    assert (bl0["train acc at Eq. 12"], bl0["test acc at Eq. 12"]) == ("90.00%", "88.00%")  # index 3, reading full
+    assert (bl0["max train acc (epoch)"], bl0["max test acc (epoch)"]) == ("96.00% (6)", "91.00% (6)")
+    # BL's levels = seed 0's maxima (seed 1 is at chance level and excluded): 96 % and 91 %.
+    assert (bl0["first epoch at BL's train level"], bl0["first epoch at BL's test level"]) == ("6", "6")
+    assert bl0["min full-set grad norm (epoch)"] == "0.005 (4)" and bl0["note"] == "-"
+    assert seeds.loc[("BL", 1), "note"] == "at chance level: excluded from the tables"
+    spl = seeds.loc[("SPL", 0)]
+    assert (spl["Eq. 12 epoch (full)"], spl["Eq. 12 epoch (last)"]) == ("5", "2")
+    assert (spl["train acc at Eq. 12"], spl["SPL selected at Eq. 12"]) == ("90.00%", "100.00%")
+    assert (spl["first epoch at BL's train level"], spl["first epoch at BL's test level"]) == ("not reached", "not reached")
+    de = seeds.loc[("DE", 0)]
+    assert de["status"] == "running (epoch 2 so far)" and de["max train acc (epoch)"] == "97.00% (2)"
+    assert de["first epoch at BL's train level"] == "2"  # 97 % >= 96 %
+    assert seeds.loc[("SPL", 1), "status"] == "missing"
+    counted = seed_values(collect_runs(root), chance_level="count").set_index(["Strategy", "Seed"])
+    assert counted.loc[("BL", 1), "note"] == "at chance level: counted in the tables"
+    assert counted.loc[("BL", 0), "first epoch at BL's train level"] == "2"  # level (96 + 11.24) / 2 = 53.62 %: 70 % at epoch 2
 
 
 def test_auto_reading_falls_back_to_last_without_grad_norm_full(multirun: Path) -> None:

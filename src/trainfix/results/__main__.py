@@ -12,8 +12,8 @@
 
 `summary` prints one row per configuration (Markdown) and writes it with --out. `report` writes one
 self-contained HTML file. `deepeutaxy` writes into --out: table_<n>.md / .csv / .tex (paper layout:
-paper, ours, diff per cell), table_<n>_values.csv (one row per cell, numbers), figure_3.png and
-report.html (the tables, learning curves and run statuses); `trimming` writes mini-batch trimming's
+paper, ours, diff per cell), table_<n>_values.csv (one row per cell, numbers), seeds_iv_vi.md / .csv /
+.tex (Tables IV-VI's numbers per seed), figure_3.png and report.html (the tables, learning curves and run statuses); `trimming` writes mini-batch trimming's
 Table 1 (table_1.md/.csv/.tex, table_1_values.csv), figure_curves.png and report.html; `apricot` writes Apricot's Tables II-V,
 figure_2.png, figure_3.png and report.html from the input, reduced and adapt/ folders; runs whose protocol differs from their
 experiment's are not counted (--allow-off-protocol counts them, labelled). Exit status 2 on bad input
@@ -31,9 +31,11 @@ import pandas as pd
 
 from trainfix.results.collect import RunsInputError, collect_runs
 from trainfix.results.deepeutaxy_tables import (
+    CHANCE_LEVEL_CHOICES,
     STRATEGIES,
     READING_CHOICES,
     max_accuracy_values,
+    seed_values,
     select_runs,
     table_iv_values,
     table_vii_values,
@@ -94,6 +96,9 @@ def parser() -> argparse.ArgumentParser:
                     help="train accuracy: same = eval-mode pass for every strategy (default); code = as the authors' code "
                     "measured it (DE, SPL+DE and Table VII's SPL row: running mean in training mode)")
     de.add_argument("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
+    de.add_argument("--chance-level", choices=CHANCE_LEVEL_CHOICES, default="exclude",
+                    help="a finished run whose training accuracy never exceeded 2 / num_classes (a dead network): exclude "
+                    "(default; its cells read 'chance level') or count it as any finished run; captions name such seeds")
     de.add_argument("--allow-off-protocol", action="store_true",
                     help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "
                     "(labelled in the captions); default: they are not counted and the captions list them with the reason")
@@ -199,7 +204,8 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
     runs = check_protocol(collect_runs(args.runs, args.train_measure), allow=args.allow_off_protocol)
     base_folder = args.base_runs or base_folder_from_init(runs.runs)
     base = check_protocol(collect_runs(base_folder, args.train_measure), allow=args.allow_off_protocol) if base_folder else None
-    options = {"convergence": args.convergence, "epsilon": args.epsilon, "seeds": args.seeds, "rows": args.rows, "variant": args.variant}
+    options = {"convergence": args.convergence, "epsilon": args.epsilon, "seeds": args.seeds, "rows": args.rows, "variant": args.variant,
+               "chance_level": args.chance_level}
     main_runs = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=args.variant)
     has_vii = bool(runs.runs["table_vii_role"].notna().any())
     wanted = {"iv", "v", "vi", "vii", "fig3"} if args.table == "all" else {args.table}
@@ -231,10 +237,15 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
             print(table_markdown(table))
             written += write_table(table, args.out, values=values)
             tables.append(flat(table))
+    if wanted & {"iv", "v", "vi"}:
+        per_seed = seed_values(runs, **options)
+        written += write_table(per_seed, args.out)
+        tables.append(per_seed)
     if "fig3" in wanted:
         from trainfix.results.figures import figure_3, figure_3_caption  # matplotlib only when plotting
 
-        figure_options = {"band": args.band, "variant": args.variant, "seeds": args.seeds, "convergence": args.convergence}
+        figure_options = {"band": args.band, "variant": args.variant, "seeds": args.seeds, "convergence": args.convergence,
+                          "chance_level": args.chance_level}
         figure = figure_3(runs, rows=args.rows, **figure_options)
         written.append(write_figure(figure, Path(args.out) / "figure_3.png", description="\n".join(figure_3_caption(runs, **figure_options))))
         figures.append(("Figure 3 (as figure_3.png): " + " ".join(figure_3_caption(runs, **figure_options)), figure))

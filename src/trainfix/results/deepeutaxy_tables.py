@@ -15,7 +15,10 @@ Definitions (the same text is in docs/tables.md):
   `full` when every finished run recorded it, else `last`. Every caption gives the epochs to converge
   under each recorded reading. An epoch that made no optimizer step (`samples_seen` did not grow)
   cannot meet it. A run that never meets it is "not converged".
-- Only runs with status `finished` count. A cell is the mean over the seeds that count; when some of
+- Only runs with status `finished` count, and by default (`chance_level="exclude"`) not a finished run
+  whose training accuracy never exceeded 2 / num_classes and whose gradient vanished (Eq. 12 met at
+  the run's epsilon on the full-set gradient, or on a step reading when that is not recorded): a dead network, reason "chance level", named in every
+  caption; `chance_level="count"` counts it. A cell is the mean over the seeds that count; when some of
   the expected seeds do not, it says so: "98.52% (4/5; 1 failed)". With none: "missing" (no run
   folder), "failed", "diverged", "running", "data missing" (a DatasetMissingError), or a breakdown.
   Expected seeds: the `seeds` argument, else every seed found in the runs of the table.
@@ -30,6 +33,7 @@ Definitions (the same text is in docs/tables.md):
   BL" (B for SPL, C for DE): BL's level = mean over BL seeds of their maxima; per seed the first epoch
   with accuracy >= that level (1e-9 tolerance on fractions); mean over the seeds that reach it,
   "failed" when none does. Speedup = A / B (A = BL's epochs to its max), "-" when B has no number.
+- Per seed (`seed_values`): the numbers the tables average, one row per (row, strategy, seed).
 - Table VII (ResNet-20/32): Base = the SPL runs of 200 epochs (max train/test accuracy over them);
   SPL, DE, SPL+DE = runs with `config.table_vii_role` spl/de/spl_de that train 50 more epochs from
   Base: max train/test accuracy over those epochs and the additional epochs to convergence, counted
@@ -52,6 +56,7 @@ import pandas as pd
 import yaml
 
 from trainfix.callbacks.convergence import READINGS
+from trainfix.callbacks.full_gradient import FULL_GRADIENT_COLUMN as FULL_NORM
 from trainfix.results.collect import OK_STATUS, RunCollection, order_rows, row_label
 from trainfix.results.protocol import OFF_PROTOCOL, protocol_caption
 from trainfix.results.summary import require_same_configs
@@ -73,7 +78,7 @@ SOURCES = ("paper", "ours", "diff")
 LEVEL_TOLERANCE = 1e-9
 # Order in which the reasons a seed does not count are listed in a cell.
 REASON_ORDER = ("not converged", "not reached", "no gradient norm", "not recorded", "no epochs",
-                "running", "failed", "diverged", "data missing", "missing", "unreadable", OFF_PROTOCOL)
+                "running", "failed", "diverged", "chance level", "data missing", "missing", "unreadable", OFF_PROTOCOL)
 # Status preference when one (row, strategy, seed) has several run folders.
 STATUS_RANK = {OK_STATUS: 0, "diverged": 1, "running": 2, "failed": 3, "data missing": 4, "unreadable": 5, OFF_PROTOCOL: 6}
 CELL_NOTE = ("Cells: mean over the seeds whose run finished; '(k/n; ...)' = k of n expected seeds counted, "
@@ -81,6 +86,13 @@ CELL_NOTE = ("Cells: mean over the seeds whose run finished; '(k/n; ...)' = k of
              "accuracies, epochs for epoch counts, plain for speedups).")
 
 Outcome = float | str  # a seed's number, or why it has none
+# A finished run whose training accuracy never exceeded twice chance (2 / num_classes) and whose gradient
+# vanished (Eq. 12 met on the full-set gradient when recorded, else on a step reading): a dead network (e.g. ReLUs killed by the first Adagrad steps)
+# that predicts one class or the prior for the whole run, at a stationary point.
+# "exclude" (default): such a seed does not count in any cell (reason "chance level"), as a diverged run;
+# "count": it counts as any finished run (the paper's averaging read literally). Captions name such seeds.
+CHANCE_LEVEL_CHOICES = ("exclude", "count")
+CHANCE_REASON = "chance level"
 
 
 # --------------------------------------------------------------------------- paper numbers
@@ -194,6 +206,36 @@ def _paper_text(kind: str, paper: Any) -> str:
 
 
 # --------------------------------------------------------------------------- run selection
+def validate_chance_level(chance_level: str) -> str:
+    if chance_level not in CHANCE_LEVEL_CHOICES:
+        raise ValueError(f"chance_level={chance_level!r} is not accepted; use one of {list(CHANCE_LEVEL_CHOICES)} "
+                         "(what the cells do with a finished run whose training accuracy never exceeded 2 / num_classes)")
+    return chance_level
+
+
+def chance_accuracy(run: pd.Series) -> float:
+    """1 / num_classes of the run (10 classes when the run did not record it)."""
+    classes = run.get("num_classes")
+    return 1.0 / (float(classes) if classes is not None and not pd.isna(classes) else 10.0)
+
+
+def at_chance_level(metrics: pd.DataFrame | None, run: pd.Series) -> bool:
+    """Whether the run is a dead network: its training accuracy (`train_acc_used`) never exceeded twice
+    chance in any epoch, and its gradient vanished (Eq. 12 met at the run's epsilon: on the full-set
+    gradient when recorded, else on a step reading; a stationary point). A network still learning slowly
+    (a short run, a large gradient) is not."""
+    if metrics is None or metrics.empty or "train_acc_used" not in metrics.columns or not metrics["train_acc_used"].notna().any():
+        return False
+    if float(metrics["train_acc_used"].max()) > 2 * chance_accuracy(run):
+        return False
+    # The full-set gradient when recorded: a step reading is met spuriously by an SPL epoch with a few
+    # selected samples (fix 1), which is not a dead network.
+    full = READINGS["full"]
+    columns = [full] if full in metrics.columns and metrics[full].notna().any() else [READINGS["last"], READINGS["mean"]]
+    epsilon = _epsilon(run, None)
+    return any(isinstance(_first_converged(metrics, column, epsilon), int) for column in columns)
+
+
 def validate_reading(convergence: str) -> str:
     """The metrics column of a convergence reading ("last", "mean" or "full")."""
     if convergence not in READINGS:
@@ -272,10 +314,14 @@ class RunPool:
     group_column: str
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     roots: tuple[str, ...] = ()
+    chance_level: str = "exclude"
     checked: set[tuple[str, str, tuple[int, ...]]] = field(default_factory=set)  # cells already compared
 
+    def __post_init__(self) -> None:
+        validate_chance_level(self.chance_level)
+
     @classmethod
-    def of(cls, parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str) -> RunPool:
+    def of(cls, parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str, chance_level: str = "exclude") -> RunPool:
         frames, metrics, configs = [], {}, {}
         for collection, runs in parts:
             frames.append(runs)
@@ -285,7 +331,7 @@ class RunPool:
             for run_id, path in path_of.items():
                 configs[str(path)] = collection.configs.get(run_id) or {}
         runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        return cls(runs, metrics, group_column, configs, tuple(str(c.root) for c, _ in parts))
+        return cls(runs, metrics, group_column, configs, tuple(str(c.root) for c, _ in parts), chance_level)
 
     def seed_runs(self, row: str, group: str, seeds: list[int]) -> list[tuple[int, pd.Series | None]]:
         """(seed, the run used for it or None when missing); among several folders the best status wins."""
@@ -305,8 +351,45 @@ class RunPool:
             out.append((seed, ranked.iloc[0]))
         return out
 
+    def at_chance(self, run: pd.Series | None) -> bool:
+        """Whether `run` finished with a training accuracy that never exceeded 2 / num_classes."""
+        if run is None or run["status"] != OK_STATUS:
+            return False
+        return at_chance_level(self.metrics.get(str(run["path"])), run)
+
+    def counted(self, run: pd.Series | None) -> bool:
+        """Whether `run` counts in the cells: finished, with epochs, and not excluded at chance level."""
+        if run is None or run["status"] != OK_STATUS:
+            return False
+        metrics = self.metrics.get(str(run["path"]))
+        if metrics is None or metrics.empty:
+            return False
+        return not (self.chance_level == "exclude" and at_chance_level(metrics, run))
+
+    def chance_seeds(self, rows: Iterable[str], groups: Iterable[str], seeds: list[int]) -> list[str]:
+        """'LeNet-5 BL seed 2 (max train 11.24%)' for each finished seed at chance level."""
+        found = []
+        for row in rows:
+            for group in groups:
+                for seed, run in self.seed_runs(row, group, seeds):
+                    if self.at_chance(run):
+                        best = float(self.metrics[str(run["path"])]["train_acc_used"].max())
+                        found.append(f"{row_label(row)} {TABLE_VII_ROLES.get(group, group)} seed {seed} (max train {100 * best:.2f}%)")
+        return found
+
+    def chance_line(self, rows: Iterable[str], groups: Iterable[str], seeds: list[int]) -> str | None:
+        """The caption line naming the seeds at chance level and what the cells do with them (None: none)."""
+        found = self.chance_seeds(rows, groups, seeds)
+        if not found:
+            return None
+        what = ("excluded from the cells (reason 'chance level'; --chance-level count counts them)" if self.chance_level == "exclude"
+                else "counted in the cells as any finished run (--chance-level count; the default excludes them)")
+        return (f"At chance level (training accuracy never above 2 / num_classes in the whole run, gradient vanished: Eq. 12 "
+                f"met on the full-set gradient, or a step reading when that is not recorded; a dead network that predicts one class or the prior), {what}: {'; '.join(found)}.")
+
     def outcomes(self, row: str, group: str, seeds: list[int], measure: Callable[[pd.DataFrame, pd.Series], Outcome]) -> list[Outcome]:
-        """Per expected seed: `measure(metrics, run)` for a finished run, else why it has no number."""
+        """Per expected seed: `measure(metrics, run)` for a finished run, else why it has no number
+        ("chance level" for a run at chance level when `chance_level` is "exclude")."""
         result: list[Outcome] = []
         chosen = self.seed_runs(row, group, seeds)
         cell = (row, group, tuple(seeds))
@@ -327,7 +410,12 @@ class RunPool:
                 result.append(str(run["status"]))
             else:
                 metrics = self.metrics.get(str(run["path"]))
-                result.append("no epochs" if metrics is None or metrics.empty else measure(metrics, run))
+                if metrics is None or metrics.empty:
+                    result.append("no epochs")
+                elif self.chance_level == "exclude" and at_chance_level(metrics, run):
+                    result.append(CHANCE_REASON)
+                else:
+                    result.append(measure(metrics, run))
         return result
 
     def duplicates(self) -> int:
@@ -416,7 +504,8 @@ def table_rows(pool_runs: pd.DataFrame, rows: Iterable[str] | None) -> list[str]
 # --------------------------------------------------------------------------- Table IV
 def table_iv_values(runs: RunCollection, *, convergence: str = "auto", epsilon: float | None = None,
                     seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
-                    variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
+                    variant: str | None = None, paper: dict[str, Any] | None = None,
+                    chance_level: str = "exclude") -> pd.DataFrame:
     """Table IV as a long frame: one row per (table row, column) with paper/ours/diff numbers and texts.
 
     Columns: row, label, column, kind, paper, paper_text, ours, ours_text, diff, diff_text,
@@ -424,7 +513,7 @@ def table_iv_values(runs: RunCollection, *, convergence: str = "auto", epsilon: 
     """
     paper = paper or load_paper_table("iv")
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
-    pool = RunPool.of([(runs, selected)], "strategy")
+    pool = RunPool.of([(runs, selected)], "strategy", chance_level)
     seed_list = expected_seeds(selected, seeds)
     convergence, why = resolve_reading(convergence, pool)
     norm_column = validate_reading(convergence)
@@ -462,6 +551,9 @@ def table_iv_values(runs: RunCollection, *, convergence: str = "auto", epsilon: 
     caption.append("SPL selected at convergence: spl_selected_frac (share of the epoch's samples SPL selected) at the epoch the "
                    "train/test accuracies are taken from; not a column of the paper.")
     caption.append(readings_line(pool, table_rows(selected, rows), STRATEGIES, seed_list, epsilon, "epoch_number"))
+    dead = pool.chance_line(table_rows(selected, rows), STRATEGIES, seed_list)
+    if dead:
+        caption.append(dead)
     stuck = chance_level_convergence(pool, table_rows(selected, rows), seed_list, norm_column, epsilon)
     if stuck:
         caption.append("Eq. 12 met at chance level (a stationary point of a network that predicts one class or the "
@@ -472,24 +564,20 @@ def table_iv_values(runs: RunCollection, *, convergence: str = "auto", epsilon: 
 
 def chance_level_convergence(pool: RunPool, rows: list[str], seeds: list[int], norm_column: str,
                              epsilon: float | None) -> list[str]:
-    """Seeds whose first converged epoch has train accuracy at most twice chance (2 / num_classes, 10
+    """Counted seeds whose first converged epoch has train accuracy at most twice chance (2 / num_classes, 10
     classes when the run did not record it): "LeNet-5 BL seed 2: epoch 1, train 11.24%, test 11.35%"."""
     found = []
     for row in rows:
         for strategy in STRATEGIES:
             for seed, run in pool.seed_runs(row, strategy, seeds):
-                if run is None or run["status"] != OK_STATUS:
+                if not pool.counted(run):
                     continue
-                metrics = pool.metrics.get(str(run["path"]))
-                if metrics is None or metrics.empty:
-                    continue
+                metrics = pool.metrics[str(run["path"])]
                 position = _first_converged(metrics, norm_column, _epsilon(run, epsilon))
                 if not isinstance(position, int) or "train_acc_used" not in metrics.columns:
                     continue
-                classes = run.get("num_classes")
-                chance = 1.0 / (float(classes) if classes is not None and not pd.isna(classes) else 10.0)
                 train = float(metrics["train_acc_used"].iloc[position])
-                if train <= 2 * chance:
+                if train <= 2 * chance_accuracy(run):
                     test = float(metrics["test_acc"].iloc[position]) if "test_acc" in metrics.columns else math.nan
                     found.append(f"{row_label(row)} {strategy} seed {seed}: epoch {int(metrics['epoch_number'].iloc[position])}, "
                                  f"train {100 * train:.2f}%, test {100 * test:.2f}%")
@@ -499,7 +587,8 @@ def chance_level_convergence(pool: RunPool, rows: list[str], seeds: list[int], n
 def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
     """Table IV in the paper's layout (rows = models; (column, paper/ours/diff) columns of text).
 
-    Options as `table_iv_values`: convergence ("auto" | "last" | "mean" | "full"), epsilon, seeds, rows, variant, paper.
+    Options as `table_iv_values`: convergence ("auto" | "last" | "mean" | "full"), epsilon, seeds, rows, variant, paper,
+    chance_level ("exclude" | "count").
     """
     return widen(table_iv_values(runs, **options))
 
@@ -507,7 +596,8 @@ def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
 # --------------------------------------------------------------------------- Tables V and VI
 def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str = "auto", epsilon: float | None = None,
                         seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
-                        variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
+                        variant: str | None = None, paper: dict[str, Any] | None = None,
+                        chance_level: str = "exclude") -> pd.DataFrame:
     """Table V (`accuracy="train"`) or VI (`"test"`) as a long frame (columns as `table_iv_values`).
 
     `convergence`/`epsilon` do not change these tables; they are accepted so that the caption can
@@ -519,7 +609,7 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
     column = "train_acc_used" if accuracy == "train" else "test_acc"
     paper = paper or load_paper_table(key)
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
-    pool = RunPool.of([(runs, selected)], "strategy")
+    pool = RunPool.of([(runs, selected)], "strategy", chance_level)
     seed_list = expected_seeds(selected, seeds)
     convergence, why = resolve_reading(convergence, pool)
     reached_lines: list[str] = []
@@ -570,6 +660,9 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
     caption.append(f"Averaging: BL's level = the mean over BL seeds of each seed's maximum {accuracy} accuracy (the BL max "
                    "column); B (SPL) and C (DE) = the mean, over the seeds that reach that level, of the first 1-based epoch "
                    "at or above it; Speedup = A / B, A / C (ratios of means).")
+    dead = pool.chance_line(table_rows(selected, rows), STRATEGIES, seed_list)
+    if dead:
+        caption.append(dead)
     caption.extend(reached_lines)
     attrs = {"stem": f"table_{key}", "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
     return _finish(entries, attrs)
@@ -585,10 +678,118 @@ def build_table_vi(runs: RunCollection, **options: Any) -> pd.DataFrame:
     return widen(max_accuracy_values(runs, "test", **options))
 
 
+# --------------------------------------------------------------------------- per seed
+SEED_COLUMNS = (
+    "status", "epochs", "Eq. 12 epoch (full)", "Eq. 12 epoch (last)", "Eq. 12 epoch (mean)",
+    "train acc at Eq. 12", "test acc at Eq. 12", "SPL selected at Eq. 12", "max train acc (epoch)",
+    "max test acc (epoch)", "first epoch at BL's train level", "first epoch at BL's test level",
+    "min full-set grad norm (epoch)", "note",
+)
+
+
+def seed_values(runs: RunCollection, *, convergence: str = "auto", epsilon: float | None = None,
+                seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
+                variant: str | None = None, chance_level: str = "exclude") -> pd.DataFrame:
+    """The per-seed numbers behind Tables IV-VI: one row per (model, strategy, seed), text cells.
+
+    Index (Model, Strategy, Seed); columns SEED_COLUMNS. "Eq. 12 epoch" under each reading (1-based,
+    "never", "not recorded"); train/test accuracy at the Eq. 12 epoch of the tables' reading, or at the
+    last epoch when never met (Table IV's per-seed value); each accuracy's maximum with its first
+    1-based epoch (Tables V-VI); the first epoch at or above BL's level (the mean over finished BL
+    seeds of their maxima: Table V/VI's A for BL, B/C for SPL/DE); the smallest full-set data-loss
+    gradient norm. A seed whose run has not finished shows its numbers so far and its status (the
+    tables count finished runs only); one with no run reads "missing". `note` names a seed whose
+    Eq. 12 epoch is at chance level (train accuracy <= 2 / num_classes: a dead network).
+    """
+    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
+    pool = RunPool.of([(runs, selected)], "strategy", chance_level)
+    seed_list = expected_seeds(selected, seeds)
+    convergence, why = resolve_reading(convergence, pool)
+    norm_column = validate_reading(convergence)
+    records, level_texts = [], []
+    for row in table_rows(selected, rows):
+        levels = {}
+        for accuracy, column in (("train", "train_acc_used"), ("test", "test_acc")):
+            maxima = [v for v in pool.outcomes(row, "BL", seed_list, lambda m, r, c=column: _number(m[c].max() if c in m.columns else None))
+                      if not isinstance(v, str)]
+            levels[accuracy] = sum(maxima) / len(maxima) if maxima else None
+            level_texts.append(f"{row_label(row)} {accuracy} {format_value('acc', 100 * levels[accuracy]) if maxima else 'none (no counted BL run)'} "
+                               f"({_count(len(maxima), 'BL seed')})")
+        for strategy in STRATEGIES:
+            for seed, run in pool.seed_runs(row, strategy, seed_list):
+                record = dict.fromkeys(SEED_COLUMNS, "-")
+                record.update({"run": f"(no run: {row} {strategy} seed {seed})" if run is None else str(run["run_id"]), "Model": row_label(row), "Strategy": strategy,
+                               "Seed": seed, "status": "missing" if run is None else str(run["status"])})
+                metrics = None if run is None else pool.metrics.get(str(run["path"]))
+                if metrics is not None and not metrics.empty:
+                    record.update(_seed_numbers(metrics, run, epsilon, norm_column, levels))
+                    if pool.at_chance(run):
+                        record["note"] = ("at chance level: excluded from the tables" if chance_level == "exclude"
+                                          else "at chance level: counted in the tables")
+                records.append(record)
+    frame = pd.DataFrame(records, columns=["run", "Model", "Strategy", "Seed", *SEED_COLUMNS]).set_index("run")
+    caption = provenance_lines([runs], selected, seed_list, convergence, epsilon, "iv", uses_convergence=True,
+                               duplicates=pool.duplicates(), variant=variant, reading_why=why)[1:-1]
+    caption += [
+        "One row per seed (index: its run folder): the numbers Tables IV-VI average. A run that has not finished shows its "
+        "numbers so far (status column); the tables count finished runs only.",
+        f"Eq. 12 epoch: first 1-based epoch with gradient norm <= epsilon under each reading ('never' in the epochs recorded); "
+        f"train/test acc at Eq. 12: at that epoch under the tables' reading '{convergence}', or at the last epoch when never met "
+        "(Table IV's per-seed value).",
+        "max acc (epoch): the seed's maximum and the first 1-based epoch it is reached (Tables V-VI). First epoch at BL's level: "
+        "BL's level = mean over counted BL seeds of their maximum (Tables V-VI's A for BL, B for SPL, C for DE); 'not reached' "
+        f"when the seed never gets there. BL's levels: {'; '.join(level_texts) or 'none'}.",
+        "min full-set grad norm: the smallest grad_norm_full (data-loss gradient over the whole training set) and its epoch.",
+        "note: 'at chance level' = training accuracy never above 2 / num_classes in the whole run and Eq. 12 met (full-set "
+        "gradient when recorded) (a dead network; the tables exclude it by default, --chance-level count counts it); 'Eq. 12 met at chance level' = a counted seed whose Eq. 12 "
+        "epoch has training accuracy <= 2 / num_classes.",
+    ]
+    frame.attrs = {"stem": "seeds_iv_vi", "title": "Tables IV-VI (DeepEutaxy) per seed", "caption": caption}
+    return frame
+
+
+def _seed_numbers(metrics: pd.DataFrame, run: pd.Series, epsilon: float | None, norm_column: str,
+                  levels: dict[str, float | None]) -> dict[str, str]:
+    """One run's cells of `seed_values` (text)."""
+    epochs = metrics["epoch_number"]
+    out = {"epochs": str(len(metrics))}
+    if run["status"] != OK_STATUS:
+        out["status"] = f"{run['status']} (epoch {int(epochs.iloc[-1])} so far)"
+    for reading, column in READINGS.items():
+        position = _first_converged(metrics, column, _epsilon(run, epsilon))
+        out[f"Eq. 12 epoch ({reading})"] = ("never" if position is None else position if isinstance(position, str)
+                                            else str(int(epochs.iloc[position])))
+    position = _first_converged(metrics, norm_column, _epsilon(run, epsilon))
+    at = position if isinstance(position, int) else len(metrics) - 1
+    for name, column in (("train", "train_acc_used"), ("test", "test_acc")):
+        value = metrics[column].iloc[at] if column in metrics.columns else None
+        out[f"{name} acc at Eq. 12"] = "not recorded" if value is None or pd.isna(value) else format_value("acc", 100 * float(value))
+    if run["strategy"] == "SPL" and "spl_selected_frac" in metrics.columns and pd.notna(metrics["spl_selected_frac"].iloc[at]):
+        out["SPL selected at Eq. 12"] = format_value("acc", 100 * float(metrics["spl_selected_frac"].iloc[at]))
+    for name, column in (("train", "train_acc_used"), ("test", "test_acc")):
+        series = metrics[column] if column in metrics.columns else pd.Series(dtype=float)
+        if not series.notna().any():
+            out[f"max {name} acc (epoch)"] = "not recorded"
+            continue
+        out[f"max {name} acc (epoch)"] = f"{format_value('acc', 100 * float(series.max()))} ({int(_first_argmax_epoch(series, epochs))})"
+        level = levels[name]
+        if level is not None:
+            hits = (series >= level - LEVEL_TOLERANCE).to_numpy().nonzero()[0]
+            out[f"first epoch at BL's {name} level"] = str(int(epochs.iloc[hits[0]])) if len(hits) else "not reached"
+    if FULL_NORM in metrics.columns and metrics[FULL_NORM].notna().any():
+        norms = metrics[FULL_NORM]
+        out["min full-set grad norm (epoch)"] = f"{float(norms.min()):.3g} ({int(epochs.iloc[int(norms.fillna(math.inf).to_numpy().argmin())])})"
+    if isinstance(position, int) and "train_acc_used" in metrics.columns:
+        if float(metrics["train_acc_used"].iloc[position]) <= 2 * chance_accuracy(run):
+            out["note"] = "Eq. 12 met at chance level"
+    return out
+
+
 # --------------------------------------------------------------------------- Table VII
 def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None, *, convergence: str = "auto",
                      epsilon: float | None = None, seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
-                     variant: str | None = None, paper: dict[str, Any] | None = None) -> pd.DataFrame:
+                     variant: str | None = None, paper: dict[str, Any] | None = None,
+                     chance_level: str = "exclude") -> pd.DataFrame:
     """Table VII as a long frame: rows Base, SPL, DE, SPL+DE; per model max train/test acc and
     additional epochs to convergence.
 
@@ -607,7 +808,7 @@ def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None
         base = select_runs(base_runs.runs, roles=[None, "base"], strategies=["SPL"], variant=variant)
         base = base[base["row"].isin(models)].assign(table_vii_role="base")
         parts.append((base_runs, base))
-    pool = RunPool.of(parts, "table_vii_role")
+    pool = RunPool.of(parts, "table_vii_role", chance_level)
     selected = pool.runs
     seed_list = expected_seeds(selected, seeds)
     convergence, why = resolve_reading(convergence, pool)
@@ -645,6 +846,9 @@ def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None
         caption.append("DE row under variant authors_code: the authors' code has no DE continuation for Table VII (SPL+DE.py "
                        "-u 0 continues SPL, -u 1 runs SPL+DE); this row is our authors_code DE started from Base, with no "
                        "counterpart in the code.")
+    dead = pool.chance_line(models, TABLE_VII_ROLES, seed_list)
+    if dead:
+        caption.append(dead)
     caption.append(readings_line(pool, models, [r for r in TABLE_VII_ROLES if r != "base"], seed_list, epsilon, None))
     attrs = {"stem": "table_vii", "title": f"Table VII (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
     return _finish(entries, attrs)

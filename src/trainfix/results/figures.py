@@ -1,7 +1,8 @@
 """DeepEutaxy Figure 3: per table row, train accuracy, train loss, test accuracy and test loss against
 the number of epochs, one line per strategy (BL, SPL, DE) with an error band over seeds.
 
-Line = mean over the seeds whose run finished, at each 1-based epoch; band = min..max over those
+Line = mean over the seeds whose run finished (and, by default, rose above chance level: see
+`deepeutaxy_tables.CHANCE_LEVEL_CHOICES`), at each 1-based epoch; band = min..max over those
 seeds (`band="minmax"`, the default) or mean +- 1 standard deviation (`band="std"`). Accuracies are
 plotted in percent; losses as recorded (mean per-sample loss; SPL's training loss is its own
 objective, so its train-loss curve is not the cross-entropy of BL/DE). Train accuracy/loss use the
@@ -18,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from trainfix.results.collect import OK_STATUS, RunCollection, row_label
+from trainfix.results.collect import RunCollection, row_label
 from trainfix.results.deepeutaxy_tables import STRATEGIES, RunPool, aggregate, expected_seeds, provenance_lines, select_runs, table_rows
 
 PANELS = (  # (metrics column, title, y label, scale)
@@ -32,19 +33,20 @@ BANDS = {"minmax": "min..max over seeds", "std": "mean +- 1 std over seeds"}
 
 
 def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None,
-                    variant: str | None = None, seeds: Iterable[int] | None = None) -> pd.DataFrame:
+                    variant: str | None = None, seeds: Iterable[int] | None = None, chance_level: str = "exclude") -> pd.DataFrame:
     """The plotted numbers: one row per (row, strategy, metric, epoch_number) with mean, low, high
     (the band) and seeds (how many finished runs have that epoch). Accuracies in percent.
-    The runs are those the tables use: one per (row, strategy, expected seed), finished."""
+    The runs are those the tables count: one per (row, strategy, expected seed), finished, and not at
+    chance level unless `chance_level="count"`."""
     if band not in BANDS:
         raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
     wanted = table_rows(selected, rows)
     # The run the tables use for each (row, strategy, seed): one per seed even with duplicate folders.
-    pool = RunPool.of([(runs, selected)], "strategy")
+    pool = RunPool.of([(runs, selected)], "strategy", chance_level)
     seed_list = expected_seeds(selected, seeds)
     chosen = {run["run_id"] for row in wanted for strategy in STRATEGIES for _, run in pool.seed_runs(row, strategy, seed_list)
-              if run is not None and run["status"] == OK_STATUS}
+              if pool.counted(run)}
     epochs = runs.epochs[runs.epochs["run_id"].isin(chosen)]
     frames = []
     for column, _, _, scale in PANELS:
@@ -62,28 +64,31 @@ def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable
 
 
 def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str | None = None,
-                     seeds: Iterable[int] | None = None, convergence: str = "auto") -> list[str]:
+                     seeds: Iterable[int] | None = None, convergence: str = "auto", chance_level: str = "exclude") -> list[str]:
     """The figure's caption lines: what line and band are, then profile, data, hardware, seeds,
     convergence reading (not used by the figure) and the train-accuracy column."""
     if band not in BANDS:
         raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
-    lines = provenance_lines([runs], selected, expected_seeds(selected, seeds), convergence, None, "iv", uses_convergence=False, variant=variant)
+    seed_list = expected_seeds(selected, seeds)
+    lines = provenance_lines([runs], selected, seed_list, convergence, None, "iv", uses_convergence=False, variant=variant)
     header = [f"Figure 3 (DeepEutaxy): train/test accuracy and loss per epoch; line = mean over finished seeds, band = {BANDS[band]}."]
     # The provenance's first and last lines are about table cells.
-    return header + [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
+    lines = header + [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
+    dead = RunPool.of([(runs, selected)], "strategy", chance_level).chance_line(table_rows(selected, None), STRATEGIES, seed_list)
+    return lines + ([dead.replace("from the cells", "from the curves").replace("in the cells", "in the curves")] if dead else [])
 
 
 def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None, variant: str | None = None,
-             seeds: Iterable[int] | None = None, convergence: str = "auto") -> Figure:
+             seeds: Iterable[int] | None = None, convergence: str = "auto", chance_level: str = "exclude") -> Figure:
     """Figure 3: a (rows x 4) grid of panels under a title block with `figure_3_caption`."""
-    curves = figure_3_curves(runs, band=band, rows=rows, variant=variant, seeds=seeds)
+    curves = figure_3_curves(runs, band=band, rows=rows, variant=variant, seeds=seeds, chance_level=chance_level)
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
     wanted = table_rows(selected, rows)
     if not wanted:
         raise ValueError(f"{runs.root}: no BL/SPL/DE runs to plot")
     seed_list = expected_seeds(selected, seeds)
-    pool = RunPool.of([(runs, selected)], "strategy")
+    pool = RunPool.of([(runs, selected)], "strategy", chance_level)
     figure = Figure(figsize=(16, 3.3 * len(wanted) + 2.2), layout="constrained")
     axes = figure.subplots(len(wanted), len(PANELS), squeeze=False)
     for i, row in enumerate(wanted):
@@ -106,6 +111,6 @@ def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] |
             ax.grid(alpha=0.3)
             if j == 0:
                 ax.legend(fontsize=8, loc="best")
-    caption = figure_3_caption(runs, band=band, variant=variant, seeds=seeds, convergence=convergence)
+    caption = figure_3_caption(runs, band=band, variant=variant, seeds=seeds, convergence=convergence, chance_level=chance_level)
     figure.suptitle("\n".join(caption), fontsize=8.5, horizontalalignment="left", x=0.01)
     return figure
