@@ -19,7 +19,7 @@ ROWS_VII ?= resnet20 resnet32
 CIFAR_DATA ?= cifar10
 LAUNCHER ?=
 
-.PHONY: help venv fashion-mnist demo train test test-full test-faults evidence-lenet5 evidence-cnn1 summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
+.PHONY: help venv fashion-mnist demo train test test-full test-faults evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -86,26 +86,42 @@ clean: ## remove caches (not runs/ or multirun/)
 	rm -rf .pytest_cache **/__pycache__
 
 EVIDENCE_DIR ?= $(abspath ../evidence-runs)
+# de_tables(folder, out, variant, row[, options]): copy the records of each run of `row` and `variant` in folder (run.json,
+# metrics.csv, convergence.json, de_refreshes.jsonl; not checkpoints) into out/runs/, then build Tables IV-VI, the per-seed
+# table, Figure 3 and the report from those copies, so a committed results folder rebuilds by itself. Unfinished runs are
+# copied too: the per-seed table shows them so far; the tables count finished runs only.
+define de_tables
+	@for run in $(1)/$(4)_*_$(3)_seed*/; do test -f $$run/run.json || continue; dest=$(2)/runs/$$(basename $$run); mkdir -p $$dest; \
+	  for f in run.json metrics.csv convergence.json de_refreshes.jsonl; do test ! -f $$run/$$f || cp $$run/$$f $$dest/; done; done
+	$(PY) -m trainfix.results deepeutaxy --runs $(2)/runs --out $(2) --variant $(3) --rows $(4) $(5)
+endef
+
 evidence-lenet5: venv ## DeepEutaxy Table IV's LeNet-5 row at the paper's protocol on this CPU: 3 seeds x BL/SPL/DE x both variants, 2 runs side by side (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/lenet5 profile=full trainer=cpu \
 	  variant=paper,authors_code seed=0,1,2 strategy=baseline,spl,deepeutaxy paths.multirun_dir=$(EVIDENCE_DIR) \
 	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
-	for v in paper authors_code; do $(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full \
-	  --out results/deepeutaxy_table_iv_full_lenet5_cpu_$$v --variant $$v --rows lenet5 || exit 1; done
+	$(MAKE) --no-print-directory evidence-tables
 
 evidence-cnn1: venv ## DeepEutaxy Table IV's CNN1 row at the paper's protocol on this CPU, seed 0, BL/SPL/DE (~10 h a run; resumable, tables label unfinished runs)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/cnn1 profile=full trainer=cpu \
 	  variant=paper seed=0 strategy=baseline,spl,deepeutaxy paths.multirun_dir=$(EVIDENCE_DIR) \
 	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
-	$(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full \
-	  --out results/deepeutaxy_table_iv_full_cnn1_cpu_paper --variant paper --rows cnn1
+	$(MAKE) --no-print-directory evidence-tables
 
 evidence-lenet5-tfkeras-start: venv ## the LeNet-5 row, variant=paper with tf.keras' Adagrad start (accumulators 0.1, as the authors' code ran): 3 seeds x BL/SPL/DE, own folder (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/lenet5 profile=full trainer=cpu \
 	  variant=paper optimizer.initial_accumulator_value=0.1 seed=0,1,2 strategy=baseline,spl,deepeutaxy \
 	  task_name=deepeutaxy_table_iv_full_tfkeras_start paths.multirun_dir=$(EVIDENCE_DIR) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
-	$(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_DIR)/deepeutaxy_table_iv_full_tfkeras_start \
-	  --out results/deepeutaxy_table_iv_full_lenet5_cpu_paper_tfkeras_start --variant paper --rows lenet5 --allow-off-protocol
+	$(MAKE) --no-print-directory evidence-tables
+
+DE_EVIDENCE = $(EVIDENCE_DIR)/deepeutaxy_table_iv_full
+DE_TFKERAS = $(EVIDENCE_DIR)/deepeutaxy_table_iv_full_tfkeras_start
+EVIDENCE_RESULTS ?= results
+evidence-tables: venv ## copy the DeepEutaxy CPU evidence records into results/ and rebuild their tables (no training; any time, runs finished or not)
+	$(if $(wildcard $(DE_EVIDENCE)/lenet5_*_paper_seed*),$(call de_tables,$(DE_EVIDENCE),$(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_lenet5_cpu_paper,paper,lenet5))
+	$(if $(wildcard $(DE_EVIDENCE)/lenet5_*_authors_code_seed*),$(call de_tables,$(DE_EVIDENCE),$(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_lenet5_cpu_authors_code,authors_code,lenet5))
+	$(if $(wildcard $(DE_EVIDENCE)/cnn1_*_paper_seed*),$(call de_tables,$(DE_EVIDENCE),$(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_cnn1_cpu_paper,paper,cnn1))
+	$(if $(wildcard $(DE_TFKERAS)/lenet5_*_paper_seed*),$(call de_tables,$(DE_TFKERAS),$(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_lenet5_cpu_paper_tfkeras_start,paper,lenet5,--allow-off-protocol))
 
 # ---- training monitor (AutoTrainer) and the oscillating-loss study: docs/monitor.md ----------------------
 OL_SEEDS_quick := 0,1,2

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -605,3 +609,34 @@ def test_a_key_added_since_is_compared_at_what_older_runs_did(multirun: Path) ->
             assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
     with pytest.raises(ValueError, match=r"row cnn1, SPL: .*optimizer\.initial_accumulator_value: 0 \(cnn1_spl_0\) vs 0\.1 \(cnn1_spl_1\)"):
         build_table_iv(collect_runs(multirun))
+
+
+def test_make_evidence_tables_copies_records_per_row_and_variant_and_builds(tmp_path: Path) -> None:
+    """`make evidence-tables` copies each run's records (not its checkpoints) of a row and variant into
+    <results>/<name>/runs/ and builds the tables from those copies; unfinished runs travel too."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    repo = Path(__file__).resolve().parents[2]
+    evidence = tmp_path / "evidence" / "deepeutaxy_table_iv_full"
+    n = 6
+    bl = metrics([0.50, 0.70, 0.80, 0.90, 0.95, 0.96], [0.50, 0.70, 0.80, 0.88, 0.90, 0.91], norms(n, 2))
+    write_run(evidence, "lenet5_baseline_paper_seed0-aaaa", "lenet5", "BL", 0, frame=bl)
+    (evidence / "lenet5_baseline_paper_seed0-aaaa" / "checkpoints").mkdir()
+    (evidence / "lenet5_baseline_paper_seed0-aaaa" / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    write_run(evidence, "lenet5_deepeutaxy_paper_seed0-bbbb", "lenet5", "DE", 0, status="running", frame=bl.head(3))
+    write_run(evidence, "cnn1_baseline_paper_seed0-cccc", "cnn1", "BL", 0, frame=bl)
+    out = tmp_path / "results"
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    done = subprocess.run(["make", "--no-print-directory", "-o", str(tmp_path / "venv" / ".installed"), f"VENV={tmp_path / 'venv'}",
+                           f"PY={sys.executable}", "evidence-tables", f"EVIDENCE_DIR={tmp_path / 'evidence'}", f"EVIDENCE_RESULTS={out}"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lenet = out / "deepeutaxy_table_iv_full_lenet5_cpu_paper"
+    assert sorted(p.name for p in (lenet / "runs").iterdir()) == ["lenet5_baseline_paper_seed0-aaaa", "lenet5_deepeutaxy_paper_seed0-bbbb"]
+    assert sorted(p.name for p in (lenet / "runs" / "lenet5_baseline_paper_seed0-aaaa").iterdir()) == ["metrics.csv", "run.json"]
+    assert f"Runs: {lenet / 'runs'}." in (lenet / "table_iv.md").read_text()  # built from the copies
+    per_seed = pd.read_csv(lenet / "seeds_iv_vi.csv", comment="#", index_col=0)
+    assert per_seed.loc["lenet5_deepeutaxy_paper_seed0-bbbb", "status"] == "running (epoch 3 so far)"
+    cnn1 = out / "deepeutaxy_table_iv_full_cnn1_cpu_paper"
+    assert [p.name for p in (cnn1 / "runs").iterdir()] == ["cnn1_baseline_paper_seed0-cccc"]
+    assert not (out / "deepeutaxy_table_iv_full_lenet5_cpu_authors_code").exists()  # no authors_code run: nothing built
