@@ -34,7 +34,7 @@ from trainfix.results.deepeutaxy_tables import (
     seed_values,
     table_iv_values,
 )
-from trainfix.results.figures import figure_3_curves
+from trainfix.results.figures import figure_3, figure_3_curves
 
 TARGETS = {
     "BL": "trainfix.strategies.baseline.Baseline",
@@ -486,6 +486,11 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     curves = figure_3_curves(runs, chance_level="count")
     bl = curves[(curves["strategy"] == "BL") & (curves["metric"] == "train_acc_used")]
     assert bl["seeds"].tolist() == [2] * 6 and bl["mean"].tolist()[-1] == pytest.approx((96.0 + 11.24) / 2)
+    figure = figure_3(runs)
+    assert [ax.get_yscale() for ax in figure.axes] == ["linear", "log", "linear", "log"]  # losses > 0: log scale
+    title = figure._suptitle.get_text()
+    assert "LeNet-5 BL seed 1 (max train 11.24%)" in title and "excluded from the curves" in title
+    assert max(len(line) for line in title.splitlines()) <= 230  # wrapped to the figure's width
 
     clean = "\n".join(build_table_iv(collect_runs(spl_spurious_runs(tmp_path / "clean"))).attrs["caption"])
     assert "chance level" not in clean

@@ -4,7 +4,7 @@ the number of epochs, one line per strategy (BL, SPL, DE) with an error band ove
 Line = mean over the seeds whose run finished (and, by default, rose above chance level: see
 `deepeutaxy_tables.CHANCE_LEVEL_CHOICES`), at each 1-based epoch; band = min..max over those
 seeds (`band="minmax"`, the default) or mean +- 1 standard deviation (`band="std"`). Accuracies are
-plotted in percent; losses as recorded (mean per-sample loss; SPL's training loss is its own
+plotted in percent; losses as recorded, on a log scale when every plotted value is positive (mean per-sample loss; SPL's training loss is its own
 objective, so its train-loss curve is not the cross-entropy of BL/DE). Train accuracy/loss use the
 `train_eval_*` columns when a run recorded them, else the running training-mode means
 (see `trainfix.results.collect`). Colours follow the paper: DE blue, BL orange, SPL green.
@@ -13,6 +13,7 @@ Rendered with matplotlib's Agg canvas (no display needed).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 
 import pandas as pd
@@ -29,6 +30,7 @@ PANELS = (  # (metrics column, title, y label, scale)
     ("test_loss", "test loss", "loss", 1.0),
 )
 COLORS = {"DE": "tab:blue", "BL": "tab:orange", "SPL": "tab:green"}
+CAPTION_WIDTH = 230  # characters per caption line above the panels (the figure is 16 inches wide)
 BANDS = {"minmax": "min..max over seeds", "std": "mean +- 1 std over seeds"}
 
 
@@ -108,9 +110,15 @@ def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] |
             ax.set_xlabel("epoch (1-based)")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(ylabel)
+            panel = curves[(curves["row"] == row) & (curves["metric"] == column)]
+            if "loss" in column and len(panel) and float(panel[["mean", "low"]].min().min()) > 0:
+                # Losses span orders of magnitude (a collapsed network's loss in the thousands next to 0.01).
+                ax.set_yscale("log")
+                ax.set_ylabel(f"{ylabel} (log scale)")
             ax.grid(alpha=0.3)
             if j == 0:
                 ax.legend(fontsize=8, loc="best")
     caption = figure_3_caption(runs, band=band, variant=variant, seeds=seeds, convergence=convergence, chance_level=chance_level)
-    figure.suptitle("\n".join(caption), fontsize=8.5, horizontalalignment="left", x=0.01)
+    wrapped = [part for line in caption for part in textwrap.wrap(line, CAPTION_WIDTH, subsequent_indent="  ")]
+    figure.suptitle("\n".join(wrapped), fontsize=8.5, horizontalalignment="left", x=0.01)
     return figure
