@@ -17,8 +17,8 @@ Definitions (the same text is in docs/tables.md):
   cannot meet it. A run that never meets it is "not converged".
 - Only runs with status `finished` count, and by default (`chance_level="exclude"`) not a finished run
   whose training accuracy never exceeded 2 / num_classes and whose gradient vanished (Eq. 12 met at
-  the run's epsilon on the full-set gradient, or on a step reading when that is not recorded): a dead network, reason "chance level", named in every
-  caption; `chance_level="count"` counts it. A cell is the mean over the seeds that count; when some of
+  the run's epsilon on the full-set gradient, or on a step reading when that is not recorded): a dead
+  network, reason "chance level", named in every caption; `chance_level="count"` counts it. A cell is the mean over the seeds that count; when some of
   the expected seeds do not, it says so: "98.52% (4/5; 1 failed)". With none: "missing" (no run
   folder), "failed", "diverged", "running", "data missing" (a DatasetMissingError), or a breakdown.
   Expected seeds: the `seeds` argument, else every seed found in the runs of the table.
@@ -87,8 +87,9 @@ CELL_NOTE = ("Cells: mean over the seeds whose run finished; '(k/n; ...)' = k of
 
 Outcome = float | str  # a seed's number, or why it has none
 # A finished run whose training accuracy never exceeded twice chance (2 / num_classes) and whose gradient
-# vanished (Eq. 12 met on the full-set gradient when recorded, else on a step reading): a dead network (e.g. ReLUs killed by the first Adagrad steps)
-# that predicts one class or the prior for the whole run, at a stationary point.
+# vanished (Eq. 12 met on the full-set gradient when recorded, else on a step reading): a dead network
+# (e.g. ReLUs killed by the first Adagrad steps) that predicts one class or the prior for the whole run,
+# at a stationary point.
 # "exclude" (default): such a seed does not count in any cell (reason "chance level"), as a diverged run;
 # "count": it counts as any finished run (the paper's averaging read literally). Captions name such seeds.
 CHANCE_LEVEL_CHOICES = ("exclude", "count")
@@ -352,7 +353,7 @@ class RunPool:
         return out
 
     def at_chance(self, run: pd.Series | None) -> bool:
-        """Whether `run` finished with a training accuracy that never exceeded 2 / num_classes."""
+        """Whether `run` finished as a dead network (`at_chance_level`)."""
         if run is None or run["status"] != OK_STATUS:
             return False
         return at_chance_level(self.metrics.get(str(run["path"])), run)
@@ -384,8 +385,9 @@ class RunPool:
             return None
         what = ("excluded from the cells (reason 'chance level'; --chance-level count counts them)" if self.chance_level == "exclude"
                 else "counted in the cells as any finished run (--chance-level count; the default excludes them)")
-        return (f"At chance level (training accuracy never above 2 / num_classes in the whole run, gradient vanished: Eq. 12 "
-                f"met on the full-set gradient, or a step reading when that is not recorded; a dead network that predicts one class or the prior), {what}: {'; '.join(found)}.")
+        return ("At chance level (training accuracy never above 2 / num_classes in the whole run, gradient vanished: Eq. 12 "
+                "met on the full-set gradient, or a step reading when that is not recorded; a dead network that predicts one "
+                f"class or the prior), {what}: {'; '.join(found)}.")
 
     def outcomes(self, row: str, group: str, seeds: list[int], measure: Callable[[pd.DataFrame, pd.Series], Outcome]) -> list[Outcome]:
         """Per expected seed: `measure(metrics, run)` for a finished run, else why it has no number
