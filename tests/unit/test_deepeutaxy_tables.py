@@ -289,6 +289,20 @@ def test_table_vii(table_vii_runs: tuple[Path, Path]) -> None:
         build_table_vii(collect_runs(base))
 
 
+def test_table_vii_leaves_a_dead_continuation_out(table_vii_runs: tuple[Path, Path]) -> None:
+    """A Table VII run at chance level (train 10 %, step gradient under epsilon: no full-set norm
+    recorded, so the step readings decide) reads "chance level" and is named in the caption."""
+    vii, base = table_vii_runs
+    shutil.rmtree(vii / "spl_de_1")
+    write_run(vii, "spl_de_1", "resnet20", "SPL+DE", 1, role="spl_de",
+              frame=metrics([0.10, 0.10, 0.10, 0.10], [0.10] * 4, norms(4, 0, 1, 2, 3), first_epoch=200))
+    table = build_table_vii(collect_runs(vii), collect_runs(base))
+    assert table.loc["SPL+DE", ("ResNet-20 max train acc", "ours")] == "97.00% (1/2; 1 chance level)"
+    assert "ResNet-20 SPL+DE seed 1 (max train 10.00%)" in "\n".join(table.attrs["caption"])
+    counted = build_table_vii(collect_runs(vii), collect_runs(base), chance_level="count")
+    assert counted.loc["SPL+DE", ("ResNet-20 max train acc", "ours")] == "53.50%"  # (97 + 10) / 2
+
+
 # --------------------------------------------------------------------------- paper numbers
 def test_paper_numbers_match_the_seed() -> None:
     iv, v, vi, vii = (load_paper_table(t) for t in ("iv", "v", "vi", "vii"))
