@@ -647,8 +647,9 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
                 same = Cell("epochs", None, text_if_none="no BL result")
             else:
                 same = aggregate("epochs", pool.outcomes(row, strategy, seed_list, reaching(level)), soft="not reached", soft_text="failed")
+                others = "".join(f", {n} {reason}" for reason, n in same.others)
                 reached_lines.append(f"{label} {strategy} ({letter}): {same.used} of {_count(len(seed_list), 'seed')} reached BL's level "
-                                     f"{level * 100:.2f}%.")
+                                     f"{level * 100:.2f}%{' (' + others[2:] + ')' if others else ''}.")
             published = _published(cells, "same_level_as_bl", strategy)
             entries.append(_entry(row, label, f"{strategy} same level as BL ({letter})", "epochs", published, same))
             if a_cell.value is not None and same.value is not None:
