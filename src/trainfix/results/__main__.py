@@ -13,8 +13,8 @@
 `summary` prints one row per configuration (Markdown) and writes it with --out. `report` writes one
 self-contained HTML file. `deepeutaxy` writes into --out: table_<n>.md / .csv / .tex (paper layout:
 paper, ours, diff per cell), table_<n>_values.csv (one row per cell, numbers), seeds_iv_vi.md / .csv /
-.tex (Tables IV-VI's numbers per seed), figure_3.png and report.html (the tables, learning curves and run statuses); `trimming` writes mini-batch trimming's
-Table 1 (table_1.md/.csv/.tex, table_1_values.csv), figure_curves.png and report.html; `apricot` writes Apricot's Tables II-V,
+.tex (Tables IV-VI's numbers per seed), figure_3.png and report.html (the tables, learning curves and run
+statuses); `trimming` writes mini-batch trimming's Table 1 (table_1.md/.csv/.tex, table_1_values.csv), figure_curves.png and report.html; `apricot` writes Apricot's Tables II-V,
 figure_2.png, figure_3.png and report.html from the input, reduced and adapt/ folders; runs whose protocol differs from their
 experiment's are not counted (--allow-off-protocol counts them, labelled). Exit status 2 on bad input
 (a runs folder that does not exist or holds no run folders, an unknown option value), with the
@@ -97,7 +97,8 @@ def parser() -> argparse.ArgumentParser:
                     "measured it (DE, SPL+DE and Table VII's SPL row: running mean in training mode)")
     de.add_argument("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
     de.add_argument("--chance-level", choices=CHANCE_LEVEL_CHOICES, default="exclude",
-                    help="a finished run whose training accuracy never exceeded 2 / num_classes (a dead network): exclude "
+                    help="a dead network (a finished run whose training accuracy never exceeded 2 / num_classes and whose "
+                    "gradient vanished): exclude "
                     "(default; its cells read 'chance level') or count it as any finished run; captions name such seeds")
     de.add_argument("--allow-off-protocol", action="store_true",
                     help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "
@@ -245,8 +246,8 @@ def build_deepeutaxy(args: argparse.Namespace) -> list[Path]:
         from trainfix.results.figures import figure_3, figure_3_caption  # matplotlib only when plotting
 
         figure_options = {"band": args.band, "variant": args.variant, "seeds": args.seeds, "convergence": args.convergence,
-                          "chance_level": args.chance_level}
-        figure = figure_3(runs, rows=args.rows, **figure_options)
+                          "chance_level": args.chance_level, "rows": args.rows}
+        figure = figure_3(runs, **figure_options)
         written.append(write_figure(figure, Path(args.out) / "figure_3.png", description="\n".join(figure_3_caption(runs, **figure_options))))
         figures.append(("Figure 3 (as figure_3.png): " + " ".join(figure_3_caption(runs, **figure_options)), figure))
     written.append(write_report(runs, Path(args.out) / "report.html", title=f"DeepEutaxy reproduction: {args.runs}",

@@ -210,7 +210,8 @@ def _paper_text(kind: str, paper: Any) -> str:
 def validate_chance_level(chance_level: str) -> str:
     if chance_level not in CHANCE_LEVEL_CHOICES:
         raise ValueError(f"chance_level={chance_level!r} is not accepted; use one of {list(CHANCE_LEVEL_CHOICES)} "
-                         "(what the cells do with a finished run whose training accuracy never exceeded 2 / num_classes)")
+                         "(what the cells do with a dead network: a finished run whose training accuracy never exceeded "
+                         "2 / num_classes and whose gradient vanished)")
     return chance_level
 
 
@@ -378,13 +379,14 @@ class RunPool:
                         found.append(f"{row_label(row)} {TABLE_VII_ROLES.get(group, group)} seed {seed} (max train {100 * best:.2f}%)")
         return found
 
-    def chance_line(self, rows: Iterable[str], groups: Iterable[str], seeds: list[int]) -> str | None:
-        """The caption line naming the seeds at chance level and what the cells do with them (None: none)."""
+    def chance_line(self, rows: Iterable[str], groups: Iterable[str], seeds: list[int], where: str = "cells") -> str | None:
+        """The caption line naming the seeds at chance level and what `where` (the cells, the curves) does
+        with them (None: none)."""
         found = self.chance_seeds(rows, groups, seeds)
         if not found:
             return None
-        what = ("excluded from the cells (reason 'chance level'; --chance-level count counts them)" if self.chance_level == "exclude"
-                else "counted in the cells as any finished run (--chance-level count; the default excludes them)")
+        what = (f"excluded from the {where} (reason 'chance level'; --chance-level count counts them)" if self.chance_level == "exclude"
+                else f"counted in the {where} as any finished run (--chance-level count; the default excludes them)")
         return ("At chance level (training accuracy never above 2 / num_classes in the whole run, gradient vanished: Eq. 12 "
                 "met on the full-set gradient, or a step reading when that is not recorded; a dead network that predicts one "
                 f"class or the prior), {what}: {'; '.join(found)}.")
@@ -446,6 +448,18 @@ def _first_converged(metrics: pd.DataFrame, column: str, epsilon: float) -> int 
         eligible &= seen.diff().fillna(seen) > 0
     hits = eligible.to_numpy().nonzero()[0]
     return int(hits[0]) if len(hits) else None
+
+
+def _first_at_level(metrics: pd.DataFrame, column: str, level: float) -> Outcome:
+    """The 1-based epoch at which `column` first reaches `level` (LEVEL_TOLERANCE), or "not reached"."""
+    hits = (metrics[column] >= level - LEVEL_TOLERANCE).to_numpy().nonzero()[0] if column in metrics.columns else []
+    return float(metrics["epoch_number"].iloc[hits[0]]) if len(hits) else "not reached"
+
+
+def _bl_level(maxima: list[Outcome]) -> float | None:
+    """BL's level: the mean of the counted BL seeds' maxima (None when no BL seed counts)."""
+    numbers = [float(v) for v in maxima if not isinstance(v, str)]
+    return sum(numbers) / len(numbers) if numbers else None
 
 
 def _epsilon(run: pd.Series, override: float | None) -> float:
@@ -623,10 +637,7 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
         return _first_argmax_epoch(metrics[column], metrics["epoch_number"])
 
     def reaching(level: float) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
-        def measure(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
-            hits = (metrics[column] >= level - LEVEL_TOLERANCE).to_numpy().nonzero()[0]
-            return float(metrics["epoch_number"].iloc[hits[0]]) if len(hits) else "not reached"
-        return measure
+        return lambda metrics, run: _first_at_level(metrics, column, level)
 
     entries = []
     for row in table_rows(selected, rows):
@@ -638,8 +649,7 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
             entries.append(_entry(row, label, f"{strategy} max {accuracy} acc", "acc", _published(cells, "max_acc", strategy), cell))
         a_cell = aggregate("epochs", pool.outcomes(row, "BL", seed_list, seed_argmax))
         entries.append(_entry(row, label, "BL epochs to max (A)", "epochs", _published(cells, "epochs_to_max", "BL"), a_cell))
-        bl_numbers = [v for v in maxima["BL"] if not isinstance(v, str)]
-        level = sum(bl_numbers) / len(bl_numbers) if bl_numbers else None
+        level = _bl_level(maxima["BL"])
         for strategy, letter in (("SPL", "B"), ("DE", "C")):
             cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, seed_argmax))
             entries.append(_entry(row, label, f"{strategy} epochs to max", "epochs", _published(cells, "epochs_to_max", strategy), cell))
@@ -713,11 +723,12 @@ def seed_values(runs: RunCollection, *, convergence: str = "auto", epsilon: floa
     for row in table_rows(selected, rows):
         levels = {}
         for accuracy, column in (("train", "train_acc_used"), ("test", "test_acc")):
-            maxima = [v for v in pool.outcomes(row, "BL", seed_list, lambda m, r, c=column: _number(m[c].max() if c in m.columns else None))
-                      if not isinstance(v, str)]
-            levels[accuracy] = sum(maxima) / len(maxima) if maxima else None
-            level_texts.append(f"{row_label(row)} {accuracy} {format_value('acc', 100 * levels[accuracy]) if maxima else 'none (no counted BL run)'} "
-                               f"({_count(len(maxima), 'BL seed')})")
+            maxima = pool.outcomes(row, "BL", seed_list, lambda m, r, c=column: _number(m[c].max() if c in m.columns else None))
+            levels[accuracy] = _bl_level(maxima)
+            counted = sum(not isinstance(v, str) for v in maxima)
+            level_texts.append(f"{row_label(row)} {accuracy} "
+                               f"{format_value('acc', 100 * levels[accuracy]) if counted else 'none (no counted BL run)'} "
+                               f"({_count(counted, 'BL seed')})")
         for strategy in STRATEGIES:
             for seed, run in pool.seed_runs(row, strategy, seed_list):
                 record = dict.fromkeys(SEED_COLUMNS, "-")
@@ -775,10 +786,9 @@ def _seed_numbers(metrics: pd.DataFrame, run: pd.Series, epsilon: float | None, 
             out[f"max {name} acc (epoch)"] = "not recorded"
             continue
         out[f"max {name} acc (epoch)"] = f"{format_value('acc', 100 * float(series.max()))} ({int(_first_argmax_epoch(series, epochs))})"
-        level = levels[name]
-        if level is not None:
-            hits = (series >= level - LEVEL_TOLERANCE).to_numpy().nonzero()[0]
-            out[f"first epoch at BL's {name} level"] = str(int(epochs.iloc[hits[0]])) if len(hits) else "not reached"
+        if levels[name] is not None:
+            reached = _first_at_level(metrics, column, levels[name])
+            out[f"first epoch at BL's {name} level"] = reached if isinstance(reached, str) else str(int(reached))
     if FULL_NORM in metrics.columns and metrics[FULL_NORM].notna().any():
         norms = metrics[FULL_NORM]
         out["min full-set grad norm (epoch)"] = f"{float(norms.min()):.3g} ({int(epochs.iloc[int(norms.fillna(math.inf).to_numpy().argmin())])})"

@@ -4,8 +4,9 @@ the number of epochs, one line per strategy (BL, SPL, DE) with an error band ove
 Line = mean over the seeds whose run finished (and, by default, rose above chance level: see
 `deepeutaxy_tables.CHANCE_LEVEL_CHOICES`), at each 1-based epoch; band = min..max over those
 seeds (`band="minmax"`, the default) or mean +- 1 standard deviation (`band="std"`). Accuracies are
-plotted in percent; losses as recorded, on a log scale when every plotted value is positive (mean per-sample loss; SPL's training loss is its own
-objective, so its train-loss curve is not the cross-entropy of BL/DE). Train accuracy/loss use the
+plotted in percent; losses as recorded, on a log scale when every plotted value is positive (mean
+per-sample loss; SPL's training loss is its own objective, so its train-loss curve is not the
+cross-entropy of BL/DE). Train accuracy/loss use the
 `train_eval_*` columns when a run recorded them, else the running training-mode means
 (see `trainfix.results.collect`). Colours follow the paper: DE blue, BL orange, SPL green.
 Rendered with matplotlib's Agg canvas (no display needed).
@@ -65,8 +66,8 @@ def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str | None = None,
-                     seeds: Iterable[int] | None = None, convergence: str = "auto", chance_level: str = "exclude") -> list[str]:
+def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str | None = None, seeds: Iterable[int] | None = None,
+                     convergence: str = "auto", chance_level: str = "exclude", rows: Iterable[str] | None = None) -> list[str]:
     """The figure's caption lines: what line and band are, then profile, data, hardware, seeds,
     convergence reading (not used by the figure) and the train-accuracy column."""
     if band not in BANDS:
@@ -77,8 +78,8 @@ def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str 
     header = [f"Figure 3 (DeepEutaxy): train/test accuracy and loss per epoch; line = mean over finished seeds, band = {BANDS[band]}."]
     # The provenance's first and last lines are about table cells.
     lines = header + [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
-    dead = RunPool.of([(runs, selected)], "strategy", chance_level).chance_line(table_rows(selected, None), STRATEGIES, seed_list)
-    return lines + ([dead.replace("from the cells", "from the curves").replace("in the cells", "in the curves")] if dead else [])
+    dead = RunPool.of([(runs, selected)], "strategy", chance_level).chance_line(table_rows(selected, rows), STRATEGIES, seed_list, "curves")
+    return lines + ([dead] if dead else [])
 
 
 def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None, variant: str | None = None,
@@ -118,7 +119,7 @@ def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] |
             ax.grid(alpha=0.3)
             if j == 0:
                 ax.legend(fontsize=8, loc="best")
-    caption = figure_3_caption(runs, band=band, variant=variant, seeds=seeds, convergence=convergence, chance_level=chance_level)
+    caption = figure_3_caption(runs, band=band, variant=variant, seeds=seeds, convergence=convergence, chance_level=chance_level, rows=rows)
     wrapped = [part for line in caption for part in textwrap.wrap(line, CAPTION_WIDTH, subsequent_indent="  ")]
     figure.suptitle("\n".join(wrapped), fontsize=8.5, horizontalalignment="left", x=0.01)
     return figure
