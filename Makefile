@@ -120,6 +120,9 @@ EVIDENCE_RESULTS ?= results
 evidence-tables: venv ## copy the DeepEutaxy CPU evidence records into results/ and rebuild their tables (no training; any time, runs finished or not)
 	$(if $(wildcard $(DE_EVIDENCE)/lenet5_*_paper_seed*),$(call de_tables,$(DE_EVIDENCE),$(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_lenet5_cpu_paper,paper,lenet5))
 	$(if $(wildcard $(DE_EVIDENCE)/lenet5_*_authors_code_seed*),$(call de_tables,$(DE_EVIDENCE),$(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_lenet5_cpu_authors_code,authors_code,lenet5))
+	@# the same authors_code runs with DE's train accuracy measured as the code did (fit history's running mean)
+	$(if $(wildcard $(DE_EVIDENCE)/lenet5_*_authors_code_seed*),$(PY) -m trainfix.results deepeutaxy --runs $(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_lenet5_cpu_authors_code/runs \
+	  --out $(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_lenet5_cpu_authors_code_code_measure --variant authors_code --rows lenet5 --train-measure code)
 	$(if $(wildcard $(DE_EVIDENCE)/cnn1_*_paper_seed*),$(call de_tables,$(DE_EVIDENCE),$(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_cnn1_cpu_paper,paper,cnn1))
 	$(if $(wildcard $(DE_TFKERAS)/lenet5_*_paper_seed*),$(call de_tables,$(DE_TFKERAS),$(EVIDENCE_RESULTS)/deepeutaxy_table_iv_full_lenet5_cpu_paper_tfkeras_start,paper,lenet5,--allow-off-protocol))
 
