@@ -19,7 +19,7 @@ ROWS_VII ?= resnet20 resnet32
 CIFAR_DATA ?= cifar10
 LAUNCHER ?=
 
-.PHONY: help venv fashion-mnist demo train test test-full test-faults evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
+.PHONY: help venv fashion-mnist demo train test test-full test-faults bench-allocator evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ reproduce-table-vii: venv ## DeepEutaxy Table VII (needs reproduce-table-iv's SP
 	done
 	$(PY) -m trainfix.results deepeutaxy --table vii --runs multirun/deepeutaxy_table_vii_$(PROFILE) \
 	  --base-runs multirun/deepeutaxy_table_iv_$(PROFILE) --out results/deepeutaxy_table_vii_$(PROFILE)_$(VARIANT) --variant $(VARIANT)
+
+bench-allocator: venv ## CPU epoch time with glibc's default allocator vs extras.keep_freed_memory=true (the default), alternating fresh runs, ratio
+	$(PY) benchmarks/bench_allocator.py $(ARGS)
 
 bench-deepeutaxy: venv ## DE refresh time / one epoch, and SPL epoch time / baseline epoch time
 	$(PY) benchmarks/bench_deepeutaxy.py $(ARGS)

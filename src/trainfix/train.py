@@ -43,6 +43,7 @@ from trainfix.data.datamodule import ImageDataModule
 from trainfix.data.datasets import DatasetFormatError, DatasetMissingError, NonOfficialDataError
 from trainfix.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
 from trainfix.models.classifier import Classifier
+from trainfix.runs.allocator import keep_freed_memory
 from trainfix.runs.folder import RunAction, RunConflictError, decide
 from trainfix.runs.identity import overridden_keys
 from trainfix.runs.lock import RunLockedError, acquire
@@ -69,6 +70,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """
     check_config(cfg)
     quiet_third_party_noise()  # here, not at import: launcher workers may never import this module
+    if OmegaConf.select(cfg, "extras.keep_freed_memory", default=True):
+        keep_freed_memory()  # in this process, which may be a launcher's worker (trainfix.runs.allocator)
     if OmegaConf.select(cfg, "extras.print_config", default=False):
         print_config_tree(cfg)
     run_dir = Path(cfg.paths.output_dir)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from trainfix.apricot.procedure import ApricotInputError, run_pass
 from trainfix.exit_status import EXIT_CONFIG
+from trainfix.runs.allocator import keep_freed_memory
 from trainfix.runs.loading import RunLoadError
 from trainfix.runs.seeding import seed_everything
 from trainfix.train import CONF_DIR
@@ -25,6 +26,7 @@ log = logging.getLogger("trainfix.apricot")
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="apricot")
 def main(cfg: DictConfig) -> None:
+    keep_freed_memory()  # the retraining epochs are CPU training like any other (trainfix.runs.allocator)
     seed_everything(int(cfg.seed))
     try:
         result = run_pass(cfg)
