@@ -101,6 +101,9 @@ def test_tables_and_figures_from_the_passes(trained_runs):
         results[(strategy, direction)] = run_pass(apricot_cfg(
             f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={out}", "row=cnn1",
             f"apricot_strategy={strategy}", f"direction={direction}", "retrain_epochs=0", "max_batches=1", "eval_batch_size=400"))
+    control = run_pass(apricot_cfg(
+        f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={root / 'adapt' / 'control'}", "row=cnn1",
+        "adjust=false", "retrain_epochs=1", "max_batches=2", "eval_batch_size=400"))
     written = build(root, root / "tables")
     names = {p.name for p in written}
     assert {"table_ii.md", "table_iii.md", "table_iv.md", "table_v.md", "figure_2.png", "figure_3.png", "report.html"} <= names
@@ -109,6 +112,10 @@ def test_tables_and_figures_from_the_passes(trained_runs):
     s1 = results[(1, "toward")]
     assert f"{100 * s1['test_acc']:.2f}" in table_v  # our S1 (toward) test accuracy, beside the paper's 74.88
     assert "74.88" in table_v and "not the official CIFAR-10" not in table_v  # MNIST: official files
+    # the control pass is its own row (its gain, not a strategy's) and its test accuracy is in the caption
+    control_row = next(line for line in table_v.splitlines() if "control: no adjustment" in line)
+    assert f"| {100 * control['gain']:.2f} " in control_row and f"{100 * control['test_acc']:.2f} %" in table_v
+    assert "(ours, control)" not in table_v  # not shown as a sign convention
     table_iv = (root / "tables" / "table_iv.md").read_text()
     facts = json.loads((root / "adapt" / "s1_toward" / "reduced.json").read_text())
     mean_test = sum(m["test_acc"] for m in facts["reduced"]) / 3
@@ -183,3 +190,34 @@ def test_lazy_rdlm_predictions_give_the_same_pass(trained_runs, tmp_path):
     assert facts["full/pass"]["prediction_rdlm_train_forwards"] == 3600 and facts["lazy/pass"]["prediction_rdlm_train_forwards"] == 1800
     lazy_file = torch.load(next((tmp_path / "lazy").glob("predictions-*-lazy.pt")), weights_only=False)
     assert "reduced_train" not in lazy_file and [len(p) for p in lazy_file["reduced_window"]] == [600, 600, 600]
+
+
+def test_control_pass_adjusts_nothing_and_ignores_the_strategy_settings(trained_runs, tmp_path):
+    """adjust=false: the same batches, selection and retraining with no weight moved. Without retraining
+    nothing changes at all (gain 0, the input model's weights); its folder does not depend on the
+    strategy, sign, r; a strategy pass keeps the folder it had before the key existed."""
+    input_dir, reduced = trained_runs
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    common = [f"runs={runs}", f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "row=cnn1",
+              "eval_batch_size=400", "max_batches=2", "retrain_epochs=0"]
+    result = run_pass(apricot_cfg(*common, "adjust=false", "r=0.9"))
+    (folder,) = (runs / "adapt").glob("cnn1_seed0_control-*")
+    history = pd.read_csv(folder / "history.csv")
+    assert len(history) == 2 and (history["adjusted"] == 0).all() and history["failing"].sum() > 0
+    assert not history["kept"].any() and result["gain"] == 0.0 and result["kept_batches"] == 0
+    assert (result["control"], result["strategy"], result["direction"]) == (True, 0, "control")
+    assert result["test_acc"] == result["input_test_acc"] and result["train_acc"] == result["input_train_acc"]
+    from trainfix.runs.loading import load_run
+
+    start = load_run(input_dir, checkpoint="best", device="cpu").net.state_dict()
+    best = torch.load(folder / "best.pt", weights_only=False)
+    assert all(torch.equal(best[k].cpu(), start[k].cpu()) for k in start)
+    # another strategy, sign and r: the same control folder, found complete
+    assert run_pass(apricot_cfg(*common, "adjust=false", "apricot_strategy=3", "direction=printed", "r=0.5")) == result
+    assert len(list((runs / "adapt").glob("cnn1_seed0_control-*"))) == 1
+    # a strategy pass: its identity has no `adjust` key, so its hash (folder) is the one it had before
+    run_pass(apricot_cfg(*common, "r=0.9"))
+    (strategy_folder,) = (runs / "adapt").glob("cnn1_seed0_S1_toward-*")
+    assert "adjust" not in json.loads((strategy_folder / "config.json").read_text())["identity"]
+    assert json.loads((folder / "config.json").read_text())["identity"]["adjust"] is False

@@ -16,6 +16,12 @@ The pass, per batch of `batch_size` training samples (default 20, the paper's):
      per batch).
 The best model is returned: its train and test accuracy go to `result.json`.
 
+`adjust=false` runs the control pass: steps 2-5 on the same batches, with step 1 skipped (no weight
+moves; the failing samples are still counted). Its gain is what retraining and keeping the best
+selection accuracy give by themselves, so a strategy's gain minus the control's is the adjustment's.
+It does not depend on the strategy's settings (`CONTROL_IGNORES`); its folder is
+`<row>_seed<s>_control-<hash>` and result.json records strategy 0, sign convention "control".
+
 Output: `<runs>/adapt/<row>_seed<s>_S<strategy>_<direction>-<hash>/` with `state.pt`, `history.csv`,
 `reduced.json` (Table IV facts), `result.json`, `best.pt`; beside it the predictions computed once for all
 passes over the same runs. `rdlm_predictions=full`: `predictions-<hash>.pt`, every rDLM and the input model
@@ -44,6 +50,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from trainfix.apricot.adapt import (
+    BatchOutcome,
     LazyReducedCorrect,
     ReducedWeights,
     adaptable_tensors,
@@ -66,6 +73,8 @@ log = logging.getLogger(__name__)
 # rdlm_predictions changes the cost, not the result: left out, so a pass can switch modes and folders made
 # before the key existed keep their hash.
 NOT_IN_HASH = ("runs", "input_run", "reduced_runs", "max_batches", "time_budget_s", "device", "out_dir", "rdlm_predictions")
+# settings that only shape the adjustment, so the control pass (adjust=false) does not depend on them
+CONTROL_IGNORES = ("apricot_strategy", "direction", "r", "predict", "parameters_only")
 EVAL_SETS = ("test", "validation")
 AFTER_RETRAIN = ("carry", "discard")
 RDLM_PREDICTIONS = ("full", "lazy")
@@ -211,9 +220,14 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
     settings = OmegaConf.to_container(cfg, resolve=True)
     identity = {k: v for k, v in settings.items() if k not in NOT_IN_HASH}
     identity["input_run"], identity["reduced_runs"] = input_dir.name, [p.name for p in reduced_dirs]
-    out = Path(cfg.out_dir) if cfg.out_dir else runs / "adapt" / (
-        f"{cfg.row}_seed{cfg.model_seed}_S{cfg.apricot_strategy}_{cfg.direction}-{config_hash(identity)}"
-    )
+    adjust = bool(cfg.get("adjust", True))
+    if adjust:
+        identity.pop("adjust", None)  # a pass's hash is the one it had before the control existed
+    else:  # the control adjusts nothing: the strategy's settings do not change it
+        for key in CONTROL_IGNORES:
+            identity.pop(key, None)
+    label = f"S{cfg.apricot_strategy}_{cfg.direction}" if adjust else "control"
+    out = Path(cfg.out_dir) if cfg.out_dir else runs / "adapt" / f"{cfg.row}_seed{cfg.model_seed}_{label}-{config_hash(identity)}"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps({"settings": settings, "identity": identity}, indent=2, default=str))
     device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else str(cfg.device))
@@ -270,8 +284,12 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
         t0 = time.perf_counter()
         x, y = dm.gather("train", index)
         predicted_before = lazy.predicted if mode == "lazy" else 0
-        outcome = adjust_batch(net, tensors, reduced, x, y.cpu(), lazy.for_batch(index) if mode == "lazy" else full_correct[:, index],
-                               int(cfg.apricot_strategy), str(cfg.direction), float(cfg.r), sequential=str(cfg.predict) == "sequential")
+        if adjust:
+            outcome = adjust_batch(net, tensors, reduced, x, y.cpu(), lazy.for_batch(index) if mode == "lazy" else full_correct[:, index],
+                                   int(cfg.apricot_strategy), str(cfg.direction), float(cfg.r), sequential=str(cfg.predict) == "sequential")
+        else:  # control: the samples the model fails are counted, nothing moves
+            with torch.no_grad():
+                outcome = BatchOutcome(int((net(x).argmax(dim=1).cpu() != y.cpu()).sum()), 0)
         # training samples the rDLMs predicted in this batch (each by every rDLM); full mode predicted them all before the pass
         rdlm_predicted = lazy.predicted - predicted_before if mode == "lazy" else None
         t1 = time.perf_counter()
@@ -403,6 +421,7 @@ def _reduced_facts(prep: dict[str, torch.Tensor], inputs: Inputs, train_y: torch
 def _finish(out: Path, state: dict[str, Any], planned: int, total: int, inputs: Inputs, prep: dict[str, torch.Tensor],
             select_idx: torch.Tensor, report_idx: torch.Tensor, cfg: DictConfig, device: str,
             train_y: torch.Tensor, test_y: torch.Tensor) -> dict[str, Any]:
+    adjust = bool(cfg.get("adjust", True))
     """Accuracies of the best model (train, test / held-out part) beside the input model's."""
     run, dm, net = inputs.input_run, inputs.input_run.datamodule, inputs.input_run.net
     current = _clone_state(net)
@@ -415,7 +434,9 @@ def _finish(out: Path, state: dict[str, Any], planned: int, total: int, inputs: 
     history = pd.DataFrame(state["history"])
     per_batch = {c: float(history[c].mean()) for c in ("adjust_s", "eval_s", "retrain_s")} if len(history) else {}
     return {
-        "row": str(cfg.row), "model_seed": int(cfg.model_seed), "strategy": int(cfg.apricot_strategy), "direction": str(cfg.direction),
+        # the control pass (adjust=false) is strategy 0, sign convention "control": its own Table V cell
+        "row": str(cfg.row), "model_seed": int(cfg.model_seed), "control": not adjust,
+        "strategy": int(cfg.apricot_strategy) if adjust else 0, "direction": str(cfg.direction) if adjust else "control",
         "eval_on": str(cfg.eval_on), "retrain_epochs": int(cfg.retrain_epochs), "r": float(cfg.r),
         "batches_done": int(state["next_batch"]), "batches_planned": planned, "batches_in_pass": total,
         "complete": int(state["next_batch"]) >= planned,

@@ -84,6 +84,8 @@ def collect(root: Path) -> ApricotRuns:
         if reduced_file.exists():
             facts.setdefault((result["row"], int(result["model_seed"])), json.loads(reduced_file.read_text()))
     adapt = pd.DataFrame(results)
+    if len(adapt):  # control passes (adjust=false) say so; a pass recorded before the control existed adjusted
+        adapt["control"] = adapt["control"].fillna(False).astype(bool) if "control" in adapt else False
     if runs.empty and adapt.empty:
         raise FileNotFoundError(f"--runs {root}: no Apricot runs (run.json with config.apricot_role) and no adapt/*/result.json")
     data = ApricotRuns(root, runs, adapt, facts)
@@ -247,7 +249,8 @@ def table_iv(data: ApricotRuns) -> pd.DataFrame:
 def table_v(data: ApricotRuns) -> pd.DataFrame:
     paper = load_paper("v")["rows"]
     out = {}
-    adapt = data.adapt
+    adapt = data.adapt[~data.adapt["control"]] if len(data.adapt) else data.adapt
+    controls = data.adapt[data.adapt["control"]] if len(data.adapt) else data.adapt
     directions = sorted(set(adapt["direction"])) if len(adapt) else []
     for row in _rows(data):
         p = paper.get(row, {})
@@ -277,6 +280,12 @@ def table_v(data: ApricotRuns) -> pd.DataFrame:
             batches = sorted(set(mine["batches_done"])) if len(mine) else []
             entry["Batches"] = ",".join(map(str, batches)) or "-"
             out[f"{name} (ours, {direction})"] = entry
+        control = controls[controls["row"] == row] if len(controls) else controls
+        if len(control):
+            out[f"{name} (ours, control: no adjustment)"] = {
+                "Avg. gain": _pct(control["gain"].mean()), "Max. gain": _pct(control["gain"].max()),
+                "Batches": ",".join(map(str, sorted(set(control["batches_done"])))),
+            }
     table = pd.DataFrame.from_dict(out, orient="index").fillna("-")
     table.index.name = "Model (source)"
     settings = []
@@ -286,6 +295,11 @@ def table_v(data: ApricotRuns) -> pd.DataFrame:
                         f"selection on {sorted(set(adapt['eval_on']))}; Batches: adaptation batches done of "
                         f"{sorted(set(adapt['batches_in_pass']))} in a pass (the paper: all 2,500, 20 retraining epochs each).")
         settings.append("Gain: test accuracy of the adapted model minus the input model's, percentage points; Avg. gain: the best strategy's mean gain.")
+    if len(controls):
+        settings.append("Control (adjust=false): the same batches, selection, roll-back and retraining with no weight adjusted; its gain is "
+                        "what retraining and keeping the best selection accuracy give by themselves (test accuracy "
+                        + ", ".join(f"{row} {_pct(g['test_acc'].mean())} %" for row, g in controls.groupby("row")) + "). "
+                        "A strategy's gain minus the control's is the adjustment's own.")
     table.attrs.update(stem="table_v", title="Table V: results of the adaptation process", caption=_data_caption(data) + settings)
     return table
 
@@ -319,18 +333,24 @@ def figure_3(data: ApricotRuns):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    adapt = data.adapt
+    adapt = data.adapt[~data.adapt["control"]] if len(data.adapt) else data.adapt
+    controls = data.adapt[data.adapt["control"]] if len(data.adapt) else data.adapt
     keys = sorted({(r, d) for r, d in zip(adapt["row"], adapt["direction"], strict=True)}, key=lambda k: (_rows(data).index(k[0]), k[1])) if len(adapt) else []
     fig, axes = plt.subplots(max(1, len(keys)), 2, figsize=(8, 2.8 * max(1, len(keys))), squeeze=False)
-    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:gray"]
     for i, (row, direction) in enumerate(keys):
         mine = adapt[(adapt["row"] == row) & (adapt["direction"] == direction)]
         for j, metric in enumerate(("train_acc", "test_acc")):
             original = mine.drop_duplicates("model_seed")[f"input_{metric}"] * 100
             groups = [original] + [mine.loc[mine["strategy"] == k, metric] * 100 for k in (1, 2, 3)]
+            labels = ["original", "S1", "S2", "S3"]
+            control = controls[controls["row"] == row] if len(controls) else controls
+            if len(control):
+                groups.append(control[metric] * 100)
+                labels.append("control")
             ax = axes[i][j]
-            box = ax.boxplot([list(g) for g in groups], patch_artist=True, tick_labels=["original", "S1", "S2", "S3"])
-            for patch, color in zip(box["boxes"], colors, strict=True):
+            box = ax.boxplot([list(g) for g in groups], patch_artist=True, tick_labels=labels)
+            for patch, color in zip(box["boxes"], colors, strict=False):
                 patch.set_facecolor(color)
             ax.set_title(f"{row} ({direction}): {metric.replace('_acc', '')} accuracy %", fontsize=9)
     fig.tight_layout()
