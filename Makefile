@@ -171,8 +171,8 @@ APRICOT_TRAIN_quick := trainer.max_epochs=2 quick.test_subset=500
 APRICOT_ADAPT_quick := retrain_epochs=1 max_batches=2
 APRICOT_ADAPT ?= $(APRICOT_ADAPT_$(PROFILE))
 APRICOT_RUNS = multirun/apricot_$(PROFILE)
-.PHONY: reproduce-apricot-table-v bench-apricot
-reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report (PROFILE=quick|full APRICOT_ROWS=cnn1 APRICOT_SEEDS=0 CIFAR_DATA=cifar10|cifar10_jpeg APRICOT_ADAPT="max_batches=..")
+.PHONY: reproduce-apricot-table-v bench-apricot evidence-apricot-mnist
+reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report, strategies 1-3 x both signs and the no-adjustment control (PROFILE=quick|full APRICOT_ROWS=cnn1 APRICOT_SEEDS=0 CIFAR_DATA=cifar10|cifar10_jpeg APRICOT_ADAPT="max_batches=..")
 	@for row in $(APRICOT_ROWS); do \
 	  $(PY) -m trainfix.train -m experiment=apricot/$$row profile=$(PROFILE) data=$(CIFAR_DATA) seed=$(APRICOT_SEEDS) \
 	    trainer.enable_progress_bar=false $(APRICOT_TRAIN_$(PROFILE)) $(LAUNCHER) $(ARGS) || exit 1; \
@@ -180,9 +180,29 @@ reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report (PROF
 	    'data.train_window.start=$(APRICOT_WINDOWS_$(PROFILE))' trainer.enable_progress_bar=false $(APRICOT_TRAIN_$(PROFILE)) $(LAUNCHER) $(ARGS) || exit 1; \
 	  for seed in $$(echo $(APRICOT_SEEDS) | tr , ' '); do \
 	    $(PY) -m trainfix.apricot -m runs=$(APRICOT_RUNS) row=$$row model_seed=$$seed apricot_strategy=1,2,3 direction=toward,printed $(APRICOT_ADAPT) || exit 1; \
+	    $(PY) -m trainfix.apricot runs=$(APRICOT_RUNS) row=$$row model_seed=$$seed adjust=false $(APRICOT_ADAPT) || exit 1; \
 	  done; \
 	done
 	$(PY) -m trainfix.results apricot --runs $(APRICOT_RUNS) --out results/apricot_$(PROFILE)
+
+APRICOT_MNIST_ADAPT ?= retrain_epochs=1 max_batches=50
+APRICOT_MNIST_RUNS = $(EVIDENCE_DIR)/apricot_mnist_$(PROFILE)
+evidence-apricot-mnist: venv ## Apricot on LeNet-5 / official MNIST (NOT the paper's setting; CNN1's recipe): input model, 20 rDLMs, strategies 1-3 x both signs + control (APRICOT_MNIST_ADAPT), two processes (resumable)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/lenet5_mnist profile=$(PROFILE) trainer=cpu seed=0 \
+	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR) $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/reduced/lenet5_mnist profile=$(PROFILE) trainer=cpu seed=0 \
+	  'data.train_window.start=$(APRICOT_WINDOWS_$(PROFILE))' trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR) \
+	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_RUNS) row=lenet5_mnist model_seed=0 apricot_strategy=1,2,3 \
+	  direction=toward,printed hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_ADAPT)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot runs=$(APRICOT_MNIST_RUNS) row=lenet5_mnist model_seed=0 adjust=false $(APRICOT_MNIST_ADAPT)
+	@# the records travel with the tables (run.json, metrics.csv; each pass's result, settings, rDLM facts, history), which are
+	@# built from those copies; checkpoints and the passes' state.pt stay in the runs folder
+	@out=results/apricot_lenet5_mnist_cpu_$(PROFILE)/runs; for run in $(APRICOT_MNIST_RUNS)/lenet5_mnist_*/; do test -f $$run/run.json || continue; \
+	  mkdir -p $$out/$$(basename $$run); cp $$run/run.json $$run/metrics.csv $$out/$$(basename $$run)/; done; \
+	for pass in $(APRICOT_MNIST_RUNS)/adapt/lenet5_mnist_*/; do test -f $$pass/result.json || continue; mkdir -p $$out/adapt/$$(basename $$pass); \
+	  for f in result.json config.json reduced.json history.csv; do test ! -f $$pass/$$f || cp $$pass/$$f $$out/adapt/$$(basename $$pass)/; done; done
+	$(PY) -m trainfix.results apricot --runs results/apricot_lenet5_mnist_cpu_$(PROFILE)/runs --out results/apricot_lenet5_mnist_cpu_$(PROFILE)
 
 bench-apricot: venv ## Apricot: seconds per adaptation batch, naive per-sample vs port vs vectorized (full, lazy rDLM predictions), ratios, weight difference
 	$(PY) benchmarks/bench_apricot.py $(ARGS)
