@@ -221,3 +221,5 @@ def test_control_pass_adjusts_nothing_and_ignores_the_strategy_settings(trained_
     (strategy_folder,) = (runs / "adapt").glob("cnn1_seed0_S1_toward-*")
     assert "adjust" not in json.loads((strategy_folder / "config.json").read_text())["identity"]
     assert json.loads((folder / "config.json").read_text())["identity"]["adjust"] is False
+    with pytest.raises(ValueError, match=r"adjust='no'; accepted: true .* or false"):
+        run_pass(apricot_cfg(*common, "adjust=no"))

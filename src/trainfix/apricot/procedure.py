@@ -220,7 +220,9 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
     settings = OmegaConf.to_container(cfg, resolve=True)
     identity = {k: v for k, v in settings.items() if k not in NOT_IN_HASH}
     identity["input_run"], identity["reduced_runs"] = input_dir.name, [p.name for p in reduced_dirs]
-    adjust = bool(cfg.get("adjust", True))
+    adjust = cfg.get("adjust", True)
+    if not isinstance(adjust, bool):
+        raise ValueError(f"adjust={adjust!r}; accepted: true (a strategy pass) or false (the control pass, no weight adjusted)")
     if adjust:
         identity.pop("adjust", None)  # a pass's hash is the one it had before the control existed
     else:  # the control adjusts nothing: the strategy's settings do not change it
@@ -421,8 +423,8 @@ def _reduced_facts(prep: dict[str, torch.Tensor], inputs: Inputs, train_y: torch
 def _finish(out: Path, state: dict[str, Any], planned: int, total: int, inputs: Inputs, prep: dict[str, torch.Tensor],
             select_idx: torch.Tensor, report_idx: torch.Tensor, cfg: DictConfig, device: str,
             train_y: torch.Tensor, test_y: torch.Tensor) -> dict[str, Any]:
-    adjust = bool(cfg.get("adjust", True))
     """Accuracies of the best model (train, test / held-out part) beside the input model's."""
+    adjust = bool(cfg.get("adjust", True))
     run, dm, net = inputs.input_run, inputs.input_run.datamodule, inputs.input_run.net
     current = _clone_state(net)
     net.load_state_dict(state["best"])
