@@ -47,6 +47,7 @@ from trainfix.runs.allocator import keep_freed_memory
 from trainfix.runs.folder import RunAction, RunConflictError, decide
 from trainfix.runs.identity import overridden_keys
 from trainfix.runs.lock import RunLockedError, acquire
+from trainfix.runs.orphan import exit_if_orphaned, stop_when_parent_dies
 from trainfix.runs.records import now_iso, read_metrics, read_run, write_run
 from trainfix.runs.seeding import seed_everything
 from trainfix.runs.storage import probe_writable, storage_problem
@@ -72,6 +73,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     quiet_third_party_noise()  # here, not at import: launcher workers may never import this module
     if OmegaConf.select(cfg, "extras.keep_freed_memory", default=True):
         keep_freed_memory()  # in this process, which may be a launcher's worker (trainfix.runs.allocator)
+    stop_when_parent_dies()  # a launcher's worker whose sweep was killed stops as interrupted (trainfix.runs.orphan)
     if OmegaConf.select(cfg, "extras.print_config", default=False):
         print_config_tree(cfg)
     run_dir = Path(cfg.paths.output_dir)
@@ -244,7 +246,15 @@ _TASK_STARTED = False
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point: one run (or one job of a sweep). User mistakes end with their message alone and
-    a distinct exit status; in a sweep a failed job is recorded and the sweep goes on."""
+    a distinct exit status; in a sweep a failed job is recorded and the sweep goes on. A launcher's worker
+    whose sweep was killed ends once its job is recorded (trainfix.runs.orphan)."""
+    try:
+        return _main(cfg)
+    finally:
+        exit_if_orphaned()
+
+
+def _main(cfg: DictConfig) -> float | None:
     global _TASK_STARTED
     _TASK_STARTED = True
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN

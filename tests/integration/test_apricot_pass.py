@@ -223,3 +223,21 @@ def test_control_pass_adjusts_nothing_and_ignores_the_strategy_settings(trained_
     assert json.loads((folder / "config.json").read_text())["identity"]["adjust"] is False
     with pytest.raises(ValueError, match=r"adjust='no'; accepted: true .* or false"):
         run_pass(apricot_cfg(*common, "adjust=no"))
+
+
+def test_a_pass_over_an_unfinished_reduced_run_is_refused_and_leaves_no_folder(trained_runs, tmp_path):
+    """A reduced run still running (or interrupted) is named, and the refused pass creates no adapt folder that
+    could pass for a started one."""
+    import shutil
+
+    from trainfix.apricot.procedure import ApricotInputError
+
+    input_dir, reduced = trained_runs
+    unfinished = tmp_path / reduced[1].name
+    shutil.copytree(reduced[1], unfinished)
+    record = json.loads((unfinished / "run.json").read_text())
+    (unfinished / "run.json").write_text(json.dumps({**record, "status": "interrupted"}))
+    runs = tmp_path / "runs"
+    with pytest.raises(ApricotInputError, match=rf"{unfinished.name}: the reduced run is not finished \(status interrupted\)"):
+        run_pass(apricot_cfg(f"runs={runs}", f"input_run={input_dir}", f"reduced_runs=[{reduced[0]},{unfinished}]", "row=cnn1"))
+    assert not (runs / "adapt").exists()

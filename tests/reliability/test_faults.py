@@ -89,6 +89,48 @@ def test_signal_stops_gracefully_as_interrupted_and_resumes(fault, data_dir, tmp
     assert [a["outcome"] for a in _run_json(run_dir)["attempts"]] == ["interrupted", "finished"]
 
 
+def _running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (an orphan's zombie may wait for a reaper)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_kill_9_of_a_joblib_sweep_stops_its_workers_and_the_sweep_resumes(fault, data_dir, tmp_path):
+    """kill -9 of a sweep's parent process: its joblib worker stops the run as interrupted (it does not train
+    on as an orphan), and the sweep invoked again resumes it to an uninterrupted sweep's metrics."""
+    fault.expect("recovered identically")
+
+    def sweep(root: Path) -> list[str]:
+        single = cli(root, data_dir, epochs=8)
+        kept = (a for a in single[3:] if not a.startswith(("hydra.run.dir=", "data.train_subset=")))
+        # n_jobs=2: joblib runs even one job in a loky worker then (n_jobs=1 runs it in the parent itself)
+        return [*single[:3], "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"paths.multirun_dir={root}",
+                "task_name=sweep", *kept, "data.train_subset=20000"]  # ~1 s an epoch: long enough to be caught
+
+    with open(tmp_path / "killed.log", "w") as log:  # a file: the worker outlives the parent, holding its output
+        parent = subprocess.Popen(sweep(tmp_path / "killed"), env=env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    runs = lambda: list((tmp_path / "killed" / "sweep").glob("*/run.json"))  # noqa: E731
+    _wait_for(lambda: len(runs()) == 1 and _epochs_checkpointed(runs()[0].parent) >= 1, "the worker's first checkpoint")
+    run_dir = runs()[0].parent
+    worker = json.loads((run_dir / ".lock").read_text())["pid"]
+    assert worker != parent.pid and _running(worker)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=60)
+    _wait_for(lambda: not _running(worker), "the orphaned worker to stop", timeout=120)
+    assert _run_json(run_dir)["status"] == "interrupted"
+    assert _epochs_checkpointed(run_dir) < 8, "the worker stopped before the run's end"
+    again = run_cli(sweep(tmp_path / "killed"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [a["outcome"] for a in _run_json(run_dir)["attempts"]] == ["interrupted", "finished"]
+    whole = run_cli(sweep(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    (reference,) = (p.parent for p in (tmp_path / "whole" / "sweep").glob("*/run.json"))
+    _assert_identical(run_dir, reference)
+
+
 def test_second_process_on_a_running_run_skips_and_says_where_it_runs(fault, data_dir, tmp_path):
     fault.expect("recovered identically")
     run_dir = tmp_path / "run"

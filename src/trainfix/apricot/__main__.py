@@ -18,6 +18,7 @@ from trainfix.apricot.procedure import ApricotInputError, run_pass
 from trainfix.exit_status import EXIT_CONFIG
 from trainfix.runs.allocator import keep_freed_memory
 from trainfix.runs.loading import RunLoadError
+from trainfix.runs.orphan import exit_if_orphaned, stop_when_parent_dies
 from trainfix.runs.seeding import seed_everything
 from trainfix.train import CONF_DIR
 
@@ -27,12 +28,15 @@ log = logging.getLogger("trainfix.apricot")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="apricot")
 def main(cfg: DictConfig) -> None:
     keep_freed_memory()  # the retraining epochs are CPU training like any other (trainfix.runs.allocator)
+    stop_when_parent_dies()  # a joblib worker of a killed sweep stops; the pass resumes (trainfix.runs.orphan)
     seed_everything(int(cfg.seed))
     try:
         result = run_pass(cfg)
     except (ApricotInputError, RunLoadError, ValueError) as error:
         log.error("%s", error)
         raise SystemExit(EXIT_CONFIG) from None
+    finally:
+        exit_if_orphaned()  # a joblib worker of a killed sweep ends here, its pass saved
     log.info("result: %s", json.dumps(result))
 
 

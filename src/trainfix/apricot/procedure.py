@@ -230,11 +230,11 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
             identity.pop(key, None)
     label = f"S{cfg.apricot_strategy}_{cfg.direction}" if adjust else "control"
     out = Path(cfg.out_dir) if cfg.out_dir else runs / "adapt" / f"{cfg.row}_seed{cfg.model_seed}_{label}-{config_hash(identity)}"
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", json.dumps({"settings": settings, "identity": identity}, indent=2, default=str))
     device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else str(cfg.device))
 
-    inputs = load_inputs(input_dir, reduced_dirs, device)
+    inputs = load_inputs(input_dir, reduced_dirs, device)  # refuses unfinished runs before the pass has a folder
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", json.dumps({"settings": settings, "identity": identity}, indent=2, default=str))
     run, dm, net = inputs.input_run, inputs.input_run.datamodule, inputs.input_run.net
     tensors = adaptable_tensors(net, bool(cfg.parameters_only))
     reduced = ReducedWeights.from_nets(inputs.reduced_nets, bool(cfg.parameters_only), device)
