@@ -171,7 +171,7 @@ APRICOT_TRAIN_quick := trainer.max_epochs=2 quick.test_subset=500
 APRICOT_ADAPT_quick := retrain_epochs=1 max_batches=2
 APRICOT_ADAPT ?= $(APRICOT_ADAPT_$(PROFILE))
 APRICOT_RUNS = multirun/apricot_$(PROFILE)
-.PHONY: reproduce-apricot-table-v bench-apricot evidence-apricot-mnist
+.PHONY: reproduce-apricot-table-v bench-apricot evidence-apricot-mnist evidence-apricot-mnist-adjust-only
 reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report, strategies 1-3 x both signs and the no-adjustment control (PROFILE=quick|full APRICOT_ROWS=cnn1 APRICOT_SEEDS=0 CIFAR_DATA=cifar10|cifar10_jpeg APRICOT_ADAPT="max_batches=..")
 	@for row in $(APRICOT_ROWS); do \
 	  $(PY) -m trainfix.train -m experiment=apricot/$$row profile=$(PROFILE) data=$(CIFAR_DATA) seed=$(APRICOT_SEEDS) \
@@ -185,7 +185,7 @@ reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report, stra
 	done
 	$(PY) -m trainfix.results apricot --runs $(APRICOT_RUNS) --out results/apricot_$(PROFILE)
 
-APRICOT_MNIST_ADAPT ?= retrain_epochs=1 max_batches=50
+APRICOT_MNIST_ADAPT ?= retrain_epochs=1 max_batches=200
 APRICOT_MNIST_RUNS = $(EVIDENCE_DIR)/apricot_mnist_$(PROFILE)
 evidence-apricot-mnist: venv ## Apricot on LeNet-5 / official MNIST (NOT the paper's setting; CNN1's recipe): input model, 20 rDLMs, strategies 1-3 x both signs + control (APRICOT_MNIST_ADAPT), two processes (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/lenet5_mnist profile=$(PROFILE) trainer=cpu seed=0 \
@@ -198,11 +198,33 @@ evidence-apricot-mnist: venv ## Apricot on LeNet-5 / official MNIST (NOT the pap
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot runs=$(APRICOT_MNIST_RUNS) row=lenet5_mnist model_seed=0 adjust=false $(APRICOT_MNIST_ADAPT)
 	@# the records travel with the tables (run.json, metrics.csv; each pass's result, settings, rDLM facts, history), which are
 	@# built from those copies; checkpoints and the passes' state.pt stay in the runs folder
-	@out=results/apricot_lenet5_mnist_cpu_$(PROFILE)/runs; for run in $(APRICOT_MNIST_RUNS)/lenet5_mnist_*/; do test -f $$run/run.json || continue; \
-	  mkdir -p $$out/$$(basename $$run); cp $$run/run.json $$run/metrics.csv $$out/$$(basename $$run)/; done; \
-	for pass in $(APRICOT_MNIST_RUNS)/adapt/lenet5_mnist_*/; do test -f $$pass/result.json || continue; mkdir -p $$out/adapt/$$(basename $$pass); \
-	  for f in result.json config.json reduced.json history.csv; do test ! -f $$pass/$$f || cp $$pass/$$f $$out/adapt/$$(basename $$pass)/; done; done
+	@$(call copy_apricot_records,$(APRICOT_MNIST_RUNS),results/apricot_lenet5_mnist_cpu_$(PROFILE)/runs)
 	$(PY) -m trainfix.results apricot --runs results/apricot_lenet5_mnist_cpu_$(PROFILE)/runs --out results/apricot_lenet5_mnist_cpu_$(PROFILE)
+
+# $(1): an Apricot runs folder, $(2): where its records go; passes without result.json (not started) are left out
+define copy_apricot_records
+out=$(2); for run in $(1)/lenet5_mnist_*/; do test -f $$run/run.json || continue; test ! -L $${run%/} || continue; \
+  mkdir -p $$out/$$(basename $$run); cp $$run/run.json $$run/metrics.csv $$out/$$(basename $$run)/; done; \
+for pass in $(1)/adapt/lenet5_mnist_*/; do test -f $$pass/result.json || continue; mkdir -p $$out/adapt/$$(basename $$pass); \
+  for f in result.json config.json reduced.json history.csv; do test ! -f $$pass/$$f || cp $$pass/$$f $$out/adapt/$$(basename $$pass)/; done; done
+endef
+
+# The adjustment alone: no retraining, one walk over the whole training set (3,000 batches of 20), so every
+# change of the model is Eqs. 2-4's; one runs folder and results folder per step size r (a Table V holds one r)
+APRICOT_MNIST_R ?= 0.001
+APRICOT_MNIST_ADJUST_ONLY ?= retrain_epochs=0 max_batches=3000
+APRICOT_MNIST_R_RUNS = $(APRICOT_MNIST_RUNS)_adjust_only_r$(APRICOT_MNIST_R)
+APRICOT_MNIST_R_OUT = results/apricot_lenet5_mnist_cpu_$(PROFILE)_adjust_only_r$(APRICOT_MNIST_R)
+evidence-apricot-mnist-adjust-only: venv ## Apricot LeNet-5/MNIST, the adjustment alone (no retraining, the whole training set) at step size APRICOT_MNIST_R: S1-3 x both signs on evidence-apricot-mnist's input model and rDLMs
+	@test -d $(APRICOT_MNIST_RUNS) || { echo "no $(APRICOT_MNIST_RUNS): run make evidence-apricot-mnist PROFILE=$(PROFILE) first (its input model and rDLMs)" >&2; exit 2; }
+	@mkdir -p $(APRICOT_MNIST_R_RUNS) && for run in $(APRICOT_MNIST_RUNS)/lenet5_mnist_*/; do ln -sfn $${run%/} $(APRICOT_MNIST_R_RUNS)/$$(basename $$run); done
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_R_RUNS) row=lenet5_mnist model_seed=0 apricot_strategy=1,2,3 \
+	  direction=toward,printed r=$(APRICOT_MNIST_R) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_ADJUST_ONLY)
+	@$(call copy_apricot_records,$(APRICOT_MNIST_R_RUNS),$(APRICOT_MNIST_R_OUT)/runs)
+	@# the trained runs' records: links to the copies in evidence-apricot-mnist's results
+	@for run in results/apricot_lenet5_mnist_cpu_$(PROFILE)/runs/lenet5_mnist_*/; do \
+	  ln -sfn ../../apricot_lenet5_mnist_cpu_$(PROFILE)/runs/$$(basename $$run) $(APRICOT_MNIST_R_OUT)/runs/$$(basename $$run); done
+	$(PY) -m trainfix.results apricot --runs $(APRICOT_MNIST_R_OUT)/runs --out $(APRICOT_MNIST_R_OUT)
 
 bench-apricot: venv ## Apricot: seconds per adaptation batch, naive per-sample vs port vs vectorized (full, lazy rDLM predictions), ratios, weight difference
 	$(PY) benchmarks/bench_apricot.py $(ARGS)

@@ -241,3 +241,30 @@ def test_a_pass_over_an_unfinished_reduced_run_is_refused_and_leaves_no_folder(t
     with pytest.raises(ApricotInputError, match=rf"{unfinished.name}: the reduced run is not finished \(status interrupted\)"):
         run_pass(apricot_cfg(f"runs={runs}", f"input_run={input_dir}", f"reduced_runs=[{reduced[0]},{unfinished}]", "row=cnn1"))
     assert not (runs / "adapt").exists()
+
+
+@pytest.mark.parametrize("extra", [["adjust=false"], ["r=0.9"]], ids=["control", "strategy"])
+def test_batches_that_change_nothing_are_not_evaluated_again_without_retraining(trained_runs, tmp_path, monkeypatch, extra):
+    """retrain_epochs=0: a batch that adjusts no weight takes the best accuracy instead of a new evaluation;
+    the history and result equal those of the pass that evaluates every batch."""
+    import trainfix.apricot.procedure as procedure
+
+    input_dir, reduced = trained_runs
+    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "row=cnn1", "batch_size=2",
+              "retrain_epochs=0", "max_batches=8", "eval_batch_size=400", *extra]
+    calls = []
+    real = procedure.predictions
+    monkeypatch.setattr(procedure, "predictions", lambda *a, **k: calls.append(1) or real(*a, **k))
+    skipped = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'skipped' / 'pass'}"))  # own folders: no shared predictions
+    evaluations_skipped = len(calls)
+    monkeypatch.setattr(procedure, "SKIP_UNCHANGED_EVAL", False)
+    calls.clear()
+    every = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'every' / 'pass'}"))
+    a, b = (pd.read_csv(tmp_path / name / "pass" / "history.csv") for name in ("skipped", "every"))
+    assert (a["adjusted"] == 0).any(), "some batch adjusts nothing"
+    assert extra == ["adjust=false"] or (a["adjusted"] > 0).any(), "and the strategy pass adjusts in some batch"
+    assert len(calls) - evaluations_skipped == int((a["adjusted"] == 0).sum())
+    cols = ["batch", "failing", "adjusted", "acc_adjusted", "kept", "best_acc"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    assert {k: v for k, v in skipped.items() if "seconds" not in k and not k.endswith("_s")} == \
+        {k: v for k, v in every.items() if "seconds" not in k and not k.endswith("_s")}

@@ -80,6 +80,11 @@ AFTER_RETRAIN = ("carry", "discard")
 RDLM_PREDICTIONS = ("full", "lazy")
 
 
+# Without retraining (retrain_epochs=0) a batch that adjusts nothing leaves the model equal to the best one, so
+# its selection accuracy is the best accuracy: not evaluated again (the history is the same; a test turns it off).
+SKIP_UNCHANGED_EVAL = True
+
+
 class ApricotInputError(ValueError):
     """Run folders that cannot feed Apricot (missing, unfinished, mismatched); the message says which."""
 
@@ -295,7 +300,10 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
         # training samples the rDLMs predicted in this batch (each by every rDLM); full mode predicted them all before the pass
         rdlm_predicted = lazy.predicted - predicted_before if mode == "lazy" else None
         t1 = time.perf_counter()
-        acc = evaluate(select_idx)  # also when nothing was adjusted: the carried model may have improved by retraining
+        if SKIP_UNCHANGED_EVAL and outcome.adjusted == 0 and int(cfg.retrain_epochs) == 0:
+            acc = state["best_acc"]  # without retraining the model is the best one (kept or rolled back) and nothing moved
+        else:
+            acc = evaluate(select_idx)  # also when nothing was adjusted: the carried model may have improved by retraining
         kept = acc > state["best_acc"]
         if kept:
             state["best"], state["best_acc"] = _clone_state(net), acc
