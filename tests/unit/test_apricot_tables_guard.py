@@ -63,3 +63,17 @@ def test_passes_of_one_table_v_cell_must_share_their_settings(runs: Path) -> Non
     write_pass(runs, "cnn1_seed2_S1_toward", 2, r=0.01)
     with pytest.raises(ValueError, match=r"Table V, cnn1 toward S1 passes: .*r: 0\.001 .* vs 0\.01"):
         collect(runs)
+
+
+def test_table_ii_counts_the_weights_of_the_input_runs_own_network() -> None:
+    """A row that is not the paper's (LeNet-5 on MNIST) is counted at its own model and image shape; a paper
+    row without runs at CIFAR-10's. LeNet-5 by hand: conv 1->6 5x5 (156), conv 6->16 5x5 (2,416),
+    256->120 (30,840), 120->84 (10,164), 84->10 (850)."""
+    import pandas as pd
+
+    from trainfix.results.apricot_tables import _param_count
+
+    inputs = pd.DataFrame([{"row": "lenet5_mnist", "config": {"model": {"name": "lenet5"}, "data": {"dataset": "mnist"}}}])
+    assert _param_count("lenet5_mnist", inputs) == f"{156 + 2416 + 30840 + 10164 + 850:,}"
+    assert _param_count("cnn1", inputs) == "2,425,930"  # Table II's 2.43M
+    assert _param_count("unknown_row", inputs) == "-"

@@ -151,13 +151,21 @@ def _data_caption(data: ApricotRuns) -> list[str]:
     return lines
 
 
-def _param_count(row: str) -> str:
+def _param_count(row: str, inputs: pd.DataFrame | None = None) -> str:
+    """Weights of the row's network (parameters plus float buffers, as Keras counts): the input run's own
+    model and image shape when there is one, else the paper's network at CIFAR-10's 3x32x32 (paper rows)."""
+    from trainfix.data.datasets import DATASETS
     from trainfix.models import build_model
 
-    name = MODEL_NAMES.get(row)
+    config = inputs.loc[inputs["row"] == row, "config"].iloc[0] if inputs is not None and (inputs["row"] == row).any() else None
+    spec = DATASETS.get((config.get("data") or {}).get("dataset")) if config else None
+    if config and spec is not None and spec.channels and spec.image_size and spec.num_classes:
+        name, shape = (config.get("model") or {}).get("name"), (spec.num_classes, spec.channels, spec.image_size[0])
+    else:
+        name, shape = MODEL_NAMES.get(row), (10, 3, 32)
     if name is None:
         return "-"
-    net = build_model(name, num_classes=10, in_channels=3, image_size=32)
+    net = build_model(name, num_classes=shape[0], in_channels=shape[1], image_size=shape[2])
     count = sum(p.numel() for p in net.parameters()) + sum(b.numel() for b in net.buffers() if b.is_floating_point())
     return f"{count:,}"
 
@@ -171,7 +179,7 @@ def table_ii(data: ApricotRuns) -> pd.DataFrame:
         train = [f["input_train_acc"] for (r, _), f in data.reduced_facts.items() if r == row]
         p = paper.get(row, {})
         out[p.get("model", row)] = {
-            ("Parameters", "paper"): p.get("params", "-"), ("Parameters", "ours"): _param_count(row),
+            ("Parameters", "paper"): p.get("params", "-"), ("Parameters", "ours"): _param_count(row, inputs),
             ("Avg. train acc. %", "paper"): f"{p['train_acc']:.2f}" if p else "-",
             ("Avg. train acc. %", "ours"): _pct(float(np.mean(train))) if train else "-",
             ("Avg. test acc. %", "paper"): f"{p['test_acc']:.2f}" if p else "-",
