@@ -169,6 +169,14 @@ def test_collect_rejects_a_missing_or_empty_folder(tmp_path: Path) -> None:
         collect_runs(tmp_path / "empty")
 
 
+def test_collect_reads_run_folders_linked_into_the_runs_folder(tmp_path: Path) -> None:
+    """A runs folder may link run folders in (the Apricot step-size evidence shares its trained runs that way)."""
+    write_run(tmp_path / "real", "m", "lenet5", "BL", 0, frame=metrics([0.5], [0.5], norms(1)))
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "m").symlink_to(tmp_path / "real" / "m", target_is_directory=True)
+    assert collect_runs(tmp_path / "linked").runs["run_id"].tolist() == collect_runs(tmp_path / "real").runs["run_id"].tolist() == ["m"]
+
+
 def test_row_from_model_and_cyclic_scheduler(tmp_path: Path) -> None:
     write_run(tmp_path, "m", "mobilenetv2", "BL", 0, frame=metrics([0.5], [0.5], norms(1)))
     record = json.loads((tmp_path / "m" / "run.json").read_text())

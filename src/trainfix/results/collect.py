@@ -156,7 +156,8 @@ def find_run_folders(root: Path) -> list[Path]:
         raise RunsInputError(f"runs folder {root} does not exist; {expected}")
     if not root.is_dir():
         raise RunsInputError(f"runs folder {root} is a file, not a folder; {expected}")
-    folders = sorted({p.parent for name in (RUN_FILE, METRICS_FILE) for p in root.rglob(name)})
+    # rglob does not descend into linked folders: a run folder linked in as a child is found by the glob
+    folders = sorted({p.parent for name in (RUN_FILE, METRICS_FILE) for p in (*root.rglob(name), *root.glob(f"*/{name}"))})
     if not folders:
         found = sorted(p.name for p in root.iterdir())
         listing = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "") if found else "nothing"
