@@ -171,7 +171,7 @@ APRICOT_TRAIN_quick := trainer.max_epochs=2 quick.test_subset=500
 APRICOT_ADAPT_quick := retrain_epochs=1 max_batches=2
 APRICOT_ADAPT ?= $(APRICOT_ADAPT_$(PROFILE))
 APRICOT_RUNS = multirun/apricot_$(PROFILE)
-.PHONY: reproduce-apricot-table-v bench-apricot evidence-apricot-mnist evidence-apricot-mnist-adjust-only
+.PHONY: reproduce-apricot-table-v bench-apricot evidence-apricot-mnist evidence-apricot-mnist-adjust-only evidence-apricot-mnist-validation
 reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report, strategies 1-3 x both signs and the no-adjustment control (PROFILE=quick|full APRICOT_ROWS=cnn1 APRICOT_SEEDS=0 CIFAR_DATA=cifar10|cifar10_jpeg APRICOT_ADAPT="max_batches=..")
 	@for row in $(APRICOT_ROWS); do \
 	  $(PY) -m trainfix.train -m experiment=apricot/$$row profile=$(PROFILE) data=$(CIFAR_DATA) seed=$(APRICOT_SEEDS) \
@@ -209,22 +209,38 @@ for pass in $(1)/adapt/lenet5_mnist_*/; do test -f $$pass/result.json || continu
   for f in result.json config.json reduced.json history.csv; do test ! -f $$pass/$$f || cp $$pass/$$f $$out/adapt/$$(basename $$pass)/; done; done
 endef
 
+# Variants on evidence-apricot-mnist's trained runs, each in its own runs folder and results folder (a
+# Table V cell holds one configuration): $(1) the variant's runs folder, $(2) its results folder
+define link_apricot_mnist_runs
+test -d $(APRICOT_MNIST_RUNS) || { echo "no $(APRICOT_MNIST_RUNS): run make evidence-apricot-mnist PROFILE=$(PROFILE) first (its input model and rDLMs)" >&2; exit 2; }; \
+mkdir -p $(1) && for run in $(APRICOT_MNIST_RUNS)/lenet5_mnist_*/; do ln -sfn $${run%/} $(1)/$$(basename $$run); done
+endef
+define tables_apricot_mnist_variant
+$(call copy_apricot_records,$(1),$(2)/runs); \
+for run in results/apricot_lenet5_mnist_cpu_$(PROFILE)/runs/lenet5_mnist_*/; do \
+  ln -sfn ../../apricot_lenet5_mnist_cpu_$(PROFILE)/runs/$$(basename $$run) $(2)/runs/$$(basename $$run); done; \
+$(PY) -m trainfix.results apricot --runs $(2)/runs --out $(2)
+endef
+
 # The adjustment alone: no retraining, one walk over the whole training set (3,000 batches of 20), so every
-# change of the model is Eqs. 2-4's; one runs folder and results folder per step size r (a Table V holds one r)
+# change of the model is Eqs. 2-4's; one folder per step size r
 APRICOT_MNIST_R ?= 0.001
 APRICOT_MNIST_ADJUST_ONLY ?= retrain_epochs=0 max_batches=3000
 APRICOT_MNIST_R_RUNS = $(APRICOT_MNIST_RUNS)_adjust_only_r$(APRICOT_MNIST_R)
-APRICOT_MNIST_R_OUT = results/apricot_lenet5_mnist_cpu_$(PROFILE)_adjust_only_r$(APRICOT_MNIST_R)
 evidence-apricot-mnist-adjust-only: venv ## Apricot LeNet-5/MNIST, the adjustment alone (no retraining, the whole training set) at step size APRICOT_MNIST_R: S1-3 x both signs on evidence-apricot-mnist's input model and rDLMs
-	@test -d $(APRICOT_MNIST_RUNS) || { echo "no $(APRICOT_MNIST_RUNS): run make evidence-apricot-mnist PROFILE=$(PROFILE) first (its input model and rDLMs)" >&2; exit 2; }
-	@mkdir -p $(APRICOT_MNIST_R_RUNS) && for run in $(APRICOT_MNIST_RUNS)/lenet5_mnist_*/; do ln -sfn $${run%/} $(APRICOT_MNIST_R_RUNS)/$$(basename $$run); done
+	@$(call link_apricot_mnist_runs,$(APRICOT_MNIST_R_RUNS))
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_R_RUNS) row=lenet5_mnist model_seed=0 apricot_strategy=1,2,3 \
 	  direction=toward,printed r=$(APRICOT_MNIST_R) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_ADJUST_ONLY)
-	@$(call copy_apricot_records,$(APRICOT_MNIST_R_RUNS),$(APRICOT_MNIST_R_OUT)/runs)
-	@# the trained runs' records: links to the copies in evidence-apricot-mnist's results
-	@for run in results/apricot_lenet5_mnist_cpu_$(PROFILE)/runs/lenet5_mnist_*/; do \
-	  ln -sfn ../../apricot_lenet5_mnist_cpu_$(PROFILE)/runs/$$(basename $$run) $(APRICOT_MNIST_R_OUT)/runs/$$(basename $$run); done
-	$(PY) -m trainfix.results apricot --runs $(APRICOT_MNIST_R_OUT)/runs --out $(APRICOT_MNIST_R_OUT)
+	@$(call tables_apricot_mnist_variant,$(APRICOT_MNIST_R_RUNS),results/apricot_lenet5_mnist_cpu_$(PROFILE)_adjust_only_r$(APRICOT_MNIST_R))
+
+# Selection without the test set: each batch's model is kept on 5,000 held-out test images and reported on
+# the other 5,000 (eval_on=validation), for the control and strategy 1 (toward), as evidence-apricot-mnist
+APRICOT_MNIST_VALIDATION ?= eval_on=validation retrain_epochs=1 max_batches=200
+evidence-apricot-mnist-validation: venv ## Apricot LeNet-5/MNIST with selection on half the test set, reported on the other half: the control and S1 toward, 200 batches
+	@$(call link_apricot_mnist_runs,$(APRICOT_MNIST_RUNS)_validation)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_RUNS)_validation row=lenet5_mnist model_seed=0 adjust=false,true \
+	  apricot_strategy=1 direction=toward hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_VALIDATION)
+	@$(call tables_apricot_mnist_variant,$(APRICOT_MNIST_RUNS)_validation,results/apricot_lenet5_mnist_cpu_$(PROFILE)_validation)
 
 bench-apricot: venv ## Apricot: seconds per adaptation batch, naive per-sample vs port vs vectorized (full, lazy rDLM predictions), ratios, weight difference
 	$(PY) benchmarks/bench_apricot.py $(ARGS)
