@@ -268,3 +268,35 @@ def test_batches_that_change_nothing_are_not_evaluated_again_without_retraining(
     pd.testing.assert_frame_equal(a[cols], b[cols])
     assert {k: v for k, v in skipped.items() if "seconds" not in k and not k.endswith("_s")} == \
         {k: v for k, v in every.items() if "seconds" not in k and not k.endswith("_s")}
+
+
+def test_passes_started_together_compute_the_shared_predictions_once(trained_runs, tmp_path, monkeypatch):
+    """Two passes preparing at the same time (a joblib sweep's workers): one computes the shared predictions
+    file, the other waits for it and reads it."""
+    import threading
+    import time
+
+    import trainfix.apricot.procedure as procedure
+
+    input_dir, reduced = trained_runs
+    inputs = procedure.load_inputs(input_dir, reduced, "cpu")
+    cfg = apricot_cfg("eval_batch_size=400")
+    computed = []
+    real = procedure._compute_predictions
+
+    def slow(*args, **kwargs):
+        computed.append(threading.get_ident())
+        time.sleep(1.0)  # the other pass arrives while this one computes
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(procedure, "_compute_predictions", slow)
+    results = {}
+    threads = [threading.Thread(target=lambda i=i: results.update({i: procedure._prepare(tmp_path / "adapt", inputs, cfg, lazy=True)}))
+               for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(computed) == 1
+    assert torch.equal(results[0]["input_test"], results[1]["input_test"])
+    assert all(torch.equal(a, b) for a, b in zip(results[0]["reduced_test"], results[1]["reduced_test"], strict=True))

@@ -35,6 +35,7 @@ raising `max_batches` continues the same folder, and a pass may switch modes on 
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
@@ -359,10 +360,19 @@ def _prepare(folder: Path, inputs: Inputs, cfg: DictConfig, lazy: bool = False) 
     not the rDLMs on the whole training set (the pass predicts its failing samples on demand)."""
     key = [p.name for p in inputs.reduced_dirs] + [inputs.input_run.run_dir.name]
     path = folder / f"predictions-{config_hash({'runs': key})}{'-lazy' if lazy else ''}.pt"
-    if path.exists():
-        prep = torch.load(path, weights_only=False)
-        if prep.get("key") == key:
-            return prep
+    # Passes started side by side (a joblib sweep) share the file: one computes it, the others wait for it
+    # (an exclusive flock, released by the kernel if its holder dies) and read it.
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            prep = torch.load(path, weights_only=False)
+            if prep.get("key") == key:
+                return prep
+        return _compute_predictions(path, key, inputs, cfg, lazy)
+
+
+def _compute_predictions(path: Path, key: list[str], inputs: Inputs, cfg: DictConfig, lazy: bool) -> dict[str, Any]:
     dm, batch = inputs.input_run.datamodule, int(cfg.eval_batch_size)
     n_train, n_test = len(dm.splits["train"].labels), len(dm.splits["test"].labels)
     t0 = time.perf_counter()
