@@ -76,3 +76,11 @@ def tiny_cfg(tmp_path: Path, data_dir: Path):
         return compose_train(base + list(overrides), run_dir or tmp_path / "run")
 
     return make
+
+
+def process_running(pid: int | str) -> bool:
+    """Whether the process exists and is not a zombie (an orphan's zombie may wait for a reaper); reads /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

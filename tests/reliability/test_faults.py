@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.conftest import process_running
 from tests.reliability.conftest import REPO, cli, env, metrics_without_timing, run_cli
 from trainfix.train import EXIT_CONFIG, EXIT_DATA, EXIT_STORAGE
 
@@ -89,14 +90,6 @@ def test_signal_stops_gracefully_as_interrupted_and_resumes(fault, data_dir, tmp
     assert [a["outcome"] for a in _run_json(run_dir)["attempts"]] == ["interrupted", "finished"]
 
 
-def _running(pid: int) -> bool:
-    """Whether the process exists and is not a zombie (an orphan's zombie may wait for a reaper)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 def test_kill_9_of_a_joblib_sweep_stops_its_workers_and_the_sweep_resumes(fault, data_dir, tmp_path):
     """kill -9 of a sweep's parent process: its joblib worker stops the run as interrupted (it does not train
@@ -116,10 +109,10 @@ def test_kill_9_of_a_joblib_sweep_stops_its_workers_and_the_sweep_resumes(fault,
     _wait_for(lambda: len(runs()) == 1 and _epochs_checkpointed(runs()[0].parent) >= 1, "the worker's first checkpoint")
     run_dir = runs()[0].parent
     worker = json.loads((run_dir / ".lock").read_text())["pid"]
-    assert worker != parent.pid and _running(worker)
+    assert worker != parent.pid and process_running(worker)
     parent.send_signal(signal.SIGKILL)
     parent.wait(timeout=60)
-    _wait_for(lambda: not _running(worker), "the orphaned worker to stop", timeout=120)
+    _wait_for(lambda: not process_running(worker), "the orphaned worker to stop", timeout=120)
     assert _run_json(run_dir)["status"] == "interrupted"
     assert _epochs_checkpointed(run_dir) < 12, "the worker stopped before the run's end"
     again = run_cli(sweep(tmp_path / "killed"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import process_running
 from trainfix.runs.orphan import orphaned, stop_when_parent_dies
 
 
@@ -51,14 +52,8 @@ def test_a_child_that_ignores_sigterm_is_ended_after_the_grace_period(tmp_path):
     parent.send_signal(signal.SIGKILL)
     parent.wait()
 
-    def running() -> bool:
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
-
-    assert running(), "the child outlives its parent at first"
+    assert process_running(pid), "the child outlives its parent at first"
     deadline = time.time() + 30
-    while running():
+    while process_running(pid):
         assert time.time() < deadline, "the orphan still runs 30 s after its parent died"
         time.sleep(0.1)
