@@ -1,5 +1,5 @@
 """CPU training with glibc's default allocator settings vs `extras.keep_freed_memory=true` (trainfix's
-default, trainfix/runs/allocator.py), through the real training path: `python -m trainfix.train` runs of
+default, trainfix/core/allocator.py), through the real training path: `python -m trainfix.train` runs of
 one configuration in fresh processes, the two settings alternating (off, on, off, on, ...) so a change
 in the machine's load hits both alike. Prints per side the epoch seconds from the runs' metrics.csv
 (training + the evaluation after it), the processes' user and system CPU seconds and minor page faults,
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainfix.runs.allocator import SETTINGS
+from trainfix.core.allocator import SETTINGS
 
 DEFAULT_RUN = ["experiment=deepeutaxy/table_iv/lenet5", "strategy=baseline", "trainer=cpu", "trainer.max_epochs=1",
                "data.train_subset=20000", "trainer.enable_progress_bar=false"]

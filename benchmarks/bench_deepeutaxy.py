@@ -44,7 +44,7 @@ def main() -> None:
         common = [
             f"paths.data_dir={args.data_dir}", f"data={data}", f"model={model}", f"optimizer={optimizer}", "data.batch_size=1000",
             f"data.train_subset={samples}", "data.test_subset=1000", f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false",
-            "deterministic=false", f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
+            "trainer.deterministic=false", f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
         ]
         if data == "cifar10":
             common.append("data.accept_nonofficial=true")

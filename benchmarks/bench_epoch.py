@@ -79,7 +79,7 @@ def main() -> None:
 
     from trainfix.data.datamodule import ImageDataModule
     from trainfix.models import build_model
-    from trainfix.runs.seeding import seed_everything
+    from trainfix.core.seeding import seed_everything
 
     data_dir = args.data_dir or os.environ.get("TRAINFIX_DATA_DIR", "data")
     device = torch.device("cuda" if gpu else "cpu")
@@ -96,7 +96,7 @@ def main() -> None:
         common = [
             f"paths.data_dir={data_dir}", f"data={data_name}", f"model={model}", f"optimizer={optimizer_name}",
             "strategy=baseline", "data.batch_size=1000", f"data.train_subset={samples}", "data.test_subset=1000",
-            "trainer.enable_progress_bar=false", "seed=0", "deterministic=false", "model.l2_conv_kernels=0.0",
+            "trainer.enable_progress_bar=false", "seed=0", "trainer.deterministic=false", "model.l2_conv_kernels=0.0",
             f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
         ]
         if kind == "cifar" and data_name == "cifar10":

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from trainfix.data.augment import to_float
-from trainfix.data.datasets import load_split
+from trainfix.data.loading import load_split
 from trainfix.models import build_model
 
 

@@ -73,7 +73,7 @@ def main() -> None:
     common = [
         f"paths.data_dir={args.data_dir}", f"data={args.data}", f"model={args.model}", "optimizer=adam", "optimizer.lr=0.001",
         f"data.batch_size={args.batch_size}", f"data.train_subset={args.samples}", "data.test_subset=1000",
-        f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", "deterministic=false",
+        f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", "trainer.deterministic=false",
         f"trainer.accelerator={'gpu' if gpu else 'cpu'}", "data.accept_nonofficial=true",
     ]
     device = torch.cuda.get_device_name() if gpu else f"CPU, {torch.get_num_threads()} threads"

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
-from trainfix.models.classifier import conv_kernels
+from trainfix.training.module import conv_kernels
 from trainfix.strategies import Baseline
 
 

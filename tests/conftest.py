@@ -1,13 +1,24 @@
-"""Shared fixtures: the real data root, composing the real train.yaml, tiny run settings."""
+"""Shared fixtures of every tier: the real data root, composing the real train.yaml, tiny run settings,
+the CLI as a user runs it (`cli`), and the kill-after-checkpoint step of every resume test.
+
+Tiers (docs/testing.md): tests/unit (no training run, no subprocess; tests/unit/conftest.py enforces it),
+tests/integration (in-process training on real data), tests/system (the CLI, make, sweeps, launchers,
+the notebook), tests/reliability (the fault suite).
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-# One OpenMP/MKL thread per process, in pytest and in every process a test starts: CLI runs, DDP and
-# gloo ranks, joblib workers and the notebook kernel inherit os.environ. On the 2-core CI machine,
+# One OpenMP/MKL thread per process, in pytest and in every process a test starts: pytest-xdist's workers
+# (started after pytest has imported this file), CLI runs, DDP and gloo ranks, joblib workers and the notebook
+# kernel inherit os.environ, and each worker imports this file again before torch. On the 2-core CI machine,
 # children taking a thread per core each oversubscribed it (some tests ran 40x slower); pytest itself
 # ran a single-process test (test_same_seed_gives_identical_metrics) in 55 s with 1 thread vs 75-81 s
 # with 2 on a loaded 2-core machine. A value set in the caller's environment wins (MKL follows OMP:
@@ -21,13 +32,35 @@ if "torch" in sys.modules and os.environ["OMP_NUM_THREADS"].isdigit():
 import pytest  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-import trainfix.runs.identity  # noqa: F401,E402  (registers the run-folder resolvers)
-from trainfix.train import CONF_DIR, compose_config  # noqa: E402
+from trainfix.training.compose import CONF_DIR, compose_config, register_resolvers  # noqa: E402
+
+register_resolvers()  # what every entry point does first
 
 os.environ.setdefault("WANDB_MODE", "offline")
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--dist loadgroup` (make test): keep each `xdist_group` on one worker under pytest >= 9.2 too.
+
+    pytest-xdist 3.8 groups a test by adding `@<group>` to its node id through `item._nodeid`, which pytest 9.2
+    no longer reads (node ids are structured now), so every group was silently spread over the workers
+    (pytest-xdist issue 1386, fix in PR 1388). Until that fix is released, each xdist worker sets the id here.
+    """
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers by --dist loadgroup
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest < 9.2: xdist's own suffix takes effect
+        return
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix) and isinstance(getattr(item, "_id", None), NodeId):
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 def shared_data_dir() -> Path:
     """The real data root: $TRAINFIX_DATA_DIR, else ../shared/data beside the checkout."""
@@ -35,12 +68,22 @@ def shared_data_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
+def require_data_root() -> Path:
+    """The real data root, or skip the test; under CI=true a missing root fails it instead, so a CI machine
+    with a broken data path cannot report green."""
     root = shared_data_dir()
     if not (root / "MNIST" / "raw").exists():
-        pytest.skip(f"real data not found at {root} (set TRAINFIX_DATA_DIR)")
+        message = (f"real data not found: {root / 'MNIST' / 'raw'} does not exist (set TRAINFIX_DATA_DIR to a folder in "
+                   "torchvision's layout; default ../shared/data beside the checkout)")
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI={os.environ['CI']}: {message}", pytrace=False)
+        pytest.skip(message)
     return root
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return require_data_root()
 
 
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
@@ -84,3 +127,70 @@ def process_running(pid: int | str) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+# ------------------------------------------------------------------- the CLI, as a user runs it
+class Cli:
+    """Runs a command from the checkout with the suite's environment: os.environ (one OpenMP/MKL thread, see
+    the top of this file) plus W&B offline, Hydra's short errors and the real data root."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "TRAINFIX_DATA_DIR": str(shared_data_dir())}
+
+    @staticmethod
+    def train(*overrides: str) -> list[str]:
+        """The command `python -m trainfix.train <overrides>`."""
+        return [sys.executable, "-m", "trainfix.train", *overrides]
+
+    def run(self, command: list[str], *, timeout: float = 900, check: bool = False, env: dict[str, str] | None = None,
+            cwd: Path = REPO) -> subprocess.CompletedProcess:
+        """Run `command` in `cwd` (the checkout) to its end, output captured as text (`env`: variables to add);
+        `check`: fail the test, with the output's tail, unless it exits 0."""
+        done = subprocess.run(command, cwd=cwd, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            pytest.fail(f"{' '.join(map(str, command[1:4]))} ... exited {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}")
+        return done
+
+    def start(self, command: list[str], *, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text: bool = True,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start `command` without waiting (output discarded unless `stdout`/`stderr` say otherwise)."""
+        return subprocess.Popen(command, cwd=REPO, env={**self.env, **(env or {})}, stdout=stdout, stderr=stderr, text=text)
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    return Cli()
+
+
+def epochs_checkpointed(run_dir: Path) -> int:
+    """Epochs recorded in run_dir/metrics.csv once a checkpoint exists, else 0."""
+    import pandas as pd
+
+    metrics = Path(run_dir) / "metrics.csv"
+    return len(pd.read_csv(metrics)) if metrics.exists() and (Path(run_dir) / "checkpoints" / "last.ckpt").exists() else 0
+
+
+def kill_after_checkpoint(proc: subprocess.Popen, run_dir: Path, *, epochs: int = 1, until: Callable[[Path], bool] | None = None,
+                          signum: int = signal.SIGKILL, timeout: float = 600) -> int:
+    """Send `signum` (kill -9 unless told) to the run `proc` trains in `run_dir` once `epochs` epochs are
+    checkpointed there and `until(run_dir)` holds; wait for it to end and return its exit status. Fails the
+    test when the run ends first or nothing is checkpointed within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    wanted = f"{epochs} checkpointed epoch(s)" + (f" and {getattr(until, '__name__', 'until')}()" if until else "")
+    while not (epochs_checkpointed(run_dir) >= epochs and (until is None or until(Path(run_dir)))):
+        if proc.poll() is not None:
+            pytest.fail(f"the run in {run_dir} ended (exit {proc.returncode}) before {wanted}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{run_dir}: no {wanted} after {timeout:.0f} s")
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    proc.communicate(timeout=300)
+    return proc.returncode
+
+
+@pytest.fixture(name="kill_after_checkpoint")
+def kill_after_checkpoint_fixture() -> Callable[..., int]:
+    """kill_after_checkpoint(proc, run_dir, epochs=1, until=None, signum=SIGKILL): every resume test's kill."""
+    return kill_after_checkpoint

@@ -27,11 +27,11 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from trainfix.exit_status import run_hydra_cli
-from trainfix.runs.export import ExportError, export_run
-from trainfix.runs.loading import LoadedRun, RunLoadError, load_run
-from trainfix.runs.records import METRICS_FLOAT_FORMAT, atomic_write_text, now_iso, package_versions, read_metrics
-from trainfix.train import CONF_DIR
+from trainfix.core.exit_status import run_hydra_cli
+from trainfix.training.export import ExportError, export_run
+from trainfix.training.checkpoint import LoadedRun, RunLoadError, load_run
+from trainfix.core.records import METRICS_FLOAT_FORMAT, atomic_write_text, now_iso, package_versions, read_metrics
+from trainfix.training.compose import CONF_DIR, register_resolvers
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,8 @@ USER_ERRORS = (ValueError, FileNotFoundError, ExportError)
 
 _TASK_STARTED = False
 
+
+register_resolvers()  # before @hydra.main composes conf/
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval.yaml")
 def main(cfg: DictConfig) -> None:

@@ -29,32 +29,35 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.runs.loading import build_classifier
-from trainfix.callbacks.checkpoint import LastCheckpoint
-from trainfix.callbacks.progress import EpochLog, monitored_metric, print_config_tree
-from trainfix.callbacks.run_loggers import RunLoggers
-from trainfix.callbacks.convergence import Convergence
-from trainfix.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
-from trainfix.callbacks.strategy_driver import StrategyDriver
+
+from trainfix.training.callbacks.checkpoint import LastCheckpoint
+from trainfix.training.callbacks.progress import EpochLog, monitored_metric, print_config_tree
+from trainfix.training.callbacks.run_loggers import RunLoggers
+from trainfix.training.callbacks.convergence import Convergence
+from trainfix.training.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
+from trainfix.training.callbacks.strategy_driver import StrategyDriver
 from trainfix.monitor.callback import build_monitor
 from trainfix.monitor.repair import repair_if_asked
-from trainfix.config_rules import ConfigError, check_config
+from trainfix.training.config_rules import ConfigError, check_config
 from trainfix.data.datamodule import ImageDataModule
-from trainfix.data.datasets import DatasetFormatError, DatasetMissingError, NonOfficialDataError
-from trainfix.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
-from trainfix.models.classifier import Classifier
-from trainfix.runs.allocator import keep_freed_memory
+from trainfix.data.errors import DatasetFormatError, DatasetMissingError, NonOfficialDataError
+from trainfix.core.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
+from trainfix.training.module import Classifier
+from trainfix.training.sync_batchnorm import batchnorm_sync, count_batchnorm
+from trainfix.core.allocator import keep_freed_memory
 from trainfix.runs.folder import RunAction, RunConflictError, decide
 from trainfix.runs.identity import overridden_keys
 from trainfix.runs.lock import RunLockedError, acquire
 from trainfix.runs.orphan import exit_if_orphaned, stop_when_parent_dies
-from trainfix.runs.records import now_iso, read_metrics, read_run, write_run
-from trainfix.runs.seeding import seed_everything
+from trainfix.core.records import now_iso, read_metrics, read_run, write_run
+from trainfix.core.seeding import seed_everything
 from trainfix.runs.storage import probe_writable, storage_problem
 from trainfix.runs.sweep import record_job
-from trainfix.third_party_noise import quiet_third_party_noise
+from trainfix.core.third_party_noise import quiet_third_party_noise
+from trainfix.training.compose import CONF_DIR, register_resolvers
 
 log = logging.getLogger(__name__)
+register_resolvers()  # before @hydra.main composes conf/
 
 DATA_ERRORS = (DatasetMissingError, DatasetFormatError, NonOfficialDataError)
 
@@ -72,7 +75,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     check_config(cfg)
     quiet_third_party_noise()  # here, not at import: launcher workers may never import this module
     if OmegaConf.select(cfg, "extras.keep_freed_memory", default=True):
-        keep_freed_memory()  # in this process, which may be a launcher's worker (trainfix.runs.allocator)
+        keep_freed_memory()  # in this process, which may be a launcher's worker (trainfix.core.allocator)
     stop_when_parent_dies()  # a launcher's worker whose sweep was killed stops as interrupted (trainfix.runs.orphan)
     if OmegaConf.select(cfg, "extras.print_config", default=False):
         print_config_tree(cfg)
@@ -103,8 +106,7 @@ def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tup
     if action.reason:
         log.info(action.reason)
 
-    seed_everything(cfg.seed)
-    torch.use_deterministic_algorithms(bool(cfg.deterministic), warn_only=True)
+    seed_everything(cfg.seed)  # torch's deterministic algorithms: trainer.deterministic, which Lightning applies
     attempt = {"action": action.kind, "previous_outcome": action.previous_outcome, "checkpoint_problems": list(action.problems)}
     try:
         trainer, module, datamodule = _build(cfg, run_dir, config, action, attempt)
@@ -163,7 +165,7 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
 
     log.info("Instantiating model <%s>", cfg.model.name)
     try:
-        module = build_classifier(cfg, datamodule, strategy, config)
+        module = Classifier.from_config(cfg, datamodule, strategy, config)
     except ValueError as error:  # the model cannot take this data (shape, channels, options)
         raise BuildError(f"model={cfg.model.name} on data={cfg.data.dataset} ({'x'.join(map(str, datamodule.input_shape))} images): {error}") from None
     if cfg.init_from and action.kind == "new":
@@ -180,7 +182,14 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
 
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     varying = {"reload_dataloaders_every_n_epochs": 1} if strategy.epoch_length_varies else {}
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir), **varying)
+    try:  # BatchNorm synchronized under DDP when the strategy needs global per-sample losses (trainfix.training.sync_batchnorm)
+        sync = batchnorm_sync(strategy, OmegaConf.select(cfg, "trainer.sync_batchnorm"))
+    except ValueError as error:
+        raise BuildError(str(error)) from None
+    layer_sync = {"sync_batchnorm": True, "plugins": [sync]} if sync else {"sync_batchnorm": False}
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir), **varying, **layer_sync)
+    if sync and trainer.world_size > 1 and (layers := count_batchnorm(module.net)):
+        log.info("SyncBatchNorm on: %d BatchNorm layers normalize over the global batch of %d ranks, because %s", layers, trainer.world_size, sync.reason)
     return trainer, module, datamodule
 
 
@@ -213,26 +222,6 @@ def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
         raise RuntimeError(f"init_from={checkpoint} does not fit this run's network: missing {sorted(set(result.missing_keys) - fresh)[:6]}, "
                            f"unexpected {sorted(result.unexpected_keys)[:6]}")
     log.info("Network weights from %s%s", checkpoint, f" (new BatchNorm layers at their initial state: {len(fresh)} tensors)" if fresh else "")
-
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """conf/train.yaml composed with `overrides` as `python -m trainfix.train` would, writing its run
-    to `output_dir`: for notebooks, benchmarks and tests that call `train(cfg)` in-process."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import open_dict
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        cfg = compose("train.yaml", overrides=list(overrides), return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        del cfg["hydra"]
-    return cfg
 
 
 def _last_row(run_dir: Path) -> dict[str, Any]:

@@ -13,8 +13,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from tests.conftest import compose_train
-from trainfix.apricot.procedure import run_pass
-from trainfix.train import CONF_DIR, train
+from trainfix.procedures.apricot.procedure import run_pass
+from trainfix.training.compose import CONF_DIR
+from trainfix.train import train
+
+# one xdist worker trains the module's runs (trained_runs) once for every test here
+pytestmark = pytest.mark.xdist_group("apricot_pass")
 
 SMALL = ["model=lenet5", "data=mnist", "trainer.accelerator=cpu", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
          "data.train_subset=1200", "data.test_subset=400", "data.batch_size=100", "data.eval_batch_size=400"]
@@ -24,11 +28,11 @@ SMALL = ["model=lenet5", "data=mnist", "trainer.accelerator=cpu", "trainer.max_e
 def trained_runs(tmp_path_factory, data_dir) -> tuple[Path, list[Path]]:
     root = tmp_path_factory.mktemp("apricot_runs")
     base = SMALL + [f"paths.data_dir={data_dir}"]
-    train(compose_train(["experiment=apricot/cnn1", *base], root / "input"))
+    train(compose_train(["experiment=apricot/table_v/cnn1", *base], root / "input"))
     reduced = []
     for start in (0, 300, 600):
         folder = root / f"reduced_{start}"
-        train(compose_train(["experiment=apricot/reduced/cnn1", *base, f"data.train_window.start={start}", "data.train_window.size=600"], folder))
+        train(compose_train(["experiment=apricot/table_v/cnn1_reduced", *base, f"data.train_window.start={start}", "data.train_window.size=600"], folder))
         reduced.append(folder)
     return root / "input", reduced
 
@@ -91,7 +95,7 @@ def test_killed_pass_resumes_with_the_same_result(trained_runs, tmp_path):
 
 
 def test_tables_and_figures_from_the_passes(trained_runs):
-    from trainfix.results.apricot_tables import build
+    from trainfix.results.papers.apricot import build_tables as build
 
     input_dir, reduced = trained_runs
     root = input_dir.parent
@@ -124,7 +128,7 @@ def test_tables_and_figures_from_the_passes(trained_runs):
 
 
 def test_selection_on_a_validation_split_reports_the_held_out_rest(trained_runs, tmp_path):
-    from trainfix.apricot.procedure import _selection_split
+    from trainfix.procedures.apricot.procedure import _selection_split
 
     input_dir, reduced = trained_runs
     cfg = apricot_cfg(f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={tmp_path / 'v'}",
@@ -140,7 +144,7 @@ def test_selection_on_a_validation_split_reports_the_held_out_rest(trained_runs,
 
 
 def _test_labels(input_dir: Path) -> torch.Tensor:
-    from trainfix.runs.loading import load_run
+    from trainfix.training.checkpoint import load_run
 
     return load_run(input_dir, "best").datamodule.splits["test"].labels
 
@@ -208,7 +212,7 @@ def test_control_pass_adjusts_nothing_and_ignores_the_strategy_settings(trained_
     assert not history["kept"].any() and result["gain"] == 0.0 and result["kept_batches"] == 0
     assert (result["control"], result["strategy"], result["direction"]) == (True, 0, "control")
     assert result["test_acc"] == result["input_test_acc"] and result["train_acc"] == result["input_train_acc"]
-    from trainfix.runs.loading import load_run
+    from trainfix.training.checkpoint import load_run
 
     start = load_run(input_dir, checkpoint="best", device="cpu").net.state_dict()
     best = torch.load(folder / "best.pt", weights_only=False)
@@ -230,7 +234,7 @@ def test_a_pass_over_an_unfinished_reduced_run_is_refused_and_leaves_no_folder(t
     could pass for a started one."""
     import shutil
 
-    from trainfix.apricot.procedure import ApricotInputError
+    from trainfix.procedures.apricot.procedure import ApricotInputError
 
     input_dir, reduced = trained_runs
     unfinished = tmp_path / reduced[1].name
@@ -247,7 +251,7 @@ def test_a_pass_over_an_unfinished_reduced_run_is_refused_and_leaves_no_folder(t
 def test_batches_that_change_nothing_are_not_evaluated_again_without_retraining(trained_runs, tmp_path, monkeypatch, extra):
     """retrain_epochs=0: a batch that adjusts no weight takes the best accuracy instead of a new evaluation;
     the history and result equal those of the pass that evaluates every batch."""
-    import trainfix.apricot.procedure as procedure
+    import trainfix.procedures.apricot.procedure as procedure
 
     input_dir, reduced = trained_runs
     common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "row=cnn1", "batch_size=2",
@@ -276,7 +280,7 @@ def test_passes_started_together_compute_the_shared_predictions_once(trained_run
     import threading
     import time
 
-    import trainfix.apricot.procedure as procedure
+    import trainfix.procedures.apricot.procedure as procedure
 
     input_dir, reduced = trained_runs
     inputs = procedure.load_inputs(input_dir, reduced, "cpu")
@@ -300,3 +304,48 @@ def test_passes_started_together_compute_the_shared_predictions_once(trained_run
     assert len(computed) == 1
     assert torch.equal(results[0]["input_test"], results[1]["input_test"])
     assert all(torch.equal(a, b) for a, b in zip(results[0]["reduced_test"], results[1]["reduced_test"], strict=True))
+
+
+def test_retraining_trains_through_the_runs_lightning_module(trained_runs, monkeypatch):
+    """Each retraining step is the input run's `Classifier.step_loss` (the loss every run trains on) over a batch
+    of the run's batch size, its L2 term on the convolution kernels included."""
+    from trainfix.procedures.apricot.retrain import Retrainer
+    from trainfix.training.checkpoint import load_run
+    from trainfix.training.module import Classifier, conv_kernels
+
+    input_dir, _ = trained_runs
+    run = load_run(input_dir, "best")
+    start = {k: v.clone() for k, v in run.net.state_dict().items()}
+    sizes = []
+    real = Classifier.step_loss
+    monkeypatch.setattr(Classifier, "step_loss", lambda self, x, *a, **k: sizes.append(len(x)) or real(self, x, *a, **k))
+    Retrainer(run, 1)(seed=5)
+    assert sizes == [100] * 12  # one step per batch of 100 over the 1,200 training images
+    assert not run.classifier.training  # back in eval mode for the selection
+    kernels = sum(float(w.detach().pow(2).sum()) for w in conv_kernels(run.net))
+    run.net.load_state_dict(start)
+    run.classifier.l2_conv_kernels = 1.0
+    Retrainer(run, 1)(seed=5)
+    assert sum(float(w.detach().pow(2).sum()) for w in conv_kernels(run.net)) < 0.9 * kernels  # the L2 term pulled the kernels in
+
+
+def test_kept_optimizer_state_carries_across_batches_and_a_resume(trained_runs, tmp_path):
+    """retrain_optimizer=kept: one optimizer for the pass (Adam's moments carried from batch to batch, as Keras
+    across fit calls), saved with the state, so a killed pass resumes identically; fresh (the default) differs."""
+    input_dir, reduced = trained_runs
+    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "r=0.05", "retrain_epochs=1",
+              "eval_batch_size=400", "apricot_strategy=1", "direction=toward", "max_batches=3"]
+    with pytest.raises(ValueError, match=r"retrain_optimizer='some'; accepted: \['fresh', 'kept'\]"):
+        run_pass(apricot_cfg(*common, "retrain_optimizer=some", f"out_dir={tmp_path / 'bad'}"))
+    kept = run_pass(apricot_cfg(*common, "retrain_optimizer=kept", f"out_dir={tmp_path / 'kept'}"))
+    run_pass(apricot_cfg(*common[:-1], "max_batches=1", "retrain_optimizer=kept", f"out_dir={tmp_path / 'resumed'}"))
+    resumed = run_pass(apricot_cfg(*common, "retrain_optimizer=kept", f"out_dir={tmp_path / 'resumed'}"))
+    fresh = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'fresh'}"))
+    states = {name: torch.load(tmp_path / name / "state.pt", weights_only=False) for name in ("kept", "resumed", "fresh")}
+    assert all(torch.equal(states["kept"]["current"][k], states["resumed"]["current"][k]) for k in states["kept"]["current"])
+    assert {k: v for k, v in kept.items() if k != "seconds_per_batch"} == {k: v for k, v in resumed.items() if k != "seconds_per_batch"}
+    assert states["kept"]["optimizer"]["state"] and "optimizer" not in states["fresh"]  # Adam's moments, saved per batch
+    assert any(not torch.equal(states["kept"]["current"][k], states["fresh"]["current"][k]) for k in states["kept"]["current"])
+    identities = {name: json.loads((tmp_path / name / "config.json").read_text())["identity"] for name in ("kept", "fresh")}
+    assert identities["kept"]["retrain_optimizer"] == "kept" and "retrain_optimizer" not in identities["fresh"]  # fresh keeps old hashes
+    assert fresh["train_acc"] > 0

@@ -10,10 +10,13 @@ import torch
 
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
-from trainfix.models.classifier import Classifier
+from trainfix.training.module import Classifier
 from trainfix.strategies import Shuffle
 
 from tests.integration.cpu_ranks import fit_on_cpu_ranks
+
+# gloo ranks: one DDP test at a time (2 ranks beside another worker's test already oversubscribe 2 cores; each process group binds a port)
+pytestmark = pytest.mark.xdist_group("ddp")
 
 
 def _weights(pl_module: pl.LightningModule) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from trainfix.data.datasets import load_split
+from trainfix.data.loading import load_split
 from trainfix.eval import evaluate
 from trainfix.train import train
 from tests.conftest import compose_eval
@@ -43,7 +43,7 @@ def test_training_on_a_folder_mixing_gray_and_rgb_digits(tiny_cfg, data_dir, tmp
         "data=image_folder", f"data.folder={folder}", "data.train_subset=null", "data.test_subset=null",
         "data.batch_size=50", "data.eval_batch_size=60", "trainer.max_epochs=1", run_dir=tmp_path / "run",
     )
-    with caplog.at_level(logging.WARNING, logger="trainfix.data.datasets"):
+    with caplog.at_level(logging.WARNING, logger="trainfix.data"):
         train(cfg)
     assert "converted 3 of 300 images from RGB to L" in caplog.text
     assert "0/000.png, 1/000.png, 2/000.png" in caplog.text

@@ -1,100 +1,23 @@
-"""LEAP end to end on real MNIST (CPU, tiny): kill-and-resume is identical (embedding, clusters, stored
-losses, metrics) with the embedding on its background thread, the background thread gives the
-same run as the same-thread interleaving, and 2 gloo ranks train the same plans as 1 process."""
+"""LEAP end to end on real MNIST (CPU, tiny): the background thread gives the same run as the same-thread
+interleaving, and 2 gloo ranks train the same plans as 1 process. (Kill-and-resume through the CLI is
+tests/system/test_leap_resume.py.)"""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 from functools import partial
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
 
-from trainfix.callbacks.strategy_driver import StrategyDriver
+from trainfix.training.callbacks.strategy_driver import StrategyDriver
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
-from trainfix.models.classifier import Classifier
+from trainfix.training.module import Classifier
 from trainfix.strategies.leap import Leap
 
 from tests.integration.cpu_ranks import fit_on_cpu_ranks
-
-REPO = Path(__file__).resolve().parents[2]
-
-# A pace that selects part of the data from the first epochs on; an embedding of 2 short passes, trained
-# on its own thread (mode=background; test_leap_background_thread_equals_interleaving: the same run as
-# mode=concurrent, so this test covers the resume of both).
-LEAP_TINY = [
-    "strategy=leap", "strategy.mode=background", "strategy.lambda0=1.0", "strategy.gamma0=1.0", "strategy.embedding_epochs=2",
-    "strategy.kmeans_n_init=1", "strategy.clusters_per_class=3",
-]  # fmt: skip
-EPOCHS, SAMPLES, BATCH = 3, 500, 50
-
-
-def _overrides(data_dir: Path) -> list[str]:
-    return [
-        *LEAP_TINY, f"paths.data_dir={data_dir}", "optimizer=sgd",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", f"trainer.max_epochs={EPOCHS}",
-        f"data.train_subset={SAMPLES}", "data.test_subset=100", f"data.batch_size={BATCH}", "seed=5",
-    ]  # fmt: skip
-
-
-def _kill_after_first_checkpoint(proc: subprocess.Popen, run_dir: Path) -> None:
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None and not (run_dir / "checkpoints" / "last.ckpt").exists():
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
-def test_leap_kill_and_resume_is_identical(data_dir, tmp_path):
-    # One process is SIGKILLed after its first epoch's checkpoint (the only subprocess: interpreter start-up is most of
-    # this test's cost); the uninterrupted run (while it trains) and the resume run in this process, with the same
-    # number of intra-op threads, so every number must be equal.
-    from tests.conftest import compose_train  # here, not at the top: the DDP test's spawned ranks import this module
-    from trainfix.train import train
-
-    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    cli = [sys.executable, "-m", "trainfix.train", *_overrides(data_dir), f"hydra.run.dir={killed}"]
-    proc = subprocess.Popen(cli, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killer = threading.Thread(target=_kill_after_first_checkpoint, args=(proc, killed))
-    killer.start()
-    try:
-        train(compose_train(_overrides(data_dir), clean))
-    finally:
-        killer.join()
-    assert proc.returncode == -signal.SIGKILL and len(pd.read_csv(killed / "metrics.csv")) < EPOCHS
-    train(compose_train(_overrides(data_dir), killed))
-    run = json.loads((killed / "run.json").read_text())
-    assert run["status"] == "finished" and run["attempts"][1]["action"] == "resume"
-
-    a, b = (pd.read_csv(d / "metrics.csv") for d in (clean, killed))
-    timing = [c for c in a.columns if c.endswith("_s")]
-    pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing), check_exact=True)
-    assert a["selected_frac_next"].between(0.05, 0.999).any()  # the pace did select a part
-    assert len(a) == EPOCHS and (a["embedding_wait_s"] >= 0).all()
-    steps = min(2 * 8, int(a["global_step"].iloc[-1]))  # R = ceil(500 / 64) = 8 steps, 2 passes, one per update
-    assert a["embedding_steps"].iloc[-1] == steps and a["embedding_refreshes"].iloc[-1] == 1 + steps // 8
-    sa, sb = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["trainfix"]["strategy"] for d in (clean, killed))
-    for key in ("stored", "selected"):
-        assert torch.equal(sa[key], sb[key])
-    assert sa["stored"].isnan().sum() < SAMPLES
-    ea, eb = sa["embedding"], sb["embedding"]
-    for name in ea["net"]:
-        assert torch.equal(ea["net"][name], eb["net"][name])
-    for key in ("assignment", "centres", "cluster_class"):
-        assert torch.equal(ea["clusters"][key], eb["clusters"][key])
-    assert torch.equal(ea["losses"].nan_to_num(-1.0), eb["losses"].nan_to_num(-1.0)) and not ea["losses"].isnan().all()
-    assert (clean / "leap_embedding.csv").read_text() == (killed / "leap_embedding.csv").read_text()
 
 
 class WorkerLog(pl.Callback):
@@ -145,6 +68,7 @@ def test_leap_background_thread_equals_interleaving(data_dir, tmp_path):
     assert torch.equal(ea["losses"].nan_to_num(-1.0), eb["losses"].nan_to_num(-1.0))
 
 
+@pytest.mark.xdist_group("ddp")
 @pytest.mark.parametrize("losses", ["trained", "current"])
 def test_leap_two_ranks_train_the_same_plans_as_one(data_dir, tmp_path, losses):
     # losses=current: no gather; every rank re-measures the whole training set with the same weights

@@ -1,22 +1,15 @@
-"""Tiny real runs (LeNet-5 on 2,000 real MNIST images, CPU): records, determinism, skip, kill-and-resume."""
+"""Tiny real runs (LeNet-5 on 2,000 real MNIST images, CPU): records, determinism, skip. (Kill-and-resume
+through the CLI is tests/system/test_resume.py.)"""
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import pytorch_lightning as pl
 
-from trainfix.runs.records import METRIC_COLUMNS, TIMING_COLUMNS
+from trainfix.core.records import METRIC_COLUMNS, TIMING_COLUMNS
 from trainfix.train import train
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_run_writes_metrics_and_run_json(tiny_cfg, tmp_path):
@@ -82,52 +75,6 @@ def test_same_seed_gives_identical_metrics(tiny_cfg, tmp_path):
     train(tiny_cfg("model=cnn1", "data.train_subset=1000", "seed=4", run_dir=tmp_path / "c"))
     other = pd.read_csv(tmp_path / "c" / "metrics.csv")
     assert other["train_loss"].iloc[0] != frames[0]["train_loss"].iloc[0]
-
-
-def _cli(run_dir: Path, data_dir: Path, epochs: int, strategy: list[str]) -> list[str]:
-    return [
-        sys.executable, "-m", "trainfix.train", *strategy,
-        f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", f"trainer.max_epochs={epochs}",
-        "model=cnn1", "data.train_subset=1000", "data.test_subset=200",
-        "data.batch_size=100", "seed=5",
-    ]
-
-
-# A stateless strategy's kill -9 and resume (strategy=shuffle, killed at 3 points, against an
-# uninterrupted run) is tests/reliability/test_faults.py::test_kill_9_at_several_points_resumes_to_identical_metrics.
-STRATEGIES_TO_RESUME = {
-    # DE's order and SPL's threshold live in the strategy state of the checkpoint.
-    "spl_deepeutaxy": ["strategy=spl_deepeutaxy", "strategy.iter_count=1", "strategy.selection=text"],
-}
-
-
-@pytest.mark.parametrize("strategy", sorted(STRATEGIES_TO_RESUME))
-def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path, strategy):
-    """SIGKILL a CLI run after its first checkpoint; the re-invocation resumes and matches a clean run."""
-    strategy = STRATEGIES_TO_RESUME[strategy]
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    subprocess.run(_cli(clean, data_dir, 4, strategy), check=True, env=env, cwd=REPO, capture_output=True)
-
-    proc = subprocess.Popen(_cli(killed, data_dir, 4, strategy), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (killed / "checkpoints" / "last.ckpt").exists():
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert json.loads((killed / "run.json").read_text())["status"] == "running"
-    assert len(pd.read_csv(killed / "metrics.csv")) < 4
-
-    resumed = subprocess.run(_cli(killed, data_dir, 4, strategy), env=env, cwd=REPO, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from" in resumed.stderr + resumed.stdout
-    run = json.loads((killed / "run.json").read_text())
-    assert run["status"] == "finished" and [a["outcome"] for a in run["attempts"]] == ["killed", "finished"]
-    assert run["attempts"][1]["action"] == "resume" and run["attempts"][1]["resumed_from_epoch"] >= 1
-    a = pd.read_csv(clean / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
-    b = pd.read_csv(killed / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
-    pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
 def test_wandb_logger_writes_an_offline_run(tiny_cfg, tmp_path):

@@ -9,7 +9,6 @@ counted as *lost* (target 0).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -18,32 +17,32 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trainfix.runs.records import TIMING_COLUMNS
-
-REPO = Path(__file__).resolve().parents[2]
-_OUTCOMES: dict[str, str] = {}
+from tests.conftest import Cli
+from trainfix.core.records import TIMING_COLUMNS
 
 
 class Fault:
-    def __init__(self, nodeid: str) -> None:
-        self.nodeid = nodeid
+    def __init__(self, item: pytest.Item) -> None:
+        self.item = item
 
     def expect(self, outcome: str) -> None:
         assert outcome in ("recovered identically", "refused with a clear message")
-        _OUTCOMES[self.nodeid] = outcome
+        # A user property travels with the test's report from an xdist worker to the process that prints the tally.
+        self.item.user_properties.append(("fault_outcome", outcome))
 
 
 @pytest.fixture
 def fault(request) -> Fault:
-    return Fault(request.node.nodeid)
+    return Fault(request.node)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     reports = [r for key in ("passed", "failed", "error") for r in terminalreporter.stats.get(key, []) if getattr(r, "when", "call") == "call" or key == "error"]
-    ours = [r for r in reports if r.nodeid in _OUTCOMES or "tests/reliability" in r.nodeid]
+    outcomes = {r.nodeid: dict(r.user_properties).get("fault_outcome") for r in reports}
+    ours = [r for r in reports if outcomes[r.nodeid] or "tests/reliability" in r.nodeid]
     if not ours:
         return
-    tally = Counter(_OUTCOMES.get(r.nodeid, "?") if r.passed else "lost" for r in ours)
+    tally = Counter((outcomes[r.nodeid] or "?") if r.passed else "lost" for r in ours)
     terminalreporter.write_line(
         f"fault suite: {len(ours)} cases tried, {tally['recovered identically']} recovered identically, "
         f"{tally['refused with a clear message']} refused with a clear message, {tally['lost']} lost"
@@ -61,12 +60,16 @@ def cli(run_dir: Path, data_dir: Path, *extra: str, epochs: int = 4) -> list[str
     ]
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+CLI = Cli()  # the suite's one way to run the CLI (tests/conftest.py): thread limits, W&B offline, short Hydra errors
 
 
 def run_cli(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(args, env=env(), cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return CLI.run(args, timeout=timeout)
+
+
+def start_cli(args: list[str]) -> subprocess.Popen:
+    """Start a CLI run, its output piped (read it with communicate())."""
+    return CLI.start(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def metrics_without_timing(run_dir: Path) -> pd.DataFrame:

@@ -14,13 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import process_running
-from tests.reliability.conftest import REPO, cli, env, metrics_without_timing, run_cli
+from tests.conftest import epochs_checkpointed, kill_after_checkpoint, process_running
+from tests.reliability.conftest import CLI, cli, metrics_without_timing, run_cli, start_cli
 from trainfix.train import EXIT_CONFIG, EXIT_DATA, EXIT_STORAGE
-
-
-def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(args, env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for(condition, what: str, timeout: float = 300) -> None:
@@ -29,11 +25,6 @@ def _wait_for(condition, what: str, timeout: float = 300) -> None:
         if time.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def _epochs_checkpointed(run_dir: Path) -> int:
-    metrics = run_dir / "metrics.csv"
-    return len(pd.read_csv(metrics)) if metrics.exists() and (run_dir / "checkpoints" / "last.ckpt").exists() else 0
 
 
 def _run_json(run_dir: Path) -> dict:
@@ -53,18 +44,16 @@ def _assert_clear_refusal(done: subprocess.CompletedProcess, status: int, *phras
 
 
 # ------------------------------------------------------------------------------- process faults
-def test_kill_9_at_several_points_resumes_to_identical_metrics(fault, data_dir, tmp_path, reference):
+def test_kill_9_at_several_points_resumes_to_identical_metrics(fault, data_dir, tmp_path, reference, kill_after_checkpoint):
     """kill -9 before the first checkpoint, then after epochs 1 and 2: each re-invocation resumes."""
     fault.expect("recovered identically")
     run_dir = tmp_path / "run"
+
+    def started(folder: Path) -> bool:
+        return (folder / "run.json").exists() and _run_json(folder)["status"] == "running"
+
     for killed_after in (0, 1, 2):
-        proc = _start(cli(run_dir, data_dir))
-        if killed_after == 0:
-            _wait_for(lambda: (run_dir / "run.json").exists() and _run_json(run_dir)["status"] == "running", "the run to start")
-        else:
-            _wait_for(lambda k=killed_after: _epochs_checkpointed(run_dir) >= k, f"epoch {killed_after}'s checkpoint")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_after_checkpoint(start_cli(cli(run_dir, data_dir)), run_dir, epochs=killed_after, until=started if killed_after == 0 else None)
     done = run_cli(cli(run_dir, data_dir))
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_identical(run_dir, reference)
@@ -74,13 +63,10 @@ def test_kill_9_at_several_points_resumes_to_identical_metrics(fault, data_dir, 
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_stops_gracefully_as_interrupted_and_resumes(fault, data_dir, tmp_path, reference, signum):
+def test_signal_stops_gracefully_as_interrupted_and_resumes(fault, data_dir, tmp_path, reference, signum, kill_after_checkpoint):
     fault.expect("recovered identically")
     run_dir = tmp_path / "run"
-    proc = _start(cli(run_dir, data_dir))
-    _wait_for(lambda: _epochs_checkpointed(run_dir) >= 1, "the first checkpoint")
-    proc.send_signal(signum)
-    proc.communicate(timeout=120)
+    kill_after_checkpoint(start_cli(cli(run_dir, data_dir)), run_dir, signum=signum)
     record = _run_json(run_dir)
     assert record["status"] == "interrupted", record["status"]
     done = run_cli(cli(run_dir, data_dir))
@@ -104,9 +90,9 @@ def test_kill_9_of_a_joblib_sweep_stops_its_workers_and_the_sweep_resumes(fault,
                 "task_name=sweep", *kept, "data.train_subset=20000"]  # ~1 s an epoch: long enough to be caught
 
     with open(tmp_path / "killed.log", "w") as log:  # a file: the worker outlives the parent, holding its output
-        parent = subprocess.Popen(sweep(tmp_path / "killed"), env=env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        parent = CLI.start(sweep(tmp_path / "killed"), stdout=log, stderr=subprocess.STDOUT)
     runs = lambda: list((tmp_path / "killed" / "sweep").glob("*/run.json"))  # noqa: E731
-    _wait_for(lambda: len(runs()) == 1 and _epochs_checkpointed(runs()[0].parent) >= 1, "the worker's first checkpoint")
+    _wait_for(lambda: len(runs()) == 1 and epochs_checkpointed(runs()[0].parent) >= 1, "the worker's first checkpoint")
     run_dir = runs()[0].parent
     worker = json.loads((run_dir / ".lock").read_text())["pid"]
     assert worker != parent.pid and process_running(worker)
@@ -114,7 +100,7 @@ def test_kill_9_of_a_joblib_sweep_stops_its_workers_and_the_sweep_resumes(fault,
     parent.wait(timeout=60)
     _wait_for(lambda: not process_running(worker), "the orphaned worker to stop", timeout=120)
     assert _run_json(run_dir)["status"] == "interrupted"
-    assert _epochs_checkpointed(run_dir) < 12, "the worker stopped before the run's end"
+    assert epochs_checkpointed(run_dir) < 12, "the worker stopped before the run's end"
     again = run_cli(sweep(tmp_path / "killed"))
     assert again.returncode == 0, again.stderr[-3000:]
     assert [a["outcome"] for a in _run_json(run_dir)["attempts"]] == ["interrupted", "finished"]
@@ -128,13 +114,13 @@ def test_second_process_on_a_running_run_skips_and_says_where_it_runs(fault, dat
     fault.expect("recovered identically")
     run_dir = tmp_path / "run"
     longer = ("data.train_subset=20000", "trainer.max_epochs=12")  # long enough for two more processes to start
-    first = _start(cli(run_dir, data_dir, *longer))
+    first = start_cli(cli(run_dir, data_dir, *longer))
     _wait_for(lambda: (run_dir / "run.json").exists() and _run_json(run_dir)["status"] == "running", "the first process to start")
     second = run_cli(cli(run_dir, data_dir, *longer))
     output = second.stdout + second.stderr
     assert second.returncode == 0, output[-3000:]
     assert f"being trained by another process (pid {first.pid} on host {socket.gethostname()}" in output
-    waiting = _start(cli(run_dir, data_dir, *longer, "run_lock.wait=true"))  # waits for the first, then skips it
+    waiting = start_cli(cli(run_dir, data_dir, *longer, "run_lock.wait=true"))  # waits for the first, then skips it
     first.communicate(timeout=600)
     out, err = waiting.communicate(timeout=600)
     assert first.returncode == 0 and waiting.returncode == 0, err[-3000:]
@@ -145,10 +131,8 @@ def test_second_process_on_a_running_run_skips_and_says_where_it_runs(fault, dat
 
 # ---------------------------------------------------------------------------- damaged checkpoints
 def _killed_after(run_dir: Path, data_dir: Path, epochs_done: int) -> None:
-    proc = _start(cli(run_dir, data_dir))
-    _wait_for(lambda: _epochs_checkpointed(run_dir) >= epochs_done and (run_dir / "checkpoints" / "previous.ckpt").exists(), "two checkpoints")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(start_cli(cli(run_dir, data_dir)), run_dir, epochs=epochs_done,
+                          until=lambda folder: (folder / "checkpoints" / "previous.ckpt").exists())
 
 
 def test_corrupted_last_checkpoint_resumes_from_the_previous_one(fault, data_dir, tmp_path, reference):
@@ -234,7 +218,7 @@ def test_disk_full_mid_run_with_a_patched_writer(fault, tiny_cfg, tmp_path, monk
     """Where no file system can be mounted: the checkpoint write of epoch 2 fails with ENOSPC."""
     import errno
 
-    from trainfix.callbacks.checkpoint import LastCheckpoint
+    from trainfix.training.callbacks.checkpoint import LastCheckpoint
     from trainfix.train import _classify, train
 
     fault.expect("recovered identically")

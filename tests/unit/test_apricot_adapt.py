@@ -1,4 +1,4 @@
-"""Apricot's Eqs. 1-4 (trainfix.apricot.adapt) against hand computations, and the vectorized batch
+"""Apricot's Eqs. 1-4 (trainfix.procedures.apricot.adapt) against hand computations, and the vectorized batch
 adjustment against the naive per-sample reference; the reduced-model windows (trainfix.data.windows)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainfix.apricot.adapt import (
+from trainfix.procedures.apricot.adapt import (
     LazyReducedCorrect,
     PendingUpdate,
     ReducedWeights,
@@ -16,11 +16,12 @@ from trainfix.apricot.adapt import (
     adjust_batch,
     adjust_sample,
     get_flat,
-    naive_adjust_batch,
     sample_map,
     set_flat,
 )
 from trainfix.data.windows import resolve_order, strided_starts, uncovered, window_indices
+
+from benchmarks.apricot_naive import naive_adjust_batch  # the per-sample reference, shared with the benchmark
 
 
 # ------------------------------------------------------------------------------ windows
@@ -147,9 +148,10 @@ def small_bn_net(seed: int) -> nn.Module:
     return net.eval()
 
 
+@pytest.mark.parametrize("model_first", [True, False], ids=["model_first", "rdlms_first"])
 @pytest.mark.parametrize("parameters_only", [False, True])
 @pytest.mark.parametrize("strategy,direction", [(1, "toward"), (2, "printed"), (3, "toward")])
-def test_vectorized_batch_equals_the_naive_per_sample_reference(strategy, direction, parameters_only):
+def test_vectorized_batch_equals_the_naive_per_sample_reference(strategy, direction, parameters_only, model_first):
     torch.manual_seed(1)
     x, y = torch.randn(20, 8), torch.randint(0, 4, (20,))
     reduced_nets = [small_bn_net(10 + i) for i in range(6)]
@@ -158,7 +160,7 @@ def test_vectorized_batch_equals_the_naive_per_sample_reference(strategy, direct
     correct = torch.stack([m(x).argmax(1) == y for m in reduced_nets])
     reduced = ReducedWeights.from_nets(reduced_nets, parameters_only)
     got = adjust_batch(fast, adaptable_tensors(fast, parameters_only), reduced, x, y, correct, strategy, direction, r)
-    want = naive_adjust_batch(slow, reduced_nets, x, y, strategy, direction, r, parameters_only)
+    want = naive_adjust_batch(slow, reduced_nets, x, y, strategy, direction, r, parameters_only, model_first=model_first)
     assert (got.failing, got.adjusted) == (want.failing, want.adjusted) and got.adjusted > 3
     for a, b in zip(fast.state_dict().values(), slow.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
@@ -178,7 +180,7 @@ def test_set_flat_round_trips():
 @pytest.mark.parametrize("direction", ["toward", "printed"])
 @pytest.mark.parametrize("strategy", [1, 2, 3])
 def test_fused_update_equals_the_equations_as_written(strategy, direction):
-    from trainfix.apricot.adapt import step
+    from trainfix.procedures.apricot.adapt import step
 
     torch.manual_seed(2)
     matrix = torch.randn(20, 500, dtype=torch.float64)

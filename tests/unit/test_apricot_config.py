@@ -8,8 +8,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from tests.conftest import compose_train
-from trainfix.config_rules import check_config
-from trainfix.train import CONF_DIR
+from trainfix.training.config_rules import check_config
+from trainfix.training.compose import CONF_DIR
 
 # row: (input epochs, batch size, reduced epochs, optimizer) as seeds/apricot.txt §IV-A (optimizers: docs/deviations.md)
 PAPER = {
@@ -24,7 +24,7 @@ PAPER = {
 @pytest.mark.parametrize("row", sorted(PAPER))
 def test_apricot_experiments_pin_the_paper_settings(row, tmp_path):
     epochs, batch, reduced_epochs, optimizer = PAPER[row]
-    for role, experiment in (("input", f"apricot/{row}"), ("reduced", f"apricot/reduced/{row}")):
+    for role, experiment in (("input", f"apricot/table_v/{row}"), ("reduced", f"apricot/table_v/{row}_reduced")):
         cfg = compose_train([f"experiment={experiment}", "seed=2", "data.train_window.start=38000"] if role == "reduced"
                             else [f"experiment={experiment}", "seed=2"], tmp_path)
         check_config(cfg)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trainfix.results.apricot_tables import collect
+from trainfix.results.papers.apricot import collect
 
 
 def write_run(root: Path, name: str, role: str, seed: int, start: int | None = None, lr: float = 0.001) -> None:
@@ -71,7 +71,7 @@ def test_table_ii_counts_the_weights_of_the_input_runs_own_network() -> None:
     256->120 (30,840), 120->84 (10,164), 84->10 (850)."""
     import pandas as pd
 
-    from trainfix.results.apricot_tables import _param_count
+    from trainfix.results.papers.apricot import _param_count
 
     inputs = pd.DataFrame([{"row": "lenet5_mnist", "config": {"model": {"name": "lenet5"}, "data": {"dataset": "mnist"}}}])
     assert _param_count("lenet5_mnist", inputs) == f"{156 + 2416 + 30840 + 10164 + 850:,}"

@@ -8,9 +8,9 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_train
-from trainfix.config_rules import ConfigError, check_config
+from trainfix.training.config_rules import ConfigError, check_config
 
-GROUPS = ["data", "model", "optimizer", "scheduler", "strategy", "trainer", "logger", "callbacks"]
+GROUPS = ["data", "model", "optimizer", "scheduler", "strategy", "convergence", "trainer", "logger", "callbacks"]
 
 
 def options(group: str) -> list[str]:
@@ -44,6 +44,11 @@ def test_every_option_instantiates(tmp_path):
         strategy = instantiate(compose_train([f"strategy={option}"], tmp_path).strategy)
         strategy.bind(10, 4, seed=0)
         assert sum(len(b) for b in strategy.plan_epoch(0)) == 10
+    from trainfix.training.callbacks.convergence import Convergence
+
+    for option in options("convergence"):  # built as train.py builds it: Convergence(run_dir, **cfg.convergence)
+        convergence = Convergence(tmp_path, **compose_train([f"convergence={option}"], tmp_path).convergence)
+        assert len(convergence.measurements()) == int(option == "eq12_full")
 
 
 def rules_error(tmp_path: Path, *overrides: str) -> str:

@@ -14,16 +14,11 @@ import scipy.io
 import torch
 from PIL import Image
 
-from trainfix.data import datasets
-from trainfix.data.datasets import (
-    CIFAR10_CLASSES,
-    DATASETS,
-    DatasetFormatError,
-    DatasetMissingError,
-    NonOfficialDataError,
-    NonOfficialDataWarning,
-    load_split,
-)
+from trainfix.data import image_folders, readers
+from trainfix.data.catalogue import DATASETS
+from trainfix.data.errors import DatasetFormatError, DatasetMissingError, NonOfficialDataError, NonOfficialDataWarning
+from trainfix.data.image_folders import CIFAR10_CLASSES
+from trainfix.data.loading import load_split
 
 MNIST_TRAIN_HISTOGRAM = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]  # ../shared/data/README.md
 MNIST_TEST_HISTOGRAM = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -41,9 +36,9 @@ def cifar_root(data_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def debian_fashion() -> Path:
-    if not (datasets.DEBIAN_FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"Debian's Fashion-MNIST is not installed at {datasets.DEBIAN_FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)")
-    return datasets.DEBIAN_FASHION_MNIST_DIR
+    if not (readers.DEBIAN_FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"Debian's Fashion-MNIST is not installed at {readers.DEBIAN_FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)")
+    return readers.DEBIAN_FASHION_MNIST_DIR
 
 
 def assert_pixels(split, n: int, shape: tuple[int, int, int]) -> None:
@@ -149,7 +144,7 @@ def test_fashion_mnist_gz_under_the_root_wins_over_debian(debian_fashion, tmp_pa
 
 
 def test_missing_fashion_mnist_names_root_debian_and_apt(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(readers, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian")
     with pytest.raises(DatasetMissingError) as missing:
         load_split("fashion_mnist", tmp_path, train=False)
     message = str(missing.value)
@@ -290,8 +285,8 @@ def test_image_folder_decodes_once_then_reuses_and_invalidates_the_cache(tmp_pat
     folder, cache = tmp_path / "pets", tmp_path / "cache"
     written = write_folder(folder, {"dog": (6, 8), "cat": (6, 8)})
     decoded = []
-    decode = datasets._decode
-    monkeypatch.setattr(datasets, "_decode", lambda path, resize: decoded.append(path) or decode(path, resize))
+    decode = image_folders._decode
+    monkeypatch.setattr(image_folders, "_decode", lambda path, resize: decoded.append(path) or decode(path, resize))
 
     first = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
     assert_pixels(first, 6, (3, 6, 8))
@@ -312,6 +307,19 @@ def test_image_folder_decodes_once_then_reuses_and_invalidates_the_cache(tmp_pat
 
     test = load_split("image_folder", tmp_path, train=False, folder=folder, cache_dir=cache)
     assert len(test) == 6 and test.classes == ["cat", "dog"]
+
+
+def test_image_folder_replaces_an_unreadable_cache(tmp_path, caplog):
+    folder, cache = tmp_path / "pets", tmp_path / "cache"
+    write_folder(folder, {"dog": (4, 4), "cat": (4, 4)}, count=2)
+    first = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
+    (cached,) = cache.glob("*train*.pt")
+    cached.write_bytes(b"not a torch file")  # e.g. a copy cut short
+    with caplog.at_level("WARNING", logger="trainfix.data"):
+        again = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
+    assert torch.equal(again.images, first.images) and f"ignoring unreadable cache {cached}" in caplog.text
+    assert torch.equal(load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache).images, first.images)
+    assert cached.read_bytes() != b"not a torch file"  # decoded again and written back
 
 
 def test_image_folder_default_cache_is_under_the_root(tmp_path):
@@ -365,7 +373,7 @@ def test_image_folder_mixing_gray_and_rgb_converts_both_splits_to_the_majority_m
         write_image(folder / "test" / "b" / f"{i}.png", "L", seed=30 + i)
     write_image(folder / "train" / "a" / "colour.png", "RGB", seed=99)  # 1 RGB among 13 files: L wins
 
-    with caplog.at_level("WARNING", logger="trainfix.data.datasets"):
+    with caplog.at_level("WARNING", logger="trainfix.data"):
         train = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
         test = load_split("image_folder", tmp_path, train=False, folder=folder, cache_dir=cache)
     assert train.images.shape == (7, 1, 5, 5) and test.images.shape == (6, 1, 5, 5)
@@ -378,7 +386,7 @@ def test_image_folder_mixing_gray_and_rgb_converts_both_splits_to_the_majority_m
 
     # From the cache: the same pixels, and the same warning.
     caplog.clear()
-    with caplog.at_level("WARNING", logger="trainfix.data.datasets"):
+    with caplog.at_level("WARNING", logger="trainfix.data"):
         again = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
     assert torch.equal(again.images, train.images) and "a/colour.png" in caplog.text
 
@@ -386,7 +394,7 @@ def test_image_folder_mixing_gray_and_rgb_converts_both_splits_to_the_majority_m
     for i in range(14):
         write_image(folder / "test" / "c" / f"{i}.png", "RGB", seed=40 + i)
     write_image(folder / "train" / "c" / "0.png", "RGB", seed=80)
-    with caplog.at_level("WARNING", logger="trainfix.data.datasets"):
+    with caplog.at_level("WARNING", logger="trainfix.data"):
         caplog.clear()
         train = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
         test = load_split("image_folder", tmp_path, train=False, folder=folder, cache_dir=cache)

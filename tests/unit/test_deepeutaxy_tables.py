@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +22,7 @@ import pytest
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs, RunsInputError
-from trainfix.results.deepeutaxy_tables import (
+from trainfix.results.papers.deepeutaxy import (
     build_table_iv,
     build_table_v,
     build_table_vi,
@@ -34,7 +31,8 @@ from trainfix.results.deepeutaxy_tables import (
     seed_values,
     table_iv_values,
 )
-from trainfix.results.figures import figure_3, figure_3_curves
+from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_curves
+from trainfix.results.papers.deepeutaxy_runs import collect_de_runs
 
 TARGETS = {
     "BL": "trainfix.strategies.baseline.Baseline",
@@ -148,7 +146,7 @@ def table_vii_runs(tmp_path: Path) -> tuple[Path, Path]:
 
 # --------------------------------------------------------------------------- collect
 def test_collect_reads_every_folder_and_survives_bad_ones(multirun: Path) -> None:
-    runs = collect_runs(multirun)
+    runs = collect_de_runs(multirun)  # the one reader, with DeepEutaxy's labels
     status = dict(zip(runs.runs["run_id"], runs.runs["status"]))
     assert status["lenet5_bl_0"] == "data missing"
     assert status["lenet5_spl_1"] == "failed"
@@ -182,7 +180,7 @@ def test_row_from_model_and_cyclic_scheduler(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "m" / "run.json").read_text())
     record["config"]["scheduler"]["scheduler"] = {"_target_": "torch.optim.lr_scheduler.CyclicLR"}
     (tmp_path / "m" / "run.json").write_text(json.dumps(record))
-    assert collect_runs(tmp_path).runs["row"].tolist() == ["mobilenetv2_clr"]
+    assert collect_de_runs(tmp_path).runs["row"].tolist() == ["mobilenetv2_clr"]
 
 
 # --------------------------------------------------------------------------- Table IV
@@ -395,8 +393,6 @@ def test_code_train_measure_uses_fit_history_for_de_only(tmp_path):
 
     import pandas as pd
 
-    from trainfix.results.collect import collect_runs
-
     for strategy, target in (("bl", "trainfix.strategies.baseline.Baseline"), ("de", "trainfix.strategies.deepeutaxy.DeepEutaxy")):
         folder = tmp_path / f"lenet5_{strategy}_seed0"
         folder.mkdir()
@@ -404,8 +400,8 @@ def test_code_train_measure_uses_fit_history_for_de_only(tmp_path):
         (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": 0, "config": config}))
         pd.DataFrame({"epoch": [0], "train_acc": [0.5], "train_eval_acc": [0.9], "train_loss": [1.0], "train_eval_loss": [0.3],
                       "test_acc": [0.8], "grad_norm_last": [1.0], "samples_seen": [10]}).to_csv(folder / "metrics.csv", index=False)
-    same = collect_runs(tmp_path).epochs.set_index("strategy")["train_acc_used"]
-    code = collect_runs(tmp_path, "code").epochs.set_index("strategy")["train_acc_used"]
+    same = collect_de_runs(tmp_path).epochs.set_index("strategy")["train_acc_used"]
+    code = collect_de_runs(tmp_path, "code").epochs.set_index("strategy")["train_acc_used"]
     assert same.to_dict() == {"BL": 0.9, "DE": 0.9}
     assert code.to_dict() == {"BL": 0.9, "DE": 0.5}
 
@@ -580,7 +576,7 @@ def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(ta
         record = json.loads(path.read_text())
         record["config"]["strategy"]["variant"] = "authors_code"
         path.write_text(json.dumps(record))
-    code_vii, code_base = collect_runs(vii, "code"), collect_runs(base, "code")
+    code_vii, code_base = collect_de_runs(vii, "code"), collect_de_runs(base, "code")
     columns = dict(zip(code_vii.runs["run_id"], code_vii.runs["train_acc_column"]))
     assert columns["spl_0"] == columns["spl_1"] == "train_acc"  # fit history (SPL+DE.py -u 0)
     assert columns["de_0"] == columns["spl_de_0"] == "train_acc"
@@ -636,48 +632,3 @@ def test_a_key_added_since_is_compared_at_what_older_runs_did(multirun: Path) ->
             assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
     with pytest.raises(ValueError, match=r"row cnn1, SPL: .*optimizer\.initial_accumulator_value: 0 \(cnn1_spl_0\) vs 0\.1 \(cnn1_spl_1\)"):
         build_table_iv(collect_runs(multirun))
-
-
-def test_make_evidence_tables_copies_records_per_row_and_variant_and_builds(tmp_path: Path) -> None:
-    """`make evidence-tables` copies each run's records (not its checkpoints) of a row and variant into
-    <results>/<name>/runs/ and builds the tables from those copies; unfinished runs travel too."""
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
-    repo = Path(__file__).resolve().parents[2]
-    evidence = tmp_path / "evidence" / "deepeutaxy_table_iv_full"
-    n = 6
-    bl = metrics([0.50, 0.70, 0.80, 0.90, 0.95, 0.96], [0.50, 0.70, 0.80, 0.88, 0.90, 0.91], norms(n, 2))
-    write_run(evidence, "lenet5_baseline_paper_seed0-aaaa", "lenet5", "BL", 0, frame=bl)
-    (evidence / "lenet5_baseline_paper_seed0-aaaa" / "checkpoints").mkdir()
-    (evidence / "lenet5_baseline_paper_seed0-aaaa" / "checkpoints" / "last.ckpt").write_bytes(b"weights")
-    write_run(evidence, "lenet5_deepeutaxy_paper_seed0-bbbb", "lenet5", "DE", 0, status="running", frame=bl.head(3))
-    write_run(evidence, "cnn1_baseline_paper_seed0-cccc", "cnn1", "BL", 0, frame=bl)
-    for name, strategy in (("lenet5_baseline_authors_code_seed0-dddd", "BL"), ("lenet5_deepeutaxy_authors_code_seed0-eeee", "DE")):
-        write_run(evidence, name, "lenet5", strategy, 0, frame=bl)
-        record = json.loads((evidence / name / "run.json").read_text())
-        record["config"]["strategy"]["variant"] = "authors_code"
-        (evidence / name / "run.json").write_text(json.dumps(record))
-    out = tmp_path / "results"
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
-    done = subprocess.run(["make", "--no-print-directory", "-o", str(tmp_path / "venv" / ".installed"), f"VENV={tmp_path / 'venv'}",
-                           f"PY={sys.executable}", "evidence-tables", f"EVIDENCE_DIR={tmp_path / 'evidence'}", f"EVIDENCE_RESULTS={out}"],
-                          cwd=repo, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lenet = out / "deepeutaxy_table_iv_full_lenet5_cpu_paper"
-    assert sorted(p.name for p in (lenet / "runs").iterdir()) == ["lenet5_baseline_paper_seed0-aaaa", "lenet5_deepeutaxy_paper_seed0-bbbb"]
-    assert sorted(p.name for p in (lenet / "runs" / "lenet5_baseline_paper_seed0-aaaa").iterdir()) == ["metrics.csv", "run.json"]
-    assert f"Runs: {lenet / 'runs'}." in (lenet / "table_iv.md").read_text()  # built from the copies
-    per_seed = pd.read_csv(lenet / "seeds_iv_vi.csv", comment="#", index_col=0)
-    assert per_seed.loc["lenet5_deepeutaxy_paper_seed0-bbbb", "status"] == "running (epoch 3 so far)"
-    cnn1 = out / "deepeutaxy_table_iv_full_cnn1_cpu_paper"
-    assert [p.name for p in (cnn1 / "runs").iterdir()] == ["cnn1_baseline_paper_seed0-cccc"]
-    # authors_code: its own folder, and a second build of the same copies with DE's train accuracy as the code measured
-    # it (the fit history's running mean, `train_acc`, 0.1 below train_eval_acc here); BL's is the eval pass in both.
-    code = out / "deepeutaxy_table_iv_full_lenet5_cpu_authors_code"
-    assert sorted(p.name for p in (code / "runs").iterdir()) == ["lenet5_baseline_authors_code_seed0-dddd", "lenet5_deepeutaxy_authors_code_seed0-eeee"]
-    same = pd.read_csv(code / "table_iv_values.csv", comment="#")
-    fit = pd.read_csv(out / "deepeutaxy_table_iv_full_lenet5_cpu_authors_code_code_measure" / "table_iv_values.csv", comment="#")
-    assert f"Runs: {code / 'runs'}." in (out / "deepeutaxy_table_iv_full_lenet5_cpu_authors_code_code_measure" / "table_iv.md").read_text()
-    cell = lambda frame, strategy: frame[frame["column"] == f"{strategy} train acc"]["ours"].item()  # noqa: E731
-    assert cell(fit, "DE") == pytest.approx(cell(same, "DE") - 10.0)
-    assert cell(fit, "BL") == cell(same, "BL") == cell(same, "DE")

@@ -4,6 +4,7 @@ neighbourhood sampling, Algorithm 2's selection rule and pace, the code's first-
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -164,7 +165,7 @@ def test_plan_holds_exactly_the_selected_samples():
 
 
 def test_max_updates_cuts_the_last_epoch_and_random_draws_the_same_count():
-    strategy = RandomSubset(max_updates=5)
+    strategy = RandomSubset(count="paced", max_updates=5)
     strategy.bind(num_samples=12, batch_size=4, seed=0)
     assert strategy.num_batches() == 3
     strategy.updates = 3
@@ -173,8 +174,76 @@ def test_max_updates_cuts_the_last_epoch_and_random_draws_the_same_count():
     strategy.clusters = Clusters(torch.arange(12) % 2, torch.zeros(2, 2), torch.tensor([0, 1]))
     strategy.stored = torch.linspace(0.0, 1.1, 12)
     rule = select_by_pace(strategy.stored, strategy.clusters.assignment, strategy.pace.lam, strategy.pace.gamma)
-    drawn = strategy.select(strategy.clusters)
+    drawn = strategy.select(strategy.clusters, strategy.pace.lam, strategy.pace.gamma)
     assert drawn.sum() == rule.sum() and not torch.equal(drawn, rule)
+
+
+class _Trainer:
+    world_size = 1
+    should_stop = False
+
+
+@pytest.mark.parametrize("variant", ["paper", "authors_code"])
+def test_random_trains_every_sample_reshuffled_each_epoch(variant):
+    # Table 1's Random is the authors' (`DataLoader(shuffle=True)` over the whole set): every sample, every epoch,
+    # in a new order, whatever the losses and under either variant (the code's ascending order is its LEAP/SPLD's).
+    strategy = RandomSubset(variant=variant)
+    assert strategy.count == "all" and strategy.order == "shuffle"
+    strategy.bind(num_samples=10, batch_size=4, seed=3)
+    strategy.clusters = Clusters(torch.arange(10) % 2, torch.zeros(2, 2), torch.tensor([0, 1]))
+    orders = []
+    for epoch in range(3):
+        plan = strategy.plan_epoch(epoch)
+        assert [len(b) for b in plan] == [4, 4, 2]
+        for batch in plan:
+            strategy.reduce_loss(torch.full((len(batch),), 5.0), batch, len(batch))  # far above any threshold
+        metrics = strategy.on_train_epoch_end(epoch, _Trainer(), None)
+        assert metrics["selected_frac_next"] == 1.0
+        orders.append(torch.cat(plan).tolist())
+    assert all(sorted(o) == list(range(10)) for o in orders) and len({tuple(o) for o in orders}) == 3
+    paced = RandomSubset(count="paced", variant=variant)
+    assert paced.order == ("ascending" if variant == "authors_code" else "shuffle")
+    with pytest.raises(ValueError, match=r"strategy.count='some' is not accepted; use one of \['all', 'paced'\]"):
+        RandomSubset(count="some")
+
+
+def test_pace_update_batch_selects_with_the_last_batch_pace():
+    # Algorithm 2 with pace_update=batch: in an epoch of B = 3 batches, batch b trains, selects with
+    # lambda0 * beta1^(b-1), gamma0 * beta2^(b-1), then steps the pace; the selection after batch 3 is the next epoch's set.
+    losses = torch.tensor([0.25, 0.55, 0.90, 0.05, 0.35, 0.62])
+    assignment = torch.tensor([0, 0, 0, 1, 1, 1])  # cluster 0: samples 0-2, cluster 1: samples 3-5 (ranks follow the losses)
+    # thresholds lambda + gamma / (sqrt(i) + sqrt(i-1)): rank 1 lambda + gamma, rank 2 lambda + 0.41421 gamma,
+    # rank 3 lambda + 0.31784 gamma. By hand, with lambda0 = 0.1, gamma0 = 0.2, beta1 = beta2 = 2:
+    by_hand = [
+        # batch 1: (0.1, 0.2): ranks 1-3 under 0.3, 0.18284, 0.16357: only each cluster's easiest (0.25, 0.05)
+        ((0.1, 0.2), [True, False, False, True, False, False]),
+        # batch 2: (0.2, 0.4): under 0.6, 0.36569, 0.32713: + 0.35 (rank 2 of cluster 1); 0.55 > 0.36569, 0.62 > 0.32713
+        ((0.2, 0.4), [True, False, False, True, True, False]),
+        # batch 3: (0.4, 0.8): under 1.2, 0.73137, 0.65427: + 0.55 and 0.62 (rank 3, < 0.65427); 0.9 > 0.65427 stays out
+        ((0.4, 0.8), [True, True, False, True, True, True]),
+    ]
+    for (lam, gamma), expected in by_hand:
+        assert select_by_pace(losses, assignment, lam, gamma).tolist() == expected
+    strategy = Spld(lambda0=0.1, gamma0=0.2, beta1=2.0, beta2=2.0, pace_update="batch")
+    strategy.bind(num_samples=6, batch_size=2, seed=0)
+    strategy.clusters = Clusters(assignment, torch.zeros(2, 2), torch.tensor([0, 1]))
+    plan = strategy.plan_epoch(0)
+    assert len(plan) == 3
+    for batch in plan:
+        strategy.reduce_loss(losses[batch], batch, len(batch))
+    metrics = strategy.on_train_epoch_end(0, _Trainer(), None)
+    assert strategy.selected.tolist() == [0, 1, 3, 4, 5]  # batch 3's selection, not batch 1's [0, 3]
+    assert (metrics["pace_lambda"], metrics["pace_gamma"]) == pytest.approx((0.4, 0.8))
+    assert (strategy.pace.lam, strategy.pace.gamma) == pytest.approx((0.8, 1.6))  # beta^B after the epoch
+    # pace_update=epoch (the default, the code's): one selection with the epoch's own lambda0, gamma0, then one step.
+    per_epoch = Spld(lambda0=0.1, gamma0=0.2, beta1=2.0, beta2=2.0)
+    per_epoch.bind(num_samples=6, batch_size=2, seed=0)
+    per_epoch.clusters = strategy.clusters
+    for batch in per_epoch.plan_epoch(0):
+        per_epoch.reduce_loss(losses[batch], batch, len(batch))
+    per_epoch.on_train_epoch_end(0, _Trainer(), None)
+    assert per_epoch.selected.tolist() == [0, 3] and (per_epoch.pace.lam, per_epoch.pace.gamma) == pytest.approx((0.2, 0.4))
+    assert Pace(0.1, 0.2, 2.0, 2.0, update="batch").for_selection(1) == (0.1, 0.2)  # one batch: the epoch's own pace
 
 
 def test_current_losses_re_measure_every_sample_with_the_current_student():
@@ -206,13 +275,16 @@ def test_current_losses_re_measure_every_sample_with_the_current_student():
         strategy.clusters = clusters
         batch = torch.tensor([0, 1, 2, 3, 4])  # only half of the samples were trained this epoch
         strategy.reduce_loss(torch.full((5,), 0.01), batch, 5)
-        runs[reading] = (strategy, strategy.on_train_epoch_end(0, FakeTrainer(), net))
-    trained, _ = runs["trained"]
+        started = time.perf_counter()
+        runs[reading] = (strategy, strategy.on_train_epoch_end(0, FakeTrainer(), net), time.perf_counter() - started)
+    trained, trained_metrics, _ = runs["trained"]
     assert trained.stored[:5].eq(0.01).all() and trained.stored[5:].isnan().all()
     assert trained.selected.tolist() == [0, 1, 2, 3, 4]  # NaN (never trained) is never easy
-    current, metrics = runs["current"]
+    current, metrics, epoch_end_s = runs["current"]
     torch.testing.assert_close(current.stored, expected.detach(), rtol=0, atol=1e-6)
-    assert net.training and metrics["loss_pass_time_s"] >= 0.0
+    assert net.training
+    # Only a re-measuring pass is timed, in seconds within the epoch end that ran it.
+    assert "loss_pass_time_s" not in trained_metrics and 0.0 < metrics["loss_pass_time_s"] <= epoch_end_s
     by_rule = select_by_pace(expected.detach(), y, 0.5, 0.5)
     assert torch.equal(torch.nonzero(by_rule).squeeze(1), current.selected) and 0 < len(current.selected) < 10
     with pytest.raises(ValueError, match=r"strategy.losses='fresh' is not accepted; use one of \['trained', 'current'\]"):
@@ -221,7 +293,7 @@ def test_current_losses_re_measure_every_sample_with_the_current_student():
 
 # ---------------------------------------------------------------- experiments
 LEAP_ROWS = {  # row: (student, embedding, batch, lr, augment crop, max_updates)
-    "mnist": ("lenet5", "magnet_lenet", 64, 0.001, 0, 23400),
+    "mnist": ("leap_lenet", "magnet_lenet", 64, 0.001, 0, 23400),
     "fashion_mnist": ("preact_resnet18", "magnet_lenet", 64, 0.001, 4, 23400),
     "cifar10": ("resnet18", "vgg16", 128, 0.1, 4, 78000),
     "cifar100": ("wrn28_10", "vgg16", 128, 0.1, 0, 78000),
@@ -238,7 +310,7 @@ def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
     from omegaconf import OmegaConf
 
     from tests.conftest import compose_train
-    from trainfix.config_rules import check_config
+    from trainfix.training.config_rules import check_config
 
     student, embedding, batch, lr, crop, updates = LEAP_ROWS[row]
     # A composition costs ~1 s here: every row composes LEAP once; SPLD, Random and the quick profile read the same
@@ -247,10 +319,10 @@ def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
     others = (("full", "spld"), ("full", "random_subset"), ("quick", "leap")) if row == "mnist" else ()
     # A multirun composes its sweep config without the swept `strategy=...`: the experiment's default strategy must be
     # LEAP, so that `-m strategy=leap,spld,random_subset strategy.losses=current` composes (on `baseline` it failed).
-    sweep = compose_train([f"experiment=leap/{row}", "strategy.losses=current", "seed=2"], tmp_path)
+    sweep = compose_train([f"experiment=leap/table_1/{row}", "strategy.losses=current", "seed=2"], tmp_path)
     assert sweep.strategy.losses == "current" and OmegaConf.to_container(sweep, resolve=True)["run_name"] == f"{row}_leap_paper_seed2"
     for profile, strategy in (("full", "leap"), *others):
-        cfg = compose_train([f"experiment=leap/{row}", f"profile={profile}", f"strategy={strategy}", "seed=2"], tmp_path)
+        cfg = compose_train([f"experiment=leap/table_1/{row}", f"profile={profile}", f"strategy={strategy}", "seed=2"], tmp_path)
         check_config(cfg)
         resolved = OmegaConf.to_container(cfg, resolve=True)
         assert resolved["run_name"] == f"{row}_{strategy}_paper_seed2"
@@ -302,14 +374,14 @@ def test_leap_svhn_trains_on_train_plus_extra_and_reports_data_missing(tmp_path)
     # SVHN is absent here: the experiment's run must fail with the data module's own error naming both of its
     # training files, and LEAP's Table 1 must show the cell as "data missing".
     from tests.conftest import compose_train
-    from trainfix.data.datasets import DatasetMissingError
+    from trainfix.data.errors import DatasetMissingError
     from trainfix.results.collect import collect_runs
-    from trainfix.results.leap_tables import table_1, table_1_values
+    from trainfix.results.papers.leap import table_1, table_1_values
     from trainfix.train import train
 
     data = tmp_path / "data"
     data.mkdir()
-    cfg = compose_train(["experiment=leap/svhn", "strategy=leap", "seed=0", f"paths.data_dir={data}"], tmp_path / "out")
+    cfg = compose_train(["experiment=leap/table_1/svhn", "strategy=leap", "seed=0", f"paths.data_dir={data}"], tmp_path / "out")
     assert cfg.data.dataset == "svhn" and cfg.data.train_extra is True
     with pytest.raises(DatasetMissingError) as missing:
         train(cfg)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.leap_tables import curves, table_1, table_1_values
+from trainfix.results.papers.leap import curves, table_1, table_1_values
 
 TARGETS = {
     "LEAP": "trainfix.strategies.leap.leap.Leap",

@@ -11,11 +11,11 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from tests.conftest import compose_train
-from trainfix.callbacks.progress import monitored_metric
-from trainfix.callbacks.run_loggers import flat_run_config
+from trainfix.training.callbacks.progress import monitored_metric
+from trainfix.training.callbacks.run_loggers import flat_run_config
 from trainfix.models import build_model
-from trainfix.models.classifier import Classifier
-from trainfix.runs.records import best_epoch
+from trainfix.training.module import Classifier
+from trainfix.core.records import best_epoch
 from trainfix.strategies.baseline import Baseline
 
 

@@ -35,7 +35,8 @@ PARAMETER_COUNTS = {
     "densenet121": (6_956_298, 7_039_818),  # kuangliu DenseNet121
     "vgg16": (15_253_578, 15_262_026),  # LEAP vgg_cifar.py VGG(16)
     "mlp": (415_498, 415_498),  # AutoTrainer minist_relu_layer=20.h5
-    "magnet_lenet": (62_346, 62_346),  # SPL-ADVisE LeNet: 832 + 51,264 + 10,250 at 10 outputs (54,146 at LEAP's 2-D embedding)
+    "leap_lenet": (1_379_557, 1_379_557),  # SPL-ADVisE lenet.py at 6b8d9d8..bccac11 ("~1.38M"; hand count in test_leap_student.py)
+    "magnet_lenet": (83_466, 83_466),  # SPL-ADVisE MagnetLeNet: 832 + 51,264 + 31,370 at 10 outputs (58,370 at LEAP's 2-D embedding)
 }
 
 # The counts as the papers print them: (model, printed value, unit, decimals, Keras total?).

@@ -7,22 +7,26 @@ import math
 import pytest
 
 from trainfix.monitor.detectors import (
+    CheckState,
     Gates,
     GradientStats,
     History,
     Thresholds,
+    check,
     diagnose,
     dying_relu,
     exploding_gradient,
     first_firing_epoch,
+    layer_check_due,
     local_extrema,
     nan_loss,
+    negative_loss,
     not_converging,
     ol_judge,
     slow_convergence,
     vanishing_gradient,
 )
-from trainfix.monitor.schedules import Schedule, online_detection
+from trainfix.monitor.schedules import Schedule, gated_check_epochs, online_detection, warmup_open
 
 T = Thresholds()
 
@@ -79,6 +83,34 @@ def test_first_firing_epoch_and_schedule_delay():
     dynamic = online_detection(series, Schedule("dynamic"), 50, judge)
     assert constant == 22 and constant - first == 2   # checks 1, 4, ..., 19, 22
     assert dynamic == 20 and dynamic - first == 0     # checks every epoch 11..20
+    # AutoTrainer's warm-up gate (0.3 x 50 - interval) does not reach these checks: 22 >= 12, 20 >= 14
+    assert online_detection(series, Schedule("constant", every=3), 50, judge, warmup=True) == 22
+    assert online_detection(series, Schedule("dynamic"), 50, judge, warmup=True) == 20
+
+
+def test_warmup_gate_moves_an_early_detection():
+    # A 0.05 zigzag from the start: after 4 epochs the first max (index 1) and min (index 2) make one pair
+    # >= 0.2 x 4, and the pairs keep pace with the epochs: ol_judge fires at 4 and stays on.
+    series = zigzag(50)
+    judge = lambda s: ol_judge(s, 0.03, 0.2).flagged  # noqa: E731
+    assert first_firing_epoch(series, 0.03, 0.2) == 4
+    constant3 = Schedule("constant", every=3)
+    assert online_detection(series, constant3, 50, judge) == 4              # checks 1, 4: at 4
+    # gate: n >= 0.3 x 50 - 3 = 12: the checks 1, 4, 7, 10 only look for NaN/negative loss; 13 is the first
+    assert online_detection(series, constant3, 50, judge, warmup=True) == 13
+    assert online_detection(series, Schedule("constant", every=5), 50, judge, warmup=True) == 11   # n >= 15 - 5
+    assert online_detection(series, Schedule("dynamic"), 50, judge, warmup=True) == 14            # n >= 15 - 1
+    assert online_detection(series, Schedule("dynamic"), 50, judge) == 11
+
+
+def test_warmup_gate_by_hand():
+    assert not warmup_open(11, 50, 3) and warmup_open(12, 50, 3)     # 12 >= 15 - 3
+    assert warmup_open(10, 50, 5) and not warmup_open(9, 50, 5)
+    assert gated_check_epochs(Schedule("constant", every=3), 50)[:2] == [13, 16]
+    assert gated_check_epochs(Schedule("constant", every=5), 50)[:2] == [11, 16]
+    # dynamic: interval 1 in (10, 20] (n >= 14), 10 after (n >= 5: every late check passes)
+    assert gated_check_epochs(Schedule("dynamic"), 50) == [14, 15, 16, 17, 18, 19, 20, 21, 31, 41]
+    assert [Schedule("dynamic").interval_at(n, 50) for n in (12, 20, 21, 41)] == [1, 1, 10, 10]
 
 
 def test_gradient_detectors_on_crafted_statistics():
@@ -93,6 +125,10 @@ def test_gradient_detectors_on_crafted_statistics():
 
 def test_history_detectors_including_nan():
     assert nan_loss([0.5, math.nan]) and nan_loss([0.5, math.inf]) and nan_loss([1000.0]) and not nan_loss([999.0])
+    # the whole history, training and validation (AutoTrainer's has_NaN / check_large_loss on both lists)
+    assert nan_loss([math.nan, 0.5, 0.4]) and nan_loss([2e3, 0.5]) and nan_loss([0.5, 0.4], [0.6, 1000.0])
+    assert nan_loss([0.5], [math.inf]) and not nan_loss([0.5, 0.4], [0.6, None, 999.9])   # None: not evaluated
+    assert negative_loss([0.5, -1e-6]) and negative_loss([0.5], [0.4, -0.1]) and not negative_loss([0.0, 0.5], [None, 0.0])
     assert not_converging([0.5, 0.69], [0.6, 0.65], T) and not not_converging([0.5, 0.71], [0.6, 0.65], T)
     assert slow_convergence([0.10, 0.105, 0.109], [0.10, 0.101, 0.108], T)
     assert not slow_convergence([0.10, 0.2], [0.10, 0.101], T)
@@ -113,6 +149,13 @@ def test_diagnose_gates():
     good = History(train_loss=[0.5] * 13, train_acc=[0.5 + 0.03 * i for i in range(13)], val_loss=[0.5] * 13,
                    val_acc=[0.5 + 0.03 * i for i in range(13)])
     assert diagnose(good, dead, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)[0] == []
+    # a loss that went NaN and came back still counts (AutoTrainer reads the whole history)
+    recovered = History(train_loss=[5e3, 0.5, 0.4], train_acc=[0.1, 0.5, 0.6], val_loss=[0.6, 0.5, 0.4], val_acc=[0.1, 0.5, 0.6])
+    problems, evidence = diagnose(recovered, None, planned_epochs=50, check_interval=3, thresholds=T, gates=Gates())
+    assert problems == ["nan_loss"] and evidence["first_bad_loss"] == {"series": "train_loss", "epoch": 1, "value": 5e3}
+    # a negative loss is reported before the warm-up gate, as AutoTrainer's abnormal_loss (priority 3)
+    negative = History(train_loss=[0.5, -0.2], train_acc=[0.5, 0.6], val_loss=[0.6, 0.5], val_acc=[0.5, 0.6])
+    assert diagnose(negative, None, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)[0] == ["negative_loss"]
     diverged = History(train_loss=[1.0, math.nan], train_acc=[0.5, 0.1], val_loss=[1.0, math.nan], val_acc=[0.5, 0.1])
     nan_grad = GradientStats((math.nan, math.nan), 0.0, False)
     assert diagnose(diverged, nan_grad, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)[0] == ["nan_loss"]
@@ -120,22 +163,58 @@ def test_diagnose_gates():
 
 
 @pytest.mark.parametrize(
-    ("kind", "planned", "expected"),
+    ("kind", "align", "planned", "expected"),
     [
-        ("constant", 50, [1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37, 40, 43, 46, 49]),
-        ("constant", 150, list(range(1, 151, 3))),
-        ("dynamic", 50, list(range(11, 21)) + [30, 40, 50]),
-        ("dynamic", 150, list(range(31, 61)) + list(range(70, 151, 10))),
+        ("constant", "run", 50, [1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37, 40, 43, 46, 49]),
+        ("constant", "run", 150, list(range(1, 151, 3))),
+        # AutoTrainer's rule on the thesis' "epoch_10": 0-based epochs 20, 30, 40 = after epochs 21, 31, 41
+        ("dynamic", "run", 50, list(range(11, 21)) + [21, 31, 41]),
+        ("dynamic", "run", 150, list(range(31, 61)) + list(range(61, 151, 10))),
+        ("dynamic", "segment", 50, list(range(11, 21)) + [30, 40, 50]),
+        ("dynamic", "segment", 150, list(range(31, 61)) + list(range(70, 151, 10))),
     ],
 )
-def test_schedule_check_epochs(kind, planned, expected):
-    assert Schedule(kind, every=3).check_epochs(planned) == expected
+def test_schedule_check_epochs(kind, align, planned, expected):
+    assert Schedule(kind, every=3, align=align).check_epochs(planned) == expected
 
 
 def test_piecewise_schedule_and_errors():
-    s = Schedule("piecewise", segments=[{"start": 0, "every": 5}, {"start": 0.5, "every": None}])
-    assert s.check_epochs(20) == [5, 10]
+    segments = [{"start": 0, "every": 5}, {"start": 0.5, "every": None}]
+    assert Schedule("piecewise", segments=segments).check_epochs(20) == [1, 6]
+    assert Schedule("piecewise", segments=segments, align="segment").check_epochs(20) == [5, 10]
+    with pytest.raises(ValueError, match="monitor.schedule.align='middle'"):
+        Schedule("dynamic", align="middle")
     with pytest.raises(ValueError, match="monitor.schedule.kind='weekly'"):
         Schedule("weekly")
     with pytest.raises(ValueError, match="begin"):
         Schedule("piecewise", segments=[{"start": 0.3, "every": 1}])
+
+
+def test_sticky_flags_keep_a_transient_oscillation():
+    # 0.05 zigzag for 6 epochs, then calm: flagged after 6 epochs (2 pairs >= 1.2), not after 12 (2 < 2.4).
+    series = zigzag(6) + [0.95 + 0.001 * i for i in range(1, 7)]
+    assert ol_judge(series[:6], 0.03, 0.2).flagged and not ol_judge(series, 0.03, 0.2).flagged
+    history = History(train_loss=[0.3] * 12, train_acc=series, val_loss=[0.3] * 12, val_acc=series)
+    prefix = lambda n: History(*(getattr(history, k)[:n] for k in ("train_loss", "train_acc", "val_loss", "val_acc")))  # noqa: E731
+    for sticky, expected in ((False, []), (True, ["oscillating_loss"])):
+        state = CheckState()
+        gates = Gates(sticky=sticky)
+        first, _ = check(state, prefix(6), None, planned_epochs=50, check_interval=6, thresholds=T, gates=gates)
+        later, evidence = check(state, prefix(12), None, planned_epochs=50, check_interval=6, thresholds=T, gates=gates)
+        assert first == ["oscillating_loss"] and later == expected and state.flags == {"oscillating_loss": True}
+
+
+def test_verdict_only_at_the_layer_output_check():
+    # AutoTrainer computes layer outputs at its mid check (first check with 0-based epoch >= 0.5 x planned)
+    # or after an earlier check raised nan/negative loss or slow convergence.
+    assert not layer_check_due(5, 10, False, {}) and layer_check_due(6, 10, False, {})      # 0-based 5 >= 5
+    assert not layer_check_due(7, 10, True, {}) and layer_check_due(3, 10, True, {"slow_convergence": True})
+    series = zigzag(10)   # flagged from epoch 3 on
+    history = History(train_loss=[0.3] * 10, train_acc=series, val_loss=[0.3] * 10, val_acc=series)
+    gates = Gates(warmup=True, sticky=True, verdict_at_layer_check=True, keep_one=True, gradient_with_convergence=True)
+    state = CheckState()
+    reported = {}
+    for n in range(1, 11):   # every epoch, 10 planned: the gate opens at n >= 3 - 1 = 2
+        prefix = History(*(getattr(history, k)[:n] for k in ("train_loss", "train_acc", "val_loss", "val_acc")))
+        reported[n], _ = check(state, prefix, None, planned_epochs=10, check_interval=1, thresholds=T, gates=gates)
+    assert [n for n, p in reported.items() if p] == [6] and reported[6] == ["oscillating_loss"] and state.mid_check_done

@@ -16,7 +16,8 @@ from torch import nn
 from trainfix.models import build_model
 from trainfix.models.keras_layers import GaussianNoise, keras_init_
 from trainfix.monitor.repair import INITIALIZERS, attempts_for, repair, replaced
-from trainfix.train import _load_network_weights, compose_config
+from trainfix.training.compose import compose_config
+from trainfix.train import _load_network_weights
 
 
 # ------------------------------------------------------------------------------------ GN
@@ -104,7 +105,7 @@ def test_conv_fan_in_and_model_option():
 
 
 def test_bad_option_values_are_named_at_compose_time(tmp_path):
-    from trainfix.config_rules import ConfigError, check_config
+    from trainfix.training.config_rules import ConfigError, check_config
 
     cfg = compose_config(["model.init=xavier", "model.input_noise_std=-1", "scheduler=reduce_on_plateau", "scheduler.monitor=val_loss"], tmp_path)
     with pytest.raises(ConfigError) as info:

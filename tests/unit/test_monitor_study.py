@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from trainfix.results.monitor_study import judge_run, load_paper
+from trainfix.results.paper import load_paper
+from trainfix.results.papers.monitor import judge_run
 
 
 def test_judge_run_on_a_crafted_run():
@@ -23,14 +24,14 @@ def test_judge_run_on_a_crafted_run():
 
 
 def test_paper_file_matches_the_thesis_percentages():
-    for case in load_paper()["cases"]:
+    for case in load_paper("monitor_thesis")["cases"]:
         assert round(100 * len(case["pair_index"]) / case["runs"]) == case["flagged_pct"], case["case"]
 
 
 def test_schedule_table_counts_checks_until_detection_and_eq_4_1():
     import pandas as pd
 
-    from trainfix.results.monitor_study import schedule_table
+    from trainfix.results.papers.monitor import schedule_table
 
     oscillating = [0.80 + 0.01 * i for i in range(12)] + [0.91 if i % 2 else 0.86 for i in range(18)]
     calm = [0.80 + 0.005 * i for i in range(30)]
@@ -54,7 +55,7 @@ def test_a_case_pools_runs_of_one_configuration(tmp_path):
     import pytest
 
     from trainfix.results.collect import collect_runs
-    from trainfix.results.monitor_study import study_runs
+    from trainfix.results.papers.monitor import study_runs
 
     def write(name, seed, epochs, lr=0.001):
         folder = tmp_path / name
@@ -75,25 +76,3 @@ def test_a_case_pools_runs_of_one_configuration(tmp_path):
     write("s3", 3, 30, lr=0.01)
     with pytest.raises(ValueError, match=r"20 hidden layers, 30 epochs: .*optimizer\.lr: 0\.001 \(.*\) vs 0\.01 \(.*\)"):
         study_runs(collect_runs(tmp_path), budgets=[30], replay=True)
-
-
-def test_a_longer_run_replays_a_shorter_budget_exactly(tiny_cfg, tmp_path):
-    """`--replay` counts a longer run's first b epochs as a run of b epochs. That holds only if nothing in the
-    study's runs depends on the planned epochs: train the study's experiment (20-layer MLP, Adam, shuffle) for
-    2 and for 3 epochs from the same seed; the first 2 epochs must be identical, and replay_check says 0."""
-    import pandas as pd
-
-    from trainfix.results.collect import collect_runs
-    from trainfix.results.monitor_study import replay_check
-    from trainfix.train import train
-
-    root = tmp_path / "monitor_ol_quick"
-    for epochs in (2, 3):
-        train(tiny_cfg("experiment=monitor/ol_mnist", f"trainer.max_epochs={epochs}", "data.train_subset=640",
-                       "data.test_subset=200", "data.batch_size=32", run_dir=root / f"mlp20_ep{epochs}_seed0"))
-    short, long = (pd.read_csv(root / f"mlp20_ep{e}_seed0" / "metrics.csv") for e in (2, 3))
-    compared = [c for c in short.columns if not c.endswith("_s")]
-    assert {"train_loss", "test_acc", "grad_norm_mean"} <= set(compared)
-    pd.testing.assert_frame_equal(short[compared], long[compared].head(2), check_exact=True)
-    check = replay_check(collect_runs(root))
-    assert check["planned"].tolist() == ["2 vs 3"] and check["max |diff| test_acc"].tolist() == [0.0]

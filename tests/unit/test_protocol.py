@@ -19,8 +19,8 @@ import pytest
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.deepeutaxy_tables import table_iv_values
-from trainfix.results.protocol import OFF_PROTOCOL, check_protocol, protocol_differences
+from trainfix.results.papers.deepeutaxy import table_iv_values
+from trainfix.results.papers.deepeutaxy_protocol import OFF_PROTOCOL, check_protocol, protocol_differences
 
 ADAGRAD = {"_partial_": True, "_target_": "torch.optim.Adagrad", "eps": 1e-06, "lr": 0.1, "lr_decay": 0.0005, "weight_decay": 0.0}
 

@@ -5,7 +5,7 @@ import torch
 
 from trainfix.runs.folder import RunConflictError, config_differences, decide
 from trainfix.runs.identity import config_hash, find_run, overridden_keys, run_folder_name, safe_label, upgrade_compatible
-from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run, write_metrics, write_run
+from trainfix.core.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run, write_metrics, write_run
 
 CONFIG = {"seed": 0, "model": {"name": "lenet5"}, "optimizer": {"lr": 0.1}, "paths": {"data_dir": "/a"}}
 
@@ -153,7 +153,7 @@ def test_code_state_is_the_one_the_process_loaded(monkeypatch):
     checkout moves on meanwhile: code_state() does not ask git again."""
     import subprocess
 
-    from trainfix.runs import records
+    from trainfix.core import records
 
     loaded = records.code_state()
 

@@ -19,7 +19,8 @@ import pytest
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.trimming_tables import load_paper_table_1, table_1, table_1_values
+from trainfix.results.paper import load_paper
+from trainfix.results.papers.trimming import table_1, table_1_values
 
 TARGETS = {"off": "trainfix.strategies.shuffle.Shuffle", "on": "trainfix.strategies.trimming.Trimming"}
 LABELS = {"cifar10_jpeg": "CIFAR-10 (lossy JPEG copy, not the official files)", "fashion_mnist": "Fashion-MNIST"}
@@ -62,7 +63,7 @@ def cell(values: pd.DataFrame, dataset: str, row: str, arm: str) -> pd.Series:
 
 
 def test_paper_numbers_file():
-    paper = load_paper_table_1()
+    paper = load_paper("trimming_table_1")
     assert paper["test_error"]["cifar10"]["resnet34"] == {"off": 17.43, "on": 17.01}
     assert paper["test_error"]["cifar100"]["densenet121"] == {"off": 32.95, "on": 32.18}
     assert paper["test_error"]["svhn"]["densenet121"] == {"off": 4.62, "on": 4.42}
@@ -120,8 +121,8 @@ def test_table_1_experiments_pin_the_paper_setting(model, profile, tmp_path):
     """Adam 1e-3 with coupled weight decay 1e-4, batch 128, 150 epochs, lr x0.5 at 50 and 100; quick shrinks data and epochs."""
     from omegaconf import OmegaConf
 
-    from trainfix.config_rules import check_config
-    from trainfix.train import compose_config
+    from trainfix.training.config_rules import check_config
+    from trainfix.training.compose import compose_config
 
     cfg = compose_config([f"experiment=trimming/table_1/{model}", f"profile={profile}", "data=svhn", "strategy=trimming", "seed=4"], tmp_path)
     check_config(cfg)

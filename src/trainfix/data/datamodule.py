@@ -18,12 +18,13 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from trainfix.core.seeding import derived_seed
 from trainfix.data.augment import random_crop, random_flip, to_float
-from trainfix.data.datasets import DATASETS, ImageTensors, load_split
+from trainfix.data.catalogue import DATASETS, ImageTensors
+from trainfix.data.loading import load_split
 from trainfix.data.plan_sampler import IndexDataset, PlanBatchSampler, fixed_batches, identity_collate
+from trainfix.data.planner import BatchPlanner
 from trainfix.data.windows import TrainWindow, resolve_order, window_indices
-from trainfix.runs.seeding import derived_seed
-from trainfix.strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class ImageDataModule(pl.LightningDataModule):
     """A real image-classification dataset on the device, served by batch plans.
 
     Args:
-        dataset: a name in `trainfix.data.datasets.DATASETS`.
+        dataset: a name in `trainfix.data.catalogue.DATASETS`.
         root: data root (torchvision layout below it).
         batch_size: global training batch size (split over ranks under DDP).
         eval_batch_size: global batch size of evaluation passes.
@@ -97,7 +98,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.augment = Augment(**(augment or {}))
         self.val_fraction = val_fraction
         self.eval_train = eval_train
-        # Set by callbacks.full_gradient.FullGradientNorm during fit: its pass over the training set
+        # Set by training.callbacks.full_gradient.FullGradientNorm during fit: its pass over the training set
         # (eval mode, at the epoch's final weights) also yields train_eval_*, so no loader for it.
         self.train_eval_in_gradient_pass = False
         self.train_subset = train_subset
@@ -108,7 +109,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.train_extra = train_extra
         self.train_window = TrainWindow(**(train_window or {}))
         self.window_order = resolve_order(self.train_window.order, self.spec.official_order, dataset)
-        self.strategy: Strategy | None = None
+        self.strategy: BatchPlanner | None = None
         self.seed = 0
         self.splits: dict[str, ImageTensors] = {}
         self.on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -116,8 +117,8 @@ class ImageDataModule(pl.LightningDataModule):
         self._augment_state: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ loading
-    def attach(self, strategy: Strategy, seed: int) -> None:
-        """Give the datamodule the strategy whose plans it serves and the run's seed."""
+    def attach(self, strategy: BatchPlanner, seed: int) -> None:
+        """Give the datamodule the strategy whose plans it serves (any `BatchPlanner`) and the run's seed."""
         self.strategy = strategy
         self.seed = seed
 

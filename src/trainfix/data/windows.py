@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trainfix.runs.seeding import derived_seed
+from trainfix.core.seeding import derived_seed
 
 log = logging.getLogger(__name__)
 

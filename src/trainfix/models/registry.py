@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from trainfix.models import apricot_cnn, deepeutaxy_cnn, densenet, magnet_lenet, mlp, mobilenetv2, resnet_cifar, vgg, wide_resnet
+from trainfix.models import apricot_cnn, deepeutaxy_cnn, densenet, leap_lenet, magnet_lenet, mlp, mobilenetv2, resnet_cifar, vgg, wide_resnet
 from trainfix.models.keras_layers import KERAS_INITIALIZERS, GaussianNoise, keras_init_
 from trainfix.models.network import Network
 
@@ -63,7 +63,8 @@ BIGBALLON = "pre-activation ResNet, BIGBALLON cifar-10-cnn (Apricot)"
 MODELS: dict[str, ModelSpec] = {
     "cnn1": ModelSpec(deepeutaxy_cnn.CNN1, "DeepEutaxy CNN1 (Keras model1)", MNIST, 28, VALID_CONVS),
     "lenet5": ModelSpec(deepeutaxy_cnn.LeNet5, "DeepEutaxy LeNet-5 (Keras lenet5)", MNIST, 28, VALID_CONVS),
-    "magnet_lenet": ModelSpec(magnet_lenet.MagnetLeNet, "LEAP's LeNet embedding CNN (SPL-ADVisE)", MNIST, 16, VALID_CONVS),
+    "magnet_lenet": ModelSpec(magnet_lenet.MagnetLeNet, "LEAP's LeNet embedding CNN (SPL-ADVisE)", MNIST, 4, "two 2x2 max pools"),
+    "leap_lenet": ModelSpec(leap_lenet.LeapLeNet, "LEAP's paper-era MNIST student (SPL-ADVisE lenet.py, 6b8d9d8..bccac11)", MNIST, 4, "two 2x2 max pools"),
     "resnet20": ModelSpec(resnet_cifar.resnet20, KERAS_V1, CIFAR, 4, TWO_HALVINGS),
     "resnet32": ModelSpec(resnet_cifar.resnet32, KERAS_V1, CIFAR, 4, TWO_HALVINGS),
     "preact_resnet20": ModelSpec(resnet_cifar.preact_resnet20, BIGBALLON, CIFAR, 4, TWO_HALVINGS),

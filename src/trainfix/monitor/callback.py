@@ -15,7 +15,7 @@ Each epoch it records what the detectors need; at the epochs its schedule names 
   whose entries for always-zero input pixels, e.g. MNIST's border, have exactly-zero gradient in any
   network), or `dead_units` (the share of dead ReLU units).
 - The check gradient is AutoTrainer's: one gradient of the mean loss on the first `gradient_batch`
-  training samples, no optimizer step (torch.autograd.grad: the training gradients are untouched), in
+  training samples (default: the training batch size, as AutoTrainer's `trainX[0:self.batch_size]`), no optimizer step (torch.autograd.grad: the training gradients are untouched), in
   eval mode so BatchNorm statistics do not move.
 - `step_stats.enabled`: per-step gradient statistics every `every_n_steps` steps (per-kernel gradient
   norms, zero share), accumulated in device tensors and read once per epoch (no host sync per step):
@@ -41,9 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainfix.monitor.detectors import Gates, GradientStats, History, Thresholds, diagnose
+from trainfix.monitor.detectors import MID_CHECK_POINT, CheckState, Gates, GradientStats, History, Thresholds, check
 from trainfix.monitor.schedules import Schedule
-from trainfix.runs.records import atomic_write_text, read_metrics
+from trainfix.core.records import atomic_write_text, read_metrics
 
 log = logging.getLogger(__name__)
 MONITOR_FILE = "monitor.json"
@@ -68,7 +68,7 @@ class TrainingMonitor(pl.Callback):
         thresholds: `detectors.Thresholds` fields.
         gates: `detectors.Gates` fields.
         schedule: `schedules.Schedule` arguments (kind, every, segments).
-        gradient_batch: samples of the check gradient (AutoTrainer: the batch size).
+        gradient_batch: samples of the check gradient; None (default): the training batch size, as AutoTrainer.
         record_every_epoch: compute the gradient statistics every epoch, not only at checks.
         step_stats: {enabled, every_n_steps}: per-step gradient statistics kept on the device.
         on_detection: continue | stop | repair (repair stops here; trainfix.monitor.repair retries).
@@ -84,7 +84,7 @@ class TrainingMonitor(pl.Callback):
         thresholds: dict[str, float] | None = None,
         gates: dict[str, Any] | None = None,
         schedule: dict[str, Any] | None = None,
-        gradient_batch: int = 32,
+        gradient_batch: int | None = None,
         record_every_epoch: bool = False,
         step_stats: dict[str, Any] | None = None,
         on_detection: str = "continue",
@@ -97,8 +97,8 @@ class TrainingMonitor(pl.Callback):
             raise ValueError(f"monitor.on_detection={on_detection!r}; accepted: {', '.join(ACTIONS)}")
         if series not in ("train_acc", "val_acc"):
             raise ValueError(f"monitor.series={series!r}; accepted: train_acc (AutoTrainer), val_acc (the thesis)")
-        if int(gradient_batch) < 1:
-            raise ValueError(f"monitor.gradient_batch={gradient_batch}; accepted: an integer >= 1")
+        if gradient_batch is not None and int(gradient_batch) < 1:
+            raise ValueError(f"monitor.gradient_batch={gradient_batch}; accepted: an integer >= 1, or null (the batch size)")
         try:
             self.thresholds = Thresholds(**(thresholds or {}))
             self.gates = Gates(**(gates or {}))
@@ -109,7 +109,7 @@ class TrainingMonitor(pl.Callback):
         self.run_dir = Path(run_dir)
         self.planned = int(planned_epochs)
         self.series = series
-        self.gradient_batch = int(gradient_batch)
+        self.gradient_batch = None if gradient_batch is None else int(gradient_batch)
         self.record_every_epoch = bool(record_every_epoch)
         step_stats = dict(step_stats or {})
         self.step_stats = bool(step_stats.get("enabled", False))
@@ -124,7 +124,7 @@ class TrainingMonitor(pl.Callback):
         self.history = History()
         self.checks: list[dict[str, Any]] = []
         self.detections: dict[str, int] = {}
-        self.gradient_counts: dict[str, int] = {}
+        self.state = CheckState()
         self._epoch_stats: tuple[int, GradientStats, float, float] | None = None
         self._step_sum: torch.Tensor | None = None
         self._step_zero: torch.Tensor | None = None
@@ -132,14 +132,13 @@ class TrainingMonitor(pl.Callback):
         self._restored: dict[str, Any] | None = None  # from a checkpoint (load_state_dict), used in on_train_start
 
     # ------------------------------------------------------------------ state
-    def _interval(self) -> int:
-        return self.schedule.every if self.schedule.kind == "constant" else 1
-
     def state_dict(self) -> dict[str, Any]:
         """What a resume needs, saved in every checkpoint: the series as the detectors saw them (the exact
-        floats; metrics.csv holds them as text), the checks, the detections and the gradient counters."""
+        floats; metrics.csv holds them as text), the checks, the detections, the gradient counters, the flags
+        raised so far and whether the mid check is done."""
         return {"history": dict(self.history.__dict__), "checks": self.checks, "detections": self.detections,
-                "gradient_counts": self.gradient_counts}
+                "gradient_counts": self.state.gradient_counts, "flags": self.state.flags,
+                "mid_check_done": self.state.mid_check_done}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored = state_dict
@@ -151,7 +150,8 @@ class TrainingMonitor(pl.Callback):
             self.history = History(**{k: list(v) for k, v in restored["history"].items()})
             self.checks = list(restored["checks"])
             self.detections = dict(restored["detections"])
-            self.gradient_counts = dict(restored["gradient_counts"])
+            self.state = CheckState(dict(restored["gradient_counts"]), dict(restored.get("flags", {})),
+                                    bool(restored.get("mid_check_done", False)))
             self._write(trainer)
             return
         # A checkpoint without monitor state (or a new run): rebuild from the records, trimmed to the
@@ -164,12 +164,14 @@ class TrainingMonitor(pl.Callback):
         saved = read_monitor(self.run_dir) or {}
         self.checks = [c for c in saved.get("checks", []) if c["epoch"] <= first]
         self.detections = {}
-        self.gradient_counts = {}
-        for check in self.checks:
-            for problem in check["problems"]:
-                self.detections.setdefault(problem, check["epoch"])
-            for name in check.get("gradient_problems_seen", []):
-                self.gradient_counts[name] = self.gradient_counts.get(name, 0) + 1
+        self.state = CheckState()
+        for done in self.checks:
+            for problem in done["problems"]:
+                self.detections.setdefault(problem, done["epoch"])
+            for name in done.get("gradient_problems_seen", []):
+                self.state.gradient_counts[name] = self.state.gradient_counts.get(name, 0) + 1
+            self.state.flags.update({name: True for name in done.get("evidence", {}).get("flags", [])})
+            self.state.mid_check_done |= done["epoch"] - 1 >= MID_CHECK_POINT * self.planned
         self._write(trainer)
 
     def _append(self, row: dict[str, Any]) -> None:
@@ -178,7 +180,8 @@ class TrainingMonitor(pl.Callback):
         self.history.train_loss.append(float(row["train_loss"]))
         self.history.train_acc.append(float(row["train_acc"]))
         self.history.val_acc.append(float("nan") if val is None else float(val))
-        self.history.val_loss.append(float("nan") if val_loss is None else float(val_loss))
+        # None: no evaluation this epoch (a NaN cell of metrics.csv reads the same), not a NaN loss
+        self.history.val_loss.append(None if val_loss is None or val_loss != val_loss else float(val_loss))
 
     # ----------------------------------------------------------- step statistics
     def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -214,7 +217,8 @@ class TrainingMonitor(pl.Callback):
         """AutoTrainer's check gradient, the share of dead ReLU units on the same batch, and the zero share
         without the first kernel. The returned statistics' zero_share is the one `dying_relu_measure` names."""
         datamodule = trainer.datamodule
-        count = min(self.gradient_batch, int(datamodule.on_device["train"][1].shape[0]))
+        wanted = self.gradient_batch if self.gradient_batch is not None else int(datamodule.batch_size)
+        count = min(wanted, int(datamodule.on_device["train"][1].shape[0]))
         x, y = datamodule.gather("train", torch.arange(count))
         net: nn.Module = pl_module.net
         params = [p for p in net.parameters() if p.requires_grad]
@@ -284,11 +288,11 @@ class TrainingMonitor(pl.Callback):
         if self._epoch_stats is None or self._epoch_stats[0] != n:  # no validation ran this epoch
             self.on_validation_epoch_start(trainer, pl_module)
         _, stats, _, grad_seconds = self._epoch_stats
-        before = dict(self.gradient_counts)
-        problems, evidence = diagnose(self.history, stats, planned_epochs=self.planned, check_interval=self._interval(),
-                                      thresholds=self.thresholds, gates=self.gates, series=self.series,
-                                      gradient_counts=self.gradient_counts)
-        seen = sorted(k for k, v in self.gradient_counts.items() if v > before.get(k, 0))
+        before = dict(self.state.gradient_counts)
+        problems, evidence = check(self.state, self.history, stats, planned_epochs=self.planned,
+                                   check_interval=self.schedule.interval_at(n, self.planned), thresholds=self.thresholds,
+                                   gates=self.gates, series=self.series)
+        seen = sorted(k for k, v in self.state.gradient_counts.items() if v > before.get(k, 0))
         new = [p for p in problems if p not in self.detections]
         for problem in new:
             self.detections[problem] = n
@@ -313,7 +317,9 @@ class TrainingMonitor(pl.Callback):
         record = {
             "planned_epochs": self.planned,
             "series": self.series,
-            "schedule": {"kind": self.schedule.kind, "description": self.schedule.describe(), "check_epochs": self.schedule.check_epochs(self.planned)},
+            "schedule": {"kind": self.schedule.kind, "align": self.schedule.align, "description": self.schedule.describe(),
+                         "check_epochs": self.schedule.check_epochs(self.planned)},
+            "gradient_batch": self.gradient_batch if self.gradient_batch is not None else "batch size",
             "thresholds": self.thresholds.__dict__,
             "gates": self.gates.__dict__,
             "on_detection": self.on_detection,

@@ -12,7 +12,9 @@ Definitions and defaults (docs/monitor.md; `../shared/references/autotrainer.md`
 - dying ReLU: share of exactly-zero gradient entries over all trainable tensors >= gamma (0.7).
 - not converging: best validation and best training accuracy both < Theta (0.7).
 - slow convergence: largest one-epoch rise of both validation and training accuracy < delta (0.01).
-- NaN loss: the last training loss is NaN/Inf or >= 1e3.
+- NaN loss (AutoTrainer's `nan_loss`): any training or validation loss so far NaN/Inf or >= 1e3 (the whole
+  history, `has_NaN` and `check_large_loss` in loss_issue).
+- negative loss (AutoTrainer's `abnormal_loss`, verdict `loss_issue`): any training or validation loss so far < 0.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainfix.monitor.schedules import warmup_open
+
 # AutoTrainer's priority filter (monitor.py): one problem is kept, the highest; ties go to the earlier
 # entry of VERDICT_ORDER, AutoTrainer's order of appending problems to its verdict list.
 PRIORITY = {
     "nan_loss": 3,
+    "negative_loss": 3,
     "dying_relu": 2,
     "exploding_gradient": 2,
     "vanishing_gradient": 2,
@@ -36,6 +41,10 @@ PRIORITY = {
 VERDICT_ORDER = tuple(PRIORITY)
 GRADIENT_PROBLEMS = ("dying_relu", "exploding_gradient", "vanishing_gradient")
 HUGE_LOSS = 1e3
+# Flags after which AutoTrainer computes layer outputs at the next check (utils.py on_epoch_end:
+# `abnormal_loss or nan_loss or sc_accuracy`), so a verdict can be given there.
+LAYER_CHECK_FLAGS = ("nan_loss", "negative_loss", "slow_convergence")
+MID_CHECK_POINT = 0.5   # AutoTrainer's mid_check: layer outputs at the first check with 0-based epoch >= 0.5 x planned
 
 
 @dataclass(frozen=True)
@@ -155,28 +164,42 @@ def slow_convergence(train_acc: Sequence[float], val_acc: Sequence[float], t: Th
     return largest_rise(val_acc) < t.delta and largest_rise(train_acc) < t.delta
 
 
-def nan_loss(train_loss: Sequence[float]) -> bool:
-    if not train_loss:
-        return False
-    last = train_loss[-1]
-    return not math.isfinite(last) or last >= HUGE_LOSS
+def _recorded(*series: Sequence[float | None]) -> list[float]:
+    return [float(v) for s in series for v in s if v is not None]
+
+
+def nan_loss(train_loss: Sequence[float | None], val_loss: Sequence[float | None] = ()) -> bool:
+    """Any loss so far, training or validation (None = not evaluated that epoch), NaN/Inf or >= 1e3."""
+    return any(not math.isfinite(v) or v >= HUGE_LOSS for v in _recorded(train_loss, val_loss))
+
+
+def negative_loss(train_loss: Sequence[float | None], val_loss: Sequence[float | None] = ()) -> bool:
+    """Any loss so far below 0 (AutoTrainer's check_abnormal_value: a loss that cannot be a cross-entropy)."""
+    return any(v < 0 for v in _recorded(train_loss, val_loss))
 
 
 @dataclass
 class Gates:
     """AutoTrainer's gates, each an option (all on in monitor=autotrainer_faithful, off in monitor=autotrainer).
 
-    warmup: checks other than NaN loss only once epochs >= 0.3 x planned - check interval.
+    warmup: checks other than NaN/negative loss only once epochs >= 0.3 x planned - check interval.
     gradient_with_convergence: gradient problems (and not_converge) reported only when not_converge or
         slow convergence also holds; not_converge itself needs both (monitor.py's verdict).
     keep_one: keep the single highest-priority problem (PRIORITY, ties by VERDICT_ORDER).
     determine_threshold: a gradient problem is reported once seen at this many checks (AutoTrainer: 1 in its demos).
+    sticky: a flag raised at a check stays raised at every later check (AutoTrainer's feature dict is only
+        ever set to True, its gradient counters only grow); off: each check reports what holds at it.
+    verdict_at_layer_check: problems are reported only at a check that computes layer outputs (AutoTrainer's
+        judge_issue runs only then): the first check with 0-based epoch >= 0.5 x planned, and every check
+        after one that raised nan_loss, negative_loss or slow_convergence.
     """
 
     warmup: bool = False
     gradient_with_convergence: bool = False
     keep_one: bool = False
     determine_threshold: int = 1
+    sticky: bool = False
+    verdict_at_layer_check: bool = False
 
 
 @dataclass
@@ -185,7 +208,7 @@ class History:
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)   # None: not evaluated that epoch
     val_acc: list[float] = field(default_factory=list)
 
     def series(self, name: str) -> list[float]:
@@ -204,26 +227,46 @@ def diagnose(
     gates: Gates,
     series: str = "train_acc",
     gradient_counts: dict[str, int] | None = None,
+    flags: dict[str, bool] | None = None,
+    layer_check: bool = True,
 ) -> tuple[list[str], dict[str, Any]]:
     """The problems present at a check after len(history.train_loss) epochs, and the evidence.
 
     `gradient_counts` (problem -> checks seen so far) is updated in place when given, for
-    `gates.determine_threshold`. Returns (problems in VERDICT_ORDER, evidence dict).
+    `gates.determine_threshold`; `flags` (problem -> raised at some earlier check) likewise, for
+    `gates.sticky`. `layer_check`: whether this check computes layer outputs (`layer_check_due`), for
+    `gates.verdict_at_layer_check`. Returns (problems in VERDICT_ORDER, evidence dict).
     """
     t = thresholds
+    earlier = flags if flags is not None else {}
     epochs = len(history.train_loss)
     evidence: dict[str, Any] = {"epochs": epochs}
-    if nan_loss(history.train_loss):
-        evidence["last_train_loss"] = history.train_loss[-1]
-        problems = ["nan_loss"]
-        if gradients is not None and not gradients.finite:
-            problems.append("exploding_gradient")
-        return _keep(problems, gates), evidence
-    if gates.warmup and epochs < 0.3 * planned_epochs - check_interval:
-        evidence["gated"] = f"warm-up: {epochs} < 0.3 x {planned_epochs} - {check_interval}"
-        return [], evidence
-
     found: dict[str, bool] = {}
+    if nan_loss(history.train_loss, history.val_loss):
+        evidence["first_bad_loss"] = next({"series": name, "epoch": i + 1, "value": v} for name in ("train_loss", "val_loss")
+                                          for i, v in enumerate(getattr(history, name))
+                                          if v is not None and (not math.isfinite(v) or v >= HUGE_LOSS))
+        found["nan_loss"] = True
+        if gradients is not None and not gradients.finite:
+            found["exploding_gradient"] = True
+        return _report(found, earlier, gates, layer_check, evidence)
+    found["negative_loss"] = negative_loss(history.train_loss, history.val_loss)
+    seen: dict[str, bool] = {}
+    counts = gradient_counts if gradient_counts is not None else {}
+    if gradients is not None:  # AutoTrainer's gradient_issue counts at every check, before loss_issue's gate
+        evidence["gradients"] = gradients.as_dict()
+        seen = {
+            "vanishing_gradient": vanishing_gradient(gradients, t),
+            "exploding_gradient": exploding_gradient(gradients, t),
+            "dying_relu": dying_relu(gradients, t),
+        }
+        for name, present in seen.items():
+            if present:
+                counts[name] = counts.get(name, 0) + 1
+    if gates.warmup and not warmup_open(epochs, planned_epochs, check_interval):
+        evidence["gated"] = f"warm-up: {epochs} < 0.3 x {planned_epochs} - {check_interval}"
+        return _report(found, earlier, gates, layer_check, evidence)
+
     judged = ol_judge(history.series(series), t.zeta, t.eta)
     evidence["oscillating_loss"] = {"series": series, "counted_pairs": judged.counted, "needed": judged.needed, "pairs": judged.pairs}
     found["oscillating_loss"] = judged.flagged
@@ -233,26 +276,76 @@ def diagnose(
     evidence["best_val_acc"] = max(history.val_acc, default=None)
     evidence["largest_rise"] = {"train_acc": largest_rise(history.train_acc), "val_acc": largest_rise(history.val_acc)}
     found["slow_convergence"] = sc
-    found["not_converge"] = (nc and sc) if gates.gradient_with_convergence else nc
+    found["not_converge"] = nc
 
-    if gradients is not None:
-        evidence["gradients"] = gradients.as_dict()
-        seen = {
-            "vanishing_gradient": vanishing_gradient(gradients, t),
-            "exploding_gradient": exploding_gradient(gradients, t),
-            "dying_relu": dying_relu(gradients, t),
-        }
-        counts = gradient_counts if gradient_counts is not None else {}
-        for name, present in seen.items():
-            if present:
-                counts[name] = counts.get(name, 0) + 1
-            reported = counts.get(name, 0) >= gates.determine_threshold if present else False
-            if gates.gradient_with_convergence:
-                reported = reported and (nc or sc)
-            found[name] = reported
+    for name, present in seen.items():
+        # AutoTrainer's counters only grow: under `sticky` a problem seen often enough stays reported.
+        found[name] = counts.get(name, 0) >= gates.determine_threshold and (present or gates.sticky)
+    return _report(found, earlier, gates, layer_check, evidence)
+
+
+@dataclass
+class CheckState:
+    """What AutoTrainer's monitor carries from one check to the next: the gradient problems' counters, the
+    flags raised so far (for `Gates.sticky` and the layer-output rule), and whether its mid check is done."""
+
+    gradient_counts: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, bool] = field(default_factory=dict)
+    mid_check_done: bool = False
+
+
+def check(
+    state: CheckState,
+    history: History,
+    gradients: GradientStats | None,
+    *,
+    planned_epochs: int,
+    check_interval: int,
+    thresholds: Thresholds,
+    gates: Gates,
+    series: str = "train_acc",
+) -> tuple[list[str], dict[str, Any]]:
+    """One check after len(history.train_loss) epochs, as AutoTrainer's LossHistory.on_epoch_end runs it:
+    decide whether it computes layer outputs (from the flags of earlier checks), then `diagnose`; `state`
+    is updated. The callback and the offline replay (`monitor.replay`) both check through here."""
+    n = len(history.train_loss)
+    layer = layer_check_due(n, planned_epochs, state.mid_check_done, state.flags)
+    if n - 1 >= MID_CHECK_POINT * planned_epochs:
+        state.mid_check_done = True
+    problems, evidence = diagnose(history, gradients, planned_epochs=planned_epochs, check_interval=check_interval,
+                                  thresholds=thresholds, gates=gates, series=series, gradient_counts=state.gradient_counts,
+                                  flags=state.flags, layer_check=layer)
+    evidence["layer_check"] = layer
+    return problems, evidence
+
+
+def layer_check_due(n: int, planned: int, mid_check_done: bool, flags: dict[str, bool]) -> bool:
+    """Whether AutoTrainer computes layer outputs at the check after n epochs (utils.py on_epoch_end): at its
+    mid check (the first check with 0-based epoch n - 1 >= 0.5 x planned), or after an earlier check raised
+    nan_loss, negative_loss or slow_convergence (`flags`: raised at earlier checks)."""
+    return (not mid_check_done and n - 1 >= MID_CHECK_POINT * planned) or any(flags.get(name, False) for name in LAYER_CHECK_FLAGS)
+
+
+def _report(found: dict[str, bool], earlier: dict[str, bool], gates: Gates, layer_check: bool,
+            evidence: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """The verdict from the flags `found` at this check: record them in `earlier` and the evidence, then apply
+    `sticky`, `gradient_with_convergence` (AutoTrainer's judge_issue), `verdict_at_layer_check` and `keep_one`."""
+    raised = {name for name, value in found.items() if value}
+    flags = raised | {name for name, value in earlier.items() if value} if gates.sticky else raised
+    earlier.update(dict.fromkeys(raised, True))
+    evidence["flags"] = sorted(flags)
+    shown = set(flags)
     if gates.gradient_with_convergence:
-        found["slow_convergence"] = False  # AutoTrainer uses it only as a gate, never as a verdict
-    problems = [name for name in VERDICT_ORDER if found.get(name)]
+        nc, sc = "not_converge" in flags, "slow_convergence" in flags
+        if not (nc or sc):
+            shown -= set(GRADIENT_PROBLEMS)
+        if not (nc and sc):
+            shown.discard("not_converge")
+        shown.discard("slow_convergence")  # AutoTrainer uses it only as a gate, never as a verdict
+    if gates.verdict_at_layer_check and not layer_check:
+        evidence["verdict"] = "deferred: no layer-output check"
+        return [], evidence
+    problems = [name for name in VERDICT_ORDER if name in shown]
     return _keep(problems, gates), evidence
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from trainfix.monitor.callback import DETECTION_CHECKPOINT, read_monitor
-from trainfix.runs.records import atomic_write_text, read_run
+from trainfix.core.records import atomic_write_text, read_run
 
 log = logging.getLogger(__name__)
 REPAIRS_FILE = "repairs.json"
@@ -187,7 +187,7 @@ def repair(run_dir: Path, overrides: list[str], launcher: Callable[[list[str], P
     weights = (run_dir / "checkpoints" / DETECTION_CHECKPOINT).resolve()
     settings = config.get("monitor", {}).get("repair", {}) or {}
     limit = max_tries if max_tries is not None else settings.get("max_tries", 10)
-    base = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~") in ("init_from", "monitor.on_detection")]
+    base = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("init_from", "monitor.on_detection")]
     table: list[dict[str, Any]] = []
     tries = attempts_for(problem, config, int(record.get("seed") or 0), limit, settings.get("initial_from", "scratch"))
     for number, attempt in enumerate(tries, start=1):

@@ -11,22 +11,16 @@ Reading never fails on one bad run: a folder whose run.json is unreadable become
 written in the run's `problem` column. Only user errors raise: a folder that does not exist or holds
 no run folders (`RunsInputError`).
 
-Derived per run (column of `RunCollection.runs`):
-- `row`: the paper table row: `config.experiment_row` when present, else the model name, plus
-  `_clr` when the scheduler is CyclicLR (DeepEutaxy's "MobileNetV2-2").
-- `strategy`: BL, SPL, DE or SPL+DE from `config.strategy._target_` (other classes: their name).
-- `table_vii_role`: base / spl / de / spl_de from `config.table_vii_role` (the strategy group names
-  `deepeutaxy` and `spl_deepeutaxy` that the Table VII experiments write are mapped to de / spl_de).
-- `profile`: `config.profile`, else `config.profile_name` (what conf/profile/*.yaml sets).
-- `status`: `finished`, `failed`, `diverged`, `running`, `data missing` (failed with a
-  DatasetMissingError) or `unreadable`.
-- `num_classes`: from the run's data facts (run.json `data.num_classes`; chance level = 1 / it).
-- `train_acc_column`: `train_eval_acc` (the full training set in eval mode after each epoch, the same
-  measurement for every strategy) when the run recorded it, else `train_acc` (running mean over the
-  epoch in training mode, what Keras' fit history reports). `train_loss_column` likewise.
-Per run-epoch (`RunCollection.epochs`): the metrics.csv columns, the run's identifying columns,
-`epoch_number` = epoch + 1 (1-based count of epochs trained), and `train_acc_used` /
-`train_loss_used` (the columns named above).
+Derived per run (column of `RunCollection.runs`): `row` = `config.experiment_row`, else the model
+name; `strategy` = the class name of `config.strategy._target_`; `profile` = `config.profile`, else
+`config.profile_name`; `status` = `finished`, `failed`, `diverged`, `running`, `data missing` (failed
+with a DatasetMissingError) or `unreadable`; `num_classes` and `train_window` (an Apricot rDLM's
+slice of the training set) from the run's data facts;
+`train_acc_column` = `train_eval_acc` (the whole training set in eval mode after each epoch) when
+recorded, else `train_acc` (running mean in training mode), `train_loss_column` likewise. Per
+run-epoch (`RunCollection.epochs`): the metrics.csv columns, ID_COLUMNS, `epoch_number` = epoch + 1,
+and `train_acc_used` / `train_loss_used` (the columns named above). A paper module adds its own
+columns to these frames (e.g. `papers/deepeutaxy_runs.py`: strategy labels, Table VII roles).
 """
 
 from __future__ import annotations
@@ -38,30 +32,8 @@ from typing import Any
 
 import pandas as pd
 
-from trainfix.runs.records import METRIC_COLUMNS, METRICS_FILE, RUN_FILE, read_metrics, read_run
+from trainfix.core.records import METRIC_COLUMNS, METRICS_FILE, RUN_FILE, read_metrics, read_run
 
-# config.strategy._target_ -> the label the DeepEutaxy tables use.
-STRATEGY_LABELS = {
-    "trainfix.strategies.baseline.Baseline": "BL",
-    "trainfix.strategies.spl.SelfPaced": "SPL",
-    "trainfix.strategies.deepeutaxy.DeepEutaxy": "DE",
-    "trainfix.strategies.spl_deepeutaxy.SelfPacedDeepEutaxy": "SPL+DE",
-}
-# Table row key -> the name the paper prints.
-ROW_LABELS = {
-    "cnn1": "CNN1",
-    "lenet5": "LeNet-5",
-    "resnet20": "ResNet-20",
-    "resnet32": "ResNet-32",
-    "mobilenetv2": "MobileNetV2",
-    "mobilenetv2_clr": "MobileNetV2-2",
-}
-PAPER_ROW_ORDER = tuple(ROW_LABELS)
-# config.table_vii_role as the Table VII experiments write it (the strategy's config-group name) ->
-# the role the table uses.
-TABLE_VII_ROLE_ALIASES = {"deepeutaxy": "de", "spl_deepeutaxy": "spl_de", "spl+de": "spl_de"}
-# Eq. 12's threshold when a run's config has none (the paper's value).
-DEFAULT_EPSILON = 0.01
 # The status a run must have for its numbers to count in a table.
 OK_STATUS = "finished"
 DATA_MISSING = "data missing"
@@ -69,11 +41,11 @@ UNREADABLE = "unreadable"
 
 RUN_COLUMNS = [
     "run_id", "path", "status", "run_status", "seed", "row", "model", "strategy", "strategy_target",
-    "variant", "epsilon", "profile", "table_vii_role", "data_label", "data_official", "num_train",
+    "variant", "profile", "data_label", "data_official", "num_train",
     "device", "gpu", "error", "end_time", "init_from", "n_epochs", "train_acc_column", "train_loss_column", "problem",
-    "num_classes",
+    "num_classes", "train_window",
 ]
-ID_COLUMNS = ["run_id", "row", "strategy", "seed", "status", "table_vii_role"]
+ID_COLUMNS = ["run_id", "row", "strategy", "seed", "status"]
 
 
 class RunsInputError(ValueError):
@@ -101,44 +73,12 @@ class RunCollection:
         return self.epochs[self.epochs["run_id"] == run_id]
 
 
-def strategy_label(target: str | None) -> str | None:
-    """BL / SPL / DE / SPL+DE for the DeepEutaxy strategies, else the class name; None when absent."""
-    if not target:
-        return None
-    return STRATEGY_LABELS.get(target, target.rsplit(".", 1)[-1])
-
-
 def experiment_row(config: dict[str, Any]) -> str | None:
-    """The table row of a run: config.experiment_row, else model name (+ `_clr` under CyclicLR)."""
+    """The table row of a run: config.experiment_row, else the model name."""
     if config.get("experiment_row"):
         return str(config["experiment_row"])
     model = (config.get("model") or {}).get("name")
-    if model is None:
-        return None
-    scheduler = (config.get("scheduler") or {}).get("scheduler") or {}
-    if isinstance(scheduler, dict) and str(scheduler.get("_target_", "")).endswith("CyclicLR"):
-        return f"{model}_clr"
-    return str(model)
-
-
-def table_vii_role(config: dict[str, Any]) -> str | None:
-    """config.table_vii_role as base / spl / de / spl_de (strategy group names are accepted:
-    deepeutaxy -> de, spl_deepeutaxy -> spl_de); None when the run is not a Table VII run."""
-    role = config.get("table_vii_role")
-    if role is None:
-        return None
-    return TABLE_VII_ROLE_ALIASES.get(str(role).lower(), str(role).lower())
-
-
-def row_label(row: str) -> str:
-    """The paper's name of a table row (`mobilenetv2_clr` -> `MobileNetV2-2`); unknown rows as given."""
-    return ROW_LABELS.get(row, row)
-
-
-def order_rows(rows: list[str]) -> list[str]:
-    """Rows in the paper's order, then any others alphabetically."""
-    known = [r for r in PAPER_ROW_ORDER if r in rows]
-    return known + sorted(set(rows) - set(known))
+    return None if model is None else str(model)
 
 
 def find_run_folders(root: Path) -> list[Path]:
@@ -165,33 +105,18 @@ def find_run_folders(root: Path) -> list[Path]:
     return folders
 
 
-TRAIN_MEASURES = ("same", "code")
-# How the authors' code measured training accuracy: BL and SPL (SPL.py, Table VII's Base) with
-# `evaluate` after the epoch (eval mode, our train_eval_*); DE and SPL+DE with Keras `fit` history
-# (running mean in training mode, our train_*), and so Table VII's SPL row too: the code continues
-# SPL with `SPL+DE.py -u 0`, the same fit loop without the reordering.
-CODE_MEASURES_FIT_HISTORY = ("DE", "SPL+DE")
-CODE_MEASURES_FIT_HISTORY_ROLES = ("spl", "spl_de", "de")
-
-
-def collect_runs(root: Path, train_measure: str = "same") -> RunCollection:
+def collect_runs(root: Path) -> RunCollection:
     """Read every run folder under `root` (see the module docstring for the columns).
-
-    `train_measure`: "same" = training accuracy/loss from the full eval-mode pass for every strategy
-    (when recorded); "code" = the way the authors' code measured them (DE, SPL+DE and Table VII's
-    SPL continuation: running mean in training mode; BL and SPL, Base included: the eval-mode pass).
 
     Raises:
         RunsInputError: `root` does not exist or holds no run folders.
     """
-    if train_measure not in TRAIN_MEASURES:
-        raise ValueError(f"train_measure={train_measure!r} is not accepted; use one of {list(TRAIN_MEASURES)}")
     root = Path(root)
     run_rows: list[dict[str, Any]] = []
     epoch_frames: list[pd.DataFrame] = []
     configs: dict[str, dict[str, Any]] = {}
     for folder in find_run_folders(root):
-        run, metrics = _read_folder(folder, root, train_measure)
+        run, metrics = _read_folder(folder, root)
         configs[run["run_id"]] = run.pop("config")
         run_rows.append(run)
         if len(metrics):
@@ -208,7 +133,7 @@ def collect_runs(root: Path, train_measure: str = "same") -> RunCollection:
 
 
 # --------------------------------------------------------------------------- one folder
-def _read_folder(folder: Path, root: Path, train_measure: str = "same") -> tuple[dict[str, Any], pd.DataFrame]:
+def _read_folder(folder: Path, root: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     problems: list[str] = []
     run_id = folder.relative_to(root).as_posix() if folder != root else folder.name
     try:
@@ -227,7 +152,6 @@ def _read_folder(folder: Path, root: Path, train_measure: str = "same") -> tuple
     record = record or {}
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     strategy_cfg = config.get("strategy") or {}
-    convergence_cfg = config.get("convergence") or {}
     data = record.get("data") if isinstance(record.get("data"), dict) else {}
     host = record.get("host") if isinstance(record.get("host"), dict) else {}
     run_status = record.get("status")
@@ -244,12 +168,8 @@ def _read_folder(folder: Path, root: Path, train_measure: str = "same") -> tuple
         status = UNREADABLE
         problems.append(f"unknown status {run_status!r}")
 
-    fit_history = train_measure == "code" and (
-        strategy_label(strategy_cfg.get("_target_")) in CODE_MEASURES_FIT_HISTORY
-        or table_vii_role(config) in CODE_MEASURES_FIT_HISTORY_ROLES
-    )
-    acc_column = "train_eval_acc" if _recorded(metrics, "train_eval_acc") and not fit_history else "train_acc"
-    loss_column = "train_eval_loss" if _recorded(metrics, "train_eval_loss") and not fit_history else "train_loss"
+    acc_column = "train_eval_acc" if _recorded(metrics, "train_eval_acc") else "train_acc"
+    loss_column = "train_eval_loss" if _recorded(metrics, "train_eval_loss") else "train_loss"
     if len(metrics):
         metrics = metrics.assign(
             epoch_number=metrics["epoch"] + 1,
@@ -264,12 +184,10 @@ def _read_folder(folder: Path, root: Path, train_measure: str = "same") -> tuple
         "seed": int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else None,
         "row": experiment_row(config),
         "model": (config.get("model") or {}).get("name"),
-        "strategy": strategy_label(strategy_cfg.get("_target_")),
+        "strategy": str(strategy_cfg["_target_"]).rsplit(".", 1)[-1] if strategy_cfg.get("_target_") else None,
         "strategy_target": strategy_cfg.get("_target_"),
         "variant": strategy_cfg.get("variant", config.get("variant")),
-        "epsilon": float(convergence_cfg.get("epsilon", DEFAULT_EPSILON)),
         "profile": config.get("profile") or config.get("profile_name"),
-        "table_vii_role": table_vii_role(config),
         "data_label": data.get("label"),
         "data_official": data.get("official"),
         "num_train": data.get("num_train"),
@@ -283,6 +201,7 @@ def _read_folder(folder: Path, root: Path, train_measure: str = "same") -> tuple
         "train_loss_column": loss_column if len(metrics) else None,
         "problem": "; ".join(problems) or None,
         "num_classes": data.get("num_classes"),
+        "train_window": data.get("train_window"),
         "config": config,
     }
     return run, metrics
@@ -313,3 +232,7 @@ def _read_metrics(folder: Path, problems: list[str]) -> pd.DataFrame:
 
 def _recorded(metrics: pd.DataFrame, column: str) -> bool:
     return column in metrics.columns and bool(metrics[column].notna().any())
+
+
+class RunsFailedError(RuntimeError):
+    """Some cells' runs failed for another reason than missing data, and the command was asked to fail then (`--strict`)."""

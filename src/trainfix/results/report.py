@@ -31,9 +31,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from trainfix.core.records import atomic_write_text
 from trainfix.results.collect import OK_STATUS, RunCollection
+from trainfix.results.render import flat, table_markdown, write_figure, write_frame, write_table
 from trainfix.results.summary import configuration_frame, display_table, run_numbers, summarize
-from trainfix.runs.records import atomic_write_text
 
 ACCURACY = (("train_acc_used", "train", "tab:orange"), ("test_acc", "test", "tab:blue"))
 LOSS = (("train_loss_used", "train", "tab:orange"), ("test_loss", "test", "tab:blue"))
@@ -205,3 +206,23 @@ def write_report(runs: RunCollection, path: Path, **options: object) -> Path:
         raise ValueError(f"--out {path}: the report is one HTML file; give a path ending in .html")
     atomic_write_text(path, render_report(runs, **options))
     return path
+
+
+def publish(runs: RunCollection, out: Path, title: str, *, tables: Iterable[tuple[pd.DataFrame, pd.DataFrame | None]] = (),
+            frames: Iterable[tuple[str, pd.DataFrame]] = (), figures: Iterable[tuple[str, str, Figure, str]] = ()) -> list[Path]:
+    """What a paper command writes into `out`, in this order: each table (printed as Markdown, written as
+    md/csv/tex, and `<stem>_values.csv` when its long values frame is given), each plain frame
+    (`<name>`, CSV), each figure (`(file name, caption in the report, figure, PNG description)`), and
+    report.html titled `title` with the tables and figures. Returns the paths written."""
+    out = Path(out)
+    written: list[Path] = []
+    shown = []
+    for table, values in tables:
+        print(table_markdown(table))
+        written += write_table(table, out, values=values)
+        shown.append(flat(table))
+    written += [write_frame(frame, out / name) for name, frame in frames]
+    figures = list(figures)
+    written += [write_figure(figure, out / name, description=description) for name, _, figure, description in figures]
+    written.append(write_report(runs, out / "report.html", title=title, tables=shown, figures=[(c, f) for _, c, f, _ in figures]))
+    return written

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from trainfix.runs.identity import flatten, is_identity_key, upgrade_compatible
-from trainfix.runs.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run
+from trainfix.core.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run
 
 
 class RunConflictError(RuntimeError):

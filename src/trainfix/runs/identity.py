@@ -29,7 +29,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.runs.records import read_run
+from trainfix.core.records import read_run
 
 HASH_LENGTH = 8
 LABEL_MAX = 120
@@ -88,9 +88,15 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
+# Keys removed from conf/ after runs were recorded, with the value every configuration held then. The identity
+# still counts them at that value, so every run keeps its hash (and folder): `deterministic` (true) is gone since
+# `trainer.deterministic` alone decides (Lightning set torch's flag from it during fit, after `deterministic`'s call).
+RETIRED: dict[str, Any] = {"deterministic": True}
+
+
 def identity_items(config: dict[str, Any]) -> dict[str, Any]:
-    """The flattened identity keys of a resolved configuration (a plain dict)."""
-    return {key: value for key, value in flatten(config).items() if is_identity_key(key)}
+    """The flattened identity keys of a resolved configuration (a plain dict), retired keys at their value."""
+    return {**RETIRED, **{key: value for key, value in flatten(config).items() if is_identity_key(key)}}
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -200,6 +206,6 @@ def _label_resolver(override_dirname: str) -> str:
     return safe_label(override_dirname)
 
 
-for _name, _fn in (("trainfix_run_folder", _folder_resolver), ("trainfix_run_name", _label_resolver), ("trainfix_find_run", find_run)):
-    if not OmegaConf.has_resolver(_name):
-        OmegaConf.register_new_resolver(_name, _fn)
+# `${trainfix_run_folder:...}`, `${trainfix_run_name:...}`, `${trainfix_find_run:...}` in conf/: registered
+# with every other resolver by trainfix.training.compose.register_resolvers.
+RESOLVERS = {"trainfix_run_folder": _folder_resolver, "trainfix_run_name": _label_resolver, "trainfix_find_run": find_run}

@@ -1,10 +1,11 @@
 """One writer per run folder: an exclusive lock held for the whole run.
 
-The lock is `fcntl.flock` on `<run>/.lock`, so the kernel releases it when the holder dies (kill -9
-included) and a dead process never blocks a run. The file records who holds it (pid, host, start time)
-so a second invocation can say where the run is going on; a clean release empties it, so a holder still
-named when the lock is next taken died holding it (its lock was stale and is taken over, and the new
-attempt records that the previous one was killed).
+The lock is `fcntl.flock` on `<run>/.lock` (another name locks something else in the folder, e.g. the
+Apricot predictions that the passes of one multirun share: one computes them, the others wait), so the
+kernel releases it when the holder dies (kill -9 included) and a dead process never blocks a run. The
+file records who holds it (pid, host, start time) so a second invocation can say where the run is going
+on; a clean release empties it, so a holder still named when the lock is next taken died holding it (its
+lock was stale and is taken over, and the new attempt records that the previous one was killed).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainfix.runs.records import now_iso
+from trainfix.core.records import now_iso
 
 LOCK_FILE = ".lock"
 
@@ -61,31 +62,34 @@ class RunLock:
         self.release()
 
 
-def read_holder(run_dir: Path) -> dict[str, Any]:
+def read_holder(run_dir: Path, name: str = LOCK_FILE) -> dict[str, Any]:
     """What the lock file says about its holder ({} when none or unreadable)."""
     try:
-        return json.loads((Path(run_dir) / LOCK_FILE).read_text() or "{}")
+        return json.loads((Path(run_dir) / name).read_text() or "{}")
     except (OSError, ValueError):
         return {}
 
 
-def acquire(run_dir: Path, wait: bool = False, timeout_s: float | None = None, poll_s: float = 2.0) -> RunLock:
+def acquire(run_dir: Path, wait: bool = False, timeout_s: float | None = None, poll_s: float = 2.0, name: str = LOCK_FILE) -> RunLock:
     """Take the run folder's lock, or raise RunLockedError naming the holder.
 
     Args:
         run_dir: the run folder (created if missing).
         wait: wait for the holder to finish instead of raising at once.
-        timeout_s: with `wait`, give up after this many seconds (None: wait as long as it takes).
-        poll_s: seconds between attempts while waiting.
+        timeout_s: with `wait`, give up after this many seconds (None: wait as long as it takes, in the
+            kernel: the lock is taken the moment the holder releases it or dies).
+        poll_s: seconds between attempts while waiting with a timeout.
+        name: the lock file in `run_dir` (default `.lock`, the run's own).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_FILE
+    path = run_dir / name
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    blocking = wait and deadline is None
     while True:
         handle = open(path, "a+")  # noqa: SIM115 (held open for the whole run)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             handle.close()
             if error.errno not in (errno.EAGAIN, errno.EACCES):
@@ -93,8 +97,8 @@ def acquire(run_dir: Path, wait: bool = False, timeout_s: float | None = None, p
             if wait and (deadline is None or time.monotonic() < deadline):
                 time.sleep(poll_s)
                 continue
-            raise RunLockedError(run_dir, read_holder(run_dir)) from None
-        stale = read_holder(run_dir)
+            raise RunLockedError(run_dir, read_holder(run_dir, name)) from None
+        stale = read_holder(run_dir, name)
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso()}) + "\n")

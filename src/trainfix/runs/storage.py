@@ -2,7 +2,7 @@
 
 `probe_writable` writes and removes a probe file in the run folder before anything trains, so a
 read-only or full location fails at once with what to do. A location that fills up (or vanishes)
-mid-run makes the atomic writers fail before they replace anything (`runs/records.py`), so the
+mid-run makes the atomic writers fail before they replace anything (`core/records.py`), so the
 previous records and checkpoint stay intact and the same command resumes once there is space;
 `storage_problem` recognises such errors so the run ends with that message and its own exit status.
 """
@@ -18,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.exit_status import EXIT_STORAGE
+from trainfix.core.exit_status import EXIT_STORAGE
 
 PROBE_BYTES = 64 << 10  # enough to find a read-only or full location, small enough to be free to write
 # What a file system says when it fills up, turns read-only or goes away under a running job.

@@ -4,6 +4,7 @@ from trainfix.strategies.base import Reduction, Strategy
 from trainfix.strategies.baseline import Baseline
 from trainfix.strategies.deepeutaxy import DeepEutaxy
 from trainfix.strategies.leap import Leap, RandomSubset, Spld
+from trainfix.strategies.loss_threshold import LossThreshold
 from trainfix.strategies.shuffle import Shuffle
 from trainfix.strategies.spl import SelfPaced
 from trainfix.strategies.spl_deepeutaxy import SelfPacedDeepEutaxy
@@ -19,9 +20,10 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "spld": Spld,
     "random_subset": RandomSubset,
     "trimming": Trimming,
+    "loss_threshold": LossThreshold,
 }
 
 __all__ = [
-    "STRATEGIES", "Baseline", "DeepEutaxy", "Leap", "RandomSubset", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy",
+    "STRATEGIES", "Baseline", "DeepEutaxy", "Leap", "LossThreshold", "RandomSubset", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy",
     "Shuffle", "Spld", "Strategy", "Trimming",
 ]

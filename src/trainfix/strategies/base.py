@@ -46,6 +46,10 @@ class Strategy(ABC):
     # True when epochs may differ in length (a selection of samples): the trainer then rebuilds
     # the train loader every epoch so Lightning knows each epoch's number of batches.
     epoch_length_varies: bool = False
+    # True when the strategy ranks, thresholds or scores with per-sample training losses (or BatchNorm
+    # running statistics) that must equal one process's under DDP: the trainer then synchronizes
+    # BatchNorm over the ranks when world size > 1 (trainfix.training.sync_batchnorm).
+    needs_global_losses: bool = False
 
     def bind(self, num_samples: int, batch_size: int, seed: int) -> None:
         """Called once before training with the training-set size, global batch size and seed."""

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from trainfix.runs.records import atomic_write_text
-from trainfix.runs.seeding import derived_seed, global_rng_state, restore_global_rng_state
+from trainfix.core.records import atomic_write_text
+from trainfix.core.seeding import derived_seed, global_rng_state, restore_global_rng_state
+from trainfix.models.sync_batchnorm import local_batch_norm
 from trainfix.strategies.baseline import Baseline
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class DeepEutaxy(Baseline):
     """
 
     name = "deepeutaxy"
+    needs_global_losses = True  # scores read BatchNorm running statistics: synchronized under DDP
 
     def __init__(
         self,
@@ -159,7 +161,8 @@ class DeepEutaxy(Baseline):
         try:
             for b in range(rank, len(self.batches), world):
                 x, y = datamodule.gather("train", self.batches[b])
-                logits = module(x).float()
+                with local_batch_norm():  # each rank scores whole batches of its own: never synchronized
+                    logits = module(x).float()
                 loss = keras_eager_cross_entropy(logits, y) if self.variant == "authors_code" else F.cross_entropy(logits, y)
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from trainfix.data.plan_sampler import fixed_batches
-from trainfix.runs.seeding import derived_seed
+from trainfix.core.seeding import derived_seed
 from trainfix.strategies.base import Strategy
 
 

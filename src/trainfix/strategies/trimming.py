@@ -20,7 +20,15 @@ validation step never calls the strategy).
 
 DDP: every rank gathers the detached per-sample losses of the whole global batch (its contiguous
 slices, in order), ranks them the same way, and keeps its own slice of the mask. Ties are broken
-by the position in the global batch (a stable sort), so 1 and N processes keep the same samples.
+by the position in the global batch (a stable sort), so given the same losses 1 and N processes keep
+the same samples. The losses are the same only if BatchNorm normalizes with the global batch: in
+training mode each rank's BatchNorm otherwise uses its own slice's statistics, which changes every
+loss and the kept set from the first step. Trimming declares `needs_global_losses`, so under DDP
+(world size > 1) the trainer synchronizes BatchNorm (`trainer.sync_batchnorm`, null = on here;
+trainfix.training.sync_batchnorm). Then N ranks compute one process's losses up to floating-point
+summation order; as with any two runs that sum in another order (thread counts, devices), a pair of
+losses at the r-th boundary closer than that rounding can swap, and the runs then drift apart
+(measured in tests/integration/test_ddp_batchnorm_sync.py: float64 networks keep identical sets).
 
 `variant=authors_code` follows `mbtrim.py` where it differs from the paper's words:
 - rounding: Python's `round` (half to even: 12.5 -> 12) of the code's linear map
@@ -112,6 +120,7 @@ class Trimming(Strategy):
     """
 
     name = "trimming"
+    needs_global_losses = True  # top-r of the global batch's losses: BatchNorm synchronized under DDP
 
     def __init__(self, plan: str = "shuffle", order: str = "seeded_shuffle", p_start: float = 1.0, p_end: float = 0.2,
                  schedule: str = "linear", per: str = "epoch", variant: str = "paper") -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from trainfix.models import build_model
-from trainfix.runs.seeding import derived_seed
+from trainfix.core.seeding import derived_seed
 from trainfix.strategies.leap.clusters import Clusters, kmeans_per_class, neighbourhood_batch
 from trainfix.strategies.leap.magnet import SIGMA_POWERS, magnet_loss
 

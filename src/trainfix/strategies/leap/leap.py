@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from trainfix.runs.records import atomic_write_text
-from trainfix.runs.seeding import derived_seed
+from trainfix.core.records import atomic_write_text
+from trainfix.core.seeding import derived_seed
 from trainfix.strategies.leap.clusters import Clusters
 from trainfix.strategies.leap.embedding import MagnetEmbedding
 from trainfix.strategies.leap.paced import ClusterPaced

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from trainfix.data.plan_sampler import fixed_batches
-from trainfix.runs.seeding import derived_seed
+from trainfix.core.seeding import derived_seed
 from trainfix.strategies.base import Strategy
 from trainfix.strategies.leap.clusters import Clusters
 from trainfix.strategies.leap.selection import Pace, select_by_pace, select_first_k
@@ -66,6 +66,7 @@ class ClusterPaced(Strategy):
     """
 
     name = "cluster_paced"
+    needs_global_losses = True  # selects by stored training losses: BatchNorm synchronized under DDP
     epoch_length_varies = True
 
     def __init__(
@@ -152,8 +153,9 @@ class ClusterPaced(Strategy):
             self.stored = current_losses(trainer, module).to(self.stored.device)
             metrics = {**metrics, "loss_pass_time_s": time.perf_counter() - start}
         clusters = self.current_clusters()
-        lam, gamma, k = self.pace.lam, self.pace.gamma, self.pace.k
-        mask = self.select(clusters)
+        lam, gamma = self.pace.for_selection(batches)
+        k = self.pace.k
+        mask = self.select(clusters, lam, gamma)
         if not bool(mask.any()):
             log.warning("%s selected no sample after epoch %d (lambda=%g, gamma=%g): the next epoch trains on all", self.name, epoch, lam, gamma)
             mask = torch.ones_like(mask)
@@ -172,12 +174,12 @@ class ClusterPaced(Strategy):
             "clusters": float(clusters.count),
         }
 
-    def select(self, clusters: Clusters) -> torch.Tensor:
-        """Mask [N] of the samples for the next epoch (the paper's or the code's rule)."""
+    def select(self, clusters: Clusters, lam: float, gamma: float) -> torch.Tensor:
+        """Mask [N] of the samples for the next epoch: the paper's rule at (lam, gamma), or the code's first K."""
         assignment = clusters.assignment.to(self.stored.device)
         if self.selection == "code":
             return select_first_k(assignment, self.pace.k)
-        return select_by_pace(self.stored, assignment, self.pace.lam, self.pace.gamma)
+        return select_by_pace(self.stored, assignment, lam, gamma)
 
     def _gather_losses(self, trainer: pl.Trainer) -> None:
         if trainer.world_size > 1:

@@ -8,10 +8,13 @@ their loss, ascending; the sample of rank i (from 1) is selected when
 so the first sample of a cluster faces lambda + gamma and later ones a threshold falling towards
 lambda: easy samples, spread over the clusters (SPLD's closed-form solution). The pace (step 23)
 is lambda <- beta1 * lambda, gamma <- beta2 * gamma (the printed "gamma <- beta2 * lambda" is a
-typo: it would tie gamma to lambda after one update). The paper updates the pace inside the
-mini-batch loop; since the selection takes effect only at the next epoch, per-batch updates
-amount to multiplying by beta^(batches of the epoch) at its end (`pace_update="batch"`); the
-default is once per epoch, as the code.
+typo: it would tie gamma to lambda after one update). Default (`pace_update="epoch"`, as the code):
+one selection per epoch with the epoch's lambda, gamma, then one pace step. `pace_update="batch"`
+(Algorithm 2 as printed): inside an epoch of B mini-batches, batch b (from 1) trains, selects with
+lambda * beta1^(b-1), gamma * beta2^(b-1) (steps 12-22), then steps the pace (step 23). Only the
+last selection, after batch B, forms the next epoch's set (step 26), so the epoch end selects with
+lambda * beta1^(B-1), gamma * beta2^(B-1) (`Pace.for_selection`) and the next epoch starts from
+lambda * beta1^B, gamma * beta2^B (`Pace.advance`).
 
 Authors' code (`selection="code"`): the threshold is computed and ignored; the first K samples of
 each cluster in dataset order are selected (no sorting), K = K0 at first and K <- round(K * (1 +
@@ -96,6 +99,12 @@ class Pace:
         self.update = update
         self.k = k0
         self.grow_k = float(grow_k)
+
+    def for_selection(self, batches: int) -> tuple[float, float]:
+        """(lambda, gamma) of the selection that ends an epoch of `batches` mini-batches: the epoch's own
+        under "epoch"; under "batch" the ones Algorithm 2 reaches at its last batch, beta^(batches - 1) on."""
+        times = max(batches - 1, 0) if self.update == "batch" else 0
+        return self.lam * self.beta1**times, self.gamma * self.beta2**times
 
     def advance(self, batches: int) -> None:
         """After an epoch of `batches` mini-batches: step 23 once (or once per batch), and K's growth."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from trainfix.runs.seeding import derived_seed
+from trainfix.core.seeding import derived_seed
 from trainfix.strategies.leap.clusters import Clusters, kmeans_per_class
 from trainfix.strategies.leap.paced import ClusterPaced, student_outputs
 

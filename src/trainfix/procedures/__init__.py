@@ -1,0 +1,2 @@
+"""Techniques made of several runs (Apricot: reduced models, then passes over a trained model).
+They train through `trainfix.training`, like every run."""

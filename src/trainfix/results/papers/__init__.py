@@ -1,0 +1,14 @@
+"""The papers whose tables `python -m trainfix.results <paper>` builds: one module each, one line here.
+
+A paper module declares its tables (rows, columns, measures, captions) on top of the results core
+(collect, cells, render, report) and holds the command: `HELP` (one line), `add_arguments(parser)`
+and `build(args) -> list[Path]` (the files written). docs/results.md shows how to add one.
+"""
+
+PAPERS = {  # command -> module
+    "deepeutaxy": "trainfix.results.papers.deepeutaxy",
+    "monitor": "trainfix.results.papers.monitor",
+    "apricot": "trainfix.results.papers.apricot",
+    "leap": "trainfix.results.papers.leap",
+    "trimming": "trainfix.results.papers.trimming",
+}

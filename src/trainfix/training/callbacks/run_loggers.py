@@ -1,0 +1,96 @@
+"""What experiment loggers (W&B, TensorBoard, MLflow) get besides the epoch metrics.
+
+The epoch metrics reach every logger through Lightning (`Classifier.log_epoch`). This module adds:
+
+- every logger: the resolved run configuration, flattened (`data.batch_size`, `optimizer.lr`, ...),
+  and the facts on the data actually loaded (`data_loaded.num_train`, ...), as its hyper-parameters;
+- MLflow: `mlflow_logger`, a local file store per run folder by default;
+- W&B: one W&B run per trainfix run. `wandb_logger` reuses the id that run.json keeps (`wandb_id`)
+  with `resume="allow"`, so a resumed run continues the same W&B run (offline, each attempt writes
+  its own `wandb/offline-run-*` folder with that id; `wandb sync` joins them). At the end the W&B
+  summary (which keeps the last logged value of every metric: the final epoch's and the best-so-far
+  `<set>_acc_best`) gets the run's status (finished / diverged / failed, as in run.json) and the
+  epoch of each best value.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
+
+from trainfix.core.records import best_epoch, read_metrics, read_run
+
+
+def wandb_logger(save_dir: str, tags: list[str] = (), run_tags: list[str] = (), **kwargs: Any) -> WandbLogger:
+    """A `WandbLogger` for the run in `save_dir` (the run folder): the W&B id saved in its run.json
+    when there is one (a resume), else a new id; `tags` (the user's) and `run_tags` (strategy, variant,
+    profile, seed) together. Other arguments go to `WandbLogger` / `wandb.init`."""
+    previous = read_run(Path(save_dir)) or {}
+    run_id = previous.get("wandb_id") or uuid.uuid4().hex[:12]  # W&B ids: lowercase letters and digits
+    return WandbLogger(save_dir=save_dir, id=run_id, resume="allow", tags=[*tags, *run_tags], **kwargs)
+
+
+def mlflow_logger(save_dir: str, tracking_uri: str | None = None, **kwargs: Any) -> MLFlowLogger:
+    """An `MLFlowLogger` on a local file store in `save_dir` (or on `tracking_uri`, e.g. a database).
+
+    MLflow 3 refuses its file store unless MLFLOW_ALLOW_FILE_STORE=true ("maintenance mode"); a file
+    store per run folder needs no server and no database, so that opt-in is set here when the file
+    store is used and the user has not set the variable.
+    """
+    if tracking_uri is None:
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MLFlowLogger(save_dir=save_dir, tracking_uri=tracking_uri, **kwargs)
+
+
+def flat_run_config(config: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The run configuration and data facts as one flat dict with dotted keys."""
+    return pd.json_normalize({**config, "data_loaded": data}, sep=".").iloc[0].to_dict()
+
+
+class RunLoggers(pl.Callback):
+    """Gives the trainer's loggers the run configuration at start and, for W&B, the outcome at the end.
+
+    Place it after `RunRecorder`: the W&B summary reads the status the recorder has just written.
+
+    Args:
+        run_dir: the run folder (run.json, metrics.csv).
+        config: the resolved run configuration (a plain dict).
+        data: facts on the data actually loaded.
+    """
+
+    def __init__(self, run_dir: Path, config: dict[str, Any], data: dict[str, Any]) -> None:
+        self.run_dir = Path(run_dir)
+        self.params = flat_run_config(config, data)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for logger in trainer.loggers:
+            logger.log_hyperparams(self.params)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._summarize(trainer, pl_module)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._summarize(trainer, pl_module)
+
+    def _summarize(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        wandb_loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if not wandb_loggers or not trainer.is_global_zero:
+            return
+        # W&B's summary already holds the last logged value of each metric: the final epoch's values
+        # and the best-so-far `<set>_acc_best` / `<set>_loss_best`. Added here: how the run ended and
+        # at which epoch (0-based, the x-axis) each best value was reached.
+        record = read_run(self.run_dir) or {}
+        metrics = read_metrics(self.run_dir)
+        summary: dict[str, Any] = {"status": record.get("status"), "epochs_completed": len(metrics)}
+        for name in pl_module.eval_names:
+            for column in (f"{name}_acc", f"{name}_loss"):
+                if (best := best_epoch(metrics, column)) is not None:
+                    summary[f"{column}_best_epoch"] = best[1]
+        for logger in wandb_loggers:
+            logger.experiment.summary.update(summary)

@@ -1,0 +1,26 @@
+"""The oscillating-loss study on tiny real runs (in-process): a longer run replays a shorter budget exactly.
+(Per-run numbers on crafted series: tests/unit/test_monitor_study.py.)"""
+
+from __future__ import annotations
+
+
+def test_a_longer_run_replays_a_shorter_budget_exactly(tiny_cfg, tmp_path):
+    """`--replay` counts a longer run's first b epochs as a run of b epochs. That holds only if nothing in the
+    study's runs depends on the planned epochs: train the study's experiment (20-layer MLP, Adam, shuffle) for
+    2 and for 3 epochs from the same seed; the first 2 epochs must be identical, and replay_check says 0."""
+    import pandas as pd
+
+    from trainfix.results.collect import collect_runs
+    from trainfix.results.papers.monitor import replay_check
+    from trainfix.train import train
+
+    root = tmp_path / "monitor_ol_quick"
+    for epochs in (2, 3):
+        train(tiny_cfg("experiment=monitor/oscillating_loss/mlp_mnist", f"trainer.max_epochs={epochs}", "data.train_subset=640",
+                       "data.test_subset=200", "data.batch_size=32", run_dir=root / f"mlp20_ep{epochs}_seed0"))
+    short, long = (pd.read_csv(root / f"mlp20_ep{e}_seed0" / "metrics.csv") for e in (2, 3))
+    compared = [c for c in short.columns if not c.endswith("_s")]
+    assert {"train_loss", "test_acc", "grad_norm_mean"} <= set(compared)
+    pd.testing.assert_frame_equal(short[compared], long[compared].head(2), check_exact=True)
+    check = replay_check(collect_runs(root))
+    assert check["planned"].tolist() == ["2 vs 3"] and check["max |diff| test_acc"].tolist() == [0.0]
