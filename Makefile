@@ -22,7 +22,7 @@ LAUNCHER ?=
 # GPU's full-profile output becomes evidence only when its records are copied into a results/<paper>/<table>/ folder)
 REPRODUCE_OUT ?= runs/reproduce
 
-.PHONY: help venv fashion-mnist demo train test test-fast test-full test-faults bench-allocator evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean reports
+.PHONY: help venv fashion-mnist demo train test test-fast test-full test-faults lint bench-allocator evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-table-iv reproduce-table-vii summary clean reports
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ test-faults: venv ## the fault suite alone (kill -9, signals, second process, da
 
 test-full: venv fashion-mnist ## every tier including GPU-marked tests where a GPU exists
 	$(PY) -m pytest -q $(XDIST) $(ARGS)
+
+lint: venv ## ruff (pinned): lint rules (pyproject.toml [tool.ruff]) and formatting of src, tests, benchmarks
+	$(PY) -m ruff check src tests benchmarks && $(PY) -m ruff format --check src tests benchmarks
 
 bench: venv ## seconds/epoch of our Lightning path vs a plain PyTorch loop, and their ratio
 	$(PY) benchmarks/bench_epoch.py $(ARGS)

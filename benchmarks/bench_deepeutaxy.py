@@ -37,14 +37,30 @@ def main() -> None:
         # The first epoch is a warm-up and DE's first refresh rides on it: two epochs leave no timed refresh.
         parser.error(f"--epochs {args.epochs}: need at least 3 (1 warm-up, then timed epochs with a DE refresh each)")
 
-    print(f"device: {torch.cuda.get_device_name() if gpu else f'CPU, {torch.get_num_threads()} threads'}; batch 1000; "
-          f"fastest of {args.epochs - 1} epochs after 1 warm-up")
-    print(f"{'model':10} {'samples':>8} {'epoch s':>8} {'DE refresh s':>13} {'refresh/epoch':>14} {'BL epoch s':>11} {'SPL epoch s':>12} {'SPL/BL':>7}")
-    for model, data, optimizer, samples in (("lenet5", "mnist", "adagrad", args.mnist_samples), ("resnet20", args.cifar, "adadelta", args.cifar_samples)):
+    print(
+        f"device: {torch.cuda.get_device_name() if gpu else f'CPU, {torch.get_num_threads()} threads'}; batch 1000; "
+        f"fastest of {args.epochs - 1} epochs after 1 warm-up"
+    )
+    print(
+        f"{'model':10} {'samples':>8} {'epoch s':>8} {'DE refresh s':>13} {'refresh/epoch':>14} {'BL epoch s':>11} "
+        f"{'SPL epoch s':>12} {'SPL/BL':>7}"
+    )
+    for model, data, optimizer, samples in (
+        ("lenet5", "mnist", "adagrad", args.mnist_samples),
+        ("resnet20", args.cifar, "adadelta", args.cifar_samples),
+    ):
         common = [
-            f"paths.data_dir={args.data_dir}", f"data={data}", f"model={model}", f"optimizer={optimizer}", "data.batch_size=1000",
-            f"data.train_subset={samples}", "data.test_subset=1000", f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false",
-            "trainer.deterministic=false", f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
+            f"paths.data_dir={args.data_dir}",
+            f"data={data}",
+            f"model={model}",
+            f"optimizer={optimizer}",
+            "data.batch_size=1000",
+            f"data.train_subset={samples}",
+            "data.test_subset=1000",
+            f"trainer.max_epochs={args.epochs}",
+            "trainer.enable_progress_bar=false",
+            "trainer.deterministic=false",
+            f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
         ]
         if data == "cifar10":
             common.append("data.accept_nonofficial=true")
@@ -57,7 +73,11 @@ def main() -> None:
         epoch = de["epoch_time_s"][1:].min()
         refresh = de.loc[de["de_refreshed"] == 1, "de_refresh_time_s"][1:].min()
         bl_epoch, spl_epoch = (min(frame["epoch_time_s"][1:].min() for frame in runs[name]) for name in ("bl", "spl"))
-        print(f"{model:10} {samples:>8} {epoch:>8.3f} {refresh:>13.3f} {refresh / epoch:>14.3f} {bl_epoch:>11.3f} {spl_epoch:>12.3f} {spl_epoch / bl_epoch:>7.3f}", flush=True)
+        print(
+            f"{model:10} {samples:>8} {epoch:>8.3f} {refresh:>13.3f} {refresh / epoch:>14.3f} {bl_epoch:>11.3f} "
+            f"{spl_epoch:>12.3f} {spl_epoch / bl_epoch:>7.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

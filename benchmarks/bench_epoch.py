@@ -23,7 +23,6 @@ import torch.nn.functional as F
 
 from timing import epoch_metrics  # benchmarks/timing.py
 
-
 CASES = [  # (model, data, optimizer override, MNIST-or-CIFAR subset flag)
     ("cnn1", "mnist", "adagrad", "mnist"),
     ("lenet5", "mnist", "adagrad", "mnist"),
@@ -77,16 +76,18 @@ def main() -> None:
 
     import os
 
+    from trainfix.core.seeding import seed_everything
     from trainfix.data.datamodule import ImageDataModule
     from trainfix.models import build_model
-    from trainfix.core.seeding import seed_everything
 
     data_dir = args.data_dir or os.environ.get("TRAINFIX_DATA_DIR", "data")
     device = torch.device("cuda" if gpu else "cpu")
     bf16 = channels_last = gpu
     total = args.epochs + 1
-    print(f"device: {torch.cuda.get_device_name() if gpu else f'CPU, {torch.get_num_threads()} threads'}; "
-          f"bf16+channels_last: {gpu}; batch 1000; fastest of 2 x {args.epochs} epochs per path (each run: 1 warm-up)")
+    print(
+        f"device: {torch.cuda.get_device_name() if gpu else f'CPU, {torch.get_num_threads()} threads'}; "
+        f"bf16+channels_last: {gpu}; batch 1000; fastest of 2 x {args.epochs} epochs per path (each run: 1 warm-up)"
+    )
     print(f"{'model':10} {'data':14} {'samples':>8} {'plain s/ep':>11} {'ours s/ep':>10} {'ratio':>6}")
     for model, data, optimizer_name, kind in CASES:
         if model not in args.models:
@@ -94,9 +95,18 @@ def main() -> None:
         data_name = args.cifar if kind == "cifar" else data
         samples = args.cifar_samples if kind == "cifar" else args.mnist_samples
         common = [
-            f"paths.data_dir={data_dir}", f"data={data_name}", f"model={model}", f"optimizer={optimizer_name}",
-            "strategy=baseline", "data.batch_size=1000", f"data.train_subset={samples}", "data.test_subset=1000",
-            "trainer.enable_progress_bar=false", "seed=0", "trainer.deterministic=false", "model.l2_conv_kernels=0.0",
+            f"paths.data_dir={data_dir}",
+            f"data={data_name}",
+            f"model={model}",
+            f"optimizer={optimizer_name}",
+            "strategy=baseline",
+            "data.batch_size=1000",
+            f"data.train_subset={samples}",
+            "data.test_subset=1000",
+            "trainer.enable_progress_bar=false",
+            "seed=0",
+            "trainer.deterministic=false",
+            "model.l2_conv_kernels=0.0",
             f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
         ]
         if kind == "cifar" and data_name == "cifar10":
@@ -104,8 +114,9 @@ def main() -> None:
         if gpu:
             common += ["trainer.precision=bf16-mixed", "model.channels_last=true"]
 
-        dm = ImageDataModule(data_name, data_dir, batch_size=1000, train_subset=samples,
-                             accept_nonofficial=(data_name == "cifar10"))
+        dm = ImageDataModule(
+            data_name, data_dir, batch_size=1000, train_subset=samples, accept_nonofficial=(data_name == "cifar10")
+        )
         dm.load()
         images = dm.splits["train"].images.to(device)
         labels = dm.splits["train"].labels.to(device)

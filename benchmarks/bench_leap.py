@@ -42,7 +42,9 @@ def main() -> None:
     parser.add_argument("--data", default="mnist", help="mnist | fashion_mnist (the embedding is magnet_lenet)")
     parser.add_argument("--student", default="lenet5", help="registry model (the Fashion-MNIST row: preact_resnet18)")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--crop-padding", type=int, default=0, help="random crop with this zero padding (Fashion-MNIST row: 4)")
+    parser.add_argument(
+        "--crop-padding", type=int, default=0, help="random crop with this zero padding (Fashion-MNIST row: 4)"
+    )
     parser.add_argument("--flip", action="store_true", help="random horizontal flip (Fashion-MNIST row)")
     parser.add_argument("--no-refresh", dest="refresh", action="store_false", help="skip timing the refresh")
     parser.add_argument("--data-dir", default=os.environ.get("TRAINFIX_DATA_DIR", "data"))
@@ -55,7 +57,9 @@ def main() -> None:
 
     torch.manual_seed(0)
     augment = {"crop_padding": args.crop_padding, "flip": args.flip}
-    dm = ImageDataModule(args.data, args.data_dir, batch_size=args.batch, normalize=True, augment=augment, train_subset=args.samples)
+    dm = ImageDataModule(
+        args.data, args.data_dir, batch_size=args.batch, normalize=True, augment=augment, train_subset=args.samples
+    )
     dm.load()
     dm.setup("fit")
     n = len(dm.splits["train"].labels)
@@ -109,16 +113,31 @@ def main() -> None:
     refresh = time.perf_counter() - start
     per_update = {mode: statistics.median(times[mode]) / args.steps for mode in modes}
     a = per_update["alone"]
-    print(f"device cpu, torch threads {torch.get_num_threads()} per thread, {os.cpu_count()} CPUs, {args.data} {n} training samples, student {args.student} batch {args.batch} augment {augment}, {args.steps} updates x {args.blocks} blocks, {args.ratio:g} embedding steps per update")
-    print(f"student alone (= mode pretrained while the student trains): {1 / a:8.1f} updates/s ({a * 1e3:.2f} ms/update)")
+    print(
+        f"device cpu, torch threads {torch.get_num_threads()} per thread, {os.cpu_count()} CPUs, "
+        f"{args.data} {n} training samples, student {args.student} batch {args.batch} augment {augment}, "
+        f"{args.steps} updates x {args.blocks} blocks, {args.ratio:g} embedding steps per update"
+    )
+    print(
+        f"student alone (= mode pretrained while the student trains): {1 / a:8.1f} updates/s ({a * 1e3:.2f} ms/update)"
+    )
     for mode, label in (("concurrent", "same thread"), ("background", "own thread")):
         t = per_update[mode]
-        print(f"mode {mode:<10} ({label}):   {1 / t:8.1f} updates/s ({t * 1e3:.2f} ms/update), throughput ratio {a / t:.3f}")
+        print(
+            f"mode {mode:<10} ({label}):   {1 / t:8.1f} updates/s ({t * 1e3:.2f} ms/update), "
+            f"throughput ratio {a / t:.3f}"
+        )
     print(f"embedding step alone: {per_step * 1e3:.2f} ms")
     updates_per_epoch = -(-n // args.batch)
-    print(f"student alone: {updates_per_epoch * a:.1f} s per epoch of {updates_per_epoch} updates, {23400 * a / 3600:.2f} h per 23,400 updates")
+    print(
+        f"student alone: {updates_per_epoch * a:.1f} s per epoch of {updates_per_epoch} updates, "
+        f"{23400 * a / 3600:.2f} h per 23,400 updates"
+    )
     if args.refresh:
-        print(f"refresh (embed {n} samples + k-means++ per class): {refresh:.2f} s, once per {embedding.period} embedding steps")
+        print(
+            f"refresh (embed {n} samples + k-means++ per class): {refresh:.2f} s, "
+            f"once per {embedding.period} embedding steps"
+        )
 
 
 if __name__ == "__main__":

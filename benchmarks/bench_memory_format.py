@@ -31,7 +31,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per format (after one warm-up step)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--data-dir", default=os.environ.get("TRAINFIX_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")))
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("TRAINFIX_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")),
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     split = load_split(args.dataset, args.data_dir, train=True)
@@ -44,8 +47,8 @@ def main() -> None:
             net = net.to(memory_format=torch.channels_last)
         sides[channels_last] = (net, torch.optim.Adam(net.parameters(), lr=1e-3), [])
     for step in range(args.steps + 1):
-        index = order[step * args.batch_size:(step + 1) * args.batch_size]
-        for channels_last in ((True, False) if step % 2 else (False, True)):
+        index = order[step * args.batch_size : (step + 1) * args.batch_size]
+        for channels_last in (True, False) if step % 2 else (False, True):
             net, optimizer, seconds = sides[channels_last]
             start = time.perf_counter()
             x = to_float(split.images[index], None, None)
@@ -58,13 +61,18 @@ def main() -> None:
             if step:  # the first step warms up allocators and kernels
                 seconds.append(time.perf_counter() - start)
     per_epoch = len(split.labels) / args.batch_size
-    print(f"{args.model}, {args.dataset} ({len(split.labels):,} training images), batch {args.batch_size}, {args.steps} steps each, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"{args.model}, {args.dataset} ({len(split.labels):,} training images), batch {args.batch_size}, "
+        f"{args.steps} steps each, torch threads {torch.get_num_threads()}"
+    )
     result = {}
     for channels_last, (_, _, seconds) in sides.items():
         result[channels_last] = sum(seconds) / len(seconds)
-        print(f"{'channels-last' if channels_last else 'NCHW (default)'}: {result[channels_last]:.2f} s per step, "
-              f"{args.batch_size / result[channels_last]:.0f} images/s, {result[channels_last] * per_epoch:,.0f} s per epoch")
+        print(
+            f"{'channels-last' if channels_last else 'NCHW (default)'}: {result[channels_last]:.2f} s per step, "
+            f"{args.batch_size / result[channels_last]:.0f} images/s, {result[channels_last] * per_epoch:,.0f} s per "
+            "epoch"
+        )
     print(f"channels-last speed-up: {result[False] / result[True]:.2f}x")
 
 

@@ -28,8 +28,11 @@ from timing import epoch_metrics  # benchmarks/timing.py
 from trainfix.strategies import STRATEGIES
 
 # Settings that make a strategy's timed epochs comparable with the plain loop's (see the docstring).
-EXTRA = {"spl": ["strategy.lambda0=1.0e6"], "spl_deepeutaxy": ["strategy.lambda0=1.0e6", "strategy.iter_count=1"],
-         "deepeutaxy": ["strategy.iter_count=1"]}
+EXTRA = {
+    "spl": ["strategy.lambda0=1.0e6"],
+    "spl_deepeutaxy": ["strategy.lambda0=1.0e6", "strategy.iter_count=1"],
+    "deepeutaxy": ["strategy.iter_count=1"],
+}
 REFERENCE = "shuffle"
 
 
@@ -71,14 +74,26 @@ def main() -> None:
         parser.error(f"--strategies: unknown {unknown}; accepted: {list(STRATEGIES)}")
 
     common = [
-        f"paths.data_dir={args.data_dir}", f"data={args.data}", f"model={args.model}", "optimizer=adam", "optimizer.lr=0.001",
-        f"data.batch_size={args.batch_size}", f"data.train_subset={args.samples}", "data.test_subset=1000",
-        f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", "trainer.deterministic=false",
-        f"trainer.accelerator={'gpu' if gpu else 'cpu'}", "data.accept_nonofficial=true",
+        f"paths.data_dir={args.data_dir}",
+        f"data={args.data}",
+        f"model={args.model}",
+        "optimizer=adam",
+        "optimizer.lr=0.001",
+        f"data.batch_size={args.batch_size}",
+        f"data.train_subset={args.samples}",
+        "data.test_subset=1000",
+        f"trainer.max_epochs={args.epochs}",
+        "trainer.enable_progress_bar=false",
+        "trainer.deterministic=false",
+        f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
+        "data.accept_nonofficial=true",
     ]
     device = torch.cuda.get_device_name() if gpu else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {device}; {args.model} on {args.samples} {args.data} images, batch {args.batch_size}; "
-          f"fastest of {args.epochs - 1} epochs after 1 warm-up, {args.rounds} rounds", flush=True)
+    print(
+        f"device: {device}; {args.model} on {args.samples} {args.data} images, batch {args.batch_size}; "
+        f"fastest of {args.epochs - 1} epochs after 1 warm-up, {args.rounds} rounds",
+        flush=True,
+    )
     best: dict[str, float] = {}
     for _ in range(args.rounds):
         for name in names:
@@ -86,12 +101,18 @@ def main() -> None:
             best[name] = min(best.get(name, float("inf")), float(frame["epoch_time_s"][1:].min()))
     steps = -(-args.samples // args.batch_size)
     step_s = best[REFERENCE] / steps
-    print(f"{'strategy':16} {'epoch s':>9} {'throughput vs ' + REFERENCE:>22} {'reduce_loss us':>15} {'bound from it':>14}")
+    print(
+        f"{'strategy':16} {'epoch s':>9} {'throughput vs ' + REFERENCE:>22} {'reduce_loss us':>15} "
+        f"{'bound from it':>14}"
+    )
     for name in names:
         reduce_s = reduce_loss_seconds(name, args.samples, args.batch_size)
         # The throughput a step would keep if the strategy added only its reduce_loss to shuffle's step.
-        print(f"{name:16} {best[name]:>9.3f} {best[REFERENCE] / best[name]:>21.3f}x {reduce_s * 1e6:>15.1f} "
-              f"{step_s / (step_s + reduce_s):>13.4f}x", flush=True)
+        print(
+            f"{name:16} {best[name]:>9.3f} {best[REFERENCE] / best[name]:>21.3f}x {reduce_s * 1e6:>15.1f} "
+            f"{step_s / (step_s + reduce_s):>13.4f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ one CIFAR-10 batch of 1,000 (inputs / 255, as the DeepEutaxy experiments).
 
 Prints the L2 norm of (a) the L2 penalty's gradient alone (1e-4 * sum ||W||^2 over conv kernels),
 (b) SPL's step gradient when only the `--selected` easiest samples of the batch (lowest
-cross-entropy, as `easy_first` selects) count (masked sum / 1000, penalty excluded), (c) the full batch's mean cross-entropy gradient. Eq. 12's epsilon is 0.01.
+cross-entropy, as `easy_first` selects) count (masked sum / 1000, penalty excluded), (c) the full
+batch's mean cross-entropy gradient. Eq. 12's epsilon is 0.01.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import torch.nn.functional as F
 
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
-from trainfix.training.module import conv_kernels
 from trainfix.strategies import Baseline
+from trainfix.training.module import conv_kernels
 
 
 def norm(loss: torch.Tensor, params: list[torch.Tensor]) -> float:
@@ -32,8 +33,13 @@ def main() -> None:
     parser.add_argument("--selected", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    dm = ImageDataModule("cifar10", os.environ.get("TRAINFIX_DATA_DIR", "data"), batch_size=1000, train_subset=1000,
-                         accept_nonofficial=True)
+    dm = ImageDataModule(
+        "cifar10",
+        os.environ.get("TRAINFIX_DATA_DIR", "data"),
+        batch_size=1000,
+        train_subset=1000,
+        accept_nonofficial=True,
+    )
     dm.attach(Baseline(order="dataset"), seed=args.seed)
     dm.load()
     dm.setup("fit")

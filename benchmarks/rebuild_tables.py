@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import io
 import os
 import re
 import subprocess
 import sys
 import tarfile
-import io
 from pathlib import Path
 
 TRIM_TITLE = "Mini-batch trimming on this CPU: Fashion-MNIST, LeNet-5 (not the paper's setting)"
@@ -38,10 +38,14 @@ FOLDERS = {
     "apricot_lenet5_mnist_cpu_full_adjust_only_r0.1": (None, ["apricot"]),
     "apricot_lenet5_mnist_cpu_full_validation": (None, ["apricot"]),
     "deepeutaxy_table_iv_full_lenet5_cpu_paper": (None, ["deepeutaxy", "--variant", "paper", "--rows", "lenet5"]),
-    "deepeutaxy_table_iv_full_lenet5_cpu_authors_code": (None, ["deepeutaxy", "--variant", "authors_code", "--rows", "lenet5"]),
+    "deepeutaxy_table_iv_full_lenet5_cpu_authors_code": (
+        None,
+        ["deepeutaxy", "--variant", "authors_code", "--rows", "lenet5"],
+    ),
     "deepeutaxy_table_iv_full_lenet5_cpu_authors_code_code_measure": (
         "deepeutaxy_table_iv_full_lenet5_cpu_authors_code",
-        ["deepeutaxy", "--variant", "authors_code", "--rows", "lenet5", "--train-measure", "code"]),
+        ["deepeutaxy", "--variant", "authors_code", "--rows", "lenet5", "--train-measure", "code"],
+    ),
     "leap_mnist_cpu": (None, ["leap"]),
     "leap_mnist_cpu_full_protocol": (None, ["leap", "--rows", "mnist"]),
     "leap_mnist_cpu_loss_reading": (None, ["leap", "--rows", "mnist"]),
@@ -55,7 +59,9 @@ HAND_WRITTEN = {"README.md", "PROVENANCE.md"}  # committed beside the tables, no
 
 def extract(commit: str, repo: Path, tree: Path) -> None:
     """`results/` of `commit` into `tree/results` (symbolic links kept: variant folders link their runs)."""
-    archive = subprocess.run(["git", "-C", str(repo), "archive", commit, "results"], check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", commit, "results"], check=True, capture_output=True
+    ).stdout
     tree.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(tree, filter="tar")
@@ -64,8 +70,17 @@ def extract(commit: str, repo: Path, tree: Path) -> None:
 def build(src: Path, tree: Path, out: Path, folder: str) -> tuple[int, str]:
     """Run the folder's command with `src` first on the path; returns (exit status, stderr tail)."""
     runs_of, arguments = FOLDERS[folder]
-    command = [sys.executable, "-m", "trainfix.results", arguments[0], "--runs", f"results/{runs_of or folder}/runs",
-               "--out", str(out / folder), *arguments[1:]]
+    command = [
+        sys.executable,
+        "-m",
+        "trainfix.results",
+        arguments[0],
+        "--runs",
+        f"results/{runs_of or folder}/runs",
+        "--out",
+        str(out / folder),
+        *arguments[1:],
+    ]
     (out / folder).mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(src.resolve()), "MPLBACKEND": "Agg"}
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
@@ -80,8 +95,14 @@ def same(a: Path, b: Path) -> bool:
 
 def compare(left: Path, right: Path, names: list[str] | None = None) -> list[str]:
     """The differences between two folders' built files: 'name: differs / only in ...'."""
-    names_left = {p.name for p in left.iterdir() if p.suffix in BUILT and p.name not in HAND_WRITTEN} if left.is_dir() else set()
-    names_right = {p.name for p in right.iterdir() if p.suffix in BUILT and p.name not in HAND_WRITTEN} if right.is_dir() else set()
+    names_left = (
+        {p.name for p in left.iterdir() if p.suffix in BUILT and p.name not in HAND_WRITTEN} if left.is_dir() else set()
+    )
+    names_right = (
+        {p.name for p in right.iterdir() if p.suffix in BUILT and p.name not in HAND_WRITTEN}
+        if right.is_dir()
+        else set()
+    )
     out = []
     for name in sorted(names_left | names_right):
         if name not in names_right:
@@ -97,8 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commit", default="HEAD", help="commit whose results/ is rebuilt (default HEAD)")
     parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
-    parser.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1] / "src", help="the code to test")
-    parser.add_argument("--reference-src", type=Path, help="the code to compare with, e.g. a worktree of --commit's src/")
+    parser.add_argument(
+        "--src", type=Path, default=Path(__file__).resolve().parents[1] / "src", help="the code to test"
+    )
+    parser.add_argument(
+        "--reference-src", type=Path, help="the code to compare with, e.g. a worktree of --commit's src/"
+    )
     parser.add_argument("--out", type=Path, required=True, help="scratch folder (tree/, new/, reference/)")
     parser.add_argument("--keep-reference", action="store_true", help="reuse <out>/reference/<folder> when it exists")
     parser.add_argument("--only", nargs="*", choices=sorted(FOLDERS), help="these folders only")

@@ -22,8 +22,8 @@ def trained_run(overrides: list[str], *, evaluate: bool = False) -> Iterator[Pat
     folder (removed on exit). Evaluation is off unless `evaluate`: the timed epochs are training only."""
     from omegaconf import open_dict
 
-    from trainfix.training.compose import compose_config
     from trainfix.train import train
+    from trainfix.training.compose import compose_config
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_config(overrides, Path(tmp))

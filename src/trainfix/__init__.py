@@ -1,5 +1,7 @@
 """trainfix: reproduce and reuse techniques that fix how deep networks are trained.
 
+Load a finished run from Python:
+
     from trainfix import load_run
     run = load_run("runs/train/<run>")     # run.net (eval mode), run.classifier, run.datamodule, run.config
 """
@@ -12,8 +14,8 @@ __version__ = "0.1.0"
 __all__ = ["LoadedRun", "__version__", "load_exported", "load_run"]
 
 if TYPE_CHECKING:
-    from trainfix.training.export import load_exported
     from trainfix.training.checkpoint import LoadedRun, load_run
+    from trainfix.training.export import load_exported
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,8 @@
-"""`python -m trainfix.apricot`: one Apricot adaptation pass (Algorithm 2) over trained runs, Hydra-configured.
+r"""`python -m trainfix.apricot`: one Apricot adaptation pass (Algorithm 2) over trained runs, Hydra-configured.
 
     python -m trainfix.apricot runs=multirun/apricot_full row=cnn1 apricot_strategy=1 direction=toward
-    python -m trainfix.apricot -m runs=multirun/apricot_quick apricot_strategy=1,2,3 direction=toward,printed retrain_epochs=1 max_batches=5
+    python -m trainfix.apricot -m runs=multirun/apricot_quick apricot_strategy=1,2,3 direction=toward,printed \
+        retrain_epochs=1 max_batches=5
 
 Settings and their defaults: conf/apricot.yaml. The procedure: trainfix.procedures.apricot.procedure.
 """
@@ -14,18 +15,20 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from trainfix.procedures.apricot.procedure import ApricotInputError, run_pass
-from trainfix.core.exit_status import EXIT_CONFIG
 from trainfix.core.allocator import keep_freed_memory
-from trainfix.training.checkpoint import RunLoadError
-from trainfix.runs.orphan import exit_if_orphaned, stop_when_parent_dies
+from trainfix.core.exit_status import EXIT_CONFIG
 from trainfix.core.seeding import seed_everything
+from trainfix.procedures.apricot.inputs import ApricotInputError
+from trainfix.procedures.apricot.procedure import run_pass
+from trainfix.runs.orphan import exit_if_orphaned, stop_when_parent_dies
+from trainfix.training.checkpoint import RunLoadError
 from trainfix.training.compose import CONF_DIR, register_resolvers
 
 log = logging.getLogger("trainfix.apricot")
 
 
 register_resolvers()  # before @hydra.main composes conf/
+
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="apricot")
 def main(cfg: DictConfig) -> None:

@@ -28,10 +28,10 @@ import torch
 from omegaconf import DictConfig
 
 from trainfix.core.exit_status import run_hydra_cli
-from trainfix.training.export import ExportError, export_run
-from trainfix.training.checkpoint import LoadedRun, RunLoadError, load_run
 from trainfix.core.records import METRICS_FLOAT_FORMAT, atomic_write_text, now_iso, package_versions, read_metrics
+from trainfix.training.checkpoint import LoadedRun, RunLoadError, load_run
 from trainfix.training.compose import CONF_DIR, register_resolvers
+from trainfix.training.export import ExportError, export_run
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ EXIT_USER_ERROR = 2
 
 
 def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], LoadedRun]:
-    """Load the run `cfg.run_dir`, evaluate `cfg.eval_set`, write eval.json and any exports; returns (eval record, run)."""
+    """Load the run `cfg.run_dir`, evaluate `cfg.eval_set`, write eval.json and any exports; returns
+    (eval record, run)."""
     if not cfg.get("run_dir"):
         raise RunLoadError("run_dir is required: python -m trainfix.eval run_dir=<run folder>")
     if cfg.eval_set not in EVAL_SETS:
@@ -55,7 +56,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], LoadedRun]:
         overrides.append("data.eval_train=true")
     run = load_run(cfg.run_dir, cfg.ckpt, overrides=overrides, allow_unfinished=bool(cfg.allow_unfinished))
     if name not in run.datamodule.eval_names:
-        raise RunLoadError(f"eval_set={cfg.eval_set}: the run has no validation split (its data.val_fraction is 0); accepted here: test, train")
+        raise RunLoadError(
+            f"eval_set={cfg.eval_set}: the run has no validation split (its data.val_fraction is 0); accepted here: "
+            "test, train"
+        )
 
     torch.use_deterministic_algorithms(bool(run.config.get("deterministic", True)), warn_only=True)
     trainer = pl.Trainer(
@@ -80,8 +84,14 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], LoadedRun]:
         "num_samples": len(run.datamodule.splits["train" if name == "train_eval" else name].labels),
         "recorded": (recorded := _recorded(run, metrics)),
         # metrics.csv keeps 8 significant digits: compare at that precision
-        "matches_recorded": None if recorded is None else all(METRICS_FLOAT_FORMAT % metrics[k] == METRICS_FLOAT_FORMAT % v for k, v in recorded.items()),
-        "checkpoint": {"path": str(run.checkpoint.resolve()), "epoch": run.checkpoint_epoch, "global_step": run.checkpoint_step},
+        "matches_recorded": None
+        if recorded is None
+        else all(METRICS_FLOAT_FORMAT % metrics[k] == METRICS_FLOAT_FORMAT % v for k, v in recorded.items()),
+        "checkpoint": {
+            "path": str(run.checkpoint.resolve()),
+            "epoch": run.checkpoint_epoch,
+            "global_step": run.checkpoint_step,
+        },
         "config_source": run.config_source,
         "run_status": (run.record or {}).get("status"),
         "device": str(trainer.strategy.root_device),
@@ -124,12 +134,15 @@ def report(record: dict[str, Any]) -> str:
     checkpoint = record["checkpoint"]
     lines = [
         f"{record['eval_set']} set, {record['num_samples']} samples: {metrics}",
-        f"checkpoint {checkpoint['path']} (epoch {checkpoint['epoch']}, step {checkpoint['global_step']}) on {record['device']}",
+        f"checkpoint {checkpoint['path']} (epoch {checkpoint['epoch']}, step {checkpoint['global_step']}) "
+        f"on {record['device']}",
     ]
     if record["recorded"]:
         recorded = "  ".join(f"{key} {value:.6g}" for key, value in record["recorded"].items())
         same = "identical" if record["matches_recorded"] else "DIFFERENT"
-        lines.append(f"metrics.csv at that step: {recorded} ({same} at metrics.csv's precision, {METRICS_FLOAT_FORMAT})")
+        lines.append(
+            f"metrics.csv at that step: {recorded} ({same} at metrics.csv's precision, {METRICS_FLOAT_FORMAT})"
+        )
     lines += [f"export: {path}" for path in record.get("exports", [])]
     lines.append(f"wrote {record['eval_file']}")
     return "\n".join(lines)
@@ -143,6 +156,7 @@ _TASK_STARTED = False
 
 
 register_resolvers()  # before @hydra.main composes conf/
+
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval.yaml")
 def main(cfg: DictConfig) -> None:

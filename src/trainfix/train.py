@@ -29,32 +29,31 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-
-from trainfix.training.callbacks.checkpoint import LastCheckpoint
-from trainfix.training.callbacks.progress import EpochLog, monitored_metric, print_config_tree
-from trainfix.training.callbacks.run_loggers import RunLoggers
-from trainfix.training.callbacks.convergence import Convergence
-from trainfix.training.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
-from trainfix.training.callbacks.strategy_driver import StrategyDriver
-from trainfix.monitor.callback import build_monitor
-from trainfix.monitor.repair import repair_if_asked
-from trainfix.training.config_rules import ConfigError, check_config
+from trainfix.core.allocator import keep_freed_memory
+from trainfix.core.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
+from trainfix.core.records import now_iso, read_metrics, read_run, write_run
+from trainfix.core.seeding import seed_everything
+from trainfix.core.third_party_noise import quiet_third_party_noise
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.data.errors import DatasetFormatError, DatasetMissingError, NonOfficialDataError
-from trainfix.core.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
-from trainfix.training.module import Classifier
-from trainfix.training.sync_batchnorm import batchnorm_sync, count_batchnorm
-from trainfix.core.allocator import keep_freed_memory
+from trainfix.monitor.callback import build_monitor
+from trainfix.monitor.repair import repair_if_asked
 from trainfix.runs.folder import RunAction, RunConflictError, decide
 from trainfix.runs.identity import overridden_keys
 from trainfix.runs.lock import RunLockedError, acquire
 from trainfix.runs.orphan import exit_if_orphaned, stop_when_parent_dies
-from trainfix.core.records import now_iso, read_metrics, read_run, write_run
-from trainfix.core.seeding import seed_everything
 from trainfix.runs.storage import probe_writable, storage_problem
 from trainfix.runs.sweep import record_job
-from trainfix.core.third_party_noise import quiet_third_party_noise
+from trainfix.training.callbacks.checkpoint import LastCheckpoint
+from trainfix.training.callbacks.convergence import Convergence
+from trainfix.training.callbacks.progress import EpochLog, monitored_metric, print_config_tree
+from trainfix.training.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
+from trainfix.training.callbacks.run_loggers import RunLoggers
+from trainfix.training.callbacks.strategy_driver import StrategyDriver
 from trainfix.training.compose import CONF_DIR, register_resolvers
+from trainfix.training.config_rules import ConfigError, check_config
+from trainfix.training.module import Classifier
+from trainfix.training.sync_batchnorm import batchnorm_sync, count_batchnorm
 
 log = logging.getLogger(__name__)
 register_resolvers()  # before @hydra.main composes conf/
@@ -90,7 +89,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, {"run_dir": run_dir, "action": RunAction("skip", reason=str(error)), "locked_by": error.holder}
     with lock:
         if lock.stale_holder:
-            log.warning("Took over the lock of %s from pid %s on %s, which died holding it", run_dir, lock.stale_holder.get("pid"), lock.stale_holder.get("host"))
+            log.warning(
+                "Took over the lock of %s from pid %s on %s, which died holding it",
+                run_dir,
+                lock.stale_holder.get("pid"),
+                lock.stale_holder.get("host"),
+            )
         result = _train_locked(cfg, run_dir, config)
     repair_if_asked(cfg, run_dir, _task_overrides())
     return result
@@ -107,7 +111,11 @@ def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tup
         log.info(action.reason)
 
     seed_everything(cfg.seed)  # torch's deterministic algorithms: trainer.deterministic, which Lightning applies
-    attempt = {"action": action.kind, "previous_outcome": action.previous_outcome, "checkpoint_problems": list(action.problems)}
+    attempt = {
+        "action": action.kind,
+        "previous_outcome": action.previous_outcome,
+        "checkpoint_problems": list(action.problems),
+    }
     try:
         trainer, module, datamodule = _build(cfg, run_dir, config, action, attempt)
     except Exception as error:
@@ -122,16 +130,32 @@ def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tup
             import wandb
 
             wandb.finish()
-    return _last_row(run_dir), {"run_dir": run_dir, "action": action, "trainer": trainer, "module": module, "datamodule": datamodule}
+    return _last_row(run_dir), {
+        "run_dir": run_dir,
+        "action": action,
+        "trainer": trainer,
+        "module": module,
+        "datamodule": datamodule,
+    }
 
 
-def _record_failure_before_fit(run_dir: Path, config: dict[str, Any], seed: int, error: Exception, attempt: dict[str, Any]) -> None:
+def _record_failure_before_fit(
+    run_dir: Path, config: dict[str, Any], seed: int, error: Exception, attempt: dict[str, Any]
+) -> None:
     previous = read_run(run_dir) or {}
     attempts = attempt_list(previous.get("attempts"))
     close_open_attempts(attempts, "killed")
     message = f"{type(error).__name__}: {error}"
     attempts.append({"start": now_iso(), "end": now_iso(), "outcome": "failed", "error": message, **attempt})
-    record = {**previous, "status": "failed", "config": config, "seed": seed, "error": message, "end_time": now_iso(), "attempts": attempts}
+    record = {
+        **previous,
+        "status": "failed",
+        "config": config,
+        "seed": seed,
+        "error": message,
+        "end_time": now_iso(),
+        "attempts": attempts,
+    }
     try:
         write_run(run_dir, record)
     except OSError as write_error:  # the disk may be why it failed: never hide the first error
@@ -152,7 +176,9 @@ def _task_overrides() -> list[str]:
         return []
 
 
-def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAction, attempt: dict[str, Any]) -> tuple[pl.Trainer, Classifier, ImageDataModule]:
+def _build(
+    cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAction, attempt: dict[str, Any]
+) -> tuple[pl.Trainer, Classifier, ImageDataModule]:
     """Strategy, data, model, callbacks, loggers and trainer, in that order."""
     log.info("Instantiating strategy <%s>", cfg.strategy._target_)
     strategy = instantiate(cfg.strategy)
@@ -167,7 +193,10 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     try:
         module = Classifier.from_config(cfg, datamodule, strategy, config)
     except ValueError as error:  # the model cannot take this data (shape, channels, options)
-        raise BuildError(f"model={cfg.model.name} on data={cfg.data.dataset} ({'x'.join(map(str, datamodule.input_shape))} images): {error}") from None
+        raise BuildError(
+            f"model={cfg.model.name} on data={cfg.data.dataset} ({'x'.join(map(str, datamodule.input_shape))} images): "
+            f"{error}"
+        ) from None
     if cfg.init_from and action.kind == "new":
         _load_network_weights(module, Path(cfg.init_from))
 
@@ -176,20 +205,42 @@ def _build(cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAc
     convergence = Convergence(run_dir, **cfg.convergence)
     readable = [RunLoggers(run_dir, config, data_facts), EpochLog(run_dir, monitored_metric(cfg.data.val_fraction))]
     monitor = build_monitor(cfg, run_dir)  # after the recorder (it reads the epoch's row), before the checkpoint
-    callbacks: list[pl.Callback] = [StrategyDriver(strategy), *convergence.measurements(), recorder, *readable, convergence, *monitor, LastCheckpoint(run_dir)]
+    callbacks: list[pl.Callback] = [
+        StrategyDriver(strategy),
+        *convergence.measurements(),
+        recorder,
+        *readable,
+        convergence,
+        *monitor,
+        LastCheckpoint(run_dir),
+    ]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values()]
     loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
 
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     varying = {"reload_dataloaders_every_n_epochs": 1} if strategy.epoch_length_varies else {}
-    try:  # BatchNorm synchronized under DDP when the strategy needs global per-sample losses (trainfix.training.sync_batchnorm)
+    # BatchNorm synchronized under DDP when the strategy needs global per-sample losses
+    # (trainfix.training.sync_batchnorm)
+    try:
         sync = batchnorm_sync(strategy, OmegaConf.select(cfg, "trainer.sync_batchnorm"))
     except ValueError as error:
         raise BuildError(str(error)) from None
     layer_sync = {"sync_batchnorm": True, "plugins": [sync]} if sync else {"sync_batchnorm": False}
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir), **varying, **layer_sync)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(run_dir),
+        **varying,
+        **layer_sync,
+    )
     if sync and trainer.world_size > 1 and (layers := count_batchnorm(module.net)):
-        log.info("SyncBatchNorm on: %d BatchNorm layers normalize over the global batch of %d ranks, because %s", layers, trainer.world_size, sync.reason)
+        log.info(
+            "SyncBatchNorm on: %d BatchNorm layers normalize over the global batch of %d ranks, because %s",
+            layers,
+            trainer.world_size,
+            sync.reason,
+        )
     return trainer, module, datamodule
 
 
@@ -203,25 +254,37 @@ def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
     the weights of the same MLP without it)."""
     if not checkpoint.exists():
         raise FileNotFoundError(
-            f"init_from={checkpoint}: no such checkpoint. For DeepEutaxy Table VII, run Table IV's SPL runs of the same "
-            "profile, variant and seed first (make reproduce-table-iv)."
+            f"init_from={checkpoint}: no such checkpoint. For DeepEutaxy Table VII, "
+            "run Table IV's SPL runs of the same profile, variant and seed first (make reproduce-table-iv)."
         )
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     net_state = {key.removeprefix("net."): value for key, value in state.items() if key.startswith("net.")}
-    batch_norm = {f"{name}.{key}" for name, m in module.net.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                  for key in m.state_dict()}
+    batch_norm = {
+        f"{name}.{key}"
+        for name, m in module.net.named_modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        for key in m.state_dict()
+    }
     missing = set(module.net.state_dict()) - set(net_state)
     fresh = missing & batch_norm
     if fresh and {key.rsplit(".", 1)[0] for key in fresh} & {key.rsplit(".", 1)[0] for key in net_state}:
-        raise RuntimeError(f"init_from={checkpoint}: BatchNorm layers only partly in the checkpoint: {sorted(fresh)[:4]}")
+        raise RuntimeError(
+            f"init_from={checkpoint}: BatchNorm layers only partly in the checkpoint: {sorted(fresh)[:4]}"
+        )
     try:
         result = module.net.load_state_dict(net_state, strict=not fresh)
     except RuntimeError as error:  # shapes differ
         raise RuntimeError(f"init_from={checkpoint} does not fit this run's network: {error}") from None
     if result.unexpected_keys or set(result.missing_keys) - fresh:
-        raise RuntimeError(f"init_from={checkpoint} does not fit this run's network: missing {sorted(set(result.missing_keys) - fresh)[:6]}, "
-                           f"unexpected {sorted(result.unexpected_keys)[:6]}")
-    log.info("Network weights from %s%s", checkpoint, f" (new BatchNorm layers at their initial state: {len(fresh)} tensors)" if fresh else "")
+        raise RuntimeError(
+            f"init_from={checkpoint} does not fit this run's network: "
+            f"missing {sorted(set(result.missing_keys) - fresh)[:6]}, unexpected {sorted(result.unexpected_keys)[:6]}"
+        )
+    log.info(
+        "Network weights from %s%s",
+        checkpoint,
+        f" (new BatchNorm layers at their initial state: {len(fresh)} tensors)" if fresh else "",
+    )
 
 
 def _last_row(run_dir: Path) -> dict[str, Any]:
@@ -257,7 +320,9 @@ def _main(cfg: DictConfig) -> float | None:
         if outcome == "config error" and not isinstance(error, RunConflictError) and read_run(run_dir) is None:
             # A job refused before it was built still leaves its verdict in its folder (a new one: its
             # identity is this configuration's), so sweeps and tables show it as failed, not absent.
-            _record_failure_before_fit(run_dir, OmegaConf.to_container(cfg, resolve=False), cfg.get("seed"), error, {"action": "refused"})
+            _record_failure_before_fit(
+                run_dir, OmegaConf.to_container(cfg, resolve=False), cfg.get("seed"), error, {"action": "refused"}
+            )
         record_job(sweep_dir, run_dir, outcome, metric_name, None, message)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -267,7 +332,11 @@ def _main(cfg: DictConfig) -> float | None:
         sys.exit(status)
     action = built["action"]
     run = read_run(run_dir) or {}
-    outcome = "running elsewhere" if "locked_by" in built else ("skipped" if action.kind == "skip" else run.get("status", "finished"))
+    outcome = (
+        "running elsewhere"
+        if "locked_by" in built
+        else ("skipped" if action.kind == "skip" else run.get("status", "finished"))
+    )
     if outcome == "skipped":
         outcome = f"skipped ({run.get('status', '?')})"
     value = metrics.get(metric_name)
@@ -286,9 +355,13 @@ def _classify(error: Exception, run_dir: Path) -> tuple[str, int, str]:
         return "storage error", EXIT_STORAGE, storage.strerror or str(storage)
     trace = "".join(traceback.format_exception(error))
     logging.getLogger(__name__).debug(trace)
-    return "failed", EXIT_FAILED, (
-        f"{type(error).__name__}: {error}\n  (run folder {run_dir}; its run.json records the error, "
-        "HYDRA_FULL_ERROR=1 prints the traceback)"
+    return (
+        "failed",
+        EXIT_FAILED,
+        (
+            f"{type(error).__name__}: {error}\n  (run folder {run_dir}; its run.json records the error, "
+            "HYDRA_FULL_ERROR=1 prints the traceback)"
+        ),
     )
 
 

@@ -234,7 +234,7 @@ def test_a_pass_over_an_unfinished_reduced_run_is_refused_and_leaves_no_folder(t
     could pass for a started one."""
     import shutil
 
-    from trainfix.procedures.apricot.procedure import ApricotInputError
+    from trainfix.procedures.apricot.inputs import ApricotInputError
 
     input_dir, reduced = trained_runs
     unfinished = tmp_path / reduced[1].name
@@ -280,22 +280,22 @@ def test_passes_started_together_compute_the_shared_predictions_once(trained_run
     import threading
     import time
 
-    import trainfix.procedures.apricot.procedure as procedure
+    import trainfix.procedures.apricot.inputs as procedure_inputs
 
     input_dir, reduced = trained_runs
-    inputs = procedure.load_inputs(input_dir, reduced, "cpu")
+    inputs = procedure_inputs.load_inputs(input_dir, reduced, "cpu")
     cfg = apricot_cfg("eval_batch_size=400")
     computed = []
-    real = procedure._compute_predictions
+    real = procedure_inputs.compute_predictions
 
     def slow(*args, **kwargs):
         computed.append(threading.get_ident())
         time.sleep(1.0)  # the other pass arrives while this one computes
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(procedure, "_compute_predictions", slow)
+    monkeypatch.setattr(procedure_inputs, "compute_predictions", slow)
     results = {}
-    threads = [threading.Thread(target=lambda i=i: results.update({i: procedure._prepare(tmp_path / "adapt", inputs, cfg, lazy=True)}))
+    threads = [threading.Thread(target=lambda i=i: results.update({i: procedure_inputs.prepare_predictions(tmp_path / "adapt", inputs, cfg, lazy=True)}))
                for i in range(2)]
     for t in threads:
         t.start()

@@ -1,7 +1,10 @@
 """The datamodule in tiny real runs (CNN1 on real MNIST, in-process): evaluation sets do not move a dropout
 model's random stream. (Subsets, splits and gather: tests/unit/test_datamodule.py.)"""
 
+import pytest
 
+
+@pytest.mark.slow  # three CNN1 runs
 def test_evaluation_sets_do_not_move_a_dropout_models_random_stream(tiny_cfg, tmp_path):
     """CNN1 has dropout, drawn from the global torch stream. Evaluating the training set as well, or
     validating every second epoch instead of every epoch, must not change its training: every

@@ -58,6 +58,7 @@ def test_two_ranks_train_the_same_plan_as_one(data_dir, tmp_path):
         torch.testing.assert_close(r1["weights"][name], r0["weights"][name], rtol=0, atol=0)
 
 
+@pytest.mark.slow  # ddp_spawn: each rank imports torch and Lightning again
 def test_ddp_cpu_run_through_hydra_matches_single_process(tiny_cfg, tmp_path):
     """`trainer=ddp_cpu` (2 spawned gloo ranks) through the real entry point: same records as 1 process."""
     import json
@@ -77,6 +78,7 @@ def test_ddp_cpu_run_through_hydra_matches_single_process(tiny_cfg, tmp_path):
     assert (tmp_path / "two" / "checkpoints" / "last.ckpt").exists()
 
 
+@pytest.mark.slow  # ddp_spawn: each rank imports torch and Lightning again
 @pytest.mark.parametrize("frozen", [True, False], ids=["frozen-weights", "training"])
 def test_de_scores_and_spl_selection_identical_on_two_ranks(tiny_cfg, tmp_path, frozen):
     """DE's scores and order, SPL's selection and the full-set gradient norm are the same for 1 and 2 gloo processes.

@@ -80,6 +80,7 @@ def test_an_epoch_without_validation_still_gets_its_gradient(tiny_cfg, tmp_path)
     assert metrics["test_acc"].isna().tolist() == [True, False]
 
 
+@pytest.mark.slow  # two CNN1 runs
 def test_taking_train_eval_over_keeps_a_dropout_models_random_stream(tiny_cfg, tmp_path, monkeypatch):
     """CNN1 has dropout: the pass that replaces the train_eval loader must leave the global random
     stream (and so every weight and number) as the separate loader left it."""

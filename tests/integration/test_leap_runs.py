@@ -68,6 +68,7 @@ def test_leap_background_thread_equals_interleaving(data_dir, tmp_path):
     assert torch.equal(ea["losses"].nan_to_num(-1.0), eb["losses"].nan_to_num(-1.0))
 
 
+@pytest.mark.slow  # ddp_spawn: each rank imports torch and Lightning again
 @pytest.mark.xdist_group("ddp")
 @pytest.mark.parametrize("losses", ["trained", "current"])
 def test_leap_two_ranks_train_the_same_plans_as_one(data_dir, tmp_path, losses):

@@ -76,6 +76,7 @@ def test_signal_stops_gracefully_as_interrupted_and_resumes(fault, data_dir, tmp
     assert [a["outcome"] for a in _run_json(run_dir)["attempts"]] == ["interrupted", "finished"]
 
 
+@pytest.mark.slow  # 12 epochs of 20,000 images, twice
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 def test_kill_9_of_a_joblib_sweep_stops_its_workers_and_the_sweep_resumes(fault, data_dir, tmp_path):
     """kill -9 of a sweep's parent process: its joblib worker stops the run as interrupted (it does not train
@@ -110,6 +111,7 @@ def test_kill_9_of_a_joblib_sweep_stops_its_workers_and_the_sweep_resumes(fault,
     _assert_identical(run_dir, reference)
 
 
+@pytest.mark.slow  # 12 epochs of 20,000 images
 def test_second_process_on_a_running_run_skips_and_says_where_it_runs(fault, data_dir, tmp_path):
     fault.expect("recovered identically")
     run_dir = tmp_path / "run"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 EPOCHS = 5
 
@@ -31,6 +32,7 @@ def _without_timing(monitor: dict) -> dict:
     return monitor
 
 
+@pytest.mark.slow  # two 5-epoch CLI runs and a resume
 def test_killed_monitored_run_resumes_to_the_same_checks(data_dir, tmp_path, cli, kill_after_checkpoint):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     cli.run(_cli(clean, data_dir), check=True)

@@ -23,6 +23,7 @@ def sweep(cli: Cli, tmp_path: Path, data_dir: Path, launcher: list[str]) -> subp
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
 
+@pytest.mark.slow  # two 2-job sweeps
 @pytest.mark.parametrize(
     "launcher",
     [JOBLIB, ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"]],
@@ -58,6 +59,7 @@ def test_multirun_writes_one_finished_folder_per_job(cli, tmp_path, data_dir, la
     assert "skipped (finished)" in again.stderr + again.stdout
 
 
+@pytest.mark.slow  # a 3-job sweep and a fourth run
 def test_sweep_over_a_key_the_experiment_label_omits_and_a_failing_job(cli, tmp_path, data_dir):
     """experiment=... optimizer.lr=0.1,0.05,inf: one folder per value, the bad one recorded as failed, exit 1,
     and the same configuration spelled another way later is skipped, not trained again."""

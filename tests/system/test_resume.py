@@ -32,6 +32,7 @@ STRATEGIES_TO_RESUME = {
 }
 
 
+@pytest.mark.slow  # two 4-epoch CLI runs and a resume
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES_TO_RESUME))
 def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path, strategy, cli, kill_after_checkpoint):
     """SIGKILL a CLI run after its first checkpoint; the re-invocation resumes and matches a clean run."""

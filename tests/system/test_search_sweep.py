@@ -13,6 +13,7 @@ import yaml
 from tests.integration.test_search import TINY
 
 
+@pytest.mark.slow  # 3 trials
 def test_optuna_sweep_gives_each_trial_its_folder_and_maximizes_val_acc(tmp_path, data_dir, cli):
     cmd = [
         sys.executable, "-m", "trainfix.train", "-m", "hparams_search=lenet5_mnist_optuna", "hydra.sweeper.n_trials=3",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs, RunsInputError
@@ -26,11 +27,11 @@ from trainfix.results.papers.deepeutaxy import (
     build_table_iv,
     build_table_v,
     build_table_vi,
-    build_table_vii,
     load_paper_table,
     seed_values,
     table_iv_values,
 )
+from trainfix.results.papers.deepeutaxy_table_vii import build_table_vii
 from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_curves
 from trainfix.results.papers.deepeutaxy_runs import collect_de_runs
 
@@ -189,20 +190,26 @@ def test_table_iv_cells(multirun: Path) -> None:
     assert list(table.index) == ["CNN1", "LeNet-5"]
     cnn1 = table.loc["CNN1"]
     # BL converged at epoch index 5 (seed 0) and 3 (seed 1): epochs 6 and 4; train_eval_acc there 0.90 and 0.75.
-    assert cnn1[("BL epochs to converge", "ours")] == "5"
+    assert cnn1[("BL epochs to converge", "ours")] == "5 ± 1.41 (n=2)"
     assert cnn1[("BL epochs to converge", "paper")] == "81.8"
     assert cnn1[("BL epochs to converge", "diff")] == "-76.8"  # 5 - 81.8
-    assert cnn1[("BL train acc", "ours")] == "82.50%"
+    assert cnn1[("BL train acc", "ours")] == "82.50% ± 10.61 (n=2)"
     assert cnn1[("BL train acc", "diff")] == "-16.37 pp"  # 82.50 - 98.87
-    assert cnn1[("BL test acc", "ours")] == "76.00%"  # (0.80 + 0.72) / 2
+    assert cnn1[("BL test acc", "ours")] == "76.00% ± 5.66 (n=2)"  # (0.80 + 0.72) / 2
     # SPL never converged: values at the last epoch, (0.93 + 0.92) / 2.
-    assert cnn1[("SPL train acc", "ours")] == "92.50%"
+    assert cnn1[("SPL train acc", "ours")] == "92.50% ± 0.71 (n=2)"
     assert cnn1[("SPL epochs to converge", "ours")] == "not converged"
     assert cnn1[("SPL epochs to converge", "diff")] == "n/a"
     # DE: seed 0 converged at index 1 (epoch 2), seed 1 diverged and must not count.
     assert cnn1[("DE epochs to converge", "ours")] == "2 (1/2; 1 diverged)"
     assert cnn1[("DE train acc", "ours")] == "80.00% (1/2; 1 diverged)"
     assert cnn1[("DE train acc", "diff")] == "-19.83 pp"  # 80.00 - 99.83
+    # vs BL: SPL - BL over seeds, (93, 92) vs (90, 75), Welch's interval as scipy's; DE has one seed: no interval.
+    ci = stats.ttest_ind([93.0, 92.0], [90.0, 75.0], equal_var=False).confidence_interval()
+    assert cnn1[("SPL train acc", "vs BL")] == f"+10.00 [{ci.low:+.2f}, {ci.high:+.2f}]"
+    assert cnn1[("DE train acc", "vs BL")] == "-2.50 (no interval: n < 2)"
+    assert ("BL train acc", "vs BL") not in table.columns
+    assert "95 % Welch t interval over seeds (n per arm as shown)" in "\n".join(table.attrs["caption"])
     lenet = table.loc["LeNet-5"]
     assert lenet[("BL train acc", "ours")] == "data missing"
     assert lenet[("BL train acc", "paper")] == "99.09%"
@@ -210,6 +217,7 @@ def test_table_iv_cells(multirun: Path) -> None:
     assert lenet[("SPL train acc", "ours")] == "90.00% (1/2; 1 failed)"  # train_acc: no train_eval columns
     assert lenet[("SPL epochs to converge", "ours")] == "3 (1/2; 1 failed)"  # epoch 1 made no step: its norm 0 does not count
     assert lenet[("DE test acc", "ours")] == "missing"
+    assert lenet[("SPL train acc", "vs BL")] == "n/a"  # BL: data missing
     assert lenet[("DE epochs to converge", "ours")] == "missing"
 
 
@@ -222,9 +230,9 @@ def test_table_iv_numbers_mean_reading_and_epsilon(multirun: Path) -> None:
     # mean reading: BL seed 0 meets it at index 7 (epoch 8, train acc 0.92); seed 1 never (last epoch, 0.94).
     mean = build_table_iv(runs, convergence="mean").loc["CNN1"]
     assert mean[("BL epochs to converge", "ours")] == "8 (1/2; 1 not converged)"
-    assert mean[("BL train acc", "ours")] == "93.00%"
+    assert mean[("BL train acc", "ours")] == "93.00% ± 1.41 (n=2)"
     # every norm (0.5) is <= 0.6: all converge at the first epoch.
-    assert build_table_iv(runs, epsilon=0.6).loc["CNN1", ("SPL epochs to converge", "ours")] == "1"
+    assert build_table_iv(runs, epsilon=0.6).loc["CNN1", ("SPL epochs to converge", "ours")] == "1 ± 0 (n=2)"
     with pytest.raises(ValueError, match="convergence='median'"):
         build_table_iv(runs, convergence="median")
 
@@ -244,11 +252,11 @@ def test_captions_state_provenance(multirun: Path) -> None:
 # --------------------------------------------------------------------------- Tables V and VI
 def test_table_v_training_accuracy(multirun: Path) -> None:
     cnn1 = build_table_v(collect_runs(multirun)).loc["CNN1"]
-    assert cnn1[("BL max train acc", "ours")] == "95.00%"  # (0.96 + 0.94) / 2
+    assert cnn1[("BL max train acc", "ours")] == "95.00% ± 1.41 (n=2)"  # (0.96 + 0.94) / 2
     # BL's max at index 8 (epoch 9) and first at index 10 (epoch 11; repeated at 11): A = 10.
-    assert cnn1[("BL epochs to max (A)", "ours")] == "10"
-    assert cnn1[("SPL max train acc", "ours")] == "92.50%"
-    assert cnn1[("SPL epochs to max", "ours")] == "11.5"  # (12 + 11) / 2
+    assert cnn1[("BL epochs to max (A)", "ours")] == "10 ± 1.41 (n=2)"
+    assert cnn1[("SPL max train acc", "ours")] == "92.50% ± 0.71 (n=2)"
+    assert cnn1[("SPL epochs to max", "ours")] == "11.5 ± 0.71 (n=2)"  # (12 + 11) / 2
     assert cnn1[("SPL same level as BL (B)", "ours")] == "failed"
     assert cnn1[("SPL same level as BL (B)", "paper")] == "44"
     assert cnn1[("Speedup (A/B)", "ours")] == "-"
@@ -265,10 +273,10 @@ def test_table_v_training_accuracy(multirun: Path) -> None:
 
 def test_table_vi_test_accuracy(multirun: Path) -> None:
     cnn1 = build_table_vi(collect_runs(multirun)).loc["CNN1"]
-    assert cnn1[("BL max test acc", "ours")] == "81.00%"  # (0.82 + 0.80) / 2
-    assert cnn1[("BL epochs to max (A)", "ours")] == "7.5"  # (7 + 8) / 2
-    assert cnn1[("SPL max test acc", "ours")] == "83.50%"
-    assert cnn1[("SPL same level as BL (B)", "ours")] == "6.5"  # 0.81 first reached at epochs 5 and 8
+    assert cnn1[("BL max test acc", "ours")] == "81.00% ± 1.41 (n=2)"  # (0.82 + 0.80) / 2
+    assert cnn1[("BL epochs to max (A)", "ours")] == "7.5 ± 0.71 (n=2)"  # (7 + 8) / 2
+    assert cnn1[("SPL max test acc", "ours")] == "83.50% ± 0.71 (n=2)"
+    assert cnn1[("SPL same level as BL (B)", "ours")] == "6.5 ± 2.12 (n=2)"  # 0.81 first reached at epochs 5 and 8
     assert cnn1[("Speedup (A/B)", "ours")] == "1.15"  # 7.5 / 6.5
     assert cnn1[("DE same level as BL (C)", "ours")] == "5 (1/2; 1 diverged)"
     assert cnn1[("Speedup (A/C)", "ours")] == "1.50 (1/2)"
@@ -281,15 +289,15 @@ def test_table_vii(table_vii_runs: tuple[Path, Path]) -> None:
     vii, base = table_vii_runs
     table = build_table_vii(collect_runs(vii), collect_runs(base))
     assert list(table.index) == ["Base", "SPL", "DE", "SPL+DE"]
-    assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50%"  # (0.90 + 0.91) / 2
+    assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50% ± 0.71 (n=2)"  # (0.90 + 0.91) / 2
     assert table.loc["Base", ("ResNet-20 max train acc", "diff")] == "+0.33 pp"  # 90.50 - 90.17
-    assert table.loc["Base", ("ResNet-20 max test acc", "ours")] == "71.00%"  # (0.72 + 0.70) / 2
+    assert table.loc["Base", ("ResNet-20 max test acc", "ours")] == "71.00% ± 1.41 (n=2)"  # (0.72 + 0.70) / 2
     assert table.loc["Base", ("ResNet-20 additional epochs to converge", "ours")] == "-"
     assert table.loc["SPL", ("ResNet-20 additional epochs to converge", "ours")] == "failed"
     # DE: epochs 200..203, converged at the 3rd and the 1st: 2 additional epochs on average.
-    assert table.loc["DE", ("ResNet-20 additional epochs to converge", "ours")] == "2"
+    assert table.loc["DE", ("ResNet-20 additional epochs to converge", "ours")] == "2 ± 1.41 (n=2)"
     assert table.loc["DE", ("ResNet-20 additional epochs to converge", "diff")] == "-6"  # 2 - 8
-    assert table.loc["DE", ("ResNet-20 max train acc", "ours")] == "100.00%"
+    assert table.loc["DE", ("ResNet-20 max train acc", "ours")] == "100.00% ± 0.00 (n=2)"
     assert table.loc["SPL+DE", ("ResNet-20 additional epochs to converge", "ours")] == "4 (1/2; 1 failed)"
     with pytest.raises(ValueError, match="table_vii_role"):
         build_table_vii(collect_runs(base))
@@ -306,7 +314,7 @@ def test_table_vii_leaves_a_dead_continuation_out(table_vii_runs: tuple[Path, Pa
     assert table.loc["SPL+DE", ("ResNet-20 max train acc", "ours")] == "97.00% (1/2; 1 chance level)"
     assert "ResNet-20 SPL+DE seed 1 (max train 10.00%)" in "\n".join(table.attrs["caption"])
     counted = build_table_vii(collect_runs(vii), collect_runs(base), chance_level="count")
-    assert counted.loc["SPL+DE", ("ResNet-20 max train acc", "ours")] == "53.50%"  # (97 + 10) / 2
+    assert counted.loc["SPL+DE", ("ResNet-20 max train acc", "ours")] == "53.50% ± 61.52 (n=2)"  # (97 + 10) / 2
 
 
 # --------------------------------------------------------------------------- paper numbers
@@ -344,7 +352,7 @@ def test_cli_writes_tables_and_figure(multirun: Path, tmp_path: Path, capsys: py
             assert (out / f"{stem}{suffix}").stat().st_size > 0
     assert (out / "figure_3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv = pd.read_csv(out / "table_iv.csv", comment="#", index_col=0)
-    assert csv.loc["CNN1", "BL train acc (ours)"] == "82.50%"
+    assert csv.loc["CNN1", "BL train acc (ours)"] == "82.50% ± 10.61 (n=2)"
     assert csv.loc["LeNet-5", "BL test acc (paper)"] == "97.93%"
     assert (out / "table_iv.csv").read_text().startswith("# Table IV (DeepEutaxy)")
     assert "Profile: quick" in (out / "table_v.md").read_text()
@@ -373,7 +381,7 @@ def test_cli_table_vii(table_vii_runs: tuple[Path, Path], tmp_path: Path, capsys
     assert main(["deepeutaxy", "--runs", str(vii), "--out", str(out_all)]) == 0
     assert f"Base runs read from {base}" in capsys.readouterr().err
     csv = pd.read_csv(out_all / "table_vii.csv", comment="#", index_col=0)
-    assert csv.loc["Base", "ResNet-20 max train acc (ours)"] == "90.50%"
+    assert csv.loc["Base", "ResNet-20 max train acc (ours)"] == "90.50% ± 0.71 (n=2)"
     assert not (out_all / "figure_3.png").exists()
 
 
@@ -416,7 +424,7 @@ def test_table_vii_with_variant_reads_base_runs_from_another_folder(table_vii_ru
         record["config"].setdefault("strategy", {})["variant"] = "paper"
         path.write_text(json.dumps(record))
     table = build_table_vii(collect_runs(vii), collect_runs(base), variant="paper")
-    assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50%"
+    assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50% ± 0.71 (n=2)"
     with pytest.raises(ValueError, match="no run has it"):
         build_table_vii(collect_runs(vii), collect_runs(base), variant="authors_code")
 
@@ -441,20 +449,21 @@ def test_full_reading_is_the_default_when_recorded_and_spl_selection_is_shown(tm
     runs = collect_runs(spl_spurious_runs(tmp_path / "runs"))
     table = build_table_iv(runs)  # convergence="auto" -> full (every run recorded grad_norm_full)
     lenet = table.loc["LeNet-5"]
-    assert lenet[("SPL epochs to converge", "ours")] == "5"  # index 4: the whole training set in play
-    assert lenet[("SPL train acc", "ours")] == "90.00%"
-    assert lenet[("SPL selected at convergence", "ours")] == "100.00%"
+    assert lenet[("SPL epochs to converge", "ours")] == "5 (n=1)"  # index 4: the whole training set in play
+    assert lenet[("SPL train acc", "ours")] == "90.00% (n=1)"
+    assert lenet[("SPL selected at convergence", "ours")] == "100.00% (n=1)"
     assert lenet[("SPL selected at convergence", "paper")] == "not in paper"
-    assert lenet[("BL epochs to converge", "ours")] == "4"
+    assert lenet[("BL epochs to converge", "ours")] == "4 (n=1)"
     caption = "\n".join(table.attrs["caption"])
     assert "reading 'full' (auto: every finished run recorded grad_norm_full)" in caption
-    assert "LeNet-5 SPL: last 2, mean not converged, full 5" in caption  # both readings shown
-    assert "LeNet-5 BL: last 3, mean not converged, full 4" in caption
+    assert "LeNet-5 SPL: last 2 (n=1), mean not converged, full 5 (n=1)" in caption  # both readings shown
+    assert "LeNet-5 BL: last 3 (n=1), mean not converged, full 4 (n=1)" in caption
 
     spurious = build_table_iv(runs, convergence="last").loc["LeNet-5"]
-    assert spurious[("SPL epochs to converge", "ours")] == "2"  # the spurious reading: 0.2% selected, 10% accuracy
-    assert spurious[("SPL train acc", "ours")] == "10.00%"
-    assert spurious[("SPL selected at convergence", "ours")] == "0.20%"
+    # the spurious reading: 0.2% selected, 10% accuracy
+    assert spurious[("SPL epochs to converge", "ours")] == "2 (n=1)"
+    assert spurious[("SPL train acc", "ours")] == "10.00% (n=1)"
+    assert spurious[("SPL selected at convergence", "ours")] == "0.20% (n=1)"
 
 
 def dead_seed_runs(root: Path) -> Path:
@@ -484,7 +493,7 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     assert "Eq. 12 met at chance level" not in caption  # the seed is not counted
 
     counted = build_table_iv(runs, chance_level="count")
-    assert counted.loc["LeNet-5", ("BL epochs to converge", "ours")] == "2.5"  # (4 + 1) / 2
+    assert counted.loc["LeNet-5", ("BL epochs to converge", "ours")] == "2.5 ± 2.12 (n=2)"  # (4 + 1) / 2
     caption = "\n".join(counted.attrs["caption"])
     assert "counted in the cells as any finished run" in caption
     assert "Eq. 12 met at chance level" in caption and "LeNet-5 BL seed 1: epoch 1, train 11.24%, test 11.35%" in caption
@@ -494,7 +503,8 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     table_v = build_table_v(runs).loc["LeNet-5"]
     assert table_v[("BL max train acc", "ours")] == "96.00% (1/2; 1 chance level)"
     assert table_v[("SPL same level as BL (B)", "ours")] == "1 not reached, 1 missing"  # SPL seed 0 tops out at 95 % < 96 %
-    assert build_table_v(runs, chance_level="count").loc["LeNet-5", ("BL max train acc", "ours")] == "53.62%"
+    counted_v = build_table_v(runs, chance_level="count")
+    assert counted_v.loc["LeNet-5", ("BL max train acc", "ours")] == "53.62% ± 59.93 (n=2)"
     assert "53.62%" not in "\n".join(build_table_v(runs).attrs["caption"])
 
     # Figure 3 averages the counted seeds only.
@@ -519,7 +529,7 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     write_run(slow, "lenet5_bl_1", "lenet5", "BL", 1, frame=learning)
     slow_table = build_table_iv(collect_runs(slow))
     assert slow_table.loc["LeNet-5", ("BL epochs to converge", "ours")] == "4 (1/2; 1 not converged)"
-    assert slow_table.loc["LeNet-5", ("BL train acc", "ours")] == "53.00%"  # (0.90 + 0.16) / 2 * 100
+    assert slow_table.loc["LeNet-5", ("BL train acc", "ours")] == "53.00% ± 52.33 (n=2)"  # (0.90 + 0.16) / 2 * 100
     assert "At chance level" not in "\n".join(slow_table.attrs["caption"])
     with pytest.raises(ValueError, match="chance_level='drop' is not accepted; use one of \\['exclude', 'count'\\]"):
         build_table_iv(runs, chance_level="drop")
@@ -586,7 +596,7 @@ def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(ta
 
     table = build_table_vii(code_vii, code_base)
     assert "DE (no counterpart in the code)" in table.index
-    assert table.loc["SPL", ("ResNet-20 max train acc", "ours")] == "82.00%"  # fit history: 0.92 - 0.1
+    assert table.loc["SPL", ("ResNet-20 max train acc", "ours")] == "82.00% ± 0.00 (n=2)"  # fit history: 0.92 - 0.1
     assert any("no DE continuation for Table VII" in line for line in table.attrs["caption"])
 
 

@@ -388,4 +388,4 @@ def test_leap_svhn_trains_on_train_plus_extra_and_reports_data_missing(tmp_path)
     assert str(data / "train_32x32.mat") in str(missing.value) and str(data / "extra_32x32.mat") in str(missing.value)
     values = table_1_values(collect_runs(tmp_path / "out")).set_index(["method", "row"])
     assert values.loc[("LEAP", "svhn"), "status"] == "data missing"
-    assert table_1(values.reset_index()).loc["LEAP", ("SVHN*", "ours")] == "data missing"
+    assert table_1(values.reset_index()).loc["LEAP", ("SVHN*", "ours (final)")] == "data missing"

@@ -13,10 +13,12 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from scipy import stats
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.papers.leap import curves, table_1, table_1_values
+from trainfix.results.papers.leap import curves, final_values, leap_runs, table_1, table_1_values
 
 TARGETS = {
     "LEAP": "trainfix.strategies.leap.leap.Leap",
@@ -65,9 +67,9 @@ def test_table_1_cells_statuses_and_files(tmp_path):
     assert values.loc[("SPLD", "svhn"), "status"] == "not run"
 
     table = table_1(values.reset_index())
-    assert table.loc["LEAP", ("MNIST", "ours")] == "96.00 ± 1.41 (n=2)"
+    assert table.loc["LEAP", ("MNIST", "ours (final)")] == "96.00 ± 1.41 (n=2)"
     assert table.loc["LEAP", ("MNIST", "diff")] == "-3.31"
-    assert table.loc["LEAP", ("CIFAR-100*", "ours")] == "data missing"
+    assert table.loc["LEAP", ("CIFAR-100*", "ours (final)")] == "data missing"
     jpeg = sorted({c for c in table.columns.get_level_values(0) if c.startswith("CIFAR-10 [")})
     assert jpeg == ["CIFAR-10 [CIFAR-10 (lossy JPEG copy, not the official files)]"]
 
@@ -88,7 +90,7 @@ def test_rows_option_keeps_only_the_named_data_sets(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["leap", "--runs", str(root), "--out", str(out), "--rows", "mnist"]) == 0
     header = (out / "table_1.md").read_text()
-    assert "MNIST (ours)" in header and "95.00 (n=1)" in header
+    assert "MNIST (ours (final))" in header and "95.00 (n=1)" in header
     assert "Fashion-MNIST (paper)" not in header and "SVHN* (paper)" not in header
     assert main(["leap", "--runs", str(root), "--out", str(out), "--rows", "mnist,fmnist"]) == 2
     assert "--rows fmnist: not a LEAP Table 1 data set; accepted: mnist,fashion_mnist,cifar10,cifar100,svhn" in capsys.readouterr().err
@@ -107,3 +109,44 @@ def test_a_cell_refuses_runs_of_two_configurations(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "LEAP Table 1, SPLD on mnist" in err and "strategy.losses: trained (mnist_SPLD_1) vs current (mnist_SPLD_2_current)" in err
     assert not (out / "table_1.md").exists()
+
+
+def test_best_epoch_and_method_minus_baseline_against_scipy(tmp_path):
+    # LEAP seed 0 peaks before its last epoch (96 at epoch 2, 1,600 updates); seed 1 peaks at the end (97).
+    # LEAP - Random of the final accuracies: (95, 97) vs (90, 93): +4.50, Welch interval as scipy's.
+    root = tmp_path / "runs"
+    write_run(root, "mnist", "LEAP", 0, [0.90, 0.96, 0.95])
+    write_run(root, "mnist", "LEAP", 1, [0.91, 0.96, 0.97])
+    write_run(root, "mnist", "Random", 0, [0.85, 0.90])
+    write_run(root, "mnist", "Random", 1, [0.88, 0.93])
+    write_run(root, "mnist", "SPLD", 0, [0.93, 0.96])
+    runs = collect_runs(root)
+    per_run = final_values(runs, leap_runs(runs)).set_index(["method", "seed"])
+    best = per_run.loc[("LEAP", 0)]
+    assert (best["test_acc"], best["best_test_acc"]) == pytest.approx((95.0, 96.0))
+    assert (best["best_epoch"], best["best_updates"]) == (2, 1600)
+    assert per_run.loc[("LEAP", 1), "best_epoch"] == 3
+
+    values = table_1_values(runs).set_index(["method", "row"])
+    leap = values.loc[("LEAP", "mnist")]
+    ci = stats.ttest_ind([95.0, 97.0], [90.0, 93.0], equal_var=False).confidence_interval()
+    assert leap["vs_random_diff"] == pytest.approx(4.5)
+    assert (leap["vs_random_ci_low"], leap["vs_random_ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert leap["vs_random_text"] == f"+4.50 [{ci.low:+.2f}, {ci.high:+.2f}]" == "+4.50 [-4.47, +13.47]"
+    assert leap["vs_spld_text"] == "+0.00 (no interval: n < 2)" and math.isnan(leap["vs_spld_ci_low"])
+    assert (leap["ours_best_mean"], leap["ours_best_std"]) == pytest.approx((96.5, math.sqrt(0.5)))
+    assert values.loc[("Random", "mnist"), "vs_random_text"] == ""
+    assert values.loc[("SPLD", "mnist"), "vs_spld_text"] == ""
+
+    table = table_1(values.reset_index())
+    assert table.loc["LEAP", ("MNIST", "ours (best epoch)")] == "96.50 ± 0.71 (n=2)"
+    assert table.loc["LEAP", ("MNIST", "vs Random")] == "+4.50 [-4.47, +13.47]"
+    assert table.loc["SPLD", ("MNIST", "vs Random")] == "+4.50 (no interval: n < 2)"
+    assert table.loc["Random", ("MNIST", "vs SPLD")] == ""
+    assert any("95 % Welch t interval over seeds (n per arm as shown)" in line for line in table.attrs["caption"])
+
+    out = tmp_path / "out"
+    assert main(["leap", "--runs", str(root), "--out", str(out), "--rows", "mnist"]) == 0
+    assert list(pd.read_csv(out / "table_1_runs.csv")["best_epoch"].sort_values()) == [2, 2, 2, 2, 3]
+    written = pd.read_csv(out / "table_1_values.csv")
+    assert {"ours_mean", "ours_std", "ours_runs", "paper_mean", "ours_best_mean", "vs_random_ci_high"} <= set(written)

@@ -100,7 +100,7 @@ def test_off_protocol_run_is_not_counted(runs_folder: Path) -> None:
     # Seeds expected: 0 and 1 (seed 7 is only in an off-protocol run, so it adds no "missing" to SPL's cells).
     assert values.loc["BL train acc", "ours_text"] == "90.00% (1/2; 1 off protocol)"  # not (90 + 50 + 60) / 3
     assert values.loc["BL test acc", "ours"] == pytest.approx(80.0)
-    assert values.loc["SPL train acc", "ours_text"] == "70.00%"
+    assert values.loc["SPL train acc", "ours_text"] == "70.00% ± 0.00 (n=2)"
     caption = " ".join(values.attrs["caption"])
     assert "Profile: full (off protocol, not counted), quick." in caption
     assert "Off protocol: 2 run folder(s)" in caption and "adhoc_seed1: vs deepeutaxy/table_iv/lenet5 profile=full" in caption
@@ -120,7 +120,7 @@ def test_cli_refuses_by_default_and_labels_when_allowed(runs_folder: Path, tmp_p
     allowed = tmp_path / "allowed"
     assert main(["deepeutaxy", "--runs", str(runs_folder), "--out", str(allowed), "--table", "iv", "--allow-off-protocol"]) == 0
     table = pd.read_csv(allowed / "table_iv.csv", comment="#", index_col=0)
-    assert table.loc["LeNet-5", "BL train acc (ours)"] == "66.67%"  # (90 + 50 + 60) / 3, labelled below
-    assert table.loc["LeNet-5", "SPL train acc (ours)"] == "70.00% (2/3; 1 missing)"
+    assert table.loc["LeNet-5", "BL train acc (ours)"] == "66.67% ± 20.82 (n=3)"  # (90 + 50 + 60) / 3, labelled below
+    assert table.loc["LeNet-5", "SPL train acc (ours)"] == "70.00% ± 0.00 (2/3; 1 missing)"
     text = (allowed / "table_iv.md").read_text()
     assert "Profile: full (off protocol), quick." in text and "are COUNTED, as --allow-off-protocol asked" in text

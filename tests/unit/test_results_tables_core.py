@@ -1,5 +1,6 @@
 """The results core that every paper's tables go through: the registry of paper commands, the cell
-numbers (mean, sample std, n, seeds, statuses of the rest), and the paper | ours | diff layout."""
+numbers (mean, sample std, n, seeds, statuses of the rest), the paper | ours | diff layout, and the
+method-minus-baseline difference with its Welch interval."""
 
 from __future__ import annotations
 
@@ -8,16 +9,29 @@ from importlib import import_module
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from trainfix.results.__main__ import parser
-from trainfix.results.cells import SOURCES, aggregate_runs, layout
+from trainfix.results.cells import (
+    SOURCES,
+    aggregate,
+    aggregate_runs,
+    difference,
+    difference_columns,
+    difference_text,
+    entry,
+    layout,
+    values_frame,
+    widen,
+    with_difference,
+)
 from trainfix.results.paper import load_paper
 from trainfix.results.papers import PAPERS
 
 
 def test_every_registered_paper_is_a_command_with_its_help() -> None:
     commands = parser()._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse keeps subcommands there
-    assert list(commands) == ["summary", "report", *PAPERS]
+    assert list(commands) == ["summary", "report", "findings", *PAPERS]
     for name, module in PAPERS.items():
         paper = import_module(module)
         assert callable(paper.add_arguments) and callable(paper.build) and paper.HELP
@@ -53,3 +67,33 @@ def test_one_loader_reads_every_paper_file_and_names_the_files_when_one_is_missi
     assert load_paper("deepeutaxy_table_iv")["rows"]["lenet5"]
     with pytest.raises(FileNotFoundError, match="leap_table_1"):
         load_paper("no_such_table")
+
+
+def test_difference_of_two_cells_is_welchs_interval() -> None:
+    # Hand case: method 98.86, 98.91, 98.80 (mean 98.8567, std 0.055) vs baseline 98.04, 98.10, 97.95 (mean 98.03,
+    # std 0.076): difference +0.83, its 95 % interval that of scipy's Welch t-test.
+    method, baseline = [98.86, 98.91, 98.80], [98.04, 98.10, 97.95]
+    ci = stats.ttest_ind(method, baseline, equal_var=False).confidence_interval()
+    d = difference(method, baseline)
+    assert d.diff == pytest.approx(98.856667 - 98.03) and (d.low, d.high) == pytest.approx((ci.low, ci.high))
+    assert difference_text(d) == f"+0.83 [{ci.low:+.2f}, {ci.high:+.2f}]" == "+0.83 [+0.67, +0.98]"
+    columns = difference_columns("BL", d)
+    assert list(columns) == ["vs_bl_diff", "vs_bl_ci_low", "vs_bl_ci_high"]
+    assert list(columns.values()) == pytest.approx([d.diff, ci.low, ci.high])
+
+    # A seed-per-cell table (DeepEutaxy's): cells read mean ± std (n), and the compared cell gets a "vs BL" column.
+    cell, base = aggregate("acc", [*method, "failed"]), aggregate("acc", baseline)
+    assert cell.text == "98.86% ± 0.06 (3/4; 1 failed)" and base.text == "98.03% ± 0.08 (n=3)"
+    assert aggregate("epochs", [12.0]).text == "12 (n=1)"
+    compared = with_difference(entry("lenet5", "LeNet-5", "DE test acc", "acc", 98.78, cell), cell, base, "BL")
+    assert compared["vs_bl_ci_low"] == pytest.approx(ci.low)
+    values = values_frame([entry("lenet5", "LeNet-5", "BL test acc", "acc", 97.93, base), compared], {})
+    table = widen(values)
+    assert table.loc["LeNet-5", ("DE test acc", "vs BL")] == "+0.83 [+0.67, +0.98]"
+    assert ("BL test acc", "vs BL") not in table.columns
+    assert values["ours_std"].iloc[0] == pytest.approx(0.0755, abs=1e-4)
+
+    # One seed in an arm: the difference without an interval; an arm without a number: none.
+    assert difference_text(difference([97.0], baseline)) == "-1.03 (no interval: n < 2)"
+    assert difference([], baseline) is None and difference_text(None) == "n/a"
+    assert all(math.isnan(v) for v in difference_columns("off", None).values())

@@ -78,6 +78,9 @@ def test_cells_against_hand_computation(multirun: Path):
     assert off["diff"] == pytest.approx(0.57)
     on = cell(values, "cifar10_jpeg", "resnet34", "on")
     assert on["ours"] == "17.00 (n=1; 1 not finished)" and on["diff"] == pytest.approx(-0.01)
+    # on - off = 17 - 18: one "on" seed gives no interval; the "off" row carries no difference
+    assert on["vs_text"] == "-1.00 (no interval: n < 2)" and on["vs_off_diff"] == pytest.approx(-1.0)
+    assert math.isnan(on["vs_off_ci_low"]) and off["vs_text"] == "" and math.isnan(off["vs_off_diff"])
     for arm in ("off", "on"):
         assert cell(values, "svhn", "resnet34", arm)["ours"] == "data missing"
         assert cell(values, "cifar100", "resnet34", arm)["ours"] == "not run"
@@ -91,6 +94,11 @@ def test_cells_against_hand_computation(multirun: Path):
                                  "CIFAR-100 / ResNet-34", "Fashion-MNIST / lenet5"]  # not a paper row: the model name
     assert table.loc["Fashion-MNIST / lenet5", ("trimming on", "paper")] == "not in paper"
     assert table.loc["SVHN / ResNet-34", ("trimming off", "ours")] == "data missing"
+    jpeg = "CIFAR-10 (lossy JPEG copy, not the official files) / ResNet-34"
+    assert table.loc[jpeg, ("trimming on", "vs off")] == "-1.00 (no interval: n < 2)"
+    assert table.loc["SVHN / ResNet-34", ("trimming on", "vs off")] == "n/a"
+    assert ("trimming off", "vs off") not in table.columns
+    assert any("95 % Welch t interval over seeds (n per arm as shown)" in line for line in table.attrs["caption"])
 
 
 def test_command_writes_tables_figure_report_and_strict_exit(multirun: Path, tmp_path: Path, capsys):

@@ -76,5 +76,10 @@ def _check_batch(x: torch.Tensor, generator: torch.Generator, what: str) -> None
     if x.dim() != 4:
         raise ValueError(f"{what} expects a batch [N, C, H, W], got shape {tuple(x.shape)}")
     device = generator.device
-    if device.type != x.device.type or (device.index is not None and x.device.index is not None and device.index != x.device.index):
-        raise ValueError(f"{what}: the generator is on {device} but the images are on {x.device}; use a generator on the images' device")
+    if device.type != x.device.type or (
+        device.index is not None and x.device.index is not None and device.index != x.device.index
+    ):
+        raise ValueError(
+            f"{what}: the generator is on {device} but the images are on {x.device}; "
+            "use a generator on the images' device"
+        )

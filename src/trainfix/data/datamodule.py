@@ -88,7 +88,9 @@ class ImageDataModule(pl.LightningDataModule):
         if dataset not in DATASETS:
             raise ValueError(f"data.dataset={dataset!r} is not a known dataset; accepted: {sorted(DATASETS)}")
         if train_extra and dataset != "svhn":
-            raise ValueError(f"data.train_extra=true is only accepted for dataset 'svhn' (its extra split), not {dataset!r}")
+            raise ValueError(
+                f"data.train_extra=true is only accepted for dataset 'svhn' (its extra split), not {dataset!r}"
+            )
         self.spec = DATASETS[dataset]
         self.dataset = dataset
         self.root = Path(root)
@@ -133,7 +135,9 @@ class ImageDataModule(pl.LightningDataModule):
         test = self._subset(test, self.test_subset, "test")
         if self.train_window.enabled:
             window = self.train_window
-            train = _take(train, window_indices(len(train.labels), window.start, window.size, self.window_order, self.subset_seed))
+            train = _take(
+                train, window_indices(len(train.labels), window.start, window.size, self.window_order, self.subset_seed)
+            )
             log.info("training window: %d samples from %d in %s order", window.size, window.start, self.window_order)
         if self.val_fraction > 0:
             generator = torch.Generator().manual_seed(derived_seed(self.seed, "val_split"))
@@ -147,7 +151,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.normalization: tuple = (None, None)
         if self.normalize:
             # Published statistics where the spec has them; else (image folders) the training split's own.
-            self.normalization = (self.spec.mean, self.spec.std) if self.spec.mean is not None else train.channel_stats()
+            self.normalization = (
+                (self.spec.mean, self.spec.std) if self.spec.mean is not None else train.channel_stats()
+            )
         if self.strategy is not None:
             self.strategy.bind(len(train.labels), self.batch_size, self.seed)
 
@@ -210,7 +216,9 @@ class ImageDataModule(pl.LightningDataModule):
         for name, split in self.splits.items():
             self.on_device[name] = (split.images.to(device), split.labels.to(device))
         rank = self.trainer.global_rank if self.trainer is not None else 0
-        self.augment_generator = torch.Generator(device=device).manual_seed(derived_seed(self.seed, f"augment/rank{rank}"))
+        self.augment_generator = torch.Generator(device=device).manual_seed(
+            derived_seed(self.seed, f"augment/rank{rank}")
+        )
         if self._augment_state is not None:
             self.augment_generator.set_state(self._augment_state)
             self._augment_state = None
@@ -226,7 +234,9 @@ class ImageDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.strategy is not None, "attach(strategy, seed) before training"
         rank, world = self._rank_and_world()
-        sampler = PlanBatchSampler(self.strategy.plan_epoch, self.strategy.num_batches, self._current_epoch, rank, world)
+        sampler = PlanBatchSampler(
+            self.strategy.plan_epoch, self.strategy.num_batches, self._current_epoch, rank, world
+        )
         return self._loader("train", sampler)
 
     def val_dataloader(self) -> list[DataLoader]:
@@ -237,7 +247,9 @@ class ImageDataModule(pl.LightningDataModule):
                 continue  # always the last name, so the loaders before it keep their dataloader_idx
             split = self.splits["train" if name == "train_eval" else name]
             batches = fixed_batches(len(split.labels), self.eval_batch_size)
-            sampler = PlanBatchSampler(lambda epoch, b=batches: b, lambda b=batches: len(b), self._current_epoch, rank, world)
+            sampler = PlanBatchSampler(
+                lambda epoch, b=batches: b, lambda b=batches: len(b), self._current_epoch, rank, world
+            )
             loaders.append(self._loader(name, sampler))
         return loaders
 

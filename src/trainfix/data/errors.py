@@ -29,10 +29,14 @@ class DatasetFormatError(ValueError):
     """Files that exist but do not hold what the dataset needs (mixed image sizes, wrong classes, ...)."""
 
 
-def missing_error(name: str, searched: Sequence[Path], expected: Sequence[str], extra_fix: str = "") -> DatasetMissingError:
+def missing_error(
+    name: str, searched: Sequence[Path], expected: Sequence[str], extra_fix: str = ""
+) -> DatasetMissingError:
     """The error for dataset `name`'s absent files: what was expected, where it looked, and the fix."""
     lines = [f"{DATASETS[name].label} ({name}): files not found.", "Expected:"]
     lines += [f"  {path}" for path in expected]
     lines.append("Searched: " + ", ".join(str(path) for path in searched))
-    lines.append(f"Fix: put the official files there ({DATA_ROOT_HINT})" + (f"; {extra_fix}" if extra_fix else "") + ".")
+    lines.append(
+        f"Fix: put the official files there ({DATA_ROOT_HINT})" + (f"; {extra_fix}" if extra_fix else "") + "."
+    )
     return DatasetMissingError("\n".join(lines))

@@ -52,7 +52,9 @@ def cache_file(root: Path, cache_dir: str | os.PathLike | None, split_dir: Path,
             return directory / f"image_folder-{folder_hash}-{split_dir.name}-{key[:16]}.pt"
     if cache_dir is not None:
         raise ValueError(f"cache_dir={str(cache_dir)!r} is not a writable directory")
-    log.warning("no writable cache directory (tried %s); decoding %s without caching", [str(d) for d in directories], split_dir)
+    log.warning(
+        "no writable cache directory (tried %s); decoding %s without caching", [str(d) for d in directories], split_dir
+    )
     return None
 
 
@@ -82,7 +84,8 @@ def read_cached_modes(path: Path | None, key: str) -> dict[str, dict] | None:
 
 
 def write_cache(path: Path, key: str, content: dict[str, Any]) -> None:
-    """Write `content` under `key` atomically (temp file + rename), then drop older caches of the same folder and split."""
+    """Write `content` under `key` atomically (temp file + rename), then drop older caches of the same
+    folder and split."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:

@@ -49,7 +49,9 @@ def _load_cifar10_jpeg(name: str, root: Path, train: bool, options: ReadOptions)
 def _load_image_folder(name: str, root: Path, train: bool, options: ReadOptions) -> ImageTensors:
     """Your own images: <folder>/{train,test}/<class>/<image>, classes in alphabetical order."""
     if options.folder is None:
-        raise ValueError("dataset 'image_folder' needs folder=<dir with train/ and test/ class folders> (config: data.folder=...)")
+        raise ValueError(
+            "dataset 'image_folder' needs folder=<dir with train/ and test/ class folders> (config: data.folder=...)"
+        )
     return _load_folder(name, Path(options.folder).expanduser(), root, train, options)
 
 
@@ -77,7 +79,8 @@ def _load_folder(name: str, folder: Path, root: Path, train: bool, options: Read
         only_train = sorted(set(classes) - set(dataset.classes))
         only_test = sorted(set(dataset.classes) - set(classes))
         raise DatasetFormatError(
-            f"{folder}: class folders differ between train/ and test/: only in train {only_train}, only in test {only_test}"
+            f"{folder}: class folders differ between train/ and test/: only in train {only_train}, "
+            f"only in test {only_test}"
         )
     files = [path for path, _ in dataset.samples]
     labels = torch.as_tensor([target for _, target in dataset.samples], dtype=torch.int64)
@@ -153,8 +156,13 @@ def _log_conversions(split_dir: Path, modes: dict[str, dict], mode: str) -> None
         more = ", ..." if converted["count"] > len(converted["examples"]) else ""
         log.warning(
             "%s: converted %d of %d images from %s to %s, the mode most files of train/ and test/ have: %s%s",
-            split_dir, converted["count"], converted["count"] + modes[mode]["count"], source, mode,
-            ", ".join(converted["examples"]), more,
+            split_dir,
+            converted["count"],
+            converted["count"] + modes[mode]["count"],
+            source,
+            mode,
+            ", ".join(converted["examples"]),
+            more,
         )
 
 
@@ -183,10 +191,12 @@ def _decode_all(files: Sequence[str], resize: tuple[int, int] | None, split_dir:
         examples: dict[tuple[int, ...], str] = {}
         for path, image in zip(files, images):
             examples.setdefault(image.shape[:2], path)
-        listing = ", ".join(f"{h}x{w} ({count} files, e.g. {examples[(h, w)]})" for (h, w), count in sizes.most_common())
+        listing = ", ".join(
+            f"{h}x{w} ({count} files, e.g. {examples[(h, w)]})" for (h, w), count in sizes.most_common()
+        )
         raise DatasetFormatError(
-            f"{split_dir}: images have {len(sizes)} different sizes (height x width): {listing}; all must have one size "
-            f"(resize the files, or pass resize=(height, width) to load_split)"
+            f"{split_dir}: images have {len(sizes)} different sizes (height x width): {listing}; "
+            "all must have one size (resize the files, or pass resize=(height, width) to load_split)"
         )
     return images
 
@@ -194,7 +204,9 @@ def _decode_all(files: Sequence[str], resize: tuple[int, int] | None, split_dir:
 def _stack(images: Sequence[np.ndarray], mode: str) -> torch.Tensor:
     """One uint8 [N, C, H, W] of `images`, each converted to `mode` ("L": C = 1, "RGB": C = 3) with Pillow."""
     wanted_ndim = 2 if mode == "L" else 3
-    images = [image if image.ndim == wanted_ndim else np.asarray(Image.fromarray(image).convert(mode)) for image in images]
+    images = [
+        image if image.ndim == wanted_ndim else np.asarray(Image.fromarray(image).convert(mode)) for image in images
+    ]
     if mode == "L":
         return torch.from_numpy(np.stack(images)).unsqueeze(1)
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()

@@ -65,7 +65,9 @@ def load_split(
         raise ValueError(f"folder={str(folder)!r} is only used by dataset 'image_folder', not {name!r}")
     if resize is not None:
         if name not in ("image_folder", "cifar10_jpeg"):
-            raise ValueError(f"resize={resize!r} is only used by image folders (image_folder, cifar10_jpeg), not {name!r}")
+            raise ValueError(
+                f"resize={resize!r} is only used by image folders (image_folder, cifar10_jpeg), not {name!r}"
+            )
         if len(resize) != 2 or not all(isinstance(v, int) and v > 0 for v in resize):
             raise ValueError(f"resize={resize!r}: give (height, width) in pixels, two integers > 0")
         resize = (int(resize[0]), int(resize[1]))
@@ -77,8 +79,14 @@ def load_split(
     split = _READERS[name](name, root, train, options)
     _check_against_spec(split, DATASETS[name], resize)
     log.info(
-        "%s %s: %d images %s from %s (%s) in %.1f s", DATASETS[name].label, "train" if train else "test", len(split),
-        tuple(split.images.shape[1:]), split.source, "official" if split.official else "NOT official", time.perf_counter() - start,
+        "%s %s: %d images %s from %s (%s) in %.1f s",
+        DATASETS[name].label,
+        "train" if train else "test",
+        len(split),
+        tuple(split.images.shape[1:]),
+        split.source,
+        "official" if split.official else "NOT official",
+        time.perf_counter() - start,
     )
     return split
 
@@ -95,6 +103,8 @@ def _check_against_spec(split: ImageTensors, spec: DatasetSpec, resize: tuple[in
     if spec.num_classes is not None and len(split.classes) != spec.num_classes:
         problems.append(f"{len(split.classes)} classes, expected {spec.num_classes}")
     if len(split) and (split.labels.min() < 0 or split.labels.max() >= len(split.classes)):
-        problems.append(f"labels in [{int(split.labels.min())}, {int(split.labels.max())}], expected [0, {len(split.classes) - 1}]")
+        problems.append(
+            f"labels in [{int(split.labels.min())}, {int(split.labels.max())}], expected [0, {len(split.classes) - 1}]"
+        )
     if problems:
         raise DatasetFormatError(f"{split.name} from {split.source}: " + "; ".join(problems))

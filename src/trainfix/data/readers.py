@@ -48,7 +48,9 @@ def _parsing(name: str, paths: Sequence[Path | str]):
         yield
     except Exception as error:  # parsers fail in many ways (assert, pickle, scipy, torch.view); the cause stays chained
         listed = ", ".join(str(path) for path in paths)
-        raise DatasetFormatError(f"{name}: cannot read {listed} in the official format ({type(error).__name__}: {error})") from error
+        raise DatasetFormatError(
+            f"{name}: cannot read {listed} in the official format ({type(error).__name__}: {error})"
+        ) from error
 
 
 def _try_download(name: str, make: Callable[[], object]) -> str:
@@ -126,7 +128,8 @@ def _load_idx(name: str, root: Path, train: bool, options: ReadOptions) -> Image
         raise missing_error(
             name,
             searched=list(dict.fromkeys(directory for directory, _ in candidates)),
-            expected=[f"{raw / file}  (or {file}.gz)" for file in files] + ([DEBIAN_FASHION_MNIST_DIR / (f + ".gz") for f in files] if name == "fashion_mnist" else []),
+            expected=[f"{raw / file}  (or {file}.gz)" for file in files]
+            + ([DEBIAN_FASHION_MNIST_DIR / (f + ".gz") for f in files] if name == "fashion_mnist" else []),
             extra_fix=extra,
         )
     directory, suffix = found
@@ -139,7 +142,9 @@ def _load_idx(name: str, root: Path, train: bool, options: ReadOptions) -> Image
         # writing beside the .gz, which may be read-only /usr/share) and hand it a temporary copy.
         contents = [gzip.decompress(path.read_bytes()) for path in paths]
         digests = [hashlib.md5(content, usedforsecurity=False).hexdigest() for content in contents]
-    official = _verify(name, [(str(p), IDX_MD5[name][f], d) for p, f, d in zip(paths, files, digests)], options.accept_nonofficial)
+    official = _verify(
+        name, [(str(p), IDX_MD5[name][f], d) for p, f, d in zip(paths, files, digests)], options.accept_nonofficial
+    )
     with _parsing(name, paths):
         if contents is None:
             images, labels = read_image_file(str(paths[0])), read_label_file(str(paths[1]))
@@ -147,9 +152,14 @@ def _load_idx(name: str, root: Path, train: bool, options: ReadOptions) -> Image
             with tempfile.TemporaryDirectory(prefix="trainfix-idx-") as scratch:
                 for file, content in zip(files, contents):
                     (Path(scratch) / file).write_bytes(content)
-                images, labels = read_image_file(os.path.join(scratch, files[0])), read_label_file(os.path.join(scratch, files[1]))
+                images, labels = (
+                    read_image_file(os.path.join(scratch, files[0])),
+                    read_label_file(os.path.join(scratch, files[1])),
+                )
     if images.shape[0] != labels.shape[0]:
-        raise DatasetFormatError(f"{name}: {paths[0]} holds {images.shape[0]} images but {paths[1]} {labels.shape[0]} labels")
+        raise DatasetFormatError(
+            f"{name}: {paths[0]} holds {images.shape[0]} images but {paths[1]} {labels.shape[0]} labels"
+        )
     return ImageTensors(
         images=images.unsqueeze(1).contiguous(),
         labels=labels.to(torch.int64),
@@ -200,7 +210,9 @@ def _load_cifar(name: str, root: Path, train: bool, options: ReadOptions) -> Ima
     official_class, reader = _CIFAR_CLASSES[name]
     base = root / official_class.base_folder
     listed = official_class.train_list if train else official_class.test_list
-    files = [(base / file, md5) for file, md5 in listed] + [(base / official_class.meta["filename"], official_class.meta["md5"])]
+    files = [(base / file, md5) for file, md5 in listed] + [
+        (base / official_class.meta["filename"], official_class.meta["md5"])
+    ]
     failure = ""
     if not all(path.is_file() for path, _ in files) and options.download:
         failure = _try_download(name, lambda: official_class(str(root), train=train, download=True))
@@ -229,11 +241,15 @@ def _load_svhn(name: str, root: Path, train: bool, options: ReadOptions) -> Imag
     failure = ""
     for split, (path, _) in files.items():
         if not path.is_file() and options.download:
-            failure = failure or _try_download(name, lambda split=split: tvd.SVHN(str(root), split=split, download=True))
+            failure = failure or _try_download(
+                name, lambda split=split: tvd.SVHN(str(root), split=split, download=True)
+            )
     missing = [str(path) for path, _ in files.values() if not path.is_file()]
     if missing:
         raise missing_error(name, [root], missing, failure)
-    official = _verify(name, [(str(path), md5, calculate_md5(path)) for path, md5 in files.values()], options.accept_nonofficial)
+    official = _verify(
+        name, [(str(path), md5, calculate_md5(path)) for path, md5 in files.values()], options.accept_nonofficial
+    )
     images, labels = [], []
     for split, (path, _) in files.items():
         with _parsing(name, [path]):

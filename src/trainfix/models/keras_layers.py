@@ -99,7 +99,9 @@ def keras_init_(net: nn.Module, kernel: str = "glorot_uniform", skip_last: bool 
         layers = layers[:-1]
     for module in layers:
         std = keras_scale(module.weight, kernel)
-        if kernel == "glorot_uniform":  # the same bound; kept as xavier_uniform_ so existing runs draw bit-identical weights
+        if (
+            kernel == "glorot_uniform"
+        ):  # the same bound; kept as xavier_uniform_ so existing runs draw bit-identical weights
             nn.init.xavier_uniform_(module.weight)
         elif KERAS_INITIALIZERS[kernel][2] == "uniform":
             nn.init.uniform_(module.weight, -math.sqrt(3.0) * std, math.sqrt(3.0) * std)

@@ -10,7 +10,18 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from trainfix.models import apricot_cnn, deepeutaxy_cnn, densenet, leap_lenet, magnet_lenet, mlp, mobilenetv2, resnet_cifar, vgg, wide_resnet
+from trainfix.models import (
+    apricot_cnn,
+    deepeutaxy_cnn,
+    densenet,
+    leap_lenet,
+    magnet_lenet,
+    mlp,
+    mobilenetv2,
+    resnet_cifar,
+    vgg,
+    wide_resnet,
+)
 from trainfix.models.keras_layers import KERAS_INITIALIZERS, GaussianNoise, keras_init_
 from trainfix.models.network import Network
 
@@ -63,8 +74,16 @@ BIGBALLON = "pre-activation ResNet, BIGBALLON cifar-10-cnn (Apricot)"
 MODELS: dict[str, ModelSpec] = {
     "cnn1": ModelSpec(deepeutaxy_cnn.CNN1, "DeepEutaxy CNN1 (Keras model1)", MNIST, 28, VALID_CONVS),
     "lenet5": ModelSpec(deepeutaxy_cnn.LeNet5, "DeepEutaxy LeNet-5 (Keras lenet5)", MNIST, 28, VALID_CONVS),
-    "magnet_lenet": ModelSpec(magnet_lenet.MagnetLeNet, "LEAP's LeNet embedding CNN (SPL-ADVisE)", MNIST, 4, "two 2x2 max pools"),
-    "leap_lenet": ModelSpec(leap_lenet.LeapLeNet, "LEAP's paper-era MNIST student (SPL-ADVisE lenet.py, 6b8d9d8..bccac11)", MNIST, 4, "two 2x2 max pools"),
+    "magnet_lenet": ModelSpec(
+        magnet_lenet.MagnetLeNet, "LEAP's LeNet embedding CNN (SPL-ADVisE)", MNIST, 4, "two 2x2 max pools"
+    ),
+    "leap_lenet": ModelSpec(
+        leap_lenet.LeapLeNet,
+        "LEAP's paper-era MNIST student (SPL-ADVisE lenet.py, 6b8d9d8..bccac11)",
+        MNIST,
+        4,
+        "two 2x2 max pools",
+    ),
     "resnet20": ModelSpec(resnet_cifar.resnet20, KERAS_V1, CIFAR, 4, TWO_HALVINGS),
     "resnet32": ModelSpec(resnet_cifar.resnet32, KERAS_V1, CIFAR, 4, TWO_HALVINGS),
     "preact_resnet20": ModelSpec(resnet_cifar.preact_resnet20, BIGBALLON, CIFAR, 4, TWO_HALVINGS),
@@ -96,7 +115,13 @@ def model_names() -> list[str]:
 
 
 def build_model(
-    name: str, num_classes: int, in_channels: int, image_size: int, *, init: str = "default", input_noise_std: float = 0.0,
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    *,
+    init: str = "default",
+    input_noise_std: float = 0.0,
     **kwargs: object,
 ) -> Network:
     """Build model `name` for `in_channels` x `image_size` x `image_size` images and `num_classes`
@@ -115,7 +140,9 @@ def build_model(
         raise ValueError(f"unknown model {name!r}; accepted: {', '.join(model_names())}")
     if init not in INITS:
         raise ValueError(f"model.init={init!r}; accepted: {', '.join(INITS)}")
-    if not (isinstance(input_noise_std, int | float) and not isinstance(input_noise_std, bool) and input_noise_std >= 0):
+    if not (
+        isinstance(input_noise_std, int | float) and not isinstance(input_noise_std, bool) and input_noise_std >= 0
+    ):
         raise ValueError(f"model.input_noise_std={input_noise_std!r}; accepted: a number >= 0 (0 = off)")
     spec = MODELS[name]
     if in_channels not in spec.channels or (isinstance(image_size, int) and image_size < spec.min_size):

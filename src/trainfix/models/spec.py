@@ -19,9 +19,16 @@ class NetSpec:
     in_channels: int
     image_size: int
     params: dict[str, Any]
-    init: str = "default"           # model.init (checkpoints saved before it existed: the model's own)
-    input_noise_std: float = 0.0    # model.input_noise_std
+    init: str = "default"  # model.init (checkpoints saved before it existed: the model's own)
+    input_noise_std: float = 0.0  # model.input_noise_std
 
     def build(self) -> nn.Module:
-        return build_model(self.name, num_classes=self.num_classes, in_channels=self.in_channels, image_size=self.image_size,
-                           init=self.init, input_noise_std=self.input_noise_std, **self.params)
+        return build_model(
+            self.name,
+            num_classes=self.num_classes,
+            in_channels=self.in_channels,
+            image_size=self.image_size,
+            init=self.init,
+            input_noise_std=self.input_noise_std,
+            **self.params,
+        )

@@ -71,8 +71,15 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     original_class: type[nn.modules.batchnorm._BatchNorm] = nn.BatchNorm2d
     _check_non_zero_input_channels = nn.SyncBatchNorm._check_non_zero_input_channels
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, process_group: dist.ProcessGroup | None = None) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: dist.ProcessGroup | None = None,
+    ) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats)
         self.process_group = process_group
 
@@ -122,7 +129,9 @@ def convert_sync_batchnorm(module: nn.Module, process_group: dist.ProcessGroup |
     """Every BatchNorm layer of `module` replaced by `SyncBatchNorm` (same parameter and buffer
     tensors, as `torch.nn.SyncBatchNorm.convert_sync_batchnorm`); returns (module, layers converted)."""
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, nn.SyncBatchNorm | SyncBatchNorm):
-        new = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats, process_group)
+        new = SyncBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats, process_group
+        )
         new.original_class = type(module)
         if module.affine:
             with torch.no_grad():
@@ -145,7 +154,9 @@ def convert_sync_batchnorm(module: nn.Module, process_group: dist.ProcessGroup |
 def revert_sync_batchnorm(module: nn.Module) -> nn.Module:
     """Undo `convert_sync_batchnorm`: each `SyncBatchNorm` back to the class it replaced, same tensors."""
     if isinstance(module, SyncBatchNorm):
-        old = module.original_class(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+        old = module.original_class(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         if module.affine:
             with torch.no_grad():
                 old.weight = module.weight

@@ -5,7 +5,8 @@
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_iv
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_vii \\
         --base-runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_vii --table vii
-    python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full [--replay --budgets 50,100]
+    python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full \\
+        [--replay --budgets 50,100]
     python -m trainfix.results apricot --runs multirun/apricot_quick --out results/apricot_quick
     python -m trainfix.results leap --runs multirun/leap_table_1_quick --out results/leap_table_1_quick
     python -m trainfix.results trimming --runs multirun/trimming_table_1_quick --out results/trimming_table_1_quick
@@ -25,6 +26,7 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
+from trainfix.results import findings
 from trainfix.results.collect import RunsFailedError, RunsInputError, collect_runs
 from trainfix.results.papers import PAPERS
 from trainfix.results.report import write_report
@@ -34,16 +36,36 @@ from trainfix.results.summary import AT, summarize, summary_markdown, write_summ
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m trainfix.results", description=__doc__.split("\n\n")[0])
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    summary = commands.add_parser("summary", help="one row per configuration of any sweep: mean ± std over seeds, statuses")
-    summary.add_argument("--runs", type=Path, required=True, help="folder holding run folders (run.json, metrics.csv), e.g. multirun/<task_name>")
+    summary = commands.add_parser(
+        "summary", help="one row per configuration of any sweep: mean ± std over seeds, statuses"
+    )
+    summary.add_argument(
+        "--runs",
+        type=Path,
+        required=True,
+        help="folder holding run folders (run.json, metrics.csv), e.g. multirun/<task_name>",
+    )
     summary.add_argument("--metric", default="test_acc", help="metrics.csv column to summarize (default test_acc)")
-    summary.add_argument("--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs")
+    summary.add_argument(
+        "--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs"
+    )
     summary.add_argument("--out", type=Path, help="also write the summary to this .md or .csv file")
-    report = commands.add_parser("report", help="one self-contained HTML report: summary, learning curves, run statuses")
-    report.add_argument("--runs", type=Path, required=True, help="folder holding run folders, e.g. multirun/<task_name>")
+    report = commands.add_parser(
+        "report", help="one self-contained HTML report: summary, learning curves, run statuses"
+    )
+    report.add_argument(
+        "--runs", type=Path, required=True, help="folder holding run folders, e.g. multirun/<task_name>"
+    )
     report.add_argument("--out", type=Path, required=True, help="the .html file to write")
     report.add_argument("--metric", default="test_acc", help="metrics.csv column of the summary (default test_acc)")
-    report.add_argument("--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs")
+    report.add_argument(
+        "--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs"
+    )
+    findings.add_arguments(
+        commands.add_parser(
+            "findings", help="each paper's headline claims against the committed evidence (docs/findings.md)"
+        )
+    )
     for name, module in PAPERS.items():
         paper = import_module(module)
         paper.add_arguments(commands.add_parser(name, help=paper.HELP))
@@ -66,6 +88,8 @@ def run_command(args: argparse.Namespace) -> list[Path]:
         return summarize_command(args)
     if args.command == "report":
         return report_command(args)
+    if args.command == "findings":
+        return findings.build(args)
     return import_module(PAPERS[args.command]).build(args)
 
 

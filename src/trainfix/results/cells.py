@@ -3,10 +3,12 @@
 - `RunPool` groups selected runs into cells by (row, group, seed), group = a strategy, method or role;
   among several folders of one seed the best status wins (finished first, then the latest).
 - `Aggregate`: the numbers of a cell: mean and sample std (ddof 1) of the counted values, n, their
-  seeds, and the statuses of the runs not counted. A method-vs-baseline comparison (a difference and
-  its confidence interval) is computed from two Aggregates' `values`.
-- `Cell` / `aggregate`: one "ours" text of a seed-per-cell table: "98.52% (4/5; 1 failed)", or why it
-  has no number ("missing", "failed", "2 running, 1 failed").
+  seeds, and the statuses of the runs not counted.
+- `difference`: a method-minus-baseline comparison of two cells' counted values: the difference of the
+  means and its 95 % Welch t interval over seeds (`statistics.welch_difference`), with its text and the
+  values file's columns (`difference_text`, `difference_columns`, `with_difference`).
+- `Cell` / `aggregate`: one "ours" text of a seed-per-cell table: "98.52% ± 0.21 (4/5; 1 failed)",
+  "98.52% ± 0.21 (n=5)", or why it has no number ("missing", "failed", "2 running, 1 failed").
 - `entry` / `layout`: one row of a table's long values frame, and the paper | ours | diff layout.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +24,28 @@ import pandas as pd
 
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, UNREADABLE
 from trainfix.results.configs import require_same_configs
+from trainfix.results.statistics import Difference, welch_difference
 
 SOURCES = ("paper", "ours", "diff")
+# The caption words of every method-minus-baseline column (`difference`).
+INTERVAL_NOTE = "95 % Welch t interval over seeds (n per arm as shown)"
 OFF_PROTOCOL = "off protocol"
 # Order in which the reasons a seed does not count are listed in a cell: measurement reasons, then statuses.
-REASON_ORDER = ("not converged", "not reached", "no gradient norm", "not recorded", "no epochs", "running", "failed",
-                "diverged", "chance level", DATA_MISSING, "missing", UNREADABLE, OFF_PROTOCOL)
+REASON_ORDER = (
+    "not converged",
+    "not reached",
+    "no gradient norm",
+    "not recorded",
+    "no epochs",
+    "running",
+    "failed",
+    "diverged",
+    "chance level",
+    DATA_MISSING,
+    "missing",
+    UNREADABLE,
+    OFF_PROTOCOL,
+)
 # Status preference when one (row, group, seed) has several run folders.
 STATUS_RANK = {OK_STATUS: 0, "diverged": 1, "running": 2, "failed": 3, DATA_MISSING: 4, UNREADABLE: 5, OFF_PROTOCOL: 6}
 
@@ -62,8 +80,11 @@ def aggregate_runs(runs: pd.DataFrame, value: str) -> Aggregate:
     """The Aggregate of `runs` (rows with status, seed and the `value` column): finished runs with a value count."""
     counted = (runs["status"] == OK_STATUS) & runs[value].notna()
     done = runs[counted]
-    return Aggregate(tuple(float(v) for v in done[value]), tuple(done["seed"]) if "seed" in done else (),
-                     tuple(runs.loc[~counted, "status"].value_counts().items()))
+    return Aggregate(
+        tuple(float(v) for v in done[value]),
+        tuple(done["seed"]) if "seed" in done else (),
+        tuple(runs.loc[~counted, "status"].value_counts().items()),
+    )
 
 
 # --------------------------------------------------------------------------- seed-per-cell texts
@@ -73,7 +94,9 @@ class Cell:
 
     kind: "acc" (value in percent), "epochs", "ratio" or "text". used/expected: seeds counted and
     seeds expected. others: (reason, count) for the seeds not counted. text_if_none: shown when
-    value is None.
+    value is None. values: the counted seeds' numbers when the cell is their mean (`aggregate`); its
+    text then reads mean ± sample std (n), and `difference` compares two such cells. A cell computed
+    otherwise (a ratio of two means) has none and shows its value alone.
     """
 
     kind: str
@@ -82,12 +105,22 @@ class Cell:
     expected: int = 0
     text_if_none: str = ""
     others: tuple[tuple[str, int], ...] = ()
+    values: tuple[float, ...] = ()
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation (ddof 1) of `values`; NaN when fewer than 2."""
+        return Aggregate(self.values).std
 
     @property
     def text(self) -> str:
         if self.value is None:
             return self.text_if_none
         text = format_value(self.kind, self.value)
+        if len(self.values) > 1:
+            text += " ± " + format_spread(self.kind, self.std)
+        if self.values and self.used == self.expected:
+            text += f" (n={self.used})"
         if self.used < self.expected:
             detail = f"{self.used}/{self.expected}"
             if self.others:
@@ -106,7 +139,9 @@ def aggregate(kind: str, outcomes: list[Outcome], soft: str | None = None, soft_
     counts = Counter(v for v in outcomes if isinstance(v, str))
     others = tuple(sorted(counts.items(), key=lambda item: (_reason_rank(item[0]), item[0])))
     if numbers:
-        return Cell(kind, sum(numbers) / len(numbers), len(numbers), len(outcomes), others=others)
+        return Cell(
+            kind, sum(numbers) / len(numbers), len(numbers), len(outcomes), others=others, values=tuple(numbers)
+        )
     if not outcomes:
         return Cell(kind, None, text_if_none="missing")
     if len(counts) == 1:
@@ -137,6 +172,11 @@ def format_value(kind: str, value: float) -> str:
     return str(value)
 
 
+def format_spread(kind: str, std: float) -> str:
+    """A standard deviation beside its mean: 0.21 for accuracies (percentage points) and ratios, 3.2 for epochs."""
+    return _trim(std) if kind == "epochs" else f"{std:.2f}"
+
+
 def format_diff(kind: str, diff: float) -> str:
     """+0.35 pp for accuracies, -3.2 for epochs, +0.12 for ratios (rounded to 2 decimals; -0 shows as 0)."""
     d = round(diff, 2) or 0.0
@@ -149,6 +189,36 @@ def format_diff(kind: str, diff: float) -> str:
 
 def _trim(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+# --------------------------------------------------------------------------- method - baseline
+def difference(method: Sequence[float], baseline: Sequence[float]) -> Difference | None:
+    """mean(method) - mean(baseline) with its 95 % Welch t interval over seeds (`statistics.welch_difference`),
+    from each arm's counted values (one per seed); None when an arm has none, nan bounds when one has 1."""
+    a, b = Aggregate(tuple(method)), Aggregate(tuple(baseline))
+    if not a.n or not b.n:
+        return None
+    return welch_difference(a.mean, a.std, a.n, b.mean, b.std, b.n)
+
+
+def difference_text(d: Difference | None) -> str:
+    """'+0.82 [-0.31, +1.95]' (difference [95 % interval]), '+0.82 (no interval: n < 2)', or 'n/a'."""
+    return "n/a" if d is None else d.text()
+
+
+def difference_columns(baseline: str, d: Difference | None) -> dict[str, float]:
+    """A values file's numbers of a difference against `baseline`: vs_<baseline>_diff, _ci_low, _ci_high (nan when
+    there is no difference or no interval)."""
+    prefix = "vs_" + baseline.lower().replace(" ", "_")
+    numbers = (math.nan, math.nan, math.nan) if d is None else (d.diff, d.low, d.high)
+    return dict(zip((f"{prefix}_diff", f"{prefix}_ci_low", f"{prefix}_ci_high"), numbers))
+
+
+def with_difference(row: dict[str, Any], cell: Cell, base: Cell, baseline: str) -> dict[str, Any]:
+    """`row` (an `entry`) with the difference of `cell` minus `base`: `vs` (the table's column source, 'vs BL'),
+    `vs_text` and the numbers of `difference_columns`."""
+    d = difference(cell.values, base.values)
+    return {**row, "vs": f"vs {baseline}", "vs_text": difference_text(d), **difference_columns(baseline, d)}
 
 
 # --------------------------------------------------------------------------- runs -> cells
@@ -183,7 +253,9 @@ class RunPool:
         for collection, runs in parts:
             frames.append(runs)
             path_of = dict(zip(runs["run_id"], runs["path"]))
-            for run_id, frame in collection.epochs[collection.epochs["run_id"].isin(set(path_of))].groupby("run_id", sort=False):
+            for run_id, frame in collection.epochs[collection.epochs["run_id"].isin(set(path_of))].groupby(
+                "run_id", sort=False
+            ):
                 metrics[str(path_of[run_id])] = frame.reset_index(drop=True)
             for run_id, path in path_of.items():
                 configs[str(path)] = collection.configs.get(run_id) or {}
@@ -221,7 +293,13 @@ class RunPool:
     def counted(self, run: pd.Series | None) -> bool:
         """Whether `run` counts in the cells: finished, with epochs, and not excluded."""
         metrics = self.epochs_of(run)
-        return run is not None and run["status"] == OK_STATUS and metrics is not None and not metrics.empty and not self.excluded(run)
+        return (
+            run is not None
+            and run["status"] == OK_STATUS
+            and metrics is not None
+            and not metrics.empty
+            and not self.excluded(run)
+        )
 
     def outcomes(self, row: str, group: str, seeds: list[int], measure: Measure) -> list[Outcome]:
         """Per expected seed: `measure(metrics, run)` for a counted run, else why it has no number."""
@@ -229,10 +307,14 @@ class RunPool:
         cell = (row, group, tuple(seeds))
         if cell not in self.checked:
             # Runs marked off protocol count only when asked for (--allow-off-protocol): not compared.
-            finished = {str(run["run_id"]): self.configs.get(str(run["path"])) or {}
-                        for _, run in chosen if run is not None and run["status"] == OK_STATUS
-                        and not isinstance(run.get("off_protocol"), str)}
-            require_same_configs(finished, f"{self.label}, row {row}, {group}", " and ".join(self.roots) or "--runs", self.allowed)
+            finished = {
+                str(run["run_id"]): self.configs.get(str(run["path"])) or {}
+                for _, run in chosen
+                if run is not None and run["status"] == OK_STATUS and not isinstance(run.get("off_protocol"), str)
+            }
+            require_same_configs(
+                finished, f"{self.label}, row {row}, {group}", " and ".join(self.roots) or "--runs", self.allowed
+            )
             self.checked.add(cell)
         result: list[Outcome] = []
         for _, run in chosen:
@@ -269,11 +351,19 @@ def entry(row: str, label: str, column: str, kind: str, paper: Any, cell: Cell) 
     ours = cell.value if cell.value is not None else math.nan
     diff = ours - paper_number if not (math.isnan(ours) or math.isnan(paper_number)) else math.nan
     return {
-        "row": row, "label": label, "column": column, "kind": kind,
-        "paper": paper_number, "paper_text": paper_text(kind, paper),
-        "ours": ours, "ours_text": cell.text,
-        "diff": diff, "diff_text": "n/a" if math.isnan(diff) else format_diff(kind, diff),
-        "seeds_used": cell.used, "seeds_expected": cell.expected,
+        "row": row,
+        "label": label,
+        "column": column,
+        "kind": kind,
+        "paper": paper_number,
+        "paper_text": paper_text(kind, paper),
+        "ours": ours,
+        "ours_text": cell.text,
+        "diff": diff,
+        "diff_text": "n/a" if math.isnan(diff) else format_diff(kind, diff),
+        "seeds_used": cell.used,
+        "seeds_expected": cell.expected,
+        "ours_std": cell.std,
     }
 
 
@@ -284,7 +374,9 @@ def values_frame(entries: list[dict[str, Any]], attrs: dict[str, Any]) -> pd.Dat
     return values
 
 
-def layout(cells: Iterable[tuple[str, str, dict[str, str]]], index_name: str, attrs: dict[str, Any] | None = None) -> pd.DataFrame:
+def layout(
+    cells: Iterable[tuple[str, str, dict[str, str]]], index_name: str, attrs: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """The paper's layout of (row label, column, {source: text}) cells: one row per label, columns
     (column, source) in the order first seen (sources as given: paper, ours, diff)."""
     rows: dict[str, dict[tuple[str, str], str]] = {}
@@ -301,6 +393,12 @@ def layout(cells: Iterable[tuple[str, str, dict[str, str]]], index_name: str, at
 
 
 def widen(values: pd.DataFrame, index_name: str = "Model") -> pd.DataFrame:
-    """The long values frame (one row per cell, `entry`) in the paper's layout."""
-    cells = ((r.label, r.column, dict(zip(SOURCES, (r.paper_text, r.ours_text, r.diff_text)))) for r in values.itertuples())
+    """The long values frame (one row per cell, `entry`) in the paper's layout; a cell compared with a baseline
+    (`with_difference`) has a fourth source, its `vs` ('vs BL')."""
+    cells = []
+    for r in values.to_dict("records"):
+        texts = dict(zip(SOURCES, (r["paper_text"], r["ours_text"], r["diff_text"])))
+        if isinstance(r.get("vs"), str):
+            texts[r["vs"]] = r["vs_text"]
+        cells.append((r["label"], r["column"], texts))
     return layout(cells, index_name, values.attrs)

@@ -40,10 +40,31 @@ DATA_MISSING = "data missing"
 UNREADABLE = "unreadable"
 
 RUN_COLUMNS = [
-    "run_id", "path", "status", "run_status", "seed", "row", "model", "strategy", "strategy_target",
-    "variant", "profile", "data_label", "data_official", "num_train",
-    "device", "gpu", "error", "end_time", "init_from", "n_epochs", "train_acc_column", "train_loss_column", "problem",
-    "num_classes", "train_window",
+    "run_id",
+    "path",
+    "status",
+    "run_status",
+    "seed",
+    "row",
+    "model",
+    "strategy",
+    "strategy_target",
+    "variant",
+    "profile",
+    "data_label",
+    "data_official",
+    "num_train",
+    "device",
+    "gpu",
+    "error",
+    "end_time",
+    "init_from",
+    "n_epochs",
+    "train_acc_column",
+    "train_loss_column",
+    "problem",
+    "num_classes",
+    "train_window",
 ]
 ID_COLUMNS = ["run_id", "row", "strategy", "seed", "status"]
 
@@ -97,11 +118,18 @@ def find_run_folders(root: Path) -> list[Path]:
     if not root.is_dir():
         raise RunsInputError(f"runs folder {root} is a file, not a folder; {expected}")
     # rglob does not descend into linked folders: a run folder linked in as a child is found by the glob
-    folders = sorted({p.parent for name in (RUN_FILE, METRICS_FILE) for p in (*root.rglob(name), *root.glob(f"*/{name}"))})
+    folders = sorted(
+        {p.parent for name in (RUN_FILE, METRICS_FILE) for p in (*root.rglob(name), *root.glob(f"*/{name}"))}
+    )
     if not folders:
         found = sorted(p.name for p in root.iterdir())
-        listing = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "") if found else "nothing"
-        raise RunsInputError(f"runs folder {root} holds no run folders (no {RUN_FILE} or {METRICS_FILE} below it; found: {listing}); {expected}")
+        listing = (
+            ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "") if found else "nothing"
+        )
+        raise RunsInputError(
+            f"runs folder {root} holds no run folders (no {RUN_FILE} or {METRICS_FILE} below it; found: {listing}); "
+            f"{expected}"
+        )
     return folders
 
 
@@ -128,7 +156,9 @@ def collect_runs(root: Path) -> RunCollection:
         metric_cols = [c for c in epochs.columns if c not in ID_COLUMNS]
         epochs = epochs[ID_COLUMNS + metric_cols].sort_values(["run_id", "epoch"], kind="stable").reset_index(drop=True)
     else:
-        epochs = pd.DataFrame(columns=ID_COLUMNS + METRIC_COLUMNS + ["epoch_number", "train_acc_used", "train_loss_used"])
+        epochs = pd.DataFrame(
+            columns=ID_COLUMNS + METRIC_COLUMNS + ["epoch_number", "train_acc_used", "train_loss_used"]
+        )
     return RunCollection(root=root, runs=runs, epochs=epochs, configs=configs)
 
 
@@ -225,7 +255,9 @@ def _read_metrics(folder: Path, problems: list[str]) -> pd.DataFrame:
         problems.append(f"{int(bad.sum())} rows of {METRICS_FILE} without an epoch number were dropped")
     metrics = metrics[~bad].astype({"epoch": int})
     metrics = metrics.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
-    numeric = [c for c in [*METRIC_COLUMNS, "train_eval_acc", "train_eval_loss"] if c in metrics.columns and c != "epoch"]
+    numeric = [
+        c for c in [*METRIC_COLUMNS, "train_eval_acc", "train_eval_loss"] if c in metrics.columns and c != "epoch"
+    ]
     metrics[numeric] = metrics[numeric].apply(pd.to_numeric, errors="coerce")
     return metrics
 
@@ -235,4 +267,5 @@ def _recorded(metrics: pd.DataFrame, column: str) -> bool:
 
 
 class RunsFailedError(RuntimeError):
-    """Some cells' runs failed for another reason than missing data, and the command was asked to fail then (`--strict`)."""
+    """Some cells' runs failed for another reason than missing data, and the command was asked to fail
+    then (`--strict`)."""

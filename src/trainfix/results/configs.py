@@ -43,7 +43,9 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
-def require_same_configs(configs: dict[str, dict[str, Any]], cell: str, where: Any, allowed: Iterable[str] = ()) -> None:
+def require_same_configs(
+    configs: dict[str, dict[str, Any]], cell: str, where: Any, allowed: Iterable[str] = ()
+) -> None:
     """A cell averages seeds of one configuration: raise ValueError when two of `configs` ({run name:
     resolved config}) differ in a compared key, naming the keys, both runs and their values, and what to
     do. `where` names the runs' folder; `allowed`: dotted keys the members of this cell differ in by
@@ -56,19 +58,29 @@ def require_same_configs(configs: dict[str, dict[str, Any]], cell: str, where: A
     flat = {name: flat_config(config) for name, config in configs.items()}
     names = list(flat)
     for i, first in enumerate(names):
-        for other in names[i + 1:]:
+        for other in names[i + 1 :]:
             a, b = flat[first], flat[other]
             values = {}
             for k in [*a, *(k for k in b if k not in a)]:
                 (known_a, value_a), (known_b, value_b) = recorded_value(a, k), recorded_value(b, k)
-                if known_a and known_b and k not in allowed and not ignored(k) and value_text(value_a) != value_text(value_b):
+                if (
+                    known_a
+                    and known_b
+                    and k not in allowed
+                    and not ignored(k)
+                    and value_text(value_a) != value_text(value_b)
+                ):
                     values[k] = (value_a, value_b)
             if values:
-                shown = "; ".join(f"{k}: {value_text(va)} ({first}) vs {value_text(vb)} ({other})" for k, (va, vb) in list(values.items())[:5])
+                shown = "; ".join(
+                    f"{k}: {value_text(va)} ({first}) vs {value_text(vb)} ({other})"
+                    for k, (va, vb) in list(values.items())[:5]
+                )
                 raise ValueError(
                     f"{cell}: finished runs under {where} differ in {len(values)} key(s) besides the seed ({shown}); "
-                    "a cell is the mean over seeds of one configuration: give --runs a folder holding one configuration "
-                    "per cell (e.g. one folder per profile, update budget or strategy option)"
+                    "a cell is the mean over seeds of one configuration: "
+                    "give --runs a folder holding one configuration per cell (e.g. one folder per profile, "
+                    "update budget or strategy option)"
                 )
 
 

@@ -79,8 +79,10 @@ def load_manifest(path: Path = MANIFEST) -> list[Evidence]:
         missing = {"path", "title", "produced", "build", "reduced"} - set(item or {})
         unknown = set(item or {}) - keys
         if missing or unknown:
-            raise ValueError(f"{path}: folders[{i}] ({(item or {}).get('path', '?')}): missing {sorted(missing)}, "
-                             f"unknown {sorted(unknown)}; accepted keys: {sorted(keys)}")
+            raise ValueError(
+                f"{path}: folders[{i}] ({(item or {}).get('path', '?')}): missing {sorted(missing)}, "
+                f"unknown {sorted(unknown)}; accepted keys: {sorted(keys)}"
+            )
         entries.append(Evidence(**{k: (str(v).strip() if v is not None else None) for k, v in item.items()}))
     paths = Counter(e.path for e in entries)
     if duplicates := [p for p, n in paths.items() if n > 1]:
@@ -168,8 +170,11 @@ def _commit_table(runs: list[RunFacts]) -> list[str]:
         dirty = sum(1 for r in members if r.dirty is True)
         clean = sum(1 for r in members if r.dirty is False)
         unknown = len(members) - dirty - clean
-        parts = ([f"clean ({clean})"] if clean else []) + ([f"**uncommitted changes** ({dirty})"] if dirty else []) \
+        parts = (
+            ([f"clean ({clean})"] if clean else [])
+            + ([f"**uncommitted changes** ({dirty})"] if dirty else [])
             + ([f"not recorded ({unknown})"] if unknown else [])
+        )
         shown = f"`{commit}`" if commit != "not recorded" else commit
         lines.append(f"| {shown} | {len(members)} | {', '.join(parts)} |")
     return lines
@@ -179,7 +184,8 @@ def _host_lines(runs: list[RunFacts]) -> list[str]:
     hosts = Counter(
         f"{r.host.get('device', '?')}, {r.host.get('cpu_threads', '?')} thread(s), "
         f"host `{r.host.get('hostname', '?')}`, "
-        f"{r.host.get('platform', '?')}" for r in runs
+        f"{r.host.get('platform', '?')}"
+        for r in runs
     )
     lines = [f"- {text}: {n} run(s)" for text, n in sorted(hosts.items())]
     keys = ("python", "torch", "pytorch-lightning", "torchvision", "hydra-core", "trainfix")
@@ -189,9 +195,11 @@ def _host_lines(runs: list[RunFacts]) -> list[str]:
 
 
 def _run_table(runs: list[RunFacts]) -> list[str]:
-    lines = ["| run | status | seed | epochs | start (UTC) | end (UTC) | start to end | in attempts | attempts "
-             "| commit | tree | overrides |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | status | seed | epochs | start (UTC) | end (UTC) | start to end | in attempts | attempts "
+        "| commit | tree | overrides |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in runs:
         start, end = _time(r.start), _time(r.end)
         span = (end - start).total_seconds() if start and end else None
@@ -200,22 +208,28 @@ def _run_table(runs: list[RunFacts]) -> list[str]:
         name = f"{r.name} (link: `{r.linked}`)" if r.linked else r.name
         seed = r.seed if r.seed is not None else "-"
         epochs = r.epochs if r.epochs is not None else "-"
-        lines.append(f"| {name} | {r.status} | {seed} | {epochs} "
-                     f"| {_utc(r.start)} | {_utc(r.end)} | {_duration(span)} | {_duration(r.active_s)} | {r.attempts} "
-                     f"| {(r.commit or '-')[:10]} | {tree} | {overrides} |")
+        lines.append(
+            f"| {name} | {r.status} | {seed} | {epochs} "
+            f"| {_utc(r.start)} | {_utc(r.end)} | {_duration(span)} | {_duration(r.active_s)} | {r.attempts} "
+            f"| {(r.commit or '-')[:10]} | {tree} | {overrides} |"
+        )
     return lines
 
 
 def _pass_table(passes: list[dict]) -> list[str]:
-    lines = ["| pass | strategy | direction | r | retrain epochs | eval on | batches done / planned | complete "
-             "| test acc | gain (points) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| pass | strategy | direction | r | retrain epochs | eval on | batches done / planned | complete "
+        "| test acc | gain (points) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for p in passes:
         test = f"{100 * p['test_acc']:.2f} %" if isinstance(p.get("test_acc"), (int, float)) else "-"
         gain = f"{100 * p['gain']:+.2f}" if isinstance(p.get("gain"), (int, float)) else "-"
-        lines.append(f"| {p['name']} | {p.get('strategy', '-')} | {p.get('direction', '-')} | {p.get('r', '-')} "
-                     f"| {p.get('retrain_epochs', '-')} | {p.get('eval_on', '-')} | {p.get('batches_done', '-')} / "
-                     f"{p.get('batches_planned', '-')} | {p.get('complete', '-')} | {test} | {gain} |")
+        lines.append(
+            f"| {p['name']} | {p.get('strategy', '-')} | {p.get('direction', '-')} | {p.get('r', '-')} "
+            f"| {p.get('retrain_epochs', '-')} | {p.get('eval_on', '-')} | {p.get('batches_done', '-')} / "
+            f"{p.get('batches_planned', '-')} | {p.get('complete', '-')} | {test} | {gain} |"
+        )
     return lines
 
 
@@ -231,50 +245,85 @@ def render(entry: Evidence, root: Path = Path(".")) -> str:
     ends = [t for t in (_time(r.end) for r in runs) if t]
     active = sum(r.active_s or 0.0 for r in runs if not r.linked)
     statuses = Counter(r.status for r in runs)
-    out = [f"# {entry.title}", "",
-           "Generated by `python -m trainfix.results.provenance` from `results/manifest.yaml` and the records in"
-           " `runs/`"
-           " (do not edit: edit the manifest, or the notes file).", ""]
+    out = [
+        f"# {entry.title}",
+        "",
+        "Generated by `python -m trainfix.results.provenance` from `results/manifest.yaml` and the records in"
+        " `runs/`"
+        " (do not edit: edit the manifest, or the notes file).",
+        "",
+    ]
     if runs_dir.is_symlink():
         out += [f"`runs/` is a link to `{os.readlink(runs_dir)}`: the same runs, read differently.", ""]
     out += ["## What was reduced against the paper's protocol", "", entry.reduced, ""]
     if entry.notes:
         out += [f"Hand-written notes (results, commands, hardware as it was used): [{entry.notes}]({entry.notes}).", ""]
-    out += ["## Commands", "",
-            "The runs (training; resumable, checkpoints stay in the runs folder and are not committed):", "",
-            f"    {entry.produced}", "",
-            "The tables, figures and report.html in this folder, offline from `runs/` (`make reports` runs it for every"
-            " evidence folder):", "",
-            f"    python -m {entry.build}", ""]
+    out += [
+        "## Commands",
+        "",
+        "The runs (training; resumable, checkpoints stay in the runs folder and are not committed):",
+        "",
+        f"    {entry.produced}",
+        "",
+        "The tables, figures and report.html in this folder, offline from `runs/` (`make reports` runs it for every"
+        " evidence folder):",
+        "",
+        f"    python -m {entry.build}",
+        "",
+    ]
     out += ["## Code", ""]
     if runs:
-        tail = (f"{len(dirty_commits)} of them with uncommitted changes in the tree for some runs" if dirty_commits
-                else "every run from a clean tree")
+        tail = (
+            f"{len(dirty_commits)} of them with uncommitted changes in the tree for some runs"
+            if dirty_commits
+            else "every run from a clean tree"
+        )
         resumed = sum(1 for r in runs if r.attempts > 1)
-        out += [f"{len(runs)} run(s) from {len(commits)} commit(s); {tail}. From run.json's `code`: the commit the"
-                " process that last wrote the record had imported, and whether that checkout had uncommitted changes"
-                " (`git_dirty`).", "", *_commit_table(runs), ""]
+        out += [
+            f"{len(runs)} run(s) from {len(commits)} commit(s); {tail}. From run.json's `code`: the commit the"
+            " process that last wrote the record had imported, and whether that checkout had uncommitted changes"
+            " (`git_dirty`).",
+            "",
+            *_commit_table(runs),
+            "",
+        ]
         if resumed:
-            out += [f"{resumed} run(s) resumed (attempts > 1): run.json keeps the commit of the last attempt only;"
-                    " the earlier attempts may have run other code.", ""]
+            out += [
+                f"{resumed} run(s) resumed (attempts > 1): run.json keeps the commit of the last attempt only;"
+                " the earlier attempts may have run other code.",
+                "",
+            ]
     else:
         out += ["No run.json under runs/.", ""]
     if passes:
-        out += ["Apricot's adaptation passes (`runs/adapt/`) record no commit of their own; they start from the runs"
-                " above.", ""]
+        out += [
+            "Apricot's adaptation passes (`runs/adapt/`) record no commit of their own; they start from the runs"
+            " above.",
+            "",
+        ]
     if runs:
         span = f"{min(starts):%Y-%m-%d %H:%M} to {max(ends):%Y-%m-%d %H:%M} UTC" if starts and ends else "not recorded"
-        out += ["## Hardware, times, seeds", "", *_host_lines(runs),
-                f"- runs: {len(runs)} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}); seeds: "
-                f"{', '.join(str(s) for s in seeds) or 'not recorded'}",
-                f"- first start to last end: {span}; time inside the runs' attempts, summed over runs"
-                f"{' (linked runs not counted)' if any(r.linked for r in runs) else ''}: {_duration(active)}"
-                " (runs overlapped where two ran side by side)", ""]
-        out += ["## Runs", "",
-                "`start to end` includes pauses between sessions for resumed runs; `in attempts` sums each attempt's"
-                " own time. `overrides`: the run's Hydra overrides (`overrides.yaml`), where they were copied with the"
-                " records; `not recorded` where only run.json's composed config was kept.", "",
-                *_run_table(runs), ""]
+        out += [
+            "## Hardware, times, seeds",
+            "",
+            *_host_lines(runs),
+            f"- runs: {len(runs)} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}); seeds: "
+            f"{', '.join(str(s) for s in seeds) or 'not recorded'}",
+            f"- first start to last end: {span}; time inside the runs' attempts, summed over runs"
+            f"{' (linked runs not counted)' if any(r.linked for r in runs) else ''}: {_duration(active)}"
+            " (runs overlapped where two ran side by side)",
+            "",
+        ]
+        out += [
+            "## Runs",
+            "",
+            "`start to end` includes pauses between sessions for resumed runs; `in attempts` sums each attempt's"
+            " own time. `overrides`: the run's Hydra overrides (`overrides.yaml`), where they were copied with the"
+            " records; `not recorded` where only run.json's composed config was kept.",
+            "",
+            *_run_table(runs),
+            "",
+        ]
     if passes:
         out += ["## Adaptation passes", "", *_pass_table(passes), ""]
     return "\n".join(out)
@@ -301,8 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainfix.results.provenance", description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="*", help="evidence folders of the manifest (default: all)")
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help=f"default {MANIFEST}")
-    parser.add_argument("--build", action="store_true",
-                        help="first rebuild tables, figures and report.html (make reports)")
+    parser.add_argument(
+        "--build", action="store_true", help="first rebuild tables, figures and report.html (make reports)"
+    )
     args = parser.parse_args(argv)
     root = args.manifest.resolve().parent.parent
     entries = load_manifest(args.manifest)

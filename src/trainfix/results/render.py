@@ -20,8 +20,18 @@ from matplotlib.figure import Figure
 
 from trainfix.core.records import atomic_write_bytes, atomic_write_text
 
-LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def flat(table: pd.DataFrame) -> pd.DataFrame:
@@ -60,12 +70,19 @@ def table_latex(table: pd.DataFrame) -> str:
     stem = table.attrs.get("stem", "table")
     table = table.copy()
     table.columns.names = [None] * table.columns.nlevels
-    body = table.to_latex(escape=True, multicolumn=True, multicolumn_format="c", caption=(caption, latex_escape(title)) if title else caption,
-                          label=f"tab:{stem.replace('_', '-')}")
+    body = table.to_latex(
+        escape=True,
+        multicolumn=True,
+        multicolumn_format="c",
+        caption=(caption, latex_escape(title)) if title else caption,
+        label=f"tab:{stem.replace('_', '-')}",
+    )
     return comments + body
 
 
-def write_table(table: pd.DataFrame, out_dir: Path, stem: str | None = None, values: pd.DataFrame | None = None) -> list[Path]:
+def write_table(
+    table: pd.DataFrame, out_dir: Path, stem: str | None = None, values: pd.DataFrame | None = None
+) -> list[Path]:
     """Write `<stem>.md`, `<stem>.csv`, `<stem>.tex` (and `<stem>_values.csv`, the long numeric frame,
     when `values` is given) into `out_dir`; returns the paths written."""
     stem = stem or table.attrs.get("stem") or "table"

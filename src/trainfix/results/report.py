@@ -38,13 +38,20 @@ from trainfix.results.summary import configuration_frame, display_table, run_num
 
 ACCURACY = (("train_acc_used", "train", "tab:orange"), ("test_acc", "test", "tab:blue"))
 LOSS = (("train_loss_used", "train", "tab:orange"), ("test_loss", "test", "tab:blue"))
-STATUS_COLORS = {"finished": "#d8f0d8", "failed": "#f6d0d0", "diverged": "#f6e0c0", "running": "#dde8f8",
-                 "data missing": "#eeeeee", "unreadable": "#eeeeee"}
+STATUS_COLORS = {
+    "finished": "#d8f0d8",
+    "failed": "#f6d0d0",
+    "diverged": "#f6e0c0",
+    "running": "#dde8f8",
+    "data missing": "#eeeeee",
+    "unreadable": "#eeeeee",
+}
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; max-width: 36em; overflow-wrap: break-word; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; \
+max-width: 36em; overflow-wrap: break-word; }
 .scroll { overflow-x: auto; }
 th { background: #f3f3f3; }
 .caption { font-size: 0.85em; color: #555; margin: 0.2em 0; }
@@ -87,8 +94,14 @@ def curves_figure(runs: RunCollection, run_ids: list[str], title: str, loss_rang
             done = epochs[epochs["run_id"].isin(finished_ids)]
             if len(done) and done[column].notna().any():
                 mean = done.groupby("epoch_number")[column].mean()
-                ax.plot(mean.index, mean.to_numpy(), "-", color=color, linewidth=2.2,
-                        label=f"{name} (mean of {len(finished_ids)} finished)")
+                ax.plot(
+                    mean.index,
+                    mean.to_numpy(),
+                    "-",
+                    color=color,
+                    linewidth=2.2,
+                    label=f"{name} (mean of {len(finished_ids)} finished)",
+                )
         ax.set_xlabel("epoch (1-based)")
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -98,7 +111,9 @@ def curves_figure(runs: RunCollection, run_ids: list[str], title: str, loss_rang
     classes = {int(n) for n in info.loc[run_ids, "num_classes"].dropna()}
     if len(classes) == 1:
         chance = 1.0 / classes.pop()
-        acc_ax.axhline(chance, color="grey", linestyle=":", linewidth=1.2, label=f"chance 1/{round(1 / chance)} = {chance:.3f}")
+        acc_ax.axhline(
+            chance, color="grey", linestyle=":", linewidth=1.2, label=f"chance 1/{round(1 / chance)} = {chance:.3f}"
+        )
     acc_ax.set_title("accuracy (thin: each run, dashed: not finished)", fontsize=9)
     loss_ax.set_title("loss", fontsize=9)
     for ax in (acc_ax, loss_ax):
@@ -143,8 +158,15 @@ def _caption_lines(lines: Iterable[str]) -> str:
     return "".join(f'<p class="caption">{html.escape(line)}</p>' for line in lines)
 
 
-def render_report(runs: RunCollection, *, metric: str = "test_acc", at: str = "last", title: str | None = None,
-                  tables: Iterable[pd.DataFrame] = (), figures: Iterable[tuple[str, Figure]] = ()) -> str:
+def render_report(
+    runs: RunCollection,
+    *,
+    metric: str = "test_acc",
+    at: str = "last",
+    title: str | None = None,
+    tables: Iterable[pd.DataFrame] = (),
+    figures: Iterable[tuple[str, Figure]] = (),
+) -> str:
     """The report as one HTML document (see the module docstring). `tables`: extra tables with
     `attrs` title/caption (e.g. a paper's reproduced tables); `figures`: extra (caption, figure)."""
     summary = summarize(runs, metric, at)
@@ -155,11 +177,14 @@ def render_report(runs: RunCollection, *, metric: str = "test_acc", at: str = "l
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        _caption_lines([
-            f"Runs folder: {runs.root}. Run folders: {len(runs.runs)} ("
-            + ", ".join(f"{n} {s}" for s, n in counts.items()) + ").",
-            f"Written {datetime.now(timezone.utc).isoformat(timespec='seconds')} by python -m trainfix.results.",
-        ]),
+        _caption_lines(
+            [
+                f"Runs folder: {runs.root}. Run folders: {len(runs.runs)} ("
+                + ", ".join(f"{n} {s}" for s, n in counts.items())
+                + ").",
+                f"Written {datetime.now(timezone.utc).isoformat(timespec='seconds')} by python -m trainfix.results.",
+            ]
+        ),
         "<h2 id='summary'>Summary</h2>",
         _caption_lines(summary.attrs["caption"]),
         _styled(display_table(summary)),
@@ -172,28 +197,45 @@ def render_report(runs: RunCollection, *, metric: str = "test_acc", at: str = "l
             parts.append(_caption_lines(table.attrs.get("caption", [])))
             parts.append(_styled(table, index=True))
     parts.append("<h2 id='curves'>Learning curves</h2>")
-    parts.append(_caption_lines([
-        "Per configuration: accuracy (train = the run's train-accuracy column, see the Runs section; test) and loss "
-        "against the 1-based epoch. Thin lines: each run (dashed: the run did not finish); thick: mean over its finished "
-        "runs; dotted grey: chance level 1/num_classes. Accuracy panels share the y-scale 0..1, loss panels one y-scale.",
-    ]))
+    parts.append(
+        _caption_lines(
+            [
+                "Per configuration: accuracy (train = the run's train-accuracy column, see the Runs section; test) "
+                "and loss against the 1-based epoch. Thin lines: each run (dashed: the run did not finish); thick: "
+                "mean over its finished runs; dotted grey: chance level 1/num_classes. "
+                "Accuracy panels share the y-scale 0..1, loss panels one y-scale.",
+            ]
+        )
+    )
     loss_range = loss_limits(runs)
     for label, group in configurations.groupby("configuration", sort=False):
         ids = [r for r in group["run_id"] if not runs.metrics(r).empty]
         if not ids:
-            parts.append(f"<p>{html.escape(label)}: no run recorded an epoch ({', '.join(sorted(set(group['status'])))}).</p>")
+            parts.append(
+                f"<p>{html.escape(label)}: no run recorded an epoch ({', '.join(sorted(set(group['status'])))}).</p>"
+            )
             continue
         figure = curves_figure(runs, ids, label, loss_range)
-        parts.append(f"<figure><img alt='{html.escape(label, quote=True)}' src='{figure_data_uri(figure)}'>"
-                     f"<figcaption>{html.escape(label)}: runs with epochs: {len(ids)}</figcaption></figure>")
+        parts.append(
+            f"<figure><img alt='{html.escape(label, quote=True)}' src='{figure_data_uri(figure)}'>"
+            f"<figcaption>{html.escape(label)}: runs with epochs: {len(ids)}</figcaption></figure>"
+        )
     for caption, figure in figures:
-        parts.append(f"<figure><img alt='{html.escape(caption, quote=True)}' src='{figure_data_uri(figure)}'>"
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append(
+            f"<figure><img alt='{html.escape(caption, quote=True)}' src='{figure_data_uri(figure)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     train_columns = runs.runs["train_acc_column"].dropna().value_counts()
     parts.append("<h2 id='runs'>Runs</h2>")
-    parts.append(_caption_lines([
-        "Train accuracy column: " + (", ".join(f"{c} in {n} runs" for c, n in train_columns.items()) or "none recorded") + ".",
-    ]))
+    parts.append(
+        _caption_lines(
+            [
+                "Train accuracy column: "
+                + (", ".join(f"{c} in {n} runs" for c, n in train_columns.items()) or "none recorded")
+                + ".",
+            ]
+        )
+    )
     parts.append(_styled(status_table(runs, metric)))
     parts.append("</body></html>\n")
     return "\n".join(parts)
@@ -208,8 +250,15 @@ def write_report(runs: RunCollection, path: Path, **options: object) -> Path:
     return path
 
 
-def publish(runs: RunCollection, out: Path, title: str, *, tables: Iterable[tuple[pd.DataFrame, pd.DataFrame | None]] = (),
-            frames: Iterable[tuple[str, pd.DataFrame]] = (), figures: Iterable[tuple[str, str, Figure, str]] = ()) -> list[Path]:
+def publish(
+    runs: RunCollection,
+    out: Path,
+    title: str,
+    *,
+    tables: Iterable[tuple[pd.DataFrame, pd.DataFrame | None]] = (),
+    frames: Iterable[tuple[str, pd.DataFrame]] = (),
+    figures: Iterable[tuple[str, str, Figure, str]] = (),
+) -> list[Path]:
     """What a paper command writes into `out`, in this order: each table (printed as Markdown, written as
     md/csv/tex, and `<stem>_values.csv` when its long values frame is given), each plain frame
     (`<name>`, CSV), each figure (`(file name, caption in the report, figure, PNG description)`), and
@@ -224,5 +273,7 @@ def publish(runs: RunCollection, out: Path, title: str, *, tables: Iterable[tupl
     written += [write_frame(frame, out / name) for name, frame in frames]
     figures = list(figures)
     written += [write_figure(figure, out / name, description=description) for name, _, figure, description in figures]
-    written.append(write_report(runs, out / "report.html", title=title, tables=shown, figures=[(c, f) for _, c, f, _ in figures]))
+    written.append(
+        write_report(runs, out / "report.html", title=title, tables=shown, figures=[(c, f) for _, c, f, _ in figures])
+    )
     return written

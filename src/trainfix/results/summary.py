@@ -1,6 +1,7 @@
-"""One row per configuration of any sweep: its swept keys, the metric's mean ± std over seeds, run statuses.
+r"""One row per configuration of any sweep: its swept keys, the metric's mean ± std over seeds, run statuses.
 
-    python -m trainfix.results summary --runs multirun/<task_name> [--metric test_acc] [--at last|max] [--out summary.md|.csv]
+    python -m trainfix.results summary --runs multirun/<task_name> [--metric test_acc] [--at last|max] \
+        [--out summary.md|.csv]
 
 A configuration is a run's resolved config (run.json `config`) without the keys that do not define
 what was trained (keys outside the run identity, and IGNORED_KEYS / IGNORED_PREFIXES: the seed, ...).
@@ -61,8 +62,15 @@ def configuration_frame(runs: RunCollection) -> tuple[pd.DataFrame, list[str]]:
         config = flat.get(run.run_id) or {}
         values = {k: value_text(config.get(k, ABSENT)) if config else NO_CONFIG for k in keys}
         label = ", ".join(f"{k}={v}" for k, v in values.items()) if config else NO_CONFIG
-        rows.append({"run_id": run.run_id, "status": run.status, "seed": run.seed, **values,
-                     "configuration": label or "(one configuration)"})
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "status": run.status,
+                "seed": run.seed,
+                **values,
+                "configuration": label or "(one configuration)",
+            }
+        )
     return pd.DataFrame(rows, columns=["run_id", "status", "seed", *keys, "configuration"]), keys
 
 
@@ -80,11 +88,15 @@ def summarize(runs: RunCollection, metric: str = "test_acc", at: str = "last") -
     for label, group in frame.groupby("configuration", sort=False):
         cell = aggregate_runs(group, "value")
         row = {k: group[k].iloc[0] for k in keys}
-        row.update({
-            "n": cell.n, "mean": cell.mean, "std": cell.std,
-            f"{metric} (mean ± std)": _mean_std_text(cell.mean, cell.std, cell.n),
-            "seeds": ",".join(str(int(s)) for s in sorted(group["seed"].dropna().unique())),
-        })
+        row.update(
+            {
+                "n": cell.n,
+                "mean": cell.mean,
+                "std": cell.std,
+                f"{metric} (mean ± std)": _mean_std_text(cell.mean, cell.std, cell.n),
+                "seeds": ",".join(str(int(s)) for s in sorted(group["seed"].dropna().unique())),
+            }
+        )
         row.update({status: int((group["status"] == status).sum()) for status in statuses})
         row["configuration"] = label
         rows.append(row)
@@ -94,7 +106,8 @@ def summarize(runs: RunCollection, metric: str = "test_acc", at: str = "last") -
         "stem": "summary",
         "title": f"Summary of {runs.root}: {metric}",
         "caption": [
-            f"{len(frame)} run folders, {len(table)} configurations; swept keys: {', '.join(keys) or 'none (one configuration)'}.",
+            f"{len(frame)} run folders, {len(table)} configurations; swept keys: "
+            f"{', '.join(keys) or 'none (one configuration)'}.",
             f"Per run: {metric} at its {how}; per configuration: mean ± sample std over its finished runs (n).",
             "Status columns count the configuration's run folders by status.",
         ],

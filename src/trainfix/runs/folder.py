@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from trainfix.runs.identity import flatten, is_identity_key, upgrade_compatible
 from trainfix.core.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run
+from trainfix.runs.identity import flatten, is_identity_key, upgrade_compatible
 
 
 class RunConflictError(RuntimeError):
@@ -46,7 +46,11 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Human-readable `key: old -> new` lines for every differing identity key."""
     flat_old, flat_new = flatten(old), flatten(new)
     keys = sorted(k for k in set(flat_old) | set(flat_new) if is_identity_key(k))
-    return [f"{k}: {flat_old.get(k, '<absent>')!r} -> {flat_new.get(k, '<absent>')!r}" for k in keys if flat_old.get(k) != flat_new.get(k)]
+    return [
+        f"{k}: {flat_old.get(k, '<absent>')!r} -> {flat_new.get(k, '<absent>')!r}"
+        for k in keys
+        if flat_old.get(k) != flat_new.get(k)
+    ]
 
 
 def checkpoint_candidates(run_dir: Path) -> list[Path]:
@@ -85,13 +89,16 @@ def decide(run_dir: Path, config: dict[str, Any], overridden: list[str] | tuple[
     record = read_run(run_dir)
     if record is None:
         if checkpoint_candidates(run_dir):
-            raise RunConflictError(f"{run_dir} has a checkpoint but no run.json; move the folder away or delete it to start over")
+            raise RunConflictError(
+                f"{run_dir} has a checkpoint but no run.json; move the folder away or delete it to start over"
+            )
         return RunAction("new")
     saved = record.get("config", {})
     differences = config_differences(saved, config)
     if differences and not upgrade_compatible(saved, config, overridden):
         raise RunConflictError(
-            f"{run_dir} already holds a run with another configuration ({record.get('status')}); it is not overwritten.\n"
+            f"{run_dir} already holds a run with another configuration ({record.get('status')}); "
+            "it is not overwritten.\n"
             "  Differences (saved -> requested):\n    " + "\n    ".join(differences) + "\n"
             "  Choose another folder with run_name=<name> (or task_name=<name>), or delete that folder to start over."
         )
@@ -103,7 +110,16 @@ def decide(run_dir: Path, config: dict[str, Any], overridden: list[str] | tuple[
     checkpoint, problems = usable_checkpoint(run_dir)
     if checkpoint is None:
         note = "; ".join(problems) if problems else "it left no checkpoint"
-        return RunAction("new", reason=f"previous attempt {outcome}; {note}: starting from epoch 0", previous_outcome=outcome, problems=tuple(problems))
+        return RunAction(
+            "new",
+            reason=f"previous attempt {outcome}; {note}: starting from epoch 0",
+            previous_outcome=outcome,
+            problems=tuple(problems),
+        )
     return RunAction(
-        "resume", checkpoint, reason=f"previous attempt {outcome}: resuming from {checkpoint}", previous_outcome=outcome, problems=tuple(problems)
+        "resume",
+        checkpoint,
+        reason=f"previous attempt {outcome}: resuming from {checkpoint}",
+        previous_outcome=outcome,
+        problems=tuple(problems),
     )

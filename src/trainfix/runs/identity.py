@@ -181,7 +181,9 @@ def _folder_resolver(parent: str, *, _root_: DictConfig) -> str:
     label = _root_.run_name
     overrides = OmegaConf.select(_root_, "hydra.overrides.task", default=[]) or []
     groups = OmegaConf.select(_root_, "hydra.runtime.choices", default={}) or {}
-    return run_folder_name(Path(parent), label, resolved_identity_config(_root_), overridden_keys(overrides, groups.keys()))
+    return run_folder_name(
+        Path(parent), label, resolved_identity_config(_root_), overridden_keys(overrides, groups.keys())
+    )
 
 
 def find_run(parent: str, label: str) -> str:
@@ -208,4 +210,8 @@ def _label_resolver(override_dirname: str) -> str:
 
 # `${trainfix_run_folder:...}`, `${trainfix_run_name:...}`, `${trainfix_find_run:...}` in conf/: registered
 # with every other resolver by trainfix.training.compose.register_resolvers.
-RESOLVERS = {"trainfix_run_folder": _folder_resolver, "trainfix_run_name": _label_resolver, "trainfix_find_run": find_run}
+RESOLVERS = {
+    "trainfix_run_folder": _folder_resolver,
+    "trainfix_run_name": _label_resolver,
+    "trainfix_find_run": find_run,
+}

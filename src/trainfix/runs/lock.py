@@ -70,7 +70,9 @@ def read_holder(run_dir: Path, name: str = LOCK_FILE) -> dict[str, Any]:
         return {}
 
 
-def acquire(run_dir: Path, wait: bool = False, timeout_s: float | None = None, poll_s: float = 2.0, name: str = LOCK_FILE) -> RunLock:
+def acquire(
+    run_dir: Path, wait: bool = False, timeout_s: float | None = None, poll_s: float = 2.0, name: str = LOCK_FILE
+) -> RunLock:
     """Take the run folder's lock, or raise RunLockedError naming the holder.
 
     Args:

@@ -46,7 +46,9 @@ def stop_when_parent_dies(poll_s: float = 2.0, grace_s: float = 600.0) -> bool:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(poll_s)
-        log.warning("the process that launched this one (pid %d) died: stopping (SIGTERM to pid %d)", parent, os.getpid())
+        log.warning(
+            "the process that launched this one (pid %d) died: stopping (SIGTERM to pid %d)", parent, os.getpid()
+        )
         _orphaned.set()
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(grace_s)

@@ -26,9 +26,15 @@ MID_RUN_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ESTA
 FIXES = {
     errno.ENOSPC: "free some space (or point paths.runs_dir / paths.multirun_dir elsewhere)",
     errno.EDQUOT: "free some of your quota (or point paths.runs_dir / paths.multirun_dir elsewhere)",
-    errno.EROFS: "the file system is read-only: point paths.runs_dir (paths.multirun_dir in sweeps) at a writable folder",
-    errno.EACCES: "no permission to write there: point paths.runs_dir (paths.multirun_dir in sweeps) at a writable folder",
-    errno.EPERM: "no permission to write there: point paths.runs_dir (paths.multirun_dir in sweeps) at a writable folder",
+    errno.EROFS: (
+        "the file system is read-only: point paths.runs_dir (paths.multirun_dir in sweeps) at a writable folder"
+    ),
+    errno.EACCES: (
+        "no permission to write there: point paths.runs_dir (paths.multirun_dir in sweeps) at a writable folder"
+    ),
+    errno.EPERM: (
+        "no permission to write there: point paths.runs_dir (paths.multirun_dir in sweeps) at a writable folder"
+    ),
 }
 
 
@@ -68,8 +74,11 @@ def storage_problem(error: BaseException, run_dir: Path) -> StorageError | None:
             return seen
         if isinstance(seen, OSError) and seen.errno in MID_RUN_ERRNOS:
             where = Path(seen.filename) if getattr(seen, "filename", None) else run_dir
-            return StorageError(seen.errno, _message(where, seen, "during the run") + "; the previous records and checkpoint are intact: "
-                                "the same command resumes the run")
+            return StorageError(
+                seen.errno,
+                _message(where, seen, "during the run") + "; the previous records and checkpoint are intact: "
+                "the same command resumes the run",
+            )
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -34,7 +34,9 @@ def ledger_path(sweep_dir: Path, sweep_id: str) -> Path:
     return Path(sweep_dir) / SWEEPS_DIR / f"{sweep_id}.jobs.jsonl"
 
 
-def record_job(sweep_dir: Path, run_dir: Path, outcome: str, metric_name: str, metric: float | None, detail: str = "") -> None:
+def record_job(
+    sweep_dir: Path, run_dir: Path, outcome: str, metric_name: str, metric: float | None, detail: str = ""
+) -> None:
     """Append this job's line to its sweep's ledger (no-op outside a recorded sweep).
 
     One `write` of one short line to a file opened for appending: lines of concurrent jobs never interleave.
@@ -44,8 +46,17 @@ def record_job(sweep_dir: Path, run_dir: Path, outcome: str, metric_name: str, m
         return
     path = ledger_path(sweep_dir, sweep_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    first_line = next((part.strip(" -") for part in detail.splitlines() if part.strip(" -:") and not part.endswith(":")), "")
-    line = {"run": Path(run_dir).name, "outcome": outcome, "metric": metric_name, "value": metric, "detail": first_line[:300], "time": time.time()}
+    first_line = next(
+        (part.strip(" -") for part in detail.splitlines() if part.strip(" -:") and not part.endswith(":")), ""
+    )
+    line = {
+        "run": Path(run_dir).name,
+        "outcome": outcome,
+        "metric": metric_name,
+        "value": metric,
+        "detail": first_line[:300],
+        "time": time.time(),
+    }
     with open(path, "a") as handle:
         handle.write(json.dumps(line) + "\n")
 
@@ -59,7 +70,9 @@ def read_ledger(path: Path) -> list[dict[str, Any]]:
 def jobs_table(jobs: list[dict[str, Any]]) -> str:
     """A plain-text table: one line per job (run folder, outcome, metric), failures with their reason."""
     if not jobs:
-        return "no job reported back (a launcher whose workers do not inherit the environment, e.g. a remote Ray cluster)"
+        return (
+            "no job reported back (a launcher whose workers do not inherit the environment, e.g. a remote Ray cluster)"
+        )
     width = max(len(j["run"]) for j in jobs)
     lines = [f"{'run':<{width}}  {'outcome':<14}  metric"]
     for job in jobs:

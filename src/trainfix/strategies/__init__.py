@@ -24,6 +24,17 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 __all__ = [
-    "STRATEGIES", "Baseline", "DeepEutaxy", "Leap", "LossThreshold", "RandomSubset", "Reduction", "SelfPaced", "SelfPacedDeepEutaxy",
-    "Shuffle", "Spld", "Strategy", "Trimming",
+    "STRATEGIES",
+    "Baseline",
+    "DeepEutaxy",
+    "Leap",
+    "LossThreshold",
+    "RandomSubset",
+    "Reduction",
+    "SelfPaced",
+    "SelfPacedDeepEutaxy",
+    "Shuffle",
+    "Spld",
+    "Strategy",
+    "Trimming",
 ]

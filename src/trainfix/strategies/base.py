@@ -28,10 +28,11 @@ class Reduction:
 
     step loss = sum_i weights_i * transform(loss_i) / global batch size, summed over all ranks'
     samples, where loss_i is the per-sample cross-entropy (with gradient).
-    `weights=None` means all ones; `transform=None` keeps the cross-entropy. `skip_if_all_zero`: when every weight of the global
-    batch is zero the optimizer does not step and the network is left exactly as it was (weights,
-    optimizer state, BatchNorm buffers). Without it such a batch is an ordinary step on a zero data
-    loss: the optimizer's counters and accumulators advance, as Keras' `train_on_batch` does.
+    `weights=None` means all ones; `transform=None` keeps the cross-entropy. `skip_if_all_zero`: when
+    every weight of the global batch is zero the optimizer does not step and the network is left
+    exactly as it was (weights, optimizer state, BatchNorm buffers). Without it such a batch is an
+    ordinary step on a zero data loss: the optimizer's counters and accumulators advance, as Keras'
+    `train_on_batch` does.
     """
 
     weights: torch.Tensor | None = None
@@ -75,7 +76,8 @@ class Strategy(ABC):
         """Called once when fitting starts (after a checkpoint is restored)."""
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        """Called before an epoch's first training step (its plan is known: `num_batches()`), e.g. to start side work."""
+        """Called before an epoch's first training step (its plan is known: `num_batches()`), e.g. to start
+        side work."""
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         """Called once when fitting ends, e.g. to wait for side work."""

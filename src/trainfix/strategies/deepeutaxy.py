@@ -163,7 +163,11 @@ class DeepEutaxy(Baseline):
                 x, y = datamodule.gather("train", self.batches[b])
                 with local_batch_norm():  # each rank scores whole batches of its own: never synchronized
                     logits = module(x).float()
-                loss = keras_eager_cross_entropy(logits, y) if self.variant == "authors_code" else F.cross_entropy(logits, y)
+                loss = (
+                    keras_eager_cross_entropy(logits, y)
+                    if self.variant == "authors_code"
+                    else F.cross_entropy(logits, y)
+                )
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
                 scores[b] = similarity(params, grads, distance=self.variant == "authors_code")

@@ -119,7 +119,14 @@ class SelfPaced(Baseline):
     name = "spl"
     needs_global_losses = True  # the mask thresholds training losses: BatchNorm synchronized under DDP
 
-    def __init__(self, order: str = "seeded_shuffle", lambda0: float = 0.1, alpha: float = 1.3, selection: str = "easy_first", variant: str = "paper") -> None:
+    def __init__(
+        self,
+        order: str = "seeded_shuffle",
+        lambda0: float = 0.1,
+        alpha: float = 1.3,
+        selection: str = "easy_first",
+        variant: str = "paper",
+    ) -> None:
         super().__init__(order=order, variant=variant)
         self.spl = SelfPacedSelection(lambda0, alpha, "authors_code" if variant == "authors_code" else selection)
 

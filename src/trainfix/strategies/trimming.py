@@ -96,7 +96,10 @@ def gather_global(losses: torch.Tensor, global_size: int) -> tuple[torch.Tensor,
     base, extra = divmod(global_size, world)
     sizes = [base + (i < extra) for i in range(world)]
     if len(losses) != sizes[rank]:
-        raise RuntimeError(f"rank {rank} holds {len(losses)} samples of a global batch of {global_size}; the plan gives it {sizes[rank]}")
+        raise RuntimeError(
+            f"rank {rank} holds {len(losses)} samples of a global batch of {global_size}; "
+            f"the plan gives it {sizes[rank]}"
+        )
     width = max(sizes)
     padded = torch.full((width,), float("nan"), dtype=losses.dtype, device=losses.device)
     padded[: len(losses)] = losses
@@ -122,15 +125,30 @@ class Trimming(Strategy):
     name = "trimming"
     needs_global_losses = True  # top-r of the global batch's losses: BatchNorm synchronized under DDP
 
-    def __init__(self, plan: str = "shuffle", order: str = "seeded_shuffle", p_start: float = 1.0, p_end: float = 0.2,
-                 schedule: str = "linear", per: str = "epoch", variant: str = "paper") -> None:
-        for key, value, accepted in (("plan", plan, PLANS), ("order", order, ORDERS), ("schedule", schedule, SCHEDULES),
-                                     ("per", per, PER), ("variant", variant, VARIANTS)):
+    def __init__(
+        self,
+        plan: str = "shuffle",
+        order: str = "seeded_shuffle",
+        p_start: float = 1.0,
+        p_end: float = 0.2,
+        schedule: str = "linear",
+        per: str = "epoch",
+        variant: str = "paper",
+    ) -> None:
+        for key, value, accepted in (
+            ("plan", plan, PLANS),
+            ("order", order, ORDERS),
+            ("schedule", schedule, SCHEDULES),
+            ("per", per, PER),
+            ("variant", variant, VARIANTS),
+        ):
             if value not in accepted:
                 raise ValueError(f"strategy.{key}={value!r} is not accepted; use one of {list(accepted)}")
         for key, value in (("p_start", p_start), ("p_end", p_end)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-                raise ValueError(f"strategy.{key}={value!r}: must be a fraction of the batch in (0, 1], e.g. strategy.{key}=0.2")
+                raise ValueError(
+                    f"strategy.{key}={value!r}: must be a fraction of the batch in (0, 1], e.g. strategy.{key}=0.2"
+                )
         self.plan = plan
         self.planner: Strategy = Shuffle() if plan == "shuffle" else Baseline(order=order)
         self.p_start, self.p_end = float(p_start), float(p_end)
@@ -154,7 +172,10 @@ class Trimming(Strategy):
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         max_epochs = trainer.max_epochs
         if max_epochs is None or max_epochs < 1:
-            raise ValueError(f"strategy=trimming needs a finite trainer.max_epochs (its p goes from p_start to p_end over them); got {max_epochs!r}")
+            raise ValueError(
+                "strategy=trimming needs a finite trainer.max_epochs (its p goes from p_start to p_end over them); "
+                f"got {max_epochs!r}"
+            )
         self.max_epochs = int(max_epochs)
         self.epoch = int(trainer.current_epoch)  # after a resume: the restored epoch
         self.step_in_epoch = 0
@@ -173,7 +194,11 @@ class Trimming(Strategy):
         """p for the current step (the paper's reading; authors_code's r uses its own arithmetic)."""
         num, den = self.position()
         if self.schedule == "constant":
-            return 0.5 * (self.p_start * self.p_end) if self.variant == "authors_code" else 0.5 * (self.p_start + self.p_end)
+            return (
+                0.5 * (self.p_start * self.p_end)
+                if self.variant == "authors_code"
+                else 0.5 * (self.p_start + self.p_end)
+            )
         if den <= 0:
             return self.p_start
         return self.p_start + (self.p_end - self.p_start) * num / den

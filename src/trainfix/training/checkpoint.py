@@ -34,7 +34,14 @@ from trainfix.training.compose import register_resolvers
 from trainfix.training.module import Classifier
 from trainfix.training.rebuild import RunLoadError, load_weights, read_checkpoint
 
-__all__ = ["CHECKPOINT_CHOICES", "LoadedRun", "RunLoadError", "classifier_from_checkpoint", "load_run", "resolve_checkpoint"]
+__all__ = [
+    "CHECKPOINT_CHOICES",
+    "LoadedRun",
+    "RunLoadError",
+    "classifier_from_checkpoint",
+    "load_run",
+    "resolve_checkpoint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +121,9 @@ def load_run(
     if torch.device(device).type != "cpu":
         for name, (images, labels) in datamodule.on_device.items():
             datamodule.on_device[name] = (images.to(device), labels.to(device))
-    return LoadedRun(run_dir, cfg, source, record, path, state.get("epoch"), state.get("global_step"), classifier, datamodule)
+    return LoadedRun(
+        run_dir, cfg, source, record, path, state.get("epoch"), state.get("global_step"), classifier, datamodule
+    )
 
 
 def resolve_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
@@ -138,7 +147,9 @@ def resolve_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
         return path
     path = Path(name).expanduser()
     if not path.is_file():
-        raise RunLoadError(f"ckpt={name!r}: no such file; accepted: {', '.join(CHECKPOINT_CHOICES)} or the path of a .ckpt file")
+        raise RunLoadError(
+            f"ckpt={name!r}: no such file; accepted: {', '.join(CHECKPOINT_CHOICES)} or the path of a .ckpt file"
+        )
     return path
 
 
@@ -169,7 +180,9 @@ def _config_from_hydra_files(run_dir: Path) -> DictConfig:
         if isinstance(node, list):
             return [fill(value) for value in node]
         if isinstance(node, str) and hydra is not None:
-            return _HYDRA_INTERPOLATION.sub(lambda m: str(OmegaConf.select(hydra, m.group(1), default=m.group(0))), node)
+            return _HYDRA_INTERPOLATION.sub(
+                lambda m: str(OmegaConf.select(hydra, m.group(1), default=m.group(0))), node
+            )
         return node
 
     return OmegaConf.create(fill(OmegaConf.to_container(cfg, resolve=False)))
@@ -188,7 +201,10 @@ def _check_finished(run_dir: Path, record: dict[str, Any] | None, allow_unfinish
         "failed": f"it failed ({record.get('error', 'no error recorded')})",
         "diverged": "its training loss became non-finite, so its weights are not a trained model",
     }.get(str(status), "unknown status")
-    raise RunLoadError(f"{run_dir}: the run is not finished (status {status}: {why}); allow_unfinished=true loads its checkpoint anyway")
+    raise RunLoadError(
+        f"{run_dir}: the run is not finished (status {status}: {why}); allow_unfinished=true loads its checkpoint "
+        "anyway"
+    )
 
 
 def classifier_from_checkpoint(path: Path, map_location: Any = "cpu") -> Classifier:

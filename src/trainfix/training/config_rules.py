@@ -14,12 +14,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.training.callbacks.convergence import READINGS
 from trainfix.data.catalogue import DATASETS
 from trainfix.models import MODELS
 from trainfix.models.registry import INITS
 from trainfix.strategies import STRATEGIES
 from trainfix.strategies.baseline import VARIANTS
+from trainfix.training.callbacks.convergence import READINGS
 
 STRATEGY_TARGETS = {f"{cls.__module__}.{cls.__qualname__}": name for name, cls in STRATEGIES.items()}
 SCHEDULER_INTERVALS = ("step", "epoch")
@@ -58,7 +58,9 @@ def _non_finite_numbers(cfg: DictConfig) -> list[str]:
 
     for key in cfg:
         if key != "hydra":
-            walk({key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]}, "")
+            walk(
+                {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]}, ""
+            )
     return problems
 
 
@@ -77,23 +79,46 @@ def check_config(cfg: DictConfig) -> None:
     require(
         "strategy._target_",
         lambda v: v in STRATEGY_TARGETS,
-        f"not a known strategy class; accepted: {sorted(STRATEGY_TARGETS)} (pick one with strategy={'|'.join(sorted(STRATEGIES))})",
+        f"not a known strategy class; accepted: {sorted(STRATEGY_TARGETS)} (pick one with "
+        f"strategy={'|'.join(sorted(STRATEGIES))})",
     )
-    require("optimizer.lr", lambda v: _is_number(v) and v > 0, "the learning rate must be a number > 0, e.g. optimizer.lr=0.1")
+    require(
+        "optimizer.lr",
+        lambda v: _is_number(v) and v > 0,
+        "the learning rate must be a number > 0, e.g. optimizer.lr=0.1",
+    )
     if _get(cfg, "optimizer.initial_accumulator_value") is not None:  # Adagrad
-        require("optimizer.initial_accumulator_value", lambda v: _is_number(v) and v >= 0,
-                "Adagrad's starting accumulator must be a number >= 0 (0: torch and Keras 2.3.1; 0.1: tf.keras)")
-    require("data.batch_size", lambda v: _is_int(v) and v >= 1, "the batch size must be an integer >= 1, e.g. data.batch_size=1000")
-    require("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "the evaluation batch size must be an integer >= 1")
+        require(
+            "optimizer.initial_accumulator_value",
+            lambda v: _is_number(v) and v >= 0,
+            "Adagrad's starting accumulator must be a number >= 0 (0: torch and Keras 2.3.1; 0.1: tf.keras)",
+        )
+    require(
+        "data.batch_size",
+        lambda v: _is_int(v) and v >= 1,
+        "the batch size must be an integer >= 1, e.g. data.batch_size=1000",
+    )
+    require(
+        "data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "the evaluation batch size must be an integer >= 1"
+    )
     require("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "the number of epochs must be an integer >= 1")
-    require("seed", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"the seed must be an integer in 0..{MAX_SEED} (2^32 - 1)")
+    require(
+        "seed", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"the seed must be an integer in 0..{MAX_SEED} (2^32 - 1)"
+    )
     require("variant", lambda v: v in VARIANTS, f"accepted: {list(VARIANTS)}")
     require("convergence.epsilon", lambda v: _is_number(v) and v > 0, "the convergence threshold must be a number > 0")
     reading = require("convergence.reading", lambda v: v in READINGS, f"accepted: {sorted(READINGS)}")
     full_gradient = require("convergence.full_gradient", lambda v: isinstance(v, bool), "must be true or false")
     if reading == "full" and full_gradient is False:
-        problems.append("convergence.reading='full' needs convergence.full_gradient=true (the full-set gradient is measured only then)")
-    require("convergence.full_gradient_chunk", lambda v: _is_int(v) and v >= 1, "samples per chunk of the full-gradient pass: an integer >= 1")
+        problems.append(
+            "convergence.reading='full' needs convergence.full_gradient=true (the full-set gradient is measured only "
+            "then)"
+        )
+    require(
+        "convergence.full_gradient_chunk",
+        lambda v: _is_int(v) and v >= 1,
+        "samples per chunk of the full-gradient pass: an integer >= 1",
+    )
     require("data.val_fraction", lambda v: _is_number(v) and 0 <= v < 1, "the validation fraction must be in [0, 1)")
     for key in ("data.train_subset", "data.test_subset"):
         require(key, lambda v: v is None or (_is_int(v) and v >= 1), "must be null (all samples) or an integer >= 1")
@@ -107,14 +132,24 @@ def check_config(cfg: DictConfig) -> None:
     monitor = _get(cfg, "scheduler.monitor")
     if monitor is not None:
         if _get(cfg, "scheduler.interval") != "epoch":
-            problems.append(f"scheduler.monitor={monitor!r} needs scheduler.interval='epoch' (the metric is logged once per epoch)")
-        eval_losses = ["test_loss"] + (["val_loss"] if _is_number(val := _get(cfg, "data.val_fraction")) and val > 0 else [])
+            problems.append(
+                f"scheduler.monitor={monitor!r} needs scheduler.interval='epoch' (the metric is logged once per epoch)"
+            )
+        eval_losses = ["test_loss"] + (
+            ["val_loss"] if _is_number(val := _get(cfg, "data.val_fraction")) and val > 0 else []
+        )
         if monitor not in eval_losses:
-            problems.append(f"scheduler.monitor={monitor!r}: not an evaluation loss this run logs; accepted: {eval_losses}")
+            problems.append(
+                f"scheduler.monitor={monitor!r}: not an evaluation loss this run logs; accepted: {eval_losses}"
+            )
     if _get(cfg, "model.init") is not None:
         require("model.init", lambda v: v in INITS, f"accepted: {list(INITS)}")
     if _get(cfg, "model.input_noise_std") is not None:
-        require("model.input_noise_std", lambda v: _is_number(v) and v >= 0, "the input noise std must be a number >= 0 (0 = off)")
+        require(
+            "model.input_noise_std",
+            lambda v: _is_number(v) and v >= 0,
+            "the input noise std must be a number >= 0 (0 = off)",
+        )
 
     # A sweeper optimizes what `main()` returns: the last epoch's value of this column of metrics.csv.
     metric = _get(cfg, "optimized_metric")
@@ -125,9 +160,15 @@ def check_config(cfg: DictConfig) -> None:
             "set data.val_fraction, e.g. 0.1, or optimize a metric the run records (test_acc, train_loss, ...)"
         )
     if isinstance(metric, str) and metric.startswith("train_eval_") and _get(cfg, "data.eval_train") is not True:
-        problems.append(f"optimized_metric={metric!r}: the run does not evaluate the training set; set data.eval_train=true")
+        problems.append(
+            f"optimized_metric={metric!r}: the run does not evaluate the training set; set data.eval_train=true"
+        )
 
-    padding = require("data.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "the crop padding must be an integer >= 0 (0 = no crop)")
+    padding = require(
+        "data.augment.crop_padding",
+        lambda v: _is_int(v) and v >= 0,
+        "the crop padding must be an integer >= 0 (0 = no crop)",
+    )
     flip = require("data.augment.flip", lambda v: isinstance(v, bool), "must be true or false")
     if dataset in DATASETS:
         spec = DATASETS[dataset]
@@ -139,9 +180,16 @@ def check_config(cfg: DictConfig) -> None:
             )
         if _is_int(padding) and padding > 0 and not spec.crop_ok:
             accepted = sorted(name for name, s in DATASETS.items() if s.crop_ok)
-            problems.append(f"data.augment.crop_padding={padding}: random crops are not accepted on {dataset}; accepted on {accepted}")
+            problems.append(
+                f"data.augment.crop_padding={padding}: random crops are not accepted on {dataset}; "
+                f"accepted on {accepted}"
+            )
         if dataset == "image_folder":
-            require("data.folder", lambda v: isinstance(v, str) and v != "", "data=image_folder needs data.folder=<dir with train/ and test/>")
+            require(
+                "data.folder",
+                lambda v: isinstance(v, str) and v != "",
+                "data=image_folder needs data.folder=<dir with train/ and test/>",
+            )
 
     problems += _non_finite_numbers(cfg)
     if problems:

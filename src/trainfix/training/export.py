@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainfix.core.records import atomic_write_bytes
 from trainfix.models.spec import NetSpec
 from trainfix.training.checkpoint import LoadedRun
-from trainfix.core.records import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,11 @@ def export_state_dict(run: LoadedRun, path: Path) -> Path:
         "state_dict": _cpu_net(run).state_dict(),
         "input": input_description(run),
         "classes": list(run.datamodule.splits["train"].classes),
-        "source": {"run_dir": str(run.run_dir.resolve()), "checkpoint": str(run.checkpoint.resolve()), "epoch": run.checkpoint_epoch},
+        "source": {
+            "run_dir": str(run.run_dir.resolve()),
+            "checkpoint": str(run.checkpoint.resolve()),
+            "epoch": run.checkpoint_epoch,
+        },
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -130,7 +134,9 @@ def export_network_onnx(net: nn.Module, example: torch.Tensor, path: Path, name:
                 verbose=False,
             )
         except ImportError as error:
-            raise ExportError(f"export=onnx needs the packages onnx and onnxscript ({error}); pip install onnx onnxscript") from None
+            raise ExportError(
+                f"export=onnx needs the packages onnx and onnxscript ({error}); pip install onnx onnxscript"
+            ) from None
         except Exception as error:  # the exporter raises many types; the user needs the model name and the reason
             raise ExportError(
                 f"model {name!r} cannot be exported to ONNX by torch {torch.__version__}: {type(error).__name__}: "

@@ -102,7 +102,7 @@ class Classifier(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.scheduler_monitor = scheduler_monitor
-        self.metric_scheduler: Any = None            # the scheduler stepped on `scheduler_monitor`
+        self.metric_scheduler: Any = None  # the scheduler stepped on `scheduler_monitor`
         self._metric_scheduler_state: dict[str, Any] | None = None  # from a checkpoint, loaded once it exists
         self._lr_before_metric_step: float | None = None
         self.l2_conv_kernels = l2_conv_kernels
@@ -132,7 +132,9 @@ class Classifier(pl.LightningModule):
         )
         self.eval_results: dict[str, float] = {}
         self.eval_best: dict[str, float] = {}
-        self.extra_epoch_metrics: dict[str, float] = {}  # set by measuring callbacks (e.g. grad_norm_full), recorded once
+        self.extra_epoch_metrics: dict[
+            str, float
+        ] = {}  # set by measuring callbacks (e.g. grad_norm_full), recorded once
         self.skip_this_step = False
         self._buffers_before_step: list[torch.Tensor] = []
 
@@ -148,7 +150,9 @@ class Classifier(pl.LightningModule):
         # the network exactly as it was, so its buffers are kept to be put back (one multi-tensor
         # device copy into storage allocated once; no host sync).
         buffers = list(self.net.buffers())
-        if len(self._buffers_before_step) != len(buffers) or any(a.device != b.device for a, b in zip(self._buffers_before_step, buffers)):
+        if len(self._buffers_before_step) != len(buffers) or any(
+            a.device != b.device for a, b in zip(self._buffers_before_step, buffers)
+        ):
             self._buffers_before_step = [b.clone() for b in buffers]
         elif buffers:
             torch._foreach_copy_(self._buffers_before_step, buffers)
@@ -165,7 +169,9 @@ class Classifier(pl.LightningModule):
             self.samples_seen += batch["global_size"]
         return step.loss
 
-    def step_loss(self, x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, global_size: int, world_size: int = 1) -> StepLoss:
+    def step_loss(
+        self, x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, global_size: int, world_size: int = 1
+    ) -> StepLoss:
         """The loss a training step minimizes: the per-sample cross-entropy, reduced by the strategy
         (`Reduction`), normalized by the global batch size (times `world_size`: DDP averages gradients
         over ranks), plus `l2_conv_kernels` times the squared convolution kernels. `training_step` and
@@ -186,7 +192,9 @@ class Classifier(pl.LightningModule):
         self.grad_norm_last.zero_()
         self.grad_norm_steps.zero_()
 
-    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable[[], Any] | None = None) -> None:
+    def optimizer_step(
+        self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable[[], Any] | None = None
+    ) -> None:
         """The usual step, except that a step whose strategy selected no sample makes no update: no
         weight, optimizer-state or BatchNorm-buffer change (the dropout RNG stream is still consumed)."""
         optimizer_closure()  # forward, loss and backward (training_step)
@@ -266,7 +274,10 @@ class Classifier(pl.LightningModule):
 
     def _step_metric_scheduler(self) -> None:
         if self.scheduler_monitor not in self.eval_results:
-            raise KeyError(f"scheduler.monitor={self.scheduler_monitor!r}: not computed this epoch; computed: {sorted(self.eval_results)}")
+            raise KeyError(
+                f"scheduler.monitor={self.scheduler_monitor!r}: not computed this epoch; computed: "
+                f"{sorted(self.eval_results)}"
+            )
         self._lr_before_metric_step = self.current_lr()
         self.metric_scheduler.step(self.eval_results[self.scheduler_monitor])
 
@@ -285,7 +296,11 @@ class Classifier(pl.LightningModule):
             tracker.reset()
         self.eval_best = {}
         for row in rows:
-            results = {k: row[k] for k in row if f"{k}_best" in self.best and isinstance(row[k], Real) and not math.isnan(row[k])}
+            results = {
+                k: row[k]
+                for k in row
+                if f"{k}_best" in self.best and isinstance(row[k], Real) and not math.isnan(row[k])
+            }
             self.eval_best = self._update_best(results) or self.eval_best
 
     def log_epoch(self, row: dict[str, Any]) -> None:
@@ -334,7 +349,9 @@ class Classifier(pl.LightningModule):
         restored (they matter only to resume training, which `python -m trainfix.train` does).
         """
         if unused:
-            raise TypeError(f"Classifier.load_from_checkpoint rebuilds from the checkpoint; it takes no {sorted(unused)}")
+            raise TypeError(
+                f"Classifier.load_from_checkpoint rebuilds from the checkpoint; it takes no {sorted(unused)}"
+            )
         path = Path(checkpoint_path)
         if not path.is_file():
             raise RunLoadError(f"{path}: no such checkpoint")
@@ -346,7 +363,9 @@ class Classifier(pl.LightningModule):
         return classifier.to(map_location).eval()
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, datamodule: ImageDataModule, strategy: Strategy, config: dict[str, Any] | None = None) -> Classifier:
+    def from_config(
+        cls, cfg: DictConfig, datamodule: ImageDataModule, strategy: Strategy, config: dict[str, Any] | None = None
+    ) -> Classifier:
         """The module of the run configured by `cfg` for the data of `datamodule`, untrained; `config`
         is the resolved configuration its checkpoints carry (default: `cfg` resolved). train.py builds
         every run's module here, so a rebuilt run is built the same way."""

@@ -32,10 +32,19 @@ def rebuild_info(cfg: DictConfig, datamodule: ImageDataModule, config: dict[str,
     `train.py` sets it on the module it builds; every checkpoint carries it."""
     channels, height, width = datamodule.input_shape
     if height != width:
-        raise ValueError(f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images")
+        raise ValueError(
+            f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images"
+        )
     params = OmegaConf.to_container(cfg.model.params, resolve=True) if cfg.model.get("params") else {}
-    net = NetSpec(str(cfg.model.name), datamodule.num_classes, channels, height, params,
-                  str(cfg.model.get("init") or "default"), float(cfg.model.get("input_noise_std") or 0.0))
+    net = NetSpec(
+        str(cfg.model.name),
+        datamodule.num_classes,
+        channels,
+        height,
+        params,
+        str(cfg.model.get("init") or "default"),
+        float(cfg.model.get("input_noise_std") or 0.0),
+    )
     return {"config": config, "net": asdict(net), "eval_names": list(datamodule.eval_names)}
 
 
@@ -62,13 +71,20 @@ def rebuild_from_run_folder(path: Path) -> dict[str, Any]:
     record = read_run(run_dir)
     if record is None or "config" not in record or "data" not in record:
         raise RunLoadError(
-            f"{path} holds no run configuration (saved before trainfix stored it in checkpoints) and {run_dir / RUN_FILE} "
-            "is missing or incomplete; load it with trainfix.load_run(<run folder>) instead"
+            f"{path} holds no run configuration (saved before trainfix stored it in checkpoints) "
+            f"and {run_dir / RUN_FILE} is missing or incomplete; load it with trainfix.load_run(<run folder>) instead"
         )
     config, data = record["config"], record["data"]
     channels, size, _ = data["input_shape"]
     model = config["model"]
-    net = NetSpec(model["name"], data["num_classes"], channels, size, model.get("params") or {}, model.get("init") or "default",
-                  float(model.get("input_noise_std") or 0.0))
+    net = NetSpec(
+        model["name"],
+        data["num_classes"],
+        channels,
+        size,
+        model.get("params") or {},
+        model.get("init") or "default",
+        float(model.get("input_noise_std") or 0.0),
+    )
     names = instantiate(OmegaConf.create(config).data).eval_names  # the constructor reads no files
     return {"config": config, "net": asdict(net), "eval_names": list(names)}

@@ -54,14 +54,18 @@ class BatchNormSync(TorchSyncBatchNorm):
 def batchnorm_sync(strategy: Strategy, setting: bool | None) -> BatchNormSync | None:
     """The plugin for `trainer.sync_batchnorm=setting` (null: the strategy's `needs_global_losses`)."""
     if setting is not None and not isinstance(setting, bool):
-        raise ValueError(f"trainer.sync_batchnorm={setting!r}; accepted: null (when the strategy needs global losses), true, false")
+        raise ValueError(
+            f"trainer.sync_batchnorm={setting!r}; accepted: null (when the strategy needs global losses), true, false"
+        )
     if setting is False:
         return None
     if setting is True:
         return BatchNormSync("trainer.sync_batchnorm=true")
     if getattr(strategy, "needs_global_losses", False):
-        return BatchNormSync(f"strategy {strategy.name} ranks or thresholds per-sample losses, which BatchNorm's batch statistics change "
-                             "(trainer.sync_batchnorm=false turns it off)")
+        return BatchNormSync(
+            f"strategy {strategy.name} ranks or thresholds per-sample losses, "
+            "which BatchNorm's batch statistics change (trainer.sync_batchnorm=false turns it off)"
+        )
     return None
 
 

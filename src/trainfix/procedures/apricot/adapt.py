@@ -69,7 +69,9 @@ class ReducedWeights:
     total: torch.Tensor
 
     @classmethod
-    def from_nets(cls, nets: Sequence[nn.Module], parameters_only: bool = False, device: torch.device | str = "cpu") -> ReducedWeights:
+    def from_nets(
+        cls, nets: Sequence[nn.Module], parameters_only: bool = False, device: torch.device | str = "cpu"
+    ) -> ReducedWeights:
         if not nets:
             raise ValueError("Apricot needs at least one reduced model; none was given")
         matrix = torch.stack([get_flat(adaptable_tensors(net, parameters_only)) for net in nets]).to(device)
@@ -107,9 +109,14 @@ class ReducedWeights:
 # ------------------------------------------------------------------------------ Eqs. 1-4
 def check_choice(strategy: int, direction: str) -> None:
     if strategy not in STRATEGIES:
-        raise ValueError(f"apricot_strategy={strategy!r} is not an Apricot strategy; accepted: {list(STRATEGIES)} (Eqs. 2-4)")
+        raise ValueError(
+            f"apricot_strategy={strategy!r} is not an Apricot strategy; accepted: {list(STRATEGIES)} (Eqs. 2-4)"
+        )
     if direction not in DIRECTIONS:
-        raise ValueError(f"direction={direction!r}; accepted: {list(DIRECTIONS)} (toward: the text's reading, printed: Eqs. 2-4 as printed)")
+        raise ValueError(
+            f"direction={direction!r}; accepted: {list(DIRECTIONS)} (toward: the text's reading, printed: "
+            "Eqs. 2-4 as printed)"
+        )
 
 
 def step(
@@ -159,12 +166,16 @@ def sample_map(correct: torch.Tensor, strategy: int, direction: str, r: float) -
         alpha, beta_c, beta_i = 1.0 + sign * a, -sign, 0.0
     else:
         alpha, beta_c, beta_i = 1.0 - sign * b, 0.0, sign
-    coeff = torch.where(correct.cpu(), torch.tensor(beta_c, dtype=torch.float64), torch.tensor(beta_i, dtype=torch.float64))
+    coeff = torch.where(
+        correct.cpu(), torch.tensor(beta_c, dtype=torch.float64), torch.tensor(beta_i, dtype=torch.float64)
+    )
     return alpha, coeff
 
 
 @torch.no_grad()
-def adjust_sample(flat: torch.Tensor, reduced: ReducedWeights, correct: torch.Tensor, strategy: int, direction: str, r: float) -> torch.Tensor:
+def adjust_sample(
+    flat: torch.Tensor, reduced: ReducedWeights, correct: torch.Tensor, strategy: int, direction: str, r: float
+) -> torch.Tensor:
     """Eqs. 1-4 for one failing sample whose rDLM correctness mask is `correct` [n] (at least one True):
     the new weights, out of place (identical to `step`, which the tests check). One fused expression
     over the smaller group's rows and the rDLMs' total (running sums; `ReducedWeights.apply`)."""
@@ -211,7 +222,13 @@ class LazyReducedCorrect:
     `labels` [N]. `for_batch(index)` is what `adjust_batch` takes as `reduced_correct`. `predicted`
     counts the samples predicted so far (each by every rDLM)."""
 
-    def __init__(self, nets: Sequence[nn.Module], inputs: Callable[[torch.Tensor], torch.Tensor], labels: torch.Tensor, batch_size: int = 1000) -> None:
+    def __init__(
+        self,
+        nets: Sequence[nn.Module],
+        inputs: Callable[[torch.Tensor], torch.Tensor],
+        labels: torch.Tensor,
+        batch_size: int = 1000,
+    ) -> None:
         self.nets, self.inputs, self.labels, self.batch_size = list(nets), inputs, labels.cpu(), batch_size
         self.pred = torch.full((len(self.nets), len(labels)), -1, dtype=torch.long)
         self.predicted = 0
@@ -287,7 +304,11 @@ def adjust_batch(
     if isinstance(reduced_correct, torch.Tensor):
         column = lambda k: reduced_correct[:, k]  # noqa: E731
     else:
-        known = dict(zip(guessed, reduced_correct(torch.tensor(guessed, dtype=torch.long)).t(), strict=True)) if guessed else {}
+        known = (
+            dict(zip(guessed, reduced_correct(torch.tensor(guessed, dtype=torch.long)).t(), strict=True))
+            if guessed
+            else {}
+        )
         column = lambda k: known[k] if k in known else reduced_correct(torch.tensor([k]))[:, 0]  # noqa: E731
     valid_to = size  # pred[k] holds for the current weights for k < valid_to
     failing = adjusted = 0
@@ -327,7 +348,9 @@ def channels_last_input(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predictions(net: nn.Module, inputs: Callable[[torch.Tensor], torch.Tensor], count: int, batch_size: int = 1000) -> torch.Tensor:
+def predictions(
+    net: nn.Module, inputs: Callable[[torch.Tensor], torch.Tensor], count: int, batch_size: int = 1000
+) -> torch.Tensor:
     """Class predictions [count] of `net` (eval mode) on samples 0..count-1; `inputs(indices)` gives the
     model's input tensors for those indices."""
     was_training = net.training
@@ -340,6 +363,8 @@ def predictions(net: nn.Module, inputs: Callable[[torch.Tensor], torch.Tensor], 
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 
-def reduced_predictions(nets: Sequence[nn.Module], inputs: Callable[[torch.Tensor], torch.Tensor], count: int, batch_size: int = 1000) -> torch.Tensor:
+def reduced_predictions(
+    nets: Sequence[nn.Module], inputs: Callable[[torch.Tensor], torch.Tensor], count: int, batch_size: int = 1000
+) -> torch.Tensor:
     """Predictions [n, count] of every rDLM on samples 0..count-1, computed once per adaptation pass."""
     return torch.stack([predictions(net, inputs, count, batch_size) for net in nets])

@@ -37,11 +37,9 @@ raising `max_batches` continues the same folder, and a pass may switch modes on 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,8 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from trainfix.core.records import atomic_write_bytes, atomic_write_text
+from trainfix.core.seeding import derived_seed
 from trainfix.procedures.apricot.adapt import (
     BatchOutcome,
     LazyReducedCorrect,
@@ -58,22 +58,33 @@ from trainfix.procedures.apricot.adapt import (
     channels_last_input,
     check_choice,
     predictions,
-    reduced_predictions,
+)
+from trainfix.procedures.apricot.inputs import (
+    Inputs,
+    accuracy,
+    find_runs,
+    load_inputs,
+    prepare_predictions,
+    reduced_facts,
+    state_bytes,
 )
 from trainfix.procedures.apricot.retrain import OPTIMIZER_STATES, Retrainer
-from trainfix.data.windows import resolve_order, window_indices
-from trainfix.data.catalogue import DATASETS
 from trainfix.runs.identity import config_hash
-from trainfix.runs.lock import acquire
-from trainfix.training.checkpoint import LoadedRun, classifier_from_checkpoint, load_run
-from trainfix.core.records import atomic_write_bytes, atomic_write_text, read_run
-from trainfix.core.seeding import derived_seed
 
 log = logging.getLogger(__name__)
 
 # rdlm_predictions changes the cost, not the result: left out, so a pass can switch modes and folders made
 # before the key existed keep their hash.
-NOT_IN_HASH = ("runs", "input_run", "reduced_runs", "max_batches", "time_budget_s", "device", "out_dir", "rdlm_predictions")
+NOT_IN_HASH = (
+    "runs",
+    "input_run",
+    "reduced_runs",
+    "max_batches",
+    "time_budget_s",
+    "device",
+    "out_dir",
+    "rdlm_predictions",
+)
 # settings that only shape the adjustment, so the control pass (adjust=false) does not depend on them
 CONTROL_IGNORES = ("apricot_strategy", "direction", "r", "predict", "parameters_only")
 # keys added after passes were run, with the value those passes had: at that value a key stays out of the hash, so a
@@ -89,87 +100,36 @@ RDLM_PREDICTIONS = ("full", "lazy")
 SKIP_UNCHANGED_EVAL = True
 
 
-class ApricotInputError(ValueError):
-    """Run folders that cannot feed Apricot (missing, unfinished, mismatched); the message says which."""
-
-
-@dataclass
-class Inputs:
-    """The input model's rebuilt run and the rDLMs' networks with their run folders and windows."""
-
-    input_run: LoadedRun
-    reduced_dirs: list[Path]
-    reduced_nets: list[torch.nn.Module]
-    windows: list[torch.Tensor]
-
-
-# ------------------------------------------------------------------------------ inputs
-def find_runs(runs: Path, row: str, seed: int) -> tuple[Path, list[Path]]:
-    """The input run and the reduced runs of `row` and `seed` in the multirun folder `runs`."""
-    inputs = sorted(runs.glob(f"{row}_input_seed{seed}-*"))
-    reduced = sorted(runs.glob(f"{row}_reduced_w*_seed{seed}-*"), key=lambda p: int(p.name.split("_w")[1].split("_")[0]))
-    experiment = "apricot/mnist/lenet5" if row == "lenet5_mnist" else f"apricot/table_v/{row}"
-    if len(inputs) != 1:
-        raise ApricotInputError(
-            f"runs={str(runs)!r} row={row!r} model_seed={seed}: expected one folder {row}_input_seed{seed}-*, found "
-            f"{[p.name for p in inputs]}; train it with `python -m trainfix.train -m experiment={experiment} seed={seed}` "
-            "or give input_run=<folder>"
-        )
-    if not reduced:
-        raise ApricotInputError(
-            f"runs={str(runs)!r}: no reduced runs {row}_reduced_w*_seed{seed}-*; train them with "
-            f"`python -m trainfix.train -m experiment={experiment}_reduced 'data.train_window.start=range(0,40000,2000)'`"
-        )
-    return inputs[0], reduced
-
-
-def load_inputs(input_dir: Path, reduced_dirs: list[Path], device: str) -> Inputs:
-    """Rebuild the input run (best checkpoint) and every rDLM, checking they share architecture and data."""
-    input_run = load_run(input_dir, "best", device=device)
-    cfg = input_run.config
-    train_count = len(input_run.datamodule.splits["train"].labels)
-    nets, windows = [], []
-    for folder in reduced_dirs:
-        record = read_run(folder)
-        if record is None or record.get("status") != "finished":
-            raise ApricotInputError(f"{folder}: the reduced run is not finished (status {record and record.get('status')}); re-run its sweep")
-        config = OmegaConf.create(record["config"])
-        for key in ("model.name", "data.dataset", "data.train_subset", "data.subset_seed"):
-            if OmegaConf.select(config, key) != OmegaConf.select(cfg, key):
-                raise ApricotInputError(
-                    f"{folder}: {key}={OmegaConf.select(config, key)!r} but the input run {input_dir.name} has "
-                    f"{OmegaConf.select(cfg, key)!r}; rDLMs must share the input model's architecture and training set"
-                )
-        window = config.data.train_window
-        order = resolve_order(window.order, DATASETS[config.data.dataset].official_order, config.data.dataset)
-        windows.append(window_indices(train_count, int(window.start), int(window.size), order, int(config.data.subset_seed)))
-        # channels-last: the rDLMs only predict (and give their weights, read in logical order), ~1.5x faster on CPU
-        nets.append(classifier_from_checkpoint(folder / "checkpoints" / "best.ckpt", device).net.eval().to(memory_format=torch.channels_last))
-    return Inputs(input_run, reduced_dirs, nets, windows)
-
-
 # ------------------------------------------------------------------------------ settings, folder
-def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((pred == labels).float().mean()) if len(labels) else float("nan")
-
-
 def _check_settings(cfg: DictConfig) -> tuple[str, bool]:
     """The pass's settings checked before anything is loaded: (rdlm_predictions mode, adjust)."""
     check_choice(int(cfg.apricot_strategy), str(cfg.direction))
-    for key, accepted in (("eval_on", EVAL_SETS), ("after_retrain", AFTER_RETRAIN), ("retrain_optimizer", OPTIMIZER_STATES)):
-        if cfg.get(key) not in accepted:  # conf/apricot.yaml sets each; a hand-built config must too (no silent default)
+    for key, accepted in (
+        ("eval_on", EVAL_SETS),
+        ("after_retrain", AFTER_RETRAIN),
+        ("retrain_optimizer", OPTIMIZER_STATES),
+    ):
+        if (
+            cfg.get(key) not in accepted
+        ):  # conf/apricot.yaml sets each; a hand-built config must too (no silent default)
             raise ValueError(f"{key}={cfg.get(key)!r}; accepted: {list(accepted)}")
     mode = cfg.get("rdlm_predictions")
     if mode not in RDLM_PREDICTIONS:
         raise ValueError(
-            f"rdlm_predictions={mode!r}; accepted: {list(RDLM_PREDICTIONS)} (full: every rDLM predicts the whole training set once, "
-            "shared by the passes; lazy: only the training samples the model fails, during the pass)"
+            f"rdlm_predictions={mode!r}; accepted: {list(RDLM_PREDICTIONS)} (full: "
+            "every rDLM predicts the whole training set once, shared by the passes; lazy: "
+            "only the training samples the model fails, during the pass)"
         )
     if int(cfg.batch_size) < 1 or float(cfg.r) <= 0 or int(cfg.retrain_epochs) < 0:
-        raise ValueError(f"batch_size={cfg.batch_size}, r={cfg.r}, retrain_epochs={cfg.retrain_epochs}: need batch_size >= 1, r > 0, retrain_epochs >= 0")
+        raise ValueError(
+            f"batch_size={cfg.batch_size}, r={cfg.r}, retrain_epochs={cfg.retrain_epochs}: need batch_size >= 1, "
+            "r > 0, retrain_epochs >= 0"
+        )
     adjust = cfg.get("adjust", True)
     if not isinstance(adjust, bool):
-        raise ValueError(f"adjust={adjust!r}; accepted: true (a strategy pass) or false (the control pass, no weight adjusted)")
+        raise ValueError(
+            f"adjust={adjust!r}; accepted: true (a strategy pass) or false (the control pass, no weight adjusted)"
+        )
     return mode, adjust
 
 
@@ -191,14 +151,12 @@ def _pass_folder(cfg: DictConfig, adjust: bool) -> tuple[Path, list[Path], Path,
         for key in CONTROL_IGNORES:
             identity.pop(key, None)
     label = f"S{cfg.apricot_strategy}_{cfg.direction}" if adjust else "control"
-    out = Path(cfg.out_dir) if cfg.out_dir else runs / "adapt" / f"{cfg.row}_seed{cfg.model_seed}_{label}-{config_hash(identity)}"
+    out = (
+        Path(cfg.out_dir)
+        if cfg.out_dir
+        else runs / "adapt" / f"{cfg.row}_seed{cfg.model_seed}_{label}-{config_hash(identity)}"
+    )
     return input_dir, reduced_dirs, out, {"settings": settings, "identity": identity}
-
-
-def _state_bytes(obj: Any) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
 
 
 def _clone_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -210,7 +168,11 @@ def run_pass(cfg: DictConfig) -> dict[str, Any]:
     """Algorithm 2 over the runs `cfg` names; returns result.json's content."""
     mode, adjust = _check_settings(cfg)
     input_dir, reduced_dirs, out, config = _pass_folder(cfg, adjust)
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else str(cfg.device))
+    device = (
+        "cuda"
+        if cfg.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if cfg.device == "auto" else str(cfg.device))
+    )
     inputs = load_inputs(input_dir, reduced_dirs, device)  # refuses unfinished runs before the pass has a folder
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps(config, indent=2, default=str))
@@ -228,17 +190,26 @@ class Adaptation:
         self.reduced = ReducedWeights.from_nets(inputs.reduced_nets, bool(cfg.parameters_only), device)
         self.train_y, self.test_y = self.dm.splits["train"].labels, self.dm.splits["test"].labels
         self.select_idx, self.report_idx = _selection_split(len(self.test_y), cfg)
-        self.prep = _prepare(out.parent, inputs, cfg, lazy=mode == "lazy")
+        self.prep = prepare_predictions(out.parent, inputs, cfg, lazy=mode == "lazy")
         if not (out / "reduced.json").exists():
-            atomic_write_text(out / "reduced.json", json.dumps(_reduced_facts(self.prep, inputs, self.train_y, self.test_y), indent=2))
-        if mode == "lazy":  # the same batched, channels-last predictions as _prepare's, of the failing samples only
-            self.lazy = LazyReducedCorrect(inputs.reduced_nets, lambda i: channels_last_input(self.dm.gather("train", i)[0]),
-                                           self.train_y, int(cfg.eval_batch_size))
+            atomic_write_text(
+                out / "reduced.json", json.dumps(reduced_facts(self.prep, inputs, self.train_y, self.test_y), indent=2)
+            )
+        if mode == "lazy":  # the same batched, channels-last predictions as prepare_predictions', of the failing samples only
+            self.lazy = LazyReducedCorrect(
+                inputs.reduced_nets,
+                lambda i: channels_last_input(self.dm.gather("train", i)[0]),
+                self.train_y,
+                int(cfg.eval_batch_size),
+            )
         else:
             self.full_correct = self.prep["reduced_train"] == self.train_y.unsqueeze(0)  # [n, N]
         order = torch.arange(len(self.train_y))
         if cfg.shuffle:
-            order = torch.randperm(len(self.train_y), generator=torch.Generator().manual_seed(derived_seed(int(cfg.seed), "apricot/batches")))
+            order = torch.randperm(
+                len(self.train_y),
+                generator=torch.Generator().manual_seed(derived_seed(int(cfg.seed), "apricot/batches")),
+            )
         self.batches = list(order.split(int(cfg.batch_size)))
         self.planned = len(self.batches) if cfg.max_batches is None else min(len(self.batches), int(cfg.max_batches))
         self.retrain = Retrainer(inputs.input_run, int(cfg.retrain_epochs), str(cfg.retrain_optimizer))
@@ -246,7 +217,9 @@ class Adaptation:
     def evaluate(self) -> float:
         """Accuracy on the selection part of the test split."""
         indices = self.select_idx
-        pred = predictions(self.net, lambda i: self.dm.gather("test", indices[i])[0], len(indices), int(self.cfg.eval_batch_size))
+        pred = predictions(
+            self.net, lambda i: self.dm.gather("test", indices[i])[0], len(indices), int(self.cfg.eval_batch_size)
+        )
         return accuracy(pred, self.test_y[indices])
 
     def run(self) -> dict[str, Any]:
@@ -268,12 +241,26 @@ class Adaptation:
             state["next_batch"], state["current"] = k + 1, _clone_state(self.net)
             if self.retrain.keep:
                 state["optimizer"] = self.retrain.state_dict()
-            atomic_write_bytes(self.out / "state.pt", _state_bytes(state))
+            atomic_write_bytes(self.out / "state.pt", state_bytes(state))
             atomic_write_text(self.out / "history.csv", pd.DataFrame(state["history"]).to_csv(index=False))
-        result = _finish(self.out, state, self.planned, len(self.batches), self.inputs, self.prep, self.select_idx, self.report_idx,
-                         self.cfg, self.device, self.train_y, self.test_y)
+        result = _finish(
+            self.out,
+            state,
+            self.planned,
+            len(self.batches),
+            self.inputs,
+            self.prep,
+            self.select_idx,
+            self.report_idx,
+            self.cfg,
+            self.device,
+            self.train_y,
+            self.test_y,
+        )
         result["rdlm_predictions"] = self.mode
-        result["rdlm_train_samples_predicted"] = _train_samples_predicted(state["history"], len(self.train_y), self.mode)
+        result["rdlm_train_samples_predicted"] = _train_samples_predicted(
+            state["history"], len(self.train_y), self.mode
+        )
         atomic_write_text(self.out / "result.json", json.dumps(result, indent=2))
         return result
 
@@ -284,12 +271,24 @@ class Adaptation:
             state = torch.load(state_file, map_location=self.device, weights_only=False)
             self.net.load_state_dict(state["current"])
             self.retrain.load_state_dict(state.get("optimizer"))
-            log.info("resuming %s after batch %d of %d (best %.4f)", self.out, state["next_batch"], self.planned, state["best_acc"])
+            log.info(
+                "resuming %s after batch %d of %d (best %.4f)",
+                self.out,
+                state["next_batch"],
+                self.planned,
+                state["best_acc"],
+            )
             return state
         initial = self.evaluate()
-        state = {"next_batch": 0, "current": _clone_state(self.net), "best": _clone_state(self.net), "best_acc": initial,
-                 "initial_acc": initial, "history": []}
-        atomic_write_bytes(state_file, _state_bytes(state))
+        state = {
+            "next_batch": 0,
+            "current": _clone_state(self.net),
+            "best": _clone_state(self.net),
+            "best_acc": initial,
+            "initial_acc": initial,
+            "history": [],
+        }
+        atomic_write_bytes(state_file, state_bytes(state))
         return state
 
     def _adjust(self, index: torch.Tensor) -> tuple[BatchOutcome, int | None]:
@@ -300,8 +299,18 @@ class Adaptation:
         if self.adjust:
             cfg = self.cfg
             correct = self.lazy.for_batch(index) if self.mode == "lazy" else self.full_correct[:, index]
-            outcome = adjust_batch(self.net, self.tensors, self.reduced, x, y.cpu(), correct, int(cfg.apricot_strategy), str(cfg.direction),
-                                   float(cfg.r), sequential=str(cfg.predict) == "sequential")
+            outcome = adjust_batch(
+                self.net,
+                self.tensors,
+                self.reduced,
+                x,
+                y.cpu(),
+                correct,
+                int(cfg.apricot_strategy),
+                str(cfg.direction),
+                float(cfg.r),
+                sequential=str(cfg.predict) == "sequential",
+            )
         else:
             with torch.no_grad():
                 outcome = BatchOutcome(int((self.net(x).argmax(dim=1).cpu() != y.cpu()).sum()), 0)
@@ -314,7 +323,9 @@ class Adaptation:
         outcome, rdlm_predicted = self._adjust(self.batches[k])
         t1 = time.perf_counter()
         if SKIP_UNCHANGED_EVAL and outcome.adjusted == 0 and epochs == 0:
-            acc = state["best_acc"]  # without retraining the model is the best one (kept or rolled back) and nothing moved
+            acc = state[
+                "best_acc"
+            ]  # without retraining the model is the best one (kept or rolled back) and nothing moved
         else:
             acc = self.evaluate()  # also when nothing was adjusted: the carried model may have improved by retraining
         kept = acc > state["best_acc"]
@@ -333,11 +344,27 @@ class Adaptation:
         if cfg.after_retrain == "discard":
             self.net.load_state_dict(state["best"])
         t3 = time.perf_counter()
-        log.info("batch %d/%d: %d failing, %d adjusted, acc %.4f, best %.4f (%.1f s)", k + 1, self.planned, outcome.failing,
-                 outcome.adjusted, acc, state["best_acc"], t3 - t0)
+        log.info(
+            "batch %d/%d: %d failing, %d adjusted, acc %.4f, best %.4f (%.1f s)",
+            k + 1,
+            self.planned,
+            outcome.failing,
+            outcome.adjusted,
+            acc,
+            state["best_acc"],
+            t3 - t0,
+        )
         return {
-            "batch": k + 1, "failing": outcome.failing, "adjusted": outcome.adjusted, "acc_adjusted": acc, "kept": kept,
-            "acc_retrained": after, "best_acc": state["best_acc"], "adjust_s": t1 - t0, "eval_s": t2 - t1, "retrain_s": t3 - t2,
+            "batch": k + 1,
+            "failing": outcome.failing,
+            "adjusted": outcome.adjusted,
+            "acc_adjusted": acc,
+            "kept": kept,
+            "acc_retrained": after,
+            "best_acc": state["best_acc"],
+            "adjust_s": t1 - t0,
+            "eval_s": t2 - t1,
+            "retrain_s": t3 - t2,
             "rdlm_predicted": rdlm_predicted,
         }
 
@@ -350,53 +377,13 @@ def _selection_split(test_count: int, cfg: DictConfig) -> tuple[torch.Tensor, to
         return every, every
     size = int(cfg.validation_size)
     if not 0 < size < test_count:
-        raise ValueError(f"validation_size={size}: accepted 1..{test_count - 1} (the test split has {test_count} images)")
-    perm = torch.randperm(test_count, generator=torch.Generator().manual_seed(derived_seed(int(cfg.seed), "apricot/validation")))
+        raise ValueError(
+            f"validation_size={size}: accepted 1..{test_count - 1} (the test split has {test_count} images)"
+        )
+    perm = torch.randperm(
+        test_count, generator=torch.Generator().manual_seed(derived_seed(int(cfg.seed), "apricot/validation"))
+    )
     return perm[:size].sort().values, perm[size:].sort().values
-
-
-def _prepare(folder: Path, inputs: Inputs, cfg: DictConfig, lazy: bool = False) -> dict[str, Any]:
-    """Predictions computed once and shared by every pass over the same runs, beside the pass folders.
-
-    Full (`<folder>/predictions-<hash>.pt`): every rDLM and the input model on the training and test sets.
-    Lazy (`<folder>/predictions-<hash>-lazy.pt`): the rDLMs on the test set (Table IV's rescued share) and
-    each on its own window of the training set (Table IV's train accuracy), the input model on both sets;
-    not the rDLMs on the whole training set (the pass predicts its failing samples on demand)."""
-    key = [p.name for p in inputs.reduced_dirs] + [inputs.input_run.run_dir.name]
-    path = folder / f"predictions-{config_hash({'runs': key})}{'-lazy' if lazy else ''}.pt"
-    # Passes started side by side (a joblib sweep) share the file: one computes it, the others wait for it
-    # (runs/lock.py: an exclusive flock, released by the kernel if its holder dies) and read it.
-    with acquire(folder, wait=True, name=path.name + ".lock"):
-        if path.exists():
-            prep = torch.load(path, weights_only=False)
-            if prep.get("key") == key:
-                return prep
-        return _compute_predictions(path, key, inputs, cfg, lazy)
-
-
-def _compute_predictions(path: Path, key: list[str], inputs: Inputs, cfg: DictConfig, lazy: bool) -> dict[str, Any]:
-    dm, batch = inputs.input_run.datamodule, int(cfg.eval_batch_size)
-    n_train, n_test = len(dm.splits["train"].labels), len(dm.splits["test"].labels)
-    t0 = time.perf_counter()
-    train_in = lambda i: dm.gather("train", i)[0]  # noqa: E731
-    test_in = lambda i: dm.gather("test", i)[0]  # noqa: E731
-    prep: dict[str, Any] = {"key": key, "mode": "lazy" if lazy else "full"}
-    if lazy:
-        prep["reduced_window"] = [
-            predictions(net, lambda i, w=window: channels_last_input(train_in(w[i])), len(window), batch)
-            for net, window in zip(inputs.reduced_nets, inputs.windows, strict=True)
-        ]
-    else:
-        prep["reduced_train"] = reduced_predictions(inputs.reduced_nets, lambda i: channels_last_input(train_in(i)), n_train, batch)
-    prep["reduced_test"] = reduced_predictions(inputs.reduced_nets, lambda i: channels_last_input(test_in(i)), n_test, batch)
-    prep["input_train"] = predictions(inputs.input_run.net, train_in, n_train, batch)
-    prep["input_test"] = predictions(inputs.input_run.net, test_in, n_test, batch)
-    prep["seconds"] = time.perf_counter() - t0
-    prep["rdlm_train_forwards"] = sum(len(w) for w in inputs.windows) if lazy else len(inputs.reduced_nets) * n_train
-    atomic_write_bytes(path, _state_bytes(prep))
-    log.info("%s predictions of %d rDLMs and the input model on %d + %d images: %.1f s", prep["mode"], len(inputs.reduced_nets),
-             n_train, n_test, prep["seconds"])
-    return prep
 
 
 def _train_samples_predicted(history: list[dict[str, Any]], train_count: int, mode: str) -> int:
@@ -409,40 +396,20 @@ def _train_samples_predicted(history: list[dict[str, Any]], train_count: int, mo
     return int(sum(h.get("rdlm_predicted") or 0 for h in history))
 
 
-def _reduced_facts(prep: dict[str, torch.Tensor], inputs: Inputs, train_y: torch.Tensor, test_y: torch.Tensor) -> dict[str, Any]:
-    """Table II/IV facts: input model and rDLM accuracies, and the test images the input model fails
-    that at least one rDLM classifies correctly (as a share of all test images, and of the failed ones).
-    Lazy predictions have each rDLM's training predictions on its window only: `train_acc_full` is None."""
-    reduced_test_correct = prep["reduced_test"] == test_y.unsqueeze(0)
-    input_fails = prep["input_test"] != test_y
-    rescued = input_fails & reduced_test_correct.any(dim=0)
-    covered = torch.zeros(len(train_y), dtype=torch.bool)
-    models = []
-    full = "reduced_train" in prep
-    window_preds = [p[w] for p, w in zip(prep["reduced_train"], inputs.windows, strict=True)] if full else prep["reduced_window"]
-    for i, (folder, window, test_pred) in enumerate(zip(inputs.reduced_dirs, inputs.windows, prep["reduced_test"], strict=True)):
-        covered[window] = True
-        models.append({
-            "run": folder.name, "window_start": int(window.min()), "window_size": len(window),
-            "train_acc_window": accuracy(window_preds[i], train_y[window]),
-            "train_acc_full": accuracy(prep["reduced_train"][i], train_y) if full else None, "test_acc": accuracy(test_pred, test_y),
-        })
-    return {
-        "input_run": inputs.input_run.run_dir.name,
-        "input_train_acc": accuracy(prep["input_train"], train_y), "input_test_acc": accuracy(prep["input_test"], test_y),
-        "reduced": models,
-        "rescued_share_of_test": float(rescued.float().mean()),
-        "rescued_share_of_failed": float(rescued.sum() / input_fails.sum().clamp(min=1)),
-        "train_images_never_used": int((~covered).sum()),
-        "prediction_seconds": float(prep["seconds"]),
-        "predictions": prep.get("mode", "full"),
-        "prediction_rdlm_train_forwards": int(prep.get("rdlm_train_forwards", len(inputs.reduced_dirs) * len(train_y))),
-    }
-
-
-def _finish(out: Path, state: dict[str, Any], planned: int, total: int, inputs: Inputs, prep: dict[str, torch.Tensor],
-            select_idx: torch.Tensor, report_idx: torch.Tensor, cfg: DictConfig, device: str,
-            train_y: torch.Tensor, test_y: torch.Tensor) -> dict[str, Any]:
+def _finish(
+    out: Path,
+    state: dict[str, Any],
+    planned: int,
+    total: int,
+    inputs: Inputs,
+    prep: dict[str, torch.Tensor],
+    select_idx: torch.Tensor,
+    report_idx: torch.Tensor,
+    cfg: DictConfig,
+    device: str,
+    train_y: torch.Tensor,
+    test_y: torch.Tensor,
+) -> dict[str, Any]:
     """Accuracies of the best model (train, test / held-out part) beside the input model's."""
     adjust = bool(cfg.get("adjust", True))
     run, dm, net = inputs.input_run, inputs.input_run.datamodule, inputs.input_run.net
@@ -451,25 +418,34 @@ def _finish(out: Path, state: dict[str, Any], planned: int, total: int, inputs: 
     batch = int(cfg.eval_batch_size)
     train_pred = predictions(net, lambda i: dm.gather("train", i)[0], len(train_y), batch)
     test_pred = predictions(net, lambda i: dm.gather("test", i)[0], len(test_y), batch)
-    atomic_write_bytes(out / "best.pt", _state_bytes(state["best"]))
+    atomic_write_bytes(out / "best.pt", state_bytes(state["best"]))
     net.load_state_dict(current)
     history = pd.DataFrame(state["history"])
     per_batch = {c: float(history[c].mean()) for c in ("adjust_s", "eval_s", "retrain_s")} if len(history) else {}
     return {
         # the control pass (adjust=false) is strategy 0, sign convention "control": its own Table V cell
-        "row": str(cfg.row), "model_seed": int(cfg.model_seed), "control": not adjust,
-        "strategy": int(cfg.apricot_strategy) if adjust else 0, "direction": str(cfg.direction) if adjust else "control",
-        "eval_on": str(cfg.eval_on), "retrain_epochs": int(cfg.retrain_epochs), "r": float(cfg.r),
-        "batches_done": int(state["next_batch"]), "batches_planned": planned, "batches_in_pass": total,
+        "row": str(cfg.row),
+        "model_seed": int(cfg.model_seed),
+        "control": not adjust,
+        "strategy": int(cfg.apricot_strategy) if adjust else 0,
+        "direction": str(cfg.direction) if adjust else "control",
+        "eval_on": str(cfg.eval_on),
+        "retrain_epochs": int(cfg.retrain_epochs),
+        "r": float(cfg.r),
+        "batches_done": int(state["next_batch"]),
+        "batches_planned": planned,
+        "batches_in_pass": total,
         "complete": int(state["next_batch"]) >= planned,
-        "dataset": run.datamodule.spec.label, "official_data": bool(dm.splits["train"].official),
+        "dataset": run.datamodule.spec.label,
+        "official_data": bool(dm.splits["train"].official),
         "input_train_acc": accuracy(prep["input_train"], train_y),
         "input_test_acc": accuracy(prep["input_test"][report_idx], test_y[report_idx]),
         "input_selection_acc": float(state["initial_acc"]),
         "best_selection_acc": float(state["best_acc"]),
         "train_acc": accuracy(train_pred, train_y),
         "test_acc": accuracy(test_pred[report_idx], test_y[report_idx]),
-        "gain": accuracy(test_pred[report_idx], test_y[report_idx]) - accuracy(prep["input_test"][report_idx], test_y[report_idx]),
+        "gain": accuracy(test_pred[report_idx], test_y[report_idx])
+        - accuracy(prep["input_test"][report_idx], test_y[report_idx]),
         "kept_batches": int(history["kept"].sum()) if len(history) else 0,
         "seconds_per_batch": per_batch,
         "device": device,

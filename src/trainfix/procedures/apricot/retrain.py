@@ -52,8 +52,10 @@ class Retrainer:
 
     def __init__(self, run: LoadedRun, epochs: int, optimizer_state: str = "fresh") -> None:
         if optimizer_state not in OPTIMIZER_STATES:
-            raise ValueError(f"retrain_optimizer={optimizer_state!r}; accepted: {list(OPTIMIZER_STATES)} "
-                             "(fresh: a new optimizer per batch's retraining; kept: one carried across the pass, as Keras)")
+            raise ValueError(
+                f"retrain_optimizer={optimizer_state!r}; accepted: {list(OPTIMIZER_STATES)} "
+                "(fresh: a new optimizer per batch's retraining; kept: one carried across the pass, as Keras)"
+            )
         self.module, self.datamodule, self.epochs = run.classifier, run.datamodule, epochs
         self.batch_size = int(run.config.data.batch_size)
         self.lr = final_lr(run.config) if epochs > 0 else None

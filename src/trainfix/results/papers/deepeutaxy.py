@@ -23,22 +23,40 @@ from typing import Any
 import pandas as pd
 
 from trainfix.results.arguments import int_list, str_list
-from trainfix.results.cells import Cell, aggregate, count, entry, values_frame, widen
+from trainfix.results.cells import INTERVAL_NOTE, Cell, aggregate, count, entry, values_frame, widen, with_difference
 from trainfix.results.collect import RunCollection, RunsInputError
 from trainfix.results.paper import load_paper
 from trainfix.results.papers.deepeutaxy_captions import provenance_lines, readings_line
 from trainfix.results.papers.deepeutaxy_measures import (
-    CHANCE_LEVEL_CHOICES, READING_CHOICES, Outcome, as_outcome, bl_level, chance_level_convergence, chance_line, converged_epoch,
-    de_pool, epsilon_of, first_argmax_epoch, first_at_level, first_converged, resolve_reading, tables_iv_vi_runs, validate_reading,
+    CHANCE_LEVEL_CHOICES,
+    READING_CHOICES,
+    Outcome,
+    as_outcome,
+    bl_level,
+    chance_level_convergence,
+    chance_line,
+    converged_epoch,
+    epsilon_of,
+    first_argmax_epoch,
+    first_at_level,
+    first_converged,
+    tables_iv_vi_runs,
+    validate_reading,
 )
 from trainfix.results.papers.deepeutaxy_protocol import check_protocol
-from trainfix.results.papers.deepeutaxy_seeds import seed_values
 from trainfix.results.papers.deepeutaxy_runs import (
-    STRATEGIES, TABLE_VII_ROLES, collect_de_runs, expected_seeds, label_runs, order_rows, row_label, select_runs, table_rows,
+    STRATEGIES,
+    collect_de_runs,
+    row_label,
+    select_runs,
+    table_rows,
 )
+from trainfix.results.papers.deepeutaxy_seeds import seed_values
+from trainfix.results.papers.deepeutaxy_table_vii import table_vii_values
 from trainfix.results.report import publish
 
 TABLES = ("iv", "v", "vi", "vii")
+BASELINE = "BL"  # Tables IV-VI compare SPL and DE with it
 TABLE_CHOICES = (*TABLES, "fig3", "all")
 
 
@@ -56,17 +74,26 @@ def _published(cells: dict[str, Any], key: str, strategy: str) -> Any:
 
 
 # --------------------------------------------------------------------------- Table IV
-def table_iv_values(runs: RunCollection, *, convergence: str = "auto", epsilon: float | None = None,
-                    seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
-                    variant: str | None = None, paper: dict[str, Any] | None = None,
-                    chance_level: str = "exclude") -> pd.DataFrame:
+def table_iv_values(
+    runs: RunCollection,
+    *,
+    convergence: str = "auto",
+    epsilon: float | None = None,
+    seeds: Iterable[int] | None = None,
+    rows: Iterable[str] | None = None,
+    variant: str | None = None,
+    paper: dict[str, Any] | None = None,
+    chance_level: str = "exclude",
+) -> pd.DataFrame:
     """Table IV as a long frame: one row per (table row, column) with paper/ours/diff numbers and texts.
 
     Columns: row, label, column, kind, paper, paper_text, ours, ours_text, diff, diff_text,
     seeds_used, seeds_expected. `attrs` holds title, caption (list of lines) and stem.
     """
     paper = paper or load_paper_table("iv")
-    runs, selected, pool, seed_list, (convergence, why) = tables_iv_vi_runs(runs, variant, chance_level, seeds, convergence)
+    runs, selected, pool, seed_list, (convergence, why) = tables_iv_vi_runs(
+        runs, variant, chance_level, seeds, convergence
+    )
     norm_column = validate_reading(convergence)
 
     def at_convergence(column: str, scale: float) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
@@ -74,36 +101,77 @@ def table_iv_values(runs: RunCollection, *, convergence: str = "auto", epsilon: 
             position = first_converged(metrics, norm_column, epsilon_of(run, epsilon))
             position = len(metrics) - 1 if not isinstance(position, int) else position
             return as_outcome(metrics[column].iloc[position] if column in metrics.columns else None, scale)
+
         return measure
 
     epochs_to_converge = converged_epoch(norm_column, epsilon)
     entries = []
     for row in table_rows(selected, rows):
-        cells = (paper["rows"].get(row) or {})
+        cells = paper["rows"].get(row) or {}
         label = row_label(row)
+        accuracy = {
+            (strategy, name): aggregate("acc", pool.outcomes(row, strategy, seed_list, at_convergence(column, 100.0)))
+            for strategy in STRATEGIES
+            for name, column in (("train", "train_acc_used"), ("test", "test_acc"))
+        }
+        for (strategy, name), cell in accuracy.items():
+            record = entry(
+                row, label, f"{strategy} {name} acc", "acc", _published(cells, f"{name}_acc", strategy), cell
+            )
+            if strategy != BASELINE:
+                record = with_difference(record, cell, accuracy[(BASELINE, name)], BASELINE)
+            entries.append(record)
         for strategy in STRATEGIES:
-            for name, column in (("train", "train_acc_used"), ("test", "test_acc")):
-                cell = aggregate("acc", pool.outcomes(row, strategy, seed_list, at_convergence(column, 100.0)))
-                entries.append(entry(row, label, f"{strategy} {name} acc", "acc", _published(cells, f"{name}_acc", strategy), cell))
-        for strategy in STRATEGIES:
-            cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, epochs_to_converge), soft="not converged", soft_text="not converged")
-            entries.append(entry(row, label, f"{strategy} epochs to converge", "epochs", _published(cells, "epochs_to_converge", strategy), cell))
+            cell = aggregate(
+                "epochs",
+                pool.outcomes(row, strategy, seed_list, epochs_to_converge),
+                soft="not converged",
+                soft_text="not converged",
+            )
+            entries.append(
+                entry(
+                    row,
+                    label,
+                    f"{strategy} epochs to converge",
+                    "epochs",
+                    _published(cells, "epochs_to_converge", strategy),
+                    cell,
+                )
+            )
         # Not in the paper: how much of the training set SPL had in play at that epoch (an SPL epoch
         # with few selected samples has small step gradients and can meet Eq. 12 without training).
         cell = aggregate("acc", pool.outcomes(row, "SPL", seed_list, at_convergence("spl_selected_frac", 100.0)))
         entries.append(entry(row, label, "SPL selected at convergence", "acc", None, cell))
-    caption = provenance_lines([runs], selected, seed_list, convergence, epsilon, "iv", uses_convergence=True,
-                               duplicates=pool.duplicates(), variant=variant, reading_why=why)
-    caption.append("SPL selected at convergence: spl_selected_frac (share of the epoch's samples SPL selected) at the epoch the "
-                   "train/test accuracies are taken from; not a column of the paper.")
+    caption = provenance_lines(
+        [runs],
+        selected,
+        seed_list,
+        convergence,
+        epsilon,
+        "iv",
+        uses_convergence=True,
+        duplicates=pool.duplicates(),
+        variant=variant,
+        reading_why=why,
+    )
+    caption.append(
+        "SPL selected at convergence: spl_selected_frac (share of the epoch's samples SPL selected) at the epoch the "
+        "train/test accuracies are taken from; not a column of the paper."
+    )
+    caption.append(
+        f"vs {BASELINE}: SPL - {BASELINE} and DE - {BASELINE} of the mean train/test accuracies (percentage points) "
+        f"[{INTERVAL_NOTE}]; seeds not counted in the cells are not counted here."
+    )
     caption.append(readings_line(pool, table_rows(selected, rows), STRATEGIES, seed_list, epsilon, "epoch_number"))
     dead = chance_line(pool, table_rows(selected, rows), STRATEGIES, seed_list)
     if dead:
         caption.append(dead)
     stuck = chance_level_convergence(pool, table_rows(selected, rows), seed_list, norm_column, epsilon)
     if stuck:
-        caption.append("Eq. 12 met at chance level (a stationary point of a network that predicts one class or the "
-                       "class prior, e.g. dead ReLUs; counted above as the paper's criterion says): " + "; ".join(stuck) + ".")
+        caption.append(
+            "Eq. 12 met at chance level (a stationary point of a network that predicts one class or the "
+            "class prior, e.g. dead ReLUs; counted above as the paper's criterion says): " + "; ".join(stuck) + "."
+        )
     attrs = {"stem": "table_iv", "title": f"Table IV (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
     return values_frame(entries, attrs)
 
@@ -118,10 +186,18 @@ def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- Tables V and VI
-def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str = "auto", epsilon: float | None = None,
-                        seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
-                        variant: str | None = None, paper: dict[str, Any] | None = None,
-                        chance_level: str = "exclude") -> pd.DataFrame:
+def max_accuracy_values(
+    runs: RunCollection,
+    accuracy: str,
+    *,
+    convergence: str = "auto",
+    epsilon: float | None = None,
+    seeds: Iterable[int] | None = None,
+    rows: Iterable[str] | None = None,
+    variant: str | None = None,
+    paper: dict[str, Any] | None = None,
+    chance_level: str = "exclude",
+) -> pd.DataFrame:
     """Table V (`accuracy="train"`) or VI (`"test"`) as a long frame (columns as `table_iv_values`).
 
     `convergence`/`epsilon` do not change these tables; they are accepted so that the caption can
@@ -132,7 +208,9 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
     key = "v" if accuracy == "train" else "vi"
     column = "train_acc_used" if accuracy == "train" else "test_acc"
     paper = paper or load_paper_table(key)
-    runs, selected, pool, seed_list, (convergence, why) = tables_iv_vi_runs(runs, variant, chance_level, seeds, convergence)
+    runs, selected, pool, seed_list, (convergence, why) = tables_iv_vi_runs(
+        runs, variant, chance_level, seeds, convergence
+    )
     reached_lines: list[str] = []
 
     def seed_max(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
@@ -146,43 +224,90 @@ def max_accuracy_values(runs: RunCollection, accuracy: str, *, convergence: str 
 
     entries = []
     for row in table_rows(selected, rows):
-        cells = (paper["rows"].get(row) or {})
+        cells = paper["rows"].get(row) or {}
         label = row_label(row)
         maxima = {s: pool.outcomes(row, s, seed_list, seed_max) for s in STRATEGIES}
-        for strategy in STRATEGIES:
-            cell = aggregate("acc", [v * 100.0 if not isinstance(v, str) else v for v in maxima[strategy]])
-            entries.append(entry(row, label, f"{strategy} max {accuracy} acc", "acc", _published(cells, "max_acc", strategy), cell))
+        max_cells = {
+            s: aggregate("acc", [v * 100.0 if not isinstance(v, str) else v for v in maxima[s]]) for s in STRATEGIES
+        }
+        for strategy, cell in max_cells.items():
+            record = entry(
+                row, label, f"{strategy} max {accuracy} acc", "acc", _published(cells, "max_acc", strategy), cell
+            )
+            if strategy != BASELINE:
+                record = with_difference(record, cell, max_cells[BASELINE], BASELINE)
+            entries.append(record)
         a_cell = aggregate("epochs", pool.outcomes(row, "BL", seed_list, seed_argmax))
-        entries.append(entry(row, label, "BL epochs to max (A)", "epochs", _published(cells, "epochs_to_max", "BL"), a_cell))
+        entries.append(
+            entry(row, label, "BL epochs to max (A)", "epochs", _published(cells, "epochs_to_max", "BL"), a_cell)
+        )
         level = bl_level(maxima["BL"])
         for strategy, letter in (("SPL", "B"), ("DE", "C")):
             cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, seed_argmax))
-            entries.append(entry(row, label, f"{strategy} epochs to max", "epochs", _published(cells, "epochs_to_max", strategy), cell))
+            entries.append(
+                entry(
+                    row,
+                    label,
+                    f"{strategy} epochs to max",
+                    "epochs",
+                    _published(cells, "epochs_to_max", strategy),
+                    cell,
+                )
+            )
             if level is None:
                 same = Cell("epochs", None, text_if_none="no BL result")
             else:
-                same = aggregate("epochs", pool.outcomes(row, strategy, seed_list, reaching(level)), soft="not reached", soft_text="failed")
+                same = aggregate(
+                    "epochs",
+                    pool.outcomes(row, strategy, seed_list, reaching(level)),
+                    soft="not reached",
+                    soft_text="failed",
+                )
                 others = "".join(f", {n} {reason}" for reason, n in same.others)
-                reached_lines.append(f"{label} {strategy} ({letter}): {same.used} of {count(len(seed_list), 'seed')} reached BL's level "
-                                     f"{level * 100:.2f}%{' (' + others[2:] + ')' if others else ''}.")
+                reached_lines.append(
+                    f"{label} {strategy} ({letter}): {same.used} of {count(len(seed_list), 'seed')} reached BL's level "
+                    f"{level * 100:.2f}%{' (' + others[2:] + ')' if others else ''}."
+                )
             published = _published(cells, "same_level_as_bl", strategy)
             entries.append(entry(row, label, f"{strategy} same level as BL ({letter})", "epochs", published, same))
             if a_cell.value is not None and same.value is not None:
                 speedup = Cell("ratio", a_cell.value / same.value, same.used, same.expected)
             else:
                 speedup = Cell("ratio", None, text_if_none="-" if a_cell.value is not None else "no BL result")
-            entries.append(entry(row, label, f"Speedup (A/{letter})", "ratio", _published(cells, "speedup", strategy), speedup))
+            entries.append(
+                entry(row, label, f"Speedup (A/{letter})", "ratio", _published(cells, "speedup", strategy), speedup)
+            )
     number = "V" if accuracy == "train" else "VI"
-    caption = provenance_lines([runs], selected, seed_list, convergence, epsilon, key, uses_convergence=False,
-                               duplicates=pool.duplicates(), variant=variant, reading_why=why)
-    caption.append(f"Averaging: BL's level = the mean over BL seeds of each seed's maximum {accuracy} accuracy (the BL max "
-                   "column); B (SPL) and C (DE) = the mean, over the seeds that reach that level, of the first 1-based epoch "
-                   "at or above it; Speedup = A / B, A / C (ratios of means).")
+    caption = provenance_lines(
+        [runs],
+        selected,
+        seed_list,
+        convergence,
+        epsilon,
+        key,
+        uses_convergence=False,
+        duplicates=pool.duplicates(),
+        variant=variant,
+        reading_why=why,
+    )
+    caption.append(
+        f"Averaging: BL's level = the mean over BL seeds of each seed's maximum {accuracy} accuracy (the BL max "
+        "column); B (SPL) and C (DE) = the mean, over the seeds that reach that level, of the first 1-based epoch "
+        "at or above it; Speedup = A / B, A / C (ratios of means)."
+    )
+    caption.append(
+        f"vs {BASELINE}: SPL - {BASELINE} and DE - {BASELINE} of the mean maximum {accuracy} accuracies (percentage "
+        f"points) [{INTERVAL_NOTE}]; the speedups are ratios of means, without an interval."
+    )
     dead = chance_line(pool, table_rows(selected, rows), STRATEGIES, seed_list)
     if dead:
         caption.append(dead)
     caption.extend(reached_lines)
-    attrs = {"stem": f"table_{key}", "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
+    attrs = {
+        "stem": f"table_{key}",
+        "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}",
+        "caption": caption,
+    }
     return values_frame(entries, attrs)
 
 
@@ -196,106 +321,63 @@ def build_table_vi(runs: RunCollection, **options: Any) -> pd.DataFrame:
     return widen(max_accuracy_values(runs, "test", **options))
 
 
-# --------------------------------------------------------------------------- Table VII
-def table_vii_values(runs: RunCollection, base_runs: RunCollection | None = None, *, convergence: str = "auto",
-                     epsilon: float | None = None, seeds: Iterable[int] | None = None, rows: Iterable[str] | None = None,
-                     variant: str | None = None, paper: dict[str, Any] | None = None,
-                     chance_level: str = "exclude") -> pd.DataFrame:
-    """Table VII as a long frame: rows Base, SPL, DE, SPL+DE; per model max train/test acc and
-    additional epochs to convergence.
-
-    runs: the Table VII multirun (runs with config.table_vii_role in base/spl/de/spl_de).
-    base_runs: where the Base runs are when not in `runs`: the 200-epoch SPL runs (e.g. the Table IV
-    multirun); its SPL runs without a role are used. `rows` selects models (default: those in `runs`).
-    """
-    paper = paper or load_paper_table("vii")
-    runs, base_runs = label_runs(runs), base_runs and label_runs(base_runs)
-    parts = [(runs, select_runs(runs.runs, roles=TABLE_VII_ROLES, variant=variant))]
-    if parts[0][1].empty:
-        raise ValueError(
-            f"{runs.root} holds no Table VII runs: expected runs whose config has table_vii_role in {sorted(TABLE_VII_ROLES)}"
-        )
-    models = list(rows) if rows is not None else order_rows(sorted(set(parts[0][1]["row"])))
-    if base_runs is not None:
-        base = select_runs(base_runs.runs, roles=[None, "base"], strategies=["SPL"], variant=variant)
-        base = base[base["row"].isin(models)].assign(table_vii_role="base")
-        parts.append((base_runs, base))
-    pool = de_pool(parts, "table_vii_role", chance_level)
-    selected = pool.runs
-    seed_list = expected_seeds(selected, seeds)
-    convergence, why = resolve_reading(convergence, pool)
-    norm_column = validate_reading(convergence)
-    de_variants = set(selected.loc[selected["table_vii_role"] == "de", "variant"].dropna())
-
-    def seed_max(column: str) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
-        return lambda metrics, run: as_outcome(metrics[column].max(), 100.0)
-
-    additional_epochs = converged_epoch(norm_column, epsilon, None)
-    entries = []
-    for role, method in TABLE_VII_ROLES.items():
-        if role == "de" and "authors_code" in de_variants:
-            method += " (no counterpart in the code)"
-        cells = (paper["rows"].get(role) or {})
-        for model in models:
-            published = cells.get(model) or {}
-            label = row_label(model)
-            for name, column in (("train", "train_acc_used"), ("test", "test_acc")):
-                cell = aggregate("acc", pool.outcomes(model, role, seed_list, seed_max(column)))
-                entries.append(entry(role, method, f"{label} max {name} acc", "acc", published.get(f"max_{name}_acc"), cell))
-            if role == "base":
-                cell = Cell("text", None, text_if_none="-")
-            else:
-                cell = aggregate("epochs", pool.outcomes(model, role, seed_list, additional_epochs), soft="not converged", soft_text="failed")
-            entries.append(entry(role, method, f"{label} additional epochs to converge", "epochs", published.get("additional_epochs"), cell))
-    caption = provenance_lines([collection for collection, _ in parts], selected, seed_list, convergence, epsilon, "vii",
-                               uses_convergence=True, duplicates=pool.duplicates(), variant=variant, reading_why=why)
-    if "authors_code" in de_variants:
-        caption.append("DE row under variant authors_code: the authors' code has no DE continuation for Table VII (SPL+DE.py "
-                       "-u 0 continues SPL, -u 1 runs SPL+DE); this row is our authors_code DE started from Base, with no "
-                       "counterpart in the code.")
-    dead = chance_line(pool, models, TABLE_VII_ROLES, seed_list)
-    if dead:
-        caption.append(dead)
-    caption.append(readings_line(pool, models, [r for r in TABLE_VII_ROLES if r != "base"], seed_list, epsilon, None))
-    attrs = {"stem": "table_vii", "title": f"Table VII (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
-    return values_frame(entries, attrs)
-
-
-def build_table_vii(runs: RunCollection, base_runs: RunCollection | None = None, **options: Any) -> pd.DataFrame:
-    """Table VII in the paper's layout (rows = Base/SPL/DE/SPL+DE; per model three columns x paper/ours/diff)."""
-    return widen(table_vii_values(runs, base_runs, **options), index_name="Method")
-
-
-
-
 # --------------------------------------------------------------------------- command line
 HELP = "DeepEutaxy Tables IV-VII and Figure 3 (paper, ours, diff)"
 
 
 def add_arguments(de: argparse.ArgumentParser) -> None:
-    de.add_argument("--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)")
+    de.add_argument(
+        "--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)"
+    )
     de.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files")
-    de.add_argument("--base-runs", type=Path, help="Table VII: folder holding the Base runs (200-epoch SPL runs), e.g. the Table IV "
-                    "multirun (default: the folder the runs' config.init_from points into)")
-    de.add_argument("--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)")
-    de.add_argument("--convergence", choices=sorted(READING_CHOICES), default="auto",
-                    help="Eq. 12 reading: auto (default) = full when every run recorded grad_norm_full, else last; "
-                    "last = grad_norm_last, mean = grad_norm_mean, full = grad_norm_full (whole training set)")
-    de.add_argument("--epsilon", type=float, help="Eq. 12 threshold (default: each run's config.convergence.epsilon, else 0.01)")
-    de.add_argument("--seeds", type=int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)")
+    de.add_argument(
+        "--base-runs",
+        type=Path,
+        help="Table VII: folder holding the Base runs (200-epoch SPL runs), e.g. the Table IV "
+        "multirun (default: the folder the runs' config.init_from points into)",
+    )
+    de.add_argument(
+        "--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)"
+    )
+    de.add_argument(
+        "--convergence",
+        choices=sorted(READING_CHOICES),
+        default="auto",
+        help="Eq. 12 reading: auto (default) = full when every run recorded grad_norm_full, else last; "
+        "last = grad_norm_last, mean = grad_norm_mean, full = grad_norm_full (whole training set)",
+    )
+    de.add_argument(
+        "--epsilon", type=float, help="Eq. 12 threshold (default: each run's config.convergence.epsilon, else 0.01)"
+    )
+    de.add_argument(
+        "--seeds", type=int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)"
+    )
     de.add_argument("--rows", type=str_list, help="table rows, e.g. cnn1,lenet5 (default: the rows found in the runs)")
     de.add_argument("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
-    de.add_argument("--train-measure", choices=("same", "code"), default="same",
-                    help="train accuracy: same = eval-mode pass for every strategy (default); code = as the authors' code "
-                    "measured it (DE, SPL+DE and Table VII's SPL row: running mean in training mode)")
-    de.add_argument("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
-    de.add_argument("--chance-level", choices=CHANCE_LEVEL_CHOICES, default="exclude",
-                    help="a dead network (a finished run whose training accuracy never exceeded 2 / num_classes and whose "
-                    "gradient vanished): exclude "
-                    "(default; its cells read 'chance level') or count it as any finished run; captions name such seeds")
-    de.add_argument("--allow-off-protocol", action="store_true",
-                    help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "
-                    "(labelled in the captions); default: they are not counted and the captions list them with the reason")
+    de.add_argument(
+        "--train-measure",
+        choices=("same", "code"),
+        default="same",
+        help="train accuracy: same = eval-mode pass for every strategy (default); code = as the authors' code "
+        "measured it (DE, SPL+DE and Table VII's SPL row: running mean in training mode)",
+    )
+    de.add_argument(
+        "--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)"
+    )
+    de.add_argument(
+        "--chance-level",
+        choices=CHANCE_LEVEL_CHOICES,
+        default="exclude",
+        help="a dead network (a finished run whose training accuracy never exceeded 2 / num_classes and whose "
+        "gradient vanished): exclude "
+        "(default; its cells read 'chance level') or count it as any finished run; captions name such seeds",
+    )
+    de.add_argument(
+        "--allow-off-protocol",
+        action="store_true",
+        help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "
+        "(labelled in the captions); default: they are not counted and the captions list them with the reason",
+    )
 
 
 def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
@@ -305,7 +387,10 @@ def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
     folders = {p.parent.parent.parent for p in starts if p.parent.name == "checkpoints"}
     if len(folders) == 1 and next(iter(folders)).is_dir():
         folder = next(iter(folders))
-        print(f"note: Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides", file=sys.stderr)
+        print(
+            f"note: Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides",
+            file=sys.stderr,
+        )
         return folder
     return None
 
@@ -316,19 +401,37 @@ def build(args: argparse.Namespace) -> list[Path]:
         raise ValueError(f"--epsilon {args.epsilon}: must be > 0")
     runs = check_protocol(collect_de_runs(args.runs, args.train_measure), allow=args.allow_off_protocol)
     base_folder = args.base_runs or base_folder_from_init(runs.runs)
-    base = check_protocol(collect_de_runs(base_folder, args.train_measure), allow=args.allow_off_protocol) if base_folder else None
-    options = {"convergence": args.convergence, "epsilon": args.epsilon, "seeds": args.seeds, "rows": args.rows, "variant": args.variant,
-               "chance_level": args.chance_level}
+    base = (
+        check_protocol(collect_de_runs(base_folder, args.train_measure), allow=args.allow_off_protocol)
+        if base_folder
+        else None
+    )
+    options = {
+        "convergence": args.convergence,
+        "epsilon": args.epsilon,
+        "seeds": args.seeds,
+        "rows": args.rows,
+        "variant": args.variant,
+        "chance_level": args.chance_level,
+    }
     main_runs = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=args.variant)
     wanted = set(TABLE_CHOICES[:-1]) if args.table == "all" else {args.table}
     if main_runs.empty and wanted & {"iv", "v", "vi", "fig3"}:
         if args.table != "all":
-            raise RunsInputError(f"{args.runs} holds no BL/SPL/DE runs for Tables IV-VI (runs without config.table_vii_role); "
-                                 f"found {len(runs.runs)} run folders")
-        print(f"note: Tables IV-VI and Figure 3 skipped: {args.runs} holds no BL/SPL/DE runs without table_vii_role", file=sys.stderr)
+            raise RunsInputError(
+                f"{args.runs} holds no BL/SPL/DE runs for Tables IV-VI (runs without config.table_vii_role); "
+                f"found {len(runs.runs)} run folders"
+            )
+        print(
+            f"note: Tables IV-VI and Figure 3 skipped: {args.runs} holds no BL/SPL/DE runs without table_vii_role",
+            file=sys.stderr,
+        )
         wanted -= {"iv", "v", "vi", "fig3"}
     if "vii" in wanted and not runs.runs["table_vii_role"].notna().any() and args.table == "all":
-        print(f"note: Table VII skipped: no run in {args.runs} has config.table_vii_role (build it with --table vii)", file=sys.stderr)
+        print(
+            f"note: Table VII skipped: no run in {args.runs} has config.table_vii_role (build it with --table vii)",
+            file=sys.stderr,
+        )
         wanted.discard("vii")
     if not wanted:
         raise RunsInputError(f"{args.runs}: nothing to build from its {len(runs.runs)} run folders")
@@ -338,16 +441,36 @@ def build(args: argparse.Namespace) -> list[Path]:
         "vi": lambda: max_accuracy_values(runs, "test", **options),
         "vii": lambda: table_vii_values(runs, base, **options),
     }
-    tables = [(widen(values, index_name="Method" if key == "vii" else "Model"), values)
-              for key in TABLES if key in wanted for values in [builders[key]()]]
+    tables = [
+        (widen(values, index_name="Method" if key == "vii" else "Model"), values)
+        for key in TABLES
+        if key in wanted
+        for values in [builders[key]()]
+    ]
     if wanted & {"iv", "v", "vi"}:
         tables.append((seed_values(runs, **options), None))
     figures = []
     if "fig3" in wanted:
-        from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_caption  # matplotlib only when plotting
+        from trainfix.results.papers.deepeutaxy_figure import (
+            figure_3,
+            figure_3_caption,
+        )  # matplotlib only when plotting
 
-        figure_options = {"band": args.band, "variant": args.variant, "seeds": args.seeds, "convergence": args.convergence,
-                          "chance_level": args.chance_level, "rows": args.rows}
+        figure_options = {
+            "band": args.band,
+            "variant": args.variant,
+            "seeds": args.seeds,
+            "convergence": args.convergence,
+            "chance_level": args.chance_level,
+            "rows": args.rows,
+        }
         caption = figure_3_caption(runs, **figure_options)
-        figures.append(("figure_3.png", "Figure 3 (as figure_3.png): " + " ".join(caption), figure_3(runs, **figure_options), "\n".join(caption)))
+        figures.append(
+            (
+                "figure_3.png",
+                "Figure 3 (as figure_3.png): " + " ".join(caption),
+                figure_3(runs, **figure_options),
+                "\n".join(caption),
+            )
+        )
     return publish(runs, args.out, f"DeepEutaxy reproduction: {args.runs}", tables=tables, figures=figures)

@@ -25,7 +25,14 @@ from trainfix.results.cells import aggregate
 from trainfix.results.collect import RunCollection
 from trainfix.results.papers.deepeutaxy_captions import provenance_lines
 from trainfix.results.papers.deepeutaxy_measures import chance_line, de_pool
-from trainfix.results.papers.deepeutaxy_runs import STRATEGIES, expected_seeds, label_runs, row_label, select_runs, table_rows
+from trainfix.results.papers.deepeutaxy_runs import (
+    STRATEGIES,
+    expected_seeds,
+    label_runs,
+    row_label,
+    select_runs,
+    table_rows,
+)
 
 PANELS = (  # (metrics column, title, y label, scale)
     ("train_acc_used", "train accuracy", "accuracy (%)", 100.0),
@@ -38,8 +45,15 @@ CAPTION_WIDTH = 230  # characters per caption line above the panels (the figure 
 BANDS = {"minmax": "min..max over seeds", "std": "mean +- 1 std over seeds"}
 
 
-def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None,
-                    variant: str | None = None, seeds: Iterable[int] | None = None, chance_level: str = "exclude") -> pd.DataFrame:
+def figure_3_curves(
+    runs: RunCollection,
+    *,
+    band: str = "minmax",
+    rows: Iterable[str] | None = None,
+    variant: str | None = None,
+    seeds: Iterable[int] | None = None,
+    chance_level: str = "exclude",
+) -> pd.DataFrame:
     """The plotted numbers: one row per (row, strategy, metric, epoch_number) with mean, low, high
     (the band) and seeds (how many finished runs have that epoch). Accuracies in percent.
     The runs are those the tables count: one per (row, strategy, expected seed), finished, and not at
@@ -52,8 +66,13 @@ def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable
     # The run the tables use for each (row, strategy, seed): one per seed even with duplicate folders.
     pool = de_pool([(runs, selected)], "strategy", chance_level)
     seed_list = expected_seeds(selected, seeds)
-    chosen = {run["run_id"] for row in wanted for strategy in STRATEGIES for _, run in pool.seed_runs(row, strategy, seed_list)
-              if pool.counted(run)}
+    chosen = {
+        run["run_id"]
+        for row in wanted
+        for strategy in STRATEGIES
+        for _, run in pool.seed_runs(row, strategy, seed_list)
+        if pool.counted(run)
+    }
     epochs = runs.epochs[runs.epochs["run_id"].isin(chosen)]
     frames = []
     for column, _, _, scale in PANELS:
@@ -70,8 +89,16 @@ def figure_3_curves(runs: RunCollection, *, band: str = "minmax", rows: Iterable
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str | None = None, seeds: Iterable[int] | None = None,
-                     convergence: str = "auto", chance_level: str = "exclude", rows: Iterable[str] | None = None) -> list[str]:
+def figure_3_caption(
+    runs: RunCollection,
+    *,
+    band: str = "minmax",
+    variant: str | None = None,
+    seeds: Iterable[int] | None = None,
+    convergence: str = "auto",
+    chance_level: str = "exclude",
+    rows: Iterable[str] | None = None,
+) -> list[str]:
     """The figure's caption lines: what line and band are, then profile, data, hardware, seeds,
     convergence reading (not used by the figure) and the train-accuracy column."""
     if band not in BANDS:
@@ -79,16 +106,35 @@ def figure_3_caption(runs: RunCollection, *, band: str = "minmax", variant: str 
     runs = label_runs(runs)
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
     seed_list = expected_seeds(selected, seeds)
-    lines = provenance_lines([runs], selected, seed_list, convergence, None, "iv", uses_convergence=False, variant=variant)
-    header = [f"Figure 3 (DeepEutaxy): train/test accuracy and loss per epoch; line = mean over finished seeds, band = {BANDS[band]}."]
+    lines = provenance_lines(
+        [runs], selected, seed_list, convergence, None, "iv", uses_convergence=False, variant=variant
+    )
+    header = [
+        "Figure 3 (DeepEutaxy): train/test accuracy and loss per epoch; line = mean over finished seeds, "
+        f"band = {BANDS[band]}."
+    ]
     # The provenance's first and last lines are about table cells.
     lines = header + [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
-    dead = chance_line(de_pool([(runs, selected)], "strategy", chance_level), table_rows(selected, rows), STRATEGIES, seed_list, "curves")
+    dead = chance_line(
+        de_pool([(runs, selected)], "strategy", chance_level),
+        table_rows(selected, rows),
+        STRATEGIES,
+        seed_list,
+        "curves",
+    )
     return lines + ([dead] if dead else [])
 
 
-def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] | None = None, variant: str | None = None,
-             seeds: Iterable[int] | None = None, convergence: str = "auto", chance_level: str = "exclude") -> Figure:
+def figure_3(
+    runs: RunCollection,
+    *,
+    band: str = "minmax",
+    rows: Iterable[str] | None = None,
+    variant: str | None = None,
+    seeds: Iterable[int] | None = None,
+    convergence: str = "auto",
+    chance_level: str = "exclude",
+) -> Figure:
     """Figure 3: a (rows x 4) grid of panels under a title block with `figure_3_caption`."""
     runs = label_runs(runs)
     curves = figure_3_curves(runs, band=band, rows=rows, variant=variant, seeds=seeds, chance_level=chance_level)
@@ -101,18 +147,25 @@ def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] |
     figure = Figure(figsize=(16, 3.3 * len(wanted) + 2.2), layout="constrained")
     axes = figure.subplots(len(wanted), len(PANELS), squeeze=False)
     for i, row in enumerate(wanted):
-        data_labels = ", ".join(sorted({str(x) for x in selected.loc[selected["row"] == row, "data_label"].dropna()})) or "data not loaded"
+        data_labels = (
+            ", ".join(sorted({str(x) for x in selected.loc[selected["row"] == row, "data_label"].dropna()}))
+            or "data not loaded"
+        )
         for j, (column, title, ylabel, _) in enumerate(PANELS):
             ax = axes[i][j]
             for strategy in STRATEGIES:
                 line = curves[(curves["row"] == row) & (curves["strategy"] == strategy) & (curves["metric"] == column)]
                 seeds_cell = aggregate("text", pool.outcomes(row, strategy, seed_list, lambda metrics, run: 1.0))
                 if line.empty:
-                    ax.plot([], [], color=COLORS[strategy], label=f"{strategy}: {seeds_cell.text_if_none or 'no epochs'}")
+                    ax.plot(
+                        [], [], color=COLORS[strategy], label=f"{strategy}: {seeds_cell.text_if_none or 'no epochs'}"
+                    )
                     continue
                 label = f"{strategy} ({seeds_cell.used}/{seeds_cell.expected} seeds)"
                 ax.plot(line["epoch_number"], line["mean"], color=COLORS[strategy], label=label, linewidth=1.4)
-                ax.fill_between(line["epoch_number"], line["low"], line["high"], color=COLORS[strategy], alpha=0.2, linewidth=0)
+                ax.fill_between(
+                    line["epoch_number"], line["low"], line["high"], color=COLORS[strategy], alpha=0.2, linewidth=0
+                )
             ax.set_title(f"{row_label(row)} ({data_labels}): {title}", fontsize=9)
             ax.set_xlabel("epoch (1-based)")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -125,7 +178,9 @@ def figure_3(runs: RunCollection, *, band: str = "minmax", rows: Iterable[str] |
             ax.grid(alpha=0.3)
             if j == 0:
                 ax.legend(fontsize=8, loc="best")
-    caption = figure_3_caption(runs, band=band, variant=variant, seeds=seeds, convergence=convergence, chance_level=chance_level, rows=rows)
+    caption = figure_3_caption(
+        runs, band=band, variant=variant, seeds=seeds, convergence=convergence, chance_level=chance_level, rows=rows
+    )
     wrapped = [part for line in caption for part in textwrap.wrap(line, CAPTION_WIDTH, subsequent_indent="  ")]
     figure.suptitle("\n".join(wrapped), fontsize=8.5, horizontalalignment="left", x=0.01)
     return figure

@@ -14,14 +14,21 @@ import pandas as pd
 from trainfix.results.cells import Measure, Outcome, RunPool, count
 from trainfix.results.collect import OK_STATUS, RunCollection
 from trainfix.results.papers.deepeutaxy_runs import (
-    STRATEGIES, TABLE_VII_ROLES, expected_seeds, label_runs, row_label, select_runs,
+    STRATEGIES,
+    TABLE_VII_ROLES,
+    expected_seeds,
+    label_runs,
+    row_label,
+    select_runs,
 )
 from trainfix.training.callbacks.convergence import READINGS
 
 READING_TEXT = {
     "last": "grad_norm_last, the gradient L2 norm at the last step of each epoch",
     "mean": "grad_norm_mean, the mean gradient L2 norm over each epoch's steps",
-    "full": "grad_norm_full, the L2 norm of the data-loss gradient over the whole training set at the end of each epoch",
+    "full": (
+        "grad_norm_full, the L2 norm of the data-loss gradient over the whole training set at the end of each epoch"
+    ),
 }
 # `auto`: `full` when every finished run used recorded grad_norm_full, else `last`.
 READING_CHOICES = (*READINGS, "auto")
@@ -41,9 +48,11 @@ CHANCE_REASON = "chance level"
 
 def validate_chance_level(chance_level: str) -> str:
     if chance_level not in CHANCE_LEVEL_CHOICES:
-        raise ValueError(f"chance_level={chance_level!r} is not accepted; use one of {list(CHANCE_LEVEL_CHOICES)} "
-                         "(what the cells do with a dead network: a finished run whose training accuracy never exceeded "
-                         "2 / num_classes and whose gradient vanished)")
+        raise ValueError(
+            f"chance_level={chance_level!r} is not accepted; use one of {list(CHANCE_LEVEL_CHOICES)} "
+            "(what the cells do with a dead network: a finished run whose training accuracy never exceeded "
+            "2 / num_classes and whose gradient vanished)"
+        )
     return chance_level
 
 
@@ -58,14 +67,21 @@ def at_chance_level(metrics: pd.DataFrame | None, run: pd.Series) -> bool:
     chance in any epoch, and its gradient vanished (Eq. 12 met at the run's epsilon: on the full-set
     gradient when recorded, else on a step reading; a stationary point). A network still learning slowly
     (a short run, a large gradient) is not."""
-    if metrics is None or metrics.empty or "train_acc_used" not in metrics.columns or not metrics["train_acc_used"].notna().any():
+    if (
+        metrics is None
+        or metrics.empty
+        or "train_acc_used" not in metrics.columns
+        or not metrics["train_acc_used"].notna().any()
+    ):
         return False
     if float(metrics["train_acc_used"].max()) > 2 * chance_accuracy(run):
         return False
     # The full-set gradient when recorded: a step reading is met spuriously by an SPL epoch with a few
     # selected samples (fix 1), which is not a dead network.
     full = READINGS["full"]
-    columns = [full] if full in metrics.columns and metrics[full].notna().any() else [READINGS["last"], READINGS["mean"]]
+    columns = (
+        [full] if full in metrics.columns and metrics[full].notna().any() else [READINGS["last"], READINGS["mean"]]
+    )
     epsilon = epsilon_of(run, None)
     return any(isinstance(first_converged(metrics, column, epsilon), int) for column in columns)
 
@@ -89,23 +105,34 @@ def resolve_reading(convergence: str, pool: RunPool) -> tuple[str, str]:
     recorded = [recorded_column(pool.metrics.get(str(path)), READINGS["full"]) for path in finished.get("path", [])]
     if recorded and all(recorded):
         return "full", "auto: every finished run recorded grad_norm_full"
-    return "last", f"auto: grad_norm_full recorded by {sum(recorded)} of {count(len(recorded), 'finished run')} (convergence.full_gradient=false)"
+    return (
+        "last",
+        f"auto: grad_norm_full recorded by {sum(recorded)} of {count(len(recorded), 'finished run')} "
+        "(convergence.full_gradient=false)",
+    )
 
 
 def recorded_column(metrics: pd.DataFrame | None, column: str) -> bool:
     return metrics is not None and column in metrics.columns and bool(metrics[column].notna().any())
 
 
-def de_pool(parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str, chance_level: str = "exclude") -> RunPool:
+def de_pool(
+    parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str, chance_level: str = "exclude"
+) -> RunPool:
     """The RunPool of DeepEutaxy's tables: under `chance_level="exclude"` a dead network does not count
     (its `exclude` is set); table_vii_role is the group itself, read with aliases: not compared."""
     validate_chance_level(chance_level)
-    exclude = (lambda metrics, run: CHANCE_REASON if at_chance_level(metrics, run) else None) if chance_level == "exclude" else None
+    exclude = (
+        (lambda metrics, run: CHANCE_REASON if at_chance_level(metrics, run) else None)
+        if chance_level == "exclude"
+        else None
+    )
     return RunPool.of(parts, group_column, exclude=exclude, label="DeepEutaxy tables", allowed=("table_vii_role",))
 
 
-def tables_iv_vi_runs(runs: RunCollection, variant: str | None, chance_level: str, seeds: Iterable[int] | None,
-                      convergence: str) -> tuple[RunCollection, pd.DataFrame, RunPool, list[int], tuple[str, str]]:
+def tables_iv_vi_runs(
+    runs: RunCollection, variant: str | None, chance_level: str, seeds: Iterable[int] | None, convergence: str
+) -> tuple[RunCollection, pd.DataFrame, RunPool, list[int], tuple[str, str]]:
     """What Tables IV-VI (and their per-seed table) take from `runs`: the labelled collection, its BL/SPL/DE
     runs without a Table VII role, their pool, the expected seeds, and (the convergence reading, why)."""
     runs = label_runs(runs)
@@ -130,21 +157,31 @@ def chance_seeds(pool: RunPool, rows: Iterable[str], groups: Iterable[str], seed
             for seed, run in pool.seed_runs(row, group, seeds):
                 if at_chance(pool, run):
                     best = float(pool.metrics[str(run["path"])]["train_acc_used"].max())
-                    found.append(f"{row_label(row)} {TABLE_VII_ROLES.get(group, group)} seed {seed} (max train {100 * best:.2f}%)")
+                    found.append(
+                        f"{row_label(row)} {TABLE_VII_ROLES.get(group, group)} seed {seed} (max train "
+                        f"{100 * best:.2f}%)"
+                    )
     return found
 
 
-def chance_line(pool: RunPool, rows: Iterable[str], groups: Iterable[str], seeds: list[int], where: str = "cells") -> str | None:
+def chance_line(
+    pool: RunPool, rows: Iterable[str], groups: Iterable[str], seeds: list[int], where: str = "cells"
+) -> str | None:
     """The caption line naming the seeds at chance level and what `where` (the cells, the curves) does
     with them (None: none)."""
     found = chance_seeds(pool, rows, groups, seeds)
     if not found:
         return None
-    what = (f"excluded from the {where} (reason 'chance level'; --chance-level count counts them)" if pool.exclude is not None
-            else f"counted in the {where} as any finished run (--chance-level count; the default excludes them)")
-    return ("At chance level (training accuracy never above 2 / num_classes in the whole run, gradient vanished: Eq. 12 "
-            "met on the full-set gradient, or a step reading when that is not recorded; a dead network that predicts one "
-            f"class or the prior), {what}: {'; '.join(found)}.")
+    what = (
+        f"excluded from the {where} (reason 'chance level'; --chance-level count counts them)"
+        if pool.exclude is not None
+        else f"counted in the {where} as any finished run (--chance-level count; the default excludes them)"
+    )
+    return (
+        "At chance level (training accuracy never above 2 / num_classes in the whole run, gradient vanished: Eq. 12 "
+        "met on the full-set gradient, or a step reading when that is not recorded; a dead network that predicts one "
+        f"class or the prior), {what}: {'; '.join(found)}."
+    )
 
 
 def as_outcome(value: Any, scale: float = 1.0) -> Outcome:
@@ -172,6 +209,7 @@ def first_converged(metrics: pd.DataFrame, column: str, epsilon: float) -> int |
 def converged_epoch(column: str, epsilon: float | None, epoch_column: str | None = "epoch_number") -> Measure:
     """The measure "epoch at which Eq. 12 is first met on `column`": the 1-based `epoch_column`, or with
     None the epochs counted from the run's first recorded epoch (Table VII's additional epochs)."""
+
     def measure(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
         position = first_converged(metrics, column, epsilon_of(run, epsilon))
         if position is None:
@@ -181,6 +219,7 @@ def converged_epoch(column: str, epsilon: float | None, epoch_column: str | None
         if epoch_column is not None:
             return float(metrics[epoch_column].iloc[position])
         return float(metrics["epoch"].iloc[position] - metrics["epoch"].iloc[0] + 1)
+
     return measure
 
 
@@ -207,8 +246,9 @@ def first_argmax_epoch(series: pd.Series, epoch_number: pd.Series) -> Outcome:
     return float(epoch_number.iloc[int(series.fillna(-math.inf).to_numpy().argmax())])
 
 
-def chance_level_convergence(pool: RunPool, rows: list[str], seeds: list[int], norm_column: str,
-                             epsilon: float | None) -> list[str]:
+def chance_level_convergence(
+    pool: RunPool, rows: list[str], seeds: list[int], norm_column: str, epsilon: float | None
+) -> list[str]:
     """Counted seeds whose first converged epoch has train accuracy at most twice chance (2 / num_classes, 10
     classes when the run did not record it): "LeNet-5 BL seed 2: epoch 1, train 11.24%, test 11.35%"."""
     found = []
@@ -224,6 +264,9 @@ def chance_level_convergence(pool: RunPool, rows: list[str], seeds: list[int], n
                 train = float(metrics["train_acc_used"].iloc[position])
                 if train <= 2 * chance_accuracy(run):
                     test = float(metrics["test_acc"].iloc[position]) if "test_acc" in metrics.columns else math.nan
-                    found.append(f"{row_label(row)} {strategy} seed {seed}: epoch {int(metrics['epoch_number'].iloc[position])}, "
-                                 f"train {100 * train:.2f}%, test {100 * test:.2f}%")
+                    found.append(
+                        f"{row_label(row)} {strategy} seed {seed}: "
+                        f"epoch {int(metrics['epoch_number'].iloc[position])}, train {100 * train:.2f}%, "
+                        f"test {100 * test:.2f}%"
+                    )
     return found

@@ -89,7 +89,8 @@ def protocol_differences(config: dict[str, Any], row: str, role: str | None) -> 
     reasons = []
     flat = flatten(config)
     for key, want in flatten(expected).items():
-        # leaf by leaf: a key added to conf/ since the run was recorded is read at its PAST_VALUES value, or not compared
+        # leaf by leaf: a key added to conf/ since the run was recorded is read at its PAST_VALUES value, or
+        # not compared
         present, have = recorded_value(flat, key)
         if present and json.dumps(have, sort_keys=True) != json.dumps(want, sort_keys=True):
             reasons.append(f"{key}={json.dumps(have, sort_keys=True)} (experiment: {json.dumps(want, sort_keys=True)})")
@@ -130,7 +131,10 @@ def protocol_caption(used: pd.DataFrame, limit: int = 5) -> str | None:
         return None
     off = used[used["off_protocol"].notna()]
     counted = bool((off["status"] != OFF_PROTOCOL).any())
-    head = (f"Off protocol: {len(off)} run folder(s) differ from their experiment's protocol and are "
-            + ("COUNTED, as --allow-off-protocol asked" if counted else "not counted (--allow-off-protocol counts them, labelled)"))
+    head = f"Off protocol: {len(off)} run folder(s) differ from their experiment's protocol and are " + (
+        "COUNTED, as --allow-off-protocol asked"
+        if counted
+        else "not counted (--allow-off-protocol counts them, labelled)"
+    )
     listed = "; ".join(f"{r.run_id}: {r.off_protocol}" for r in off.head(limit).itertuples(index=False))
     return f"{head}: {listed}" + (f"; and {len(off) - limit} more" if len(off) > limit else "") + "."

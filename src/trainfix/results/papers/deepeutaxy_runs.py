@@ -32,8 +32,14 @@ STRATEGY_LABELS = {
 }
 STRATEGIES = ("BL", "SPL", "DE")
 # Table row key -> the name the paper prints, in the paper's order.
-ROW_LABELS = {"cnn1": "CNN1", "lenet5": "LeNet-5", "resnet20": "ResNet-20", "resnet32": "ResNet-32",
-              "mobilenetv2": "MobileNetV2", "mobilenetv2_clr": "MobileNetV2-2"}
+ROW_LABELS = {
+    "cnn1": "CNN1",
+    "lenet5": "LeNet-5",
+    "resnet20": "ResNet-20",
+    "resnet32": "ResNet-32",
+    "mobilenetv2": "MobileNetV2",
+    "mobilenetv2_clr": "MobileNetV2-2",
+}
 TABLE_VII_ROLES = {"base": "Base", "spl": "SPL", "de": "DE", "spl_de": "SPL+DE"}
 TABLE_VII_ROLE_ALIASES = {"deepeutaxy": "de", "spl_deepeutaxy": "spl_de", "spl+de": "spl_de"}
 DEFAULT_EPSILON = 0.01
@@ -65,12 +71,17 @@ def label_runs(runs: RunCollection, train_measure: str = "same") -> RunCollectio
         return runs
     frame = runs.runs.copy()
     configs = [runs.configs.get(run_id) or {} for run_id in frame["run_id"]]
-    frame["strategy"] = [STRATEGY_LABELS.get(t, s) if isinstance(t, str) else s for t, s in zip(frame["strategy_target"], frame["strategy"])]
+    frame["strategy"] = [
+        STRATEGY_LABELS.get(t, s) if isinstance(t, str) else s
+        for t, s in zip(frame["strategy_target"], frame["strategy"])
+    ]
     frame["row"] = [_row(c, r) for c, r in zip(configs, frame["row"])]
     frame["table_vii_role"] = [table_vii_role(c) for c in configs]
     frame["epsilon"] = [float((c.get("convergence") or {}).get("epsilon", DEFAULT_EPSILON)) for c in configs]
-    fit_history = (train_measure == "code") & (frame["strategy"].isin(CODE_MEASURES_FIT_HISTORY)
-                                              | frame["table_vii_role"].isin(CODE_MEASURES_FIT_HISTORY_ROLES))
+    fit_history = (train_measure == "code") & (
+        frame["strategy"].isin(CODE_MEASURES_FIT_HISTORY)
+        | frame["table_vii_role"].isin(CODE_MEASURES_FIT_HISTORY_ROLES)
+    )
     fit_history &= frame["n_epochs"] > 0
     frame.loc[fit_history, "train_acc_column"] = "train_acc"
     frame.loc[fit_history, "train_loss_column"] = "train_loss"
@@ -105,8 +116,13 @@ def table_rows(pool_runs: pd.DataFrame, rows: Iterable[str] | None) -> list[str]
     return list(rows) if rows is not None else order_rows(sorted(set(pool_runs["row"].dropna())))
 
 
-def select_runs(runs: pd.DataFrame, *, roles: Iterable[str | None], strategies: Iterable[str] | None = None,
-                variant: str | None = None) -> pd.DataFrame:
+def select_runs(
+    runs: pd.DataFrame,
+    *,
+    roles: Iterable[str | None],
+    strategies: Iterable[str] | None = None,
+    variant: str | None = None,
+) -> pd.DataFrame:
     """The identified runs (row, strategy and seed known) with `table_vii_role` in `roles`.
 
     None in `roles` selects runs without a role (Tables IV-VI). `variant`: keep runs of that
@@ -122,7 +138,9 @@ def select_runs(runs: pd.DataFrame, *, roles: Iterable[str | None], strategies: 
     chosen = runs[keep]
     variants = sorted({v for v in chosen["variant"].dropna()})
     if variant is None and len(variants) > 1:
-        raise ValueError(f"the runs mix strategy variants {variants}; choose one with variant= (CLI: --variant {'|'.join(variants)})")
+        raise ValueError(
+            f"the runs mix strategy variants {variants}; choose one with variant= (CLI: --variant {'|'.join(variants)})"
+        )
     if variant is not None and len(chosen):
         if variant not in variants:
             raise ValueError(f"variant={variant!r}: no run has it; the runs have {variants or 'no variant'}")

@@ -7,7 +7,8 @@ A cell is (data set, network, trimming off | on). A run belongs to it by its con
 `experiment_row` (else the model name), and the strategy: `Trimming` is "on", any other strategy
 (shuffle, baseline) is "off". Ours = mean ± sample std (ddof 1) over the cell's finished runs of the
 final model's test error, 100 * (1 - test_acc at the last epoch), with the number of runs; diff =
-ours - paper in percentage points. A cell without a finished run says why: `data missing` (its runs
+ours - paper in percentage points; "vs off" = on - off of our means with its 95 % Welch t interval over
+seeds (`cells.difference`). A cell without a finished run says why: `data missing` (its runs
 failed with the data module's DatasetMissingError, which names the files expected), `failed`,
 `running`, or `not run`. The table lists every paper cell of the networks found, plus any other
 (data set, network) the runs hold (e.g. the CPU evidence on Fashion-MNIST: paper `not in paper`).
@@ -30,7 +31,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from trainfix.data.catalogue import DATASETS
-from trainfix.results.cells import aggregate_runs, layout
+from trainfix.results.cells import (
+    INTERVAL_NOTE,
+    aggregate_runs,
+    difference,
+    difference_columns,
+    difference_text,
+    layout,
+)
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, RunsFailedError, collect_runs
 from trainfix.results.configs import require_one_configuration
 from trainfix.results.paper import load_paper
@@ -53,14 +61,41 @@ def run_cells(runs: RunCollection) -> pd.DataFrame:
         dataset = (config.get("data") or {}).get("dataset")
         target = (config.get("strategy") or {}).get("_target_")
         test_acc = last["test_acc"].get(run.run_id, math.nan) if "test_acc" in last else math.nan
-        rows.append({
-            "run_id": run.run_id, "status": run.status, "seed": run.seed, "dataset": dataset, "row": run.row, "model": run.model,
-            "arm": "on" if target == TRIMMING_TARGET else "off", "strategy": run.strategy,
-            "test_error": 100.0 * (1.0 - float(test_acc)) if pd.notna(test_acc) else math.nan,
-            "epochs": run.n_epochs, "data_label": run.data_label, "error": run.error, "profile": run.profile,
-        })
-    return pd.DataFrame(rows, columns=["run_id", "status", "seed", "dataset", "row", "model", "arm", "strategy", "test_error",
-                                       "epochs", "data_label", "error", "profile"])
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "status": run.status,
+                "seed": run.seed,
+                "dataset": dataset,
+                "row": run.row,
+                "model": run.model,
+                "arm": "on" if target == TRIMMING_TARGET else "off",
+                "strategy": run.strategy,
+                "test_error": 100.0 * (1.0 - float(test_acc)) if pd.notna(test_acc) else math.nan,
+                "epochs": run.n_epochs,
+                "data_label": run.data_label,
+                "error": run.error,
+                "profile": run.profile,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "run_id",
+            "status",
+            "seed",
+            "dataset",
+            "row",
+            "model",
+            "arm",
+            "strategy",
+            "test_error",
+            "epochs",
+            "data_label",
+            "error",
+            "profile",
+        ],
+    )
 
 
 def dataset_label(dataset: str, cells: pd.DataFrame) -> str:
@@ -90,7 +125,8 @@ def _cell_text(runs: pd.DataFrame) -> tuple[str, float, float, int]:
 
 
 def table_1_values(runs: RunCollection, paper: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Long frame: one row per (dataset, row, arm) with paper, ours (mean, std, n, text) and diff."""
+    """Long frame: one row per (dataset, row, arm) with paper, ours (mean, std, n, text) and diff; the "on" row
+    also the difference on - off (vs_text, vs_off_diff, vs_off_ci_low, vs_off_ci_high; "" and nan on the "off" row)."""
     paper = paper or load_paper("trimming_table_1")
     cells = run_cells(runs)
     published = paper["test_error"]
@@ -99,7 +135,13 @@ def table_1_values(runs: RunCollection, paper: dict[str, Any] | None = None) -> 
     for paper_dataset in paper["datasets"]:
         for model in paper["models"]:
             if model in models_found:
-                ours = sorted({d for d in cells.loc[cells["row"] == model, "dataset"].dropna() if PAPER_DATASET.get(d) == paper_dataset})
+                ours = sorted(
+                    {
+                        d
+                        for d in cells.loc[cells["row"] == model, "dataset"].dropna()
+                        if PAPER_DATASET.get(d) == paper_dataset
+                    }
+                )
                 wanted += [(d, model) for d in ours] or [(paper_dataset, model)]
     for dataset, model in cells[["dataset", "row"]].dropna().drop_duplicates().itertuples(index=False):
         if (dataset, model) not in wanted:
@@ -109,35 +151,59 @@ def table_1_values(runs: RunCollection, paper: dict[str, Any] | None = None) -> 
         paper_cell = published.get(PAPER_DATASET.get(dataset, ""), {}).get(model)
         networks = sorted({str(m) for m in cells.loc[cells["row"] == model, "model"].dropna()})
         network = paper["models"].get(model) or ", ".join(networks) or model
+        counted = {}
         for arm in ARMS:
             group = cells[(cells["dataset"] == dataset) & (cells["row"] == model) & (cells["arm"] == arm)]
             finished = group.loc[(group["status"] == OK_STATUS) & group["test_error"].notna(), "run_id"]
             require_one_configuration(runs, finished, f"Trimming Table 1, {model} on {dataset}, trimming {arm}")
             text, mean, std, n = _cell_text(group)
+            counted[arm] = aggregate_runs(group, "test_error").values
             paper_value = float(paper_cell[arm]) if paper_cell else math.nan
-            records.append({
-                "dataset": dataset, "dataset_label": dataset_label(dataset, cells), "row": model,
-                "network": network, "arm": arm, "paper": paper_value, "ours_mean": mean,
-                "ours_std": std, "n": n, "ours": text, "diff": mean - paper_value,
-                "statuses": ", ".join(f"{s} {c}" for s, c in group["status"].value_counts().items()),
-            })
+            records.append(
+                {
+                    "dataset": dataset,
+                    "dataset_label": dataset_label(dataset, cells),
+                    "row": model,
+                    "network": network,
+                    "arm": arm,
+                    "paper": paper_value,
+                    "ours_mean": mean,
+                    "ours_std": std,
+                    "n": n,
+                    "ours": text,
+                    "diff": mean - paper_value,
+                    "statuses": ", ".join(f"{s} {c}" for s, c in group["status"].value_counts().items()),
+                    "vs_text": "",
+                    **difference_columns("off", None),
+                }
+            )
+        change = difference(counted["on"], counted["off"])
+        records[-1].update(vs_text=difference_text(change), **difference_columns("off", change))
     return pd.DataFrame(records)
 
 
 def table_1(values: pd.DataFrame, captions: Iterable[str] = ()) -> pd.DataFrame:
-    """The paper's layout: rows "data set / network"; columns (trimming off|on) x (paper, ours, diff)."""
+    """The paper's layout: rows "data set / network"; columns (trimming off|on) x (paper, ours, diff), and the
+    difference on - off beside trimming on."""
     cells = []
     for record in values.itertuples():
-        cells.append((f"{record.dataset_label} / {record.network}", f"trimming {record.arm}", {
+        texts = {
             "paper": f"{record.paper:.2f}" if pd.notna(record.paper) else NOT_IN_PAPER,
             "ours": record.ours,
-            "diff": f"{record.diff:+.2f}" if pd.notna(record.diff) else ""}))
+            "diff": f"{record.diff:+.2f}" if pd.notna(record.diff) else "",
+        }
+        if record.arm == "on":
+            texts["vs off"] = record.vs_text
+        cells.append((f"{record.dataset_label} / {record.network}", f"trimming {record.arm}", texts))
     table = layout(cells, "Dataset / network")
     table.attrs["title"] = "Mini-batch trimming, Table 1: test error (%) of the final model, trimming off / on"
     table.attrs["caption"] = [
-        "Paper numbers: trainfix/results/paper/trimming_table_1.yaml (Fassold, Table 1: means of 10 runs, no std given).",
+        "Paper numbers: trainfix/results/paper/trimming_table_1.yaml (Fassold, Table 1: means of 10 runs, "
+        "no std given).",
         "Ours: mean ± sample std over finished runs of 100 * (1 - test_acc) at the last epoch (n = runs); "
         "diff = ours - paper (percentage points). off = any strategy but trimming (shuffle, baseline).",
+        "vs off: on - off of our mean test errors (percentage points; negative = trimming lowers the error) "
+        f"[{INTERVAL_NOTE}].",
         "A cell with no finished run says why: data missing (the data module's DatasetMissingError: the official files "
         "are not in the data root), running, failed, not run.",
         *captions,
@@ -153,8 +219,11 @@ def provenance(runs: RunCollection) -> list[str]:
     epochs = sorted({int(e) for e in cells.loc[cells["status"] == OK_STATUS, "epochs"]})
     devices = sorted({str(d) for d in runs.runs["device"].dropna()} | {str(g) for g in runs.runs["gpu"].dropna()})
     labels = sorted({str(x) for x in cells["data_label"].dropna()})
-    lines = [f"Runs: {runs.root} ({len(cells)} run folders); profile {', '.join(profiles) or 'unknown'}"
-             + (" (quick: tiny subsets and epochs, its numbers prove nothing)" if "quick" in profiles else "") + "."]
+    lines = [
+        f"Runs: {runs.root} ({len(cells)} run folders); profile {', '.join(profiles) or 'unknown'}"
+        + (" (quick: tiny subsets and epochs, its numbers prove nothing)" if "quick" in profiles else "")
+        + "."
+    ]
     if epochs:
         lines.append(f"Epochs trained by the finished runs: {', '.join(map(str, epochs))}.")
     if labels:
@@ -173,7 +242,11 @@ def curves_figure(runs: RunCollection, band: str = "std") -> Figure:
     groups = list(groups)
     if not groups:
         raise ValueError(f"{runs.root}: no finished run to plot")
-    panels = (("test_error", "test error (%)"), ("train_loss", "training loss (plain mean CE)"), ("trim_r", "r kept of a full batch"))
+    panels = (
+        ("test_error", "test error (%)"),
+        ("train_loss", "training loss (plain mean CE)"),
+        ("trim_r", "r kept of a full batch"),
+    )
     figure = Figure(figsize=(15, 3.3 * len(groups) + 0.8), layout="constrained")
     axes = figure.subplots(len(groups), len(panels), squeeze=False)
     epochs = runs.epochs.assign(test_error=100.0 * (1.0 - runs.epochs["test_acc"]))
@@ -187,8 +260,12 @@ def curves_figure(runs: RunCollection, band: str = "std") -> Figure:
                     continue
                 stats = values.groupby("epoch_number")[column].agg(["mean", "std"])
                 spread = stats["std"].fillna(0.0)
-                ax.plot(stats.index, stats["mean"], color=color, linewidth=1.4, label=f"trimming {arm} ({len(ids)} runs)")
-                ax.fill_between(stats.index, stats["mean"] - spread, stats["mean"] + spread, color=color, alpha=0.2, linewidth=0)
+                ax.plot(
+                    stats.index, stats["mean"], color=color, linewidth=1.4, label=f"trimming {arm} ({len(ids)} runs)"
+                )
+                ax.fill_between(
+                    stats.index, stats["mean"] - spread, stats["mean"] + spread, color=color, alpha=0.2, linewidth=0
+                )
             ax.set_title(f"{dataset} / {model}: {title}", fontsize=9)  # the full data label is in the suptitle
             ax.set_xlabel("epoch (1-based)")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -210,10 +287,14 @@ HELP = "mini-batch trimming Table 1 (test error, off / on: paper, ours, diff) an
 
 
 def add_arguments(trim: argparse.ArgumentParser) -> None:
-    trim.add_argument("--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)")
+    trim.add_argument(
+        "--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)"
+    )
     trim.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files and report.html")
     trim.add_argument("--title", help="report title (default: names the runs folder)")
-    trim.add_argument("--strict", action="store_true", help="exit 1 when a cell's runs failed for another reason than missing data")
+    trim.add_argument(
+        "--strict", action="store_true", help="exit 1 when a cell's runs failed for another reason than missing data"
+    )
 
 
 def build(args: argparse.Namespace) -> list[Path]:
@@ -222,12 +303,24 @@ def build(args: argparse.Namespace) -> list[Path]:
     values = table_1_values(runs)
     figures = []
     try:
-        figures.append(("figure_curves.png", "Learning curves (figure_curves.png): test error, training loss and r per epoch, trimming off vs on.",
-                        curves_figure(runs), " ".join(provenance(runs))))
+        figures.append(
+            (
+                "figure_curves.png",
+                "Learning curves (figure_curves.png): test error, training loss and r per epoch, trimming off vs on.",
+                curves_figure(runs),
+                " ".join(provenance(runs)),
+            )
+        )
     except ValueError as exc:  # nothing finished yet: the tables and report still say why
         print(f"note: figure skipped: {exc}", file=sys.stderr)
-    written = publish(runs, args.out, args.title or f"Mini-batch trimming: {args.runs}", tables=[(table_1(values, provenance(runs)), None)],
-                      frames=[("table_1_values.csv", values)], figures=figures)
+    written = publish(
+        runs,
+        args.out,
+        args.title or f"Mini-batch trimming: {args.runs}",
+        tables=[(table_1(values, provenance(runs)), None)],
+        frames=[("table_1_values.csv", values)],
+        figures=figures,
+    )
     failed = failed_cells(values)
     if args.strict and len(failed):
         cells = ", ".join(f"{r.dataset}/{r.row}/{r.arm}: {r.ours}" for r in failed.itertuples())

@@ -45,14 +45,20 @@ class Clusters:
         return self._by_cluster[start : self._offsets[cluster]]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"assignment": self.assignment.cpu(), "centres": self.centres.cpu(), "cluster_class": self.cluster_class.cpu()}
+        return {
+            "assignment": self.assignment.cpu(),
+            "centres": self.centres.cpu(),
+            "cluster_class": self.cluster_class.cpu(),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> Clusters:
         return cls(state["assignment"].clone(), state["centres"].clone(), state["cluster_class"].clone())
 
 
-def kmeans_per_class(features: torch.Tensor, labels: torch.Tensor, k: int, seed: int, n_init: int = 10, max_iter: int = 100) -> Clusters:
+def kmeans_per_class(
+    features: torch.Tensor, labels: torch.Tensor, k: int, seed: int, n_init: int = 10, max_iter: int = 100
+) -> Clusters:
     """k-means++ with `k` clusters inside each class (fewer for a class with fewer than k samples).
 
     `features` [N, dim] (any float dtype, any device), `labels` [N]. Deterministic for a given seed.
@@ -67,7 +73,9 @@ def kmeans_per_class(features: torch.Tensor, labels: torch.Tensor, k: int, seed:
     for c in np.unique(y):
         members = np.flatnonzero(y == c)
         n_clusters = min(k, len(members))
-        km = KMeans(n_clusters=n_clusters, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed % 2**32)
+        km = KMeans(
+            n_clusters=n_clusters, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=seed % 2**32
+        )
         local = km.fit_predict(x[members])
         assignment[members] = len(owners) + local
         centres.extend(km.cluster_centers_[i] for i in range(n_clusters))
@@ -84,7 +92,8 @@ def impostor_clusters(clusters: Clusters, seed_cluster: int, count: int) -> torc
     others = torch.nonzero(clusters.cluster_class != clusters.cluster_class[seed_cluster]).squeeze(1)
     if others.numel() < count:
         raise ValueError(
-            f"strategy.clusters_per_batch={count + 1}: needs {count} clusters of other classes, there are {others.numel()}"
+            f"strategy.clusters_per_batch={count + 1}: needs {count} clusters of other classes, "
+            f"there are {others.numel()}"
         )
     dist = (clusters.centres[others] - clusters.centres[seed_cluster]).pow(2).sum(dim=1)
     order = torch.sort(dist, stable=True).indices[:count]
@@ -104,7 +113,11 @@ def cluster_mean_losses(clusters: Clusters, sample_losses: torch.Tensor) -> torc
 
 
 def neighbourhood_batch(
-    clusters: Clusters, sample_losses: torch.Tensor, clusters_per_batch: int, samples_per_cluster: int, generator: torch.Generator
+    clusters: Clusters,
+    sample_losses: torch.Tensor,
+    clusters_per_batch: int,
+    samples_per_cluster: int,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One Magnet-loss batch: (sample indices [M*D] in M blocks of D, class of each block [M]).
 
@@ -114,11 +127,15 @@ def neighbourhood_batch(
     """
     means = cluster_mean_losses(clusters, sample_losses)
     known = ~torch.isnan(means)
-    weights = torch.where(known, means, means[known].mean() if bool(known.any()) else torch.tensor(1.0, dtype=torch.float64))
+    weights = torch.where(
+        known, means, means[known].mean() if bool(known.any()) else torch.tensor(1.0, dtype=torch.float64)
+    )
     if not bool((weights > 0).any()):
         weights = torch.ones_like(weights)
     seed_cluster = int(torch.multinomial(weights.float(), 1, generator=generator))
-    chosen = torch.cat([torch.tensor([seed_cluster]), impostor_clusters(clusters, seed_cluster, clusters_per_batch - 1)])
+    chosen = torch.cat(
+        [torch.tensor([seed_cluster]), impostor_clusters(clusters, seed_cluster, clusters_per_batch - 1)]
+    )
     blocks = []
     for cluster in chosen.tolist():
         members = clusters.members(cluster)

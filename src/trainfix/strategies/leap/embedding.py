@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from trainfix.models import build_model
 from trainfix.core.seeding import derived_seed
+from trainfix.models import build_model
 from trainfix.strategies.leap.clusters import Clusters, kmeans_per_class, neighbourhood_batch
 from trainfix.strategies.leap.magnet import SIGMA_POWERS, magnet_loss
 
@@ -92,11 +92,17 @@ class MagnetEmbedding:
     ) -> None:
         if sigma_power not in SIGMA_POWERS:
             raise ValueError(f"strategy.sigma_power={sigma_power!r} is not accepted; use one of {list(SIGMA_POWERS)}")
-        for key, value in (("clusters_per_batch", clusters_per_batch), ("samples_per_cluster", samples_per_cluster), ("embedding_dim", dim)):
+        for key, value in (
+            ("clusters_per_batch", clusters_per_batch),
+            ("samples_per_cluster", samples_per_cluster),
+            ("embedding_dim", dim),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"strategy.{key}={value!r}: must be an integer >= 1")
         if clusters_per_batch < 2:
-            raise ValueError(f"strategy.clusters_per_batch={clusters_per_batch}: the Magnet loss needs >= 2 (a seed and an impostor)")
+            raise ValueError(
+                f"strategy.clusters_per_batch={clusters_per_batch}: the Magnet loss needs >= 2 (a seed and an impostor)"
+            )
         if refresh_every is not None and (not isinstance(refresh_every, int) or refresh_every < 1):
             raise ValueError(f"strategy.refresh_every={refresh_every!r}: must be an integer >= 1 or null")
         if not epochs >= 0:
@@ -104,7 +110,12 @@ class MagnetEmbedding:
         self.network, self.dim = network, dim
         self.k, self.m, self.d = clusters_per_class, clusters_per_batch, samples_per_cluster
         self.lr, self.alpha, self.sigma_power, self.code_epsilons = lr, alpha, sigma_power, code_epsilons
-        self.epochs, self.refresh_every, self.kmeans_n_init, self.embed_batch = epochs, refresh_every, kmeans_n_init, embed_batch
+        self.epochs, self.refresh_every, self.kmeans_n_init, self.embed_batch = (
+            epochs,
+            refresh_every,
+            kmeans_n_init,
+            embed_batch,
+        )
         self.net: torch.nn.Module | None = None
 
     def setup(self, datamodule: Any, device: torch.device, num_samples: int, seed: int) -> None:
@@ -115,7 +126,9 @@ class MagnetEmbedding:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derived_seed(seed, "leap/embedding/init"))
             self.net = build_model(self.network, num_classes=self.dim, in_channels=channels, image_size=size).to(device)
-        self.dropout_generator = torch.Generator(device=device).manual_seed(derived_seed(seed, "leap/embedding/dropout"))
+        self.dropout_generator = torch.Generator(device=device).manual_seed(
+            derived_seed(seed, "leap/embedding/dropout")
+        )
         _own_dropout(self.net, self.dropout_generator)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
         self.generator = torch.Generator().manual_seed(derived_seed(seed, "leap/embedding/batches"))
@@ -141,7 +154,12 @@ class MagnetEmbedding:
         self.net.eval()
         try:
             n = len(self.labels)
-            parts = [self.net(self.datamodule.gather("train", torch.arange(s, min(s + self.embed_batch, n)))[0]).float().cpu() for s in range(0, n, self.embed_batch)]
+            parts = [
+                self.net(self.datamodule.gather("train", torch.arange(s, min(s + self.embed_batch, n)))[0])
+                .float()
+                .cpu()
+                for s in range(0, n, self.embed_batch)
+            ]
         finally:
             self.net.train(was_training)
         return torch.cat(parts)
@@ -165,7 +183,9 @@ class MagnetEmbedding:
         x, _ = self.datamodule.gather("train", indices)
         self.net.train()
         with torch.enable_grad():
-            losses = magnet_loss(self.net(x).float(), block_classes.to(device), self.d, self.alpha, self.sigma_power, self.code_epsilons)
+            losses = magnet_loss(
+                self.net(x).float(), block_classes.to(device), self.d, self.alpha, self.sigma_power, self.code_epsilons
+            )
             self.optimizer.zero_grad(set_to_none=True)
             losses.mean().backward()
         self.optimizer.step()

@@ -104,7 +104,10 @@ class Leap(ClusterPaced):
             self.embedding.load_state_dict(self._pending)
             self._pending = None
         if self.mode == "pretrained" and not self.embedding.done:
-            log.info("LEAP: training the embedding first (%d Magnet-loss steps), then freezing its clusters", self.embedding.total_steps)
+            log.info(
+                "LEAP: training the embedding first (%d Magnet-loss steps), then freezing its clusters",
+                self.embedding.total_steps,
+            )
             self.embedding.train_to_end()
         elif self.embedding.clusters is None:
             self.embedding.refresh()  # Algorithm 1: clusters before the first step
@@ -151,7 +154,12 @@ class Leap(ClusterPaced):
         clusters = self.embedding.clusters
         if trainer.world_size > 1:
             # Rank 0's clusters for everyone: the plans must not depend on floating-point noise between ranks.
-            clusters = Clusters(*(trainer.strategy.broadcast(t, src=0) for t in (clusters.assignment, clusters.centres, clusters.cluster_class)))
+            clusters = Clusters(
+                *(
+                    trainer.strategy.broadcast(t, src=0)
+                    for t in (clusters.assignment, clusters.centres, clusters.cluster_class)
+                )
+            )
         self.clusters = clusters
         if trainer.is_global_zero:
             self._write_embedding(Path(trainer.default_root_dir))
@@ -173,9 +181,15 @@ class Leap(ClusterPaced):
         idx = torch.randperm(len(emb), generator=generator)[:EMBEDDING_POINTS].sort().values
         lines = ["kind,index,x,y,label,cluster"]
         for i in idx.tolist():
-            lines.append(f"sample,{i},{emb[i, 0]:.6g},{emb[i, 1]:.6g},{int(self.embedding.labels[i])},{int(clusters.assignment[i])}")
+            lines.append(
+                f"sample,{i},{emb[i, 0]:.6g},{emb[i, 1]:.6g},"
+                f"{int(self.embedding.labels[i])},{int(clusters.assignment[i])}"
+            )
         for c in range(clusters.count):
-            lines.append(f"centre,{c},{clusters.centres[c, 0]:.6g},{clusters.centres[c, 1]:.6g},{int(clusters.cluster_class[c])},{c}")
+            lines.append(
+                f"centre,{c},{clusters.centres[c, 0]:.6g},{clusters.centres[c, 1]:.6g},"
+                f"{int(clusters.cluster_class[c])},{c}"
+            )
         atomic_write_text(run_dir / EMBEDDING_FILE, "\n".join(lines) + "\n")
 
     # --------------------------------------------------------------- checkpoints

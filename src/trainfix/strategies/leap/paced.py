@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from trainfix.data.plan_sampler import fixed_batches
 from trainfix.core.seeding import derived_seed
+from trainfix.data.plan_sampler import fixed_batches
 from trainfix.strategies.base import Strategy
 from trainfix.strategies.leap.clusters import Clusters
 from trainfix.strategies.leap.selection import Pace, select_by_pace, select_first_k
@@ -85,7 +85,12 @@ class ClusterPaced(Strategy):
         variant: str = "paper",
         losses: str = "trained",
     ) -> None:
-        checks = (("selection", selection, SELECTIONS), ("order", order, ORDERS), ("losses", losses, LOSS_READINGS), ("variant", variant, VARIANTS))
+        checks = (
+            ("selection", selection, SELECTIONS),
+            ("order", order, ORDERS),
+            ("losses", losses, LOSS_READINGS),
+            ("variant", variant, VARIANTS),
+        )
         for key, value, accepted in checks:
             if value not in accepted:
                 key = key if key == "variant" else f"strategy.{key}"
@@ -157,7 +162,13 @@ class ClusterPaced(Strategy):
         k = self.pace.k
         mask = self.select(clusters, lam, gamma)
         if not bool(mask.any()):
-            log.warning("%s selected no sample after epoch %d (lambda=%g, gamma=%g): the next epoch trains on all", self.name, epoch, lam, gamma)
+            log.warning(
+                "%s selected no sample after epoch %d (lambda=%g, gamma=%g): the next epoch trains on all",
+                self.name,
+                epoch,
+                lam,
+                gamma,
+            )
             mask = torch.ones_like(mask)
         self.selected = torch.nonzero(mask.cpu()).squeeze(1)
         self.pace.advance(batches)
@@ -229,7 +240,10 @@ def student_outputs(trainer: pl.Trainer, module: pl.LightningModule, chunk: int 
     was_training = module.training
     module.eval()
     try:
-        parts = [module(datamodule.gather("train", torch.arange(s, min(s + chunk, n)))[0]).float().cpu() for s in range(0, n, chunk)]
+        parts = [
+            module(datamodule.gather("train", torch.arange(s, min(s + chunk, n)))[0]).float().cpu()
+            for s in range(0, n, chunk)
+        ]
     finally:
         module.train(was_training)
     return torch.cat(parts)

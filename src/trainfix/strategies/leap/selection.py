@@ -86,7 +86,16 @@ class Pace:
         k0, grow_k: the code rule's first K (samples per cluster) and its relative growth per epoch.
     """
 
-    def __init__(self, lambda0: float, gamma0: float, beta1: float, beta2: float, update: str = "epoch", k0: int = 500, grow_k: float = 0.1) -> None:
+    def __init__(
+        self,
+        lambda0: float,
+        gamma0: float,
+        beta1: float,
+        beta2: float,
+        update: str = "epoch",
+        k0: int = 500,
+        grow_k: float = 0.1,
+    ) -> None:
         for key, value in (("lambda0", lambda0), ("gamma0", gamma0), ("beta1", beta1), ("beta2", beta2)):
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"strategy.{key}={value!r}: must be a finite number >= 0")

@@ -32,10 +32,14 @@ class Spld(ClusterPaced):
         labels = trainer.datamodule.splits["train"].labels
         clusters = kmeans_per_class(logits, labels, self.clusters_per_class, derived_seed(self.seed, "spld/kmeans"))
         if trainer.world_size > 1:
-            clusters = Clusters(*(trainer.strategy.broadcast(t, src=0) for t in (clusters.assignment, clusters.centres, clusters.cluster_class)))
+            clusters = Clusters(
+                *(
+                    trainer.strategy.broadcast(t, src=0)
+                    for t in (clusters.assignment, clusters.centres, clusters.cluster_class)
+                )
+            )
         self.clusters = clusters
 
     def current_clusters(self) -> Clusters:
         assert self.clusters is not None, "on_train_start sets the clusters"
         return self.clusters
-

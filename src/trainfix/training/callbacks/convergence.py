@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from trainfix.training.callbacks.full_gradient import FULL_GRADIENT_COLUMN, FullGradientNorm
 from trainfix.core.records import atomic_write_text
+from trainfix.training.callbacks.full_gradient import FULL_GRADIENT_COLUMN, FullGradientNorm
 
 READINGS = {"last": "grad_norm_last", "mean": "grad_norm_mean", "full": FULL_GRADIENT_COLUMN}
 CONVERGENCE_FILE = "convergence.json"
@@ -45,14 +45,24 @@ class Convergence(pl.Callback):
         full_gradient_chunk: samples per chunk of that pass (memory only).
     """
 
-    def __init__(self, run_dir: Path, epsilon: float = 0.01, reading: str = "last", stop: bool = False,
-                 full_gradient: bool = False, full_gradient_chunk: int = 1000) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        epsilon: float = 0.01,
+        reading: str = "last",
+        stop: bool = False,
+        full_gradient: bool = False,
+        full_gradient_chunk: int = 1000,
+    ) -> None:
         if reading not in READINGS:
             raise ValueError(f"convergence.reading={reading!r} is not accepted; use one of {list(READINGS)}")
         if not epsilon > 0:
             raise ValueError(f"convergence.epsilon={epsilon!r}: must be > 0")
         if reading == "full" and not full_gradient:
-            raise ValueError("convergence.reading=full needs convergence.full_gradient=true (the full-set gradient is measured only then)")
+            raise ValueError(
+                "convergence.reading=full needs convergence.full_gradient=true (the full-set gradient is measured "
+                "only then)"
+            )
         self.path = Path(run_dir) / CONVERGENCE_FILE
         self.epsilon = epsilon
         self.reading = reading
@@ -70,8 +80,11 @@ class Convergence(pl.Callback):
         if self.path.exists():
             saved = json.loads(self.path.read_text())
             saved_first = saved["first_epoch"]
-            self.first = {name: (e if e is not None and e < trainer.current_epoch else None)
-                          for name in self.readings for e in [saved_first.get(name)]}
+            self.first = {
+                name: (e if e is not None and e < trainer.current_epoch else None)
+                for name in self.readings
+                for e in [saved_first.get(name)]
+            }
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         record = pl_module.epoch_record
@@ -79,7 +92,12 @@ class Convergence(pl.Callback):
             if self.first[name] is None and not math.isnan(record[column]) and record[column] <= self.epsilon:
                 self.first[name] = trainer.current_epoch
         if trainer.is_global_zero:
-            content = {"epsilon": self.epsilon, "tables_use": self.reading, "first_epoch": self.first, "epochs_run": trainer.current_epoch + 1}
+            content = {
+                "epsilon": self.epsilon,
+                "tables_use": self.reading,
+                "first_epoch": self.first,
+                "epochs_run": trainer.current_epoch + 1,
+            }
             atomic_write_text(self.path, json.dumps(content, indent=2) + "\n")
         if self.stop and self.first[self.reading] is not None:
             trainer.should_stop = True

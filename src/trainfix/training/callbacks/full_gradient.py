@@ -40,9 +40,15 @@ if TYPE_CHECKING:
 FULL_GRADIENT_COLUMN = "grad_norm_full"
 
 
-def full_data_gradient(module: pl.LightningModule, datamodule: ImageDataModule, chunk_size: int,
-                       rank: int = 0, world: int = 1, reduce_sum=None,
-                       on_logits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None) -> list[torch.Tensor]:
+def full_data_gradient(
+    module: pl.LightningModule,
+    datamodule: ImageDataModule,
+    chunk_size: int,
+    rank: int = 0,
+    world: int = 1,
+    reduce_sum=None,
+    on_logits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
+) -> list[torch.Tensor]:
     """Per trainable parameter of `module.net`: the mean over the training set of the per-sample
     cross-entropy gradient (eval mode, no L2 penalty). `reduce_sum` all-reduces a tensor under DDP;
     `on_logits(logits, losses, labels)` sees each chunk's (detached) logits and per-sample losses."""
@@ -102,7 +108,10 @@ class FullGradientNorm(pl.Callback):
         self._train_eval_index = None
         if stage == "fit" and "train_eval" in names and "train_eval" in getattr(datamodule, "eval_names", ()):
             if names[-1] != "train_eval" or tuple(datamodule.eval_names) != names:
-                raise RuntimeError(f"train_eval must be the last evaluation set of the module and the datamodule; got {names} and {datamodule.eval_names}")
+                raise RuntimeError(
+                    "train_eval must be the last evaluation set of the module and the datamodule; "
+                    f"got {names} and {datamodule.eval_names}"
+                )
             self._train_eval_index = len(names) - 1
             datamodule.train_eval_in_gradient_pass = True
 
@@ -123,15 +132,27 @@ class FullGradientNorm(pl.Callback):
             acc_metric = pl_module.eval_acc[self._train_eval_index]
 
             def on_logits(logits: torch.Tensor, losses: torch.Tensor, y: torch.Tensor) -> None:
-                with torch.inference_mode():  # as validation_step updates them (the metric states are inference tensors)
+                with (
+                    torch.inference_mode()
+                ):  # as validation_step updates them (the metric states are inference tensors)
                     loss_metric.update(losses)
                     acc_metric.update(logits, y)
 
         with torch.inference_mode(False), torch.enable_grad():
-            grads = full_data_gradient(pl_module, trainer.datamodule, self.chunk_size, trainer.global_rank, world,
-                                       reduce_sum if world > 1 else None, on_logits)
+            grads = full_data_gradient(
+                pl_module,
+                trainer.datamodule,
+                self.chunk_size,
+                trainer.global_rank,
+                world,
+                reduce_sum if world > 1 else None,
+                on_logits,
+            )
         norm = gradient_norm(grads)  # a host sync: the time below includes the device work
-        self._measured = (trainer.current_epoch, {FULL_GRADIENT_COLUMN: norm, "full_gradient_time_s": time.perf_counter() - start})
+        self._measured = (
+            trainer.current_epoch,
+            {FULL_GRADIENT_COLUMN: norm, "full_gradient_time_s": time.perf_counter() - start},
+        )
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Runs before the module's on_validation_epoch_end, which computes the train_eval metrics fed here.

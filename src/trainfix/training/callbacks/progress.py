@@ -42,7 +42,11 @@ def monitored_loss(val_fraction: float) -> str:
 
 # `${trainfix_stderr_is_tty:}`, `${trainfix_monitor:${data.val_fraction}}`, `${trainfix_eval_loss:...}` in conf/:
 # registered with every other resolver by trainfix.training.compose.register_resolvers.
-RESOLVERS = {"trainfix_stderr_is_tty": stderr_is_tty, "trainfix_monitor": monitored_metric, "trainfix_eval_loss": monitored_loss}
+RESOLVERS = {
+    "trainfix_stderr_is_tty": stderr_is_tty,
+    "trainfix_monitor": monitored_metric,
+    "trainfix_eval_loss": monitored_loss,
+}
 
 
 class EpochLog(pl.Callback):
@@ -92,7 +96,9 @@ class EpochLog(pl.Callback):
         log.info("%s -> %s", text, self.run_dir.resolve())
 
 
-def print_config_tree(cfg: DictConfig, first: Sequence[str] = ("data", "model", "optimizer", "scheduler", "strategy", "trainer")) -> None:
+def print_config_tree(
+    cfg: DictConfig, first: Sequence[str] = ("data", "model", "optimizer", "scheduler", "strategy", "trainer")
+) -> None:
     """Print the composed configuration as a `rich` tree: the groups in `first` first, then the rest."""
     import rich
     import rich.syntax

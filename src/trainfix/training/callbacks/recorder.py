@@ -19,8 +19,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from trainfix.core.records import (
     code_state,
@@ -48,7 +48,14 @@ class RunRecorder(pl.Callback):
             checkpoint problems); its outcome and end time are added when it ends.
     """
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], data: dict[str, Any], seed: int, attempt: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        data: dict[str, Any],
+        seed: int,
+        attempt: dict[str, Any] | None = None,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.attempt = dict(attempt or {})
         self._attempt_open = False
@@ -68,7 +75,13 @@ class RunRecorder(pl.Callback):
         attempts = attempt_list(previous.get("attempts"))
         if status == "running" and not self._attempt_open:
             close_open_attempts(attempts, "killed")
-            attempts.append({"start": now_iso(), "resumed_from_epoch": trainer.current_epoch if trainer.current_epoch else None, **self.attempt})
+            attempts.append(
+                {
+                    "start": now_iso(),
+                    "resumed_from_epoch": trainer.current_epoch if trainer.current_epoch else None,
+                    **self.attempt,
+                }
+            )
             self._attempt_open = True
         elif status != "running" and attempts:
             attempts[-1].update(end=now_iso(), outcome=status, epochs_completed=len(self.rows))
@@ -90,7 +103,9 @@ class RunRecorder(pl.Callback):
             "end_time": None if status == "running" else now_iso(),
         }
         # The W&B run this run logs to, so a resume continues it (see callbacks/run_loggers.py).
-        wandb_id = next((logger.version for logger in trainer.loggers if isinstance(logger, WandbLogger)), None) or previous.get("wandb_id")
+        wandb_id = next(
+            (logger.version for logger in trainer.loggers if isinstance(logger, WandbLogger)), None
+        ) or previous.get("wandb_id")
         if wandb_id:
             record["wandb_id"] = wandb_id
         record.update(extra)

@@ -8,7 +8,8 @@ from trainfix.strategies.base import Strategy
 
 
 class StrategyDriver(pl.Callback):
-    """Calls the strategy's training hooks (train start/end, epoch start/end, batch end) and hands its metrics to the module for the epoch record."""
+    """Calls the strategy's training hooks (train start/end, epoch start/end, batch end) and hands its
+    metrics to the module for the epoch record."""
 
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
@@ -22,7 +23,9 @@ class StrategyDriver(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.strategy.on_train_end(trainer, pl_module)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         self.strategy.on_train_batch_end(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

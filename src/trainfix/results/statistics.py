@@ -1,0 +1,61 @@
+"""Confidence intervals for a method-minus-baseline difference of means over independent seeds.
+
+Welch's t interval: it does not assume equal variances, and with the 2-5 seeds a table has it is the
+honest choice (a bootstrap over 2-3 values per arm resamples too few distinct values to say anything).
+With n = 2 per arm the interval is wide by construction: that is the information.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Difference:
+    """mean_a - mean_b with its 95 % Welch interval (nan bounds when an arm has fewer than 2 values)."""
+
+    diff: float
+    low: float
+    high: float
+    df: float
+
+    def text(self, digits: int = 2) -> str:
+        """'+0.82 [-0.31, +1.95]', or '+0.82 (no interval: n < 2)'."""
+        if math.isnan(self.low):
+            return f"{self.diff:+.{digits}f} (no interval: n < 2)"
+        return f"{self.diff:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+
+    def verdict(self, claimed_sign: int, paper_effect: float | None = None) -> str:
+        """What the interval says of a claimed positive (+1) or negative (-1) difference; with the paper's
+        own difference, an interval holding both zero and it is "inconclusive", one holding zero but not
+        it rules out an effect of the paper's size."""
+        if math.isnan(self.low):
+            return "not testable (n < 2)"
+        if claimed_sign * self.low > 0 and claimed_sign * self.high > 0:
+            return "reproduced"
+        if claimed_sign * self.high < 0 and claimed_sign * self.low < 0:
+            return "not reproduced (the opposite holds)"
+        if paper_effect is not None and self.low <= paper_effect <= self.high:
+            return "inconclusive (the interval holds both no difference and the paper's)"
+        if paper_effect is not None:
+            return f"not reproduced (no difference shown; the paper's {paper_effect:+.2f} is outside the interval)"
+        return "not reproduced (no difference shown)"
+
+
+def welch_difference(
+    mean_a: float, std_a: float, n_a: int, mean_b: float, std_b: float, n_b: int, level: float = 0.95
+) -> Difference:
+    """mean_a - mean_b and its Welch t interval from each arm's mean, sample std (ddof 1) and n."""
+    diff = mean_a - mean_b
+    if n_a < 2 or n_b < 2:
+        return Difference(diff, math.nan, math.nan, math.nan)
+    va, vb = std_a**2 / n_a, std_b**2 / n_b
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Difference(diff, diff, diff, math.inf)
+    df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    return Difference(diff, diff - half, diff + half, df)
