@@ -170,7 +170,7 @@ compare-checking-frequency: venv reproduce-ol-distribution ## constant vs dynami
 	$(PY) benchmarks/monitor_overhead.py --models mlp $(if $(filter quick,$(PROFILE)),--quick,) --out $(REPRODUCE_OUT)/monitor/checking_$(PROFILE)/timing.json
 	$(PY) -m trainfix.results monitor --runs $(OL_RUNS) --out $(REPRODUCE_OUT)/monitor/checking_$(PROFILE) --timing $(REPRODUCE_OUT)/monitor/checking_$(PROFILE)/timing.json
 
-bench-monitor: venv ## monitor overhead ratios in one run: off / constant / dynamic / dynamic + per-step statistics, MLP and ResNet-20
+bench-monitor: venv ## monitor overhead: monitor off and each schedule interleaved, repeated, identical work; observed ratio with its spread (MLP; --models resnet20 adds it)
 	$(PY) benchmarks/monitor_overhead.py $(ARGS)
 
 evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full MNIST, 50 epochs, 20 seeds, one process (resumable)

@@ -41,7 +41,6 @@ os.environ.setdefault("WANDB_MODE", "offline")
 REPO = Path(__file__).resolve().parents[1]
 
 
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`--dist loadgroup` (make test): keep each `xdist_group` on one worker under pytest >= 9.2 too.
@@ -57,10 +56,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     except ImportError:  # pytest < 9.2: xdist's own suffix takes effect
         return
     for item in items:
-        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")})
+        groups = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        )
         suffix = "@" + "_".join(groups)
         if groups and not item.nodeid.endswith(suffix) and isinstance(getattr(item, "_id", None), NodeId):
             item._id = NodeId.parse(item.nodeid + suffix)
+
 
 def shared_data_dir() -> Path:
     """The real data root: $TRAINFIX_DATA_DIR, else ../shared/data beside the checkout."""
@@ -73,8 +75,10 @@ def require_data_root() -> Path:
     with a broken data path cannot report green."""
     root = shared_data_dir()
     if not (root / "MNIST" / "raw").exists():
-        message = (f"real data not found: {root / 'MNIST' / 'raw'} does not exist (set TRAINFIX_DATA_DIR to a folder in "
-                   "torchvision's layout; default ../shared/data beside the checkout)")
+        message = (
+            f"real data not found: {root / 'MNIST' / 'raw'} does not exist (set TRAINFIX_DATA_DIR to a folder in "
+            "torchvision's layout; default ../shared/data beside the checkout)"
+        )
         if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
             pytest.fail(f"CI={os.environ['CI']}: {message}", pytrace=False)
         pytest.skip(message)
@@ -136,26 +140,52 @@ class Cli:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "TRAINFIX_DATA_DIR": str(shared_data_dir())}
+        return {
+            **os.environ,
+            "WANDB_MODE": "offline",
+            "HYDRA_FULL_ERROR": "0",
+            "TRAINFIX_DATA_DIR": str(shared_data_dir()),
+        }
 
     @staticmethod
     def train(*overrides: str) -> list[str]:
         """The command `python -m trainfix.train <overrides>`."""
         return [sys.executable, "-m", "trainfix.train", *overrides]
 
-    def run(self, command: list[str], *, timeout: float = 900, check: bool = False, env: dict[str, str] | None = None,
-            cwd: Path = REPO) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        command: list[str],
+        *,
+        timeout: float = 900,
+        check: bool = False,
+        env: dict[str, str] | None = None,
+        cwd: Path = REPO,
+    ) -> subprocess.CompletedProcess:
         """Run `command` in `cwd` (the checkout) to its end, output captured as text (`env`: variables to add);
         `check`: fail the test, with the output's tail, unless it exits 0."""
-        done = subprocess.run(command, cwd=cwd, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            command, cwd=cwd, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout
+        )
         if check and done.returncode != 0:
-            pytest.fail(f"{' '.join(map(str, command[1:4]))} ... exited {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}")
+            pytest.fail(
+                f"{' '.join(map(str, command[1:4]))} ... "
+                f"exited {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}"
+            )
         return done
 
-    def start(self, command: list[str], *, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text: bool = True,
-              env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(
+        self,
+        command: list[str],
+        *,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen:
         """Start `command` without waiting (output discarded unless `stdout`/`stderr` say otherwise)."""
-        return subprocess.Popen(command, cwd=REPO, env={**self.env, **(env or {})}, stdout=stdout, stderr=stderr, text=text)
+        return subprocess.Popen(
+            command, cwd=REPO, env={**self.env, **(env or {})}, stdout=stdout, stderr=stderr, text=text
+        )
 
 
 @pytest.fixture(scope="session")
@@ -168,11 +198,20 @@ def epochs_checkpointed(run_dir: Path) -> int:
     import pandas as pd
 
     metrics = Path(run_dir) / "metrics.csv"
-    return len(pd.read_csv(metrics)) if metrics.exists() and (Path(run_dir) / "checkpoints" / "last.ckpt").exists() else 0
+    return (
+        len(pd.read_csv(metrics)) if metrics.exists() and (Path(run_dir) / "checkpoints" / "last.ckpt").exists() else 0
+    )
 
 
-def kill_after_checkpoint(proc: subprocess.Popen, run_dir: Path, *, epochs: int = 1, until: Callable[[Path], bool] | None = None,
-                          signum: int = signal.SIGKILL, timeout: float = 600) -> int:
+def kill_after_checkpoint(
+    proc: subprocess.Popen,
+    run_dir: Path,
+    *,
+    epochs: int = 1,
+    until: Callable[[Path], bool] | None = None,
+    signum: int = signal.SIGKILL,
+    timeout: float = 600,
+) -> int:
     """Send `signum` (kill -9 unless told) to the run `proc` trains in `run_dir` once `epochs` epochs are
     checkpointed there and `until(run_dir)` holds; wait for it to end and return its exit status. Fails the
     test when the run ends first or nothing is checkpointed within `timeout` seconds."""

@@ -30,9 +30,16 @@ class RankLog(pl.Callback):
         torch.save({"seen": self.seen, **self.extra(pl_module)}, self.out / f"rank{trainer.global_rank}.pt")
 
 
-def fit_on_cpu_ranks(module: pl.LightningModule, datamodule: pl.LightningDataModule, out: Path, devices: int,
-                     extra: Callable[[pl.LightningModule], dict[str, Any]], callbacks: tuple[pl.Callback, ...] = (),
-                     ddp: str = "ddp_spawn", **trainer_kwargs: Any) -> None:
+def fit_on_cpu_ranks(
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
+    out: Path,
+    devices: int,
+    extra: Callable[[pl.LightningModule], dict[str, Any]],
+    callbacks: tuple[pl.Callback, ...] = (),
+    ddp: str = "ddp_spawn",
+    **trainer_kwargs: Any,
+) -> None:
     """Fit 2 epochs on `devices` CPU processes (gloo ranks through Lightning's `ddp` launch when > 1:
     `ddp_spawn`, what `trainer=ddp_cpu` uses, pickles the module into fresh interpreters; `ddp_fork`
     starts the ranks in about a second instead of re-importing torch in each), keeping the plan
@@ -41,8 +48,17 @@ def fit_on_cpu_ranks(module: pl.LightningModule, datamodule: pl.LightningDataMod
     if ddp not in ("ddp_spawn", "ddp_fork"):
         raise ValueError(f"ddp={ddp!r}; accepted: 'ddp_spawn', 'ddp_fork'")
     trainer = pl.Trainer(
-        accelerator="cpu", devices=devices, strategy=ddp if devices > 1 else "auto", max_epochs=2,
-        use_distributed_sampler=False, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[*callbacks, RankLog(out, extra)], **trainer_kwargs,
+        accelerator="cpu",
+        devices=devices,
+        strategy=ddp if devices > 1 else "auto",
+        max_epochs=2,
+        use_distributed_sampler=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[*callbacks, RankLog(out, extra)],
+        **trainer_kwargs,
     )
     trainer.fit(module, datamodule=datamodule)

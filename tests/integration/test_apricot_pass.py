@@ -14,14 +14,23 @@ from hydra.core.global_hydra import GlobalHydra
 
 from tests.conftest import compose_train
 from trainfix.procedures.apricot.procedure import run_pass
-from trainfix.training.compose import CONF_DIR
 from trainfix.train import train
+from trainfix.training.compose import CONF_DIR
 
 # one xdist worker trains the module's runs (trained_runs) once for every test here
 pytestmark = pytest.mark.xdist_group("apricot_pass")
 
-SMALL = ["model=lenet5", "data=mnist", "trainer.accelerator=cpu", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-         "data.train_subset=1200", "data.test_subset=400", "data.batch_size=100", "data.eval_batch_size=400"]
+SMALL = [
+    "model=lenet5",
+    "data=mnist",
+    "trainer.accelerator=cpu",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "data.train_subset=1200",
+    "data.test_subset=400",
+    "data.batch_size=100",
+    "data.eval_batch_size=400",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +41,17 @@ def trained_runs(tmp_path_factory, data_dir) -> tuple[Path, list[Path]]:
     reduced = []
     for start in (0, 300, 600):
         folder = root / f"reduced_{start}"
-        train(compose_train(["experiment=apricot/table_v/cnn1_reduced", *base, f"data.train_window.start={start}", "data.train_window.size=600"], folder))
+        train(
+            compose_train(
+                [
+                    "experiment=apricot/table_v/cnn1_reduced",
+                    *base,
+                    f"data.train_window.start={start}",
+                    "data.train_window.size=600",
+                ],
+                folder,
+            )
+        )
         reduced.append(folder)
     return root / "input", reduced
 
@@ -47,7 +66,9 @@ def test_reduced_runs_train_on_their_windows(trained_runs):
     _, reduced = trained_runs
     records = [json.loads((f / "run.json").read_text()) for f in reduced]
     assert [r["data"]["num_train"] for r in records] == [600, 600, 600]
-    assert [r["data"]["train_window"] for r in records] == [{"start": s, "size": 600, "order": "official"} for s in (0, 300, 600)]
+    assert [r["data"]["train_window"] for r in records] == [
+        {"start": s, "size": 600, "order": "official"} for s in (0, 300, 600)
+    ]
     assert all(r["config"]["trainer"]["max_epochs"] == 1 and r["status"] == "finished" for r in records)
 
 
@@ -55,8 +76,15 @@ def test_rollback_keeps_the_best_weights(trained_runs, tmp_path):
     input_dir, reduced = trained_runs
     # r = 0.9 moves 90% of the way toward the correct group's average per failing sample: the model
     # changes a lot, and without retraining every batch that is not strictly better is rolled back.
-    cfg = apricot_cfg(f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={tmp_path / 'a'}",
-                      "r=0.9", "retrain_epochs=0", "max_batches=3", "eval_batch_size=400")
+    cfg = apricot_cfg(
+        f"input_run={input_dir}",
+        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        f"out_dir={tmp_path / 'a'}",
+        "r=0.9",
+        "retrain_epochs=0",
+        "max_batches=3",
+        "eval_batch_size=400",
+    )
     result = run_pass(cfg)
     state = torch.load(tmp_path / "a" / "state.pt", weights_only=False)
     history = pd.read_csv(tmp_path / "a" / "history.csv")
@@ -79,8 +107,15 @@ def test_rollback_keeps_the_best_weights(trained_runs, tmp_path):
 
 def test_killed_pass_resumes_with_the_same_result(trained_runs, tmp_path):
     input_dir, reduced = trained_runs
-    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "r=0.05", "retrain_epochs=1",
-              "eval_batch_size=400", "apricot_strategy=1", "direction=printed"]
+    common = [
+        f"input_run={input_dir}",
+        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        "r=0.05",
+        "retrain_epochs=1",
+        "eval_batch_size=400",
+        "apricot_strategy=1",
+        "direction=printed",
+    ]
     straight = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'straight'}", "max_batches=3"))
     run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'resumed'}", "max_batches=1"))  # stopped after batch 1
     resumed = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'resumed'}", "max_batches=3"))
@@ -102,15 +137,42 @@ def test_tables_and_figures_from_the_passes(trained_runs):
     results = {}
     for strategy, direction in ((1, "toward"), (3, "printed")):
         out = root / "adapt" / f"s{strategy}_{direction}"
-        results[(strategy, direction)] = run_pass(apricot_cfg(
-            f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={out}", "row=cnn1",
-            f"apricot_strategy={strategy}", f"direction={direction}", "retrain_epochs=0", "max_batches=1", "eval_batch_size=400"))
-    control = run_pass(apricot_cfg(
-        f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={root / 'adapt' / 'control'}", "row=cnn1",
-        "adjust=false", "retrain_epochs=1", "max_batches=2", "eval_batch_size=400"))
+        results[(strategy, direction)] = run_pass(
+            apricot_cfg(
+                f"input_run={input_dir}",
+                f"reduced_runs=[{','.join(map(str, reduced))}]",
+                f"out_dir={out}",
+                "row=cnn1",
+                f"apricot_strategy={strategy}",
+                f"direction={direction}",
+                "retrain_epochs=0",
+                "max_batches=1",
+                "eval_batch_size=400",
+            )
+        )
+    control = run_pass(
+        apricot_cfg(
+            f"input_run={input_dir}",
+            f"reduced_runs=[{','.join(map(str, reduced))}]",
+            f"out_dir={root / 'adapt' / 'control'}",
+            "row=cnn1",
+            "adjust=false",
+            "retrain_epochs=1",
+            "max_batches=2",
+            "eval_batch_size=400",
+        )
+    )
     written = build(root, root / "tables")
     names = {p.name for p in written}
-    assert {"table_ii.md", "table_iii.md", "table_iv.md", "table_v.md", "figure_2.png", "figure_3.png", "report.html"} <= names
+    assert {
+        "table_ii.md",
+        "table_iii.md",
+        "table_iv.md",
+        "table_v.md",
+        "figure_2.png",
+        "figure_3.png",
+        "report.html",
+    } <= names
     table_v = (root / "tables" / "table_v.md").read_text()
     assert "| CNN1    | paper" in table_v or "CNN1" in table_v
     s1 = results[(1, "toward")]
@@ -131,8 +193,16 @@ def test_selection_on_a_validation_split_reports_the_held_out_rest(trained_runs,
     from trainfix.procedures.apricot.procedure import _selection_split
 
     input_dir, reduced = trained_runs
-    cfg = apricot_cfg(f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", f"out_dir={tmp_path / 'v'}",
-                      "eval_on=validation", "validation_size=150", "retrain_epochs=0", "max_batches=1", "eval_batch_size=400")
+    cfg = apricot_cfg(
+        f"input_run={input_dir}",
+        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        f"out_dir={tmp_path / 'v'}",
+        "eval_on=validation",
+        "validation_size=150",
+        "retrain_epochs=0",
+        "max_batches=1",
+        "eval_batch_size=400",
+    )
     select, report = _selection_split(400, cfg)
     assert len(select) == 150 and len(report) == 250 and not set(select.tolist()) & set(report.tolist())
     result = run_pass(cfg)
@@ -154,20 +224,39 @@ def test_lazy_rdlm_predictions_give_the_same_pass(trained_runs, tmp_path):
     (every rDLM predicts the whole training set first): the same decisions, weights and accuracies, also
     when the lazy pass is killed after batch 1 and resumed with an empty cache."""
     input_dir, reduced = trained_runs
-    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "r=0.05", "retrain_epochs=1",
-              "eval_batch_size=400", "apricot_strategy=1", "direction=toward"]
+    common = [
+        f"input_run={input_dir}",
+        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        "r=0.05",
+        "retrain_epochs=1",
+        "eval_batch_size=400",
+        "apricot_strategy=1",
+        "direction=toward",
+    ]
     with pytest.raises(ValueError, match=r"rdlm_predictions='some'; accepted: \['full', 'lazy'\]"):
         run_pass(apricot_cfg(*common, "rdlm_predictions=some", f"out_dir={tmp_path / 'bad'}"))
-    full = run_pass(apricot_cfg(*common, "rdlm_predictions=full", f"out_dir={tmp_path / 'full' / 'pass'}", "max_batches=3"))
-    lazy = run_pass(apricot_cfg(*common, "rdlm_predictions=lazy", f"out_dir={tmp_path / 'lazy' / 'pass'}", "max_batches=3"))
+    full = run_pass(
+        apricot_cfg(*common, "rdlm_predictions=full", f"out_dir={tmp_path / 'full' / 'pass'}", "max_batches=3")
+    )
+    lazy = run_pass(
+        apricot_cfg(*common, "rdlm_predictions=lazy", f"out_dir={tmp_path / 'lazy' / 'pass'}", "max_batches=3")
+    )
     run_pass(apricot_cfg(*common, "rdlm_predictions=lazy", f"out_dir={tmp_path / 'lazy' / 'resumed'}", "max_batches=1"))
-    resumed = run_pass(apricot_cfg(*common, "rdlm_predictions=lazy", f"out_dir={tmp_path / 'lazy' / 'resumed'}", "max_batches=3"))
+    resumed = run_pass(
+        apricot_cfg(*common, "rdlm_predictions=lazy", f"out_dir={tmp_path / 'lazy' / 'resumed'}", "max_batches=3")
+    )
 
-    cost = {"seconds_per_batch", "rdlm_predictions", "rdlm_train_samples_predicted"}  # timings and the mode's own accounting
+    cost = {
+        "seconds_per_batch",
+        "rdlm_predictions",
+        "rdlm_train_samples_predicted",
+    }  # timings and the mode's own accounting
     assert {k: v for k, v in lazy.items() if k not in cost} == {k: v for k, v in full.items() if k not in cost}
     assert {k: v for k, v in resumed.items() if k not in cost} == {k: v for k, v in full.items() if k not in cost}
     assert full["rdlm_train_samples_predicted"] == 1200 and full["rdlm_predictions"] == "full"
-    folders = {name: tmp_path / name.split("/")[0] / name.split("/")[1] for name in ("full/pass", "lazy/pass", "lazy/resumed")}
+    folders = {
+        name: tmp_path / name.split("/")[0] / name.split("/")[1] for name in ("full/pass", "lazy/pass", "lazy/resumed")
+    }
     histories = {name: pd.read_csv(folder / "history.csv") for name, folder in folders.items()}
     cols = ["batch", "failing", "adjusted", "acc_adjusted", "kept", "acc_retrained", "best_acc"]
     for name in ("lazy/pass", "lazy/resumed"):
@@ -179,19 +268,34 @@ def test_lazy_rdlm_predictions_give_the_same_pass(trained_runs, tmp_path):
         assert all(torch.equal(bests[0][k], bests[1][k]) for k in bests[0]), name
     assert histories["full/pass"]["adjusted"].sum() > 0  # the adjustments did use the rDLMs' predictions
 
-    # every failing sample's rDLM column was predicted, nothing outside the batch was: failing <= predicted <= 20 per batch
+    # every failing sample's rDLM column was predicted, nothing outside the batch was:
+    # failing <= predicted <= 20 per batch
     lazy_history = histories["lazy/pass"]
-    assert (lazy_history["rdlm_predicted"] >= lazy_history["failing"]).all() and (lazy_history["rdlm_predicted"] <= 20).all()
+    assert (lazy_history["rdlm_predicted"] >= lazy_history["failing"]).all() and (
+        lazy_history["rdlm_predicted"] <= 20
+    ).all()
     assert lazy["rdlm_train_samples_predicted"] == lazy_history["rdlm_predicted"].sum() < 1200
     assert histories["full/pass"]["rdlm_predicted"].isna().all()
 
-    # reduced.json: Table IV's facts agree; lazy predicted each rDLM on its window (3 x 600), not on all 3 x 1200 samples
+    # reduced.json: Table IV's facts agree; lazy predicted each rDLM on its window (3 x 600), not on all
+    # 3 x 1200 samples
     facts = {n: json.loads((folders[n] / "reduced.json").read_text()) for n in ("full/pass", "lazy/pass")}
-    for key in ("input_train_acc", "input_test_acc", "rescued_share_of_test", "rescued_share_of_failed", "train_images_never_used"):
+    for key in (
+        "input_train_acc",
+        "input_test_acc",
+        "rescued_share_of_test",
+        "rescued_share_of_failed",
+        "train_images_never_used",
+    ):
         assert facts["lazy/pass"][key] == facts["full/pass"][key], key
     for a, b in zip(facts["full/pass"]["reduced"], facts["lazy/pass"]["reduced"], strict=True):
-        assert (a["train_acc_window"], a["test_acc"]) == (b["train_acc_window"], b["test_acc"]) and b["train_acc_full"] is None
-    assert facts["full/pass"]["prediction_rdlm_train_forwards"] == 3600 and facts["lazy/pass"]["prediction_rdlm_train_forwards"] == 1800
+        assert (a["train_acc_window"], a["test_acc"]) == (b["train_acc_window"], b["test_acc"]) and b[
+            "train_acc_full"
+        ] is None
+    assert (
+        facts["full/pass"]["prediction_rdlm_train_forwards"] == 3600
+        and facts["lazy/pass"]["prediction_rdlm_train_forwards"] == 1800
+    )
     lazy_file = torch.load(next((tmp_path / "lazy").glob("predictions-*-lazy.pt")), weights_only=False)
     assert "reduced_train" not in lazy_file and [len(p) for p in lazy_file["reduced_window"]] == [600, 600, 600]
 
@@ -203,8 +307,15 @@ def test_control_pass_adjusts_nothing_and_ignores_the_strategy_settings(trained_
     input_dir, reduced = trained_runs
     runs = tmp_path / "runs"
     runs.mkdir()
-    common = [f"runs={runs}", f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "row=cnn1",
-              "eval_batch_size=400", "max_batches=2", "retrain_epochs=0"]
+    common = [
+        f"runs={runs}",
+        f"input_run={input_dir}",
+        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        "row=cnn1",
+        "eval_batch_size=400",
+        "max_batches=2",
+        "retrain_epochs=0",
+    ]
     result = run_pass(apricot_cfg(*common, "adjust=false", "r=0.9"))
     (folder,) = (runs / "adapt").glob("cnn1_seed0_control-*")
     history = pd.read_csv(folder / "history.csv")
@@ -242,24 +353,42 @@ def test_a_pass_over_an_unfinished_reduced_run_is_refused_and_leaves_no_folder(t
     record = json.loads((unfinished / "run.json").read_text())
     (unfinished / "run.json").write_text(json.dumps({**record, "status": "interrupted"}))
     runs = tmp_path / "runs"
-    with pytest.raises(ApricotInputError, match=rf"{unfinished.name}: the reduced run is not finished \(status interrupted\)"):
-        run_pass(apricot_cfg(f"runs={runs}", f"input_run={input_dir}", f"reduced_runs=[{reduced[0]},{unfinished}]", "row=cnn1"))
+    with pytest.raises(
+        ApricotInputError, match=rf"{unfinished.name}: the reduced run is not finished \(status interrupted\)"
+    ):
+        run_pass(
+            apricot_cfg(
+                f"runs={runs}", f"input_run={input_dir}", f"reduced_runs=[{reduced[0]},{unfinished}]", "row=cnn1"
+            )
+        )
     assert not (runs / "adapt").exists()
 
 
 @pytest.mark.parametrize("extra", [["adjust=false"], ["r=0.9"]], ids=["control", "strategy"])
-def test_batches_that_change_nothing_are_not_evaluated_again_without_retraining(trained_runs, tmp_path, monkeypatch, extra):
+def test_batches_that_change_nothing_are_not_evaluated_again_without_retraining(
+    trained_runs, tmp_path, monkeypatch, extra
+):
     """retrain_epochs=0: a batch that adjusts no weight takes the best accuracy instead of a new evaluation;
     the history and result equal those of the pass that evaluates every batch."""
     import trainfix.procedures.apricot.procedure as procedure
 
     input_dir, reduced = trained_runs
-    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "row=cnn1", "batch_size=2",
-              "retrain_epochs=0", "max_batches=8", "eval_batch_size=400", *extra]
+    common = [
+        f"input_run={input_dir}",
+        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        "row=cnn1",
+        "batch_size=2",
+        "retrain_epochs=0",
+        "max_batches=8",
+        "eval_batch_size=400",
+        *extra,
+    ]
     calls = []
     real = procedure.predictions
     monkeypatch.setattr(procedure, "predictions", lambda *a, **k: calls.append(1) or real(*a, **k))
-    skipped = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'skipped' / 'pass'}"))  # own folders: no shared predictions
+    skipped = run_pass(
+        apricot_cfg(*common, f"out_dir={tmp_path / 'skipped' / 'pass'}")
+    )  # own folders: no shared predictions
     evaluations_skipped = len(calls)
     monkeypatch.setattr(procedure, "SKIP_UNCHANGED_EVAL", False)
     calls.clear()
@@ -270,8 +399,9 @@ def test_batches_that_change_nothing_are_not_evaluated_again_without_retraining(
     assert len(calls) - evaluations_skipped == int((a["adjusted"] == 0).sum())
     cols = ["batch", "failing", "adjusted", "acc_adjusted", "kept", "best_acc"]
     pd.testing.assert_frame_equal(a[cols], b[cols])
-    assert {k: v for k, v in skipped.items() if "seconds" not in k and not k.endswith("_s")} == \
-        {k: v for k, v in every.items() if "seconds" not in k and not k.endswith("_s")}
+    assert {k: v for k, v in skipped.items() if "seconds" not in k and not k.endswith("_s")} == {
+        k: v for k, v in every.items() if "seconds" not in k and not k.endswith("_s")
+    }
 
 
 def test_passes_started_together_compute_the_shared_predictions_once(trained_runs, tmp_path, monkeypatch):
@@ -295,8 +425,14 @@ def test_passes_started_together_compute_the_shared_predictions_once(trained_run
 
     monkeypatch.setattr(procedure_inputs, "compute_predictions", slow)
     results = {}
-    threads = [threading.Thread(target=lambda i=i: results.update({i: procedure_inputs.prepare_predictions(tmp_path / "adapt", inputs, cfg, lazy=True)}))
-               for i in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.update(
+                {i: procedure_inputs.prepare_predictions(tmp_path / "adapt", inputs, cfg, lazy=True)}
+            )
+        )
+        for i in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -318,7 +454,9 @@ def test_retraining_trains_through_the_runs_lightning_module(trained_runs, monke
     start = {k: v.clone() for k, v in run.net.state_dict().items()}
     sizes = []
     real = Classifier.step_loss
-    monkeypatch.setattr(Classifier, "step_loss", lambda self, x, *a, **k: sizes.append(len(x)) or real(self, x, *a, **k))
+    monkeypatch.setattr(
+        Classifier, "step_loss", lambda self, x, *a, **k: sizes.append(len(x)) or real(self, x, *a, **k)
+    )
     Retrainer(run, 1)(seed=5)
     assert sizes == [100] * 12  # one step per batch of 100 over the 1,200 training images
     assert not run.classifier.training  # back in eval mode for the selection
@@ -326,26 +464,50 @@ def test_retraining_trains_through_the_runs_lightning_module(trained_runs, monke
     run.net.load_state_dict(start)
     run.classifier.l2_conv_kernels = 1.0
     Retrainer(run, 1)(seed=5)
-    assert sum(float(w.detach().pow(2).sum()) for w in conv_kernels(run.net)) < 0.9 * kernels  # the L2 term pulled the kernels in
+    assert (
+        sum(float(w.detach().pow(2).sum()) for w in conv_kernels(run.net)) < 0.9 * kernels
+    )  # the L2 term pulled the kernels in
 
 
 def test_kept_optimizer_state_carries_across_batches_and_a_resume(trained_runs, tmp_path):
     """retrain_optimizer=kept: one optimizer for the pass (Adam's moments carried from batch to batch, as Keras
     across fit calls), saved with the state, so a killed pass resumes identically; fresh (the default) differs."""
     input_dir, reduced = trained_runs
-    common = [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "r=0.05", "retrain_epochs=1",
-              "eval_batch_size=400", "apricot_strategy=1", "direction=toward", "max_batches=3"]
+    common = [
+        f"input_run={input_dir}",
+        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        "r=0.05",
+        "retrain_epochs=1",
+        "eval_batch_size=400",
+        "apricot_strategy=1",
+        "direction=toward",
+        "max_batches=3",
+    ]
     with pytest.raises(ValueError, match=r"retrain_optimizer='some'; accepted: \['fresh', 'kept'\]"):
         run_pass(apricot_cfg(*common, "retrain_optimizer=some", f"out_dir={tmp_path / 'bad'}"))
     kept = run_pass(apricot_cfg(*common, "retrain_optimizer=kept", f"out_dir={tmp_path / 'kept'}"))
     run_pass(apricot_cfg(*common[:-1], "max_batches=1", "retrain_optimizer=kept", f"out_dir={tmp_path / 'resumed'}"))
     resumed = run_pass(apricot_cfg(*common, "retrain_optimizer=kept", f"out_dir={tmp_path / 'resumed'}"))
     fresh = run_pass(apricot_cfg(*common, f"out_dir={tmp_path / 'fresh'}"))
-    states = {name: torch.load(tmp_path / name / "state.pt", weights_only=False) for name in ("kept", "resumed", "fresh")}
-    assert all(torch.equal(states["kept"]["current"][k], states["resumed"]["current"][k]) for k in states["kept"]["current"])
-    assert {k: v for k, v in kept.items() if k != "seconds_per_batch"} == {k: v for k, v in resumed.items() if k != "seconds_per_batch"}
-    assert states["kept"]["optimizer"]["state"] and "optimizer" not in states["fresh"]  # Adam's moments, saved per batch
-    assert any(not torch.equal(states["kept"]["current"][k], states["fresh"]["current"][k]) for k in states["kept"]["current"])
-    identities = {name: json.loads((tmp_path / name / "config.json").read_text())["identity"] for name in ("kept", "fresh")}
-    assert identities["kept"]["retrain_optimizer"] == "kept" and "retrain_optimizer" not in identities["fresh"]  # fresh keeps old hashes
+    states = {
+        name: torch.load(tmp_path / name / "state.pt", weights_only=False) for name in ("kept", "resumed", "fresh")
+    }
+    assert all(
+        torch.equal(states["kept"]["current"][k], states["resumed"]["current"][k]) for k in states["kept"]["current"]
+    )
+    assert {k: v for k, v in kept.items() if k != "seconds_per_batch"} == {
+        k: v for k, v in resumed.items() if k != "seconds_per_batch"
+    }
+    assert (
+        states["kept"]["optimizer"]["state"] and "optimizer" not in states["fresh"]
+    )  # Adam's moments, saved per batch
+    assert any(
+        not torch.equal(states["kept"]["current"][k], states["fresh"]["current"][k]) for k in states["kept"]["current"]
+    )
+    identities = {
+        name: json.loads((tmp_path / name / "config.json").read_text())["identity"] for name in ("kept", "fresh")
+    }
+    assert (
+        identities["kept"]["retrain_optimizer"] == "kept" and "retrain_optimizer" not in identities["fresh"]
+    )  # fresh keeps old hashes
     assert fresh["train_acc"] > 0

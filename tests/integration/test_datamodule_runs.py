@@ -13,9 +13,18 @@ def test_evaluation_sets_do_not_move_a_dropout_models_random_stream(tiny_cfg, tm
 
     from trainfix.train import train
 
-    common = ("model=cnn1", "trainer.max_epochs=3", "data.train_subset=600", "data.test_subset=200", "data.batch_size=200")
-    variants = {"test_only": (), "with_train_eval": ("data.eval_train=true",),
-                "sparse_validation": ("trainer.check_val_every_n_epoch=2",)}
+    common = (
+        "model=cnn1",
+        "trainer.max_epochs=3",
+        "data.train_subset=600",
+        "data.test_subset=200",
+        "data.batch_size=200",
+    )
+    variants = {
+        "test_only": (),
+        "with_train_eval": ("data.eval_train=true",),
+        "sparse_validation": ("trainer.check_val_every_n_epoch=2",),
+    }
     records = {}
     for name, extra in variants.items():
         train(tiny_cfg(*common, *extra, run_dir=tmp_path / name))
@@ -24,6 +33,8 @@ def test_evaluation_sets_do_not_move_a_dropout_models_random_stream(tiny_cfg, tm
     assert base["train_loss"].nunique() == 3  # it trained
     for name in ("with_train_eval", "sparse_validation"):
         pd.testing.assert_series_equal(records[name]["train_loss"], base["train_loss"], check_exact=True, obj=name)
-        pd.testing.assert_series_equal(records[name]["grad_norm_mean"], base["grad_norm_mean"], check_exact=True, obj=name)
+        pd.testing.assert_series_equal(
+            records[name]["grad_norm_mean"], base["grad_norm_mean"], check_exact=True, obj=name
+        )
     pd.testing.assert_series_equal(records["with_train_eval"]["test_acc"], base["test_acc"], check_exact=True)
     assert records["sparse_validation"]["test_acc"].iloc[1] == base["test_acc"].iloc[1]  # epoch 2 validated in both

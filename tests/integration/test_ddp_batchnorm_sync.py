@@ -35,9 +35,15 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from tests.integration.cpu_ranks import fit_on_cpu_ranks
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
-from trainfix.models.sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm, local_batch_norm, revert_sync_batchnorm
+from trainfix.models.sync_batchnorm import (
+    SyncBatchNorm,
+    convert_sync_batchnorm,
+    local_batch_norm,
+    revert_sync_batchnorm,
+)
 from trainfix.strategies import Trimming
 from trainfix.strategies.base import Reduction
 from trainfix.strategies.trimming import kept_count
@@ -45,14 +51,17 @@ from trainfix.training.callbacks.strategy_driver import StrategyDriver
 from trainfix.training.module import Classifier
 from trainfix.training.sync_batchnorm import batchnorm_sync
 
-from tests.integration.cpu_ranks import fit_on_cpu_ranks
-
 # gloo ranks: one DDP test at a time (2 ranks beside another worker's test already oversubscribe 2 cores)
 pytestmark = pytest.mark.xdist_group("ddp")
 
 WEIGHT_ATOL = 1e-5
 LOSS_ATOL = 1e-5  # the cross-entropy is float32 (of float64 logits): a few ulps of losses up to ~10
-SAMPLES, BATCH, P_START, P_END = 200, 50, 0.5, 0.25  # 2 epochs x 4 global batches; half of each batch dropped from the start
+SAMPLES, BATCH, P_START, P_END = (
+    200,
+    50,
+    0.5,
+    0.25,
+)  # 2 epochs x 4 global batches; half of each batch dropped from the start
 
 
 class RecordingTrimming(Trimming):
@@ -84,14 +93,20 @@ class Float64(torch.nn.Module):
 
 def _record(pl_module: pl.LightningModule) -> dict:
     """What each rank saves (module level: picklable)."""
-    return {"kept": pl_module.strategy.kept_log, "losses": pl_module.strategy.loss_log, "weights": {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()}}
+    return {
+        "kept": pl_module.strategy.kept_log,
+        "losses": pl_module.strategy.loss_log,
+        "weights": {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()},
+    }
 
 
 def fit(data_dir: Path, out: Path, devices: int, sync: bool, dtype: torch.dtype = torch.float64) -> None:
     out.mkdir(parents=True)
     pl.seed_everything(0)
     strategy = RecordingTrimming(p_start=P_START, p_end=P_END)
-    dm = ImageDataModule("mnist", str(data_dir), batch_size=BATCH, eval_batch_size=500, train_subset=SAMPLES, test_subset=100)
+    dm = ImageDataModule(
+        "mnist", str(data_dir), batch_size=BATCH, eval_batch_size=500, train_subset=SAMPLES, test_subset=100
+    )
     dm.attach(strategy, seed=5)
     dm.load()
     net = build_model("resnet20", num_classes=10, in_channels=1, image_size=28)  # 19 BatchNorm layers
@@ -100,7 +115,9 @@ def fit(data_dir: Path, out: Path, devices: int, sync: bool, dtype: torch.dtype 
     plugin = batchnorm_sync(strategy, None if sync else False)
     assert (plugin is not None) == sync  # trimming declares needs_global_losses: on unless turned off
     extra = {"plugins": [plugin]} if plugin else {}
-    fit_on_cpu_ranks(module, dm, out, devices, extra=_record, callbacks=(StrategyDriver(strategy),), ddp="ddp_fork", **extra)
+    fit_on_cpu_ranks(
+        module, dm, out, devices, extra=_record, callbacks=(StrategyDriver(strategy),), ddp="ddp_fork", **extra
+    )
 
 
 def _global_kept(run: Path, ranks: int) -> list[set[int]]:
@@ -129,7 +146,9 @@ def one_process(data_dir, tmp_path_factory) -> Path:
 
 # Each case starts 2 gloo ranks and trains ResNet-20 for 8 steps in float64 (~40 s on 2 loaded cores).
 @pytest.mark.parametrize("sync", [True, False], ids=["syncbn", "no-syncbn"])
-def test_trimming_on_two_ranks_keeps_one_process_samples_only_with_synced_batchnorm(data_dir, tmp_path, one_process, sync):
+def test_trimming_on_two_ranks_keeps_one_process_samples_only_with_synced_batchnorm(
+    data_dir, tmp_path, one_process, sync
+):
     fit(data_dir, tmp_path / "two", devices=2, sync=sync)
     one = torch.load(one_process / "rank0.pt")
     kept_one, kept_two = _global_kept(one_process, 1), _global_kept(tmp_path / "two", 2)
@@ -146,8 +165,10 @@ def test_trimming_on_two_ranks_keeps_one_process_samples_only_with_synced_batchn
     if sync:
         assert _max_weight_diff(r0, r1) == 0
     diff = _max_weight_diff(one["weights"], r0)
-    print(f"sync={sync}: kept-set symmetric difference from one process, per step: {differing}; "
-          f"loss max abs diff per step: {[f'{x:.2g}' for x in losses]}; weight max abs diff {diff:.3g}")
+    print(
+        f"sync={sync}: kept-set symmetric difference from one process, per step: {differing}; "
+        f"loss max abs diff per step: {[f'{x:.2g}' for x in losses]}; weight max abs diff {diff:.3g}"
+    )
     if sync:
         assert differing == [0] * len(differing)
         assert max(losses) < LOSS_ATOL
@@ -162,14 +183,20 @@ def test_trimming_on_two_ranks_keeps_one_process_samples_only_with_synced_batchn
 def _small_net() -> torch.nn.Module:
     torch.manual_seed(0)
     return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01), torch.nn.ReLU(),
-        torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 5), torch.nn.BatchNorm1d(5, momentum=None),
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 6 * 6, 5),
+        torch.nn.BatchNorm1d(5, momentum=None),
     ).double()
 
 
 def _small_data() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
-    return torch.randn(11, 3, 8, 8, generator=g, dtype=torch.float64), torch.randn(11, 5, generator=g, dtype=torch.float64)
+    return torch.randn(11, 3, 8, 8, generator=g, dtype=torch.float64), torch.randn(
+        11, 5, generator=g, dtype=torch.float64
+    )
 
 
 def _layer_rank(rank: int, world: int, port: int, out: str) -> None:
@@ -182,7 +209,9 @@ def _layer_rank(rank: int, world: int, port: int, out: str) -> None:
         part = torch.tensor_split(torch.arange(len(x)), world)[rank]  # 6 and 5 samples: unequal counts
         xs = x[part].clone().requires_grad_()
         y = net(xs)
-        (((y - t[part]) ** 2).sum() * world / len(x)).backward()  # normalized by the global batch, x world: DDP averages
+        (
+            ((y - t[part]) ** 2).sum() * world / len(x)
+        ).backward()  # normalized by the global batch, x world: DDP averages
         grads = {k: p.grad.clone() for k, p in net.named_parameters()}
         for g in grads.values():
             dist.all_reduce(g)
@@ -190,7 +219,10 @@ def _layer_rank(rank: int, world: int, port: int, out: str) -> None:
         buffers = {k: b.clone() for k, b in net.named_buffers()}
         with local_batch_norm():  # each rank alone: no collective, so ranks may run different counts
             local = net(x[: 3 + rank]).detach()
-        torch.save({"y": y.detach(), "xgrad": xs.grad / world, "grads": grads, "buffers": buffers, "local": local}, f"{out}/r{rank}.pt")
+        torch.save(
+            {"y": y.detach(), "xgrad": xs.grad / world, "grads": grads, "buffers": buffers, "local": local},
+            f"{out}/r{rank}.pt",
+        )
     finally:
         dist.destroy_process_group()
 
@@ -245,14 +277,23 @@ def test_cpu_sync_batchnorm_is_one_process_batchnorm(tmp_path):
         (["strategy=shuffle", "trainer.sync_batchnorm=true"], True),
     ],
 )
-def test_trainer_synchronizes_batchnorm_when_the_strategy_needs_global_losses(tiny_cfg, tmp_path, caplog, overrides, expected):
+def test_trainer_synchronizes_batchnorm_when_the_strategy_needs_global_losses(
+    tiny_cfg, tmp_path, caplog, overrides, expected
+):
     """`trainfix.train._build` (no fit): the LayerSync plugin is in the DDP trainer exactly when
     `trainer.sync_batchnorm` (null: the strategy's `needs_global_losses`) says so, with one log line."""
     from trainfix.runs.folder import RunAction
     from trainfix.train import _build
     from trainfix.training.sync_batchnorm import BatchNormSync
 
-    cfg = tiny_cfg("model=resnet20", "trainer=ddp_cpu", "trainer.devices=2", "data.train_subset=100", *overrides, run_dir=tmp_path / "run")
+    cfg = tiny_cfg(
+        "model=resnet20",
+        "trainer=ddp_cpu",
+        "trainer.devices=2",
+        "data.train_subset=100",
+        *overrides,
+        run_dir=tmp_path / "run",
+    )
     with caplog.at_level(logging.INFO, logger="trainfix.train"):
         trainer, _, _ = _build(cfg, tmp_path / "run", {}, RunAction("new"), {})
     assert trainer.world_size == 2
@@ -284,6 +325,9 @@ if __name__ == "__main__":  # the float32 rows of docs/trimming.md, "DDP and Bat
             kept = [len(a ^ b) for a, b in zip(_global_kept(root / "one", 1), _global_kept(run, ranks), strict=True)]
             step0 = f"{_loss_diffs(root / 'one', run)[0]:.2g}" if ranks == 2 else "-"
             weights = _max_weight_diff(base["weights"], torch.load(run / "rank0.pt")["weights"])
-            print(f"{name}: step-0 loss max abs diff {step0}; kept-set symmetric difference per step {kept}; weights max abs diff {weights:.3g}")
+            print(
+                f"{name}: step-0 loss max abs diff {step0}; kept-set symmetric difference per step {kept}; "
+                f"weights max abs diff {weights:.3g}"
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -8,14 +8,14 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from tests.integration.cpu_ranks import fit_on_cpu_ranks
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
-from trainfix.training.module import Classifier
 from trainfix.strategies import Shuffle
+from trainfix.training.module import Classifier
 
-from tests.integration.cpu_ranks import fit_on_cpu_ranks
-
-# gloo ranks: one DDP test at a time (2 ranks beside another worker's test already oversubscribe 2 cores; each process group binds a port)
+# gloo ranks: one DDP test at a time (2 ranks beside another worker's test already oversubscribe 2 cores;
+# each process group binds a port)
 pytestmark = pytest.mark.xdist_group("ddp")
 
 
@@ -28,7 +28,9 @@ def fit(data_dir: Path, out: Path, devices: int) -> Shuffle:
     out.mkdir(parents=True)
     pl.seed_everything(0)
     strategy = Shuffle()
-    dm = ImageDataModule("mnist", str(data_dir), batch_size=250, eval_batch_size=500, train_subset=1000, test_subset=500)
+    dm = ImageDataModule(
+        "mnist", str(data_dir), batch_size=250, eval_batch_size=500, train_subset=1000, test_subset=500
+    )
     dm.attach(strategy, seed=11)
     dm.load()
     net = build_model("lenet5", num_classes=10, in_channels=1, image_size=28)
@@ -96,9 +98,23 @@ def test_de_scores_and_spl_selection_identical_on_two_ranks(tiny_cfg, tmp_path, 
 
     optimizer = ["optimizer=sgd", "optimizer.lr=1.0e-12"] if frozen else []
     for name, extra in (("one", []), ("two", ["trainer=ddp_cpu", "trainer.devices=2"])):
-        train(tiny_cfg("strategy=spl_deepeutaxy", "strategy.iter_count=1", "strategy.selection=text", "trainer.max_epochs=3",
-                       "convergence.full_gradient=true", "data.eval_train=true", *optimizer, *extra, run_dir=tmp_path / name))
-    refreshes = {name: [json.loads(x) for x in (tmp_path / name / "de_refreshes.jsonl").read_text().splitlines()] for name in ("one", "two")}
+        train(
+            tiny_cfg(
+                "strategy=spl_deepeutaxy",
+                "strategy.iter_count=1",
+                "strategy.selection=text",
+                "trainer.max_epochs=3",
+                "convergence.full_gradient=true",
+                "data.eval_train=true",
+                *optimizer,
+                *extra,
+                run_dir=tmp_path / name,
+            )
+        )
+    refreshes = {
+        name: [json.loads(x) for x in (tmp_path / name / "de_refreshes.jsonl").read_text().splitlines()]
+        for name in ("one", "two")
+    }
     assert len(refreshes["one"]) == len(refreshes["two"]) == 2
     tolerance = {"rtol": 1e-5, "atol": 1e-5} if frozen else {"rtol": 0, "atol": 1e-3}
     for a, b in zip(refreshes["one"], refreshes["two"], strict=True):
@@ -110,8 +126,14 @@ def test_de_scores_and_spl_selection_identical_on_two_ranks(tiny_cfg, tmp_path, 
     pd.testing.assert_series_equal(one["spl_lambda"], two["spl_lambda"])
     # The full-set gradient: each rank sums every other chunk, all-reduced: the one-process number.
     assert one["grad_norm_full"].notna().all()
-    torch.testing.assert_close(torch.tensor(one["grad_norm_full"].to_numpy()), torch.tensor(two["grad_norm_full"].to_numpy()), **tolerance)
+    torch.testing.assert_close(
+        torch.tensor(one["grad_norm_full"].to_numpy()), torch.tensor(two["grad_norm_full"].to_numpy()), **tolerance
+    )
     # train_eval_* come from that pass's logits (each rank its chunks, the metrics synced): the one-process numbers.
     assert one["train_eval_acc"].notna().all()
-    torch.testing.assert_close(torch.tensor(one["train_eval_acc"].to_numpy()), torch.tensor(two["train_eval_acc"].to_numpy()), **tolerance)
-    torch.testing.assert_close(torch.tensor(one["train_eval_loss"].to_numpy()), torch.tensor(two["train_eval_loss"].to_numpy()), **tolerance)
+    torch.testing.assert_close(
+        torch.tensor(one["train_eval_acc"].to_numpy()), torch.tensor(two["train_eval_acc"].to_numpy()), **tolerance
+    )
+    torch.testing.assert_close(
+        torch.tensor(one["train_eval_loss"].to_numpy()), torch.tensor(two["train_eval_loss"].to_numpy()), **tolerance
+    )

@@ -1,6 +1,7 @@
 """DeepEutaxy on models trained on real data (1 epoch in-process, or a tiny run): similarity against an
 independent computation, the authors' score and distance, scoring leaves training state bit-identical, and
-a run trains in the saved order. (Order, tie-breaks, schedule, the authors' overwrite: tests/unit/test_deepeutaxy.py.)"""
+a run trains in the saved order. (Order, tie-breaks, schedule, the authors' overwrite:
+tests/unit/test_deepeutaxy.py.)"""
 
 import copy
 import json
@@ -12,23 +13,41 @@ import torch.nn.functional as F
 
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
-from trainfix.training.module import Classifier
 from trainfix.strategies import DeepEutaxy
+from trainfix.training.module import Classifier
 
 
 def fitted(data_dir, tmp_path, model="lenet5", dataset="mnist", n=400, batch=100, **de_kwargs):
     """A DE strategy trained 1 epoch on real data (`n` samples), with its trainer and module."""
     strategy = DeepEutaxy(iter_count=100, **de_kwargs)
-    dm = ImageDataModule(dataset, str(data_dir), batch_size=batch, eval_batch_size=500, train_subset=n, test_subset=100,
-                         accept_nonofficial=dataset == "cifar10")
+    dm = ImageDataModule(
+        dataset,
+        str(data_dir),
+        batch_size=batch,
+        eval_batch_size=500,
+        train_subset=n,
+        test_subset=100,
+        accept_nonofficial=dataset == "cifar10",
+    )
     dm.attach(strategy, seed=0)
     dm.load()
     channels, size, _ = dm.input_shape
     torch.manual_seed(0)
     net = build_model(model, num_classes=10, in_channels=channels, image_size=size)
-    module = Classifier(net, strategy, 10, optimizer=lambda params: torch.optim.Adadelta(params, lr=1.0), eval_names=dm.eval_names)
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, use_distributed_sampler=False, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=str(tmp_path))
+    module = Classifier(
+        net, strategy, 10, optimizer=lambda params: torch.optim.Adadelta(params, lr=1.0), eval_names=dm.eval_names
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        use_distributed_sampler=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        default_root_dir=str(tmp_path),
+    )
     trainer.fit(module, datamodule=dm)
     return strategy, trainer, module, dm
 
@@ -82,8 +101,17 @@ def test_authors_score_drops_confident_mistakes_as_the_keras_loss(data_dir, tmp_
         for store, mask in ((expected, kept), (plain, torch.ones_like(kept))):
             losses = F.cross_entropy(net(x), y, reduction="none")
             grads = torch.autograd.grad((losses * mask).sum() / len(y), params)
-            store.append(sum(1 - float(p.detach().double().flatten() @ g.double().flatten()
-                                       / (p.detach().double().norm() * g.double().norm())) for p, g in zip(params, grads)))
+            store.append(
+                sum(
+                    1
+                    - float(
+                        p.detach().double().flatten()
+                        @ g.double().flatten()
+                        / (p.detach().double().norm() * g.double().norm())
+                    )
+                    for p, g in zip(params, grads)
+                )
+            )
     ours = strategy.score_batches(trainer, module)
     torch.testing.assert_close(ours, torch.tensor(expected, dtype=torch.float64), rtol=1e-4, atol=1e-4)
     assert (torch.tensor(plain, dtype=torch.float64) - ours).abs().max() > 1e-3
@@ -99,7 +127,9 @@ def test_authors_distance_is_tensor_count_minus_similarity(data_dir, tmp_path):
 
 def test_scoring_leaves_weights_optimizer_bn_and_rng_bit_identical(data_dir, tmp_path):
     for mode in ("eval", "train"):
-        strategy, trainer, module, _ = fitted(data_dir, tmp_path, model="resnet20", dataset="cifar10", n=64, batch=16, score_mode=mode)
+        strategy, trainer, module, _ = fitted(
+            data_dir, tmp_path, model="resnet20", dataset="cifar10", n=64, batch=16, score_mode=mode
+        )
         net_state = {k: v.clone() for k, v in module.net.state_dict().items()}
         assert any("running_mean" in k for k in net_state)
         optimizer = module.optimizers().optimizer
@@ -112,7 +142,9 @@ def test_scoring_leaves_weights_optimizer_bn_and_rng_bit_identical(data_dir, tmp
         after = optimizer.state_dict()
         for pid, state in opt_state["state"].items():
             for key, value in state.items():
-                assert torch.equal(torch.as_tensor(after["state"][pid][key]), torch.as_tensor(value)), f"{mode}: optimizer {key}"
+                assert torch.equal(
+                    torch.as_tensor(after["state"][pid][key]), torch.as_tensor(value)
+                ), f"{mode}: optimizer {key}"
         for p, g in zip(module.net.parameters(), grads, strict=True):
             assert (p.grad is None and g is None) or torch.equal(p.grad, g)
         assert torch.equal(torch.get_rng_state(), rng)
@@ -122,7 +154,9 @@ def test_scoring_leaves_weights_optimizer_bn_and_rng_bit_identical(data_dir, tmp
 def test_de_run_trains_in_the_saved_order(tiny_cfg, tmp_path):
     from trainfix.train import train
 
-    _, objects = train(tiny_cfg("strategy=deepeutaxy", "strategy.iter_count=1", "trainer.max_epochs=3", run_dir=tmp_path / "run"))
+    _, objects = train(
+        tiny_cfg("strategy=deepeutaxy", "strategy.iter_count=1", "trainer.max_epochs=3", run_dir=tmp_path / "run")
+    )
     lines = [json.loads(line) for line in (tmp_path / "run" / "de_refreshes.jsonl").read_text().splitlines()]
     assert [r["after_epoch"] for r in lines] == [0, 1]  # none after the last epoch
     strategy = objects["module"].strategy

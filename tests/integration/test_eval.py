@@ -20,15 +20,15 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
+from tests.conftest import compose_eval
 from trainfix import load_run
 from trainfix.eval import evaluate, main
-from trainfix.training.module import Classifier
 from trainfix.models import MODELS, build_model, model_names
-from trainfix.training.export import export_network_onnx, load_exported
+from trainfix.train import train
 from trainfix.training.checkpoint import RunLoadError
 from trainfix.training.compose import CONF_DIR, compose_config
-from trainfix.train import train
-from tests.conftest import compose_eval
+from trainfix.training.export import export_network_onnx, load_exported
+from trainfix.training.module import Classifier
 
 # one xdist worker trains the module's run (run_dir) once for every test here
 pytestmark = pytest.mark.xdist_group("eval_run")
@@ -38,9 +38,17 @@ TEST_SIZE = 500
 
 def run_overrides(data_dir: Path) -> list[str]:
     return [
-        f"paths.data_dir={data_dir}", "trainer.accelerator=cpu", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
-        "data.train_subset=2000", f"data.test_subset={TEST_SIZE}", "data.val_fraction=0.1",
-        "data.batch_size=250", "data.eval_batch_size=200", "optimizer=adam", "optimizer.lr=0.001",
+        f"paths.data_dir={data_dir}",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        "data.train_subset=2000",
+        f"data.test_subset={TEST_SIZE}",
+        "data.val_fraction=0.1",
+        "data.batch_size=250",
+        "data.eval_batch_size=200",
+        "optimizer=adam",
+        "optimizer.lr=0.001",
     ]
 
 
@@ -74,7 +82,9 @@ def test_val_and_train_sets_match_the_record_and_a_plain_count(run_dir):
     assert "%.8g" % record["metrics"]["val_acc"] == last_row(run_dir)["val_acc"] and record["num_samples"] == 200
     assert record["matches_recorded"] is True and (run_dir / "eval.json").exists()
 
-    record, run = evaluate(compose_eval(f"run_dir={run_dir}", "eval_set=train", "accelerator=cpu", f"out={run_dir / 'train_eval.json'}"))
+    record, run = evaluate(
+        compose_eval(f"run_dir={run_dir}", "eval_set=train", "accelerator=cpu", f"out={run_dir / 'train_eval.json'}")
+    )
     correct, total = plain_accuracy(run.net, run.datamodule, "train")
     assert total == record["num_samples"] == 1800
     assert round(record["metrics"]["train_eval_acc"] * total) == correct
@@ -99,7 +109,9 @@ def test_a_folder_without_run_json_is_rebuilt_from_the_hydra_files(run_dir, data
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("train.yaml", overrides=run_overrides(data_dir), return_hydra_config=True)
     (folder / ".hydra").mkdir()
-    OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(cfg.hydra, resolve=False)}), folder / ".hydra" / "hydra.yaml")
+    OmegaConf.save(
+        OmegaConf.create({"hydra": OmegaConf.to_container(cfg.hydra, resolve=False)}), folder / ".hydra" / "hydra.yaml"
+    )
     with open_dict(cfg):
         del cfg["hydra"]
     OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
@@ -134,7 +146,11 @@ def test_classifier_load_from_checkpoint_in_one_line(run_dir, tmp_path):
 def test_export_state_dict_and_onnx_give_the_same_logits(run_dir, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     export_dir = tmp_path / "export"
-    record, run = evaluate(compose_eval(f"run_dir={run_dir}", "export=both", f"export_dir={export_dir}", f"out={tmp_path}", "accelerator=cpu"))
+    record, run = evaluate(
+        compose_eval(
+            f"run_dir={run_dir}", "export=both", f"export_dir={export_dir}", f"out={tmp_path}", "accelerator=cpu"
+        )
+    )
     assert record["exports"] == [str(export_dir / "model.pt"), str(export_dir / "model.onnx")]
     x, _ = run.datamodule.gather("test", torch.arange(100, 164))  # a real batch, not the export's example batch of 8
     expected = run.net(x).detach()
@@ -142,8 +158,15 @@ def test_export_state_dict_and_onnx_give_the_same_logits(run_dir, tmp_path):
     net = load_exported(export_dir / "model.pt")
     assert torch.equal(net(x), expected)
     payload = torch.load(export_dir / "model.pt", weights_only=True)
-    assert payload["net"] == {"name": "lenet5", "num_classes": 10, "in_channels": 1, "image_size": 28, "params": {}, "init": "default",
-                              "input_noise_std": 0.0}
+    assert payload["net"] == {
+        "name": "lenet5",
+        "num_classes": 10,
+        "in_channels": 1,
+        "image_size": 28,
+        "params": {},
+        "init": "default",
+        "input_noise_std": 0.0,
+    }
     assert payload["input"] == {"shape": [1, 28, 28], "scale": "pixels / 255", "mean": None, "std": None}
 
     session = ort.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -193,5 +216,7 @@ def test_every_registry_model_exports_to_onnx(name, tmp_path):
     net = build_model(name, num_classes=10, in_channels=channels, image_size=size).eval()
     path = export_network_onnx(net, torch.rand(4, channels, size, size), tmp_path / "model.onnx", name)
     x = torch.rand(6, channels, size, size)
-    (logits,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logits"], {"images": x.numpy()})
+    (logits,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        ["logits"], {"images": x.numpy()}
+    )
     np.testing.assert_allclose(logits, net(x).detach().numpy(), atol=1e-4, rtol=0)

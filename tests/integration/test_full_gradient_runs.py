@@ -17,8 +17,13 @@ def test_run_records_grad_norm_full_and_reading_full(tiny_cfg, tmp_path):
     """In a real run: the recorded grad_norm_full equals the direct gradient at the final weights."""
     from trainfix.train import train
 
-    cfg = tiny_cfg("trainer.max_epochs=1", "convergence.full_gradient=true", "convergence.reading=full",
-                   "convergence.full_gradient_chunk=300", run_dir=tmp_path / "run")
+    cfg = tiny_cfg(
+        "trainer.max_epochs=1",
+        "convergence.full_gradient=true",
+        "convergence.reading=full",
+        "convergence.full_gradient_chunk=300",
+        run_dir=tmp_path / "run",
+    )
     _, objects = train(cfg)
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     recorded = float(metrics["grad_norm_full"].iloc[0])
@@ -49,8 +54,13 @@ def test_train_eval_comes_from_the_gradient_pass(tiny_cfg, tmp_path, monkeypatch
         return loaders
 
     monkeypatch.setattr(ImageDataModule, "val_dataloader", counting)
-    cfg = tiny_cfg("trainer.max_epochs=2", "convergence.full_gradient=true", "data.eval_train=true",
-                   "convergence.full_gradient_chunk=300", run_dir=tmp_path / "run")
+    cfg = tiny_cfg(
+        "trainer.max_epochs=2",
+        "convergence.full_gradient=true",
+        "data.eval_train=true",
+        "convergence.full_gradient_chunk=300",
+        run_dir=tmp_path / "run",
+    )
     _, objects = train(cfg)
     assert built and set(built) == {1}  # the test set only: train_eval is measured by the gradient pass
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
@@ -72,8 +82,15 @@ def test_train_eval_comes_from_the_gradient_pass(tiny_cfg, tmp_path, monkeypatch
 def test_an_epoch_without_validation_still_gets_its_gradient(tiny_cfg, tmp_path):
     from trainfix.train import train
 
-    train(tiny_cfg("trainer.max_epochs=2", "trainer.check_val_every_n_epoch=2", "convergence.full_gradient=true",
-                   "data.eval_train=true", run_dir=tmp_path / "run"))
+    train(
+        tiny_cfg(
+            "trainer.max_epochs=2",
+            "trainer.check_val_every_n_epoch=2",
+            "convergence.full_gradient=true",
+            "data.eval_train=true",
+            run_dir=tmp_path / "run",
+        )
+    )
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert metrics["grad_norm_full"].notna().all() and (metrics["full_gradient_time_s"] > 0).all()
     assert metrics["train_eval_acc"].isna().tolist() == [True, False]  # measured where the epoch validated
@@ -84,11 +101,18 @@ def test_an_epoch_without_validation_still_gets_its_gradient(tiny_cfg, tmp_path)
 def test_taking_train_eval_over_keeps_a_dropout_models_random_stream(tiny_cfg, tmp_path, monkeypatch):
     """CNN1 has dropout: the pass that replaces the train_eval loader must leave the global random
     stream (and so every weight and number) as the separate loader left it."""
-    from trainfix.training.callbacks.full_gradient import FullGradientNorm
     from trainfix.train import train
+    from trainfix.training.callbacks.full_gradient import FullGradientNorm
 
-    overrides = ("model=cnn1", "trainer.max_epochs=3", "data.train_subset=600", "data.test_subset=200",
-                 "data.batch_size=200", "convergence.full_gradient=true", "data.eval_train=true")
+    overrides = (
+        "model=cnn1",
+        "trainer.max_epochs=3",
+        "data.train_subset=600",
+        "data.test_subset=200",
+        "data.batch_size=200",
+        "convergence.full_gradient=true",
+        "data.eval_train=true",
+    )
     train(tiny_cfg(*overrides, run_dir=tmp_path / "shared_pass"))
     monkeypatch.setattr(FullGradientNorm, "setup", lambda self, trainer, module, stage: None)  # the separate loader
     train(tiny_cfg(*overrides, run_dir=tmp_path / "separate_loader"))

@@ -13,14 +13,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from tests.conftest import compose_eval
 from trainfix.data.loading import load_split
 from trainfix.eval import evaluate
 from trainfix.train import train
-from tests.conftest import compose_eval
 
 
 def test_training_on_a_folder_mixing_gray_and_rgb_digits(tiny_cfg, data_dir, tmp_path, caplog, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the shared data root is read-only: decoded folders go here
+    monkeypatch.setenv(
+        "XDG_CACHE_HOME", str(tmp_path / "cache")
+    )  # the shared data root is read-only: decoded folders go here
     mnist = load_split("mnist", data_dir, train=False)
     folder = tmp_path / "digits"
     counts = {"train": 30, "test": 6}  # per class
@@ -33,15 +35,23 @@ def test_training_on_a_folder_mixing_gray_and_rgb_digits(tiny_cfg, data_dir, tmp
                 path = folder / split / str(digit) / f"{i:03d}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if split == "train" and i == 0 and digit < 3:  # three scanned in colour: a tinted digit
-                    tinted = np.stack([pixels, (pixels * 0.8).astype(np.uint8), (pixels * 0.5).astype(np.uint8)], axis=2)
+                    tinted = np.stack(
+                        [pixels, (pixels * 0.8).astype(np.uint8), (pixels * 0.5).astype(np.uint8)], axis=2
+                    )
                     Image.fromarray(tinted, "RGB").save(path)
                 else:
                     Image.fromarray(pixels, "L").save(path)
         start += per_class
 
     cfg = tiny_cfg(
-        "data=image_folder", f"data.folder={folder}", "data.train_subset=null", "data.test_subset=null",
-        "data.batch_size=50", "data.eval_batch_size=60", "trainer.max_epochs=1", run_dir=tmp_path / "run",
+        "data=image_folder",
+        f"data.folder={folder}",
+        "data.train_subset=null",
+        "data.test_subset=null",
+        "data.batch_size=50",
+        "data.eval_batch_size=60",
+        "trainer.max_epochs=1",
+        run_dir=tmp_path / "run",
     )
     with caplog.at_level(logging.WARNING, logger="trainfix.data"):
         train(cfg)

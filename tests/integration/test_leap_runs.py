@@ -11,17 +11,17 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from trainfix.training.callbacks.strategy_driver import StrategyDriver
+from tests.integration.cpu_ranks import fit_on_cpu_ranks
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models import build_model
-from trainfix.training.module import Classifier
 from trainfix.strategies.leap import Leap
-
-from tests.integration.cpu_ranks import fit_on_cpu_ranks
+from trainfix.training.callbacks.strategy_driver import StrategyDriver
+from trainfix.training.module import Classifier
 
 
 class WorkerLog(pl.Callback):
-    """Whether the embedding's worker thread was running at each training step (module level: the spawned ranks unpickle it)."""
+    """Whether the embedding's worker thread was running at each training step (module level: the spawned
+    ranks unpickle it)."""
 
     def __init__(self) -> None:
         self.running: list[bool] = []
@@ -34,20 +34,35 @@ def _selection(pl_module: pl.LightningModule) -> dict:
     """What each rank saves besides the indices it trained on (module level: the spawned ranks unpickle it)."""
     strategy = pl_module.strategy
     running = next((c.running for c in pl_module.trainer.callbacks if isinstance(c, WorkerLog)), [])
-    return {"selected": strategy.selected, "stored": strategy.stored.cpu(), "embedding": strategy.embedding.state_dict(), "worker_running": running}
+    return {
+        "selected": strategy.selected,
+        "stored": strategy.stored.cpu(),
+        "embedding": strategy.embedding.state_dict(),
+        "worker_running": running,
+    }
 
 
 def _fit(data_dir: Path, out: Path, devices: int, samples: int = 800, **leap) -> None:
     out.mkdir(parents=True)
     pl.seed_everything(0)
     strategy = Leap(lambda0=2.0, gamma0=0.5, embedding_epochs=1, kmeans_n_init=1, clusters_per_class=3, **leap)
-    dm = ImageDataModule("mnist", str(data_dir), batch_size=100, eval_batch_size=500, train_subset=samples, test_subset=100)
+    dm = ImageDataModule(
+        "mnist", str(data_dir), batch_size=100, eval_batch_size=500, train_subset=samples, test_subset=100
+    )
     dm.attach(strategy, seed=3)
     dm.load()
     net = build_model("lenet5", num_classes=10, in_channels=1, image_size=28)
     module = Classifier(net, strategy, 10, optimizer=partial(torch.optim.SGD, lr=0.1), eval_names=dm.eval_names)
-    fit_on_cpu_ranks(module, dm, out, devices, extra=_selection, callbacks=(StrategyDriver(strategy), WorkerLog()),
-                     reload_dataloaders_every_n_epochs=1, default_root_dir=str(out))
+    fit_on_cpu_ranks(
+        module,
+        dm,
+        out,
+        devices,
+        extra=_selection,
+        callbacks=(StrategyDriver(strategy), WorkerLog()),
+        reload_dataloaders_every_n_epochs=1,
+        default_root_dir=str(out),
+    )
 
 
 def test_leap_background_thread_equals_interleaving(data_dir, tmp_path):
@@ -55,7 +70,9 @@ def test_leap_background_thread_equals_interleaving(data_dir, tmp_path):
     # 13th (and the refresh after it) in epoch 1. The threads' timing must not show in any number.
     for mode in ("concurrent", "background"):
         _fit(data_dir, tmp_path / mode, devices=1, mode=mode, steps_per_update=1.5, refresh_every=None)
-    same, thread = (torch.load(tmp_path / mode / "rank0.pt", weights_only=False) for mode in ("concurrent", "background"))
+    same, thread = (
+        torch.load(tmp_path / mode / "rank0.pt", weights_only=False) for mode in ("concurrent", "background")
+    )
     assert same["seen"] == thread["seen"] and 8 < len(thread["seen"]) < 16
     assert not any(same["worker_running"]) and all(thread["worker_running"][:8])  # epoch 0 ran beside its worker
     assert torch.equal(same["selected"], thread["selected"]) and torch.equal(same["stored"], thread["stored"])

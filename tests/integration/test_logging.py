@@ -14,6 +14,7 @@ import torch
 
 from trainfix.train import train
 
+
 # ------------------------------------------------------------ in-process tiny runs
 def test_tensorboard_gets_each_epoch_at_the_epoch_step(tiny_cfg, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -26,7 +27,9 @@ def test_tensorboard_gets_each_epoch_at_the_epoch_step(tiny_cfg, tmp_path):
         scalars = events.Scalars(key)
         assert [s.step for s in scalars] == [0, 1], key
         assert [s.value for s in scalars] == pytest.approx(metrics[key].tolist(), rel=1e-6), key
-    assert [s.value for s in events.Scalars("test_acc_best")] == pytest.approx(metrics["test_acc"].cummax().tolist(), rel=1e-6)
+    assert [s.value for s in events.Scalars("test_acc_best")] == pytest.approx(
+        metrics["test_acc"].cummax().tolist(), rel=1e-6
+    )
     # Train loss and accuracy are on the progress bar (the last epoch's).
     bar = objects["trainer"].progress_bar_metrics
     assert bar["train_loss"] == pytest.approx(metrics["train_loss"].iloc[-1], rel=1e-6)
@@ -55,8 +58,12 @@ def test_best_checkpoint_and_early_stopping_follow_the_monitored_metric(tiny_cfg
     """
     run_dir = tmp_path / "run"
     cfg = tiny_cfg(
-        "callbacks=best", "data.val_fraction=0.2", "trainer.max_epochs=4",
-        "callbacks.early_stopping.patience=1", "callbacks.early_stopping.min_delta=1.0", run_dir=run_dir,
+        "callbacks=best",
+        "data.val_fraction=0.2",
+        "trainer.max_epochs=4",
+        "callbacks.early_stopping.patience=1",
+        "callbacks.early_stopping.min_delta=1.0",
+        run_dir=run_dir,
     )
     assert cfg.callbacks.model_checkpoint.monitor == "val_acc"
     _, objects = train(cfg)
@@ -72,7 +79,13 @@ def test_best_checkpoint_and_early_stopping_follow_the_monitored_metric(tiny_cfg
 
 
 def test_a_diverged_run_ends_with_its_status_in_the_final_line(tiny_cfg, tmp_path, caplog):
-    cfg = tiny_cfg("optimizer=sgd", "optimizer.lr=1.0e12", "trainer.max_epochs=3", "data.train_subset=500", run_dir=tmp_path / "run")
+    cfg = tiny_cfg(
+        "optimizer=sgd",
+        "optimizer.lr=1.0e12",
+        "trainer.max_epochs=3",
+        "data.train_subset=500",
+        run_dir=tmp_path / "run",
+    )
     with caplog.at_level(logging.INFO, logger="trainfix.training.callbacks.progress"):
         train(cfg)
     lines = [r.getMessage() for r in caplog.records if r.name == "trainfix.training.callbacks.progress"]
@@ -88,13 +101,21 @@ class FailAtSecondEpoch(pl.Callback):
 
 def test_a_failed_run_ends_with_its_status_in_the_final_line(tiny_cfg, tmp_path, caplog):
     run_dir = tmp_path / "run"
-    cfg = tiny_cfg("+callbacks.fail._target_=tests.integration.test_logging.FailAtSecondEpoch", "data.train_subset=500", run_dir=run_dir)
-    with caplog.at_level(logging.INFO, logger="trainfix.training.callbacks.progress"), pytest.raises(RuntimeError, match="injected failure"):
+    cfg = tiny_cfg(
+        "+callbacks.fail._target_=tests.integration.test_logging.FailAtSecondEpoch",
+        "data.train_subset=500",
+        run_dir=run_dir,
+    )
+    with (
+        caplog.at_level(logging.INFO, logger="trainfix.training.callbacks.progress"),
+        pytest.raises(RuntimeError, match="injected failure"),
+    ):
         train(cfg)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
     metrics = pd.read_csv(run_dir / "metrics.csv")
     lines = [r.getMessage() for r in caplog.records if r.name == "trainfix.training.callbacks.progress"]
     best = int(metrics["test_acc"].idxmax())
     assert lines[-1] == (
-        f"failed: test_acc {metrics.test_acc.iloc[-1]:.4f} (best {metrics.test_acc.max():.4f} at epoch {best + 1}) -> {run_dir.resolve()}"
+        f"failed: test_acc {metrics.test_acc.iloc[-1]:.4f} (best {metrics.test_acc.max():.4f} at epoch "
+        f"{best + 1}) -> {run_dir.resolve()}"
     )

@@ -10,15 +10,24 @@ import pandas as pd
 
 from trainfix.monitor.detectors import ol_judge
 from trainfix.monitor.repair import repair
-from trainfix.training.compose import compose_config
 from trainfix.train import train
+from trainfix.training.compose import compose_config
 
 # A 1-hidden-layer MLP with SGD at lr 0.5 oscillates on 2,000 MNIST images: its validation accuracy
 # is 0.678 0.882 0.816 0.862 over its first 4 epochs on this CPU (one pair of 0.066 >= 0.2 x 4 epochs).
 OSCILLATING = [
-    "experiment=monitor/oscillating_loss/mlp_mnist", "data.train_subset=2000", "data.test_subset=500", "trainer.max_epochs=8",
-    "optimizer=sgd", "optimizer.lr=0.5", "model.params.hidden_layers=1", "monitor=autotrainer_faithful", "monitor.series=val_acc",
-    "monitor.schedule.every=1", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
+    "experiment=monitor/oscillating_loss/mlp_mnist",
+    "data.train_subset=2000",
+    "data.test_subset=500",
+    "trainer.max_epochs=8",
+    "optimizer=sgd",
+    "optimizer.lr=0.5",
+    "model.params.hidden_layers=1",
+    "monitor=autotrainer_faithful",
+    "monitor.series=val_acc",
+    "monitor.schedule.every=1",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
 ]
 
 
@@ -59,6 +68,16 @@ def test_oscillating_run_is_stopped_then_repaired(tmp_path, data_dir):
     # AutoTrainer's bn try on these weights: BatchNorm inserted between each hidden Dense and its ReLU,
     # the detection weights loaded into the other layers, the BatchNorm layers fresh.
     bn_dir = tmp_path / "bn"
-    train(compose_config([*overrides, "trainer.max_epochs=1", "++model.params.batch_norm=true", f"init_from={run_dir / 'checkpoints' / 'detection.ckpt'}"], bn_dir))
+    train(
+        compose_config(
+            [
+                *overrides,
+                "trainer.max_epochs=1",
+                "++model.params.batch_norm=true",
+                f"init_from={run_dir / 'checkpoints' / 'detection.ckpt'}",
+            ],
+            bn_dir,
+        )
+    )
     bn = pd.read_csv(bn_dir / "metrics.csv")
     assert len(bn) == 1 and bn["train_acc"].iloc[0] > metrics["train_acc"].iloc[0] + 0.1

@@ -16,8 +16,16 @@ def test_a_longer_run_replays_a_shorter_budget_exactly(tiny_cfg, tmp_path):
 
     root = tmp_path / "monitor_ol_quick"
     for epochs in (2, 3):
-        train(tiny_cfg("experiment=monitor/oscillating_loss/mlp_mnist", f"trainer.max_epochs={epochs}", "data.train_subset=640",
-                       "data.test_subset=200", "data.batch_size=32", run_dir=root / f"mlp20_ep{epochs}_seed0"))
+        train(
+            tiny_cfg(
+                "experiment=monitor/oscillating_loss/mlp_mnist",
+                f"trainer.max_epochs={epochs}",
+                "data.train_subset=640",
+                "data.test_subset=200",
+                "data.batch_size=32",
+                run_dir=root / f"mlp20_ep{epochs}_seed0",
+            )
+        )
     short, long = (pd.read_csv(root / f"mlp20_ep{e}_seed0" / "metrics.csv") for e in (2, 3))
     compared = [c for c in short.columns if not c.endswith("_s")]
     assert {"train_loss", "test_acc", "grad_norm_mean"} <= set(compared)

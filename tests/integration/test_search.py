@@ -10,7 +10,14 @@ import pandas as pd
 
 from trainfix.train import train
 
-TINY = ["trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "data.train_subset=1000", "data.test_subset=200", "data.eval_batch_size=500"]
+TINY = [
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.max_epochs=1",
+    "data.train_subset=1000",
+    "data.test_subset=200",
+    "data.eval_batch_size=500",
+]
 
 
 def test_fast_dev_run_trains_one_batch(tiny_cfg, tmp_path):
@@ -22,7 +29,11 @@ def test_fast_dev_run_trains_one_batch(tiny_cfg, tmp_path):
 
 
 def test_overfit_one_batch_fits_it(tiny_cfg, tmp_path):
-    train(tiny_cfg("debug=overfit", "trainer.max_epochs=40", "optimizer=adam", "optimizer.lr=0.003", run_dir=tmp_path / "run"))
+    train(
+        tiny_cfg(
+            "debug=overfit", "trainer.max_epochs=40", "optimizer=adam", "optimizer.lr=0.003", run_dir=tmp_path / "run"
+        )
+    )
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert metrics["global_step"].tolist() == list(range(1, 41))  # one step per epoch
     assert metrics["samples_seen"].iloc[-1] == 40 * 250
@@ -33,7 +44,15 @@ def test_overfit_one_batch_fits_it(tiny_cfg, tmp_path):
 
 
 def test_limit_batches_with_a_planning_strategy(tiny_cfg, tmp_path):
-    train(tiny_cfg("debug=limit", "strategy=deepeutaxy", "strategy.iter_count=1", "trainer.max_epochs=3", run_dir=tmp_path / "run"))
+    train(
+        tiny_cfg(
+            "debug=limit",
+            "strategy=deepeutaxy",
+            "strategy.iter_count=1",
+            "trainer.max_epochs=3",
+            run_dir=tmp_path / "run",
+        )
+    )
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert metrics["global_step"].tolist() == [3, 6, 9]  # limit_train_batches=3, 3 epochs
     assert metrics["samples_seen"].tolist() == [750, 1500, 2250]

@@ -42,10 +42,24 @@ def fit_one_epoch_with_nothing_selected(data_dir, tmp_path, variant):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 10))
     before = copy.deepcopy(net.state_dict())
-    module = Classifier(net, strategy, 10, optimizer=lambda params: torch.optim.Adagrad(params, lr=0.1, lr_decay=5e-4),
-                        eval_names=dm.eval_names)
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, use_distributed_sampler=False, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=str(tmp_path))
+    module = Classifier(
+        net,
+        strategy,
+        10,
+        optimizer=lambda params: torch.optim.Adagrad(params, lr=0.1, lr_decay=5e-4),
+        eval_names=dm.eval_names,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        use_distributed_sampler=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        default_root_dir=str(tmp_path),
+    )
     trainer.fit(module, datamodule=dm)
     return before, net.state_dict(), module.optimizers().optimizer, module
 

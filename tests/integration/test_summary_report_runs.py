@@ -24,11 +24,22 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     data = data_dir
     root = tmp_path_factory.mktemp("real") / "sweep"
     for lr, seed in ((0.001, 0), (0.001, 1), (0.0001, 0)):
-        cfg = compose_train([
-            f"paths.data_dir={data}", "trainer.accelerator=cpu", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
-            "data.train_subset=1000", "data.test_subset=500", "data.batch_size=100", "data.eval_batch_size=500",
-            "optimizer=adam", f"optimizer.lr={lr}", f"seed={seed}",
-        ], root / f"lr{lr}_seed{seed}")
+        cfg = compose_train(
+            [
+                f"paths.data_dir={data}",
+                "trainer.accelerator=cpu",
+                "trainer.max_epochs=2",
+                "trainer.enable_progress_bar=false",
+                "data.train_subset=1000",
+                "data.test_subset=500",
+                "data.batch_size=100",
+                "data.eval_batch_size=500",
+                "optimizer=adam",
+                f"optimizer.lr={lr}",
+                f"seed={seed}",
+            ],
+            root / f"lr{lr}_seed{seed}",
+        )
         train(cfg)
     return root
 
@@ -55,9 +66,22 @@ def test_report_renders_in_headless_chromium(real_runs: Path, tmp_path: Path) ->
 
     report = write_report(collect_runs(real_runs), tmp_path / "report.html")
     shot = tmp_path / "shot.png"
-    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--hide-scrollbars", "--window-size=1200,1400", f"--screenshot={shot}", report.resolve().as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+            "--window-size=1200,1400",
+            f"--screenshot={shot}",
+            report.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     image = Image.open(io.BytesIO(shot.read_bytes())).convert("L")
     assert image.size == (1200, 1400)
     colours = image.getcolors(maxcolors=1 << 16)

@@ -12,7 +12,8 @@ import torch.multiprocessing as mp
 
 from tests.unit.test_trimming import end_epoch, started
 
-# gloo ranks: one DDP test at a time (2 ranks beside another worker's test already oversubscribe 2 cores; each process group binds a port)
+# gloo ranks: one DDP test at a time (2 ranks beside another worker's test already oversubscribe 2 cores;
+# each process group binds a port)
 pytestmark = pytest.mark.xdist_group("ddp")
 
 
@@ -26,7 +27,9 @@ def _rank_weights(rank: int, world: int, port: int, global_losses: torch.Tensor,
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        strategy = started(max_epochs=2, num_samples=len(global_losses), batch_size=len(global_losses), p_start=0.4, p_end=0.4)
+        strategy = started(
+            max_epochs=2, num_samples=len(global_losses), batch_size=len(global_losses), p_start=0.4, p_end=0.4
+        )
         local = torch.tensor_split(global_losses, world)[rank]  # the plan sampler's split
         reduction = strategy.reduce_loss(local, torch.arange(len(local)), len(global_losses))
         torch.save((reduction.weights, end_epoch(strategy)), out / f"rank{rank}.pt")
@@ -42,7 +45,9 @@ def test_global_top_r_identical_on_one_and_two_gloo_processes(tmp_path):
     expected = one.reduce_loss(global_losses, torch.arange(7), 7).weights
     assert expected.tolist() == pytest.approx([0, 7 / 3, 0, 7 / 3, 7 / 3, 0, 0])  # 3.0, then the 2.0s at 1 and 4
     # fork: the children need nothing re-imported (spawn costs seconds of imports per process)
-    mp.start_processes(_rank_weights, args=(2, _free_port(), global_losses, tmp_path), nprocs=2, join=True, start_method="fork")
+    mp.start_processes(
+        _rank_weights, args=(2, _free_port(), global_losses, tmp_path), nprocs=2, join=True, start_method="fork"
+    )
     out = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
     weights = torch.cat([out[0][0], out[1][0]])
     metrics = (out[0][1], out[1][1])

@@ -11,8 +11,16 @@ from trainfix.train import train
 def test_trimming_run_records_r_and_kept_losses(tiny_cfg, tmp_path, plan):
     """2,000 samples in batches of 300 (the last one 200), p 1.0 -> 0.2 over 2 epochs: r = 300 then 60
     (40 in the last batch), so the second epoch keeps (6 * 60 + 40) / 2000 = 0.2 of the samples."""
-    train(tiny_cfg("strategy=trimming", f"strategy.plan={plan}", "data.batch_size=300", "optimizer=adam", "optimizer.lr=0.001",
-                   run_dir=tmp_path / "run"))
+    train(
+        tiny_cfg(
+            "strategy=trimming",
+            f"strategy.plan={plan}",
+            "data.batch_size=300",
+            "optimizer=adam",
+            "optimizer.lr=0.001",
+            run_dir=tmp_path / "run",
+        )
+    )
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert metrics["trim_r"].tolist() == [300, 60]
     assert metrics["trim_p"].tolist() == pytest.approx([1.0, 0.2])

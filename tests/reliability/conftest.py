@@ -37,7 +37,12 @@ def fault(request) -> Fault:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    reports = [r for key in ("passed", "failed", "error") for r in terminalreporter.stats.get(key, []) if getattr(r, "when", "call") == "call" or key == "error"]
+    reports = [
+        r
+        for key in ("passed", "failed", "error")
+        for r in terminalreporter.stats.get(key, [])
+        if getattr(r, "when", "call") == "call" or key == "error"
+    ]
     outcomes = {r.nodeid: dict(r.user_properties).get("fault_outcome") for r in reports}
     ours = [r for r in reports if outcomes[r.nodeid] or "tests/reliability" in r.nodeid]
     if not ours:
@@ -53,10 +58,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def cli(run_dir: Path, data_dir: Path, *extra: str, epochs: int = 4) -> list[str]:
     """The CLI command of the suite's run: LeNet-5, reshuffled batches, 1,000 real MNIST images."""
     return [
-        sys.executable, "-m", "trainfix.train", "strategy=shuffle", "model=lenet5",
-        f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", f"trainer.max_epochs={epochs}",
-        "data.train_subset=1000", "data.test_subset=200", "data.batch_size=50", "seed=5", *extra,
+        sys.executable,
+        "-m",
+        "trainfix.train",
+        "strategy=shuffle",
+        "model=lenet5",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        f"trainer.max_epochs={epochs}",
+        "data.train_subset=1000",
+        "data.test_subset=200",
+        "data.batch_size=50",
+        "seed=5",
+        *extra,
     ]
 
 

@@ -44,7 +44,9 @@ def _assert_clear_refusal(done: subprocess.CompletedProcess, status: int, *phras
 
 
 # ------------------------------------------------------------------------------- process faults
-def test_kill_9_at_several_points_resumes_to_identical_metrics(fault, data_dir, tmp_path, reference, kill_after_checkpoint):
+def test_kill_9_at_several_points_resumes_to_identical_metrics(
+    fault, data_dir, tmp_path, reference, kill_after_checkpoint
+):
     """kill -9 before the first checkpoint, then after epochs 1 and 2: each re-invocation resumes."""
     fault.expect("recovered identically")
     run_dir = tmp_path / "run"
@@ -53,7 +55,12 @@ def test_kill_9_at_several_points_resumes_to_identical_metrics(fault, data_dir, 
         return (folder / "run.json").exists() and _run_json(folder)["status"] == "running"
 
     for killed_after in (0, 1, 2):
-        kill_after_checkpoint(start_cli(cli(run_dir, data_dir)), run_dir, epochs=killed_after, until=started if killed_after == 0 else None)
+        kill_after_checkpoint(
+            start_cli(cli(run_dir, data_dir)),
+            run_dir,
+            epochs=killed_after,
+            until=started if killed_after == 0 else None,
+        )
     done = run_cli(cli(run_dir, data_dir))
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_identical(run_dir, reference)
@@ -63,7 +70,9 @@ def test_kill_9_at_several_points_resumes_to_identical_metrics(fault, data_dir, 
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_stops_gracefully_as_interrupted_and_resumes(fault, data_dir, tmp_path, reference, signum, kill_after_checkpoint):
+def test_signal_stops_gracefully_as_interrupted_and_resumes(
+    fault, data_dir, tmp_path, reference, signum, kill_after_checkpoint
+):
     fault.expect("recovered identically")
     run_dir = tmp_path / "run"
     kill_after_checkpoint(start_cli(cli(run_dir, data_dir)), run_dir, signum=signum)
@@ -87,8 +96,16 @@ def test_kill_9_of_a_joblib_sweep_stops_its_workers_and_the_sweep_resumes(fault,
         single = cli(root, data_dir, epochs=12)
         kept = (a for a in single[3:] if not a.startswith(("hydra.run.dir=", "data.train_subset=")))
         # n_jobs=2: joblib runs even one job in a loky worker then (n_jobs=1 runs it in the parent itself)
-        return [*single[:3], "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"paths.multirun_dir={root}",
-                "task_name=sweep", *kept, "data.train_subset=20000"]  # ~1 s an epoch: long enough to be caught
+        return [
+            *single[:3],
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"paths.multirun_dir={root}",
+            "task_name=sweep",
+            *kept,
+            "data.train_subset=20000",
+        ]  # ~1 s an epoch: long enough to be caught
 
     with open(tmp_path / "killed.log", "w") as log:  # a file: the worker outlives the parent, holding its output
         parent = CLI.start(sweep(tmp_path / "killed"), stdout=log, stderr=subprocess.STDOUT)
@@ -117,7 +134,10 @@ def test_second_process_on_a_running_run_skips_and_says_where_it_runs(fault, dat
     run_dir = tmp_path / "run"
     longer = ("data.train_subset=20000", "trainer.max_epochs=12")  # long enough for two more processes to start
     first = start_cli(cli(run_dir, data_dir, *longer))
-    _wait_for(lambda: (run_dir / "run.json").exists() and _run_json(run_dir)["status"] == "running", "the first process to start")
+    _wait_for(
+        lambda: (run_dir / "run.json").exists() and _run_json(run_dir)["status"] == "running",
+        "the first process to start",
+    )
     second = run_cli(cli(run_dir, data_dir, *longer))
     output = second.stdout + second.stderr
     assert second.returncode == 0, output[-3000:]
@@ -133,8 +153,12 @@ def test_second_process_on_a_running_run_skips_and_says_where_it_runs(fault, dat
 
 # ---------------------------------------------------------------------------- damaged checkpoints
 def _killed_after(run_dir: Path, data_dir: Path, epochs_done: int) -> None:
-    kill_after_checkpoint(start_cli(cli(run_dir, data_dir)), run_dir, epochs=epochs_done,
-                          until=lambda folder: (folder / "checkpoints" / "previous.ckpt").exists())
+    kill_after_checkpoint(
+        start_cli(cli(run_dir, data_dir)),
+        run_dir,
+        epochs=epochs_done,
+        until=lambda folder: (folder / "checkpoints" / "previous.ckpt").exists(),
+    )
 
 
 def test_corrupted_last_checkpoint_resumes_from_the_previous_one(fault, data_dir, tmp_path, reference):
@@ -174,9 +198,13 @@ def tiny_fs(tmp_path):
     def make(size_kib: int) -> Path:
         point = tmp_path / f"fs{len(mounts)}"
         point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(point)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(point)], capture_output=True, text=True
+        )
         if done.returncode != 0:
-            pytest.skip(f"cannot mount a small file system here ({done.stderr.strip()}); the patched-writer case covers it")
+            pytest.skip(
+                f"cannot mount a small file system here ({done.stderr.strip()}); the patched-writer case covers it"
+            )
         mounts.append(point)
         return point
 
@@ -220,8 +248,8 @@ def test_disk_full_mid_run_with_a_patched_writer(fault, tiny_cfg, tmp_path, monk
     """Where no file system can be mounted: the checkpoint write of epoch 2 fails with ENOSPC."""
     import errno
 
-    from trainfix.training.callbacks.checkpoint import LastCheckpoint
     from trainfix.train import _classify, train
+    from trainfix.training.callbacks.checkpoint import LastCheckpoint
 
     fault.expect("recovered identically")
     run_dir = tmp_path / "run"

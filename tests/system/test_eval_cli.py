@@ -23,7 +23,9 @@ def run_dir(tmp_path_factory, data_dir, cli) -> Path:
 
 def test_eval_cli_reproduces_the_final_test_acc_exactly(run_dir, tmp_path, cli):
     out = tmp_path / "eval.json"
-    done = cli.run([sys.executable, "-m", "trainfix.eval", f"run_dir={run_dir}", f"out={out}", "accelerator=cpu"], cwd=tmp_path)
+    done = cli.run(
+        [sys.executable, "-m", "trainfix.eval", f"run_dir={run_dir}", f"out={out}", "accelerator=cpu"], cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads(out.read_text())
     row = last_row(run_dir)

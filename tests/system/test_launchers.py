@@ -21,7 +21,9 @@ ray_missing = [name for name in ("ray", "hydra_plugins.hydra_ray_launcher") if i
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(bool(ray_missing), reason=f"not importable: {ray_missing}; pip install -e '.[ray]' (docs/sweeps.md)")
+@pytest.mark.skipif(
+    bool(ray_missing), reason=f"not importable: {ray_missing}; pip install -e '.[ray]' (docs/sweeps.md)"
+)
 def test_ray_launcher_runs_a_sweep_on_a_local_cpu_cluster(cli, tmp_path, data_dir):
     launcher = [
         "hydra/launcher=ray",

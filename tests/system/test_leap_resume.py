@@ -15,11 +15,12 @@ from tests.conftest import compose_train
 from trainfix.train import train
 
 # A pace that selects part of the data from the first epochs on; an embedding of 2 short passes, trained
-# on its own thread (mode=background; tests/integration/test_leap_runs.py::test_leap_background_thread_equals_interleaving:
-# the same run as mode=concurrent, so this test covers the resume of both).
+# on its own thread (mode=background;
+# tests/integration/test_leap_runs.py::test_leap_background_thread_equals_interleaving: the same run as
+# mode=concurrent, so this test covers the resume of both).
 LEAP_TINY = [
-    "strategy=leap", "strategy.mode=background", "strategy.lambda0=1.0", "strategy.gamma0=1.0", "strategy.embedding_epochs=2",
-    "strategy.kmeans_n_init=1", "strategy.clusters_per_class=3",
+    "strategy=leap", "strategy.mode=background", "strategy.lambda0=1.0", "strategy.gamma0=1.0",
+    "strategy.embedding_epochs=2", "strategy.kmeans_n_init=1", "strategy.clusters_per_class=3",
 ]  # fmt: skip
 EPOCHS, SAMPLES, BATCH = 3, 500, 50
 
@@ -37,7 +38,10 @@ def test_leap_kill_and_resume_is_identical(data_dir, tmp_path, cli, kill_after_c
     # this test's cost); the uninterrupted run (while it trains) and the resume run in this process, with the same
     # number of intra-op threads, so every number must be equal.
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    proc = cli.start(cli.train(*_overrides(data_dir), f"hydra.run.dir={killed}"), env={"OMP_NUM_THREADS": str(torch.get_num_threads())})
+    proc = cli.start(
+        cli.train(*_overrides(data_dir), f"hydra.run.dir={killed}"),
+        env={"OMP_NUM_THREADS": str(torch.get_num_threads())},
+    )
     killer = threading.Thread(target=kill_after_checkpoint, args=(proc, killed))
     killer.start()
     try:
@@ -62,7 +66,9 @@ def test_leap_kill_and_resume_is_identical(data_dir, tmp_path, cli, kill_after_c
     stepped = a["embedding_steps"].diff().fillna(a["embedding_steps"].iloc[0]) > 0
     assert (a.loc[stepped, "embedding_wait_s"] > 0).all() and (a.loc[~stepped, "embedding_wait_s"] == 0).all()
     assert (a["embedding_wait_s"] <= a["embedding_time_s"] + 0.05).all(), a[["embedding_wait_s", "embedding_time_s"]]
-    sa, sb = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["trainfix"]["strategy"] for d in (clean, killed))
+    sa, sb = (
+        torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["trainfix"]["strategy"] for d in (clean, killed)
+    )
     for key in ("stored", "selected"):
         assert torch.equal(sa[key], sb[key])
     assert sa["stored"].isnan().sum() < SAMPLES

@@ -61,7 +61,12 @@ def offline_run(folder: Path) -> dict:
     for record in read_wandb_records(log_file):
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            run.update(id=record.run.run_id, group=record.run.run_group, job_type=record.run.job_type, tags=list(record.run.tags))
+            run.update(
+                id=record.run.run_id,
+                group=record.run.run_group,
+                job_type=record.run.job_type,
+                tags=list(record.run.tags),
+            )
         elif kind == "config":
             run["config"].update(items(record.config.update))
         elif kind == "history":
@@ -73,14 +78,24 @@ def offline_run(folder: Path) -> dict:
 
 def _cli(run_dir: Path, data_dir: Path, *overrides: str) -> list[str]:
     return [
-        sys.executable, "-m", "trainfix.train",
-        f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}", "trainer.accelerator=cpu",
-        "model=cnn1", "data.train_subset=1000", "data.test_subset=200", "data.batch_size=100", "seed=5",
+        sys.executable,
+        "-m",
+        "trainfix.train",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.accelerator=cpu",
+        "model=cnn1",
+        "data.train_subset=1000",
+        "data.test_subset=200",
+        "data.batch_size=100",
+        "seed=5",
         *overrides,
     ]
 
 
-def test_wandb_offline_run_has_config_history_summary_and_keeps_its_id_over_a_resume(data_dir, tmp_path, cli, kill_after_checkpoint):
+def test_wandb_offline_run_has_config_history_summary_and_keeps_its_id_over_a_resume(
+    data_dir, tmp_path, cli, kill_after_checkpoint
+):
     """SIGKILL a W&B-logged CLI run after its first checkpoint; the re-invocation continues the same W&B run."""
     run_dir = tmp_path / "run"
     command = _cli(run_dir, data_dir, "logger=wandb", "trainer.max_epochs=4", "strategy=shuffle", "tags=[smoke]")
@@ -143,7 +158,9 @@ def test_console_has_one_line_per_epoch_and_a_final_line_without_a_tty(data_dir,
     metrics = pd.read_csv(run_dir / "metrics.csv")
     train_log = (run_dir / "train.log").read_text()
     for text in (console, train_log):
-        lines = [line.split(" - ", 1)[1] for line in text.splitlines() if "][trainfix.training.callbacks.progress][" in line]
+        lines = [
+            line.split(" - ", 1)[1] for line in text.splitlines() if "][trainfix.training.callbacks.progress][" in line
+        ]
         assert len(lines) == 3, lines
         for epoch, line in enumerate(lines[:2]):
             row = metrics.iloc[epoch]
@@ -154,6 +171,6 @@ def test_console_has_one_line_per_epoch_and_a_final_line_without_a_tty(data_dir,
             assert line.endswith(" s")
         best_epoch = int(metrics["test_acc"].idxmax())
         assert lines[2] == (
-            f"finished: test_acc {metrics.test_acc.iloc[-1]:.4f} (best {metrics.test_acc.max():.4f} at epoch {best_epoch + 1}) "
-            f"-> {run_dir.resolve()}"
+            f"finished: test_acc {metrics.test_acc.iloc[-1]:.4f} (best {metrics.test_acc.max():.4f} at epoch "
+            f"{best_epoch + 1}) -> {run_dir.resolve()}"
         )

@@ -22,14 +22,32 @@ def test_make_reports_rebuilds_a_folder_from_its_committed_runs(tmp_path: Path, 
     copy = tmp_path / FOLDER
     shutil.copytree(REPO / FOLDER / "runs", copy / "runs")  # the records only: everything else is rebuilt
     (tmp_path / "results" / "manifest.yaml").write_text(yaml.safe_dump({"folders": [entry]}))
-    done = cli.run(["make", "--no-print-directory", "-o", str(tmp_path / "venv" / ".installed"),
-                    f"VENV={tmp_path / 'venv'}",
-                    f"PY={sys.executable}", "reports", f"REPORTS_MANIFEST={tmp_path / 'results' / 'manifest.yaml'}"],
-                   env={"PYTHONPATH": str(REPO / "src")}, cwd=REPO, timeout=600)
+    done = cli.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            str(tmp_path / "venv" / ".installed"),
+            f"VENV={tmp_path / 'venv'}",
+            f"PY={sys.executable}",
+            "reports",
+            f"REPORTS_MANIFEST={tmp_path / 'results' / 'manifest.yaml'}",
+        ],
+        env={"PYTHONPATH": str(REPO / "src")},
+        cwd=REPO,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     built = {p.name for p in copy.iterdir()}
-    assert {"table_1.md", "table_1.csv", "table_1.tex", "table_1_values.csv", "figure_curves.png", "report.html",
-            "PROVENANCE.md"} <= built
+    assert {
+        "table_1.md",
+        "table_1.csv",
+        "table_1.tex",
+        "table_1_values.csv",
+        "figure_curves.png",
+        "report.html",
+        "PROVENANCE.md",
+    } <= built
     report = (copy / "report.html").read_text()
     assert "data:image/png;base64," in report and 'src="http' not in report  # self-contained
     # the same numbers as the committed table (only the runs path in the caption may differ)

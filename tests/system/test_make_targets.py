@@ -28,19 +28,41 @@ def test_make_evidence_tables_copies_records_per_row_and_variant_and_builds(tmp_
     (evidence / "lenet5_baseline_paper_seed0-aaaa" / "checkpoints" / "last.ckpt").write_bytes(b"weights")
     write_run(evidence, "lenet5_deepeutaxy_paper_seed0-bbbb", "lenet5", "DE", 0, status="running", frame=bl.head(3))
     write_run(evidence, "cnn1_baseline_paper_seed0-cccc", "cnn1", "BL", 0, frame=bl)
-    for name, strategy in (("lenet5_baseline_authors_code_seed0-dddd", "BL"), ("lenet5_deepeutaxy_authors_code_seed0-eeee", "DE")):
+    for name, strategy in (
+        ("lenet5_baseline_authors_code_seed0-dddd", "BL"),
+        ("lenet5_deepeutaxy_authors_code_seed0-eeee", "DE"),
+    ):
         write_run(evidence, name, "lenet5", strategy, 0, frame=bl)
         record = json.loads((evidence / name / "run.json").read_text())
         record["config"]["strategy"]["variant"] = "authors_code"
         (evidence / name / "run.json").write_text(json.dumps(record))
     out = tmp_path / "results"
-    done = cli.run(["make", "--no-print-directory", "-o", str(tmp_path / "venv" / ".installed"), f"VENV={tmp_path / 'venv'}",
-                    f"PY={sys.executable}", "evidence-tables", f"EVIDENCE_DIR={tmp_path / 'evidence'}", f"EVIDENCE_RESULTS={out}"],
-                   env={"PYTHONPATH": str(repo / "src")}, cwd=repo, timeout=600)
+    done = cli.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            str(tmp_path / "venv" / ".installed"),
+            f"VENV={tmp_path / 'venv'}",
+            f"PY={sys.executable}",
+            "evidence-tables",
+            f"EVIDENCE_DIR={tmp_path / 'evidence'}",
+            f"EVIDENCE_RESULTS={out}",
+        ],
+        env={"PYTHONPATH": str(repo / "src")},
+        cwd=repo,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lenet = out / "table_iv_lenet5_cpu_paper"
-    assert sorted(p.name for p in (lenet / "runs").iterdir()) == ["lenet5_baseline_paper_seed0-aaaa", "lenet5_deepeutaxy_paper_seed0-bbbb"]
-    assert sorted(p.name for p in (lenet / "runs" / "lenet5_baseline_paper_seed0-aaaa").iterdir()) == ["metrics.csv", "run.json"]
+    assert sorted(p.name for p in (lenet / "runs").iterdir()) == [
+        "lenet5_baseline_paper_seed0-aaaa",
+        "lenet5_deepeutaxy_paper_seed0-bbbb",
+    ]
+    assert sorted(p.name for p in (lenet / "runs" / "lenet5_baseline_paper_seed0-aaaa").iterdir()) == [
+        "metrics.csv",
+        "run.json",
+    ]
     assert f"Runs: {lenet / 'runs'}." in (lenet / "table_iv.md").read_text()  # built from the copies
     per_seed = pd.read_csv(lenet / "seeds_iv_vi.csv", comment="#", index_col=0)
     assert per_seed.loc["lenet5_deepeutaxy_paper_seed0-bbbb", "status"] == "running (epoch 3 so far)"
@@ -49,11 +71,18 @@ def test_make_evidence_tables_copies_records_per_row_and_variant_and_builds(tmp_
     # authors_code: its own folder, and a second build of the same copies with DE's train accuracy as the code measured
     # it (the fit history's running mean, `train_acc`, 0.1 below train_eval_acc here); BL's is the eval pass in both.
     code = out / "table_iv_lenet5_cpu_authors_code"
-    assert sorted(p.name for p in (code / "runs").iterdir()) == ["lenet5_baseline_authors_code_seed0-dddd", "lenet5_deepeutaxy_authors_code_seed0-eeee"]
+    assert sorted(p.name for p in (code / "runs").iterdir()) == [
+        "lenet5_baseline_authors_code_seed0-dddd",
+        "lenet5_deepeutaxy_authors_code_seed0-eeee",
+    ]
     same = pd.read_csv(code / "table_iv_values.csv", comment="#")
     fit = pd.read_csv(out / "table_iv_lenet5_cpu_authors_code_code_measure" / "table_iv_values.csv", comment="#")
-    assert f"Runs: {code / 'runs'}." in (out / "table_iv_lenet5_cpu_authors_code_code_measure" / "table_iv.md").read_text()
-    assert (out / "table_iv_lenet5_cpu_authors_code_code_measure" / "runs").resolve() == (code / "runs").resolve()  # a link, no copy
+    assert (
+        f"Runs: {code / 'runs'}." in (out / "table_iv_lenet5_cpu_authors_code_code_measure" / "table_iv.md").read_text()
+    )
+    assert (out / "table_iv_lenet5_cpu_authors_code_code_measure" / "runs").resolve() == (
+        code / "runs"
+    ).resolve()  # a link, no copy
     cell = lambda frame, strategy: frame[frame["column"] == f"{strategy} train acc"]["ours"].item()  # noqa: E731
     assert cell(fit, "DE") == pytest.approx(cell(same, "DE") - 10.0)
     assert cell(fit, "BL") == cell(same, "BL") == cell(same, "DE")

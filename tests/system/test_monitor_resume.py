@@ -17,12 +17,29 @@ EPOCHS = 5
 
 def _cli(run_dir: Path, data_dir: Path) -> list[str]:
     return [
-        sys.executable, "-m", "trainfix.train", f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", f"trainer.max_epochs={EPOCHS}", "seed=3",
-        "model=mlp", "++model.params.hidden_layers=8", "model.input_noise_std=0.1",
-        "data.train_subset=1500", "data.test_subset=300", "data.batch_size=32", "optimizer=sgd", "optimizer.lr=0.3",
-        "scheduler=reduce_on_plateau", "scheduler.scheduler.patience=0", "scheduler.scheduler.min_lr=0.0",
-        "monitor=autotrainer", "monitor.schedule.every=1", "monitor.record_every_epoch=true",
+        sys.executable,
+        "-m",
+        "trainfix.train",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        f"trainer.max_epochs={EPOCHS}",
+        "seed=3",
+        "model=mlp",
+        "++model.params.hidden_layers=8",
+        "model.input_noise_std=0.1",
+        "data.train_subset=1500",
+        "data.test_subset=300",
+        "data.batch_size=32",
+        "optimizer=sgd",
+        "optimizer.lr=0.3",
+        "scheduler=reduce_on_plateau",
+        "scheduler.scheduler.patience=0",
+        "scheduler.scheduler.min_lr=0.0",
+        "monitor=autotrainer",
+        "monitor.schedule.every=1",
+        "monitor.record_every_epoch=true",
     ]
 
 
@@ -38,7 +55,9 @@ def test_killed_monitored_run_resumes_to_the_same_checks(data_dir, tmp_path, cli
     cli.run(_cli(clean, data_dir), check=True)
 
     def two_checks(run_dir: Path) -> bool:
-        return (run_dir / "monitor.json").exists() and len(json.loads((run_dir / "monitor.json").read_text())["checks"]) >= 2
+        return (run_dir / "monitor.json").exists() and len(
+            json.loads((run_dir / "monitor.json").read_text())["checks"]
+        ) >= 2
 
     kill_after_checkpoint(cli.start(_cli(killed, data_dir)), killed, until=two_checks)
     partial = json.loads((killed / "monitor.json").read_text())
@@ -62,5 +81,8 @@ def test_killed_monitored_run_resumes_to_the_same_checks(data_dir, tmp_path, cli
             best = row["test_loss"]
         else:
             lr *= 0.2
-    pd.testing.assert_frame_equal(pd.read_csv(clean / "metrics.csv").filter(regex="^(train|test)_(loss|acc)$|^lr$"),
-                                  metrics.filter(regex="^(train|test)_(loss|acc)$|^lr$"), check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(clean / "metrics.csv").filter(regex="^(train|test)_(loss|acc)$|^lr$"),
+        metrics.filter(regex="^(train|test)_(loss|acc)$|^lr$"),
+        check_exact=True,
+    )

@@ -12,10 +12,21 @@ from tests.conftest import Cli
 
 def sweep(cli: Cli, tmp_path: Path, data_dir: Path, launcher: list[str]) -> subprocess.CompletedProcess:
     cmd = [
-        sys.executable, "-m", "trainfix.train", "-m", *launcher,
-        f"paths.data_dir={data_dir}", f"paths.multirun_dir={tmp_path}", "task_name=sweep",
-        "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
-        "data.train_subset=500", "data.test_subset=200", "data.batch_size=250", "seed=0,1",
+        sys.executable,
+        "-m",
+        "trainfix.train",
+        "-m",
+        *launcher,
+        f"paths.data_dir={data_dir}",
+        f"paths.multirun_dir={tmp_path}",
+        "task_name=sweep",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        "trainer.max_epochs=1",
+        "data.train_subset=500",
+        "data.test_subset=200",
+        "data.batch_size=250",
+        "seed=0,1",
     ]
     return cli.run(cmd)
 
@@ -64,13 +75,25 @@ def test_sweep_over_a_key_the_experiment_label_omits_and_a_failing_job(cli, tmp_
     """experiment=... optimizer.lr=0.1,0.05,inf: one folder per value, the bad one recorded as failed, exit 1,
     and the same configuration spelled another way later is skipped, not trained again."""
     common = [
-        sys.executable, "-m", "trainfix.train", "-m", "experiment=deepeutaxy/table_iv/lenet5", "profile=quick", "strategy=baseline",
-        f"paths.data_dir={data_dir}", f"paths.multirun_dir={tmp_path}", "trainer.max_epochs=1", "quick.train_subset=500",
-        "quick.test_subset=200", "trainer.enable_progress_bar=false",
+        sys.executable,
+        "-m",
+        "trainfix.train",
+        "-m",
+        "experiment=deepeutaxy/table_iv/lenet5",
+        "profile=quick",
+        "strategy=baseline",
+        f"paths.data_dir={data_dir}",
+        f"paths.multirun_dir={tmp_path}",
+        "trainer.max_epochs=1",
+        "quick.train_subset=500",
+        "quick.test_subset=200",
+        "trainer.enable_progress_bar=false",
     ]
     done = cli.run([*common, "optimizer.lr=0.1,0.05,inf"])
     assert done.returncode == 1, done.stderr[-3000:]
-    runs = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "deepeutaxy_table_iv_quick").glob("*/run.json")}
+    runs = {
+        p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "deepeutaxy_table_iv_quick").glob("*/run.json")
+    }
     assert all(name.startswith("lenet5_baseline_paper_seed0-") for name in runs)
     assert sorted(r["status"] for r in runs.values()) == ["failed", "finished", "finished"]
     assert sorted(r["config"]["optimizer"]["lr"] for r in runs.values() if r["status"] == "finished") == [0.05, 0.1]

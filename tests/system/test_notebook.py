@@ -12,19 +12,28 @@ NOTEBOOK = REPO / "notebooks" / "explore_runs.ipynb"
 
 
 @pytest.mark.slow
-def test_explore_runs_notebook_executes(data_dir) -> None:  # data_dir: skipped without the real data (failed under CI=true)
+def test_explore_runs_notebook_executes(
+    data_dir,
+) -> None:  # data_dir: skipped without the real data (failed under CI=true)
     nbformat = pytest.importorskip("nbformat", reason="pip install -e '.[notebook]'")
     nbclient = pytest.importorskip("nbclient", reason="pip install -e '.[notebook]'")
     pytest.importorskip("ipykernel", reason="pip install -e '.[notebook]'")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    assert not any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")  # committed without outputs
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    assert not any(
+        cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"
+    )  # committed without outputs
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
     text = "\n".join(
         output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
-        for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
     )
-    assert "error" not in {output.get("output_type") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs}
+    assert "error" not in {
+        output.get("output_type") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+    }
     runs = re.findall(r"lr=(0\.001|0\.0001) seed=([01]): test_acc=([0-9.]+) after 2 epochs", text)
     assert len(runs) == 4
     assert "swept keys: optimizer.lr" in text  # the summary found the one swept key

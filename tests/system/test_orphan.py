@@ -42,7 +42,9 @@ def test_a_child_that_ignores_sigterm_is_ended_after_the_grace_period(tmp_path):
             time.sleep(120)
     """)
     (tmp_path / "parent.py").write_text(script)  # a file: the spawned child imports `child` from it
-    parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    parent = subprocess.Popen(
+        [sys.executable, str(tmp_path / "parent.py")], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    )
     deadline = time.time() + 60
     while not (tmp_path / "child").exists() or not (tmp_path / "child").read_text():
         assert time.time() < deadline, "the child never started"

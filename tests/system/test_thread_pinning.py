@@ -14,6 +14,8 @@ def test_pytest_and_its_children_use_the_pinned_thread_counts(cli):
     omp, mkl = os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"]
     assert torch.get_num_threads() <= min(int(omp), int(mkl))  # torch takes the smallest of these and the cores
     # A child started the way the tests start CLI runs (the `cli` fixture) reads the same counts.
-    probe = "import os, torch; print(os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'], torch.get_num_threads())"
+    probe = (
+        "import os, torch; print(os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'], torch.get_num_threads())"
+    )
     child = cli.run([sys.executable, "-c", probe], timeout=300, check=True)
     assert child.stdout.split() == [omp, mkl, str(torch.get_num_threads())]

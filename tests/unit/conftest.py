@@ -19,7 +19,9 @@ from collections.abc import Iterator
 import pytest
 import pytorch_lightning as pl
 
-MOVE = "move the test to tests/integration (in-process training) or tests/system (CLI, make, processes); docs/testing.md"
+MOVE = (
+    "move the test to tests/integration (in-process training) or tests/system (CLI, make, processes); docs/testing.md"
+)
 
 
 class UnitTierViolation(RuntimeError):

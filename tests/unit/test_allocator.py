@@ -1,5 +1,6 @@
 """trainfix.core.allocator: the settings it applies, a user's own MALLOC_* variable wins, off glibc nothing.
-(Freed buffers reused instead of faulted in again, measured in a fresh process: tests/system/test_allocator_process.py.)"""
+(Freed buffers reused instead of faulted in again, measured in a fresh process:
+tests/system/test_allocator_process.py.)"""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def test_a_variable_the_environment_sets_is_left_to_it(monkeypatch: pytest.Monke
     assert calls == [(-3, 32 << 20), (-1, 1 << 30)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD; M_TOP_PAD untouched
 
 
-def test_a_refused_setting_is_not_reported_applied(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refused_setting_is_not_reported_applied(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     class RefusingLibc:
         def mallopt(self, param, value):  # noqa: ANN001, ANN202
             return 0 if param.value == -3 else 1

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from benchmarks.apricot_naive import naive_adjust_batch  # the per-sample reference, shared with the benchmark
 from torch import nn
 
+from trainfix.data.windows import resolve_order, strided_starts, uncovered, window_indices
 from trainfix.procedures.apricot.adapt import (
     LazyReducedCorrect,
     PendingUpdate,
@@ -19,9 +21,6 @@ from trainfix.procedures.apricot.adapt import (
     sample_map,
     set_flat,
 )
-from trainfix.data.windows import resolve_order, strided_starts, uncovered, window_indices
-
-from benchmarks.apricot_naive import naive_adjust_batch  # the per-sample reference, shared with the benchmark
 
 
 # ------------------------------------------------------------------------------ windows
@@ -70,9 +69,9 @@ def flat_numpy(net: nn.Module) -> np.ndarray:
 MODEL_WEIGHTS = ([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0], [[0.0, 1.0], [1.0, 0.0]], [0.0, 0.0])  # swaps the classes
 MODEL = two_layer(*MODEL_WEIGHTS)
 REDUCED_WEIGHTS = [
-    ([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]], [0.5, 0.0]),    # correct on x=(2,1), y=0
-    ([[2.0, 0.0], [0.0, 1.0]], [0.1, 0.0], [[1.0, 0.0], [0.0, 1.0]], [0.0, -0.5]),   # correct
-    ([[1.0, 0.0], [0.0, 0.5]], [0.0, 0.2], [[0.0, 1.0], [1.0, 0.0]], [0.0, 0.0]),    # incorrect
+    ([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]], [0.5, 0.0]),  # correct on x=(2,1), y=0
+    ([[2.0, 0.0], [0.0, 1.0]], [0.1, 0.0], [[1.0, 0.0], [0.0, 1.0]], [0.0, -0.5]),  # correct
+    ([[1.0, 0.0], [0.0, 0.5]], [0.0, 0.2], [[0.0, 1.0], [1.0, 0.0]], [0.0, 0.0]),  # incorrect
 ]
 X = torch.tensor([[2.0, 1.0]])
 Y = torch.tensor([0])
@@ -116,8 +115,17 @@ def test_empty_incorrect_group_drops_its_term_and_no_correct_rdlm_changes_nothin
     net = two_layer(*MODEL_WEIGHTS)
     before = get_flat(adaptable_tensors(net))
     none_correct = torch.zeros(3, 1, dtype=torch.bool)
-    outcome = adjust_batch(net, adaptable_tensors(net), ReducedWeights.from_nets([two_layer(*w) for w in REDUCED_WEIGHTS]),
-                           X, Y, none_correct, 1, "toward", 0.001)
+    outcome = adjust_batch(
+        net,
+        adaptable_tensors(net),
+        ReducedWeights.from_nets([two_layer(*w) for w in REDUCED_WEIGHTS]),
+        X,
+        Y,
+        none_correct,
+        1,
+        "toward",
+        0.001,
+    )
     assert (outcome.failing, outcome.adjusted) == (1, 0)
     assert torch.equal(get_flat(adaptable_tensors(net)), before)
 
@@ -135,7 +143,9 @@ def test_group_averages_from_running_sums_equal_direct_averages():
         s_c = reduced.apply(torch.zeros(1000, dtype=torch.float64), 0.0, torch.where(correct, ones / a, 0 * ones))
         torch.testing.assert_close(s_c, matrix[correct].mean(0))
         if a < 20:
-            s_i = reduced.apply(torch.zeros(1000, dtype=torch.float64), 0.0, torch.where(correct, 0 * ones, ones / (20 - a)))
+            s_i = reduced.apply(
+                torch.zeros(1000, dtype=torch.float64), 0.0, torch.where(correct, 0 * ones, ones / (20 - a))
+            )
             torch.testing.assert_close(s_i, matrix[~correct].mean(0))
 
 
@@ -160,7 +170,9 @@ def test_vectorized_batch_equals_the_naive_per_sample_reference(strategy, direct
     correct = torch.stack([m(x).argmax(1) == y for m in reduced_nets])
     reduced = ReducedWeights.from_nets(reduced_nets, parameters_only)
     got = adjust_batch(fast, adaptable_tensors(fast, parameters_only), reduced, x, y, correct, strategy, direction, r)
-    want = naive_adjust_batch(slow, reduced_nets, x, y, strategy, direction, r, parameters_only, model_first=model_first)
+    want = naive_adjust_batch(
+        slow, reduced_nets, x, y, strategy, direction, r, parameters_only, model_first=model_first
+    )
     assert (got.failing, got.adjusted) == (want.failing, want.adjusted) and got.adjusted > 3
     for a, b in zip(fast.state_dict().values(), slow.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
@@ -194,7 +206,7 @@ def test_fused_update_equals_the_equations_as_written(strategy, direction):
         torch.testing.assert_close(adjust_sample(w, reduced, correct, strategy, direction, 0.01), want)
 
 
-# ------------------------------------------------------------------------------ the fast paths vs the per-sample reference
+# --------------------------------------------------------------------------- the fast paths vs the per-sample reference
 @pytest.mark.parametrize("rows", [1, 3, 9, 14, 20])
 def test_apply_equals_the_matrix_vector_product_on_both_of_its_paths(rows):
     """`ReducedWeights.apply` touches the rows whose coefficient is not the most frequent one (few: a
@@ -244,7 +256,9 @@ def test_upfront_batch_is_one_forward_and_one_update_and_equals_the_reference(st
     calls = []
     apply = reduced.apply
     reduced.apply = lambda *args: calls.append(1) or apply(*args)  # counts the passes over the rDLMs' matrix
-    got = adjust_batch(fast, adaptable_tensors(fast), reduced, x, y, correct, strategy, direction, 0.05, sequential=False)
+    got = adjust_batch(
+        fast, adaptable_tensors(fast), reduced, x, y, correct, strategy, direction, 0.05, sequential=False
+    )
     want = naive_adjust_batch(slow, reduced_nets, x, y, strategy, direction, 0.05, sequential=False)
     assert (got.failing, got.adjusted) == (want.failing, want.adjusted) and got.adjusted > 3
     assert got.forwards == 1 and len(calls) == 1
@@ -255,8 +269,14 @@ def test_upfront_batch_is_one_forward_and_one_update_and_equals_the_reference(st
 
 def small_conv_net(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(8 * 4 * 4, 4)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 4 * 4, 4),
+    ).eval()
 
 
 @pytest.mark.parametrize("sequential", [True, False])
@@ -275,9 +295,21 @@ def test_lazy_predictions_and_channels_last_give_the_reference_weights(sequentia
     lazy = LazyReducedCorrect(fast_nets, lambda i: cl_images[i], labels, batch_size=7)
     failing = 0
     for index in torch.arange(40).split(20):
-        got = adjust_batch(fast, tensors, reduced, cl_images[index], labels[index], lazy.for_batch(index), 1, "toward", 0.05,
-                           sequential=sequential)
-        want = naive_adjust_batch(slow, reduced_nets, images[index], labels[index], 1, "toward", 0.05, sequential=sequential)
+        got = adjust_batch(
+            fast,
+            tensors,
+            reduced,
+            cl_images[index],
+            labels[index],
+            lazy.for_batch(index),
+            1,
+            "toward",
+            0.05,
+            sequential=sequential,
+        )
+        want = naive_adjust_batch(
+            slow, reduced_nets, images[index], labels[index], 1, "toward", 0.05, sequential=sequential
+        )
         assert (got.failing, got.adjusted) == (want.failing, want.adjusted)
         failing += got.failing
     for a, b in zip(fast.state_dict().values(), slow.state_dict().values(), strict=True):

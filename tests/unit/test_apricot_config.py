@@ -8,8 +8,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from tests.conftest import compose_train
-from trainfix.training.config_rules import check_config
 from trainfix.training.compose import CONF_DIR
+from trainfix.training.config_rules import check_config
 
 # row: (input epochs, batch size, reduced epochs, optimizer) as seeds/apricot.txt §IV-A (optimizers: docs/deviations.md)
 PAPER = {
@@ -25,8 +25,12 @@ PAPER = {
 def test_apricot_experiments_pin_the_paper_settings(row, tmp_path):
     epochs, batch, reduced_epochs, optimizer = PAPER[row]
     for role, experiment in (("input", f"apricot/table_v/{row}"), ("reduced", f"apricot/table_v/{row}_reduced")):
-        cfg = compose_train([f"experiment={experiment}", "seed=2", "data.train_window.start=38000"] if role == "reduced"
-                            else [f"experiment={experiment}", "seed=2"], tmp_path)
+        cfg = compose_train(
+            [f"experiment={experiment}", "seed=2", "data.train_window.start=38000"]
+            if role == "reduced"
+            else [f"experiment={experiment}", "seed=2"],
+            tmp_path,
+        )
         check_config(cfg)
         r = OmegaConf.to_container(cfg, resolve=True)
         assert r["apricot_role"] == role and r["experiment_row"] == row
@@ -38,7 +42,9 @@ def test_apricot_experiments_pin_the_paper_settings(row, tmp_path):
             assert r["run_name"] == f"{row}_reduced_w38000_seed2"
         else:
             assert r["data"]["train_window"]["start"] is None and r["run_name"] == f"{row}_input_seed2"
-        quick = OmegaConf.to_container(compose_train([f"experiment={experiment}", "profile=quick"], tmp_path), resolve=True)
+        quick = OmegaConf.to_container(
+            compose_train([f"experiment={experiment}", "profile=quick"], tmp_path), resolve=True
+        )
         assert quick["data"]["train_subset"] == 2000 and quick["task_name"] == "apricot_quick"
         if role == "reduced":
             assert quick["data"]["train_window"]["size"] == 500  # 5 windows at stride 375 fit in 2,000 (Makefile)

@@ -14,9 +14,16 @@ from trainfix.results.papers.apricot_runs import collect
 def write_run(root: Path, name: str, role: str, seed: int, start: int | None = None, lr: float = 0.001) -> None:
     folder = root / name
     folder.mkdir(parents=True)
-    config = {"seed": seed, "apricot_role": role, "experiment_row": "cnn1", "run_name": name,
-              "model": {"name": "apricot_cnn1"}, "optimizer": {"lr": lr}, "trainer": {"max_epochs": 20},
-              "data": {"train_window": {"start": start, "size": 10000 if start is not None else None}}}
+    config = {
+        "seed": seed,
+        "apricot_role": role,
+        "experiment_row": "cnn1",
+        "run_name": name,
+        "model": {"name": "apricot_cnn1"},
+        "optimizer": {"lr": lr},
+        "trainer": {"max_epochs": 20},
+        "data": {"train_window": {"start": start, "size": 10000 if start is not None else None}},
+    }
     (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config}))
     (folder / "metrics.csv").write_text("epoch,test_acc,epoch_time_s,eval_time_s\n0,0.5,1.0,0.1\n1,0.6,1.0,0.1\n")
 
@@ -24,12 +31,35 @@ def write_run(root: Path, name: str, role: str, seed: int, start: int | None = N
 def write_pass(root: Path, name: str, model_seed: int, r: float = 0.001) -> None:
     folder = root / "adapt" / name
     folder.mkdir(parents=True)
-    identity = {"row": "cnn1", "model_seed": model_seed, "apricot_strategy": 1, "direction": "toward", "r": r, "seed": model_seed,
-                "retrain_epochs": 20, "input_run": f"cnn1_input_seed{model_seed}", "reduced_runs": [f"w{model_seed}"]}
+    identity = {
+        "row": "cnn1",
+        "model_seed": model_seed,
+        "apricot_strategy": 1,
+        "direction": "toward",
+        "r": r,
+        "seed": model_seed,
+        "retrain_epochs": 20,
+        "input_run": f"cnn1_input_seed{model_seed}",
+        "reduced_runs": [f"w{model_seed}"],
+    }
     (folder / "config.json").write_text(json.dumps({"settings": identity, "identity": identity}))
-    (folder / "result.json").write_text(json.dumps({"row": "cnn1", "model_seed": model_seed, "strategy": 1, "direction": "toward",
-                                                     "r": r, "retrain_epochs": 20, "eval_on": "test", "batches_done": 3,
-                                                     "train_acc": 0.6, "test_acc": 0.61, "gain": 0.01}))
+    (folder / "result.json").write_text(
+        json.dumps(
+            {
+                "row": "cnn1",
+                "model_seed": model_seed,
+                "strategy": 1,
+                "direction": "toward",
+                "r": r,
+                "retrain_epochs": 20,
+                "eval_on": "test",
+                "batches_done": 3,
+                "train_acc": 0.6,
+                "test_acc": 0.61,
+                "gain": 0.01,
+            }
+        )
+    )
 
 
 @pytest.fixture
@@ -49,7 +79,9 @@ def test_one_configuration_per_cell_is_accepted(runs: Path) -> None:
 
 def test_input_runs_of_a_row_must_share_the_recipe(runs: Path) -> None:
     write_run(runs, "cnn1_input_seed2", "input", 2, lr=0.01)
-    with pytest.raises(ValueError, match=r"cnn1 input runs: .*optimizer\.lr: 0\.001 \(cnn1_input_seed0\) vs 0\.01 \(cnn1_input_seed2\)"):
+    with pytest.raises(
+        ValueError, match=r"cnn1 input runs: .*optimizer\.lr: 0\.001 \(cnn1_input_seed0\) vs 0\.01 \(cnn1_input_seed2\)"
+    ):
         collect(runs)
 
 
@@ -73,7 +105,9 @@ def test_table_ii_counts_the_weights_of_the_input_runs_own_network() -> None:
 
     from trainfix.results.papers.apricot import _param_count
 
-    inputs = pd.DataFrame([{"row": "lenet5_mnist", "config": {"model": {"name": "lenet5"}, "data": {"dataset": "mnist"}}}])
+    inputs = pd.DataFrame(
+        [{"row": "lenet5_mnist", "config": {"model": {"name": "lenet5"}, "data": {"dataset": "mnist"}}}]
+    )
     assert _param_count("lenet5_mnist", inputs) == f"{156 + 2416 + 30840 + 10164 + 850:,}"
     assert _param_count("cnn1", inputs) == "2,425,930"  # Table II's 2.43M
     assert _param_count("unknown_row", inputs) == "-"

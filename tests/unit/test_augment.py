@@ -1,4 +1,5 @@
-"""Batched augmentation: equal to hand-made references, reproducible from the generator, device- and dtype-preserving."""
+"""Batched augmentation: equal to hand-made references, reproducible from the generator, device- and
+dtype-preserving."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from trainfix.data.augment import random_crop, random_flip, to_float
 
 
 def batch(n: int = 16, channels: int = 3, size: int = 8, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, 256, (n, channels, size, size), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    return torch.randint(
+        0, 256, (n, channels, size, size), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8
+    )
 
 
 def test_to_float_scales_then_normalizes_per_channel():
@@ -51,7 +54,9 @@ def test_random_crop_shifts_in_zeros_and_padding_zero_is_identity():
     x = torch.full((256, 1, 6, 6), 255, dtype=torch.uint8)
     out = random_crop(x, 2, torch.Generator().manual_seed(0))
     zeros_per_image = (out == 0).flatten(1).sum(1)
-    assert zeros_per_image.min() == 0 and zeros_per_image.max() == 20  # offset (2, 2) keeps all; a corner shift of 2 zeroes 36 - 16
+    assert (
+        zeros_per_image.min() == 0 and zeros_per_image.max() == 20
+    )  # offset (2, 2) keeps all; a corner shift of 2 zeroes 36 - 16
     assert random_crop(x, 0, torch.Generator()) is x
     with pytest.raises(ValueError, match="padding must be an integer >= 0"):
         random_crop(x, -1, torch.Generator())
@@ -87,7 +92,9 @@ def test_batch_shape_is_checked():
 def test_on_cuda_output_stays_on_device_and_matches_reference():
     device = torch.device("cuda")
     x = batch(n=12, size=10).to(device)
-    out = random_flip(random_crop(to_float(x), 4, torch.Generator(device).manual_seed(5)), torch.Generator(device).manual_seed(6))
+    out = random_flip(
+        random_crop(to_float(x), 4, torch.Generator(device).manual_seed(5)), torch.Generator(device).manual_seed(6)
+    )
     assert out.device.type == "cuda" and out.dtype == torch.float32
     offsets = torch.randint(0, 9, (2, 12), generator=torch.Generator(device).manual_seed(5), device=device)
     flipped = torch.rand(12, generator=torch.Generator(device).manual_seed(6), device=device) < 0.5

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import pytest
-
-from trainfix.training.compose import CONF_DIR
 from trainfix.train import main
+from trainfix.training.compose import CONF_DIR
 
 # Groups that experiments and profiles select (or that hold Hydra's and the paths' own settings):
 # not offered to users in --help.
@@ -28,13 +26,33 @@ def test_help_lists_every_user_group_with_an_example_and_no_internal_group(monke
     out = run_cli(monkeypatch, capsys, "--help")
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
     assert USER_GROUPS == sorted(
-        ["callbacks", "convergence", "data", "debug", "experiment", "hparams_search", "logger", "model", "monitor", "optimizer", "profile", "scheduler", "strategy", "trainer"]
+        [
+            "callbacks",
+            "convergence",
+            "data",
+            "debug",
+            "experiment",
+            "hparams_search",
+            "logger",
+            "model",
+            "monitor",
+            "optimizer",
+            "profile",
+            "scheduler",
+            "strategy",
+            "trainer",
+        ]
     )
     for group in USER_GROUPS:
         assert group in lines, f"--help does not list the config group {group!r}"
         assert "trainfix-train " in lines[group] and f"{group}=" in lines[group], lines[group]
     assert "trainfix-train -m hparams_search=lenet5_mnist_optuna" in out
-    assert "strategy_tuning" not in out and "strategy/tuning" not in out and "strategy/profile" not in out and "profile/sizes" not in out
+    assert (
+        "strategy_tuning" not in out
+        and "strategy/tuning" not in out
+        and "strategy/profile" not in out
+        and "profile/sizes" not in out
+    )
     assert "trainfix-train -sc install=bash" in out
 
 

@@ -20,7 +20,9 @@ PAPERS = {"deepeutaxy", "trimming", "leap", "apricot", "monitor"}
 def test_every_experiment_lies_at_paper_table_row():
     assert EXPERIMENTS, f"no experiment under {EXPERIMENT_DIR}"
     misplaced = [e for e in EXPERIMENTS if len(e.split("/")) != 3 or e.split("/")[0] not in PAPERS]
-    assert not misplaced, f"experiments outside experiment/<paper>/<table or study>/<row>.yaml (papers {sorted(PAPERS)}): {misplaced}"
+    assert (
+        not misplaced
+    ), f"experiments outside experiment/<paper>/<table or study>/<row>.yaml (papers {sorted(PAPERS)}): {misplaced}"
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -39,10 +41,22 @@ def test_every_experiment_composes_with_profile_quick(experiment, tmp_path):
 def test_the_deepeutaxy_table_iv_experiments_select_the_full_gradient_reading(tmp_path):
     for experiment in [e for e in EXPERIMENTS if e.startswith("deepeutaxy/")]:
         convergence = OmegaConf.to_container(compose_train([f"experiment={experiment}"], tmp_path).convergence)
-        assert convergence == {"epsilon": 0.01, "reading": "full", "stop": False, "full_gradient": True, "full_gradient_chunk": 1000}, experiment
+        assert convergence == {
+            "epsilon": 0.01,
+            "reading": "full",
+            "stop": False,
+            "full_gradient": True,
+            "full_gradient_chunk": 1000,
+        }, experiment
     # every other run records Eq. 12 on the steps' gradients, as before the group existed
     plain = OmegaConf.to_container(compose_train([], tmp_path).convergence)
-    assert plain == {"epsilon": 0.01, "reading": "last", "stop": False, "full_gradient": False, "full_gradient_chunk": 1000}
+    assert plain == {
+        "epsilon": 0.01,
+        "reading": "last",
+        "stop": False,
+        "full_gradient": False,
+        "full_gradient_chunk": 1000,
+    }
 
 
 def label_exclusions() -> list[str]:
@@ -51,18 +65,32 @@ def label_exclusions() -> list[str]:
 
 
 def test_label_exclusions_are_outside_the_identity_or_name_a_group():
-    """conf/hydra/default.yaml's exclude_keys (left out of a run folder's readable label) and NOT_IDENTITY (left out of its
-    hash) are one list seen twice: an excluded key is outside the identity, or it is a config group whose choice the
-    hash still sees through the keys it sets (trainer=gpu: trainer.precision), so the label may drop it."""
+    """conf/hydra/default.yaml's exclude_keys (left out of a run folder's readable label) and NOT_IDENTITY (left
+    out of its hash) are one list seen twice: an excluded key is outside the identity, or it is a config group
+    whose choice the hash still sees through the keys it sets (trainer=gpu: trainer.precision), so the label may
+    drop it."""
     groups = {p.relative_to(CONF_DIR).as_posix() for p in CONF_DIR.rglob("*") if p.is_dir()} | {"hydra/launcher"}
     for key in label_exclusions():
         if key in groups:
             continue
-        assert not is_identity_key(key.replace("/", ".")), f"exclude_keys has {key!r}, an identity key: add it to NOT_IDENTITY or drop it"
+        assert not is_identity_key(
+            key.replace("/", ".")
+        ), f"exclude_keys has {key!r}, an identity key: add it to NOT_IDENTITY or drop it"
     top_level = {k for k in NOT_IDENTITY if "." not in k}
     # every non-identity key a user sets on the command line to place or watch a run stays out of its label
-    for key in ("paths.data_dir", "paths.runs_dir", "paths.multirun_dir", "task_name", "run_name", "trainer.devices",
-                "trainer.accelerator", "trainer.enable_progress_bar", "extras.print_config", "run_lock.wait", "run_lock.timeout_s"):
+    for key in (
+        "paths.data_dir",
+        "paths.runs_dir",
+        "paths.multirun_dir",
+        "task_name",
+        "run_name",
+        "trainer.devices",
+        "trainer.accelerator",
+        "trainer.enable_progress_bar",
+        "extras.print_config",
+        "run_lock.wait",
+        "run_lock.timeout_s",
+    ):
         assert key in label_exclusions() and not is_identity_key(key), key
     assert {"hydra", "paths", "logger", "extras", "run_lock", "task_name", "run_name"} <= top_level
 

@@ -66,12 +66,18 @@ def rules_error(tmp_path: Path, *overrides: str) -> str:
         ("strategy._target_=my.Strategy", r"strategy._target_='my.Strategy': not a known strategy class"),
         ("optimizer.lr=-0.1", r"optimizer.lr=-0.1: the learning rate must be a number > 0"),
         ("optimizer.lr=0", r"optimizer.lr=0: the learning rate must be a number > 0"),
-        ("optimizer.initial_accumulator_value=-0.1", r"optimizer.initial_accumulator_value=-0.1: Adagrad's starting accumulator must be a number >= 0"),
+        (
+            "optimizer.initial_accumulator_value=-0.1",
+            r"optimizer.initial_accumulator_value=-0.1: Adagrad's starting accumulator must be a number >= 0",
+        ),
         ("data.batch_size=0", r"data.batch_size=0: the batch size must be an integer >= 1"),
         ("data.batch_size=-5", r"data.batch_size=-5: the batch size must be an integer >= 1"),
         ("data.eval_batch_size=0", r"data.eval_batch_size=0"),
         ("trainer.max_epochs=0", r"trainer.max_epochs=0: the number of epochs must be an integer >= 1"),
-        ("data.augment.flip=true", r"data.augment.flip=True: a horizontal flip changes what mnist images mean.*accepted on \[.*'cifar10'"),
+        (
+            "data.augment.flip=true",
+            r"data.augment.flip=True: a horizontal flip changes what mnist images mean.*accepted on \[.*'cifar10'",
+        ),
         ("data.augment.crop_padding=-1", r"data.augment.crop_padding=-1: the crop padding must be an integer >= 0"),
         ("data.val_fraction=1.5", r"data.val_fraction=1.5: the validation fraction must be in \[0, 1\)"),
         ("seed=-1", r"seed=-1: the seed must be an integer in 0\.\.4294967295"),
@@ -109,7 +115,10 @@ def test_typo_in_key_is_refused(tmp_path):
 
 # DeepEutaxy's table cells (other papers' experiments have their own tests, e.g. tests/integration/test_monitor_run.py,
 # tests/unit/test_apricot_config.py).
-EXPERIMENTS = sorted(str(p.relative_to(CONF_DIR / "experiment").with_suffix("")) for p in (CONF_DIR / "experiment" / "deepeutaxy").rglob("*.yaml"))
+EXPERIMENTS = sorted(
+    str(p.relative_to(CONF_DIR / "experiment").with_suffix(""))
+    for p in (CONF_DIR / "experiment" / "deepeutaxy").rglob("*.yaml")
+)
 
 
 @pytest.mark.parametrize("profile", ["full", "quick"])
@@ -117,9 +126,13 @@ EXPERIMENTS = sorted(str(p.relative_to(CONF_DIR / "experiment").with_suffix(""))
 def test_every_experiment_composes_with_each_strategy(experiment, profile, tmp_path):
     """Each table cell's config composes, passes the rules, and pins the paper's settings."""
     assert len(EXPERIMENTS) == 8
-    strategies = ["spl", "deepeutaxy", "spl_deepeutaxy"] if "table_vii" in experiment else ["baseline", "spl", "deepeutaxy"]
+    strategies = (
+        ["spl", "deepeutaxy", "spl_deepeutaxy"] if "table_vii" in experiment else ["baseline", "spl", "deepeutaxy"]
+    )
     for strategy in strategies:
-        cfg = compose_train([f"experiment={experiment}", f"profile={profile}", f"strategy={strategy}", "seed=3"], tmp_path)
+        cfg = compose_train(
+            [f"experiment={experiment}", f"profile={profile}", f"strategy={strategy}", "seed=3"], tmp_path
+        )
         check_config(cfg)
         resolved = OmegaConf.to_container(cfg, resolve=True)
         row = experiment.split("/")[-1]
@@ -129,6 +142,10 @@ def test_every_experiment_composes_with_each_strategy(experiment, profile, tmp_p
         epochs = (50 if "table_vii" in experiment else 200) if profile == "full" else 5
         assert resolved["trainer"]["max_epochs"] == epochs
         if "iter_count" in resolved["strategy"]:
-            assert resolved["strategy"]["iter_count"] == (2 if profile == "quick" else 5 if row in ("cnn1", "lenet5") else 10)
+            assert resolved["strategy"]["iter_count"] == (
+                2 if profile == "quick" else 5 if row in ("cnn1", "lenet5") else 10
+            )
         if "table_vii" in experiment:
-            assert resolved["init_from"].endswith(f"deepeutaxy_table_iv_{profile}/{row}_spl_paper_seed3/checkpoints/last.ckpt")
+            assert resolved["init_from"].endswith(
+                f"deepeutaxy_table_iv_{profile}/{row}_spl_paper_seed3/checkpoints/last.ckpt"
+            )

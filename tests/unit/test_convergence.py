@@ -1,7 +1,5 @@
 """Eq. 12 convergence: first epoch with gradient norm <= epsilon, both readings."""
 
-
-
 from trainfix.training.callbacks.convergence import first_converged_epoch
 
 

@@ -19,7 +19,9 @@ def test_missing_data_root_skips_outside_ci(tmp_path, monkeypatch):
 def test_missing_data_root_fails_under_ci(tmp_path, monkeypatch, ci):
     monkeypatch.setenv("TRAINFIX_DATA_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("CI", ci)
-    with pytest.raises(pytest.fail.Exception, match=rf"CI={ci}: real data not found: .*nowhere/MNIST/raw does not exist"):
+    with pytest.raises(
+        pytest.fail.Exception, match=rf"CI={ci}: real data not found: .*nowhere/MNIST/raw does not exist"
+    ):
         require_data_root()
 
 

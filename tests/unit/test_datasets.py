@@ -37,7 +37,10 @@ def cifar_root(data_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def debian_fashion() -> Path:
     if not (readers.DEBIAN_FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"Debian's Fashion-MNIST is not installed at {readers.DEBIAN_FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)")
+        pytest.skip(
+            f"Debian's Fashion-MNIST is not installed at {readers.DEBIAN_FASHION_MNIST_DIR} (apt-get install "
+            "dataset-fashion-mnist)"
+        )
     return readers.DEBIAN_FASHION_MNIST_DIR
 
 
@@ -76,7 +79,9 @@ def test_mnist_train_is_the_official_file(data_dir):
     assert split.labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert torch.bincount(split.labels).tolist() == MNIST_TRAIN_HISTOGRAM
     mean, std = split.channel_stats()
-    assert mean == pytest.approx(DATASETS["mnist"].mean, abs=5e-5) and std == pytest.approx(DATASETS["mnist"].std, abs=5e-5)
+    assert mean == pytest.approx(DATASETS["mnist"].mean, abs=5e-5) and std == pytest.approx(
+        DATASETS["mnist"].std, abs=5e-5
+    )
 
 
 def test_mnist_test_split(data_dir):
@@ -200,7 +205,10 @@ def write_cifar100(root: Path, rng: np.random.Generator) -> dict[str, dict]:
         content["data"][0, 0], content["data"][0, 1] = 0, 255
         (base / split).write_bytes(pickle.dumps(content))
         written[split] = content
-    meta = {"fine_label_names": [f"fine_{i:02d}" for i in range(100)], "coarse_label_names": [f"coarse_{i}" for i in range(20)]}
+    meta = {
+        "fine_label_names": [f"fine_{i:02d}" for i in range(100)],
+        "coarse_label_names": [f"coarse_{i}" for i in range(20)],
+    }
     (base / "meta").write_bytes(pickle.dumps(meta))
     return written
 
@@ -225,7 +233,10 @@ def test_missing_cifar100_lists_the_files(tmp_path):
     with pytest.raises(DatasetMissingError) as missing:
         load_split("cifar100", tmp_path, train=False)
     message = str(missing.value)
-    assert str(tmp_path / "cifar-100-python" / "test") in message and str(tmp_path / "cifar-100-python" / "meta") in message
+    assert (
+        str(tmp_path / "cifar-100-python" / "test") in message
+        and str(tmp_path / "cifar-100-python" / "meta") in message
+    )
 
 
 def write_svhn(path: Path, digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -247,7 +258,9 @@ def test_svhn_maps_label_10_to_digit_0(tmp_path):
     assert_pixels(split, len(digits), (3, 32, 32))
     assert split.labels.tolist() == digits.tolist()
     assert split.classes == [str(d) for d in range(10)]
-    assert torch.equal(split.images[4], torch.from_numpy(images[..., 4].transpose(2, 0, 1).copy()))  # H, W, C -> C, H, W
+    assert torch.equal(
+        split.images[4], torch.from_numpy(images[..., 4].transpose(2, 0, 1).copy())
+    )  # H, W, C -> C, H, W
 
 
 def test_svhn_missing_with_failed_download_says_why(tmp_path, monkeypatch):
@@ -265,7 +278,9 @@ def test_svhn_missing_with_failed_download_says_why(tmp_path, monkeypatch):
 
 
 # -------------------------------------------------------------------------------- image folders
-def write_folder(root: Path, sizes: dict[str, tuple[int, int]], count: int = 3, mode: str = "RGB", seed: int = 0) -> dict[str, list[np.ndarray]]:
+def write_folder(
+    root: Path, sizes: dict[str, tuple[int, int]], count: int = 3, mode: str = "RGB", seed: int = 0
+) -> dict[str, list[np.ndarray]]:
     """<root>/{train,test}/<class>/NN.png, lossless PNGs of the given (height, width) per class."""
     rng = np.random.default_rng(seed)
     written: dict[str, list[np.ndarray]] = {}
@@ -318,7 +333,9 @@ def test_image_folder_replaces_an_unreadable_cache(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="trainfix.data"):
         again = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache)
     assert torch.equal(again.images, first.images) and f"ignoring unreadable cache {cached}" in caplog.text
-    assert torch.equal(load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache).images, first.images)
+    assert torch.equal(
+        load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=cache).images, first.images
+    )
     assert cached.read_bytes() != b"not a torch file"  # decoded again and written back
 
 
@@ -380,9 +397,15 @@ def test_image_folder_mixing_gray_and_rgb_converts_both_splits_to_the_majority_m
     with Image.open(folder / "train" / "a" / "colour.png") as image:
         luma = np.array(image.convert("L"))  # Pillow's own RGB -> L
     assert torch.equal(train.images[3, 0], torch.from_numpy(luma))  # a/0, a/1, a/2, a/colour, b/...
-    assert torch.equal(train.images[0, 0], torch.from_numpy(write_image(tmp_path / "x.png", "L", seed=0)))  # gray kept as is
+    assert torch.equal(
+        train.images[0, 0], torch.from_numpy(write_image(tmp_path / "x.png", "L", seed=0))
+    )  # gray kept as is
     warnings_ = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings_) == 1 and "converted 1 of 7 images from RGB to L" in warnings_[0] and "a/colour.png" in warnings_[0]
+    assert (
+        len(warnings_) == 1
+        and "converted 1 of 7 images from RGB to L" in warnings_[0]
+        and "a/colour.png" in warnings_[0]
+    )
 
     # From the cache: the same pixels, and the same warning.
     caplog.clear()
@@ -401,14 +424,19 @@ def test_image_folder_mixing_gray_and_rgb_converts_both_splits_to_the_majority_m
     assert train.images.shape == (8, 3, 5, 5) and test.images.shape == (20, 3, 5, 5)
     gray = write_image(tmp_path / "y.png", "L", seed=0)
     assert all(torch.equal(train.images[0, c], torch.from_numpy(gray)) for c in range(3))  # band repeated
-    assert "converted 6 of 8 images from L to RGB" in caplog.text and "converted 6 of 20 images from L to RGB" in caplog.text
+    assert (
+        "converted 6 of 8 images from L to RGB" in caplog.text
+        and "converted 6 of 20 images from L to RGB" in caplog.text
+    )
     assert "a/0.png, a/1.png, a/2.png, b/0.png, b/1.png, ..." in caplog.text  # the first five, then "..."
 
 
 def test_image_folder_with_mixed_sizes_is_an_error_unless_resized(tmp_path):
     folder = tmp_path / "mixed"
     write_folder(folder, {"big": (10, 12), "small": (6, 8)}, count=2)
-    with pytest.raises(DatasetFormatError, match=r"2 different sizes .*10x12 \(2 files.*6x8 \(2 files.*resize=\(height, width\)"):
+    with pytest.raises(
+        DatasetFormatError, match=r"2 different sizes .*10x12 \(2 files.*6x8 \(2 files.*resize=\(height, width\)"
+    ):
         load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=tmp_path / "cache")
     split = load_split("image_folder", tmp_path, train=True, folder=folder, cache_dir=tmp_path / "cache", resize=(6, 8))
     assert split.images.shape == (4, 3, 6, 8)
@@ -457,12 +485,16 @@ def test_cifar10_jpeg_full_copy(jpeg_root, tmp_path):
     test = load_split("cifar10_jpeg", jpeg_root, train=False, cache_dir=tmp_path)
     assert_pixels(train, 50_000, (3, 32, 32))
     assert_pixels(test, 10_000, (3, 32, 32))
-    assert torch.bincount(train.labels).tolist() == [5_000] * 10 and torch.bincount(test.labels).tolist() == [1_000] * 10
+    assert (
+        torch.bincount(train.labels).tolist() == [5_000] * 10 and torch.bincount(test.labels).tolist() == [1_000] * 10
+    )
     assert tuple(train.classes) == CIFAR10_CLASSES and not train.official and not test.official
     mean, std = train.channel_stats()
     spec = DATASETS["cifar10_jpeg"]
     assert mean == pytest.approx(spec.mean, abs=5e-5) and std == pytest.approx(spec.std, abs=5e-5)
-    assert std == pytest.approx((0.245, 0.243, 0.261), abs=5e-4)  # README: a little below the official 0.247/0.244/0.262
+    assert std == pytest.approx(
+        (0.245, 0.243, 0.261), abs=5e-4
+    )  # README: a little below the official 0.247/0.244/0.262
 
 
 def test_svhn_train_extra_concatenates_train_then_extra(tmp_path):
@@ -476,7 +508,11 @@ def test_svhn_train_extra_concatenates_train_then_extra(tmp_path):
     with pytest.warns(NonOfficialDataWarning):
         split = load_split("svhn", tmp_path, train=True, extra=True, accept_nonofficial=True)
     assert_pixels(split, 5, (3, 32, 32))
-    assert split.labels.tolist() == [0, 1, 2, 9, 0] and "extra_32x32.mat" in split.source and "train_32x32.mat" in split.source
+    assert (
+        split.labels.tolist() == [0, 1, 2, 9, 0]
+        and "extra_32x32.mat" in split.source
+        and "train_32x32.mat" in split.source
+    )
     assert torch.equal(split.images[3], torch.from_numpy(extra[..., 0].transpose(2, 0, 1).copy()))
     assert torch.equal(split.images[2], torch.from_numpy(train[..., 2].transpose(2, 0, 1).copy()))
     with pytest.warns(NonOfficialDataWarning):
@@ -486,7 +522,9 @@ def test_svhn_train_extra_concatenates_train_then_extra(tmp_path):
 def test_svhn_train_extra_missing_names_both_files_and_is_svhn_only(tmp_path):
     with pytest.raises(DatasetMissingError) as missing:
         load_split("svhn", tmp_path, train=True, extra=True)
-    assert str(tmp_path / "train_32x32.mat") in str(missing.value) and str(tmp_path / "extra_32x32.mat") in str(missing.value)
+    assert str(tmp_path / "train_32x32.mat") in str(missing.value) and str(tmp_path / "extra_32x32.mat") in str(
+        missing.value
+    )
     with pytest.raises(DatasetMissingError) as test_split:  # the test split is the test split
         load_split("svhn", tmp_path, train=False, extra=True)
     assert "test_32x32.mat" in str(test_split.value) and "extra_32x32.mat" not in str(test_split.value)

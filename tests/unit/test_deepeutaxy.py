@@ -98,7 +98,9 @@ def test_zero_tensor_is_skipped_as_scipy_nan_in_the_authors_distance():
             d = distance.cosine(a.double().flatten().numpy(), b.double().flatten().numpy())
             if not np.isnan(d):
                 code_sum += d
-    assert code_sum == pytest.approx(distance.cosine(params[0].double().flatten().numpy(), grads[0].double().flatten().numpy()))
+    assert code_sum == pytest.approx(
+        distance.cosine(params[0].double().flatten().numpy(), grads[0].double().flatten().numpy())
+    )
     assert float(similarity(params, grads, distance=True)) == pytest.approx(code_sum, rel=1e-12)
     cos0 = float(F.cosine_similarity(params[0].flatten(), grads[0].flatten(), dim=0))
     assert float(similarity(params, grads)) == pytest.approx(cos0, rel=1e-6)
@@ -112,9 +114,13 @@ def test_table_vii_spl_de_refresh_interval_follows_the_variant(tmp_path, variant
 
     from tests.conftest import compose_train
 
-    cfg = compose_train(["experiment=deepeutaxy/table_vii/resnet32", "strategy=spl_deepeutaxy", f"variant={variant}"], tmp_path)
+    cfg = compose_train(
+        ["experiment=deepeutaxy/table_vii/resnet32", "strategy=spl_deepeutaxy", f"variant={variant}"], tmp_path
+    )
     strategy = instantiate(cfg.strategy)
     assert isinstance(strategy, SelfPacedDeepEutaxy) and strategy.iter_count == expected
     assert strategy.variant == variant
-    cfg = compose_train(["experiment=deepeutaxy/table_vii/resnet20", "strategy=deepeutaxy", f"variant={variant}"], tmp_path)
+    cfg = compose_train(
+        ["experiment=deepeutaxy/table_vii/resnet20", "strategy=deepeutaxy", f"variant={variant}"], tmp_path
+    )
     assert instantiate(cfg.strategy).iter_count == 10

@@ -22,7 +22,7 @@ import pytest
 from scipy import stats
 
 from trainfix.results.__main__ import main
-from trainfix.results.collect import collect_runs, RunsInputError
+from trainfix.results.collect import RunsInputError, collect_runs
 from trainfix.results.papers.deepeutaxy import (
     build_table_iv,
     build_table_v,
@@ -31,9 +31,9 @@ from trainfix.results.papers.deepeutaxy import (
     seed_values,
     table_iv_values,
 )
-from trainfix.results.papers.deepeutaxy_table_vii import build_table_vii
 from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_curves
 from trainfix.results.papers.deepeutaxy_runs import collect_de_runs
+from trainfix.results.papers.deepeutaxy_table_vii import build_table_vii
 
 TARGETS = {
     "BL": "trainfix.strategies.baseline.Baseline",
@@ -48,31 +48,61 @@ def norms(n: int, *hits: int) -> list[float]:
     return [HIT if i in hits else NOT_YET for i in range(n)]
 
 
-def metrics(train_eval_acc: list[float] | None, test_acc: list[float], grad_last: list[float],
-            grad_mean: list[float] | None = None, train_acc: list[float] | None = None, first_epoch: int = 0) -> pd.DataFrame:
+def metrics(
+    train_eval_acc: list[float] | None,
+    test_acc: list[float],
+    grad_last: list[float],
+    grad_mean: list[float] | None = None,
+    train_acc: list[float] | None = None,
+    first_epoch: int = 0,
+) -> pd.DataFrame:
     n = len(test_acc)
-    running = train_acc if train_acc is not None else [a - 0.1 for a in train_eval_acc]  # differs from train_eval_acc on purpose
-    frame = pd.DataFrame({
-        "epoch": range(first_epoch, first_epoch + n), "global_step": [60 * (i + 1) for i in range(n)],
-        "train_loss": [1 - a for a in running], "train_acc": running,
-        "test_loss": [1 - a for a in test_acc], "test_acc": test_acc, "lr": 0.1,
-        "grad_norm_mean": grad_mean if grad_mean is not None else [1.0] * n, "grad_norm_last": grad_last,
-        "epoch_time_s": 1.0, "samples_seen": [60000 * (i + 1) for i in range(n)], "eval_time_s": 0.1,
-    })
+    running = (
+        train_acc if train_acc is not None else [a - 0.1 for a in train_eval_acc]
+    )  # differs from train_eval_acc on purpose
+    frame = pd.DataFrame(
+        {
+            "epoch": range(first_epoch, first_epoch + n),
+            "global_step": [60 * (i + 1) for i in range(n)],
+            "train_loss": [1 - a for a in running],
+            "train_acc": running,
+            "test_loss": [1 - a for a in test_acc],
+            "test_acc": test_acc,
+            "lr": 0.1,
+            "grad_norm_mean": grad_mean if grad_mean is not None else [1.0] * n,
+            "grad_norm_last": grad_last,
+            "epoch_time_s": 1.0,
+            "samples_seen": [60000 * (i + 1) for i in range(n)],
+            "eval_time_s": 0.1,
+        }
+    )
     if train_eval_acc is not None:
         frame["train_eval_acc"] = train_eval_acc
         frame["train_eval_loss"] = [1 - a for a in train_eval_acc]
     return frame
 
 
-def write_run(root: Path, name: str, model: str, strategy: str, seed: int, status: str = "finished",
-              frame: pd.DataFrame | None = None, error: str | None = None, role: str | None = None,
-              init_from: str | None = None) -> None:
+def write_run(
+    root: Path,
+    name: str,
+    model: str,
+    strategy: str,
+    seed: int,
+    status: str = "finished",
+    frame: pd.DataFrame | None = None,
+    error: str | None = None,
+    role: str | None = None,
+    init_from: str | None = None,
+) -> None:
     folder = root / name
     folder.mkdir(parents=True)
     config = {
-        "seed": seed, "profile": "quick", "model": {"name": model}, "scheduler": {"scheduler": None},
-        "strategy": {"_target_": TARGETS[strategy], "variant": "paper"}, "convergence": {"epsilon": 0.01, "reading": "last"},
+        "seed": seed,
+        "profile": "quick",
+        "model": {"name": model},
+        "scheduler": {"scheduler": None},
+        "strategy": {"_target_": TARGETS[strategy], "variant": "paper"},
+        "convergence": {"epsilon": 0.01, "reading": "last"},
     }
     if role is not None:
         config["table_vii_role"] = role
@@ -92,37 +122,95 @@ def write_run(root: Path, name: str, model: str, strategy: str, seed: int, statu
 def multirun(tmp_path: Path) -> Path:
     root = tmp_path / "multirun" / "deepeutaxy_table_iv"
     n = 12
-    write_run(root, "cnn1_bl_0", "cnn1", "BL", 0, frame=metrics(
-        [0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.91, 0.92, 0.96, 0.95, 0.95, 0.94],
-        [0.40, 0.50, 0.60, 0.70, 0.75, 0.80, 0.82, 0.81, 0.80, 0.80, 0.79, 0.78],
-        norms(n, 5, 8), grad_mean=norms(n, 7)))
-    write_run(root, "cnn1_bl_1", "cnn1", "BL", 1, frame=metrics(
-        [0.40, 0.55, 0.65, 0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.93, 0.94, 0.94],
-        [0.45, 0.55, 0.65, 0.72, 0.76, 0.78, 0.79, 0.80, 0.80, 0.79, 0.78, 0.77],
-        norms(n, 3)))
-    write_run(root, "cnn1_spl_0", "cnn1", "SPL", 0, frame=metrics(
-        [0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.91, 0.92, 0.93],
-        [0.50, 0.60, 0.70, 0.80, 0.82, 0.83, 0.83, 0.84, 0.84, 0.84, 0.84, 0.83],
-        norms(n)))
-    write_run(root, "cnn1_spl_1", "cnn1", "SPL", 1, frame=metrics(
-        [0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.92, 0.92],
-        [0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.82, 0.83, 0.83, 0.83, 0.83],
-        norms(n)))
-    write_run(root, "cnn1_de_0", "cnn1", "DE", 0, frame=metrics(
-        [0.60, 0.80, 0.90, 0.95, 0.97, 0.98, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99],
-        [0.60, 0.70, 0.75, 0.78, 0.81, 0.84, 0.85, 0.85, 0.84, 0.84, 0.84, 0.84],
-        norms(n, 1)))
+    write_run(
+        root,
+        "cnn1_bl_0",
+        "cnn1",
+        "BL",
+        0,
+        frame=metrics(
+            [0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.91, 0.92, 0.96, 0.95, 0.95, 0.94],
+            [0.40, 0.50, 0.60, 0.70, 0.75, 0.80, 0.82, 0.81, 0.80, 0.80, 0.79, 0.78],
+            norms(n, 5, 8),
+            grad_mean=norms(n, 7),
+        ),
+    )
+    write_run(
+        root,
+        "cnn1_bl_1",
+        "cnn1",
+        "BL",
+        1,
+        frame=metrics(
+            [0.40, 0.55, 0.65, 0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.93, 0.94, 0.94],
+            [0.45, 0.55, 0.65, 0.72, 0.76, 0.78, 0.79, 0.80, 0.80, 0.79, 0.78, 0.77],
+            norms(n, 3),
+        ),
+    )
+    write_run(
+        root,
+        "cnn1_spl_0",
+        "cnn1",
+        "SPL",
+        0,
+        frame=metrics(
+            [0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.91, 0.92, 0.93],
+            [0.50, 0.60, 0.70, 0.80, 0.82, 0.83, 0.83, 0.84, 0.84, 0.84, 0.84, 0.83],
+            norms(n),
+        ),
+    )
+    write_run(
+        root,
+        "cnn1_spl_1",
+        "cnn1",
+        "SPL",
+        1,
+        frame=metrics(
+            [0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.92, 0.92],
+            [0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.82, 0.83, 0.83, 0.83, 0.83],
+            norms(n),
+        ),
+    )
+    write_run(
+        root,
+        "cnn1_de_0",
+        "cnn1",
+        "DE",
+        0,
+        frame=metrics(
+            [0.60, 0.80, 0.90, 0.95, 0.97, 0.98, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99],
+            [0.60, 0.70, 0.75, 0.78, 0.81, 0.84, 0.85, 0.85, 0.84, 0.84, 0.84, 0.84],
+            norms(n, 1),
+        ),
+    )
     diverged = metrics([0.99, 0.10, 0.10], [0.99, 0.10, 0.10], norms(3, 0))  # high numbers that must not count
     diverged.loc[2, "train_loss"] = math.nan
     write_run(root, "cnn1_de_1", "cnn1", "DE", 1, status="diverged", frame=diverged)
     for seed in (0, 1):
-        write_run(root, f"lenet5_bl_{seed}", "lenet5", "BL", seed, status="failed",
-                  error="DatasetMissingError: MNIST files not found in data/MNIST/raw: train-images-idx3-ubyte.gz ...")
+        write_run(
+            root,
+            f"lenet5_bl_{seed}",
+            "lenet5",
+            "BL",
+            seed,
+            status="failed",
+            error="DatasetMissingError: MNIST files not found in data/MNIST/raw: train-images-idx3-ubyte.gz ...",
+        )
     no_step_first = metrics(None, [0.60, 0.80, 0.85], norms(3, 2), train_acc=[0.50, 0.70, 0.90])
-    no_step_first.loc[0, ["grad_norm_last", "grad_norm_mean", "samples_seen"]] = 0  # SPL selected nothing: no step, norm 0
+    no_step_first.loc[0, ["grad_norm_last", "grad_norm_mean", "samples_seen"]] = (
+        0  # SPL selected nothing: no step, norm 0
+    )
     write_run(root, "lenet5_spl_0", "lenet5", "SPL", 0, frame=no_step_first)
-    write_run(root, "lenet5_spl_1", "lenet5", "SPL", 1, status="failed", error="RuntimeError: boom",
-              frame=metrics([0.99, 0.99], [0.99, 0.99], norms(2, 0)))
+    write_run(
+        root,
+        "lenet5_spl_1",
+        "lenet5",
+        "SPL",
+        1,
+        status="failed",
+        error="RuntimeError: boom",
+        frame=metrics([0.99, 0.99], [0.99, 0.99], norms(2, 0)),
+    )
     (root / "junk").mkdir()
     (root / "junk" / "run.json").write_text("{not json")
     return root
@@ -131,16 +219,62 @@ def multirun(tmp_path: Path) -> Path:
 @pytest.fixture
 def table_vii_runs(tmp_path: Path) -> tuple[Path, Path]:
     base, vii = tmp_path / "base", tmp_path / "vii"
-    write_run(base, "r20_spl_0", "resnet20", "SPL", 0, frame=metrics([0.85, 0.88, 0.90, 0.89], [0.70, 0.71, 0.72, 0.71], norms(4)))
-    write_run(base, "r20_spl_1", "resnet20", "SPL", 1, frame=metrics([0.86, 0.89, 0.91, 0.90], [0.69, 0.70, 0.70, 0.68], norms(4)))
+    write_run(
+        base,
+        "r20_spl_0",
+        "resnet20",
+        "SPL",
+        0,
+        frame=metrics([0.85, 0.88, 0.90, 0.89], [0.70, 0.71, 0.72, 0.71], norms(4)),
+    )
+    write_run(
+        base,
+        "r20_spl_1",
+        "resnet20",
+        "SPL",
+        1,
+        frame=metrics([0.86, 0.89, 0.91, 0.90], [0.69, 0.70, 0.70, 0.68], norms(4)),
+    )
     write_run(base, "r20_bl_0", "resnet20", "BL", 0, frame=metrics([1.0] * 4, [0.9] * 4, norms(4, 0)))  # not a Base run
     for seed in (0, 1):
-        write_run(vii, f"spl_{seed}", "resnet20", "SPL", seed, role="spl", init_from=str(base / f"r20_spl_{seed}" / "checkpoints" / "last.ckpt"),
-                  frame=metrics([0.90, 0.91, 0.92, 0.91], [0.71, 0.72, 0.71, 0.70], norms(4), first_epoch=200))
+        write_run(
+            vii,
+            f"spl_{seed}",
+            "resnet20",
+            "SPL",
+            seed,
+            role="spl",
+            init_from=str(base / f"r20_spl_{seed}" / "checkpoints" / "last.ckpt"),
+            frame=metrics([0.90, 0.91, 0.92, 0.91], [0.71, 0.72, 0.71, 0.70], norms(4), first_epoch=200),
+        )
     # role "deepeutaxy": the strategy group name, as conf/experiment/deepeutaxy/table_vii writes it.
-    write_run(vii, "de_0", "resnet20", "DE", 0, role="deepeutaxy", frame=metrics([0.92, 0.95, 0.99, 1.0], [0.72, 0.73, 0.74, 0.74], norms(4, 2), first_epoch=200))
-    write_run(vii, "de_1", "resnet20", "DE", 1, role="de", frame=metrics([0.93, 0.97, 1.0, 1.0], [0.71, 0.73, 0.75, 0.74], norms(4, 0), first_epoch=200))
-    write_run(vii, "spl_de_0", "resnet20", "SPL+DE", 0, role="spl_de", frame=metrics([0.90, 0.93, 0.95, 0.97], [0.72, 0.72, 0.73, 0.74], norms(4, 3), first_epoch=200))
+    write_run(
+        vii,
+        "de_0",
+        "resnet20",
+        "DE",
+        0,
+        role="deepeutaxy",
+        frame=metrics([0.92, 0.95, 0.99, 1.0], [0.72, 0.73, 0.74, 0.74], norms(4, 2), first_epoch=200),
+    )
+    write_run(
+        vii,
+        "de_1",
+        "resnet20",
+        "DE",
+        1,
+        role="de",
+        frame=metrics([0.93, 0.97, 1.0, 1.0], [0.71, 0.73, 0.75, 0.74], norms(4, 0), first_epoch=200),
+    )
+    write_run(
+        vii,
+        "spl_de_0",
+        "resnet20",
+        "SPL+DE",
+        0,
+        role="spl_de",
+        frame=metrics([0.90, 0.93, 0.95, 0.97], [0.72, 0.72, 0.73, 0.74], norms(4, 3), first_epoch=200),
+    )
     write_run(vii, "spl_de_1", "resnet20", "SPL+DE", 1, role="spl_de", status="failed", error="RuntimeError: boom")
     return vii, base
 
@@ -157,7 +291,12 @@ def test_collect_reads_every_folder_and_survives_bad_ones(multirun: Path) -> Non
     columns = dict(zip(runs.runs["run_id"], runs.runs["train_acc_column"]))
     assert columns["cnn1_bl_0"] == "train_eval_acc" and columns["lenet5_spl_0"] == "train_acc"
     first = runs.metrics("cnn1_bl_0").iloc[0]
-    assert first["epoch_number"] == 1 and first["train_acc_used"] == 0.50 and first["row"] == "cnn1" and first["strategy"] == "BL"
+    assert (
+        first["epoch_number"] == 1
+        and first["train_acc_used"] == 0.50
+        and first["row"] == "cnn1"
+        and first["strategy"] == "BL"
+    )
 
 
 def test_collect_rejects_a_missing_or_empty_folder(tmp_path: Path) -> None:
@@ -173,7 +312,11 @@ def test_collect_reads_run_folders_linked_into_the_runs_folder(tmp_path: Path) -
     write_run(tmp_path / "real", "m", "lenet5", "BL", 0, frame=metrics([0.5], [0.5], norms(1)))
     (tmp_path / "linked").mkdir()
     (tmp_path / "linked" / "m").symlink_to(tmp_path / "real" / "m", target_is_directory=True)
-    assert collect_runs(tmp_path / "linked").runs["run_id"].tolist() == collect_runs(tmp_path / "real").runs["run_id"].tolist() == ["m"]
+    assert (
+        collect_runs(tmp_path / "linked").runs["run_id"].tolist()
+        == collect_runs(tmp_path / "real").runs["run_id"].tolist()
+        == ["m"]
+    )
 
 
 def test_row_from_model_and_cyclic_scheduler(tmp_path: Path) -> None:
@@ -215,7 +358,9 @@ def test_table_iv_cells(multirun: Path) -> None:
     assert lenet[("BL train acc", "paper")] == "99.09%"
     assert lenet[("BL test acc", "paper")] == "97.93%"
     assert lenet[("SPL train acc", "ours")] == "90.00% (1/2; 1 failed)"  # train_acc: no train_eval columns
-    assert lenet[("SPL epochs to converge", "ours")] == "3 (1/2; 1 failed)"  # epoch 1 made no step: its norm 0 does not count
+    assert (
+        lenet[("SPL epochs to converge", "ours")] == "3 (1/2; 1 failed)"
+    )  # epoch 1 made no step: its norm 0 does not count
     assert lenet[("DE test acc", "ours")] == "missing"
     assert lenet[("SPL train acc", "vs BL")] == "n/a"  # BL: data missing
     assert lenet[("DE epochs to converge", "ours")] == "missing"
@@ -308,8 +453,15 @@ def test_table_vii_leaves_a_dead_continuation_out(table_vii_runs: tuple[Path, Pa
     recorded, so the step readings decide) reads "chance level" and is named in the caption."""
     vii, base = table_vii_runs
     shutil.rmtree(vii / "spl_de_1")
-    write_run(vii, "spl_de_1", "resnet20", "SPL+DE", 1, role="spl_de",
-              frame=metrics([0.10, 0.10, 0.10, 0.10], [0.10] * 4, norms(4, 0, 1, 2, 3), first_epoch=200))
+    write_run(
+        vii,
+        "spl_de_1",
+        "resnet20",
+        "SPL+DE",
+        1,
+        role="spl_de",
+        frame=metrics([0.10, 0.10, 0.10, 0.10], [0.10] * 4, norms(4, 0, 1, 2, 3), first_epoch=200),
+    )
     table = build_table_vii(collect_runs(vii), collect_runs(base))
     assert table.loc["SPL+DE", ("ResNet-20 max train acc", "ours")] == "97.00% (1/2; 1 chance level)"
     assert "ResNet-20 SPL+DE seed 1 (max train 10.00%)" in "\n".join(table.attrs["caption"])
@@ -329,14 +481,21 @@ def test_paper_numbers_match_the_seed() -> None:
     assert vi["rows"]["cnn1"]["same_level_as_bl"]["SPL"] == 63.5
     assert vii["rows"]["de"]["resnet32"]["additional_epochs"] == 7
     assert vii["rows"]["spl"]["resnet20"]["additional_epochs"] == "failed"
-    assert [list(t["rows"]) for t in (iv, v, vi)] == [["cnn1", "lenet5", "resnet20", "resnet32", "mobilenetv2", "mobilenetv2_clr"]] * 3
+    assert [list(t["rows"]) for t in (iv, v, vi)] == [
+        ["cnn1", "lenet5", "resnet20", "resnet32", "mobilenetv2", "mobilenetv2_clr"]
+    ] * 3
 
 
 # --------------------------------------------------------------------------- Figure 3 and the CLI
 def test_figure_3_curves_mean_and_band(multirun: Path) -> None:
     curves = figure_3_curves(collect_runs(multirun)).set_index(["row", "strategy", "metric", "epoch_number"])
     first = curves.loc[("cnn1", "BL", "train_acc_used", 1)]
-    assert (first["mean"], first["low"], first["high"], first["seeds"]) == (pytest.approx(45.0), pytest.approx(40.0), pytest.approx(50.0), 2)
+    assert (first["mean"], first["low"], first["high"], first["seeds"]) == (
+        pytest.approx(45.0),
+        pytest.approx(40.0),
+        pytest.approx(50.0),
+        2,
+    )
     assert curves.loc[("cnn1", "DE", "test_acc", 1), "seeds"] == 1  # the diverged seed is left out
     assert ("lenet5", "BL", "test_acc", 1) not in curves.index  # data missing: nothing to plot
 
@@ -375,7 +534,13 @@ def test_cli_table_vii(table_vii_runs: tuple[Path, Path], tmp_path: Path, capsys
     out = tmp_path / "vii_out"
     assert main(["deepeutaxy", "--runs", str(vii), "--base-runs", str(base), "--out", str(out), "--table", "vii"]) == 0
     assert "Table VII (DeepEutaxy)" in capsys.readouterr().out
-    assert {p.name for p in out.iterdir()} == {"table_vii.md", "table_vii.csv", "table_vii.tex", "table_vii_values.csv", "report.html"}
+    assert {p.name for p in out.iterdir()} == {
+        "table_vii.md",
+        "table_vii.csv",
+        "table_vii.tex",
+        "table_vii_values.csv",
+        "report.html",
+    }
     # Without --base-runs the Base runs are found through the runs' init_from; --table all builds VII only.
     out_all = tmp_path / "vii_all"
     assert main(["deepeutaxy", "--runs", str(vii), "--out", str(out_all)]) == 0
@@ -401,13 +566,30 @@ def test_code_train_measure_uses_fit_history_for_de_only(tmp_path):
 
     import pandas as pd
 
-    for strategy, target in (("bl", "trainfix.strategies.baseline.Baseline"), ("de", "trainfix.strategies.deepeutaxy.DeepEutaxy")):
+    for strategy, target in (
+        ("bl", "trainfix.strategies.baseline.Baseline"),
+        ("de", "trainfix.strategies.deepeutaxy.DeepEutaxy"),
+    ):
         folder = tmp_path / f"lenet5_{strategy}_seed0"
         folder.mkdir()
-        config = {"model": {"name": "lenet5"}, "strategy": {"_target_": target, "variant": "authors_code"}, "experiment_row": "lenet5"}
+        config = {
+            "model": {"name": "lenet5"},
+            "strategy": {"_target_": target, "variant": "authors_code"},
+            "experiment_row": "lenet5",
+        }
         (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": 0, "config": config}))
-        pd.DataFrame({"epoch": [0], "train_acc": [0.5], "train_eval_acc": [0.9], "train_loss": [1.0], "train_eval_loss": [0.3],
-                      "test_acc": [0.8], "grad_norm_last": [1.0], "samples_seen": [10]}).to_csv(folder / "metrics.csv", index=False)
+        pd.DataFrame(
+            {
+                "epoch": [0],
+                "train_acc": [0.5],
+                "train_eval_acc": [0.9],
+                "train_loss": [1.0],
+                "train_eval_loss": [0.3],
+                "test_acc": [0.8],
+                "grad_norm_last": [1.0],
+                "samples_seen": [10],
+            }
+        ).to_csv(folder / "metrics.csv", index=False)
     same = collect_de_runs(tmp_path).epochs.set_index("strategy")["train_acc_used"]
     code = collect_de_runs(tmp_path, "code").epochs.set_index("strategy")["train_acc_used"]
     assert same.to_dict() == {"BL": 0.9, "DE": 0.9}
@@ -496,13 +678,17 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     assert counted.loc["LeNet-5", ("BL epochs to converge", "ours")] == "2.5 ± 2.12 (n=2)"  # (4 + 1) / 2
     caption = "\n".join(counted.attrs["caption"])
     assert "counted in the cells as any finished run" in caption
-    assert "Eq. 12 met at chance level" in caption and "LeNet-5 BL seed 1: epoch 1, train 11.24%, test 11.35%" in caption
+    assert (
+        "Eq. 12 met at chance level" in caption and "LeNet-5 BL seed 1: epoch 1, train 11.24%, test 11.35%" in caption
+    )
     assert "seed 0" not in caption.split("Eq. 12 met at chance level")[1]  # BL seed 0 converged at 90 %: not named
 
     # Table V: BL's level is seed 0's maximum alone (96 %), not (96 + 11.24) / 2 = 53.62 %.
     table_v = build_table_v(runs).loc["LeNet-5"]
     assert table_v[("BL max train acc", "ours")] == "96.00% (1/2; 1 chance level)"
-    assert table_v[("SPL same level as BL (B)", "ours")] == "1 not reached, 1 missing"  # SPL seed 0 tops out at 95 % < 96 %
+    assert (
+        table_v[("SPL same level as BL (B)", "ours")] == "1 not reached, 1 missing"
+    )  # SPL seed 0 tops out at 95 % < 96 %
     counted_v = build_table_v(runs, chance_level="count")
     assert counted_v.loc["LeNet-5", ("BL max train acc", "ours")] == "53.62% ± 59.93 (n=2)"
     assert "53.62%" not in "\n".join(build_table_v(runs).attrs["caption"])
@@ -537,8 +723,9 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
 
 def test_per_seed_table_against_hand_computed_cells(tmp_path: Path) -> None:
     root = dead_seed_runs(tmp_path / "runs")
-    write_run(root, "lenet5_de_0", "lenet5", "DE", 0, status="running",
-              frame=metrics([0.50, 0.97], [0.50, 0.92], norms(2, 1)))  # unfinished: shown so far, not counted
+    write_run(
+        root, "lenet5_de_0", "lenet5", "DE", 0, status="running", frame=metrics([0.50, 0.97], [0.50, 0.92], norms(2, 1))
+    )  # unfinished: shown so far, not counted
     seeds = seed_values(collect_runs(root)).set_index(["Strategy", "Seed"])
     bl0 = seeds.loc[("BL", 0)]
     assert bl0["status"] == "finished" and bl0["epochs"] == "6"
@@ -552,19 +739,27 @@ def test_per_seed_table_against_hand_computed_cells(tmp_path: Path) -> None:
     spl = seeds.loc[("SPL", 0)]
     assert (spl["Eq. 12 epoch (full)"], spl["Eq. 12 epoch (last)"]) == ("5", "2")
     assert (spl["train acc at Eq. 12"], spl["SPL selected at Eq. 12"]) == ("90.00%", "100.00%")
-    assert (spl["first epoch at BL's train level"], spl["first epoch at BL's test level"]) == ("not reached", "not reached")
+    assert (spl["first epoch at BL's train level"], spl["first epoch at BL's test level"]) == (
+        "not reached",
+        "not reached",
+    )
     de = seeds.loc[("DE", 0)]
     assert de["status"] == "running (epoch 2 so far)" and de["max train acc (epoch)"] == "97.00% (2)"
     assert de["first epoch at BL's train level"] == "2"  # 97 % >= 96 %
     assert seeds.loc[("SPL", 1), "status"] == "missing"
     counted = seed_values(collect_runs(root), chance_level="count").set_index(["Strategy", "Seed"])
     assert counted.loc[("BL", 1), "note"] == "at chance level: counted in the tables"
-    assert counted.loc[("BL", 0), "first epoch at BL's train level"] == "2"  # level (96 + 11.24) / 2 = 53.62 %: 70 % at epoch 2
+    assert (
+        counted.loc[("BL", 0), "first epoch at BL's train level"] == "2"
+    )  # level (96 + 11.24) / 2 = 53.62 %: 70 % at epoch 2
 
 
 def test_auto_reading_falls_back_to_last_without_grad_norm_full(multirun: Path) -> None:
     caption = "\n".join(build_table_iv(collect_runs(multirun)).attrs["caption"])
-    assert "reading 'last' (auto: grad_norm_full recorded by 0 of 6 finished runs (convergence.full_gradient=false))" in caption
+    assert (
+        "reading 'last' (auto: grad_norm_full recorded by 0 of 6 finished runs (convergence.full_gradient=false))"
+        in caption
+    )
 
 
 def test_tables_v_vi_captions_state_averaging_and_seeds_reaching_bl(multirun: Path) -> None:
@@ -572,12 +767,16 @@ def test_tables_v_vi_captions_state_averaging_and_seeds_reaching_bl(multirun: Pa
     assert "BL's level = the mean over BL seeds of each seed's maximum train accuracy" in caption
     assert "over the seeds that reach that level" in caption
     assert "CNN1 SPL (B): 0 of 2 seeds reached BL's level 95.00% (2 not reached)." in caption
-    assert "CNN1 DE (C): 1 of 2 seeds reached BL's level 95.00% (1 diverged)." in caption  # why the other seed has no number
+    assert (
+        "CNN1 DE (C): 1 of 2 seeds reached BL's level 95.00% (1 diverged)." in caption
+    )  # why the other seed has no number
     caption = "\n".join(build_table_vi(collect_runs(multirun)).attrs["caption"])
     assert "maximum test accuracy" in caption and "CNN1 SPL (B): 2 of 2 seeds reached BL's level 81.00%." in caption
 
 
-def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(table_vii_runs: tuple[Path, Path]) -> None:
+def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(
+    table_vii_runs: tuple[Path, Path],
+) -> None:
     """The code continues SPL with SPL+DE.py -u 0 (fit history); Base (SPL.py) used evaluate; the
     code has no DE continuation, so the authors_code DE row is flagged."""
     vii, base = table_vii_runs
@@ -600,8 +799,9 @@ def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(ta
     assert any("no DE continuation for Table VII" in line for line in table.attrs["caption"])
 
 
-def test_a_cell_refuses_seeds_of_different_configurations(multirun: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_cell_refuses_seeds_of_different_configurations(
+    multirun: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The protocol check covers the training recipe; a strategy option is not part of it, so two
     finished seeds of one cell that differ in one (here SPL's lambda0) must not be averaged."""
     before = build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")]
@@ -616,8 +816,11 @@ def test_a_cell_refuses_seeds_of_different_configurations(multirun: Path, tmp_pa
     set_lambda0("cnn1_spl_1", 0.5)
     assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
     set_lambda0("cnn1_spl_0", 0.25)
-    with pytest.raises(ValueError, match=r"row cnn1, SPL: finished runs under .* differ in 1 key\(s\) besides the seed "
-                                         r"\(strategy\.lambda0: 0\.25 \(cnn1_spl_0\) vs 0\.5 \(cnn1_spl_1\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"row cnn1, SPL: finished runs under .* differ in 1 key\(s\) besides the seed "
+        r"\(strategy\.lambda0: 0\.25 \(cnn1_spl_0\) vs 0\.5 \(cnn1_spl_1\)\)",
+    ):
         build_table_iv(collect_runs(multirun))
     with pytest.raises(ValueError, match="strategy.lambda0"):
         build_table_v(collect_runs(multirun))
@@ -640,5 +843,8 @@ def test_a_key_added_since_is_compared_at_what_older_runs_did(multirun: Path) ->
         path.write_text(json.dumps(record))
         if value == 0.0:
             assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
-    with pytest.raises(ValueError, match=r"row cnn1, SPL: .*optimizer\.initial_accumulator_value: 0 \(cnn1_spl_0\) vs 0\.1 \(cnn1_spl_1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"row cnn1, SPL: .*optimizer\.initial_accumulator_value: 0 \(cnn1_spl_0\) vs 0\.1 \(cnn1_spl_1\)",
+    ):
         build_table_iv(collect_runs(multirun))

@@ -60,13 +60,21 @@ def _run(folder: Path, name: str, *, commit: str, dirty: bool, seed: int, start:
     run.mkdir(parents=True)
     (run / "metrics.csv").write_text("epoch,test_acc\n0,0.5\n")
     (run / "overrides.yaml").write_text(f"- seed={seed}\n- strategy=leap\n")
-    (run / "run.json").write_text(json.dumps({
-        "status": "finished", "seed": seed, "epochs_completed": 1, "start_time": start, "end_time": end,
-        "code": {"git_commit": commit, "git_dirty": dirty},
-        "host": {"device": "cpu", "cpu_threads": 1, "hostname": "vm", "platform": "Linux"},
-        "versions": {"torch": "2.14.1"},
-        "attempts": [{"start": start, "end": end, "outcome": "finished"}],
-    }))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "status": "finished",
+                "seed": seed,
+                "epochs_completed": 1,
+                "start_time": start,
+                "end_time": end,
+                "code": {"git_commit": commit, "git_dirty": dirty},
+                "host": {"device": "cpu", "cpu_threads": 1, "hostname": "vm", "platform": "Linux"},
+                "versions": {"torch": "2.14.1"},
+                "attempts": [{"start": start, "end": end, "outcome": "finished"}],
+            }
+        )
+    )
 
 
 def test_provenance_names_each_commit_and_whether_the_tree_was_clean(tmp_path: Path) -> None:
@@ -75,10 +83,14 @@ def test_provenance_names_each_commit_and_whether_the_tree_was_clean(tmp_path: P
     _run(folder, "a-1", commit="a" * 40, dirty=False, seed=0, start=f"{day}10:00:00+00:00", end=f"{day}10:30:00+00:00")
     _run(folder, "b-1", commit="b" * 40, dirty=True, seed=1, start=f"{day}11:00:00+00:00", end=f"{day}12:15:00+00:00")
     _run(folder, "b-2", commit="b" * 40, dirty=False, seed=2, start=f"{day}13:00:00+00:00", end=f"{day}13:00:40+00:00")
-    entry = Evidence(path="results/leap/table_1_mnist_cpu", title="LEAP MNIST", produced="make evidence-leap-mnist",
-                     build="trainfix.results leap --runs results/leap/table_1_mnist_cpu/runs "
-                           "--out results/leap/table_1_mnist_cpu",
-                     reduced="3 seeds instead of 5.")
+    entry = Evidence(
+        path="results/leap/table_1_mnist_cpu",
+        title="LEAP MNIST",
+        produced="make evidence-leap-mnist",
+        build="trainfix.results leap --runs results/leap/table_1_mnist_cpu/runs "
+        "--out results/leap/table_1_mnist_cpu",
+        reduced="3 seeds instead of 5.",
+    )
     text = render(entry, tmp_path)
     assert "3 run(s) from 2 commit(s); 1 of them with uncommitted changes" in text
     assert f"| `{'a' * 40}` | 1 | clean (1) |" in text
@@ -88,20 +100,31 @@ def test_provenance_names_each_commit_and_whether_the_tree_was_clean(tmp_path: P
     assert "3 seeds instead of 5." in text
     assert "seeds: 0, 1, 2" in text
     assert "2026-12-01 10:00 to 2026-12-01 13:00 UTC" in text
-    assert ("| b-1 | finished | 1 | 1 | 2026-12-01 11:00 | 2026-12-01 12:15 | 1 h 15 min | 1 h 15 min | 1 | bbbbbbbbbb "
-            "| uncommitted changes | `seed=1` `strategy=leap` |") in text
+    assert (
+        "| b-1 | finished | 1 | 1 | 2026-12-01 11:00 | 2026-12-01 12:15 | 1 h 15 min | 1 h 15 min | 1 | bbbbbbbbbb "
+        "| uncommitted changes | `seed=1` `strategy=leap` |"
+    ) in text
     assert "| 40 s |" in text
     assert render(entry, tmp_path) == text  # deterministic: rebuilding does not churn the committed file
 
 
 def test_provenance_cli_writes_the_listed_folders_and_rejects_others(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "results" / "trimming" / "x"
-    _run(folder, "r-1", commit="c" * 40, dirty=False, seed=0, start="2026-12-01T10:00:00+00:00",
-         end="2026-12-01T10:01:00+00:00")
+    _run(
+        folder,
+        "r-1",
+        commit="c" * 40,
+        dirty=False,
+        seed=0,
+        start="2026-12-01T10:00:00+00:00",
+        end="2026-12-01T10:01:00+00:00",
+    )
     manifest = tmp_path / "results" / "manifest.yaml"
-    manifest.write_text("folders:\n  - path: results/trimming/x\n    title: T\n    produced: make x\n"
-                        "    build: trainfix.results trimming --runs results/trimming/x/runs --out results/trimming/x\n"
-                        "    reduced: R\n")
+    manifest.write_text(
+        "folders:\n  - path: results/trimming/x\n    title: T\n    produced: make x\n"
+        "    build: trainfix.results trimming --runs results/trimming/x/runs --out results/trimming/x\n"
+        "    reduced: R\n"
+    )
     assert main(["--manifest", str(manifest)]) == 0
     assert "`" + "c" * 40 + "` | 1 | clean (1)" in (folder / "PROVENANCE.md").read_text()
     with pytest.raises(SystemExit):

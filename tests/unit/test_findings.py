@@ -12,9 +12,9 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "findings.md"
 def test_findings_page_matches_the_command() -> None:
     page = PAGE.read_text()
     block = page.split(findings.BEGIN, 1)[1].split(findings.END, 1)[0]
-    assert block == "\n" + findings.table(), (
-        "docs/findings.md is stale: run python -m trainfix.results findings --write docs/findings.md"
-    )
+    assert (
+        block == "\n" + findings.table()
+    ), "docs/findings.md is stale: run python -m trainfix.results findings --write docs/findings.md"
 
 
 def test_every_claim_has_a_verdict_and_a_command() -> None:

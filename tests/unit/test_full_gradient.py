@@ -60,7 +60,9 @@ def test_full_gradient_equals_direct_computation_chunked_and_sharded(data_dir):
     expected = direct_gradient(net, x, y)
     for a, b in zip(ours, expected, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
-    assert gradient_norm(ours) == pytest.approx(float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in expected]))), rel=1e-6)
+    assert gradient_norm(ours) == pytest.approx(
+        float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in expected]))), rel=1e-6
+    )
     assert module.training  # mode restored
     for k, v in net.named_buffers():
         assert torch.equal(v, buffers[k])  # eval mode: no BatchNorm statistic moved

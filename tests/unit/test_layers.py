@@ -29,7 +29,9 @@ def layer(module: str) -> str:
         return "entry"
     first = module.split(".")[1]
     if first not in LAYERS:
-        raise AssertionError(f"{module}: its package {first!r} is in no layer; add it to LAYERS (and to docs/architecture.md)")
+        raise AssertionError(
+            f"{module}: its package {first!r} is in no layer; add it to LAYERS (and to docs/architecture.md)"
+        )
     return first
 
 
@@ -45,7 +47,9 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                    )
                 targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
             for target in targets:
                 while target and target not in modules:  # `from pkg import name`: the module, else its package
@@ -118,9 +122,13 @@ def test_no_module_over_limit(limit: int) -> None:
 
 def test_no_lightning_in_models() -> None:
     graph_lightning = [
-        str(p.relative_to(SRC)) for p in (PACKAGE / "models").rglob("*.py")
+        str(p.relative_to(SRC))
+        for p in (PACKAGE / "models").rglob("*.py")
         if any(
-            (isinstance(n, ast.Import) and any(a.name.split(".")[0] in ("pytorch_lightning", "lightning") for a in n.names))
+            (
+                isinstance(n, ast.Import)
+                and any(a.name.split(".")[0] in ("pytorch_lightning", "lightning") for a in n.names)
+            )
             or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] in ("pytorch_lightning", "lightning"))
             for n in ast.walk(ast.parse(p.read_text()))
         )

@@ -29,7 +29,9 @@ def magnet_by_hand(r: np.ndarray, classes: list[int], d: int, alpha: float, powe
     out = []
     for i in range(m * d):
         num = math.exp(-own[i] / scale - alpha)
-        den = sum(math.exp(-float(((r[i] - means[j]) ** 2).sum()) / scale) for j in range(m) if classes[j] != classes[i // d])
+        den = sum(
+            math.exp(-float(((r[i] - means[j]) ** 2).sum()) / scale) for j in range(m) if classes[j] != classes[i // d]
+        )
         out.append(max(0.0, -math.log(num / den)))
     return out
 
@@ -71,7 +73,9 @@ def test_kmeans_per_class_matches_scikit_learn_per_class():
     assert clusters.count == 12 and clusters.cluster_class.tolist() == [0] * 4 + [1] * 4 + [2] * 4
     for c in range(3):
         members = np.flatnonzero(y == c)
-        km = KMeans(n_clusters=4, init="k-means++", n_init=10, max_iter=100, random_state=3).fit(x[members].astype(np.float64))
+        km = KMeans(n_clusters=4, init="k-means++", n_init=10, max_iter=100, random_state=3).fit(
+            x[members].astype(np.float64)
+        )
         np.testing.assert_array_equal(clusters.assignment[members].numpy(), 4 * c + km.labels_)
         np.testing.assert_allclose(clusters.centres[4 * c : 4 * c + 4].numpy(), km.cluster_centers_, rtol=1e-5)
         # every sample of a class lies in a cluster of that class, at its nearest centre of that class
@@ -93,7 +97,9 @@ def test_impostors_are_the_nearest_clusters_of_other_classes():
 
 def test_neighbourhood_batch_draws_seed_by_loss_and_samples_from_each_cluster():
     assignment = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-    clusters = Clusters(assignment, torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.1, 0.0], [5.0, 0.0]]), torch.tensor([0, 0, 1, 1]))
+    clusters = Clusters(
+        assignment, torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.1, 0.0], [5.0, 0.0]]), torch.tensor([0, 0, 1, 1])
+    )
     # only cluster 3 has a non-zero loss: it is always the seed; its nearest other-class cluster is 1
     losses = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 1.0])
     g = torch.Generator().manual_seed(0)
@@ -102,7 +108,10 @@ def test_neighbourhood_batch_draws_seed_by_loss_and_samples_from_each_cluster():
         assert block_classes.tolist() == [1, 0]
         assert set(idx[:3].tolist()) <= {6, 7} and set(idx[3:].tolist()) <= {2, 3}
     # no loss anywhere yet: seeds are uniform over the 4 clusters
-    seeds = [int(assignment[neighbourhood_batch(clusters, torch.full((8,), float("nan")), 2, 1, g)[0][0]]) for _ in range(400)]
+    seeds = [
+        int(assignment[neighbourhood_batch(clusters, torch.full((8,), float("nan")), 2, 1, g)[0][0]])
+        for _ in range(400)
+    ]
     counts = np.bincount(seeds, minlength=4)
     assert counts.min() > 60
 
@@ -110,7 +119,12 @@ def test_neighbourhood_batch_draws_seed_by_loss_and_samples_from_each_cluster():
 # ---------------------------------------------------------------- selection
 def test_pace_threshold_ranks_1_to_4_by_hand():
     got = pace_thresholds(0.1, 0.5, torch.tensor([1, 2, 3, 4])).tolist()
-    expected = [0.1 + 0.5 / 1.0, 0.1 + 0.5 / (math.sqrt(2) + 1), 0.1 + 0.5 / (math.sqrt(3) + math.sqrt(2)), 0.1 + 0.5 / (2 + math.sqrt(3))]
+    expected = [
+        0.1 + 0.5 / 1.0,
+        0.1 + 0.5 / (math.sqrt(2) + 1),
+        0.1 + 0.5 / (math.sqrt(3) + math.sqrt(2)),
+        0.1 + 0.5 / (2 + math.sqrt(3)),
+    ]
     np.testing.assert_allclose(got, expected, rtol=1e-15)
     np.testing.assert_allclose(got, [0.6, 0.30710678, 0.25891862, 0.23397460], atol=1e-8)  # decimals by hand
 
@@ -146,9 +160,13 @@ def test_plan_holds_exactly_the_selected_samples():
     strategy.bind(num_samples=10, batch_size=3, seed=4)
     first = torch.cat(strategy.plan_epoch(0))
     assert sorted(first.tolist()) == list(range(10)) and first.tolist() != list(range(10))
-    strategy.clusters = Clusters(torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 2]), torch.zeros(3, 2), torch.tensor([0, 1, 2]))
+    strategy.clusters = Clusters(
+        torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 2]), torch.zeros(3, 2), torch.tensor([0, 1, 2])
+    )
     for batch in strategy.plan_epoch(0):
-        strategy.reduce_loss(torch.tensor([0.01, 0.9, 0.2, 0.02, 0.3, 0.03, 0.7, 0.04, 0.05, 0.25])[batch], batch, len(batch))
+        strategy.reduce_loss(
+            torch.tensor([0.01, 0.9, 0.2, 0.02, 0.3, 0.03, 0.7, 0.04, 0.05, 0.25])[batch], batch, len(batch)
+        )
 
     class FakeTrainer:
         world_size = 1
@@ -161,7 +179,15 @@ def test_plan_holds_exactly_the_selected_samples():
     assert sorted(torch.cat(plan).tolist()) == [0, 2, 3, 5, 7, 8, 9]
     assert [len(b) for b in plan] == [3, 3, 1] and strategy.num_batches() == 3
     assert metrics["selected_frac_next"] == 0.7 and strategy.pace.lam == pytest.approx(0.11)
-    assert torch.cat(plan).tolist() != [0, 2, 3, 5, 7, 8, 9] or torch.cat(strategy._make_plan(2)).tolist() != [0, 2, 3, 5, 7, 8, 9]
+    assert torch.cat(plan).tolist() != [0, 2, 3, 5, 7, 8, 9] or torch.cat(strategy._make_plan(2)).tolist() != [
+        0,
+        2,
+        3,
+        5,
+        7,
+        8,
+        9,
+    ]
 
 
 def test_max_updates_cuts_the_last_epoch_and_random_draws_the_same_count():
@@ -209,9 +235,12 @@ def test_random_trains_every_sample_reshuffled_each_epoch(variant):
 
 def test_pace_update_batch_selects_with_the_last_batch_pace():
     # Algorithm 2 with pace_update=batch: in an epoch of B = 3 batches, batch b trains, selects with
-    # lambda0 * beta1^(b-1), gamma0 * beta2^(b-1), then steps the pace; the selection after batch 3 is the next epoch's set.
+    # lambda0 * beta1^(b-1), gamma0 * beta2^(b-1), then steps the pace; the selection after batch 3 is the
+    # next epoch's set.
     losses = torch.tensor([0.25, 0.55, 0.90, 0.05, 0.35, 0.62])
-    assignment = torch.tensor([0, 0, 0, 1, 1, 1])  # cluster 0: samples 0-2, cluster 1: samples 3-5 (ranks follow the losses)
+    assignment = torch.tensor(
+        [0, 0, 0, 1, 1, 1]
+    )  # cluster 0: samples 0-2, cluster 1: samples 3-5 (ranks follow the losses)
     # thresholds lambda + gamma / (sqrt(i) + sqrt(i-1)): rank 1 lambda + gamma, rank 2 lambda + 0.41421 gamma,
     # rank 3 lambda + 0.31784 gamma. By hand, with lambda0 = 0.1, gamma0 = 0.2, beta1 = beta2 = 2:
     by_hand = [
@@ -242,7 +271,9 @@ def test_pace_update_batch_selects_with_the_last_batch_pace():
     for batch in per_epoch.plan_epoch(0):
         per_epoch.reduce_loss(losses[batch], batch, len(batch))
     per_epoch.on_train_epoch_end(0, _Trainer(), None)
-    assert per_epoch.selected.tolist() == [0, 3] and (per_epoch.pace.lam, per_epoch.pace.gamma) == pytest.approx((0.2, 0.4))
+    assert per_epoch.selected.tolist() == [0, 3] and (per_epoch.pace.lam, per_epoch.pace.gamma) == pytest.approx(
+        (0.2, 0.4)
+    )
     assert Pace(0.1, 0.2, 2.0, 2.0, update="batch").for_selection(1) == (0.1, 0.2)  # one batch: the epoch's own pace
 
 
@@ -287,7 +318,9 @@ def test_current_losses_re_measure_every_sample_with_the_current_student():
     assert "loss_pass_time_s" not in trained_metrics and 0.0 < metrics["loss_pass_time_s"] <= epoch_end_s
     by_rule = select_by_pace(expected.detach(), y, 0.5, 0.5)
     assert torch.equal(torch.nonzero(by_rule).squeeze(1), current.selected) and 0 < len(current.selected) < 10
-    with pytest.raises(ValueError, match=r"strategy.losses='fresh' is not accepted; use one of \['trained', 'current'\]"):
+    with pytest.raises(
+        ValueError, match=r"strategy.losses='fresh' is not accepted; use one of \['trained', 'current'\]"
+    ):
         Spld(losses="fresh")
 
 
@@ -320,9 +353,14 @@ def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
     # A multirun composes its sweep config without the swept `strategy=...`: the experiment's default strategy must be
     # LEAP, so that `-m strategy=leap,spld,random_subset strategy.losses=current` composes (on `baseline` it failed).
     sweep = compose_train([f"experiment=leap/table_1/{row}", "strategy.losses=current", "seed=2"], tmp_path)
-    assert sweep.strategy.losses == "current" and OmegaConf.to_container(sweep, resolve=True)["run_name"] == f"{row}_leap_paper_seed2"
+    assert (
+        sweep.strategy.losses == "current"
+        and OmegaConf.to_container(sweep, resolve=True)["run_name"] == f"{row}_leap_paper_seed2"
+    )
     for profile, strategy in (("full", "leap"), *others):
-        cfg = compose_train([f"experiment=leap/table_1/{row}", f"profile={profile}", f"strategy={strategy}", "seed=2"], tmp_path)
+        cfg = compose_train(
+            [f"experiment=leap/table_1/{row}", f"profile={profile}", f"strategy={strategy}", "seed=2"], tmp_path
+        )
         check_config(cfg)
         resolved = OmegaConf.to_container(cfg, resolve=True)
         assert resolved["run_name"] == f"{row}_{strategy}_paper_seed2"
@@ -341,11 +379,18 @@ def test_leap_experiments_pin_the_reference_settings(row, tmp_path):
         n = TRAIN_SIZES[row]
         run_updates = updates or resolved["trainer"]["max_epochs"] * math.ceil(n / batch)
         embedding_steps = round(built.embedding.epochs * math.ceil(n / 64))
-        assert embedding_steps == (8000 if row == "svhn" else (15 if embedding == "magnet_lenet" else 30) * math.ceil(n / 64))
+        assert embedding_steps == (
+            8000 if row == "svhn" else (15 if embedding == "magnet_lenet" else 30) * math.ceil(n / 64)
+        )
         assert abs(built.steps_per_update * run_updates / embedding_steps - 1) < 0.001
         cfg.variant = "authors_code"  # a plain key: as `variant=authors_code` on the command line
         code = instantiate(cfg.strategy)
-        assert (code.selection, code.order, code.mode, code.embedding.sigma_power) == ("code", "ascending", "pretrained", 4)
+        assert (code.selection, code.order, code.mode, code.embedding.sigma_power) == (
+            "code",
+            "ascending",
+            "pretrained",
+            4,
+        )
         assert code.pace.k == (10 if row == "cifar100" else 500)
 
 
@@ -381,7 +426,9 @@ def test_leap_svhn_trains_on_train_plus_extra_and_reports_data_missing(tmp_path)
 
     data = tmp_path / "data"
     data.mkdir()
-    cfg = compose_train(["experiment=leap/table_1/svhn", "strategy=leap", "seed=0", f"paths.data_dir={data}"], tmp_path / "out")
+    cfg = compose_train(
+        ["experiment=leap/table_1/svhn", "strategy=leap", "seed=0", f"paths.data_dir={data}"], tmp_path / "out"
+    )
     assert cfg.data.dataset == "svhn" and cfg.data.train_extra is True
     with pytest.raises(DatasetMissingError) as missing:
         train(cfg)

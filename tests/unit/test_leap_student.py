@@ -28,7 +28,9 @@ def test_parameter_count_by_hand():
     net = _student()
     per_layer = [sum(p.numel() for p in m.parameters()) for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     assert per_layer == [conv1, conv2, conv3, fc1, fc2]
-    assert sum(p.numel() for p in net.parameters()) == conv1 + conv2 + conv3 + fc1 + fc2 == 1_379_557  # the "~1.38 M"
+    assert (
+        sum(p.numel() for p in net.parameters()) == conv1 + conv2 + conv3 + fc1 + fc2 == 1_379_557
+    )  # the "~1.38 M"
     assert flatten_side(28) == 4 and net.fc1.in_features == 2048
 
 

@@ -1,9 +1,9 @@
 """LEAP Table 1 and its curves from hand-made run folders, checked against hand-computed cells.
 
-  mnist    LEAP seeds 0, 1 finished (final test acc 0.95, 0.97); SPLD seed 0 finished (0.96);
-           Random seed 0 finished (0.90), seed 1 still running
-  cifar10  LEAP seed 0 finished on the JPEG copy (0.80)
-  cifar100 LEAP seed 0 failed: data missing
+mnist    LEAP seeds 0, 1 finished (final test acc 0.95, 0.97); SPLD seed 0 finished (0.96);
+         Random seed 0 finished (0.90), seed 1 still running
+cifar10  LEAP seed 0 finished on the JPEG copy (0.80)
+cifar100 LEAP seed 0 failed: data missing
 """
 
 from __future__ import annotations
@@ -27,12 +27,26 @@ TARGETS = {
 }
 
 
-def write_run(root: Path, row: str, method: str, seed: int, accs: list[float] | None, status: str = "finished",
-              label: str = "MNIST", error: str | None = None, strategy: dict | None = None, name: str = "") -> None:
+def write_run(
+    root: Path,
+    row: str,
+    method: str,
+    seed: int,
+    accs: list[float] | None,
+    status: str = "finished",
+    label: str = "MNIST",
+    error: str | None = None,
+    strategy: dict | None = None,
+    name: str = "",
+) -> None:
     folder = root / f"{row}_{method}_{seed}{name}"
     folder.mkdir(parents=True)
-    config = {"seed": seed, "experiment_row": row, "model": {"name": "lenet5"},
-              "strategy": {"_target_": TARGETS[method], **(strategy or {})}}
+    config = {
+        "seed": seed,
+        "experiment_row": row,
+        "model": {"name": "lenet5"},
+        "strategy": {"_target_": TARGETS[method], **(strategy or {})},
+    }
     record = {"status": status, "seed": seed, "config": config, "host": {"device": "cpu"}}
     if error is None:
         record["data"] = {"label": label, "official": True, "num_train": 60000}
@@ -41,10 +55,17 @@ def write_run(root: Path, row: str, method: str, seed: int, accs: list[float] | 
     (folder / "run.json").write_text(json.dumps(record))
     if accs is not None:
         n = len(accs)
-        pd.DataFrame({
-            "epoch": range(n), "global_step": [938, 1600, 1876][:n], "train_loss": 0.3, "train_acc": 0.9,
-            "test_loss": 0.2, "test_acc": accs, "selected_frac_next": [0.7, 0.8, 0.9][:n],
-        }).to_csv(folder / "metrics.csv", index=False)
+        pd.DataFrame(
+            {
+                "epoch": range(n),
+                "global_step": [938, 1600, 1876][:n],
+                "train_loss": 0.3,
+                "train_acc": 0.9,
+                "test_loss": 0.2,
+                "test_acc": accs,
+                "selected_frac_next": [0.7, 0.8, 0.9][:n],
+            }
+        ).to_csv(folder / "metrics.csv", index=False)
 
 
 def test_table_1_cells_statuses_and_files(tmp_path):
@@ -79,7 +100,15 @@ def test_table_1_cells_statuses_and_files(tmp_path):
 
     out = tmp_path / "out"
     assert main(["leap", "--runs", str(root), "--out", str(out)]) == 0
-    for name in ("table_1.md", "table_1.csv", "table_1.tex", "curves.png", "embedding.png", "report.html", "curves.csv"):
+    for name in (
+        "table_1.md",
+        "table_1.csv",
+        "table_1.tex",
+        "curves.png",
+        "embedding.png",
+        "report.html",
+        "curves.csv",
+    ):
         assert (out / name).stat().st_size > 0
     assert "96.00 ± 1.41 (n=2)" in (out / "table_1.md").read_text()
 
@@ -93,7 +122,10 @@ def test_rows_option_keeps_only_the_named_data_sets(tmp_path, capsys):
     assert "MNIST (ours (final))" in header and "95.00 (n=1)" in header
     assert "Fashion-MNIST (paper)" not in header and "SVHN* (paper)" not in header
     assert main(["leap", "--runs", str(root), "--out", str(out), "--rows", "mnist,fmnist"]) == 2
-    assert "--rows fmnist: not a LEAP Table 1 data set; accepted: mnist,fashion_mnist,cifar10,cifar100,svhn" in capsys.readouterr().err
+    assert (
+        "--rows fmnist: not a LEAP Table 1 data set; accepted: mnist,fashion_mnist,cifar10,cifar100,svhn"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_cell_refuses_runs_of_two_configurations(tmp_path, capsys):
@@ -107,7 +139,10 @@ def test_a_cell_refuses_runs_of_two_configurations(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["leap", "--runs", str(root), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "LEAP Table 1, SPLD on mnist" in err and "strategy.losses: trained (mnist_SPLD_1) vs current (mnist_SPLD_2_current)" in err
+    assert (
+        "LEAP Table 1, SPLD on mnist" in err
+        and "strategy.losses: trained (mnist_SPLD_1) vs current (mnist_SPLD_2_current)" in err
+    )
     assert not (out / "table_1.md").exists()
 
 

@@ -11,12 +11,12 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from tests.conftest import compose_train
+from trainfix.core.records import best_epoch
+from trainfix.models import build_model
+from trainfix.strategies.baseline import Baseline
 from trainfix.training.callbacks.progress import monitored_metric
 from trainfix.training.callbacks.run_loggers import flat_run_config
-from trainfix.models import build_model
 from trainfix.training.module import Classifier
-from trainfix.core.records import best_epoch
-from trainfix.strategies.baseline import Baseline
 
 
 def test_the_monitored_metric_is_val_acc_only_with_a_validation_split(tmp_path):
@@ -37,7 +37,9 @@ def test_the_progress_bar_follows_whether_stderr_is_a_terminal(tmp_path, monkeyp
 
 
 def test_best_epoch_is_the_highest_accuracy_and_the_lowest_loss():
-    metrics = pd.DataFrame({"epoch": [0, 1, 2, 3], "test_acc": [0.5, 0.9, 0.8, float("nan")], "test_loss": [2.0, 0.4, 0.3, 0.9]})
+    metrics = pd.DataFrame(
+        {"epoch": [0, 1, 2, 3], "test_acc": [0.5, 0.9, 0.8, float("nan")], "test_loss": [2.0, 0.4, 0.3, 0.9]}
+    )
     assert best_epoch(metrics, "test_acc") == (0.9, 1)
     assert best_epoch(metrics, "test_loss") == (0.3, 2)
     assert best_epoch(metrics, "val_acc") is None
@@ -45,14 +47,25 @@ def test_best_epoch_is_the_highest_accuracy_and_the_lowest_loss():
 
 
 def test_flat_run_config_has_dotted_keys_and_the_data_facts():
-    flat = flat_run_config({"data": {"batch_size": 250, "augment": {"flip": False}}, "tags": ["a"], "init_from": None}, {"num_train": 2000})
-    assert flat == {"data.batch_size": 250, "data.augment.flip": False, "tags": ["a"], "init_from": None, "data_loaded.num_train": 2000}
+    flat = flat_run_config(
+        {"data": {"batch_size": 250, "augment": {"flip": False}}, "tags": ["a"], "init_from": None}, {"num_train": 2000}
+    )
+    assert flat == {
+        "data.batch_size": 250,
+        "data.augment.flip": False,
+        "tags": ["a"],
+        "init_from": None,
+        "data_loaded.num_train": 2000,
+    }
 
 
 def test_best_so_far_values_are_rebuilt_from_recorded_rows():
     module = Classifier(
-        net=build_model("mlp", num_classes=10, in_channels=1, image_size=28), strategy=Baseline(),
-        num_classes=10, optimizer=torch.optim.SGD, eval_names=("test", "val"),
+        net=build_model("mlp", num_classes=10, in_channels=1, image_size=28),
+        strategy=Baseline(),
+        num_classes=10,
+        optimizer=torch.optim.SGD,
+        eval_names=("test", "val"),
     )
     rows = [
         {"epoch": 0, "test_acc": 0.5, "test_loss": 1.5, "val_acc": 0.4, "val_loss": 1.6},
@@ -60,17 +73,30 @@ def test_best_so_far_values_are_rebuilt_from_recorded_rows():
         {"epoch": 2, "test_acc": 0.625, "test_loss": 1.75, "val_acc": 0.375, "val_loss": 2.0},
     ]
     module.restore_best(rows)
-    assert module.eval_best == pytest.approx({"test_acc_best": 0.75, "test_loss_best": 1.25, "val_acc_best": 0.4, "val_loss_best": 1.0})
+    assert module.eval_best == pytest.approx(
+        {"test_acc_best": 0.75, "test_loss_best": 1.25, "val_acc_best": 0.4, "val_loss_best": 1.0}
+    )
     module.restore_best(rows[:1])
     assert module.eval_best["test_acc_best"] == 0.5
 
 
 def test_every_logger_and_callback_option_instantiates(tmp_path):
-    expected_loggers = {"csv": set(), "wandb": {WandbLogger}, "tensorboard": {TensorBoardLogger}, "mlflow": {MLFlowLogger}}
+    expected_loggers = {
+        "csv": set(),
+        "wandb": {WandbLogger},
+        "tensorboard": {TensorBoardLogger},
+        "mlflow": {MLFlowLogger},
+    }
     for option, types in expected_loggers.items():
         cfg = compose_train([f"logger={option}"], tmp_path)
         assert {type(instantiate(c)) for c in cfg.logger.values()} == types, option
-    expected_callbacks = {"default": set(), "none": set(), "early_stopping": {EarlyStopping}, "model_checkpoint": {ModelCheckpoint}, "best": {EarlyStopping, ModelCheckpoint}}
+    expected_callbacks = {
+        "default": set(),
+        "none": set(),
+        "early_stopping": {EarlyStopping},
+        "model_checkpoint": {ModelCheckpoint},
+        "best": {EarlyStopping, ModelCheckpoint},
+    }
     for option, types in expected_callbacks.items():
         cfg = compose_train([f"callbacks={option}"], tmp_path)
         assert {type(instantiate(c)) for c in cfg.callbacks.values()} == types, option
@@ -83,4 +109,9 @@ def test_a_resumed_run_reuses_its_wandb_id(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"status": "running", "wandb_id": "abc123"}))
     logger = instantiate(cfg.logger.wandb)
     assert logger.version == "abc123" and logger._wandb_init["resume"] == "allow"
-    assert OmegaConf.to_container(cfg.logger.wandb, resolve=True)["run_tags"] == ["strategy=baseline", "variant=paper", "profile=full", "seed=0"]
+    assert OmegaConf.to_container(cfg.logger.wandb, resolve=True)["run_tags"] == [
+        "strategy=baseline",
+        "variant=paper",
+        "profile=full",
+        "seed=0",
+    ]

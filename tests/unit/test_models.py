@@ -35,8 +35,14 @@ PARAMETER_COUNTS = {
     "densenet121": (6_956_298, 7_039_818),  # kuangliu DenseNet121
     "vgg16": (15_253_578, 15_262_026),  # LEAP vgg_cifar.py VGG(16)
     "mlp": (415_498, 415_498),  # AutoTrainer minist_relu_layer=20.h5
-    "leap_lenet": (1_379_557, 1_379_557),  # SPL-ADVisE lenet.py at 6b8d9d8..bccac11 ("~1.38M"; hand count in test_leap_student.py)
-    "magnet_lenet": (83_466, 83_466),  # SPL-ADVisE MagnetLeNet: 832 + 51,264 + 31,370 at 10 outputs (58,370 at LEAP's 2-D embedding)
+    "leap_lenet": (
+        1_379_557,
+        1_379_557,
+    ),  # SPL-ADVisE lenet.py at 6b8d9d8..bccac11 ("~1.38M"; hand count in test_leap_student.py)
+    "magnet_lenet": (
+        83_466,
+        83_466,
+    ),  # SPL-ADVisE MagnetLeNet: 832 + 51,264 + 31,370 at 10 outputs (58,370 at LEAP's 2-D embedding)
 }
 
 # The counts as the papers print them: (model, printed value, unit, decimals, Keras total?).
@@ -142,7 +148,9 @@ def test_forward_refuses_another_shape() -> None:
 
 
 def test_bad_options_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"'mlp' has no option depth; accepted options: \['hidden_layers', 'width', 'act"):
+    with pytest.raises(
+        ValueError, match=r"'mlp' has no option depth; accepted options: \['hidden_layers', 'width', 'act"
+    ):
         _build("mlp", depth=3)
     with pytest.raises(ValueError, match=r"activation='swish'; accepted: \['elu', 'leaky_relu', 'relu'"):
         _build("mlp", activation="swish")
@@ -199,7 +207,9 @@ def test_deepeutaxy_adagrad_is_tf_keras_adagrad_under_authors_code(tmp_path):
 
     grads = [torch.tensor([0.5, -0.01, 0.0]), torch.tensor([0.2, 0.03, -1e-4])]
     for variant, start in (("paper", 0.0), ("authors_code", 0.1)):
-        cfg = compose_train(["experiment=deepeutaxy/table_iv/lenet5", "profile=full", f"variant={variant}"], tmp_path / variant)
+        cfg = compose_train(
+            ["experiment=deepeutaxy/table_iv/lenet5", "profile=full", f"variant={variant}"], tmp_path / variant
+        )
         w = torch.nn.Parameter(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
         optimizer = instantiate(cfg.optimizer)([w])
         expected, accum = [1.0, 2.0, 3.0], [start] * 3

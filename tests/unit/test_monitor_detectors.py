@@ -55,7 +55,7 @@ def test_flat_points_count_as_both_extrema():
 
 def test_ol_judge_threshold_is_inclusive():
     # max - min exactly zeta counts (>=), a hair below does not. 0.5/0.25 are exact in binary.
-    at = [0.25, 0.75, 0.25, 0.75, 0.25, 0.75]    # interior pairs (0.75, 0.25), (0.75, 0.25): difference 0.5
+    at = [0.25, 0.75, 0.25, 0.75, 0.25, 0.75]  # interior pairs (0.75, 0.25), (0.75, 0.25): difference 0.5
     assert ol_judge(at, zeta=0.5, eta=0.2).counted == 2
     assert ol_judge(at, zeta=0.5000001, eta=0.2).counted == 0
 
@@ -75,14 +75,17 @@ def test_first_firing_epoch_and_schedule_delay():
     # counted pairs reach 0.2 x epochs.
     series = [0.80 + 0.01 * i for i in range(12)] + zigzag(20, 0.86, 0.91)
     first = first_firing_epoch(series, 0.03, 0.2)
-    by_hand = next(n for n in range(1, len(series) + 1)
-                   if sum(1 for a, b in zip(*local_extrema(series[:n])) if a - b >= 0.03) >= 0.2 * n)
+    by_hand = next(
+        n
+        for n in range(1, len(series) + 1)
+        if sum(1 for a, b in zip(*local_extrema(series[:n])) if a - b >= 0.03) >= 0.2 * n
+    )
     assert first == by_hand == 20
     judge = lambda s: ol_judge(s, 0.03, 0.2).flagged  # noqa: E731
     constant = online_detection(series, Schedule("constant", every=3), 50, judge)
     dynamic = online_detection(series, Schedule("dynamic"), 50, judge)
-    assert constant == 22 and constant - first == 2   # checks 1, 4, ..., 19, 22
-    assert dynamic == 20 and dynamic - first == 0     # checks every epoch 11..20
+    assert constant == 22 and constant - first == 2  # checks 1, 4, ..., 19, 22
+    assert dynamic == 20 and dynamic - first == 0  # checks every epoch 11..20
     # AutoTrainer's warm-up gate (0.3 x 50 - interval) does not reach these checks: 22 >= 12, 20 >= 14
     assert online_detection(series, Schedule("constant", every=3), 50, judge, warmup=True) == 22
     assert online_detection(series, Schedule("dynamic"), 50, judge, warmup=True) == 20
@@ -95,16 +98,16 @@ def test_warmup_gate_moves_an_early_detection():
     judge = lambda s: ol_judge(s, 0.03, 0.2).flagged  # noqa: E731
     assert first_firing_epoch(series, 0.03, 0.2) == 4
     constant3 = Schedule("constant", every=3)
-    assert online_detection(series, constant3, 50, judge) == 4              # checks 1, 4: at 4
+    assert online_detection(series, constant3, 50, judge) == 4  # checks 1, 4: at 4
     # gate: n >= 0.3 x 50 - 3 = 12: the checks 1, 4, 7, 10 only look for NaN/negative loss; 13 is the first
     assert online_detection(series, constant3, 50, judge, warmup=True) == 13
-    assert online_detection(series, Schedule("constant", every=5), 50, judge, warmup=True) == 11   # n >= 15 - 5
-    assert online_detection(series, Schedule("dynamic"), 50, judge, warmup=True) == 14            # n >= 15 - 1
+    assert online_detection(series, Schedule("constant", every=5), 50, judge, warmup=True) == 11  # n >= 15 - 5
+    assert online_detection(series, Schedule("dynamic"), 50, judge, warmup=True) == 14  # n >= 15 - 1
     assert online_detection(series, Schedule("dynamic"), 50, judge) == 11
 
 
 def test_warmup_gate_by_hand():
-    assert not warmup_open(11, 50, 3) and warmup_open(12, 50, 3)     # 12 >= 15 - 3
+    assert not warmup_open(11, 50, 3) and warmup_open(12, 50, 3)  # 12 >= 15 - 3
     assert warmup_open(10, 50, 5) and not warmup_open(9, 50, 5)
     assert gated_check_epochs(Schedule("constant", every=3), 50)[:2] == [13, 16]
     assert gated_check_epochs(Schedule("constant", every=5), 50)[:2] == [11, 16]
@@ -120,15 +123,19 @@ def test_gradient_detectors_on_crafted_statistics():
     assert exploding_gradient(GradientStats((71.0, 1.0), 0.0, True), T)
     assert not exploding_gradient(GradientStats((70.0, 1.0), 0.0, True), T)
     assert exploding_gradient(GradientStats((math.nan, 1.0), 0.0, False), T)
-    assert dying_relu(GradientStats((1.0, 1.0), 0.7, True), T) and not dying_relu(GradientStats((1.0, 1.0), 0.69, True), T)
+    assert dying_relu(GradientStats((1.0, 1.0), 0.7, True), T) and not dying_relu(
+        GradientStats((1.0, 1.0), 0.69, True), T
+    )
 
 
 def test_history_detectors_including_nan():
     assert nan_loss([0.5, math.nan]) and nan_loss([0.5, math.inf]) and nan_loss([1000.0]) and not nan_loss([999.0])
     # the whole history, training and validation (AutoTrainer's has_NaN / check_large_loss on both lists)
     assert nan_loss([math.nan, 0.5, 0.4]) and nan_loss([2e3, 0.5]) and nan_loss([0.5, 0.4], [0.6, 1000.0])
-    assert nan_loss([0.5], [math.inf]) and not nan_loss([0.5, 0.4], [0.6, None, 999.9])   # None: not evaluated
-    assert negative_loss([0.5, -1e-6]) and negative_loss([0.5], [0.4, -0.1]) and not negative_loss([0.0, 0.5], [None, 0.0])
+    assert nan_loss([0.5], [math.inf]) and not nan_loss([0.5, 0.4], [0.6, None, 999.9])  # None: not evaluated
+    assert (
+        negative_loss([0.5, -1e-6]) and negative_loss([0.5], [0.4, -0.1]) and not negative_loss([0.0, 0.5], [None, 0.0])
+    )
     assert not_converging([0.5, 0.69], [0.6, 0.65], T) and not not_converging([0.5, 0.71], [0.6, 0.65], T)
     assert slow_convergence([0.10, 0.105, 0.109], [0.10, 0.101, 0.108], T)
     assert not slow_convergence([0.10, 0.2], [0.10, 0.101], T)
@@ -141,25 +148,38 @@ def test_diagnose_gates():
     assert free == ["dying_relu", "not_converge", "slow_convergence"]
     faithful = Gates(warmup=True, gradient_with_convergence=True, keep_one=True)
     early, evidence = diagnose(stuck, dead, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)
-    assert early == [] and "warm-up" in evidence["gated"]   # 10 < 0.3 x 50 - 3 = 12
+    assert early == [] and "warm-up" in evidence["gated"]  # 10 < 0.3 x 50 - 3 = 12
     later = History(**{k: v + v[:3] for k, v in stuck.__dict__.items()})
     kept, _ = diagnose(later, dead, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)
-    assert kept == ["dying_relu"]                            # priority 2 beats not_converge's 1
+    assert kept == ["dying_relu"]  # priority 2 beats not_converge's 1
     # learning well: the dead gradient alone is not reported under the convergence gate
-    good = History(train_loss=[0.5] * 13, train_acc=[0.5 + 0.03 * i for i in range(13)], val_loss=[0.5] * 13,
-                   val_acc=[0.5 + 0.03 * i for i in range(13)])
+    good = History(
+        train_loss=[0.5] * 13,
+        train_acc=[0.5 + 0.03 * i for i in range(13)],
+        val_loss=[0.5] * 13,
+        val_acc=[0.5 + 0.03 * i for i in range(13)],
+    )
     assert diagnose(good, dead, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)[0] == []
     # a loss that went NaN and came back still counts (AutoTrainer reads the whole history)
-    recovered = History(train_loss=[5e3, 0.5, 0.4], train_acc=[0.1, 0.5, 0.6], val_loss=[0.6, 0.5, 0.4], val_acc=[0.1, 0.5, 0.6])
+    recovered = History(
+        train_loss=[5e3, 0.5, 0.4], train_acc=[0.1, 0.5, 0.6], val_loss=[0.6, 0.5, 0.4], val_acc=[0.1, 0.5, 0.6]
+    )
     problems, evidence = diagnose(recovered, None, planned_epochs=50, check_interval=3, thresholds=T, gates=Gates())
     assert problems == ["nan_loss"] and evidence["first_bad_loss"] == {"series": "train_loss", "epoch": 1, "value": 5e3}
     # a negative loss is reported before the warm-up gate, as AutoTrainer's abnormal_loss (priority 3)
     negative = History(train_loss=[0.5, -0.2], train_acc=[0.5, 0.6], val_loss=[0.6, 0.5], val_acc=[0.5, 0.6])
-    assert diagnose(negative, None, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)[0] == ["negative_loss"]
+    assert diagnose(negative, None, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)[0] == [
+        "negative_loss"
+    ]
     diverged = History(train_loss=[1.0, math.nan], train_acc=[0.5, 0.1], val_loss=[1.0, math.nan], val_acc=[0.5, 0.1])
     nan_grad = GradientStats((math.nan, math.nan), 0.0, False)
-    assert diagnose(diverged, nan_grad, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)[0] == ["nan_loss"]
-    assert diagnose(diverged, nan_grad, planned_epochs=50, check_interval=3, thresholds=T, gates=Gates())[0] == ["nan_loss", "exploding_gradient"]
+    assert diagnose(diverged, nan_grad, planned_epochs=50, check_interval=3, thresholds=T, gates=faithful)[0] == [
+        "nan_loss"
+    ]
+    assert diagnose(diverged, nan_grad, planned_epochs=50, check_interval=3, thresholds=T, gates=Gates())[0] == [
+        "nan_loss",
+        "exploding_gradient",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -207,14 +227,14 @@ def test_sticky_flags_keep_a_transient_oscillation():
 def test_verdict_only_at_the_layer_output_check():
     # AutoTrainer computes layer outputs at its mid check (first check with 0-based epoch >= 0.5 x planned)
     # or after an earlier check raised nan/negative loss or slow convergence.
-    assert not layer_check_due(5, 10, False, {}) and layer_check_due(6, 10, False, {})      # 0-based 5 >= 5
+    assert not layer_check_due(5, 10, False, {}) and layer_check_due(6, 10, False, {})  # 0-based 5 >= 5
     assert not layer_check_due(7, 10, True, {}) and layer_check_due(3, 10, True, {"slow_convergence": True})
-    series = zigzag(10)   # flagged from epoch 3 on
+    series = zigzag(10)  # flagged from epoch 3 on
     history = History(train_loss=[0.3] * 10, train_acc=series, val_loss=[0.3] * 10, val_acc=series)
     gates = Gates(warmup=True, sticky=True, verdict_at_layer_check=True, keep_one=True, gradient_with_convergence=True)
     state = CheckState()
     reported = {}
-    for n in range(1, 11):   # every epoch, 10 planned: the gate opens at n >= 3 - 1 = 2
+    for n in range(1, 11):  # every epoch, 10 planned: the gate opens at n >= 3 - 1 = 2
         prefix = History(*(getattr(history, k)[:n] for k in ("train_loss", "train_acc", "val_loss", "val_acc")))
         reported[n], _ = check(state, prefix, None, planned_epochs=10, check_interval=1, thresholds=T, gates=gates)
     assert [n for n, p in reported.items() if p] == [6] and reported[6] == ["oscillating_loss"] and state.mid_check_done

@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+from trainfix.monitor.replay import history_from_series
 from trainfix.results.paper import load_paper
 from trainfix.results.papers.monitor import judge_run
 
+# 12 calm epochs, then an oscillation of 0.05 every epoch, 30 epochs in all.
+OSCILLATING = [0.80 + 0.01 * i for i in range(12)] + [0.91 if i % 2 else 0.86 for i in range(18)]
+CALM = [0.80 + 0.005 * i for i in range(30)]
+
+
+def _run(val, train=None):
+    return history_from_series([0.5] * len(val), train or val, [0.4] * len(val), val)
+
 
 def test_judge_run_on_a_crafted_run():
-    # 12 calm epochs, then an oscillation of 0.05 every epoch, 30 epochs in all.
-    val = [0.80 + 0.01 * i for i in range(12)] + [0.91 if i % 2 else 0.86 for i in range(18)]
-    out = judge_run(val, val, 30)
+    out = judge_run(_run(OSCILLATING, [0.30 + 0.02 * i for i in range(30)]), 30)
     # Whole series: maxima at indices 11, 13, ..., 27 and minima at 12, 14, ..., 28: 9 pairs of 0.05, all
     # counted (9 >= 0.2 x 30), so flagged with the thesis' pair index 9 - 1 = 8.
     assert out["flagged"] and out["pairs"] == 9 and out["pair_index"] == 8
-    # Online: after 19 epochs 3 pairs < 3.8; after 20, 4 pairs >= 4.0.
-    assert out["first_firing"] == 20
-    # constant 3 checks 1, 4, ..., 19, 22: caught at 22 after 8 checks.
-    assert (out["constant3_detect"], out["constant3_delay"], out["constant3_checks"]) == (22, 2, 8)
-    # dynamic on 30 planned epochs checks 7..12, then 22: 7 checks.
-    assert (out["dynamic_detect"], out["dynamic_delay"], out["dynamic_checks"]) == (22, 2, 7)
-    # constant 5 checks 1, 6, 11, 16, 21, 26: after 21 epochs 4 pairs < 4.2, so caught at 26.
-    assert (out["constant5_detect"], out["constant5_delay"]) == (26, 6)
+    # Online: after 19 epochs 3 pairs < 3.8; after 20, 4 pairs >= 4.0; after 21, 4 < 4.2; after 22, 5 >= 4.4.
+    assert out["validation_first_firing"] == 20
+    # constant 3 checks 1, 4, ..., 19, 22: caught at 22 after 8 checks, with or without the warm-up gate
+    # (n >= 0.3 x 30 - 3 = 6).
+    for gate in ("at_once", "gated"):
+        key = f"validation_constant3_{gate}"
+        assert (out[f"{key}_detect"], out[f"{key}_delay"], out[f"{key}_checks"]) == (22, 2, 8)
+    # dynamic on 30 planned epochs checks 7..12, then by AutoTrainer's rule 21 (4 < 4.2): never caught, 7 checks;
+    # with the late checks counted from 2/5 (segment-aligned) 22: caught.
+    assert (out["validation_dynamic_at_once_detect"], out["validation_dynamic_at_once_checks"]) == (None, 7)
+    assert (out["validation_dynamic_segment_at_once_detect"], out["validation_dynamic_segment_at_once_delay"]) == (
+        22,
+        2,
+    )
+    # constant 5 checks 1, 6, 11, 16, 21, 26: caught at 26.
+    assert (out["validation_constant5_at_once_detect"], out["validation_constant5_at_once_delay"]) == (26, 6)
+    # AutoTrainer's verdict at its mid check (first check with 0-based epoch >= 15): 16 for constant 3 (not flagged
+    # there or before), 22 for the segment-aligned dynamic schedule (flagged).
+    assert out["validation_constant3_verdict"] is None and out["validation_dynamic_segment_verdict"] == 22
+    # the training accuracy rises 0.02 per epoch: AutoTrainer's own reading sees nothing
+    assert out["training_first_firing"] is None and out["training_constant3_at_once_detect"] is None
 
 
 def test_paper_file_matches_the_thesis_percentages():
@@ -33,18 +53,27 @@ def test_schedule_table_counts_checks_until_detection_and_eq_4_1():
 
     from trainfix.results.papers.monitor import schedule_table
 
-    oscillating = [0.80 + 0.01 * i for i in range(12)] + [0.91 if i % 2 else 0.86 for i in range(18)]
-    calm = [0.80 + 0.005 * i for i in range(30)]
-    rows = [{"hidden_layers": 20, "budget": 30, "epoch_s": 2.0, "check_s": float("nan"), **judge_run(s, s, 30)} for s in (oscillating, calm)]
-    table = schedule_table(pd.DataFrame(rows), timing={"check_s": 0.05}).set_index("schedule")
-    dynamic = table.loc[table.index.str.startswith("dynamic")].iloc[0]
-    # dynamic on 30 epochs: checks 7..12 and 22 (7); the oscillating run stops at 22, the calm one runs all 30
-    # epochs and all 7 checks: 14 checks over 52 epochs; Eq. 4.1: q x t2 / t1 = 14/52 x 0.05 / 2.0.
-    assert (dynamic["checks made (until detection)"], dynamic["epochs trained (until detection)"]) == (14, 52)
-    assert dynamic["detected"] == "1/2" and dynamic["delay mean (epochs)"] == 2.0
-    assert dynamic["overhead q*t2/t1 (Eq. 4.1)"] == f"{100 * 14 / 52 * 0.05 / 2.0:.3f}%"
+    rows = [
+        {"hidden_layers": 20, "budget": 30, "epoch_s": 2.0, "check_s": float("nan"), **judge_run(_run(s), 30)}
+        for s in (OSCILLATING, CALM)
+    ]
+    table = schedule_table(pd.DataFrame(rows), timing={"check_s": 0.05})
+    table = table[table["reading"].str.startswith("validation") & table["warm-up gate"].eq("no")].set_index("schedule")
+    segment = table.loc[table.index.str.contains("segment")].iloc[0]
+    # segment-aligned dynamic on 30 epochs: checks 7..12 and 22 (7); the oscillating run stops at 22, the calm one
+    # runs all 30 epochs and all 7 checks: 14 checks over 52 epochs; Eq. 4.1: q x t2 / t1 = 14/52 x 0.05 / 2.0.
+    assert (segment["checks made (until detection)"], segment["epochs trained (until detection)"]) == (14, 52)
+    assert segment["detected"] == "1/2" and segment["delay mean (epochs)"] == 2.0
+    assert segment["overhead q*t2/t1 (Eq. 4.1)"] == f"{100 * 14 / 52 * 0.05 / 2.0:.3f}%"
+    run_aligned = table.loc[table.index.str.startswith("dynamic") & table.index.str.contains("run-aligned")].iloc[0]
+    assert (run_aligned["checks made (until detection)"], run_aligned["epochs trained (until detection)"]) == (14, 60)
+    assert run_aligned["detected"] == "0/2" and run_aligned["fired but never caught"] == 1
     constant = table.loc["constant every 3"]
-    assert (constant["checks made (until detection)"], constant["epochs trained (until detection)"]) == (8 + 10, 22 + 30)
+    assert (constant["checks made (until detection)"], constant["epochs trained (until detection)"]) == (
+        8 + 10,
+        22 + 30,
+    )
+    assert constant["first oscillation check"] == 1
 
 
 def test_a_case_pools_runs_of_one_configuration(tmp_path):
@@ -60,8 +89,12 @@ def test_a_case_pools_runs_of_one_configuration(tmp_path):
     def write(name, seed, epochs, lr=0.001):
         folder = tmp_path / name
         folder.mkdir()
-        config = {"seed": seed, "model": {"name": "mlp", "params": {"hidden_layers": 20}}, "trainer": {"max_epochs": epochs},
-                  "optimizer": {"lr": lr}}
+        config = {
+            "seed": seed,
+            "model": {"name": "mlp", "params": {"hidden_layers": 20}},
+            "trainer": {"max_epochs": epochs},
+            "optimizer": {"lr": lr},
+        }
         (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config}))
         val = [0.80 + 0.01 * (i % 7) for i in range(epochs)]
         lines = ["epoch,train_acc,test_acc,train_loss,epoch_time_s,eval_time_s"]
@@ -74,5 +107,7 @@ def test_a_case_pools_runs_of_one_configuration(tmp_path):
     study = study_runs(collect_runs(tmp_path), budgets=[30], replay=True)
     assert sorted(study["seed"]) == [0, 1, 2] and study["replayed"].sum() == 1
     write("s3", 3, 30, lr=0.01)
-    with pytest.raises(ValueError, match=r"20 hidden layers, 30 epochs: .*optimizer\.lr: 0\.001 \(.*\) vs 0\.01 \(.*\)"):
+    with pytest.raises(
+        ValueError, match=r"20 hidden layers, 30 epochs: .*optimizer\.lr: 0\.001 \(.*\) vs 0\.01 \(.*\)"
+    ):
         study_runs(collect_runs(tmp_path), budgets=[30], replay=True)

@@ -16,7 +16,9 @@ MEMBERS = ("bind", "num_batches", "plan_epoch")
 
 
 def test_the_protocol_has_exactly_the_members_data_calls():
-    declared = {name for name, value in vars(BatchPlanner).items() if inspect.isfunction(value) and not name.startswith("_")}
+    declared = {
+        name for name, value in vars(BatchPlanner).items() if inspect.isfunction(value) and not name.startswith("_")
+    }
     assert declared == set(MEMBERS)
 
 

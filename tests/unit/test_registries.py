@@ -16,7 +16,9 @@ INTERNAL_GROUPS = {"paths", "hydra"}  # set by the tool, not chosen by a user
 
 def test_every_strategy_config_names_its_registered_class() -> None:
     files = {p.stem: p for p in (CONF_DIR / "strategy").glob("*.yaml")}
-    assert set(files) == set(STRATEGIES), "conf/strategy/*.yaml and trainfix.strategies.STRATEGIES list different strategies"
+    assert set(files) == set(
+        STRATEGIES
+    ), "conf/strategy/*.yaml and trainfix.strategies.STRATEGIES list different strategies"
     for name, path in files.items():
         target = OmegaConf.load(path)["_target_"]
         assert get_class(target) is STRATEGIES[name], f"{path}: _target_ {target} is not STRATEGIES[{name!r}]"

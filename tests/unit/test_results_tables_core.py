@@ -40,8 +40,13 @@ def test_every_registered_paper_is_a_command_with_its_help() -> None:
 
 
 def test_aggregate_counts_finished_runs_with_a_value_and_lists_the_rest() -> None:
-    runs = pd.DataFrame({"status": ["finished", "finished", "finished", "failed", "running", "failed"],
-                         "seed": [0, 1, 2, 3, 4, 5], "value": [97.0, 98.0, math.nan, 90.0, 50.0, math.nan]})
+    runs = pd.DataFrame(
+        {
+            "status": ["finished", "finished", "finished", "failed", "running", "failed"],
+            "seed": [0, 1, 2, 3, 4, 5],
+            "value": [97.0, 98.0, math.nan, 90.0, 50.0, math.nan],
+        }
+    )
     cell = aggregate_runs(runs, "value")
     assert (cell.n, cell.mean, cell.seeds) == (2, 97.5, (0, 1))
     assert cell.std == pytest.approx(math.sqrt(0.5))  # ddof 1: ((0.5^2 + 0.5^2) / 1) ** 0.5
@@ -52,10 +57,12 @@ def test_aggregate_counts_finished_runs_with_a_value_and_lists_the_rest() -> Non
 
 
 def test_layout_keeps_first_seen_rows_and_columns() -> None:
-    cells = [("LEAP", "MNIST", {"paper": "99.31", "ours": "97.23", "diff": "-2.08"}),
-             ("LEAP", "SVHN", {"paper": "97.65", "ours": "not run", "diff": ""}),
-             ("Random", "MNIST", {"paper": "99.24", "ours": "98.82", "diff": "-0.42"}),
-             ("Random", "SVHN", {"paper": "97.43", "ours": "not run", "diff": ""})]
+    cells = [
+        ("LEAP", "MNIST", {"paper": "99.31", "ours": "97.23", "diff": "-2.08"}),
+        ("LEAP", "SVHN", {"paper": "97.65", "ours": "not run", "diff": ""}),
+        ("Random", "MNIST", {"paper": "99.24", "ours": "98.82", "diff": "-0.42"}),
+        ("Random", "SVHN", {"paper": "97.43", "ours": "not run", "diff": ""}),
+    ]
     table = layout(cells, "Sampling method", {"stem": "table_1"})
     assert list(table.index) == ["LEAP", "Random"] and table.index.name == "Sampling method"
     assert list(table.columns) == [(c, s) for c in ("MNIST", "SVHN") for s in SOURCES]

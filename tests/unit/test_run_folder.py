@@ -3,9 +3,23 @@
 import pytest
 import torch
 
+from trainfix.core.records import (
+    CHECKPOINT_DIR,
+    LAST_CHECKPOINT,
+    PREVIOUS_CHECKPOINT,
+    read_run,
+    write_metrics,
+    write_run,
+)
 from trainfix.runs.folder import RunConflictError, config_differences, decide
-from trainfix.runs.identity import config_hash, find_run, overridden_keys, run_folder_name, safe_label, upgrade_compatible
-from trainfix.core.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run, write_metrics, write_run
+from trainfix.runs.identity import (
+    config_hash,
+    find_run,
+    overridden_keys,
+    run_folder_name,
+    safe_label,
+    upgrade_compatible,
+)
 
 CONFIG = {"seed": 0, "model": {"name": "lenet5"}, "optimizer": {"lr": 0.1}, "paths": {"data_dir": "/a"}}
 
@@ -84,11 +98,18 @@ def test_labels_are_safe_folder_names():
 
 def test_identity_ignores_paths_logging_and_devices_but_not_behaviour():
     base = {**CONFIG, "trainer": {"max_epochs": 2, "devices": 1, "enable_progress_bar": True}, "run_name": "a"}
-    same = {**base, "paths": {"data_dir": "/b"}, "logger": {"wandb": {}}, "run_name": "b",
-            "trainer": {"max_epochs": 2, "devices": 2, "enable_progress_bar": False}}
+    same = {
+        **base,
+        "paths": {"data_dir": "/b"},
+        "logger": {"wandb": {}},
+        "run_name": "b",
+        "trainer": {"max_epochs": 2, "devices": 2, "enable_progress_bar": False},
+    }
     assert config_hash(base) == config_hash(same)
     assert config_hash(base) != config_hash({**base, "optimizer": {"lr": 0.05}})
-    assert config_hash(base) != config_hash({**base, "trainer": {"max_epochs": 3, "devices": 1, "enable_progress_bar": True}})
+    assert config_hash(base) != config_hash(
+        {**base, "trainer": {"max_epochs": 3, "devices": 1, "enable_progress_bar": True}}
+    )
 
 
 def test_folder_is_found_again_by_identity_whatever_its_label(tmp_path):
@@ -118,7 +139,10 @@ def test_a_key_with_a_past_value_matches_old_records_at_that_value_only(tmp_path
     adagrad = {**CONFIG, "optimizer": {"_target_": "torch.optim.Adagrad", "lr": 0.1}}
     old_folder = tmp_path / "lenet5_seed0"
     write_run(old_folder, {"status": "finished", "config": adagrad})
-    at = {value: {**adagrad, "optimizer": {**adagrad["optimizer"], "initial_accumulator_value": value}} for value in (0.0, 0.1)}
+    at = {
+        value: {**adagrad, "optimizer": {**adagrad["optimizer"], "initial_accumulator_value": value}}
+        for value in (0.0, 0.1)
+    }
     assert upgrade_compatible(adagrad, at[0.0]) and not upgrade_compatible(adagrad, at[0.1])
     assert run_folder_name(tmp_path, "lenet5_seed0", at[0.0]) == "lenet5_seed0"
     assert run_folder_name(tmp_path, "lenet5_seed0", at[0.1]) == f"lenet5_seed0-{config_hash(at[0.1])}"
@@ -129,12 +153,19 @@ def test_a_group_choice_does_not_count_as_setting_the_keys_added_to_that_group()
     # must not make the recorded run look like another configuration. Naming the new key itself still does.
     saved = {**CONFIG, "strategy": {"_target_": "trainfix.strategies.leap.spld.Spld", "lambda0": 0.1}}
     upgraded = {**saved, "strategy": {**saved["strategy"], "losses": "trained"}}
-    keys = overridden_keys(["strategy=spld", "seed=0", "hydra/launcher=joblib"], groups=["strategy", "hydra/launcher", "data"])
+    keys = overridden_keys(
+        ["strategy=spld", "seed=0", "hydra/launcher=joblib"], groups=["strategy", "hydra/launcher", "data"]
+    )
     assert keys == ["seed"]
     assert upgrade_compatible(saved, upgraded, keys)
     assert overridden_keys(["strategy=spld", "strategy.losses=trained"], groups=["strategy"]) == ["strategy.losses"]
-    assert not upgrade_compatible(saved, upgraded, overridden_keys(["strategy=spld", "strategy.losses=trained"], groups=["strategy"]))
-    assert overridden_keys(["~strategy", "+data.flip=1", "data=mnist"], groups=["strategy", "data"]) == ["strategy", "data.flip"]
+    assert not upgrade_compatible(
+        saved, upgraded, overridden_keys(["strategy=spld", "strategy.losses=trained"], groups=["strategy"])
+    )
+    assert overridden_keys(["~strategy", "+data.flip=1", "data=mnist"], groups=["strategy", "data"]) == [
+        "strategy",
+        "data.flip",
+    ]
     assert not upgrade_compatible(saved, upgraded, ["strategy"])  # without the group list: the cautious reading
 
 
@@ -164,3 +195,21 @@ def test_code_state_is_the_one_the_process_loaded(monkeypatch):
     assert records.code_state() == loaded and "git_commit" in loaded
     records.code_state()["git_commit"] = "changed by a caller"
     assert records.code_state() == loaded
+
+
+def test_records_respect_the_umask(tmp_path) -> None:
+    """Atomic writes give a record the permissions a plain write would (0666 less the umask), not mkstemp's 0600."""
+    import os
+    import stat
+
+    from trainfix.core.records import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "run.json", "{}")
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "private.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "run.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600

@@ -20,7 +20,11 @@ def test_debug_configs_write_fresh_folders_under_debug_without_wandb(tmp_path):
     GlobalHydra.instance().clear()
     for name in ("fdr", "overfit", "limit"):
         with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-            cfg = compose("train.yaml", overrides=[f"debug={name}", "logger=wandb", f"paths.runs_dir={tmp_path}"], return_hydra_config=True)
+            cfg = compose(
+                "train.yaml",
+                overrides=[f"debug={name}", "logger=wandb", f"paths.runs_dir={tmp_path}"],
+                return_hydra_config=True,
+            )
         HydraConfig.instance().set_config(cfg)
         assert cfg.task_name == "debug" and cfg.logger is None, name
         run_dir = Path(cfg.hydra.run.dir)
@@ -32,8 +36,14 @@ def test_debug_configs_write_fresh_folders_under_debug_without_wandb(tmp_path):
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        (["optimized_metric=val_acc"], r"optimized_metric='val_acc': the run has no validation set \(data.val_fraction=0.0\)"),
-        (["optimized_metric=train_eval_loss"], r"optimized_metric='train_eval_loss': the run does not evaluate the training set"),
+        (
+            ["optimized_metric=val_acc"],
+            r"optimized_metric='val_acc': the run has no validation set \(data.val_fraction=0.0\)",
+        ),
+        (
+            ["optimized_metric=train_eval_loss"],
+            r"optimized_metric='train_eval_loss': the run does not evaluate the training set",
+        ),
     ],
 )
 def test_optimized_metric_must_be_recorded(tmp_path, overrides, expected):

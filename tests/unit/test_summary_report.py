@@ -20,8 +20,8 @@ import pytest
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.report import render_report
 from trainfix.results.configs import flat_config as flatten
+from trainfix.results.report import render_report
 from trainfix.results.summary import summarize, swept_keys
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,28 +29,44 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 def config(lr: float, seed: int, run_dir: Path) -> dict:
     return {
-        "seed": seed, "run_name": run_dir.name, "task_name": "sweep", "tags": [],
+        "seed": seed,
+        "run_name": run_dir.name,
+        "task_name": "sweep",
+        "tags": [],
         "paths": {"output_dir": str(run_dir), "data_dir": "/data"},
-        "model": {"name": "mlp"}, "optimizer": {"_target_": "torch.optim.SGD", "lr": lr},
+        "model": {"name": "mlp"},
+        "optimizer": {"_target_": "torch.optim.SGD", "lr": lr},
         "strategy": {"_target_": "trainfix.strategies.baseline.Baseline"},
-        "trainer": {"max_epochs": 2, "enable_progress_bar": False}, "logger": {"csv": {"save_dir": str(run_dir)}},
+        "trainer": {"max_epochs": 2, "enable_progress_bar": False},
+        "logger": {"csv": {"save_dir": str(run_dir)}},
     }
 
 
-def craft(root: Path, name: str, lr: float, seed: int, status: str, test_acc: list[float] | None, error: str | None = None) -> None:
+def craft(
+    root: Path, name: str, lr: float, seed: int, status: str, test_acc: list[float] | None, error: str | None = None
+) -> None:
     folder = root / name
     folder.mkdir(parents=True)
-    record = {"status": status, "seed": seed, "config": config(lr, seed, folder),
-              "data": {"label": "MNIST", "num_classes": 10, "official": True}}
+    record = {
+        "status": status,
+        "seed": seed,
+        "config": config(lr, seed, folder),
+        "data": {"label": "MNIST", "num_classes": 10, "official": True},
+    }
     if error:
         record["error"] = error
     (folder / "run.json").write_text(json.dumps(record))
     if test_acc is not None:
         n = len(test_acc)
-        pd.DataFrame({
-            "epoch": range(n), "train_loss": [1.0 - a for a in test_acc], "train_acc": test_acc,
-            "test_loss": [1.5 - a for a in test_acc], "test_acc": test_acc,
-        }).to_csv(folder / "metrics.csv", index=False)
+        pd.DataFrame(
+            {
+                "epoch": range(n),
+                "train_loss": [1.0 - a for a in test_acc],
+                "train_acc": test_acc,
+                "test_loss": [1.5 - a for a in test_acc],
+                "test_acc": test_acc,
+            }
+        ).to_csv(folder / "metrics.csv", index=False)
 
 
 @pytest.fixture
@@ -61,7 +77,15 @@ def sweep(tmp_path: Path) -> Path:
     craft(root, "lr0.1_s2", 0.1, 2, "failed", [0.20], error="RuntimeError: shape <b>bad</b>")
     craft(root, "lr0.01_s0", 0.01, 0, "finished", [0.40, 0.60])
     craft(root, "lr0.01_s1", 0.01, 1, "diverged", [0.30, float("nan")])
-    craft(root, "lr0.001_s0", 0.001, 0, "failed", None, error="DatasetMissingError: MNIST files not found in /data/MNIST/raw")
+    craft(
+        root,
+        "lr0.001_s0",
+        0.001,
+        0,
+        "failed",
+        None,
+        error="DatasetMissingError: MNIST files not found in /data/MNIST/raw",
+    )
     (root / "junk").mkdir()
     (root / "junk" / "run.json").write_text("{not json")
     return root

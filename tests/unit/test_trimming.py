@@ -84,7 +84,8 @@ def test_r_schedule_150_epochs_batch_128():
 
 
 def test_last_smaller_batch_is_scaled():
-    """M is the actual batch size: 60,000 samples in batches of 128 end with 96; at the last epoch r = round(0.2 * 96) = 19."""
+    """M is the actual batch size: 60,000 samples in batches of 128 end with 96; at the last epoch
+    r = round(0.2 * 96) = 19."""
     strategy = started(max_epochs=150, num_samples=60_000, batch_size=128)
     strategy.epoch = 149
     assert strategy.kept(128) == 26 and strategy.kept(96) == 19
@@ -130,13 +131,25 @@ def test_epoch_metrics_and_state():
     strategy.reduce_loss(torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.arange(4), 4)
     strategy.reduce_loss(torch.tensor([5.0, 6.0, 7.0, 8.0]), torch.arange(4), 4)
     first = end_epoch(strategy)
-    assert first == {"trim_p": 1.0, "trim_r": 4, "trim_kept_frac": 1.0, "trim_kept_loss": 4.5, "trim_dropped_loss": first["trim_dropped_loss"]}
+    assert first == {
+        "trim_p": 1.0,
+        "trim_r": 4,
+        "trim_kept_frac": 1.0,
+        "trim_kept_loss": 4.5,
+        "trim_dropped_loss": first["trim_dropped_loss"],
+    }
     assert math.isnan(first["trim_dropped_loss"])
     # epoch 1: p = 0.6, r = round(2.4) = 2: kept {3, 4} and {7, 8}, dropped {1, 2} and {5, 6}
     strategy.reduce_loss(torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.arange(4), 4)
     strategy.reduce_loss(torch.tensor([8.0, 7.0, 6.0, 5.0]), torch.arange(4), 4)
     second = end_epoch(strategy)
-    assert second == {"trim_p": pytest.approx(0.6), "trim_r": 2, "trim_kept_frac": 0.5, "trim_kept_loss": 5.5, "trim_dropped_loss": 3.5}
+    assert second == {
+        "trim_p": pytest.approx(0.6),
+        "trim_r": 2,
+        "trim_kept_frac": 0.5,
+        "trim_kept_loss": 5.5,
+        "trim_dropped_loss": 3.5,
+    }
     resumed = Trimming()
     resumed.bind(8, 4, seed=0)
     resumed.load_state_dict(strategy.state_dict())

@@ -26,18 +26,41 @@ TARGETS = {"off": "trainfix.strategies.shuffle.Shuffle", "on": "trainfix.strateg
 LABELS = {"cifar10_jpeg": "CIFAR-10 (lossy JPEG copy, not the official files)", "fashion_mnist": "Fashion-MNIST"}
 
 
-def write_run(root: Path, model: str, dataset: str, arm: str, seed: int, status: str = "finished",
-              test_acc: list[float] | None = None, error: str | None = None, profile: str = "quick") -> None:
+def write_run(
+    root: Path,
+    model: str,
+    dataset: str,
+    arm: str,
+    seed: int,
+    status: str = "finished",
+    test_acc: list[float] | None = None,
+    error: str | None = None,
+    profile: str = "quick",
+) -> None:
     folder = root / f"{model}_{dataset}_{arm}_seed{seed}_{profile}"
     folder.mkdir(parents=True)
-    config = {"seed": seed, "profile_name": profile, "experiment_row": model, "model": {"name": model},
-              "data": {"dataset": dataset}, "strategy": {"_target_": TARGETS[arm], "variant": "paper"}}
+    config = {
+        "seed": seed,
+        "profile_name": profile,
+        "experiment_row": model,
+        "model": {"name": model},
+        "data": {"dataset": dataset},
+        "strategy": {"_target_": TARGETS[arm], "variant": "paper"},
+    }
     record = {"status": status, "seed": seed, "config": config, "host": {"device": "cpu"}, "error": error}
     if test_acc is not None:
         record["data"] = {"label": LABELS[dataset], "official": False, "num_train": 50000, "num_classes": 10}
         n = len(test_acc)
-        pd.DataFrame({"epoch": range(n), "train_loss": [2.0 - i * 0.1 for i in range(n)], "train_acc": 0.5, "test_loss": 1.0,
-                      "test_acc": test_acc, "trim_r": [128, 26][:n]}).to_csv(folder / "metrics.csv", index=False)
+        pd.DataFrame(
+            {
+                "epoch": range(n),
+                "train_loss": [2.0 - i * 0.1 for i in range(n)],
+                "train_acc": 0.5,
+                "test_loss": 1.0,
+                "test_acc": test_acc,
+                "trim_r": [128, 26][:n],
+            }
+        ).to_csv(folder / "metrics.csv", index=False)
     (folder / "run.json").write_text(json.dumps(record))
 
 
@@ -90,8 +113,12 @@ def test_cells_against_hand_computation(multirun: Path):
     assert lenet_on["ours"] == "10.00 (n=1)" and math.isnan(lenet_on["paper"])
     assert "densenet121" not in set(values["row"])
     table = table_1(values)
-    assert list(table.index) == ["SVHN / ResNet-34", "CIFAR-10 (lossy JPEG copy, not the official files) / ResNet-34",
-                                 "CIFAR-100 / ResNet-34", "Fashion-MNIST / lenet5"]  # not a paper row: the model name
+    assert list(table.index) == [
+        "SVHN / ResNet-34",
+        "CIFAR-10 (lossy JPEG copy, not the official files) / ResNet-34",
+        "CIFAR-100 / ResNet-34",
+        "Fashion-MNIST / lenet5",
+    ]  # not a paper row: the model name
     assert table.loc["Fashion-MNIST / lenet5", ("trimming on", "paper")] == "not in paper"
     assert table.loc["SVHN / ResNet-34", ("trimming off", "ours")] == "data missing"
     jpeg = "CIFAR-10 (lossy JPEG copy, not the official files) / ResNet-34"
@@ -121,26 +148,49 @@ def test_a_cell_refuses_runs_of_two_configurations(multirun: Path, tmp_path: Pat
     assert main(["trimming", "--runs", str(multirun), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "Trimming Table 1, resnet34 on cifar10_jpeg, trimming off" in err
-    assert "profile_name: quick (resnet34_cifar10_jpeg_off_seed0_quick) vs full (resnet34_cifar10_jpeg_off_seed2_full)" in err
+    assert (
+        "profile_name: quick (resnet34_cifar10_jpeg_off_seed0_quick) vs full (resnet34_cifar10_jpeg_off_seed2_full)"
+        in err
+    )
 
 
 @pytest.mark.parametrize("model,profile", [("resnet34", "full"), ("densenet121", "full"), ("resnet34", "quick")])
 def test_table_1_experiments_pin_the_paper_setting(model, profile, tmp_path):
-    """Adam 1e-3 with coupled weight decay 1e-4, batch 128, 150 epochs, lr x0.5 at 50 and 100; quick shrinks data and epochs."""
+    """Adam 1e-3 with coupled weight decay 1e-4, batch 128, 150 epochs, lr x0.5 at 50 and 100; quick shrinks
+    data and epochs."""
     from omegaconf import OmegaConf
 
-    from trainfix.training.config_rules import check_config
     from trainfix.training.compose import compose_config
+    from trainfix.training.config_rules import check_config
 
-    cfg = compose_config([f"experiment=trimming/table_1/{model}", f"profile={profile}", "data=svhn", "strategy=trimming", "seed=4"], tmp_path)
+    cfg = compose_config(
+        [f"experiment=trimming/table_1/{model}", f"profile={profile}", "data=svhn", "strategy=trimming", "seed=4"],
+        tmp_path,
+    )
     check_config(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["run_name"] == f"{model}_svhn_trimming_paper_seed4"
     assert resolved["task_name"] == f"trimming_table_1_{profile}"
     assert resolved["model"]["name"] == model and resolved["data"]["dataset"] == "svhn"
-    assert resolved["optimizer"] == {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.001, "weight_decay": 1.0e-4}
-    assert resolved["scheduler"]["scheduler"]["milestones"] == [50, 100] and resolved["scheduler"]["scheduler"]["gamma"] == 0.5
+    assert resolved["optimizer"] == {
+        "_target_": "torch.optim.Adam",
+        "_partial_": True,
+        "lr": 0.001,
+        "weight_decay": 1.0e-4,
+    }
+    assert (
+        resolved["scheduler"]["scheduler"]["milestones"] == [50, 100]
+        and resolved["scheduler"]["scheduler"]["gamma"] == 0.5
+    )
     assert resolved["scheduler"]["interval"] == "epoch"
-    assert resolved["strategy"]["p_start"] == 1.0 and resolved["strategy"]["p_end"] == 0.2 and resolved["strategy"]["per"] == "epoch"
+    assert (
+        resolved["strategy"]["p_start"] == 1.0
+        and resolved["strategy"]["p_end"] == 0.2
+        and resolved["strategy"]["per"] == "epoch"
+    )
     expected = {"full": (128, 150, None), "quick": (32, 2, 64)}[profile]
-    assert (resolved["data"]["batch_size"], resolved["trainer"]["max_epochs"], resolved["data"]["train_subset"]) == expected
+    assert (
+        resolved["data"]["batch_size"],
+        resolved["trainer"]["max_epochs"],
+        resolved["data"]["train_subset"],
+    ) == expected

@@ -38,7 +38,17 @@ def _nothing() -> None:
         lambda: multiprocessing.get_context("spawn").Process(target=_nothing).start(),
         lambda: torch_mp.start_processes(_nothing, nprocs=2, start_method="fork"),
     ],
-    ids=["subprocess.run", "Popen(make)", "check_output", "os.popen", "os.system", "os.fork", "mp-fork", "mp-spawn", "torch.mp"],
+    ids=[
+        "subprocess.run",
+        "Popen(make)",
+        "check_output",
+        "os.popen",
+        "os.system",
+        "os.fork",
+        "mp-fork",
+        "mp-spawn",
+        "torch.mp",
+    ],
 )
 def test_starting_a_process_fails_in_the_unit_tier(start):
     with pytest.raises(UnitTierViolation, match=r"not allowed in the unit tier; move the test to tests/integration"):
@@ -57,7 +67,9 @@ def test_a_training_run_fails_in_the_unit_tier(tmp_path):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer = pl.Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path
+    )
     with pytest.raises(UnitTierViolation, match=r"a training run \(Trainer.fit\) is not allowed in the unit tier"):
         trainer.fit(Tiny(), train_dataloaders=torch.utils.data.DataLoader(torch.ones(4, 2)))
 
@@ -95,8 +107,14 @@ def test_a_unit_test_that_starts_a_process_fails_and_the_same_test_elsewhere_pas
     copy fails naming the tier, the other passes; the guard is the folder's conftest, nothing the test does."""
     request.node.stash[GUARD].undo()  # lift this test's own guard: the inner session must meet only the copy's
     body = "import subprocess\n\n\ndef test_starts_a_child():\n    subprocess.run(['true'], check=True)\n"
-    pytester.makepyfile(**{"unit/conftest": CONFTEST.read_text(), "unit/test_child": body, "integration/test_child": body})
+    pytester.makepyfile(
+        **{"unit/conftest": CONFTEST.read_text(), "unit/test_child": body, "integration/test_child": body}
+    )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:xdist", "--import-mode=importlib")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*UnitTierViolation: tests/unit: starting a subprocess is not allowed in the unit tier*",
-                                 "FAILED unit/test_child.py::test_starts_a_child*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*UnitTierViolation: tests/unit: starting a subprocess is not allowed in the unit tier*",
+            "FAILED unit/test_child.py::test_starts_a_child*",
+        ]
+    )

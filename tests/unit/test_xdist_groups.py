@@ -32,7 +32,10 @@ def test_groups_reach_the_node_id_on_an_xdist_worker(pytester: pytest.Pytester):
     pytest_collection_modifyitems(items[0].config, items)
     pytest_collection_modifyitems(items[0].config, items)  # once only, whoever else adds it
     assert [item.nodeid.split("::", 1)[1] for item in items] == [
-        "test_in_two_groups@ddp_module_group", "test_in_the_module_group[1]@module_group", "test_in_the_module_group[2]@module_group"]
+        "test_in_two_groups@ddp_module_group",
+        "test_in_the_module_group[1]@module_group",
+        "test_in_the_module_group[2]@module_group",
+    ]
 
 
 def test_node_ids_stay_as_they_are_without_loadgroup(pytester: pytest.Pytester):

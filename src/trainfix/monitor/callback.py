@@ -15,7 +15,8 @@ Each epoch it records what the detectors need; at the epochs its schedule names 
   whose entries for always-zero input pixels, e.g. MNIST's border, have exactly-zero gradient in any
   network), or `dead_units` (the share of dead ReLU units).
 - The check gradient is AutoTrainer's: one gradient of the mean loss on the first `gradient_batch`
-  training samples (default: the training batch size, as AutoTrainer's `trainX[0:self.batch_size]`), no optimizer step (torch.autograd.grad: the training gradients are untouched), in
+  training samples (default: the training batch size, as AutoTrainer's `trainX[0:self.batch_size]`), no
+  optimizer step (torch.autograd.grad: the training gradients are untouched), in
   eval mode so BatchNorm statistics do not move.
 - `step_stats.enabled`: per-step gradient statistics every `every_n_steps` steps (per-kernel gradient
   norms, zero share), accumulated in device tensors and read once per epoch (no host sync per step):
@@ -41,9 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainfix.core.records import atomic_write_text, read_metrics
 from trainfix.monitor.detectors import MID_CHECK_POINT, CheckState, Gates, GradientStats, History, Thresholds, check
 from trainfix.monitor.schedules import Schedule
-from trainfix.core.records import atomic_write_text, read_metrics
 
 log = logging.getLogger(__name__)
 MONITOR_FILE = "monitor.json"
@@ -92,19 +93,25 @@ class TrainingMonitor(pl.Callback):
         dying_relu_measure: str = "zero_share",
     ) -> None:
         if dying_relu_measure not in DYING_RELU_MEASURES:
-            raise ValueError(f"monitor.dying_relu_measure={dying_relu_measure!r}; accepted: {', '.join(DYING_RELU_MEASURES)}")
+            raise ValueError(
+                f"monitor.dying_relu_measure={dying_relu_measure!r}; accepted: {', '.join(DYING_RELU_MEASURES)}"
+            )
         if on_detection not in ACTIONS:
             raise ValueError(f"monitor.on_detection={on_detection!r}; accepted: {', '.join(ACTIONS)}")
         if series not in ("train_acc", "val_acc"):
             raise ValueError(f"monitor.series={series!r}; accepted: train_acc (AutoTrainer), val_acc (the thesis)")
         if gradient_batch is not None and int(gradient_batch) < 1:
-            raise ValueError(f"monitor.gradient_batch={gradient_batch}; accepted: an integer >= 1, or null (the batch size)")
+            raise ValueError(
+                f"monitor.gradient_batch={gradient_batch}; accepted: an integer >= 1, or null (the batch size)"
+            )
         try:
             self.thresholds = Thresholds(**(thresholds or {}))
             self.gates = Gates(**(gates or {}))
         except TypeError as error:
-            raise ValueError(f"monitor.thresholds / monitor.gates: {error}; accepted: {list(Thresholds.__dataclass_fields__)} / "
-                             f"{list(Gates.__dataclass_fields__)}") from None
+            raise ValueError(
+                f"monitor.thresholds / monitor.gates: {error}; accepted: {list(Thresholds.__dataclass_fields__)} / "
+                f"{list(Gates.__dataclass_fields__)}"
+            ) from None
         self.schedule = Schedule(**(schedule or {}))
         self.run_dir = Path(run_dir)
         self.planned = int(planned_epochs)
@@ -119,7 +126,9 @@ class TrainingMonitor(pl.Callback):
         self.on_detection = on_detection
         self.repair = dict(repair or {})
         if self.repair.get("initial_from", "scratch") not in ("scratch", "detection"):
-            raise ValueError(f"monitor.repair.initial_from={self.repair['initial_from']!r}; accepted: scratch, detection")
+            raise ValueError(
+                f"monitor.repair.initial_from={self.repair['initial_from']!r}; accepted: scratch, detection"
+            )
         self.dying_relu_measure = dying_relu_measure
         self.history = History()
         self.checks: list[dict[str, Any]] = []
@@ -136,9 +145,14 @@ class TrainingMonitor(pl.Callback):
         """What a resume needs, saved in every checkpoint: the series as the detectors saw them (the exact
         floats; metrics.csv holds them as text), the checks, the detections, the gradient counters, the flags
         raised so far and whether the mid check is done."""
-        return {"history": dict(self.history.__dict__), "checks": self.checks, "detections": self.detections,
-                "gradient_counts": self.state.gradient_counts, "flags": self.state.flags,
-                "mid_check_done": self.state.mid_check_done}
+        return {
+            "history": dict(self.history.__dict__),
+            "checks": self.checks,
+            "detections": self.detections,
+            "gradient_counts": self.state.gradient_counts,
+            "flags": self.state.flags,
+            "mid_check_done": self.state.mid_check_done,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored = state_dict
@@ -150,8 +164,11 @@ class TrainingMonitor(pl.Callback):
             self.history = History(**{k: list(v) for k, v in restored["history"].items()})
             self.checks = list(restored["checks"])
             self.detections = dict(restored["detections"])
-            self.state = CheckState(dict(restored["gradient_counts"]), dict(restored.get("flags", {})),
-                                    bool(restored.get("mid_check_done", False)))
+            self.state = CheckState(
+                dict(restored["gradient_counts"]),
+                dict(restored.get("flags", {})),
+                bool(restored.get("mid_check_done", False)),
+            )
             self._write(trainer)
             return
         # A checkpoint without monitor state (or a new run): rebuild from the records, trimmed to the
@@ -210,7 +227,10 @@ class TrainingMonitor(pl.Callback):
         self._step_sum.zero_()
         self._step_zero.zero_()
         self._step_count = 0
-        return {"monitor_step_grad_ratio": mean[0] / mean[-1] if mean[-1] > 0 else math.inf, "monitor_step_zero_share": zero_share}
+        return {
+            "monitor_step_grad_ratio": mean[0] / mean[-1] if mean[-1] > 0 else math.inf,
+            "monitor_step_zero_share": zero_share,
+        }
 
     # ------------------------------------------------------------ check gradient
     def check_gradient(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[GradientStats, float, float]:
@@ -223,8 +243,11 @@ class TrainingMonitor(pl.Callback):
         net: nn.Module = pl_module.net
         params = [p for p in net.parameters() if p.requires_grad]
         relu_outputs: list[torch.Tensor] = []
-        hooks = [m.register_forward_hook(lambda _m, _i, out: relu_outputs.append(out.detach()))
-                 for m in net.modules() if isinstance(m, nn.ReLU)]
+        hooks = [
+            m.register_forward_hook(lambda _m, _i, out: relu_outputs.append(out.detach()))
+            for m in net.modules()
+            if isinstance(m, nn.ReLU)
+        ]
         was_training = net.training
         net.eval()
         try:
@@ -244,7 +267,11 @@ class TrainingMonitor(pl.Callback):
             first = next((i for i, p in enumerate(params) if p.dim() > 1), None)  # the first layer's kernel
             finite = all(bool(torch.isfinite(g).all()) for g in grads)
             units = [(o.reshape(o.shape[0], -1) > 0).any(0) for o in relu_outputs]
-            dead = 1.0 - float(sum(int(u.sum()) for u in units)) / max(1, sum(u.numel() for u in units)) if units else float("nan")
+            dead = (
+                1.0 - float(sum(int(u.sum()) for u in units)) / max(1, sum(u.numel() for u in units))
+                if units
+                else float("nan")
+            )
         numel = sum(g.numel() for g in grads)
         share = zeros / max(1, numel)
         if first is None:
@@ -268,9 +295,15 @@ class TrainingMonitor(pl.Callback):
             stats, dead, (share, no_input) = self.check_gradient(trainer, pl_module)
             seconds = time.perf_counter() - start
             self._epoch_stats = (n, stats, dead, seconds)
-            row.update(monitor_grad_ratio=stats.ratio, monitor_grad_first=stats.kernel_norms[0] if stats.kernel_norms else math.nan,
-                       monitor_grad_last=stats.kernel_norms[-1] if stats.kernel_norms else math.nan,
-                       monitor_zero_share=share, monitor_zero_share_no_input=no_input, monitor_dead_relu=dead, monitor_check_s=seconds)
+            row.update(
+                monitor_grad_ratio=stats.ratio,
+                monitor_grad_first=stats.kernel_norms[0] if stats.kernel_norms else math.nan,
+                monitor_grad_last=stats.kernel_norms[-1] if stats.kernel_norms else math.nan,
+                monitor_zero_share=share,
+                monitor_zero_share_no_input=no_input,
+                monitor_dead_relu=dead,
+                monitor_check_s=seconds,
+            )
         row.update(self._step_summary(pl_module))
         extra = getattr(pl_module, "extra_epoch_metrics", None) or {}
         pl_module.extra_epoch_metrics = {**extra, **row}
@@ -280,7 +313,9 @@ class TrainingMonitor(pl.Callback):
         row = getattr(pl_module, "epoch_record", None)
         n = trainer.current_epoch + 1
         if row is None or int(row["epoch"]) != trainer.current_epoch:
-            raise RuntimeError("TrainingMonitor must come after the RunRecorder in the callback list (it reads the epoch's row)")
+            raise RuntimeError(
+                "TrainingMonitor must come after the RunRecorder in the callback list (it reads the epoch's row)"
+            )
         self._append(row)
         if not self.schedule.is_check(n, self.planned):
             return
@@ -289,15 +324,29 @@ class TrainingMonitor(pl.Callback):
             self.on_validation_epoch_start(trainer, pl_module)
         _, stats, _, grad_seconds = self._epoch_stats
         before = dict(self.state.gradient_counts)
-        problems, evidence = check(self.state, self.history, stats, planned_epochs=self.planned,
-                                   check_interval=self.schedule.interval_at(n, self.planned), thresholds=self.thresholds,
-                                   gates=self.gates, series=self.series)
+        problems, evidence = check(
+            self.state,
+            self.history,
+            stats,
+            planned_epochs=self.planned,
+            check_interval=self.schedule.interval_at(n, self.planned),
+            thresholds=self.thresholds,
+            gates=self.gates,
+            series=self.series,
+        )
         seen = sorted(k for k, v in self.state.gradient_counts.items() if v > before.get(k, 0))
         new = [p for p in problems if p not in self.detections]
         for problem in new:
             self.detections[problem] = n
-        self.checks.append({"epoch": n, "problems": problems, "evidence": _jsonable(evidence), "gradient_problems_seen": seen,
-                            "seconds": grad_seconds + time.perf_counter() - start})
+        self.checks.append(
+            {
+                "epoch": n,
+                "problems": problems,
+                "evidence": _jsonable(evidence),
+                "gradient_problems_seen": seen,
+                "seconds": grad_seconds + time.perf_counter() - start,
+            }
+        )
         for logger in trainer.loggers:
             logger.log_metrics({"monitor/problems": float(len(problems))}, step=trainer.global_step)
         if problems:
@@ -317,8 +366,12 @@ class TrainingMonitor(pl.Callback):
         record = {
             "planned_epochs": self.planned,
             "series": self.series,
-            "schedule": {"kind": self.schedule.kind, "align": self.schedule.align, "description": self.schedule.describe(),
-                         "check_epochs": self.schedule.check_epochs(self.planned)},
+            "schedule": {
+                "kind": self.schedule.kind,
+                "align": self.schedule.align,
+                "description": self.schedule.describe(),
+                "check_epochs": self.schedule.check_epochs(self.planned),
+            },
             "gradient_batch": self.gradient_batch if self.gradient_batch is not None else "batch size",
             "thresholds": self.thresholds.__dict__,
             "gates": self.gates.__dict__,

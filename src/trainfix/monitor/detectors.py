@@ -44,7 +44,7 @@ HUGE_LOSS = 1e3
 # Flags after which AutoTrainer computes layer outputs at the next check (utils.py on_epoch_end:
 # `abnormal_loss or nan_loss or sc_accuracy`), so a verdict can be given there.
 LAYER_CHECK_FLAGS = ("nan_loss", "negative_loss", "slow_convergence")
-MID_CHECK_POINT = 0.5   # AutoTrainer's mid_check: layer outputs at the first check with 0-based epoch >= 0.5 x planned
+MID_CHECK_POINT = 0.5  # AutoTrainer's mid_check: layer outputs at the first check with 0-based epoch >= 0.5 x planned
 
 
 @dataclass(frozen=True)
@@ -120,21 +120,26 @@ class GradientStats:
         return float("nan") if first == 0 or math.isnan(first) else float("inf")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kernel_norms": list(self.kernel_norms), "zero_share": self.zero_share, "finite": self.finite, "ratio": self.ratio}
+        return {
+            "kernel_norms": list(self.kernel_norms),
+            "zero_share": self.zero_share,
+            "finite": self.finite,
+            "ratio": self.ratio,
+        }
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """AutoTrainer's defaults (utils.py default_param); `zeta`/`eta` are the thesis' 0.02/0.2 in its configs."""
 
-    beta_1: float = 1e-3      # vanishing: gradient-norm ratio below
-    beta_2: float = 1e-4      # vanishing: first kernel's gradient norm below
-    beta_3: float = 70.0      # exploding: ratio above
-    gamma: float = 0.7        # dying ReLU: share of zero gradient entries at or above
-    zeta: float = 0.03        # oscillation: max - min of a counted pair, accuracy units
-    eta: float = 0.2          # oscillation: counted pairs per epoch so far
-    delta: float = 0.01       # slow convergence: largest one-epoch accuracy rise below
-    theta: float = 0.7        # not converging: best accuracies below
+    beta_1: float = 1e-3  # vanishing: gradient-norm ratio below
+    beta_2: float = 1e-4  # vanishing: first kernel's gradient norm below
+    beta_3: float = 70.0  # exploding: ratio above
+    gamma: float = 0.7  # dying ReLU: share of zero gradient entries at or above
+    zeta: float = 0.03  # oscillation: max - min of a counted pair, accuracy units
+    eta: float = 0.2  # oscillation: counted pairs per epoch so far
+    delta: float = 0.01  # slow convergence: largest one-epoch accuracy rise below
+    theta: float = 0.7  # not converging: best accuracies below
 
 
 def vanishing_gradient(stats: GradientStats, t: Thresholds) -> bool:
@@ -208,7 +213,7 @@ class History:
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float | None] = field(default_factory=list)   # None: not evaluated that epoch
+    val_loss: list[float | None] = field(default_factory=list)  # None: not evaluated that epoch
     val_acc: list[float] = field(default_factory=list)
 
     def series(self, name: str) -> list[float]:
@@ -243,9 +248,12 @@ def diagnose(
     evidence: dict[str, Any] = {"epochs": epochs}
     found: dict[str, bool] = {}
     if nan_loss(history.train_loss, history.val_loss):
-        evidence["first_bad_loss"] = next({"series": name, "epoch": i + 1, "value": v} for name in ("train_loss", "val_loss")
-                                          for i, v in enumerate(getattr(history, name))
-                                          if v is not None and (not math.isfinite(v) or v >= HUGE_LOSS))
+        evidence["first_bad_loss"] = next(
+            {"series": name, "epoch": i + 1, "value": v}
+            for name in ("train_loss", "val_loss")
+            for i, v in enumerate(getattr(history, name))
+            if v is not None and (not math.isfinite(v) or v >= HUGE_LOSS)
+        )
         found["nan_loss"] = True
         if gradients is not None and not gradients.finite:
             found["exploding_gradient"] = True
@@ -268,7 +276,12 @@ def diagnose(
         return _report(found, earlier, gates, layer_check, evidence)
 
     judged = ol_judge(history.series(series), t.zeta, t.eta)
-    evidence["oscillating_loss"] = {"series": series, "counted_pairs": judged.counted, "needed": judged.needed, "pairs": judged.pairs}
+    evidence["oscillating_loss"] = {
+        "series": series,
+        "counted_pairs": judged.counted,
+        "needed": judged.needed,
+        "pairs": judged.pairs,
+    }
     found["oscillating_loss"] = judged.flagged
     nc = not_converging(history.train_acc, history.val_acc, t)
     sc = slow_convergence(history.train_acc, history.val_acc, t)
@@ -312,9 +325,18 @@ def check(
     layer = layer_check_due(n, planned_epochs, state.mid_check_done, state.flags)
     if n - 1 >= MID_CHECK_POINT * planned_epochs:
         state.mid_check_done = True
-    problems, evidence = diagnose(history, gradients, planned_epochs=planned_epochs, check_interval=check_interval,
-                                  thresholds=thresholds, gates=gates, series=series, gradient_counts=state.gradient_counts,
-                                  flags=state.flags, layer_check=layer)
+    problems, evidence = diagnose(
+        history,
+        gradients,
+        planned_epochs=planned_epochs,
+        check_interval=check_interval,
+        thresholds=thresholds,
+        gates=gates,
+        series=series,
+        gradient_counts=state.gradient_counts,
+        flags=state.flags,
+        layer_check=layer,
+    )
     evidence["layer_check"] = layer
     return problems, evidence
 
@@ -323,11 +345,14 @@ def layer_check_due(n: int, planned: int, mid_check_done: bool, flags: dict[str,
     """Whether AutoTrainer computes layer outputs at the check after n epochs (utils.py on_epoch_end): at its
     mid check (the first check with 0-based epoch n - 1 >= 0.5 x planned), or after an earlier check raised
     nan_loss, negative_loss or slow_convergence (`flags`: raised at earlier checks)."""
-    return (not mid_check_done and n - 1 >= MID_CHECK_POINT * planned) or any(flags.get(name, False) for name in LAYER_CHECK_FLAGS)
+    return (not mid_check_done and n - 1 >= MID_CHECK_POINT * planned) or any(
+        flags.get(name, False) for name in LAYER_CHECK_FLAGS
+    )
 
 
-def _report(found: dict[str, bool], earlier: dict[str, bool], gates: Gates, layer_check: bool,
-            evidence: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def _report(
+    found: dict[str, bool], earlier: dict[str, bool], gates: Gates, layer_check: bool, evidence: dict[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
     """The verdict from the flags `found` at this check: record them in `earlier` and the evidence, then apply
     `sticky`, `gradient_with_convergence` (AutoTrainer's judge_issue), `verdict_at_layer_check` and `keep_one`."""
     raised = {name for name, value in found.items() if value}

@@ -37,14 +37,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainfix.monitor.callback import DETECTION_CHECKPOINT, read_monitor
 from trainfix.core.records import atomic_write_text, read_run
+from trainfix.monitor.callback import DETECTION_CHECKPOINT, read_monitor
 
 log = logging.getLogger(__name__)
 REPAIRS_FILE = "repairs.json"
 
 SOLUTIONS: dict[str, list[tuple[str, int]]] = {
-    "oscillating_loss": [("adam", 1), ("lr", 3), ("ReduceLR", 1), ("batch", 4), ("momentum", 3), ("GN", 1), ("initial", 3)],
+    "oscillating_loss": [
+        ("adam", 1),
+        ("lr", 3),
+        ("ReduceLR", 1),
+        ("batch", 4),
+        ("momentum", 3),
+        ("GN", 1),
+        ("initial", 3),
+    ],
     "vanishing_gradient": [("selu", 1), ("relu", 1), ("bn", 1)],
     "exploding_gradient": [("selu", 1), ("relu", 1), ("gradient", 2), ("tanh", 1), ("bn", 1)],
     "dying_relu": [("selu", 1), ("bn", 1), ("initial", 3), ("leaky", 3)],
@@ -58,10 +66,10 @@ OPTIMIZERS: dict[str, list[str]] = {
     "adamax": ["optimizer=adamax_keras"],
     "rmsprop": ["optimizer=rmsprop"],
 }
-LEAKY = ("leaky_relu", "elu")                        # AutoTrainer: LeakyReLU, ELU, ThresholdedReLU
+LEAKY = ("leaky_relu", "elu")  # AutoTrainer: LeakyReLU, ELU, ThresholdedReLU
 # op_initial: np.random.choice of these for the kernels (and, separately, for the biases).
 INITIALIZERS = ("he_uniform", "lecun_uniform", "glorot_normal", "glorot_uniform", "he_normal", "lecun_normal")
-GN_STDDEV = 0.1                                      # op_GN: GaussianNoise(0.1) before the first layer
+GN_STDDEV = 0.1  # op_GN: GaussianNoise(0.1) before the first layer
 INITIAL_FROM = ("scratch", "detection")
 
 
@@ -78,8 +86,9 @@ def _optimizer_name(config: dict[str, Any]) -> str:
     return str(config.get("optimizer", {}).get("_target_", "")).rsplit(".", 1)[-1].lower()
 
 
-def attempts_for(problem: str, config: dict[str, Any], seed: int = 0, max_tries: int | None = 10,
-                 initial_from: str = "scratch") -> list[Attempt]:
+def attempts_for(
+    problem: str, config: dict[str, Any], seed: int = 0, max_tries: int | None = 10, initial_from: str = "scratch"
+) -> list[Attempt]:
     """The tries for `problem` given the stopped run's resolved `config`, AutoTrainer's order and values.
 
     As AutoTrainer's `issue_repair`: the k-th try of a solution `name_n` uses j = k - 1 (0-based, so
@@ -93,7 +102,9 @@ def attempts_for(problem: str, config: dict[str, Any], seed: int = 0, max_tries:
         raise ValueError(f"repair: problem {problem!r} has no solution list; accepted: {', '.join(SOLUTIONS)}")
     if initial_from not in INITIAL_FROM:
         raise ValueError(f"monitor.repair.initial_from={initial_from!r}; accepted: {', '.join(INITIAL_FROM)}")
-    rng = random.Random(seed)  # AutoTrainer draws momentum, clip values, optimizers, initializers at random: seeded here
+    rng = random.Random(
+        seed
+    )  # AutoTrainer draws momentum, clip values, optimizers, initializers at random: seeded here
     optimizer = _optimizer_name(config)
     lr_now = float(config.get("optimizer", {}).get("lr", float("nan")))
     batch = int(config.get("data", {}).get("batch_size", 0))
@@ -106,9 +117,21 @@ def attempts_for(problem: str, config: dict[str, Any], seed: int = 0, max_tries:
     for name, tries in solutions:
         for j in range(tries):
             label = f"{name}_{j + 1}"
-            attempt = _attempt(problem, name, label, j, rng, optimizer=optimizer, lr_now=lr_now, batch=batch, params=params,
-                               is_mlp=is_mlp, scheduler=scheduler, noise=float(model.get("input_noise_std") or 0.0),
-                               initial_from=initial_from)
+            attempt = _attempt(
+                problem,
+                name,
+                label,
+                j,
+                rng,
+                optimizer=optimizer,
+                lr_now=lr_now,
+                batch=batch,
+                params=params,
+                is_mlp=is_mlp,
+                scheduler=scheduler,
+                noise=float(model.get("input_noise_std") or 0.0),
+                initial_from=initial_from,
+            )
             if attempt is None:
                 break
             out.append(attempt)
@@ -117,37 +140,91 @@ def attempts_for(problem: str, config: dict[str, Any], seed: int = 0, max_tries:
     return out
 
 
-def _attempt(problem: str, name: str, label: str, j: int, rng: random.Random, *, optimizer: str, lr_now: float, batch: int,
-             params: dict[str, Any], is_mlp: bool, scheduler: str, noise: float, initial_from: str) -> Attempt | None:
+def _attempt(
+    problem: str,
+    name: str,
+    label: str,
+    j: int,
+    rng: random.Random,
+    *,
+    optimizer: str,
+    lr_now: float,
+    batch: int,
+    params: dict[str, Any],
+    is_mlp: bool,
+    scheduler: str,
+    noise: float,
+    initial_from: str,
+) -> Attempt | None:
     """Try j (0-based) of solution `name`; None when the solution has no such try."""
     if name == "adam":  # op_adam: Keras' Adam with its defaults
         return Attempt(problem, label, ["optimizer=adam_keras"], "already Adam" if optimizer == "adam" else None)
     if name == "lr":  # op_lr: absolute rates, skipped when equal to the run's
         base = 0.01 if optimizer == "sgd" else 0.001
-        lr = base * (10.0 ** j if problem == "not_converge" else 0.1 ** j)
-        return Attempt(problem, label, [f"optimizer.lr={lr:.6g}"], f"the run's lr is already {lr:.6g}" if math.isclose(lr, lr_now) else None)
+        lr = base * (10.0**j if problem == "not_converge" else 0.1**j)
+        return Attempt(
+            problem,
+            label,
+            [f"optimizer.lr={lr:.6g}"],
+            f"the run's lr is already {lr:.6g}" if math.isclose(lr, lr_now) else None,
+        )
     if name == "ReduceLR":  # op_ReduceLR: Keras ReduceLROnPlateau(val_loss, 0.2, patience 5, min_lr 0.001)
-        return Attempt(problem, label, ["scheduler=reduce_on_plateau"], "already ReduceLROnPlateau" if scheduler == "ReduceLROnPlateau" else None)
+        return Attempt(
+            problem,
+            label,
+            ["scheduler=reduce_on_plateau"],
+            "already ReduceLROnPlateau" if scheduler == "ReduceLROnPlateau" else None,
+        )
     if name == "batch":  # op_batch: 32 * 2^j, skipped when equal to the run's
-        size = 32 * 2 ** j
-        return Attempt(problem, label, [f"data.batch_size={size}"], f"the run's batch size is already {size}" if size == batch else None)
+        size = 32 * 2**j
+        return Attempt(
+            problem,
+            label,
+            [f"data.batch_size={size}"],
+            f"the run's batch size is already {size}" if size == batch else None,
+        )
     if name == "momentum":  # op_momentum: Keras SGD(momentum=round(U(0.01, 0.9), 2)), its default lr 0.01
-        return Attempt(problem, label, ["optimizer=sgd", "optimizer.lr=0.01", f"optimizer.momentum={round(rng.uniform(0.01, 0.9), 2)}"])
+        return Attempt(
+            problem,
+            label,
+            ["optimizer=sgd", "optimizer.lr=0.01", f"optimizer.momentum={round(rng.uniform(0.01, 0.9), 2)}"],
+        )
     if name == "gradient":  # op_gradient: clipvalue round(U(9, 10), 2)
-        return Attempt(problem, label, [f"+trainer.gradient_clip_val={round(rng.uniform(9, 10), 2)}", "+trainer.gradient_clip_algorithm=value"])
+        return Attempt(
+            problem,
+            label,
+            [f"+trainer.gradient_clip_val={round(rng.uniform(9, 10), 2)}", "+trainer.gradient_clip_algorithm=value"],
+        )
     if name == "GN":  # op_GN: GaussianNoise(0.1) before the first layer, skipped when the model has one
-        return Attempt(problem, label, [f"model.input_noise_std={GN_STDDEV}"], "the model already has input noise" if noise > 0 else None)
+        return Attempt(
+            problem,
+            label,
+            [f"model.input_noise_std={GN_STDDEV}"],
+            "the model already has input noise" if noise > 0 else None,
+        )
     if name == "initial":  # op_initial: another kernel initializer, drawn from INITIALIZERS
-        return Attempt(problem, label, [f"model.init={rng.choice(INITIALIZERS)}"], from_detection=initial_from == "detection")
+        return Attempt(
+            problem, label, [f"model.init={rng.choice(INITIALIZERS)}"], from_detection=initial_from == "detection"
+        )
     if name == "bn":  # op_bn: BatchNormalization after each hidden Dense
         if not is_mlp:
             return Attempt(problem, label, [], "BatchNorm insertion: model=mlp only (model.params.batch_norm)")
-        return Attempt(problem, label, ["++model.params.batch_norm=true"], "the model already has BatchNorm" if params.get("batch_norm") else None)
+        return Attempt(
+            problem,
+            label,
+            ["++model.params.batch_norm=true"],
+            "the model already has BatchNorm" if params.get("batch_norm") else None,
+        )
     if name in ("selu", "relu", "tanh", "leaky"):
         if name == "leaky" and j >= len(LEAKY):
             return None
         activation = LEAKY[j] if name == "leaky" else name
-        return Attempt(problem, label, [f"++model.params.activation={activation}"], None if is_mlp else "activation swap: model=mlp only")
+        return Attempt(
+            problem,
+            label,
+            [f"++model.params.activation={activation}"],
+            None if is_mlp else "activation swap: model=mlp only",
+        )
     if name == "optimizer":  # op_optimizer: another optimizer, Keras defaults
         return Attempt(problem, label, OPTIMIZERS[rng.choice([o for o in OPTIMIZERS if o != optimizer])])
     raise AssertionError(f"solution {name!r} has no implementation")
@@ -172,14 +249,20 @@ def subprocess_launcher(overrides: list[str], run_dir: Path) -> None:
     subprocess.run(command, check=False)
 
 
-def repair(run_dir: Path, overrides: list[str], launcher: Callable[[list[str], Path], None] = subprocess_launcher,
-           max_tries: int | None = None) -> list[dict[str, Any]]:
-    """Retry the stopped run in `run_dir` (started with `overrides`) per its first detected problem; returns the table."""
+def repair(
+    run_dir: Path,
+    overrides: list[str],
+    launcher: Callable[[list[str], Path], None] = subprocess_launcher,
+    max_tries: int | None = None,
+) -> list[dict[str, Any]]:
+    """Retry the stopped run in `run_dir` (started with `overrides`) per its first detected problem; the table."""
     run_dir = Path(run_dir)
     monitor = read_monitor(run_dir)
     if not monitor or not monitor.get("stopped_at"):
-        raise ValueError(f"repair --run {run_dir}: no monitor stop recorded there (monitor.json with stopped_at); "
-                         "run it with monitor=autotrainer monitor.on_detection=stop first")
+        raise ValueError(
+            f"repair --run {run_dir}: no monitor stop recorded there (monitor.json with stopped_at); "
+            "run it with monitor=autotrainer monitor.on_detection=stop first"
+        )
     stop = next(c for c in monitor["checks"] if c["epoch"] == monitor["stopped_at"])
     problem = stop["problems"][0]
     record = read_run(run_dir) or {}
@@ -191,8 +274,13 @@ def repair(run_dir: Path, overrides: list[str], launcher: Callable[[list[str], P
     table: list[dict[str, Any]] = []
     tries = attempts_for(problem, config, int(record.get("seed") or 0), limit, settings.get("initial_from", "scratch"))
     for number, attempt in enumerate(tries, start=1):
-        row: dict[str, Any] = {"problem": problem, "try": number, "solution": attempt.solution, "overrides": attempt.overrides,
-                               "from": "detection weights" if attempt.from_detection else "fresh network"}
+        row: dict[str, Any] = {
+            "problem": problem,
+            "try": number,
+            "solution": attempt.solution,
+            "overrides": attempt.overrides,
+            "from": "detection weights" if attempt.from_detection else "fresh network",
+        }
         if attempt.skipped:
             table.append({**row, "outcome": "skipped", "reason": attempt.skipped})
             _write(run_dir, problem, monitor["stopped_at"], table)
@@ -224,34 +312,49 @@ def repair_if_asked(cfg: Any, run_dir: Path, overrides: list[str]) -> list[dict[
     monitor = read_monitor(run_dir) if node.get("on_detection") == "repair" else None
     if not monitor or not monitor.get("stopped_at"):
         return []
-    if (Path(run_dir) / REPAIRS_FILE).exists() and json.loads((Path(run_dir) / REPAIRS_FILE).read_text()).get("solved_by"):
+    if (Path(run_dir) / REPAIRS_FILE).exists() and json.loads((Path(run_dir) / REPAIRS_FILE).read_text()).get(
+        "solved_by"
+    ):
         return []  # repaired by an earlier invocation
     return repair(Path(run_dir), overrides)
 
 
 def _write(run_dir: Path, problem: str, epoch: int, table: list[dict[str, Any]]) -> None:
     solved = next((row["solution"] for row in table if row["outcome"] == "solved"), None)
-    atomic_write_text(run_dir / REPAIRS_FILE, json.dumps({"problem": problem, "detected_at_epoch": epoch, "solved_by": solved,
-                                                          "attempts": table}, indent=1))
+    atomic_write_text(
+        run_dir / REPAIRS_FILE,
+        json.dumps({"problem": problem, "detected_at_epoch": epoch, "solved_by": solved, "attempts": table}, indent=1),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainfix.monitor.repair", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="the stopped run's folder")
-    parser.add_argument("--max-tries", type=int, help="at most this many solutions of the list, each with all its tries "
-                        "(AutoTrainer's max_try; default: the run's monitor.repair.max_tries)")
+    parser.add_argument(
+        "--max-tries",
+        type=int,
+        help="at most this many solutions of the list, each with all its tries "
+        "(AutoTrainer's max_try; default: the run's monitor.repair.max_tries)",
+    )
     args = parser.parse_args(argv)
     overrides_file = args.run / ".hydra" / "overrides.yaml"
     import yaml
 
-    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else (read_monitor(args.run) or {}).get("overrides", [])
+    overrides = (
+        yaml.safe_load(overrides_file.read_text())
+        if overrides_file.exists()
+        else (read_monitor(args.run) or {}).get("overrides", [])
+    )
     try:
         table = repair(args.run, list(overrides or []), max_tries=args.max_tries)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for row in table:
-        print(f"{row['try']:>2} {row['solution']:12} {row['outcome']:14} {' '.join(row['overrides'])} {row.get('reason', '')}")
+        print(
+            f"{row['try']:>2} {row['solution']:12} {row['outcome']:14} "
+            f"{' '.join(row['overrides'])} {row.get('reason', '')}"
+        )
     return 0
 
 

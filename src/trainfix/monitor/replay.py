@@ -30,17 +30,17 @@ from trainfix.monitor.schedules import Schedule
 class Reading:
     """Which accuracy series ol_judge reads, with which thresholds."""
 
-    series: str     # train_acc | val_acc
-    zeta: float     # a max/min pair counts when max - min >= zeta
-    eta: float      # flagged when counted pairs >= eta x epochs so far
+    series: str  # train_acc | val_acc
+    zeta: float  # a max/min pair counts when max - min >= zeta
+    eta: float  # flagged when counted pairs >= eta x epochs so far
 
 
 READINGS = {
-    "validation": Reading("val_acc", 0.02, 0.2),   # the thesis
-    "training": Reading("train_acc", 0.03, 0.2),   # AutoTrainer
+    "validation": Reading("val_acc", 0.02, 0.2),  # the thesis
+    "training": Reading("train_acc", 0.03, 0.2),  # AutoTrainer
 }
 PROBLEM = "oscillating_loss"
-AT_ONCE = Gates()                                        # every flag reported at the check that raises it
+AT_ONCE = Gates()  # every flag reported at the check that raises it
 FAITHFUL = Gates(warmup=True, gradient_with_convergence=True, keep_one=True, sticky=True, verdict_at_layer_check=True)
 
 
@@ -48,14 +48,15 @@ FAITHFUL = Gates(warmup=True, gradient_with_convergence=True, keep_one=True, sti
 class Replay:
     """One schedule and reading on one run of `planned` epochs (None: never)."""
 
-    detect: int | None            # first check with oscillating_loss, reported at once
-    checks: int                   # checks made up to `detect` (all of the schedule's when never)
-    verdict: int | None           # first check at which AutoTrainer's verdict is 'unstable' (oscillating_loss)
-    verdict_other: str | None     # a different verdict that stopped the run first, if any
+    detect: int | None  # first check with oscillating_loss, reported at once
+    checks: int  # checks made up to `detect` (all of the schedule's when never)
+    verdict: int | None  # first check at which AutoTrainer's verdict is 'unstable' (oscillating_loss)
+    verdict_other: str | None  # a different verdict that stopped the run first, if any
 
 
-def history_from_series(train_loss: Sequence[float], train_acc: Sequence[float], val_loss: Sequence[float | None],
-                        val_acc: Sequence[float]) -> History:
+def history_from_series(
+    train_loss: Sequence[float], train_acc: Sequence[float], val_loss: Sequence[float | None], val_acc: Sequence[float]
+) -> History:
     """A History from recorded columns; a NaN validation loss counts as not evaluated (a recorded NaN and a
     missing evaluation cannot be told apart in metrics.csv)."""
     clean = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in val_loss]
@@ -70,8 +71,16 @@ def _run(history: History, schedule: Schedule, planned: int, reading: Reading, g
         if n > len(history.train_loss):
             return
         prefix = History(*(getattr(history, name)[:n] for name in ("train_loss", "train_acc", "val_loss", "val_acc")))
-        problems, _ = check(state, prefix, None, planned_epochs=planned, check_interval=schedule.interval_at(n, planned),
-                            thresholds=thresholds, gates=gates, series=reading.series)
+        problems, _ = check(
+            state,
+            prefix,
+            None,
+            planned_epochs=planned,
+            check_interval=schedule.interval_at(n, planned),
+            thresholds=thresholds,
+            gates=gates,
+            series=reading.series,
+        )
         yield n, problems
 
 

@@ -27,25 +27,32 @@ from typing import Any
 THESIS_SEGMENTS = ({"start": 0.0, "every": None}, {"start": 0.2, "every": 1}, {"start": 0.4, "every": 10})
 KINDS = ("constant", "dynamic", "piecewise")
 ALIGNS = ("run", "segment")
-WARMUP_POINT = 0.3      # AutoTrainer's loss_issue judgment_point: the rest runs once epochs >= 0.3 x planned - interval
+WARMUP_POINT = 0.3  # AutoTrainer's loss_issue judgment_point: the rest runs once epochs >= 0.3 x planned - interval
 
 
 @dataclass(frozen=True)
 class Segment:
-    start: float          # fraction of the planned epochs where the segment begins
-    every: int | None     # check every this many epochs; None = no check
+    start: float  # fraction of the planned epochs where the segment begins
+    every: int | None  # check every this many epochs; None = no check
 
 
 class Schedule:
     """A checking schedule; `is_check(n, planned)` says whether to check after the n-th epoch."""
 
-    def __init__(self, kind: str = "constant", every: int = 3, segments: Sequence[dict[str, Any]] | None = None,
-                 align: str = "run") -> None:
+    def __init__(
+        self,
+        kind: str = "constant",
+        every: int = 3,
+        segments: Sequence[dict[str, Any]] | None = None,
+        align: str = "run",
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"monitor.schedule.kind={kind!r}; accepted: {', '.join(KINDS)}")
         if align not in ALIGNS:
-            raise ValueError(f"monitor.schedule.align={align!r}; accepted: run (AutoTrainer: 0-based epoch % k == 0), "
-                             "segment (k, 2k, ... epochs after the segment begins)")
+            raise ValueError(
+                f"monitor.schedule.align={align!r}; accepted: run (AutoTrainer: 0-based epoch % k == 0), "
+                "segment (k, 2k, ... epochs after the segment begins)"
+            )
         self.kind = kind
         self.align = align
         self.every = int(every)
@@ -53,18 +60,25 @@ class Schedule:
             raise ValueError(f"monitor.schedule.every={every}; accepted: an integer >= 1")
         raw = THESIS_SEGMENTS if kind == "dynamic" else (segments or ())
         if kind == "piecewise" and not raw:
-            raise ValueError("monitor.schedule.segments is empty; a piecewise schedule needs e.g. [{start: 0, every: 5}]")
+            raise ValueError(
+                "monitor.schedule.segments is empty; a piecewise schedule needs e.g. [{start: 0, every: 5}]"
+            )
         self.segments = tuple(self._segment(s) for s in raw)
         starts = [s.start for s in self.segments]
         if starts != sorted(starts) or (starts and starts[0] != 0.0):
-            raise ValueError(f"monitor.schedule.segments starts={starts}; accepted: increasing fractions beginning at 0")
+            raise ValueError(
+                f"monitor.schedule.segments starts={starts}; accepted: increasing fractions beginning at 0"
+            )
 
     @staticmethod
     def _segment(item: dict[str, Any]) -> Segment:
         try:
             start, every = float(item["start"]), item.get("every")
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"monitor.schedule.segments item {item!r}; accepted: {{start: fraction in [0, 1], every: int >= 1 or null}}") from None
+            raise ValueError(
+                f"monitor.schedule.segments item {item!r}; accepted: "
+                "{start: fraction in [0, 1], every: int >= 1 or null}"
+            ) from None
         if not 0.0 <= start <= 1.0 or (every is not None and int(every) < 1):
             raise ValueError(f"monitor.schedule.segments item {item!r}; accepted: start in [0, 1], every >= 1 or null")
         return Segment(start, None if every is None else int(every))
@@ -119,7 +133,9 @@ def gated_check_epochs(schedule: Schedule, planned: int) -> list[int]:
     return [n for n in schedule.check_epochs(planned) if warmup_open(n, planned, schedule.interval_at(n, planned))]
 
 
-def online_detection(series: Sequence[float], schedule: Schedule, planned: int, judge, warmup: bool = False) -> int | None:
+def online_detection(
+    series: Sequence[float], schedule: Schedule, planned: int, judge, warmup: bool = False
+) -> int | None:
     """The first scheduled check n (<= len(series)) at which `judge(series[:n])` is true, else None;
     with `warmup`, only checks where AutoTrainer's warm-up gate is open count."""
     checks = gated_check_epochs(schedule, planned) if warmup else schedule.check_epochs(planned)

@@ -61,8 +61,14 @@ def de_arms(folder: str, measure: str) -> dict[str, Arm]:
     """Per strategy, Table IV's `measure` ("train acc" or "test acc"): mean, std and n over the counted seeds
     (seeds at chance level left out, as in the table), from the table's values file."""
     values = read_csv(folder, "table_iv_values.csv").set_index("column")
-    return {s: Arm(float(values.at[f"{s} {measure}", "ours"]), float(values.at[f"{s} {measure}", "ours_std"]),
-                   int(values.at[f"{s} {measure}", "seeds_used"])) for s in ("BL", "SPL", "DE")}
+    return {
+        s: Arm(
+            float(values.at[f"{s} {measure}", "ours"]),
+            float(values.at[f"{s} {measure}", "ours_std"]),
+            int(values.at[f"{s} {measure}", "seeds_used"]),
+        )
+        for s in ("BL", "SPL", "DE")
+    }
 
 
 def de_converged(folder: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from trainfix.core.exit_status import EXIT_STORAGE
 
@@ -89,15 +90,23 @@ class OutputProbe(Callback):
     traceback from Hydra's mkdir."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._probe(config, "hydra.run.dir")
+        # hydra.run.dir ends in the run's folder name, which reads Hydra's runtime config: not set yet when
+        # this callback runs. Its parent (<paths.runs_dir>/<task_name>) is where the folder will be made.
+        self._probe(config, "hydra.run.dir", parent=("paths.runs_dir", "task_name"))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._probe(config, "hydra.sweep.dir")
 
     @staticmethod
-    def _probe(config: DictConfig, key: str) -> None:
+    def _probe(config: DictConfig, key: str, parent: tuple[str, str] | None = None) -> None:
         try:
-            probe_writable(Path(str(OmegaConf.select(config, key))))
+            folder = Path(str(OmegaConf.select(config, key)))
+        except InterpolationResolutionError:
+            if parent is None:
+                raise
+            folder = Path(*(str(OmegaConf.select(config, part)) for part in parent))
+        try:
+            probe_writable(folder)
         except StorageError as error:
             sys.stderr.write(f"storage error: {error.strerror}\n")
             sys.exit(EXIT_STORAGE)

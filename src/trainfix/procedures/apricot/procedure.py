@@ -195,7 +195,8 @@ class Adaptation:
             atomic_write_text(
                 out / "reduced.json", json.dumps(reduced_facts(self.prep, inputs, self.train_y, self.test_y), indent=2)
             )
-        if mode == "lazy":  # the same batched, channels-last predictions as prepare_predictions', of the failing samples only
+        if mode == "lazy":
+            # the same batched, channels-last predictions as prepare_predictions', of the failing samples only
             self.lazy = LazyReducedCorrect(
                 inputs.reduced_nets,
                 lambda i: channels_last_input(self.dm.gather("train", i)[0]),
