@@ -140,8 +140,11 @@ class Cli:
 
     @property
     def env(self) -> dict[str, str]:
+        # WANDB_SERVICE names the wandb-core process of an in-process W&B run of this worker: a command that
+        # reuses it fails once that process is gone (a killed child took it down), so each command starts its own.
+        inherited = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
         return {
-            **os.environ,
+            **inherited,
             "WANDB_MODE": "offline",
             "HYDRA_FULL_ERROR": "0",
             "TRAINFIX_DATA_DIR": str(shared_data_dir()),
