@@ -1,15 +1,17 @@
 """Rebuild every committed results folder that carries its own runs/ records, and compare byte by byte.
 
     .venv/bin/python benchmarks/rebuild_tables.py --commit 206125e --out /tmp/rebuild \
-        [--src src] [--reference-src /tmp/old-tree/src] [--only leap_mnist_cpu ...]
+        [--src src] [--reference-src /tmp/old-tree/src] [--only leap/table_1_mnist_cpu ...]
 
 `--commit`'s `results/` is extracted (git archive) into `<out>/tree`, so the committed tables and their
-records are read as committed, whatever the working tree's results/ holds. Each folder is rebuilt from
-its copied runs with the command the Makefile uses for it (FOLDERS), run from `<out>/tree` so the
-`--runs` path that captions and report titles print is the committed one, by the code under `--src`
-into `<out>/new/<folder>` and, with `--reference-src` (e.g. a `git worktree` of the commit), by that
-code into `<out>/reference/<folder>`. Then every file is compared: new vs reference (the code change
-must not change a byte), and new vs committed (what a rebuild today changes).
+records are read as committed, whatever the working tree's results/ holds. Each folder of the commit's
+`results/manifest.yaml` is rebuilt from its copied runs with the entry's `build` command (the one place
+that says how), run from `<out>/tree` so the `--runs` path that captions and report titles print is the
+committed one, by the code under `--src` into `<out>/new/<folder>` and, with `--reference-src` (e.g. a
+`git worktree` of the commit, or `git archive <commit> src conf`: the DeepEutaxy protocol check composes the
+`conf/` beside `src/`), by that code into `<out>/reference/<folder>`. Then every file is compared: new vs
+reference (the code change must not change a byte), and new vs committed (what a rebuild today changes; a
+report.html the folder does not commit is no difference).
 
 report.html is compared without what differs on every build: its "Written <UTC time> by python -m
 trainfix.results." line and the random ids pandas' Styler gives each table (`T_<5 hex>`). Exit
@@ -23,35 +25,15 @@ import filecmp
 import io
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
-TRIM_TITLE = "Mini-batch trimming on this CPU: Fashion-MNIST, LeNet-5 (not the paper's setting)"
-# results folder -> (runs folder under results/ when not its own, the `python -m trainfix.results` arguments it was
-# built with: the Makefile's, or the folder's PROVENANCE.md / README.md where it names others)
-FOLDERS = {
-    "apricot_lenet5_mnist_cpu_full": (None, ["apricot"]),
-    "apricot_lenet5_mnist_cpu_full_adjust_only_r0.001": (None, ["apricot"]),
-    "apricot_lenet5_mnist_cpu_full_adjust_only_r0.01": (None, ["apricot"]),
-    "apricot_lenet5_mnist_cpu_full_adjust_only_r0.1": (None, ["apricot"]),
-    "apricot_lenet5_mnist_cpu_full_validation": (None, ["apricot"]),
-    "deepeutaxy_table_iv_full_lenet5_cpu_paper": (None, ["deepeutaxy", "--variant", "paper", "--rows", "lenet5"]),
-    "deepeutaxy_table_iv_full_lenet5_cpu_authors_code": (
-        None,
-        ["deepeutaxy", "--variant", "authors_code", "--rows", "lenet5"],
-    ),
-    "deepeutaxy_table_iv_full_lenet5_cpu_authors_code_code_measure": (
-        "deepeutaxy_table_iv_full_lenet5_cpu_authors_code",
-        ["deepeutaxy", "--variant", "authors_code", "--rows", "lenet5", "--train-measure", "code"],
-    ),
-    "leap_mnist_cpu": (None, ["leap"]),
-    "leap_mnist_cpu_full_protocol": (None, ["leap", "--rows", "mnist"]),
-    "leap_mnist_cpu_loss_reading": (None, ["leap", "--rows", "mnist"]),
-    "monitor_ol_mnist_cpu": (None, ["monitor", "--timing", "results/monitor_ol_mnist_cpu/timing_quick.json"]),
-    "trimming_fmnist_lenet5_cpu": (None, ["trimming", "--title", TRIM_TITLE]),
-}
+import yaml
+
+MANIFEST = "results/manifest.yaml"  # one entry per evidence folder: its path and the `build` command (see the file)
 VOLATILE = re.compile(rb"Written \d{4}-\d\d-\d\dT[0-9:+]+ by python -m trainfix\.results\.|T_[0-9a-f]{5}")
 BUILT = (".md", ".csv", ".tex", ".png", ".html")
 HAND_WRITTEN = {"README.md", "PROVENANCE.md"}  # committed beside the tables, not built by them
@@ -67,23 +49,28 @@ def extract(commit: str, repo: Path, tree: Path) -> None:
         tar.extractall(tree, filter="tar")
 
 
-def build(src: Path, tree: Path, out: Path, folder: str) -> tuple[int, str]:
-    """Run the folder's command with `src` first on the path; returns (exit status, stderr tail)."""
-    runs_of, arguments = FOLDERS[folder]
-    command = [
-        sys.executable,
-        "-m",
-        "trainfix.results",
-        arguments[0],
-        "--runs",
-        f"results/{runs_of or folder}/runs",
-        "--out",
-        str(out / folder),
-        *arguments[1:],
-    ]
+def load_folders(tree: Path) -> dict[str, list[str]]:
+    """Evidence folder (path under results/, e.g. "leap/table_1_mnist_cpu") -> its manifest `build` arguments."""
+    data = yaml.safe_load((tree / MANIFEST).read_text())
+    folders = {}
+    for item in data["folders"]:
+        path = str(item["path"]).removeprefix("results/")
+        folders[path] = shlex.split(str(item["build"]))
+    return folders
+
+
+def build(src: Path, tree: Path, out: Path, folder: str, arguments: list[str]) -> tuple[int, str]:
+    """Run the folder's manifest `build` (`--out` moved under `out`) with `src` first on the path; returns (exit
+    status, stderr tail)."""
+    command = list(arguments)
+    where = command.index("--out") + 1
+    committed = f"results/{folder}"
+    if not command[where].startswith(committed):
+        raise ValueError(f"{folder}: the manifest's --out {command[where]} is not under {committed}")
+    command[where] = str(out / folder) + command[where][len(committed) :]
     (out / folder).mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(src.resolve()), "MPLBACKEND": "Agg"}
-    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", *command], cwd=tree, env=env, capture_output=True, text=True)
     return done.returncode, done.stderr[-2000:]
 
 
@@ -93,8 +80,9 @@ def same(a: Path, b: Path) -> bool:
     return filecmp.cmp(a, b, shallow=False)
 
 
-def compare(left: Path, right: Path, names: list[str] | None = None) -> list[str]:
-    """The differences between two folders' built files: 'name: differs / only in ...'."""
+def compare(left: Path, right: Path, committed: bool = False) -> list[str]:
+    """The differences between two folders' built files: 'name: differs / only in ...'. Against the `committed`
+    folder, a report.html it lacks is no difference (reports are rebuilt, not committed)."""
     names_left = (
         {p.name for p in left.iterdir() if p.suffix in BUILT and p.name not in HAND_WRITTEN} if left.is_dir() else set()
     )
@@ -106,7 +94,8 @@ def compare(left: Path, right: Path, names: list[str] | None = None) -> list[str
     out = []
     for name in sorted(names_left | names_right):
         if name not in names_right:
-            out.append(f"{name}: only in {left}")
+            if not (committed and name == "report.html"):
+                out.append(f"{name}: only in {left}")
         elif name not in names_left:
             out.append(f"{name}: only in {right}")
         elif not same(left / name, right / name):
@@ -126,18 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="scratch folder (tree/, new/, reference/)")
     parser.add_argument("--keep-reference", action="store_true", help="reuse <out>/reference/<folder> when it exists")
-    parser.add_argument("--only", nargs="*", choices=sorted(FOLDERS), help="these folders only")
+    parser.add_argument(
+        "--only", nargs="*", help="these folders only (paths under results/, e.g. leap/table_1_mnist_cpu)"
+    )
     args = parser.parse_args(argv)
     tree = args.out / "tree"
     if not (tree / "results").is_dir():
         extract(args.commit, args.repo, tree)
+    folders = load_folders(tree)
+    if unknown := set(args.only or ()) - set(folders):
+        parser.error(f"--only {sorted(unknown)}: not in {MANIFEST}; listed: {sorted(folders)}")
     failed = False
-    for folder in args.only or list(FOLDERS):
+    for folder in args.only or list(folders):
         builds = {"new": args.src} | ({"reference": args.reference_src} if args.reference_src else {})
         for name, src in builds.items():
             if name == "reference" and args.keep_reference and (args.out / name / folder).is_dir():
                 continue
-            status, stderr = build(src, tree, args.out / name, folder)
+            status, stderr = build(src, tree, args.out / name, folder, folders[folder])
             if status != 0:
                 print(f"{folder}: {name} build exited {status}:\n{stderr}")
                 failed = True
@@ -145,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             diffs = compare(args.out / "new" / folder, args.out / "reference" / folder)
             failed |= bool(diffs)
             print(f"{folder}: new vs reference: {'identical' if not diffs else '; '.join(diffs)}")
-        diffs = compare(args.out / "new" / folder, tree / "results" / folder)
+        diffs = compare(args.out / "new" / folder, tree / "results" / folder, committed=True)
         print(f"{folder}: new vs committed: {'identical' if not diffs else '; '.join(diffs)}")
     return 1 if failed else 0
 

@@ -10,8 +10,8 @@ def test_a_longer_run_replays_a_shorter_budget_exactly(tiny_cfg, tmp_path):
     2 and for 3 epochs from the same seed; the first 2 epochs must be identical, and replay_check says 0."""
     import pandas as pd
 
+    from trainfix.monitor.study import replay_check
     from trainfix.results.collect import collect_runs
-    from trainfix.results.papers.monitor import replay_check
     from trainfix.train import train
 
     root = tmp_path / "monitor_ol_quick"

@@ -103,7 +103,7 @@ def test_table_ii_counts_the_weights_of_the_input_runs_own_network() -> None:
     256->120 (30,840), 120->84 (10,164), 84->10 (850)."""
     import pandas as pd
 
-    from trainfix.results.papers.apricot import _param_count
+    from trainfix.procedures.apricot.tables import param_count as _param_count
 
     inputs = pd.DataFrame(
         [{"row": "lenet5_mnist", "config": {"model": {"name": "lenet5"}, "data": {"dataset": "mnist"}}}]

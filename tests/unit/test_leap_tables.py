@@ -18,7 +18,8 @@ from scipy import stats
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.papers.leap import curves, final_values, leap_runs, table_1, table_1_values
+from trainfix.results.papers.leap import table_1, table_1_values
+from trainfix.strategies.leap.records import curves, final_values, leap_runs
 
 TARGETS = {
     "LEAP": "trainfix.strategies.leap.leap.Leap",
@@ -111,6 +112,9 @@ def test_table_1_cells_statuses_and_files(tmp_path):
     ):
         assert (out / name).stat().st_size > 0
     assert "96.00 ± 1.41 (n=2)" in (out / "table_1.md").read_text()
+    page = (out / "report.html").read_text()  # a title naming the paper and table, a one-line caption above it
+    assert "<h1>LEAP reproduction: Table 1 (all data sets), convergence curves and embeddings</h1>" in page
+    assert '<p class="caption">Final test accuracy (%) per sampling method and data set: paper, ours' in page
 
 
 def test_rows_option_keeps_only_the_named_data_sets(tmp_path, capsys):
@@ -122,6 +126,16 @@ def test_rows_option_keeps_only_the_named_data_sets(tmp_path, capsys):
     assert "MNIST (ours (final))" in header and "95.00 (n=1)" in header
     assert "Fashion-MNIST (paper)" not in header and "SVHN* (paper)" not in header
     assert main(["leap", "--runs", str(root), "--out", str(out), "--rows", "mnist,fmnist"]) == 2
+    # An evidence folder of results/manifest.yaml gets the manifest's title; --title wins over both.
+    evidence = tmp_path / "results" / "leap" / "cpu"
+    evidence.mkdir(parents=True)
+    (tmp_path / "results" / "manifest.yaml").write_text(
+        "folders:\n  - {path: results/leap/other, title: Other}\n  - {path: results/leap/cpu, title: LEAP on a CPU}\n"
+    )
+    assert main(["leap", "--runs", str(root), "--out", str(evidence), "--rows", "mnist"]) == 0
+    assert "<h1>LEAP on a CPU</h1>" in (evidence / "report.html").read_text()
+    assert main(["leap", "--runs", str(root), "--out", str(evidence), "--rows", "mnist", "--title", "Mine"]) == 0
+    assert "<h1>Mine</h1>" in (evidence / "report.html").read_text()
     assert (
         "--rows fmnist: not a LEAP Table 1 data set; accepted: mnist,fashion_mnist,cifar10,cifar100,svhn"
         in capsys.readouterr().err

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from trainfix.monitor.replay import history_from_series
+from trainfix.monitor.study import judge_run
 from trainfix.results.paper import load_paper
-from trainfix.results.papers.monitor import judge_run
 
 # 12 calm epochs, then an oscillation of 0.05 every epoch, 30 epochs in all.
 OSCILLATING = [0.80 + 0.01 * i for i in range(12)] + [0.91 if i % 2 else 0.86 for i in range(18)]
@@ -51,7 +51,7 @@ def test_paper_file_matches_the_thesis_percentages():
 def test_schedule_table_counts_checks_until_detection_and_eq_4_1():
     import pandas as pd
 
-    from trainfix.results.papers.monitor import schedule_table
+    from trainfix.monitor.study import schedule_table
 
     rows = [
         {"hidden_layers": 20, "budget": 30, "epoch_s": 2.0, "check_s": float("nan"), **judge_run(_run(s), 30)}

@@ -1,7 +1,7 @@
 """Results from run folders: any sweep's summary and HTML report, a paper's tables and figures.
 
-    python -m trainfix.results summary --runs multirun/<task_name> [--metric test_acc] [--out summary.md|.csv]
-    python -m trainfix.results report --runs multirun/<task_name> --out report.html
+    python -m trainfix.results summary multirun/<task_name> [--metric test_acc] [--out summary.md|.csv]
+    python -m trainfix.results report multirun/<task_name> --out report.html    # or --runs multirun/<task_name>
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_iv
     python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_vii \\
         --base-runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_vii --table vii
@@ -27,6 +27,7 @@ from importlib import import_module
 from pathlib import Path
 
 from trainfix.results import findings
+from trainfix.results.arguments import add_runs_folder, runs_folder
 from trainfix.results.collect import RunsFailedError, RunsInputError, collect_runs
 from trainfix.results.papers import PAPERS
 from trainfix.results.report import write_report
@@ -39,12 +40,7 @@ def parser() -> argparse.ArgumentParser:
     summary = commands.add_parser(
         "summary", help="one row per configuration of any sweep: mean ± std over seeds, statuses"
     )
-    summary.add_argument(
-        "--runs",
-        type=Path,
-        required=True,
-        help="folder holding run folders (run.json, metrics.csv), e.g. multirun/<task_name>",
-    )
+    add_runs_folder(summary, "folder holding run folders (run.json, metrics.csv), e.g. multirun/<task_name>")
     summary.add_argument("--metric", default="test_acc", help="metrics.csv column to summarize (default test_acc)")
     summary.add_argument(
         "--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs"
@@ -53,9 +49,7 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="one self-contained HTML report: summary, learning curves, run statuses"
     )
-    report.add_argument(
-        "--runs", type=Path, required=True, help="folder holding run folders, e.g. multirun/<task_name>"
-    )
+    add_runs_folder(report, "folder holding run folders, e.g. multirun/<task_name>")
     report.add_argument("--out", type=Path, required=True, help="the .html file to write")
     report.add_argument("--metric", default="test_acc", help="metrics.csv column of the summary (default test_acc)")
     report.add_argument(
@@ -94,7 +88,10 @@ def run_command(args: argparse.Namespace) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command in ("summary", "report"):
+        runs_folder(top, args)
     try:
         written = run_command(args)
     except (RunsInputError, ValueError, FileNotFoundError) as exc:

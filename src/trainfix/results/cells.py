@@ -214,11 +214,20 @@ def difference_columns(baseline: str, d: Difference | None) -> dict[str, float]:
     return dict(zip((f"{prefix}_diff", f"{prefix}_ci_low", f"{prefix}_ci_high"), numbers))
 
 
+def versus(baseline: str, method: Sequence[float] | None, base: Sequence[float] = ()) -> tuple[str, dict[str, float]]:
+    """(text, values-file numbers) of the difference `method` minus `base` (each arm's counted values):
+    `difference_text` and `difference_columns`; ("", nan columns) when `method` is None (a cell not compared)."""
+    if method is None:
+        return "", difference_columns(baseline, None)
+    d = difference(method, base)
+    return difference_text(d), difference_columns(baseline, d)
+
+
 def with_difference(row: dict[str, Any], cell: Cell, base: Cell, baseline: str) -> dict[str, Any]:
     """`row` (an `entry`) with the difference of `cell` minus `base`: `vs` (the table's column source, 'vs BL'),
     `vs_text` and the numbers of `difference_columns`."""
-    d = difference(cell.values, base.values)
-    return {**row, "vs": f"vs {baseline}", "vs_text": difference_text(d), **difference_columns(baseline, d)}
+    text, columns = versus(baseline, cell.values, base.values)
+    return {**row, "vs": f"vs {baseline}", "vs_text": text, **columns}
 
 
 # --------------------------------------------------------------------------- runs -> cells

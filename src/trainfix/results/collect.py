@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from trainfix.core.records import METRIC_COLUMNS, METRICS_FILE, RUN_FILE, read_metrics, read_run
+from trainfix.runs.folder import PREVIOUS_DIR
 
 # The status a run must have for its numbers to count in a table.
 OK_STATUS = "finished"
@@ -118,8 +119,13 @@ def find_run_folders(root: Path) -> list[Path]:
     if not root.is_dir():
         raise RunsInputError(f"runs folder {root} is a file, not a folder; {expected}")
     # rglob does not descend into linked folders: a run folder linked in as a child is found by the glob
+    # a rerun's replaced records (<run>/previous/<n>/, runs.folder.PREVIOUS_DIR) are history, not runs of their own
     folders = sorted(
-        {p.parent for name in (RUN_FILE, METRICS_FILE) for p in (*root.rglob(name), *root.glob(f"*/{name}"))}
+        folder
+        for folder in {
+            p.parent for name in (RUN_FILE, METRICS_FILE) for p in (*root.rglob(name), *root.glob(f"*/{name}"))
+        }
+        if PREVIOUS_DIR not in folder.relative_to(root).parts
     )
     if not folders:
         found = sorted(p.name for p in root.iterdir())

@@ -4,7 +4,8 @@
     python -m trainfix.results findings --write docs/findings.md   # refresh the table between its markers
 
 Every number comes from a committed evidence folder's table files (themselves built from its runs/ by
-the command in results/manifest.yaml), and the published numbers from results/paper/*.yaml. A
+the command in results/manifest.yaml), and the published numbers from results/paper/*.yaml; the claims
+themselves (text, measure, setup, caveat, command) are declared in `paper/findings.yaml`. A
 method-minus-baseline difference carries its 95 % Welch interval (`statistics.welch_difference`) over
 independent seeds, and the verdict follows the interval: "reproduced" only when it excludes zero on
 the side the paper claims.
@@ -18,7 +19,9 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from scipy import stats
@@ -87,54 +90,37 @@ def de_converged(folder: str) -> tuple[str, str]:
 
 
 # ------------------------------------------------------------------------------ rows
-@dataclass(frozen=True)
-class Claim:
-    paper: str
-    claim: str
-    measure: Callable[[], tuple[str, str]]  # -> (ours, verdict)
-    setup: str
-    caveat: str
-    command: str
-
-
 def difference_row(a: Arm, b: Arm, names: tuple[str, str], sign: int, paper_effect: float) -> tuple[str, str]:
     d = welch_difference(a.mean, a.std, a.n, b.mean, b.std, b.n)
     return f"{names[0]} {a.text()}, {names[1]} {b.text()}; diff {d.text()}", d.verdict(sign, paper_effect)
 
 
-def de_accuracy(folder: str, column: str, paper: dict[str, float]) -> Callable[[], tuple[str, str]]:
-    def measure() -> tuple[str, str]:
-        arms = de_arms(folder, column)
-        return difference_row(arms["DE"], arms["BL"], ("DE", "BL"), +1, paper["DE"] - paper["BL"])
-
-    return measure
-
-
-def trimming(paper: dict[str, float]) -> Callable[[], tuple[str, str]]:
-    def measure() -> tuple[str, str]:
-        values = read_csv("results/trimming/fmnist_lenet5_cpu", "table_1_values.csv").set_index("arm")
-        on, off = (
-            Arm(values.at[k, "ours_mean"], values.at[k, "ours_std"], int(values.at[k, "n"])) for k in ("on", "off")
-        )
-        return difference_row(on, off, ("on", "off"), -1, paper["on"] - paper["off"])
-
-    return measure
+def de_accuracy(folder: str, column: str, key: str) -> tuple[str, str]:
+    """DE - BL of Table IV's `column` ("train acc"), against the paper's `key` ("train_acc") of LeNet-5."""
+    paper = published()["iv"][key]
+    arms = de_arms(folder, column)
+    return difference_row(arms["DE"], arms["BL"], ("DE", "BL"), +1, paper["DE"] - paper["BL"])
 
 
-def leap(method: str, baseline: str, paper: dict[str, list[float]]) -> Callable[[], tuple[str, str]]:
-    def measure() -> tuple[str, str]:
-        values = read_csv("results/leap/table_1_mnist_cpu", "table_1_values.csv").set_index("method")
-        a, b = (
-            Arm(values.at[m, "ours_mean"], values.at[m, "ours_std"], int(values.at[m, "ours_runs"]))
-            for m in (method, baseline)
-        )
-        return difference_row(a, b, (method, baseline), +1, paper[method]["mnist"][0] - paper[baseline]["mnist"][0])
-
-    return measure
+def trimming(folder: str) -> tuple[str, str]:
+    paper = published()["trim"]
+    values = read_csv(folder, "table_1_values.csv").set_index("arm")
+    on, off = (Arm(values.at[k, "ours_mean"], values.at[k, "ours_std"], int(values.at[k, "n"])) for k in ("on", "off"))
+    return difference_row(on, off, ("on", "off"), -1, paper["on"] - paper["off"])
 
 
-def apricot() -> tuple[str, str]:
-    table = read_csv("results/apricot/lenet5_mnist_cpu_validation", "table_v.csv").set_index("Model (source)")
+def leap(folder: str, method: str, baseline: str) -> tuple[str, str]:
+    paper = published()["leap"]
+    values = read_csv(folder, "table_1_values.csv").set_index("method")
+    a, b = (
+        Arm(values.at[m, "ours_mean"], values.at[m, "ours_std"], int(values.at[m, "ours_runs"]))
+        for m in (method, baseline)
+    )
+    return difference_row(a, b, (method, baseline), +1, paper[method]["mnist"][0] - paper[baseline]["mnist"][0])
+
+
+def apricot(folder: str) -> tuple[str, str]:
+    table = read_csv(folder, "table_v.csv").set_index("Model (source)")
     toward = float(table.at["lenet5_mnist (ours, toward)", "Avg. gain"])
     control = float(table.at["lenet5_mnist (ours, control: no adjustment)", "Avg. gain"])
     beyond = toward - control
@@ -148,8 +134,8 @@ def apricot() -> tuple[str, str]:
     )
 
 
-def monitor() -> tuple[str, str]:
-    table = read_csv("results/monitor/oscillating_loss_mnist_cpu", "table_detection.csv").iloc[0]
+def monitor(folder: str) -> tuple[str, str]:
+    table = read_csv(folder, "table_detection.csv").iloc[0]
     flagged, runs = (int(x) for x in str(table["flagged (ours)"]).split("=")[0].split("/"))
     ci = stats.binomtest(flagged, runs).proportion_ci(0.95)  # Clopper-Pearson
     thesis = [float(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)%", str(table["flagged (thesis)"]))]
@@ -165,100 +151,50 @@ def monitor() -> tuple[str, str]:
     )
 
 
+MEASURES: dict[str, Callable[..., tuple[str, str]]] = {  # a claim's `measure` in paper/findings.yaml
+    "de_accuracy": de_accuracy,
+    "de_converged": de_converged,
+    "trimming": trimming,
+    "leap": leap,
+    "apricot": apricot,
+    "monitor": monitor,
+}
+
+
+def published() -> dict[str, Any]:
+    """The published numbers the claims name: {iv}, {leap}, {trim} (see paper/findings.yaml)."""
+    return {
+        "iv": load_paper("deepeutaxy_table_iv")["rows"]["lenet5"],
+        "leap": load_paper("leap_table_1")["test_acc"],
+        "trim": load_paper("trimming_table_1")["test_error"]["cifar10"]["resnet34"],
+    }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the findings table, as `paper/findings.yaml` declares it (texts filled in)."""
+
+    paper: str
+    claim: str
+    measure: Callable[[], tuple[str, str]]  # -> (ours, verdict)
+    setup: str
+    caveat: str
+    command: str
+
+
 def claims() -> list[Claim]:
-    iv = load_paper("deepeutaxy_table_iv")["rows"]["lenet5"]
-    leap_acc = load_paper("leap_table_1")["test_acc"]
-    trim = load_paper("trimming_table_1")["test_error"]["cifar10"]["resnet34"]
-    paper_de, paper_ca = (
-        "results/deepeutaxy/table_iv_lenet5_cpu_paper",
-        "results/deepeutaxy/table_iv_lenet5_cpu_authors_code",
-    )
-    de_setup = "LeNet-5, official MNIST, batch 1000, 200 epochs, seeds 0-2 (paper: 5), 2-core CPU"
+    """The declared claims, their texts filled in with the published numbers."""
+    declared, numbers = load_paper("findings"), published()
     return [
         Claim(
-            "DeepEutaxy",
-            f"DE reaches a higher train accuracy than BL (Table IV LeNet-5: {iv['train_acc']['BL']} -> "
-            f"{iv['train_acc']['DE']} %)",
-            de_accuracy(paper_de, "train acc", iv["train_acc"]),
-            de_setup + "; variant=paper",
-            "Adagrad accumulators start at 0 (Keras 2.3.1) where the authors' tf.keras started at 0.1: "
-            "one seed of BL and of DE dies in epoch 1 (left out); the tf.keras-start row is running",
-            "make evidence-lenet5; make reports FOLDERS=" + paper_de,
-        ),
-        Claim(
-            "DeepEutaxy",
-            f"DE reaches a higher test accuracy than BL ({iv['test_acc']['BL']} -> {iv['test_acc']['DE']} %)",
-            de_accuracy(paper_de, "test acc", iv["test_acc"]),
-            de_setup + "; variant=paper",
-            "as above",
-            "make evidence-lenet5",
-        ),
-        Claim(
-            "DeepEutaxy",
-            f"DE converges in fewer epochs than BL (Eq. 12: {iv['epochs_to_converge']['BL']} -> "
-            f"{iv['epochs_to_converge']['DE']})",
-            lambda: de_converged(paper_de),
-            de_setup + "; variant=paper",
-            "Eq. 12 read on the full-set gradient; the paper does not say which " "gradient (docs/deviations.md)",
-            "make evidence-lenet5",
-        ),
-        Claim(
-            "DeepEutaxy",
-            "as above, under the authors' public code (variant=authors_code): train accuracy",
-            de_accuracy(paper_ca, "train acc", iv["train_acc"]),
-            de_setup + "; variant=authors_code, whole training set",
-            "the code's own reading (fit's running mean over 22-25 distinct batches) gives DE 100.00 %",
-            "make evidence-lenet5",
-        ),
-        Claim(
-            "DeepEutaxy",
-            "as above (authors_code): test accuracy",
-            de_accuracy(paper_ca, "test acc", iv["test_acc"]),
-            de_setup + "; variant=authors_code",
-            "5 seeds would narrow the interval",
-            "make evidence-lenet5",
-        ),
-        Claim(
-            "Mini-batch trimming",
-            f"trimming lowers test error (Table 1, e.g. CIFAR-10 ResNet-34 {trim['off']} -> " f"{trim['on']} %)",
-            trimming(trim),
-            "LeNet-5 on Fashion-MNIST (not a paper row), 30 epochs, seeds 0-2, 2-core CPU",
-            "not the paper's networks or data: its rows need a GPU",
-            "make evidence-trimming-fmnist",
-        ),
-        Claim(
-            "LEAP",
-            f"LEAP beats Random (Table 1 MNIST: {leap_acc['LEAP']['mnist'][0]} vs {leap_acc['Random']['mnist'][0]} %)",
-            leap("LEAP", "Random", leap_acc),
-            "earlier setup: DeepEutaxy's LeNet-5 student, Random as a paced-size subset, 23,400 updates, seeds 0-2",
-            "superseded: the authors' paper-era student and Random (every sample each epoch) are being rerun "
-            "(make evidence-leap-mnist-authors-recipe)",
-            "make evidence-leap-mnist",
-        ),
-        Claim(
-            "LEAP",
-            f"LEAP beats SPLD ({leap_acc['LEAP']['mnist'][0]} vs {leap_acc['SPLD']['mnist'][0]} %)",
-            leap("LEAP", "SPLD", leap_acc),
-            "as above",
-            "as above",
-            "make evidence-leap-mnist",
-        ),
-        Claim(
-            "Apricot",
-            "adapting weights from reduced models raises test accuracy (Table V)",
-            apricot,
-            "LeNet-5 on MNIST (not the paper's CNN1/CIFAR-10), 20 rDLMs, 200 batches, selection on half the test set",
-            "one model and seed; the paper's 3,000 batches x 20 epochs need ~59 h a pass here",
-            "make evidence-apricot-mnist-validation",
-        ),
-        Claim(
-            "AutoTrainer monitor",
-            "a 20-layer MLP on MNIST oscillates in ~60 % of runs (thesis)",
-            monitor,
-            "the thesis' settings, 20 runs (thesis: 100), 2-core CPU",
-            "20 runs give a wide interval; the thesis ran 100",
-            "make evidence-monitor-ol",
-        ),
+            claim["paper"],
+            claim["claim"].format(**numbers),
+            partial(MEASURES[claim["measure"][0]], *claim["measure"][1:]),
+            claim["setup"].format(de_setup=declared["de_setup"]),
+            claim["caveat"],
+            claim["command"],
+        )
+        for claim in declared["claims"]
     ]
 
 

@@ -22,6 +22,7 @@ import shlex
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -161,11 +162,17 @@ def collect(runs_dir: Path) -> tuple[list[RunFacts], list[dict]]:
     return runs, passes
 
 
+def _markdown(header: str, rows: Iterable[Iterable[Any]]) -> list[str]:
+    """A Markdown table: `header` ("a | b | c"), then one line per row of cells."""
+    width = header.count("|") + 1
+    return [f"| {header} |", "|" + "---|" * width, *("| " + " | ".join(map(str, row)) + " |" for row in rows)]
+
+
 def _commit_table(runs: list[RunFacts]) -> list[str]:
     by_commit: dict[str, list[RunFacts]] = defaultdict(list)
     for run in runs:
         by_commit[run.commit or "not recorded"].append(run)
-    lines = ["| commit | runs | tree |", "|---|---|---|"]
+    rows = []
     for commit, members in sorted(by_commit.items(), key=lambda kv: min(r.start or "" for r in kv[1])):
         dirty = sum(1 for r in members if r.dirty is True)
         clean = sum(1 for r in members if r.dirty is False)
@@ -175,9 +182,8 @@ def _commit_table(runs: list[RunFacts]) -> list[str]:
             + ([f"**uncommitted changes** ({dirty})"] if dirty else [])
             + ([f"not recorded ({unknown})"] if unknown else [])
         )
-        shown = f"`{commit}`" if commit != "not recorded" else commit
-        lines.append(f"| {shown} | {len(members)} | {', '.join(parts)} |")
-    return lines
+        rows.append((f"`{commit}`" if commit != "not recorded" else commit, len(members), ", ".join(parts)))
+    return _markdown("commit | runs | tree", rows)
 
 
 def _host_lines(runs: list[RunFacts]) -> list[str]:
@@ -194,43 +200,42 @@ def _host_lines(runs: list[RunFacts]) -> list[str]:
     return lines
 
 
-def _run_table(runs: list[RunFacts]) -> list[str]:
-    lines = [
-        "| run | status | seed | epochs | start (UTC) | end (UTC) | start to end | in attempts | attempts "
-        "| commit | tree | overrides |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in runs:
-        start, end = _time(r.start), _time(r.end)
-        span = (end - start).total_seconds() if start and end else None
-        tree = {True: "uncommitted changes", False: "clean"}.get(r.dirty, "-")
-        overrides = " ".join(f"`{o}`" for o in r.overrides) if r.overrides is not None else "not recorded"
-        name = f"{r.name} (link: `{r.linked}`)" if r.linked else r.name
-        seed = r.seed if r.seed is not None else "-"
-        epochs = r.epochs if r.epochs is not None else "-"
-        lines.append(
-            f"| {name} | {r.status} | {seed} | {epochs} "
-            f"| {_utc(r.start)} | {_utc(r.end)} | {_duration(span)} | {_duration(r.active_s)} | {r.attempts} "
-            f"| {(r.commit or '-')[:10]} | {tree} | {overrides} |"
-        )
-    return lines
+def _run_row(r: RunFacts) -> tuple[Any, ...]:
+    start, end = _time(r.start), _time(r.end)
+    span = (end - start).total_seconds() if start and end else None
+    return (
+        f"{r.name} (link: `{r.linked}`)" if r.linked else r.name,
+        r.status,
+        r.seed if r.seed is not None else "-",
+        r.epochs if r.epochs is not None else "-",
+        _utc(r.start),
+        _utc(r.end),
+        _duration(span),
+        _duration(r.active_s),
+        r.attempts,
+        (r.commit or "-")[:10],
+        {True: "uncommitted changes", False: "clean"}.get(r.dirty, "-"),
+        " ".join(f"`{o}`" for o in r.overrides) if r.overrides is not None else "not recorded",
+    )
 
 
-def _pass_table(passes: list[dict]) -> list[str]:
-    lines = [
-        "| pass | strategy | direction | r | retrain epochs | eval on | batches done / planned | complete "
-        "| test acc | gain (points) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for p in passes:
-        test = f"{100 * p['test_acc']:.2f} %" if isinstance(p.get("test_acc"), (int, float)) else "-"
-        gain = f"{100 * p['gain']:+.2f}" if isinstance(p.get("gain"), (int, float)) else "-"
-        lines.append(
-            f"| {p['name']} | {p.get('strategy', '-')} | {p.get('direction', '-')} | {p.get('r', '-')} "
-            f"| {p.get('retrain_epochs', '-')} | {p.get('eval_on', '-')} | {p.get('batches_done', '-')} / "
-            f"{p.get('batches_planned', '-')} | {p.get('complete', '-')} | {test} | {gain} |"
-        )
-    return lines
+def _pass_row(p: dict) -> tuple[Any, ...]:
+    """One Apricot adaptation pass (its result.json as recorded)."""
+    test = f"{100 * p['test_acc']:.2f} %" if isinstance(p.get("test_acc"), (int, float)) else "-"
+    gain = f"{100 * p['gain']:+.2f}" if isinstance(p.get("gain"), (int, float)) else "-"
+    keys = ("strategy", "direction", "r", "retrain_epochs", "eval_on")
+    batches = f"{p.get('batches_done', '-')} / {p.get('batches_planned', '-')}"
+    return (p["name"], *(p.get(k, "-") for k in keys), batches, p.get("complete", "-"), test, gain)
+
+
+RUN_HEADER = (
+    "run | status | seed | epochs | start (UTC) | end (UTC) | start to end | in attempts | attempts | commit | tree "
+    "| overrides"
+)
+PASS_HEADER = (
+    "pass | strategy | direction | r | retrain epochs | eval on | batches done / planned | complete | test acc "
+    "| gain (points)"
+)
 
 
 def render(entry: Evidence, root: Path = Path(".")) -> str:
@@ -321,11 +326,11 @@ def render(entry: Evidence, root: Path = Path(".")) -> str:
             " own time. `overrides`: the run's Hydra overrides (`overrides.yaml`), where they were copied with the"
             " records; `not recorded` where only run.json's composed config was kept.",
             "",
-            *_run_table(runs),
+            *_markdown(RUN_HEADER, map(_run_row, runs)),
             "",
         ]
     if passes:
-        out += ["## Adaptation passes", "", *_pass_table(passes), ""]
+        out += ["## Adaptation passes", "", *_markdown(PASS_HEADER, map(_pass_row, passes)), ""]
     return "\n".join(out)
 
 

@@ -20,18 +20,12 @@ from matplotlib.figure import Figure
 
 from trainfix.core.records import atomic_write_bytes, atomic_write_text
 
-LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
+LATEX_SPECIALS = dict(
+    zip(
+        "\\&%$#_{}~^",
+        [r"\textbackslash{}", *(f"\\{c}" for c in "&%$#_{}"), r"\textasciitilde{}", r"\textasciicircum{}"],
+    )
+)
 
 
 def flat(table: pd.DataFrame) -> pd.DataFrame:
@@ -70,14 +64,11 @@ def table_latex(table: pd.DataFrame) -> str:
     stem = table.attrs.get("stem", "table")
     table = table.copy()
     table.columns.names = [None] * table.columns.nlevels
-    body = table.to_latex(
-        escape=True,
-        multicolumn=True,
-        multicolumn_format="c",
-        caption=(caption, latex_escape(title)) if title else caption,
-        label=f"tab:{stem.replace('_', '-')}",
+    caption = (caption, latex_escape(title)) if title else caption
+    label = f"tab:{stem.replace('_', '-')}"
+    return comments + table.to_latex(
+        escape=True, multicolumn=True, multicolumn_format="c", caption=caption, label=label
     )
-    return comments + body
 
 
 def write_table(
@@ -87,16 +78,12 @@ def write_table(
     when `values` is given) into `out_dir`; returns the paths written."""
     stem = stem or table.attrs.get("stem") or "table"
     out_dir = Path(out_dir)
-    paths = []
-    for suffix, text in ((".md", table_markdown(table)), (".csv", table_csv(table)), (".tex", table_latex(table))):
-        path = out_dir / f"{stem}{suffix}"
-        atomic_write_text(path, text)
-        paths.append(path)
+    texts = {".md": table_markdown(table), ".csv": table_csv(table), ".tex": table_latex(table)}
     if values is not None:
-        path = out_dir / f"{stem}_values.csv"
-        atomic_write_text(path, table_csv(values.set_index(["row", "column"])))
-        paths.append(path)
-    return paths
+        texts["_values.csv"] = table_csv(values.set_index(["row", "column"]))
+    for suffix, text in texts.items():
+        atomic_write_text(out_dir / f"{stem}{suffix}", text)
+    return [out_dir / f"{stem}{suffix}" for suffix in texts]
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:

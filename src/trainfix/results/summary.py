@@ -1,16 +1,22 @@
-r"""One row per configuration of any sweep: its swept keys, the metric's mean ± std over seeds, run statuses.
+r"""One row per configuration of any sweep: the keys that vary, the metric's mean ± std over seeds, run statuses.
 
     python -m trainfix.results summary --runs multirun/<task_name> [--metric test_acc] [--at last|max] \
         [--out summary.md|.csv]
 
-A configuration is a run's resolved config (run.json `config`) without the keys that do not define
-what was trained (keys outside the run identity, and IGNORED_KEYS / IGNORED_PREFIXES: the seed, ...).
-Swept keys are the remaining (dotted) keys whose values differ between runs; they are the table's
-first columns. Per configuration: `n` = finished runs with a number for the metric, the metric's
-mean and sample standard deviation over them (std empty when n < 2), the seeds, and one count
-column per run status (finished, failed, diverged, running, data missing, unreadable, ...).
-A run's number is its last recorded epoch's value of the metric (`at="last"`) or its maximum over
-epochs (`at="max"`). Only finished runs count: a failed or diverged run's last epoch is not a result.
+A run's configuration is its resolved config (run.json `config`, flattened) without the keys that do not
+define what was trained (`configs.ignored`: the seed, paths, loggers, ...). Runs recorded by different
+versions of the code are one configuration when they agree on every key both recorded: a key that only
+newer records hold (added to conf/ since, at its default) does not split them; a key listed in
+`runs.identity.PAST_VALUES` is read at its past value where a record lacks it. Exactly equal configs
+are grouped first; then, from the group with most keys to the one with fewest, a group joins the one
+configuration it agrees with (it stays apart when it agrees with none or with several).
+
+Columns: the keys whose recorded values differ between configurations (`x._target_` shown as `x` and
+the class name: `strategy` = `SelfPaced`; "-" where a configuration has no such key), then `n`
+(finished runs with a number), `<metric> (mean ± std)` (sample std; one number when n = 1; flagged
+"≈ chance" for an accuracy within 1.5x of 1/num_classes), `seeds`, one count column per run status.
+A run's number is its last recorded epoch's value (`at="last"`) or its maximum (`at="max"`); only
+finished runs count. `attrs["details"]` lists what each configuration holds beyond the shown keys.
 """
 
 from __future__ import annotations
@@ -23,20 +29,68 @@ import pandas as pd
 from trainfix.core.records import atomic_write_text
 from trainfix.results.cells import aggregate_runs
 from trainfix.results.collect import ID_COLUMNS, OK_STATUS, RunCollection
-from trainfix.results.configs import ABSENT, flat_config, ignored, value_text
+from trainfix.results.configs import flat_config, ignored, value_text
+from trainfix.runs.identity import recorded_value
 
 AT = ("last", "max")
 STATUS_ORDER = ("finished", "failed", "diverged", "running", "data missing", "unreadable")
-# The key of a run with no readable config, so that it still gets a row.
-NO_CONFIG = "(no readable config)"
+NO_CONFIG = "(no readable config)"  # the configuration of a run with no readable config
+NOT_SET = "-"  # a shown key that a configuration does not have (another strategy's option)
 
 
-def swept_keys(configs: list[dict[str, Any]]) -> list[str]:
-    """The dotted keys (not ignored) whose value differs between `configs` (flattened), in first-seen
-    order; a key present in some configs and absent in others differs."""
-    readable = [c for c in configs if c]
-    keys = list(dict.fromkeys(k for c in readable for k in c if not ignored(k)))
-    return [k for k in keys if len({value_text(c.get(k, ABSENT)) for c in readable}) > 1]
+def identity(config: dict[str, Any]) -> dict[str, str]:
+    """The compared keys of a resolved config, flattened, values as text."""
+    return {k: value_text(v) for k, v in flat_config(config).items() if not ignored(k)}
+
+
+def _value(config: dict[str, str], key: str) -> str | None:
+    known, value = recorded_value(config, key)
+    return (value if key in config else value_text(value)) if known else None
+
+
+def agree(a: dict[str, str], b: dict[str, str]) -> bool:
+    """Whether two identities hold the same value for every key both know (PAST_VALUES fill a lacking key)."""
+    return all(_value(a, k) is None or _value(b, k) is None or _value(a, k) == _value(b, k) for k in {*a, *b})
+
+
+def group_configurations(identities: dict[str, dict[str, str]]) -> list[tuple[list[str], dict[str, str]]]:
+    """[(run ids, merged identity)] in the order of their first run (see the module docstring)."""
+    exact: dict[tuple, list[str]] = {}
+    for run_id, config in identities.items():
+        exact.setdefault(tuple(sorted(config.items())), []).append(run_id)
+    groups: list[tuple[list[str], dict[str, str]]] = []
+    for key, ids in sorted(exact.items(), key=lambda item: -len(item[0])):  # stable: first seen among equals
+        config = dict(key)
+        matches = [g for g in groups if config and g[1] and agree(g[1], config)]
+        if len(matches) == 1:
+            matches[0][0].extend(ids)
+            matches[0][1].update({k: v for k, v in config.items() if k not in matches[0][1]})
+        else:
+            groups.append((list(ids), config))
+    order = {run_id: i for i, run_id in enumerate(identities)}
+    return sorted(((sorted(ids, key=order.get), c) for ids, c in groups), key=lambda g: order[g[0][0]])
+
+
+def shown_keys(configs: list[dict[str, str]]) -> list[str]:
+    """Keys whose recorded values differ between `configs`; keys some lack as well when rows would look alike."""
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    shown = [k for k in keys if len({_value(c, k) for c in configs} - {None}) > 1]
+    if len({tuple(_value(c, k) for k in shown) for c in configs}) < len(configs):
+        shown += [k for k in keys if k not in shown and any(_value(c, k) is None for c in configs)]
+    return [k for k in keys if k in shown]
+
+
+def shown_value(key: str, value: str | None) -> str:
+    """A cell of a shown key: a class path as its class name, NOT_SET where the configuration lacks the key."""
+    return NOT_SET if value is None else value.rsplit(".", 1)[-1] if key.endswith("._target_") else value
+
+
+def _natural(text: str) -> tuple[int, float, str]:
+    """Sort key of a cell: numbers by value (2000 before 10000), then text."""
+    try:
+        return 0, float(text), ""
+    except ValueError:
+        return 1, 0.0, text
 
 
 def run_numbers(runs: RunCollection, metric: str, at: str = "last") -> pd.Series:
@@ -53,72 +107,93 @@ def run_numbers(runs: RunCollection, metric: str, at: str = "last") -> pd.Series
 
 
 def configuration_frame(runs: RunCollection) -> tuple[pd.DataFrame, list[str]]:
-    """One row per run: run_id, status, seed, the swept keys' values (as text) and `configuration`
-    (a "key=value, ..." label); returns (frame, swept keys)."""
-    flat = {run_id: flat_config(config) for run_id, config in runs.configs.items()}
-    keys = swept_keys(list(flat.values()))
+    """One row per run: run_id, status, seed, one column per shown key (its readable name) and
+    `configuration` (a "name=value, ..." label); returns (frame, shown column names). `attrs["details"]`:
+    per configuration label, the keys it holds beyond the shown ones (those not shared by every run)."""
+    readable = {r: identity(c) for r, c in runs.configs.items() if c}
+    groups = group_configurations(readable)
+    keys = shown_keys([c for _, c in groups])
+    everywhere = {k: v for k, v in (groups[0][1] if groups else {}).items() if all(c.get(k) == v for _, c in groups)}
+    names = [k.removesuffix("._target_") for k in keys]
+    of_run, details = {}, {}
+    for ids, config in groups:
+        values = {name: shown_value(k, _value(config, k)) for name, k in zip(names, keys)}
+        label = ", ".join(f"{n}={v}" for n, v in values.items() if v != NOT_SET) or "(one configuration)"
+        rest = [f"{k}={v}" for k, v in config.items() if k not in keys and k not in everywhere]
+        lacking = sorted({k for r in ids for k in config if k not in readable[r]})
+        lacking = f"merged records, some without {', '.join(lacking)}" if lacking else ""
+        details[label] = "; ".join(part for part in (", ".join(rest), lacking) if part)
+        of_run.update({r: (values, label) for r in ids})
     rows = []
     for run in runs.runs.itertuples(index=False):
-        config = flat.get(run.run_id) or {}
-        values = {k: value_text(config.get(k, ABSENT)) if config else NO_CONFIG for k in keys}
-        label = ", ".join(f"{k}={v}" for k, v in values.items()) if config else NO_CONFIG
-        rows.append(
-            {
-                "run_id": run.run_id,
-                "status": run.status,
-                "seed": run.seed,
-                **values,
-                "configuration": label or "(one configuration)",
-            }
-        )
-    return pd.DataFrame(rows, columns=["run_id", "status", "seed", *keys, "configuration"]), keys
+        values, label = of_run.get(run.run_id, (dict.fromkeys(names, NO_CONFIG), NO_CONFIG))
+        rows.append({"run_id": run.run_id, "status": run.status, "seed": run.seed, **values, "configuration": label})
+    rows.sort(key=lambda row: (row["configuration"] == NO_CONFIG, [_natural(row[name]) for name in names]))
+    frame = pd.DataFrame(rows, columns=["run_id", "status", "seed", *names, "configuration"])
+    frame.attrs["details"] = details
+    return frame, names
 
 
 def summarize(runs: RunCollection, metric: str = "test_acc", at: str = "last") -> pd.DataFrame:
-    """The summary table: swept keys, n, mean, std, seeds, `<metric> (mean ± std)`, status counts.
+    """The summary table: shown keys, n, mean, std, `<metric> (mean ± std)`, seeds, status counts.
 
-    Rows in the order their configuration was first seen (run folders sorted by path). `attrs` holds
-    title, caption and stem, as the paper tables do, so `render` writes it the same way.
-    """
-    frame, keys = configuration_frame(runs)
-    numbers = run_numbers(runs, metric, at)
-    frame["value"] = frame["run_id"].map(numbers).where(frame["status"] == OK_STATUS)
+    Rows sorted by the shown keys' values (numbers by value), runs without a readable config last. `attrs`
+    holds title, caption (one line), details (more lines) and stem, as the paper tables do."""
+    frame, names = configuration_frame(runs)
+    frame["value"] = frame["run_id"].map(run_numbers(runs, metric, at)).where(frame["status"] == OK_STATUS)
+    classes = runs.runs.set_index("run_id")["num_classes"]
     statuses = [s for s in STATUS_ORDER if s in set(frame["status"])] + sorted(set(frame["status"]) - set(STATUS_ORDER))
     rows = []
     for label, group in frame.groupby("configuration", sort=False):
         cell = aggregate_runs(group, "value")
-        row = {k: group[k].iloc[0] for k in keys}
-        row.update(
-            {
-                "n": cell.n,
-                "mean": cell.mean,
-                "std": cell.std,
-                f"{metric} (mean ± std)": _mean_std_text(cell.mean, cell.std, cell.n),
-                "seeds": ",".join(str(int(s)) for s in sorted(group["seed"].dropna().unique())),
-            }
-        )
-        row.update({status: int((group["status"] == status).sum()) for status in statuses})
-        row["configuration"] = label
-        rows.append(row)
+        chance = {1.0 / n for n in classes.reindex(group["run_id"]).dropna() if n} if "acc" in metric else set()
+        text = _mean_std_text(cell.mean, cell.std, cell.n, min(chance, default=None))
+        row = {k: group[k].iloc[0] for k in names} | {"n": cell.n, "mean": cell.mean, "std": cell.std}
+        row |= {f"{metric} (mean ± std)": text, "seeds": seed_text(group["seed"])}
+        rows.append(row | {s: int((group["status"] == s).sum()) for s in statuses} | {"configuration": label})
     table = pd.DataFrame(rows)
     how = "last recorded epoch" if at == "last" else "maximum over epochs"
+    details = frame.attrs["details"]
     table.attrs = {
         "stem": "summary",
-        "title": f"Summary of {runs.root}: {metric}",
-        "caption": [
-            f"{len(frame)} run folders, {len(table)} configurations; swept keys: "
-            f"{', '.join(keys) or 'none (one configuration)'}.",
-            f"Per run: {metric} at its {how}; per configuration: mean ± sample std over its finished runs (n).",
-            "Status columns count the configuration's run folders by status.",
+        "title": f"Summary of {display_path(runs.root)}: {metric}",
+        "caption": [f"{metric} at each run's {how}: mean ± sample std over a configuration's finished runs (n)."],
+        "details": [
+            f"Run folders: {len(frame)}; configurations: {len(table)}; columns: the keys whose values differ "
+            f"({', '.join(names) or 'none: one configuration'}); status columns count run folders.",
+            "Runs of several record versions are one configuration when they agree on every key both recorded.",
+            *(f"{label}: {text}" for label, text in details.items() if text),
         ],
     }
     return table
 
 
-def _mean_std_text(mean: float, std: float, n: int) -> str:
+def display_path(path: Path) -> str:
+    """`path` relative to the working folder when under it, else its last three parts: never a machine's
+    absolute path in a title."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix() if path.is_absolute() else path.as_posix()
+    except ValueError:
+        return Path(*path.parts[-3:]).as_posix()
+
+
+def seed_text(seeds: pd.Series) -> str:
+    """ "0-4,7": the seeds, consecutive ones as ranges."""
+    values, parts = sorted(int(s) for s in seeds.dropna().unique()), []
+    for seed in values:
+        if parts and seed == parts[-1][1] + 1:
+            parts[-1][1] = seed
+        else:
+            parts.append([seed, seed])
+    return ",".join(str(a) if a == b else f"{a}{',' if b == a + 1 else '-'}{b}" for a, b in parts)
+
+
+def _mean_std_text(mean: float, std: float, n: int, chance: float | None = None) -> str:
     if n == 0:
         return "no finished run"
-    return f"{mean:.4f}" if n == 1 else f"{mean:.4f} ± {std:.4f}"
+    text = f"{mean:.4f}" if n == 1 else f"{mean:.4f} ± {std:.4f}"
+    return text + (f" (≈ chance {chance:.2f})" if chance and mean < 1.5 * chance else "")
 
 
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -127,10 +202,11 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
-    title = summary.attrs.get("title", "")
-    caption = "\n".join(f"- {line}" for line in summary.attrs.get("caption", []))
+    """Title, the caption, the table, then the details as a list."""
+    title, caption, details = (summary.attrs.get(k, d) for k, d in (("title", ""), ("caption", []), ("details", [])))
     body = display_table(summary).to_markdown(index=False, disable_numparse=True)
-    return "\n\n".join(part for part in (f"## {title}" if title else "", caption, body) if part) + "\n"
+    parts = (f"## {title}" if title else "", " ".join(caption), body, "\n".join(f"- {line}" for line in details))
+    return "\n\n".join(part for part in parts if part) + "\n"
 
 
 def write_summary(summary: pd.DataFrame, path: Path) -> Path:
@@ -139,7 +215,7 @@ def write_summary(summary: pd.DataFrame, path: Path) -> Path:
     if path.suffix == ".md":
         atomic_write_text(path, summary_markdown(summary))
     elif path.suffix == ".csv":
-        header = [summary.attrs.get("title", ""), *summary.attrs.get("caption", [])]
+        header = [summary.attrs.get("title", ""), *summary.attrs.get("caption", []), *summary.attrs.get("details", [])]
         atomic_write_text(path, "".join(f"# {line}\n" for line in header if line) + summary.to_csv(index=False))
     else:
         raise ValueError(f"--out {path}: the summary is written as .md or .csv; got suffix {path.suffix!r}")

@@ -1,5 +1,6 @@
-"""Published numbers, one YAML file per paper table (`<paper>_<table>.yaml`, each file's header names
-its source); read here and nowhere else, never written in code."""
+"""The results' data files, read here and nowhere else: the published numbers, one YAML file per paper table
+(`<paper>_<table>.yaml`, each file's header names its source; never written in code), each paper's titles and
+caption prose (`<paper>_tables.yaml`, attached to a table by `declare`) and the findings' claims (`findings.yaml`)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,20 @@ def load_paper(name: str) -> dict[str, Any]:
         known = ", ".join(sorted(p.stem for p in PAPER_DIR.glob("*.yaml")))
         raise FileNotFoundError(f"the published numbers of {name} are expected in {path}; found: {known}")
     return yaml.safe_load(path.read_text())
+
+
+def declare(table: Any, declaration: dict[str, Any], **fields: str) -> Any:
+    """`table` (a DataFrame) with its declared stem, title, one-line `short` and caption lines (a
+    `<paper>_tables.yaml` entry) in `attrs`; `fields` fill the `{name}` places of the title, short and caption."""
+    table.attrs.update(
+        stem=declaration["stem"],
+        title=declaration["title"].format(**fields) if fields else declaration["title"],
+        short=declaration.get("short", "").format(**fields) if fields else declaration.get("short", ""),
+        caption=[line.format(**fields) if fields else line for line in declaration.get("caption", [])],
+    )
+    return table
+
+
+def declarations(name: str) -> dict[str, dict[str, Any]]:
+    """The tables `<name>.yaml` declares (e.g. "monitor_tables"), by stem."""
+    return {table["stem"]: table for table in load_paper(name)["tables"]}

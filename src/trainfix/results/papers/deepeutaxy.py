@@ -16,32 +16,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from trainfix.results.arguments import int_list, str_list
+from trainfix.results.arguments import add_runs_out, int_list, report_title, str_list
 from trainfix.results.cells import INTERVAL_NOTE, Cell, aggregate, count, entry, values_frame, widen, with_difference
 from trainfix.results.collect import RunCollection, RunsInputError
 from trainfix.results.paper import load_paper
-from trainfix.results.papers.deepeutaxy_captions import provenance_lines, readings_line
+from trainfix.results.papers.deepeutaxy_captions import TEXT, readings_line
 from trainfix.results.papers.deepeutaxy_measures import (
-    CHANCE_LEVEL_CHOICES,
-    READING_CHOICES,
-    Outcome,
-    as_outcome,
-    bl_level,
     chance_level_convergence,
     chance_line,
-    converged_epoch,
-    epsilon_of,
-    first_argmax_epoch,
-    first_at_level,
-    first_converged,
+    convergence_cell,
     tables_iv_vi_runs,
-    validate_reading,
 )
 from trainfix.results.papers.deepeutaxy_protocol import check_protocol
 from trainfix.results.papers.deepeutaxy_runs import (
@@ -49,11 +39,23 @@ from trainfix.results.papers.deepeutaxy_runs import (
     collect_de_runs,
     row_label,
     select_runs,
-    table_rows,
 )
 from trainfix.results.papers.deepeutaxy_seeds import seed_values
 from trainfix.results.papers.deepeutaxy_table_vii import table_vii_values
 from trainfix.results.report import publish
+from trainfix.training.callbacks.convergence_measures import (
+    CHANCE_LEVEL_CHOICES,
+    READING_CHOICES,
+    Outcome,
+    as_outcome,
+    bl_level,
+    converged_epoch,
+    epsilon_of,
+    first_argmax_epoch,
+    first_at_level,
+    first_converged,
+    validate_reading,
+)
 
 TABLES = ("iv", "v", "vi", "vii")
 BASELINE = "BL"  # Tables IV-VI compare SPL and DE with it
@@ -74,27 +76,16 @@ def _published(cells: dict[str, Any], key: str, strategy: str) -> Any:
 
 
 # --------------------------------------------------------------------------- Table IV
-def table_iv_values(
-    runs: RunCollection,
-    *,
-    convergence: str = "auto",
-    epsilon: float | None = None,
-    seeds: Iterable[int] | None = None,
-    rows: Iterable[str] | None = None,
-    variant: str | None = None,
-    paper: dict[str, Any] | None = None,
-    chance_level: str = "exclude",
-) -> pd.DataFrame:
+def table_iv_values(runs: RunCollection, *, paper: dict[str, Any] | None = None, **options: Any) -> pd.DataFrame:
     """Table IV as a long frame: one row per (table row, column) with paper/ours/diff numbers and texts.
 
     Columns: row, label, column, kind, paper, paper_text, ours, ours_text, diff, diff_text,
     seeds_used, seeds_expected. `attrs` holds title, caption (list of lines) and stem.
     """
     paper = paper or load_paper_table("iv")
-    runs, selected, pool, seed_list, (convergence, why) = tables_iv_vi_runs(
-        runs, variant, chance_level, seeds, convergence
-    )
-    norm_column = validate_reading(convergence)
+    used = tables_iv_vi_runs(runs, **options)
+    pool, seed_list, epsilon, rows = used.pool, used.seeds, used.epsilon, used.rows
+    norm_column = validate_reading(used.convergence)
 
     def at_convergence(column: str, scale: float) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
         def measure(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
@@ -106,7 +97,7 @@ def table_iv_values(
 
     epochs_to_converge = converged_epoch(norm_column, epsilon)
     entries = []
-    for row in table_rows(selected, rows):
+    for row in rows:
         cells = paper["rows"].get(row) or {}
         label = row_label(row)
         accuracy = {
@@ -122,12 +113,7 @@ def table_iv_values(
                 record = with_difference(record, cell, accuracy[(BASELINE, name)], BASELINE)
             entries.append(record)
         for strategy in STRATEGIES:
-            cell = aggregate(
-                "epochs",
-                pool.outcomes(row, strategy, seed_list, epochs_to_converge),
-                soft="not converged",
-                soft_text="not converged",
-            )
+            cell = convergence_cell(pool, row, strategy, seed_list, epochs_to_converge)
             entries.append(
                 entry(
                     row,
@@ -142,37 +128,18 @@ def table_iv_values(
         # with few selected samples has small step gradients and can meet Eq. 12 without training).
         cell = aggregate("acc", pool.outcomes(row, "SPL", seed_list, at_convergence("spl_selected_frac", 100.0)))
         entries.append(entry(row, label, "SPL selected at convergence", "acc", None, cell))
-    caption = provenance_lines(
-        [runs],
-        selected,
-        seed_list,
-        convergence,
-        epsilon,
-        "iv",
-        uses_convergence=True,
-        duplicates=pool.duplicates(),
-        variant=variant,
-        reading_why=why,
-    )
-    caption.append(
-        "SPL selected at convergence: spl_selected_frac (share of the epoch's samples SPL selected) at the epoch the "
-        "train/test accuracies are taken from; not a column of the paper."
-    )
-    caption.append(
-        f"vs {BASELINE}: SPL - {BASELINE} and DE - {BASELINE} of the mean train/test accuracies (percentage points) "
-        f"[{INTERVAL_NOTE}]; seeds not counted in the cells are not counted here."
-    )
-    caption.append(readings_line(pool, table_rows(selected, rows), STRATEGIES, seed_list, epsilon, "epoch_number"))
-    dead = chance_line(pool, table_rows(selected, rows), STRATEGIES, seed_list)
+    caption = used.caption("iv")
+    caption.append(TEXT["table_iv"]["spl_selected"])
+    caption.append(TEXT["table_iv"]["vs_baseline"].format(baseline=BASELINE, interval=INTERVAL_NOTE))
+    caption.append(readings_line(pool, rows, STRATEGIES, seed_list, epsilon, "epoch_number"))
+    dead = chance_line(pool, rows, STRATEGIES, seed_list)
     if dead:
         caption.append(dead)
-    stuck = chance_level_convergence(pool, table_rows(selected, rows), seed_list, norm_column, epsilon)
+    stuck = chance_level_convergence(pool, rows, seed_list, norm_column, epsilon)
     if stuck:
-        caption.append(
-            "Eq. 12 met at chance level (a stationary point of a network that predicts one class or the "
-            "class prior, e.g. dead ReLUs; counted above as the paper's criterion says): " + "; ".join(stuck) + "."
-        )
+        caption.append(TEXT["table_iv"]["stuck"].format(seeds="; ".join(stuck)))
     attrs = {"stem": "table_iv", "title": f"Table IV (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
+    attrs["short"] = TEXT["table_iv"]["short"]
     return values_frame(entries, attrs)
 
 
@@ -187,16 +154,7 @@ def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- Tables V and VI
 def max_accuracy_values(
-    runs: RunCollection,
-    accuracy: str,
-    *,
-    convergence: str = "auto",
-    epsilon: float | None = None,
-    seeds: Iterable[int] | None = None,
-    rows: Iterable[str] | None = None,
-    variant: str | None = None,
-    paper: dict[str, Any] | None = None,
-    chance_level: str = "exclude",
+    runs: RunCollection, accuracy: str, *, paper: dict[str, Any] | None = None, **options: Any
 ) -> pd.DataFrame:
     """Table V (`accuracy="train"`) or VI (`"test"`) as a long frame (columns as `table_iv_values`).
 
@@ -208,9 +166,8 @@ def max_accuracy_values(
     key = "v" if accuracy == "train" else "vi"
     column = "train_acc_used" if accuracy == "train" else "test_acc"
     paper = paper or load_paper_table(key)
-    runs, selected, pool, seed_list, (convergence, why) = tables_iv_vi_runs(
-        runs, variant, chance_level, seeds, convergence
-    )
+    used = tables_iv_vi_runs(runs, **options)
+    pool, seed_list, rows = used.pool, used.seeds, used.rows
     reached_lines: list[str] = []
 
     def seed_max(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
@@ -223,7 +180,7 @@ def max_accuracy_values(
         return lambda metrics, run: first_at_level(metrics, column, level)
 
     entries = []
-    for row in table_rows(selected, rows):
+    for row in rows:
         cells = paper["rows"].get(row) or {}
         label = row_label(row)
         maxima = {s: pool.outcomes(row, s, seed_list, seed_max) for s in STRATEGIES}
@@ -278,34 +235,19 @@ def max_accuracy_values(
                 entry(row, label, f"Speedup (A/{letter})", "ratio", _published(cells, "speedup", strategy), speedup)
             )
     number = "V" if accuracy == "train" else "VI"
-    caption = provenance_lines(
-        [runs],
-        selected,
-        seed_list,
-        convergence,
-        epsilon,
-        key,
-        uses_convergence=False,
-        duplicates=pool.duplicates(),
-        variant=variant,
-        reading_why=why,
-    )
+    caption = used.caption(key, uses_convergence=False)
+    caption.append(TEXT["table_v_vi"]["averaging"].format(accuracy=accuracy))
     caption.append(
-        f"Averaging: BL's level = the mean over BL seeds of each seed's maximum {accuracy} accuracy (the BL max "
-        "column); B (SPL) and C (DE) = the mean, over the seeds that reach that level, of the first 1-based epoch "
-        "at or above it; Speedup = A / B, A / C (ratios of means)."
+        TEXT["table_v_vi"]["vs_baseline"].format(baseline=BASELINE, accuracy=accuracy, interval=INTERVAL_NOTE)
     )
-    caption.append(
-        f"vs {BASELINE}: SPL - {BASELINE} and DE - {BASELINE} of the mean maximum {accuracy} accuracies (percentage "
-        f"points) [{INTERVAL_NOTE}]; the speedups are ratios of means, without an interval."
-    )
-    dead = chance_line(pool, table_rows(selected, rows), STRATEGIES, seed_list)
+    dead = chance_line(pool, rows, STRATEGIES, seed_list)
     if dead:
         caption.append(dead)
     caption.extend(reached_lines)
     attrs = {
         "stem": f"table_{key}",
         "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}",
+        "short": TEXT["table_v_vi"]["short"].format(accuracy=accuracy),
         "caption": caption,
     }
     return values_frame(entries, attrs)
@@ -326,10 +268,9 @@ HELP = "DeepEutaxy Tables IV-VII and Figure 3 (paper, ours, diff)"
 
 
 def add_arguments(de: argparse.ArgumentParser) -> None:
-    de.add_argument(
-        "--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)"
+    add_runs_out(
+        de, "multirun folder: one sub-folder per run (run.json, metrics.csv)", "folder for the md/csv/tex/png files"
     )
-    de.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files")
     de.add_argument(
         "--base-runs",
         type=Path,
@@ -468,9 +409,11 @@ def build(args: argparse.Namespace) -> list[Path]:
         figures.append(
             (
                 "figure_3.png",
-                "Figure 3 (as figure_3.png): " + " ".join(caption),
+                " ".join(caption),
                 figure_3(runs, **figure_options),
                 "\n".join(caption),
             )
         )
-    return publish(runs, args.out, f"DeepEutaxy reproduction: {args.runs}", tables=tables, figures=figures)
+    shown = [f"Table {key.upper()}" for key in TABLES if key in wanted] + ["Figure 3"] * ("fig3" in wanted)
+    title = report_title(args, TEXT["report_title"].format(shown=", ".join(shown)))
+    return publish(runs, args.out, title, tables=tables, figures=figures, note=args.note)

@@ -10,16 +10,14 @@ import pandas as pd
 
 from trainfix.results.cells import RunPool, aggregate, count
 from trainfix.results.collect import OK_STATUS, RunCollection
-from trainfix.results.papers.deepeutaxy_measures import AUTO_TEXT, READING_TEXT, converged_epoch
+from trainfix.results.paper import load_paper
 from trainfix.results.papers.deepeutaxy_protocol import protocol_caption
 from trainfix.results.papers.deepeutaxy_runs import TABLE_VII_ROLES, row_label
 from trainfix.training.callbacks.convergence import READINGS
+from trainfix.training.callbacks.convergence_measures import AUTO_TEXT, READING_TEXT, converged_epoch
 
-CELL_NOTE = (
-    "Cells: mean ± sample std (ddof 1) over the seeds whose run finished, (n=k) = k seeds; '(k/n; ...)' = k of "
-    "n expected seeds counted, the others as listed. Epochs are 1-based counts. diff = ours - paper (percentage "
-    "points for accuracies, epochs for epoch counts, plain for speedups)."
-)
+TEXT = load_paper("deepeutaxy_tables")  # the caption prose (paper/deepeutaxy_tables.yaml)
+CELL_NOTE = TEXT["cells"]
 
 
 def readings_line(

@@ -14,8 +14,7 @@ Rendered with matplotlib's Agg canvas (no display needed).
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -23,15 +22,11 @@ from matplotlib.ticker import MaxNLocator
 
 from trainfix.results.cells import aggregate
 from trainfix.results.collect import RunCollection
-from trainfix.results.papers.deepeutaxy_captions import provenance_lines
-from trainfix.results.papers.deepeutaxy_measures import chance_line, de_pool
+from trainfix.results.papers.deepeutaxy_captions import TEXT
+from trainfix.results.papers.deepeutaxy_measures import chance_line, tables_iv_vi_runs
 from trainfix.results.papers.deepeutaxy_runs import (
     STRATEGIES,
-    expected_seeds,
-    label_runs,
     row_label,
-    select_runs,
-    table_rows,
 )
 
 PANELS = (  # (metrics column, title, y label, scale)
@@ -41,31 +36,19 @@ PANELS = (  # (metrics column, title, y label, scale)
     ("test_loss", "test loss", "loss", 1.0),
 )
 COLORS = {"DE": "tab:blue", "BL": "tab:orange", "SPL": "tab:green"}
-CAPTION_WIDTH = 230  # characters per caption line above the panels (the figure is 16 inches wide)
 BANDS = {"minmax": "min..max over seeds", "std": "mean +- 1 std over seeds"}
 
 
-def figure_3_curves(
-    runs: RunCollection,
-    *,
-    band: str = "minmax",
-    rows: Iterable[str] | None = None,
-    variant: str | None = None,
-    seeds: Iterable[int] | None = None,
-    chance_level: str = "exclude",
-) -> pd.DataFrame:
+def figure_3_curves(runs: RunCollection, *, band: str = "minmax", **options: Any) -> pd.DataFrame:
     """The plotted numbers: one row per (row, strategy, metric, epoch_number) with mean, low, high
     (the band) and seeds (how many finished runs have that epoch). Accuracies in percent.
     The runs are those the tables count: one per (row, strategy, expected seed), finished, and not at
     chance level unless `chance_level="count"`."""
     if band not in BANDS:
         raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
-    runs = label_runs(runs)
-    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
-    wanted = table_rows(selected, rows)
+    used = tables_iv_vi_runs(runs, **options, resolve=False)
+    wanted, pool, seed_list = used.rows, used.pool, used.seeds
     # The run the tables use for each (row, strategy, seed): one per seed even with duplicate folders.
-    pool = de_pool([(runs, selected)], "strategy", chance_level)
-    seed_list = expected_seeds(selected, seeds)
     chosen = {
         run["run_id"]
         for row in wanted
@@ -73,7 +56,7 @@ def figure_3_curves(
         for _, run in pool.seed_runs(row, strategy, seed_list)
         if pool.counted(run)
     }
-    epochs = runs.epochs[runs.epochs["run_id"].isin(chosen)]
+    epochs = used.runs.epochs[used.runs.epochs["run_id"].isin(chosen)]
     frames = []
     for column, _, _, scale in PANELS:
         values = epochs.assign(value=epochs[column] * scale)
@@ -89,62 +72,29 @@ def figure_3_curves(
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def figure_3_caption(
-    runs: RunCollection,
-    *,
-    band: str = "minmax",
-    variant: str | None = None,
-    seeds: Iterable[int] | None = None,
-    convergence: str = "auto",
-    chance_level: str = "exclude",
-    rows: Iterable[str] | None = None,
-) -> list[str]:
+def figure_3_caption(runs: RunCollection, *, band: str = "minmax", **options: Any) -> list[str]:
     """The figure's caption lines: what line and band are, then profile, data, hardware, seeds,
     convergence reading (not used by the figure) and the train-accuracy column."""
     if band not in BANDS:
         raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
-    runs = label_runs(runs)
-    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
-    seed_list = expected_seeds(selected, seeds)
-    lines = provenance_lines(
-        [runs], selected, seed_list, convergence, None, "iv", uses_convergence=False, variant=variant
-    )
-    header = [
-        "Figure 3 (DeepEutaxy): train/test accuracy and loss per epoch; line = mean over finished seeds, "
-        f"band = {BANDS[band]}."
-    ]
+    used = tables_iv_vi_runs(runs, **options, resolve=False)
+    lines = used.caption("iv", uses_convergence=False, duplicates=False)
+    header = [TEXT["figure_3"].format(band=BANDS[band])]
     # The provenance's first and last lines are about table cells.
     lines = header + [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
-    dead = chance_line(
-        de_pool([(runs, selected)], "strategy", chance_level),
-        table_rows(selected, rows),
-        STRATEGIES,
-        seed_list,
-        "curves",
-    )
+    dead = chance_line(used.pool, used.rows, STRATEGIES, used.seeds, "curves")
     return lines + ([dead] if dead else [])
 
 
-def figure_3(
-    runs: RunCollection,
-    *,
-    band: str = "minmax",
-    rows: Iterable[str] | None = None,
-    variant: str | None = None,
-    seeds: Iterable[int] | None = None,
-    convergence: str = "auto",
-    chance_level: str = "exclude",
-) -> Figure:
-    """Figure 3: a (rows x 4) grid of panels under a title block with `figure_3_caption`."""
-    runs = label_runs(runs)
-    curves = figure_3_curves(runs, band=band, rows=rows, variant=variant, seeds=seeds, chance_level=chance_level)
-    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
-    wanted = table_rows(selected, rows)
+def figure_3(runs: RunCollection, *, band: str = "minmax", **options: Any) -> Figure:
+    """Figure 3: a (rows x 4) grid of panels under a one-line title; the caption (`figure_3_caption`) goes to the
+    report and the PNG's Description."""
+    curves = figure_3_curves(runs, band=band, **options)
+    used = tables_iv_vi_runs(runs, **options, resolve=False)
+    selected, pool, seed_list, wanted = used.selected, used.pool, used.seeds, used.rows
     if not wanted:
         raise ValueError(f"{runs.root}: no BL/SPL/DE runs to plot")
-    seed_list = expected_seeds(selected, seeds)
-    pool = de_pool([(runs, selected)], "strategy", chance_level)
-    figure = Figure(figsize=(16, 3.3 * len(wanted) + 2.2), layout="constrained")
+    figure = Figure(figsize=(16, 3.3 * len(wanted) + 0.5), layout="constrained")
     axes = figure.subplots(len(wanted), len(PANELS), squeeze=False)
     for i, row in enumerate(wanted):
         data_labels = (
@@ -178,9 +128,5 @@ def figure_3(
             ax.grid(alpha=0.3)
             if j == 0:
                 ax.legend(fontsize=8, loc="best")
-    caption = figure_3_caption(
-        runs, band=band, variant=variant, seeds=seeds, convergence=convergence, chance_level=chance_level, rows=rows
-    )
-    wrapped = [part for line in caption for part in textwrap.wrap(line, CAPTION_WIDTH, subsequent_indent="  ")]
-    figure.suptitle("\n".join(wrapped), fontsize=8.5, horizontalalignment="left", x=0.01)
+    figure.suptitle(TEXT["figure_3"].format(band=BANDS[band]), fontsize=10)
     return figure

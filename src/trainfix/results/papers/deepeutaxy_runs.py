@@ -22,25 +22,13 @@ import pandas as pd
 
 from trainfix.results.cells import OFF_PROTOCOL
 from trainfix.results.collect import RunCollection, collect_runs
+from trainfix.results.paper import load_paper
 
-# config.strategy._target_ -> the label the tables use.
-STRATEGY_LABELS = {
-    "trainfix.strategies.baseline.Baseline": "BL",
-    "trainfix.strategies.spl.SelfPaced": "SPL",
-    "trainfix.strategies.deepeutaxy.DeepEutaxy": "DE",
-    "trainfix.strategies.spl_deepeutaxy.SelfPacedDeepEutaxy": "SPL+DE",
-}
+LABELS = load_paper("deepeutaxy_tables")["labels"]  # names the tables print (paper/deepeutaxy_tables.yaml)
+STRATEGY_LABELS: dict[str, str] = LABELS["strategies"]  # config.strategy._target_ -> BL, SPL, DE, SPL+DE
 STRATEGIES = ("BL", "SPL", "DE")
-# Table row key -> the name the paper prints, in the paper's order.
-ROW_LABELS = {
-    "cnn1": "CNN1",
-    "lenet5": "LeNet-5",
-    "resnet20": "ResNet-20",
-    "resnet32": "ResNet-32",
-    "mobilenetv2": "MobileNetV2",
-    "mobilenetv2_clr": "MobileNetV2-2",
-}
-TABLE_VII_ROLES = {"base": "Base", "spl": "SPL", "de": "DE", "spl_de": "SPL+DE"}
+ROW_LABELS: dict[str, str] = LABELS["rows"]  # table row key -> the paper's name, in the paper's order
+TABLE_VII_ROLES: dict[str, str] = LABELS["table_vii_roles"]
 TABLE_VII_ROLE_ALIASES = {"deepeutaxy": "de", "spl_deepeutaxy": "spl_de", "spl+de": "spl_de"}
 DEFAULT_EPSILON = 0.01
 TRAIN_MEASURES = ("same", "code")

@@ -11,15 +11,13 @@ import pandas as pd
 from trainfix.results.cells import Cell, aggregate, entry, values_frame, widen
 from trainfix.results.collect import RunCollection
 from trainfix.results.paper import load_paper
-from trainfix.results.papers.deepeutaxy_captions import provenance_lines, readings_line
+from trainfix.results.papers.deepeutaxy_captions import TEXT, readings_line
 from trainfix.results.papers.deepeutaxy_measures import (
-    Outcome,
-    as_outcome,
+    TableRuns,
     chance_line,
-    converged_epoch,
+    convergence_cell,
     de_pool,
     resolve_reading,
-    validate_reading,
 )
 from trainfix.results.papers.deepeutaxy_runs import (
     TABLE_VII_ROLES,
@@ -29,6 +27,7 @@ from trainfix.results.papers.deepeutaxy_runs import (
     row_label,
     select_runs,
 )
+from trainfix.training.callbacks.convergence_measures import Outcome, as_outcome, converged_epoch, validate_reading
 
 
 def table_vii_values(
@@ -66,8 +65,10 @@ def table_vii_values(
     pool = de_pool(parts, "table_vii_role", chance_level)
     selected = pool.runs
     seed_list = expected_seeds(selected, seeds)
-    convergence, why = resolve_reading(convergence, pool)
-    norm_column = validate_reading(convergence)
+    used = TableRuns(
+        [c for c, _ in parts], selected, pool, seed_list, *resolve_reading(convergence, pool), epsilon, variant
+    )
+    norm_column = validate_reading(used.convergence)
     de_variants = set(selected.loc[selected["table_vii_role"] == "de", "variant"].dropna())
 
     def seed_max(column: str) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
@@ -90,12 +91,7 @@ def table_vii_values(
             if role == "base":
                 cell = Cell("text", None, text_if_none="-")
             else:
-                cell = aggregate(
-                    "epochs",
-                    pool.outcomes(model, role, seed_list, additional_epochs),
-                    soft="not converged",
-                    soft_text="failed",
-                )
+                cell = convergence_cell(pool, model, role, seed_list, additional_epochs, "failed")
             entries.append(
                 entry(
                     role,
@@ -106,29 +102,15 @@ def table_vii_values(
                     cell,
                 )
             )
-    caption = provenance_lines(
-        [collection for collection, _ in parts],
-        selected,
-        seed_list,
-        convergence,
-        epsilon,
-        "vii",
-        uses_convergence=True,
-        duplicates=pool.duplicates(),
-        variant=variant,
-        reading_why=why,
-    )
+    caption = used.caption("vii")
     if "authors_code" in de_variants:
-        caption.append(
-            "DE row under variant authors_code: the authors' code has no DE continuation for Table VII (SPL+DE.py "
-            "-u 0 continues SPL, -u 1 runs SPL+DE); this row is our authors_code DE started from Base, with no "
-            "counterpart in the code."
-        )
+        caption.append(TEXT["table_vii"]["authors_code"])
     dead = chance_line(pool, models, TABLE_VII_ROLES, seed_list)
     if dead:
         caption.append(dead)
     caption.append(readings_line(pool, models, [r for r in TABLE_VII_ROLES if r != "base"], seed_list, epsilon, None))
     attrs = {"stem": "table_vii", "title": f"Table VII (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
+    attrs["short"] = TEXT["table_vii"]["short"]
     return values_frame(entries, attrs)
 
 

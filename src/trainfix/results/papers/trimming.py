@@ -21,81 +21,26 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from trainfix.data.catalogue import DATASETS
-from trainfix.results.cells import (
-    INTERVAL_NOTE,
-    aggregate_runs,
-    difference,
-    difference_columns,
-    difference_text,
-    layout,
-)
+from trainfix.results.arguments import add_runs_out, report_title
+from trainfix.results.cells import INTERVAL_NOTE, aggregate_runs, difference_columns, layout, versus
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, RunsFailedError, collect_runs
 from trainfix.results.configs import require_one_configuration
-from trainfix.results.paper import load_paper
+from trainfix.results.paper import declare, load_paper
 from trainfix.results.report import publish
+from trainfix.strategies.trimming_records import curves_figure, run_cells
 
-TRIMMING_TARGET = "trainfix.strategies.trimming.Trimming"
 # Our data sets -> the paper's row (the JPEG copy and the CIFAR-10 subset stand for CIFAR-10, labelled).
 PAPER_DATASET = {"svhn": "svhn", "cifar10": "cifar10", "cifar10_jpeg": "cifar10", "cifar100": "cifar100"}
 ARMS = ("off", "on")
 NOT_IN_PAPER = "not in paper"
-
-
-def run_cells(runs: RunCollection) -> pd.DataFrame:
-    """One row per run: run_id, status, seed, dataset, row (network), arm (off/on), test error (%) of
-    the final epoch, epochs recorded, data label, error."""
-    rows = []
-    last = runs.epochs.sort_values("epoch").groupby("run_id").last() if len(runs.epochs) else pd.DataFrame()
-    for run in runs.runs.itertuples():
-        config = runs.configs.get(run.run_id, {})
-        dataset = (config.get("data") or {}).get("dataset")
-        target = (config.get("strategy") or {}).get("_target_")
-        test_acc = last["test_acc"].get(run.run_id, math.nan) if "test_acc" in last else math.nan
-        rows.append(
-            {
-                "run_id": run.run_id,
-                "status": run.status,
-                "seed": run.seed,
-                "dataset": dataset,
-                "row": run.row,
-                "model": run.model,
-                "arm": "on" if target == TRIMMING_TARGET else "off",
-                "strategy": run.strategy,
-                "test_error": 100.0 * (1.0 - float(test_acc)) if pd.notna(test_acc) else math.nan,
-                "epochs": run.n_epochs,
-                "data_label": run.data_label,
-                "error": run.error,
-                "profile": run.profile,
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "run_id",
-            "status",
-            "seed",
-            "dataset",
-            "row",
-            "model",
-            "arm",
-            "strategy",
-            "test_error",
-            "epochs",
-            "data_label",
-            "error",
-            "profile",
-        ],
-    )
+TEXT = load_paper("trimming_tables")  # title and caption lines (paper/trimming_tables.yaml)
 
 
 def dataset_label(dataset: str, cells: pd.DataFrame) -> str:
@@ -177,8 +122,8 @@ def table_1_values(runs: RunCollection, paper: dict[str, Any] | None = None) -> 
                     **difference_columns("off", None),
                 }
             )
-        change = difference(counted["on"], counted["off"])
-        records[-1].update(vs_text=difference_text(change), **difference_columns("off", change))
+        text, columns = versus("off", counted["on"], counted["off"])
+        records[-1].update(vs_text=text, **columns)
     return pd.DataFrame(records)
 
 
@@ -195,20 +140,8 @@ def table_1(values: pd.DataFrame, captions: Iterable[str] = ()) -> pd.DataFrame:
         if record.arm == "on":
             texts["vs off"] = record.vs_text
         cells.append((f"{record.dataset_label} / {record.network}", f"trimming {record.arm}", texts))
-    table = layout(cells, "Dataset / network")
-    table.attrs["title"] = "Mini-batch trimming, Table 1: test error (%) of the final model, trimming off / on"
-    table.attrs["caption"] = [
-        "Paper numbers: trainfix/results/paper/trimming_table_1.yaml (Fassold, Table 1: means of 10 runs, "
-        "no std given).",
-        "Ours: mean ± sample std over finished runs of 100 * (1 - test_acc) at the last epoch (n = runs); "
-        "diff = ours - paper (percentage points). off = any strategy but trimming (shuffle, baseline).",
-        "vs off: on - off of our mean test errors (percentage points; negative = trimming lowers the error) "
-        f"[{INTERVAL_NOTE}].",
-        "A cell with no finished run says why: data missing (the data module's DatasetMissingError: the official files "
-        "are not in the data root), running, failed, not run.",
-        *captions,
-    ]
-    table.attrs["stem"] = "table_1"
+    table = declare(layout(cells, "Dataset / network"), TEXT["table_1"], interval=INTERVAL_NOTE)
+    table.attrs["caption"] = [*table.attrs["caption"], *captions]
     return table
 
 
@@ -221,7 +154,7 @@ def provenance(runs: RunCollection) -> list[str]:
     labels = sorted({str(x) for x in cells["data_label"].dropna()})
     lines = [
         f"Runs: {runs.root} ({len(cells)} run folders); profile {', '.join(profiles) or 'unknown'}"
-        + (" (quick: tiny subsets and epochs, its numbers prove nothing)" if "quick" in profiles else "")
+        + (TEXT["quick"] if "quick" in profiles else "")
         + "."
     ]
     if epochs:
@@ -231,50 +164,6 @@ def provenance(runs: RunCollection) -> list[str]:
     if devices:
         lines.append(f"Hardware: {', '.join(devices)}.")
     return lines
-
-
-def curves_figure(runs: RunCollection, band: str = "std") -> Figure:
-    """Per (data set, network) with finished runs: test error (%) and training loss per epoch, trimming off
-    vs on, mean over finished seeds with a mean ± 1 std band; and the kept count r of a full batch."""
-    cells = run_cells(runs)
-    done = cells[cells["status"] == OK_STATUS]
-    groups = done[["dataset", "row"]].drop_duplicates().itertuples(index=False)
-    groups = list(groups)
-    if not groups:
-        raise ValueError(f"{runs.root}: no finished run to plot")
-    panels = (
-        ("test_error", "test error (%)"),
-        ("train_loss", "training loss (plain mean CE)"),
-        ("trim_r", "r kept of a full batch"),
-    )
-    figure = Figure(figsize=(15, 3.3 * len(groups) + 0.8), layout="constrained")
-    axes = figure.subplots(len(groups), len(panels), squeeze=False)
-    epochs = runs.epochs.assign(test_error=100.0 * (1.0 - runs.epochs["test_acc"]))
-    for i, (dataset, model) in enumerate(groups):
-        for j, (column, title) in enumerate(panels):
-            ax = axes[i][j]
-            for arm, color in (("off", "tab:orange"), ("on", "tab:blue")):
-                ids = done[(done["dataset"] == dataset) & (done["row"] == model) & (done["arm"] == arm)]["run_id"]
-                values = epochs[epochs["run_id"].isin(ids)]
-                if column not in values.columns or not values[column].notna().any():
-                    continue
-                stats = values.groupby("epoch_number")[column].agg(["mean", "std"])
-                spread = stats["std"].fillna(0.0)
-                ax.plot(
-                    stats.index, stats["mean"], color=color, linewidth=1.4, label=f"trimming {arm} ({len(ids)} runs)"
-                )
-                ax.fill_between(
-                    stats.index, stats["mean"] - spread, stats["mean"] + spread, color=color, alpha=0.2, linewidth=0
-                )
-            ax.set_title(f"{dataset} / {model}: {title}", fontsize=9)  # the full data label is in the suptitle
-            ax.set_xlabel("epoch (1-based)")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=8, loc="best")
-    text = "Mini-batch trimming: mean over finished seeds, band = mean ± 1 std. " + " ".join(provenance(runs))
-    figure.suptitle(textwrap.fill(text, 190), fontsize=8.5, horizontalalignment="left", x=0.01)
-    return figure
 
 
 def failed_cells(values: pd.DataFrame) -> pd.DataFrame:
@@ -287,11 +176,11 @@ HELP = "mini-batch trimming Table 1 (test error, off / on: paper, ours, diff) an
 
 
 def add_arguments(trim: argparse.ArgumentParser) -> None:
-    trim.add_argument(
-        "--runs", type=Path, required=True, help="multirun folder: one sub-folder per run (run.json, metrics.csv)"
+    add_runs_out(
+        trim,
+        "multirun folder: one sub-folder per run (run.json, metrics.csv)",
+        "folder for the md/csv/tex/png files and report.html",
     )
-    trim.add_argument("--out", type=Path, required=True, help="folder for the md/csv/tex/png files and report.html")
-    trim.add_argument("--title", help="report title (default: names the runs folder)")
     trim.add_argument(
         "--strict", action="store_true", help="exit 1 when a cell's runs failed for another reason than missing data"
     )
@@ -302,24 +191,19 @@ def build(args: argparse.Namespace) -> list[Path]:
     runs = collect_runs(args.runs)
     values = table_1_values(runs)
     figures = []
+    caption = " ".join([TEXT["figure"], *provenance(runs)])
     try:
-        figures.append(
-            (
-                "figure_curves.png",
-                "Learning curves (figure_curves.png): test error, training loss and r per epoch, trimming off vs on.",
-                curves_figure(runs),
-                " ".join(provenance(runs)),
-            )
-        )
+        figures.append(("figure_curves.png", caption, curves_figure(runs, TEXT["figure_title"]), caption))
     except ValueError as exc:  # nothing finished yet: the tables and report still say why
         print(f"note: figure skipped: {exc}", file=sys.stderr)
     written = publish(
         runs,
         args.out,
-        args.title or f"Mini-batch trimming: {args.runs}",
+        report_title(args, TEXT["report_title"]),
         tables=[(table_1(values, provenance(runs)), None)],
         frames=[("table_1_values.csv", values)],
         figures=figures,
+        note=args.note,
     )
     failed = failed_cells(values)
     if args.strict and len(failed):
