@@ -65,7 +65,7 @@ def main() -> None:
     n = len(dm.splits["train"].labels)
     student = build_model(args.student, num_classes=10, in_channels=1, image_size=28)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    embedding = MagnetEmbedding("magnet_lenet", epochs=1000)
+    embedding = MagnetEmbedding("magnet_lenet", embedding_epochs=1000)
     embedding.setup(dm, torch.device("cpu"), n, seed=0)
     embedding.refresh()
     generator = torch.Generator().manual_seed(1)

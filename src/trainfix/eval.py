@@ -1,9 +1,12 @@
 """Evaluate a trained run's checkpoint on one of its evaluation sets, and export its network.
 
-    python -m trainfix.eval run_dir=runs/train/default                   # last checkpoint, test set
-    python -m trainfix.eval run_dir=runs/train/default ckpt=best eval_set=val
-    python -m trainfix.eval run_dir=runs/train/default export=both       # + export/model.pt, export/model.onnx
-    trainfix-eval run_dir=runs/train/default                             # the console script
+    python -m trainfix.eval runs/train/baseline-lenet5-mnist-s0-1a2b3c4d     # last checkpoint, test set
+    python -m trainfix.eval run_dir=runs/train/<run> ckpt=best eval_set=val
+    python -m trainfix.eval runs/train/<run> export=both       # + export/model.pt, export/model.onnx
+    trainfix eval runs/train/<run>                             # the console script (also trainfix-eval)
+
+The run folder is a plain path, positional or `run_dir=<path>` (a folder named before readable names, holding
+`=` and `,`, needs no quoting: trainfix.cli).
 
 The run is rebuilt from its saved config (`trainfix.load_run`): same network, same data subsets,
 same validation split, the run's precision; the pass is the one training used for its per-epoch
@@ -20,18 +23,17 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig
 
 from trainfix.core.exit_status import run_hydra_cli
 from trainfix.core.records import METRICS_FLOAT_FORMAT, atomic_write_text, now_iso, package_versions, read_metrics
-from trainfix.training.checkpoint import LoadedRun, RunLoadError, load_run
 from trainfix.training.compose import CONF_DIR, register_resolvers
-from trainfix.training.export import ExportError, export_run
+
+if TYPE_CHECKING:  # imported where used: torch and Lightning load after the command line composed (trainfix.cli)
+    from trainfix.training.checkpoint import LoadedRun
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,14 @@ EXIT_USER_ERROR = 2
 def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], LoadedRun]:
     """Load the run `cfg.run_dir`, evaluate `cfg.eval_set`, write eval.json and any exports; returns
     (eval record, run)."""
+    import pytorch_lightning as pl
+    import torch
+
+    from trainfix.training.checkpoint import RunLoadError, load_run
+    from trainfix.training.export import export_run
+
     if not cfg.get("run_dir"):
-        raise RunLoadError("run_dir is required: python -m trainfix.eval run_dir=<run folder>")
+        raise RunLoadError("a run folder is required: python -m trainfix.eval <run folder> (or run_dir=<run folder>)")
     if cfg.eval_set not in EVAL_SETS:
         raise ValueError(f"eval_set={cfg.eval_set!r}; accepted: {', '.join(EVAL_SETS)}")
     name = EVAL_SETS[cfg.eval_set]
@@ -148,10 +156,6 @@ def report(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# What a user can get wrong: each is reported as its message alone, with exit status 2.
-USER_ERRORS = (ValueError, FileNotFoundError, ExportError)
-
-
 _TASK_STARTED = False
 
 
@@ -162,9 +166,14 @@ register_resolvers()  # before @hydra.main composes conf/
 def main(cfg: DictConfig) -> None:
     global _TASK_STARTED
     _TASK_STARTED = True
+    from trainfix.core.third_party_noise import quiet_third_party_noise
+    from trainfix.training.export import ExportError
+
+    quiet_third_party_noise()  # e.g. a torch deprecation inside Lightning's own code
+    logging.getLogger("trainfix.training.export").setLevel(logging.WARNING)  # report() names each export once
     try:
         record, _ = evaluate(cfg)
-    except USER_ERRORS as error:
+    except (ValueError, FileNotFoundError, ExportError) as error:  # a user's mistake: its message, exit 2
         log.debug("evaluation failed", exc_info=True)
         print(f"trainfix.eval: error: {error}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
@@ -172,7 +181,14 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
-    """`python -m trainfix.eval` / `trainfix-eval`."""
+    """`python -m trainfix.eval` / `trainfix-eval` / `trainfix eval`: the run folder positional or `run_dir=`."""
+    from trainfix.cli import answer_help, normalize_argv, run_checked
+
+    sys.argv[1:] = normalize_argv(
+        sys.argv[1:], path_keys=("run_dir", "out", "export_dir", "data_dir", "ckpt"), positional="run_dir"
+    )
+    answer_help(sys.argv[1:], "eval", __doc__ or "")
+    run_checked("trainfix-eval", "eval", sys.argv[1:])
     run_hydra_cli(main, lambda: _TASK_STARTED, EXIT_USER_ERROR)
 
 

@@ -16,49 +16,35 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.core.allocator import keep_freed_memory
 from trainfix.core.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
 from trainfix.core.records import now_iso, read_metrics, read_run, write_run
-from trainfix.core.seeding import seed_everything
-from trainfix.core.third_party_noise import quiet_third_party_noise
-from trainfix.data.datamodule import ImageDataModule
-from trainfix.data.errors import DatasetFormatError, DatasetMissingError, NonOfficialDataError
-from trainfix.monitor.callback import build_monitor
-from trainfix.monitor.repair import repair_if_asked
-from trainfix.runs.folder import RunAction, RunConflictError, decide
+from trainfix.runs.folder import RunAction, RunConflictError, decide, discard_unstarted, skip_message
 from trainfix.runs.identity import overridden_keys
 from trainfix.runs.lock import RunLockedError, acquire
 from trainfix.runs.orphan import exit_if_orphaned, stop_when_parent_dies
 from trainfix.runs.storage import probe_writable, storage_problem
 from trainfix.runs.sweep import record_job
-from trainfix.training.callbacks.checkpoint import LastCheckpoint
-from trainfix.training.callbacks.convergence import Convergence
-from trainfix.training.callbacks.progress import EpochLog, monitored_metric, print_config_tree
-from trainfix.training.callbacks.recorder import RunRecorder, attempt_list, close_open_attempts
-from trainfix.training.callbacks.run_loggers import RunLoggers
-from trainfix.training.callbacks.strategy_driver import StrategyDriver
 from trainfix.training.compose import CONF_DIR, register_resolvers
-from trainfix.training.config_rules import ConfigError, check_config
-from trainfix.training.module import Classifier
-from trainfix.training.sync_batchnorm import batchnorm_sync, count_batchnorm
+
+if TYPE_CHECKING:  # imported where used: torch and Lightning load after the command line composed (trainfix.cli)
+    import pytorch_lightning as pl
+
+    from trainfix.data.datamodule import ImageDataModule
+    from trainfix.training.module import Classifier
 
 log = logging.getLogger(__name__)
 register_resolvers()  # before @hydra.main composes conf/
-
-DATA_ERRORS = (DatasetMissingError, DatasetFormatError, NonOfficialDataError)
 
 
 class BuildError(ValueError):
@@ -71,6 +57,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     Holds the run folder's lock from the decision (start, resume, skip) to the end of training, so a
     second process on the same run folder skips it (or waits, `run_lock.wait=true`).
     """
+    from trainfix.core.allocator import keep_freed_memory
+    from trainfix.core.third_party_noise import quiet_third_party_noise
+    from trainfix.monitor.repair import repair_if_asked
+    from trainfix.training.callbacks.progress import print_config_tree
+    from trainfix.training.config_rules import check_config
+
     check_config(cfg)
     quiet_third_party_noise()  # here, not at import: launcher workers may never import this module
     if OmegaConf.select(cfg, "extras.keep_freed_memory", default=True):
@@ -101,9 +93,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    action = decide(run_dir, config, overridden_keys(_task_overrides(), _config_groups()))
+    from trainfix.core.seeding import seed_everything
+
+    action = decide(
+        run_dir, config, overridden_keys(_task_overrides(), _config_groups()), rerun=bool(cfg.get("rerun", False))
+    )
     if action.kind == "skip":
-        log.info("Skipping %s: %s", run_dir, action.reason)
+        log.info(skip_message(run_dir, action.reason))
         return _last_row(run_dir), {"run_dir": run_dir, "action": action}
     for problem in action.problems:
         log.warning("Damaged checkpoint: %s", problem)
@@ -119,8 +115,10 @@ def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tup
     try:
         trainer, module, datamodule = _build(cfg, run_dir, config, action, attempt)
     except Exception as error:
-        # Recorded, so a table shows this cell as failed (or "data missing") rather than absent.
-        _record_failure_before_fit(run_dir, config, cfg.seed, error, attempt)
+        # Recorded, so a table shows this cell as failed (or "data missing") rather than absent; a single run
+        # refused for its configuration or data in a folder of its own leaves no folder instead (_main).
+        if not (action.kind == "new" and action.previous_outcome is None and _single_run() and _user_error(error)):
+            _record_failure_before_fit(run_dir, config, cfg.seed, error, attempt)
         raise
     loggers = trainer.loggers
     try:
@@ -142,6 +140,8 @@ def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tup
 def _record_failure_before_fit(
     run_dir: Path, config: dict[str, Any], seed: int, error: Exception, attempt: dict[str, Any]
 ) -> None:
+    from trainfix.training.callbacks.recorder import attempt_list, close_open_attempts
+
     previous = read_run(run_dir) or {}
     attempts = attempt_list(previous.get("attempts"))
     close_open_attempts(attempts, "killed")
@@ -162,6 +162,17 @@ def _record_failure_before_fit(
         log.error("Could not record the failure in %s: %s", run_dir, write_error)
 
 
+def _single_run() -> bool:
+    try:
+        return HydraConfig.get().mode != RunMode.MULTIRUN
+    except ValueError:  # not under Hydra (tests, notebooks): the caller keeps what it asked for
+        return False
+
+
+def _user_error(error: Exception) -> bool:
+    return _classify(error, Path("."))[0] in ("config error", "data error")
+
+
 def _config_groups() -> list[str]:
     try:
         return list(HydraConfig.get().runtime.choices.keys())
@@ -180,11 +191,23 @@ def _build(
     cfg: DictConfig, run_dir: Path, config: dict[str, Any], action: RunAction, attempt: dict[str, Any]
 ) -> tuple[pl.Trainer, Classifier, ImageDataModule]:
     """Strategy, data, model, callbacks, loggers and trainer, in that order."""
+    from hydra.utils import instantiate
+
+    from trainfix.monitor.callback import build_monitor
+    from trainfix.training.callbacks.checkpoint import LastCheckpoint
+    from trainfix.training.callbacks.convergence import Convergence
+    from trainfix.training.callbacks.progress import EpochLog, monitored_metric
+    from trainfix.training.callbacks.recorder import RunRecorder
+    from trainfix.training.callbacks.run_loggers import RunLoggers
+    from trainfix.training.callbacks.strategy_driver import StrategyDriver
+    from trainfix.training.module import Classifier
+    from trainfix.training.sync_batchnorm import batchnorm_sync, count_batchnorm
+
     log.info("Instantiating strategy <%s>", cfg.strategy._target_)
-    strategy = instantiate(cfg.strategy)
+    strategy = _instantiate(cfg.strategy, "strategy")
 
     log.info("Instantiating datamodule <%s> for %s", cfg.data._target_, cfg.data.dataset)
-    datamodule: ImageDataModule = instantiate(cfg.data)
+    datamodule: ImageDataModule = _instantiate(cfg.data, "data")
     datamodule.attach(strategy, cfg.seed)
     data_facts = datamodule.describe()
     log.info("Data: %s", data_facts)
@@ -226,8 +249,9 @@ def _build(
     except ValueError as error:
         raise BuildError(str(error)) from None
     layer_sync = {"sync_batchnorm": True, "plugins": [sync]} if sync else {"sync_batchnorm": False}
-    trainer: pl.Trainer = instantiate(
+    trainer: pl.Trainer = _instantiate(
         cfg.trainer,
+        "trainer",
         callbacks=callbacks,
         logger=loggers or False,
         default_root_dir=str(run_dir),
@@ -244,6 +268,31 @@ def _build(
     return trainer, module, datamodule
 
 
+def _instantiate(node: DictConfig, group: str, **kwargs: Any) -> Any:
+    """`instantiate(node)`; a key its class does not take (`+trainer.max_epoch=1`, as Hydra's hint for a misspelt
+    key suggests) is a BuildError naming the key, with the closest accepted ones."""
+    import inspect
+
+    from hydra.utils import get_object, instantiate
+
+    from trainfix.cli import suggest
+
+    try:
+        return instantiate(node, **kwargs)
+    except Exception as error:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if unknown is None:
+            raise
+        try:
+            accepted = [p for p in inspect.signature(get_object(node._target_)).parameters if p not in ("self", "args")]
+        except (ValueError, TypeError, ImportError):
+            accepted = [str(k) for k in node.keys() if k != "_target_"]
+        key = unknown.group(1)
+        close = suggest(f"{group}.{key}", [f"{group}.{name}" for name in accepted if name != key])
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise BuildError(f"{group}.{key}: not an argument of {node._target_}{hint}") from None
+
+
 def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
     """Start from the network weights of another run's checkpoint (optimizer and strategy start fresh,
     as the authors' code does when it loads the SPL model for Table VII).
@@ -252,6 +301,8 @@ def _load_network_weights(module: Classifier, checkpoint: Path) -> None:
     keep their initial state (gamma 1, beta 0, running mean 0, variance 1): AutoTrainer's "bn" repair
     inserts fresh BatchNormalization layers into the trained model (`model.params.batch_norm=true` from
     the weights of the same MLP without it)."""
+    import torch
+
     if not checkpoint.exists():
         raise FileNotFoundError(
             f"init_from={checkpoint}: no such checkpoint. For DeepEutaxy Table VII, "
@@ -317,7 +368,9 @@ def _main(cfg: DictConfig) -> float | None:
         metrics, built = train(cfg)
     except Exception as error:
         outcome, status, message = _classify(error, run_dir)
-        if outcome == "config error" and not isinstance(error, RunConflictError) and read_run(run_dir) is None:
+        if not in_sweep and outcome in ("config error", "data error") and discard_unstarted(run_dir):
+            pass  # a single run refused before it started: no folder (in a sweep, tables show the cell as failed)
+        elif outcome == "config error" and not isinstance(error, RunConflictError) and read_run(run_dir) is None:
             # A job refused before it was built still leaves its verdict in its folder (a new one: its
             # identity is this configuration's), so sweeps and tables show it as failed, not absent.
             _record_failure_before_fit(
@@ -346,9 +399,12 @@ def _main(cfg: DictConfig) -> float | None:
 
 def _classify(error: Exception, run_dir: Path) -> tuple[str, int, str]:
     """(outcome, exit status, message) for an error that ended a run."""
+    from trainfix.data.errors import DatasetFormatError, DatasetMissingError, NonOfficialDataError
+    from trainfix.training.config_rules import ConfigError
+
     if isinstance(error, ConfigError | RunConflictError | BuildError):
         return "config error", EXIT_CONFIG, str(error)
-    if isinstance(error, DATA_ERRORS):
+    if isinstance(error, DatasetMissingError | DatasetFormatError | NonOfficialDataError):
         return "data error", EXIT_DATA, str(error)
     storage = storage_problem(error, run_dir)
     if storage is not None:
@@ -366,7 +422,13 @@ def _classify(error: Exception, run_dir: Path) -> tuple[str, int, str]:
 
 
 def cli() -> None:
-    """`python -m trainfix.train` / `trainfix-train`."""
+    """`python -m trainfix.train` / `trainfix-train` / `trainfix train`: the command line is composed up front
+    (one-line errors with "did you mean", exit 2) before torch and Lightning are imported (trainfix.cli)."""
+    from trainfix.cli import answer_help, normalize_argv, run_checked
+
+    sys.argv[1:] = normalize_argv(sys.argv[1:], path_keys=("init_from",))
+    answer_help(sys.argv[1:], "train")
+    run_checked("trainfix-train", "train", sys.argv[1:])
     run_hydra_cli(main, lambda: _TASK_STARTED, EXIT_CONFIG)
 
 

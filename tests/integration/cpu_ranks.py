@@ -30,6 +30,18 @@ class RankLog(pl.Callback):
         torch.save({"seen": self.seen, **self.extra(pl_module)}, self.out / f"rank{trainer.global_rank}.pt")
 
 
+# The Trainer settings of every in-process fit of this tier: the plan sampler's batches (a strategy's plan, not
+# Lightning's DistributedSampler), and no validation, logger, checkpoint or progress bar.
+BARE_FIT: dict[str, Any] = {
+    "use_distributed_sampler": False,
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_progress_bar": False,
+    "num_sanity_val_steps": 0,
+    "limit_val_batches": 0,
+}
+
+
 def fit_on_cpu_ranks(
     module: pl.LightningModule,
     datamodule: pl.LightningDataModule,
@@ -52,13 +64,7 @@ def fit_on_cpu_ranks(
         devices=devices,
         strategy=ddp if devices > 1 else "auto",
         max_epochs=2,
-        use_distributed_sampler=False,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
         callbacks=[*callbacks, RankLog(out, extra)],
-        **trainer_kwargs,
+        **{**BARE_FIT, **trainer_kwargs},
     )
     trainer.fit(module, datamodule=datamodule)

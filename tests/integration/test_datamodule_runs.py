@@ -1,12 +1,12 @@
-"""The datamodule in tiny real runs (CNN1 on real MNIST, in-process): evaluation sets do not move a dropout
-model's random stream. (Subsets, splits and gather: tests/unit/test_datamodule.py.)"""
+"""The datamodule in tiny real runs (LEAP's LeNet on real MNIST, in-process): evaluation sets do not move a
+dropout model's random stream. (Subsets, splits and gather: tests/unit/test_datamodule.py.)"""
 
 import pytest
 
 
-@pytest.mark.slow  # three CNN1 runs
+@pytest.mark.slow  # three runs
 def test_evaluation_sets_do_not_move_a_dropout_models_random_stream(tiny_cfg, tmp_path):
-    """CNN1 has dropout, drawn from the global torch stream. Evaluating the training set as well, or
+    """LEAP's LeNet has dropout (3 layers), drawn from the global torch stream. Evaluating the training set as well, or
     validating every second epoch instead of every epoch, must not change its training: every
     DataLoader draws its iterator's base seed from its own generator, not from that stream."""
     import pandas as pd
@@ -14,9 +14,9 @@ def test_evaluation_sets_do_not_move_a_dropout_models_random_stream(tiny_cfg, tm
     from trainfix.train import train
 
     common = (
-        "model=cnn1",
+        "model=leap_lenet",
         "trainer.max_epochs=3",
-        "data.train_subset=600",
+        "data.train_subset=400",
         "data.test_subset=200",
         "data.batch_size=200",
     )

@@ -7,7 +7,6 @@ import copy
 import json
 
 import pytest
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
@@ -17,7 +16,7 @@ from trainfix.strategies import DeepEutaxy
 from trainfix.training.module import Classifier
 
 
-def fitted(data_dir, tmp_path, model="lenet5", dataset="mnist", n=400, batch=100, **de_kwargs):
+def fitted(fit_one_epoch, data_dir, model="lenet5", dataset="mnist", n=400, batch=100, **de_kwargs):
     """A DE strategy trained 1 epoch on real data (`n` samples), with its trainer and module."""
     strategy = DeepEutaxy(iter_count=100, **de_kwargs)
     dm = ImageDataModule(
@@ -37,19 +36,7 @@ def fitted(data_dir, tmp_path, model="lenet5", dataset="mnist", n=400, batch=100
     module = Classifier(
         net, strategy, 10, optimizer=lambda params: torch.optim.Adadelta(params, lr=1.0), eval_names=dm.eval_names
     )
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        use_distributed_sampler=False,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        default_root_dir=str(tmp_path),
-    )
-    trainer.fit(module, datamodule=dm)
-    return strategy, trainer, module, dm
+    return strategy, fit_one_epoch(module, dm), module, dm
 
 
 def independent_scores(net, dm, batches, which):
@@ -71,8 +58,8 @@ def independent_scores(net, dm, batches, which):
 
 
 @pytest.mark.parametrize("which", ["weights", "all"])
-def test_similarity_matches_independent_computation(data_dir, tmp_path, which):
-    strategy, trainer, module, dm = fitted(data_dir, tmp_path, params=which)
+def test_similarity_matches_independent_computation(fit_one_epoch, data_dir, which):
+    strategy, trainer, module, dm = fitted(fit_one_epoch, data_dir, params=which)
     ours = strategy.score_batches(trainer, module)
     expected = independent_scores(module.net, dm, strategy.batches, which)
     assert ours.shape == (4,)
@@ -81,11 +68,11 @@ def test_similarity_matches_independent_computation(data_dir, tmp_path, which):
     assert (ours.abs() <= n_tensors).all()  # a sum of cosines
 
 
-def test_authors_score_drops_confident_mistakes_as_the_keras_loss(data_dir, tmp_path):
+def test_authors_score_drops_confident_mistakes_as_the_keras_loss(fit_one_epoch, data_dir):
     """Sharpened logits (last layer x 60) make the fitted LeNet-5 confidently wrong on some samples: under
     authors_code their gradient is 0 in each batch's loss (mean over all the batch's samples), so each
     batch's distance is the one of the gradient over its other samples; the plain cross-entropy differs."""
-    strategy, trainer, module, dm = fitted(data_dir, tmp_path, variant="authors_code")
+    strategy, trainer, module, dm = fitted(fit_one_epoch, data_dir, variant="authors_code")
     last = [m for m in module.net.modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():
         last.weight.mul_(60.0)
@@ -117,18 +104,18 @@ def test_authors_score_drops_confident_mistakes_as_the_keras_loss(data_dir, tmp_
     assert (torch.tensor(plain, dtype=torch.float64) - ours).abs().max() > 1e-3
 
 
-def test_authors_distance_is_tensor_count_minus_similarity(data_dir, tmp_path):
-    strategy, trainer, module, dm = fitted(data_dir, tmp_path, variant="authors_code")
+def test_authors_distance_is_tensor_count_minus_similarity(fit_one_epoch, data_dir):
+    strategy, trainer, module, dm = fitted(fit_one_epoch, data_dir, variant="authors_code")
     distance = strategy.score_batches(trainer, module)
     n_tensors = len(list(module.net.parameters()))
     similarity = independent_scores(module.net, dm, strategy.batches, "all")
     torch.testing.assert_close(distance, n_tensors - similarity, rtol=1e-5, atol=1e-5)
 
 
-def test_scoring_leaves_weights_optimizer_bn_and_rng_bit_identical(data_dir, tmp_path):
+def test_scoring_leaves_weights_optimizer_bn_and_rng_bit_identical(fit_one_epoch, data_dir):
     for mode in ("eval", "train"):
         strategy, trainer, module, _ = fitted(
-            data_dir, tmp_path, model="resnet20", dataset="cifar10", n=64, batch=16, score_mode=mode
+            fit_one_epoch, data_dir, model="resnet20", dataset="cifar10", n=64, batch=16, score_mode=mode
         )
         net_state = {k: v.clone() for k, v in module.net.state_dict().items()}
         assert any("running_mean" in k for k in net_state)

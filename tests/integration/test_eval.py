@@ -166,6 +166,7 @@ def test_export_state_dict_and_onnx_give_the_same_logits(run_dir, tmp_path):
         "params": {},
         "init": "default",
         "input_noise_std": 0.0,
+        "target": None,  # model=custom's factory (docs/own_model.md)
     }
     assert payload["input"] == {"shape": [1, 28, 28], "scale": "pixels / 255", "mean": None, "std": None}
 

@@ -1,4 +1,4 @@
-"""grad_norm_full in tiny real runs (LeNet-5/CNN1 on real MNIST, in-process): recorded every epoch, the
+"""grad_norm_full in tiny real runs (LeNet-5 and LEAP's LeNet on real MNIST, in-process): recorded every epoch, the
 convergence reading `full`, the training-set evaluation taken from the gradient pass without moving the
 random stream. (Against a direct PyTorch computation: tests/unit/test_full_gradient.py.)"""
 
@@ -97,17 +97,17 @@ def test_an_epoch_without_validation_still_gets_its_gradient(tiny_cfg, tmp_path)
     assert metrics["test_acc"].isna().tolist() == [True, False]
 
 
-@pytest.mark.slow  # two CNN1 runs
+@pytest.mark.slow  # two runs of a dropout model
 def test_taking_train_eval_over_keeps_a_dropout_models_random_stream(tiny_cfg, tmp_path, monkeypatch):
-    """CNN1 has dropout: the pass that replaces the train_eval loader must leave the global random
+    """LEAP's LeNet has dropout: the pass that replaces the train_eval loader must leave the global random
     stream (and so every weight and number) as the separate loader left it."""
     from trainfix.train import train
     from trainfix.training.callbacks.full_gradient import FullGradientNorm
 
     overrides = (
-        "model=cnn1",
+        "model=leap_lenet",
         "trainer.max_epochs=3",
-        "data.train_subset=600",
+        "data.train_subset=400",
         "data.test_subset=200",
         "data.batch_size=200",
         "convergence.full_gradient=true",

@@ -49,6 +49,10 @@ def test_mlflow_file_store_gets_epoch_metrics_and_the_config(tiny_cfg, tmp_path)
     assert [m.value for m in history] == pytest.approx(metrics["test_acc"].tolist(), rel=1e-6)
     assert run.data.params["data.batch_size"] == "250" and run.data.params["data_loaded.num_train"] == "1000"
     assert run.data.tags["strategy"] == "baseline" and run.data.tags["seed"] == "0"
+    # data.train_subset set on the command line: not the profile's run any more.
+    assert (
+        run.data.tags["profile"] == "custom" and run.data.tags["model"] == "lenet5" and run.data.tags["data"] == "mnist"
+    )
 
 
 def test_best_checkpoint_and_early_stopping_follow_the_monitored_metric(tiny_cfg, tmp_path):

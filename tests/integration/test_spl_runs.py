@@ -25,12 +25,11 @@ def test_spl_run_with_nothing_selected_makes_no_update(tiny_cfg, tmp_path):
     assert all(float(state["sum"].abs().sum()) == 0.0 for state in optimizer.state.values())
 
 
-def fit_one_epoch_with_nothing_selected(data_dir, tmp_path, variant):
+def fit_one_epoch_with_nothing_selected(fit_one_epoch, data_dir, variant):
     """A BatchNorm network trained 1 epoch (4 batches of 100 real MNIST images) by SPL with a
     threshold no sample meets; returns (network state before, after, the Adagrad optimizer, module)."""
     import copy
 
-    import pytorch_lightning as pl
     from torch import nn
 
     from trainfix.data.datamodule import ImageDataModule
@@ -49,34 +48,23 @@ def fit_one_epoch_with_nothing_selected(data_dir, tmp_path, variant):
         optimizer=lambda params: torch.optim.Adagrad(params, lr=0.1, lr_decay=5e-4),
         eval_names=dm.eval_names,
     )
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        use_distributed_sampler=False,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        default_root_dir=str(tmp_path),
-    )
-    trainer.fit(module, datamodule=dm)
+    fit_one_epoch(module, dm)
     return before, net.state_dict(), module.optimizers().optimizer, module
 
 
-def test_unselected_steps_leave_batchnorm_bit_identical(data_dir, tmp_path):
+def test_unselected_steps_leave_batchnorm_bit_identical(fit_one_epoch, data_dir):
     """Paper variant: 'no update' means no change at all, BatchNorm running statistics included."""
-    before, after, optimizer, module = fit_one_epoch_with_nothing_selected(data_dir, tmp_path, "paper")
+    before, after, optimizer, module = fit_one_epoch_with_nothing_selected(fit_one_epoch, data_dir, "paper")
     for key, value in before.items():
         assert torch.equal(after[key], value), key
     assert int(after["2.num_batches_tracked"]) == 0
     assert optimizer.state == {} or all(float(s["step"]) == 0 for s in optimizer.state.values())
 
 
-def test_authors_code_steps_the_optimizer_on_a_zero_loss(data_dir, tmp_path):
+def test_authors_code_steps_the_optimizer_on_a_zero_loss(fit_one_epoch, data_dir):
     """authors_code: train_on_batch runs whatever the mask, so Adagrad's iteration counter (its lr
     decay) advances 4 times on zero gradients; the weights do not move; BatchNorm statistics do."""
-    before, after, optimizer, module = fit_one_epoch_with_nothing_selected(data_dir, tmp_path, "authors_code")
+    before, after, optimizer, module = fit_one_epoch_with_nothing_selected(fit_one_epoch, data_dir, "authors_code")
     steps = {float(s["step"]) for s in optimizer.state.values()}
     assert steps == {4.0}
     assert module.current_lr() == pytest.approx(0.1 / (1 + 3 * 5e-4))  # the 4th update's decayed rate

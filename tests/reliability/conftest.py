@@ -3,7 +3,7 @@
 Each case declares what it expects (`fault.expect(...)`): the run *recovered identically* (its
 metrics.csv equals an uninterrupted run's, timing columns aside) or the input was *refused with a
 clear message* (distinct exit status, the message names the file or key, no traceback). At the end
-pytest prints the tally that README's "What happens when..." table quotes; a case that fails is
+pytest prints the tally that docs/testing.md's "What happens when..." table quotes; a case that fails is
 counted as *lost* (target 0).
 """
 

@@ -3,77 +3,13 @@ console without a terminal: one line per epoch and a final line (real MNIST, CPU
 In-process logging (TensorBoard, MLflow, best checkpoints): tests/integration/test_logging.py."""
 
 import json
-import struct
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-
-# ------------------------------------------------------------------ W&B offline files
-def read_wandb_records(path: Path) -> list:
-    """The records of an offline run's `.wandb` file, as `wandb_internal_pb2.Record` messages.
-
-    wandb 0.31 ships no Python reader for these files (`wandb.sdk.internal.datastore` is gone), so
-    this reads the format it writes: a 7-byte header (":W&B", magic 0xBEE1, version 0), then a
-    LevelDB-style log of 32 KiB blocks whose chunks have a 7-byte header (CRC32, length, type
-    1=full, 2=first, 3=middle, 4=last).
-    """
-    from wandb.proto import wandb_internal_pb2
-
-    data = path.read_bytes()
-    assert data[:4] == b":W&B" and struct.unpack("<HB", data[4:7]) == (0xBEE1, 0), f"{path} is not a W&B log"
-    block, pos, pending, payloads = 32768, 7, b"", []
-    while pos + 7 <= len(data):
-        space = block - pos % block
-        if space < 7:  # the writer pads a block's tail that cannot hold a chunk header
-            pos += space
-            continue
-        length, kind = struct.unpack("<HB", data[pos + 4 : pos + 7])
-        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
-        if kind == 1:
-            payloads.append(chunk)
-        elif kind == 2:
-            pending = chunk
-        elif kind == 3:
-            pending += chunk
-        elif kind == 4:
-            payloads.append(pending + chunk)
-        else:
-            break  # zero padding at the end of a file still being written
-    records = []
-    for payload in payloads:
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(payload)
-        records.append(record)
-    return records
-
-
-def offline_run(folder: Path) -> dict:
-    """Run id, group, job type, tags, config, history rows and summary of one offline-run folder."""
-    (log_file,) = folder.glob("*.wandb")
-    run: dict = {"config": {}, "history": [], "summary": {}}
-
-    def items(updates) -> dict:
-        return {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in updates}
-
-    for record in read_wandb_records(log_file):
-        kind = record.WhichOneof("record_type")
-        if kind == "run":
-            run.update(
-                id=record.run.run_id,
-                group=record.run.run_group,
-                job_type=record.run.job_type,
-                tags=list(record.run.tags),
-            )
-        elif kind == "config":
-            run["config"].update(items(record.config.update))
-        elif kind == "history":
-            run["history"].append(items(record.history.item))
-        elif kind == "summary":
-            run["summary"].update(items(record.summary.update))
-    return run
+from tests.integration.test_logging_wandb import offline_run
 
 
 def _cli(run_dir: Path, data_dir: Path, *overrides: str) -> list[str]:
@@ -119,11 +55,14 @@ def test_wandb_offline_run_has_config_history_summary_and_keeps_its_id_over_a_re
     metrics = pd.read_csv(run_dir / "metrics.csv")
     last = runs[1]
     assert last["group"] == "train/cnn1" and last["job_type"] == "shuffle"
-    assert set(last["tags"]) == {"smoke", "strategy=shuffle", "variant=paper", "profile=full", "seed=5"}
+    assert last["name"] == "run"  # the run folder's name
+    tags = {"smoke", "strategy=shuffle", "variant=paper", "profile=custom", "seed=5", "model=cnn1", "data=mnist"}
+    assert set(last["tags"]) == tags  # profile=custom: the command line set data.train_subset and the epochs
     assert last["config"]["data.batch_size"] == 100 and last["config"]["optimizer.lr"] == 0.1
     assert last["config"]["data_loaded.num_train"] == 1000 and last["config"]["model.name"] == "cnn1"
 
-    # One history row per epoch, the epoch as W&B's step, the numbers of metrics.csv (float32).
+    # One history row per epoch, the epoch as W&B's x-axis, the numbers of metrics.csv (float32).
+    assert last["metrics"]["*"]["step_metric"] == "epoch"
     resumed_epochs = [row["epoch"] for row in last["history"]]
     first_epochs = [row["epoch"] for row in runs[0]["history"]]  # what the killed attempt flushed, maybe nothing
     assert resumed_epochs == list(range(resumed_epochs[0], 4)) and resumed_epochs[0] >= 1

@@ -50,9 +50,8 @@ def test_multirun_writes_one_finished_folder_per_job(cli, tmp_path, data_dir, la
         assert "Instantiating trainer" in logs  # the workers' logs are in what is searched
         assert "litlogger" not in logs
     runs = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/run.json")}
-    prefix = "data.batch_size=250,data.test_subset=200,data.train_subset=500"
     labels = sorted(name.rsplit("-", 1)[0] for name in runs)
-    assert labels == [f"{prefix},seed=0,trainer.max_epochs=1", f"{prefix},seed=1,trainer.max_epochs=1"]
+    assert labels == ["baseline-lenet5-mnist-s0", "baseline-lenet5-mnist-s1"]  # <strategy>-<model>-<data>-s<seed>
     assert all(len(name.rsplit("-", 1)[1]) == 8 for name in runs)  # <label>-<config hash>
     assert all(r["status"] == "finished" and r["epochs_completed"] == 1 for r in runs.values())
     assert sorted(r["seed"] for r in runs.values()) == [0, 1]

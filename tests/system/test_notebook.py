@@ -36,7 +36,7 @@ def test_explore_runs_notebook_executes(
     }
     runs = re.findall(r"lr=(0\.001|0\.0001) seed=([01]): test_acc=([0-9.]+) after 2 epochs", text)
     assert len(runs) == 4
-    assert "swept keys: optimizer.lr" in text  # the summary found the one swept key
-    assert re.search(r"\| 0\.001 +\| 2 +\| 0\.\d{4} ± 0\.\d{4}", text)  # mean ± std over the 2 seeds
+    assert "the keys whose values differ (optimizer.lr)" in text  # the summary found the one swept key
+    assert re.search(r"\| 0\.001 +\| 2 +\| 0\.\d{4} ± 0\.\d{4}", text), text  # mean ± std over the 2 seeds
     report = re.search(r"report: (\S+report\.html)", text)
     assert report and "<iframe srcdoc=" in str(notebook.cells[-1].outputs[-1]["data"]["text/html"])

@@ -13,11 +13,16 @@ from __future__ import annotations
 import contextlib
 import multiprocessing.process
 import os
+import platform
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 import pytorch_lightning as pl
+
+# Importing mlflow asks platform.platform(), which on Linux may run `uname -p` in a subprocess the first time; the
+# answer is cached, so ask once here, outside any test (a library's probe of the OS is not the test starting a process).
+platform.platform()
 
 MOVE = (
     "move the test to tests/integration (in-process training) or tests/system (CLI, make, processes); docs/testing.md"

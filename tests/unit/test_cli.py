@@ -1,10 +1,10 @@
-"""`trainfix-train --help` and bash completion, through the real Hydra entry point (in-process)."""
+"""`trainfix-train --help` and bash completion, through the real entry point (in-process)."""
 
 from __future__ import annotations
 
 import sys
 
-from trainfix.train import main
+from trainfix.train import cli
 from trainfix.training.compose import CONF_DIR
 
 # Groups that experiments and profiles select (or that hold Hydra's and the paths' own settings):
@@ -16,7 +16,7 @@ USER_GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name
 def run_cli(monkeypatch, capsys, *argv: str) -> str:
     monkeypatch.setattr(sys, "argv", ["trainfix-train", *argv])
     try:
-        main()
+        cli()
     except SystemExit as done:  # --help exits 0 after printing
         assert done.code in (0, None)
     return capsys.readouterr().out
@@ -54,6 +54,9 @@ def test_help_lists_every_user_group_with_an_example_and_no_internal_group(monke
         and "profile/sizes" not in out
     )
     assert "trainfix-train -sc install=bash" in out
+    # Each group's options, read from conf/ (trainfix.cli.options_line).
+    assert "options: adadelta  adagrad  adam  adam_keras" in out
+    assert "leap/table_1/{cifar10,cifar100,fashion_mnist,mnist,svhn}" in out
 
 
 def test_bash_completion_offers_group_options(monkeypatch, capsys):

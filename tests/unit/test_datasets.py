@@ -53,7 +53,16 @@ def assert_pixels(split, n: int, shape: tuple[int, int, int]) -> None:
 
 # ------------------------------------------------------------------------------------ registry
 def test_registry_specs_are_consistent():
-    assert set(DATASETS) == {"mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "image_folder", "cifar10_jpeg"}
+    assert set(DATASETS) == {
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+        "cifar100",
+        "svhn",
+        "image_folder",
+        "tensor_file",
+        "cifar10_jpeg",
+    }
     for name, spec in DATASETS.items():
         if spec.mean is not None:
             assert len(spec.mean) == len(spec.std) == spec.channels, name

@@ -31,7 +31,7 @@ from trainfix.results.papers.deepeutaxy import (
     seed_values,
     table_iv_values,
 )
-from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_curves
+from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_caption, figure_3_curves
 from trainfix.results.papers.deepeutaxy_runs import collect_de_runs
 from trainfix.results.papers.deepeutaxy_table_vii import build_table_vii
 
@@ -702,9 +702,10 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     assert bl["seeds"].tolist() == [2] * 6 and bl["mean"].tolist()[-1] == pytest.approx((96.0 + 11.24) / 2)
     figure = figure_3(runs)
     assert [ax.get_yscale() for ax in figure.axes] == ["linear", "log", "linear", "log"]  # losses > 0: log scale
-    title = figure._suptitle.get_text()
-    assert "LeNet-5 BL seed 1 (max train 11.24%)" in title and "excluded from the curves" in title
-    assert max(len(line) for line in title.splitlines()) <= 230  # wrapped to the figure's width
+    title = figure._suptitle.get_text()  # one line in the image; the caption goes to the report and the PNG's metadata
+    assert title.startswith("Figure 3 (DeepEutaxy): train/test accuracy") and "\n" not in title and len(title) < 160
+    caption = " ".join(figure_3_caption(runs))
+    assert "LeNet-5 BL seed 1 (max train 11.24%)" in caption and "excluded from the curves" in caption
 
     clean = "\n".join(build_table_iv(collect_runs(spl_spurious_runs(tmp_path / "clean"))).attrs["caption"])
     assert "chance level" not in clean

@@ -21,4 +21,5 @@ def test_every_claim_has_a_verdict_and_a_command() -> None:
     for claim in findings.claims():
         ours, verdict = claim.measure()
         assert ours and verdict.split(" ")[0] in ("reproduced", "not", "inconclusive"), (claim.claim, verdict)
-        assert claim.command.startswith("make ")
+        # a make target of main, or one of an earlier commit named (evidence whose setup main no longer runs)
+        assert claim.command.startswith(("make ", "git checkout ")) and "make " in claim.command, claim.command

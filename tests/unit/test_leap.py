@@ -427,7 +427,9 @@ def test_leap_svhn_trains_on_train_plus_extra_and_reports_data_missing(tmp_path)
     data = tmp_path / "data"
     data.mkdir()
     cfg = compose_train(
-        ["experiment=leap/table_1/svhn", "strategy=leap", "seed=0", f"paths.data_dir={data}"], tmp_path / "out"
+        # one job of a sweep (Table 1 is a sweep): a single run refused for its data would leave no folder
+        ["experiment=leap/table_1/svhn", "strategy=leap", "seed=0", f"paths.data_dir={data}", "hydra.mode=MULTIRUN"],
+        tmp_path / "out",
     )
     assert cfg.data.dataset == "svhn" and cfg.data.train_extra is True
     with pytest.raises(DatasetMissingError) as missing:

@@ -110,8 +110,10 @@ def test_a_resumed_run_reuses_its_wandb_id(tmp_path):
     logger = instantiate(cfg.logger.wandb)
     assert logger.version == "abc123" and logger._wandb_init["resume"] == "allow"
     assert OmegaConf.to_container(cfg.logger.wandb, resolve=True)["run_tags"] == [
+        "profile=full",
         "strategy=baseline",
         "variant=paper",
-        "profile=full",
         "seed=0",
+        "model=lenet5",
+        "data=mnist",
     ]

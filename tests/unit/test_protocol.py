@@ -2,7 +2,7 @@
 
 Hand-made Table IV runs of row lenet5, final train_eval_acc / test_acc:
   BL seed 0   profile quick, on protocol (conf/experiment/deepeutaxy/table_iv/lenet5.yaml under profile=quick:
-              5 epochs, 2,000/1,000 samples, batch 250, Adagrad lr 0.1)       -> 0.90 / 0.80
+              10 epochs, all 60,000/10,000 samples, batch 1000, Adagrad lr 0.1) -> 0.90 / 0.80
   BL seed 1   an ad-hoc run: experiment_row=lenet5, profile full, but 2 epochs of batch 250
               (full = 200 epochs of batch 1000 on all data)                   -> 0.50 / 0.40
   BL seed 7   the same kind of ad-hoc run, a seed no on-protocol run has      -> 0.60 / 0.50
@@ -30,6 +30,9 @@ ADAGRAD = {
     "lr_decay": 0.0005,
     "weight_decay": 0.0,
 }
+
+# conf/experiment/deepeutaxy/table_iv/lenet5.yaml's `quick` block: epochs, train and test subsets (None: all), batch
+QUICK = (10, None, None, 1000)
 
 
 def lenet5_config(
@@ -90,14 +93,14 @@ def write(
 @pytest.fixture
 def runs_folder(tmp_path: Path) -> Path:
     root = tmp_path / "multirun" / "deepeutaxy_table_iv_quick"
-    write(root, "lenet5_baseline_paper_seed0", lenet5_config(0, "quick", 5, 2000, 1000, 250), (0.90, 0.80), 5)
+    write(root, "lenet5_baseline_paper_seed0", lenet5_config(0, "quick", *QUICK), (0.90, 0.80), 5)
     write(root, "adhoc_seed1", lenet5_config(1, "full", 2, None, None, 250), (0.50, 0.40), 2)
     write(root, "adhoc_seed7", lenet5_config(7, "full", 2, None, None, 250), (0.60, 0.50), 2)
     for seed in (0, 1):
         write(
             root,
             f"lenet5_spl_paper_seed{seed}",
-            lenet5_config(seed, "quick", 5, 2000, 1000, 250),
+            lenet5_config(seed, "quick", *QUICK),
             (0.70, 0.60),
             5,
             "SelfPaced",
@@ -106,24 +109,24 @@ def runs_folder(tmp_path: Path) -> Path:
 
 
 def test_protocol_differences_name_key_value_and_experiment() -> None:
-    assert protocol_differences(lenet5_config(0, "quick", 5, 2000, 1000, 250), "lenet5", None) == []
+    assert protocol_differences(lenet5_config(0, "quick", *QUICK), "lenet5", None) == []
     reasons = protocol_differences(lenet5_config(1, "full", 2, None, None, 250), "lenet5", None)
     assert reasons == [
         "vs deepeutaxy/table_iv/lenet5 profile=full: data.batch_size=250 (experiment: 1000)",
         "trainer.max_epochs=2 (experiment: 200)",
     ]
-    assert protocol_differences(lenet5_config(0, "quick", 5, 2000, 1000, 250), "mlp", None) == [
+    assert protocol_differences(lenet5_config(0, "quick", *QUICK), "mlp", None) == [
         "no experiment deepeutaxy/table_iv/mlp (conf/experiment/deepeutaxy/table_iv/mlp.yaml)"
     ]
-    assert protocol_differences(
-        {**lenet5_config(0, "quick", 5, 2000, 1000, 250), "profile_name": "fast"}, "lenet5", None
-    ) == ["profile 'fast' is not one of ['full', 'quick']"]
+    assert protocol_differences({**lenet5_config(0, "quick", *QUICK), "profile_name": "fast"}, "lenet5", None) == [
+        "profile 'fast' is not one of ['full', 'quick']"
+    ]
 
 
 def test_adagrads_starting_accumulator_is_part_of_the_protocol_per_variant() -> None:
     """authors_code runs Adagrad from 0.1 (tf.keras), paper from 0 (Keras 2.3.1). A record written before
     the key was in conf/ (ADAGRAD here has none) ran torch's 0: on protocol for paper, off for authors_code."""
-    old_record = lenet5_config(0, "quick", 5, 2000, 1000, 250)
+    old_record = lenet5_config(0, "quick", *QUICK)
     assert "initial_accumulator_value" not in old_record["optimizer"]
     assert protocol_differences(old_record, "lenet5", None) == []
     code = {**old_record, "variant": "authors_code"}

@@ -114,7 +114,7 @@ def test_identity_ignores_paths_logging_and_devices_but_not_behaviour():
 
 def test_folder_is_found_again_by_identity_whatever_its_label(tmp_path):
     first = run_folder_name(tmp_path, "seed=0", CONFIG)
-    assert first == f"seed=0-{config_hash(CONFIG)}"
+    assert first == f"seed_0-{config_hash(CONFIG)}"  # readable_label: no = or , in a name
     (tmp_path / first).mkdir()
     assert run_folder_name(tmp_path, "data=mnist,seed=0", CONFIG) == first  # spelled differently
     assert run_folder_name(tmp_path, "seed=0", {**CONFIG, "optimizer": {"lr": 0.05}}) != first

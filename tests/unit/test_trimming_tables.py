@@ -139,7 +139,10 @@ def test_command_writes_tables_figure_report_and_strict_exit(multirun: Path, tmp
     assert "| 17.43" in markdown and "18.00 ± 2.83 (n=2)" in markdown and "data missing" in markdown
     csv = pd.read_csv(out / "table_1.csv", comment="#", index_col=0)
     assert csv.loc["CIFAR-100 / ResNet-34", "trimming on (paper)"] == "47.72"
-    assert "data missing" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "data missing" in page and "<h1>Mini-batch trimming reproduction: Table 1 and learning curves</h1>" in page
+    assert '<p class="caption">Final test error (%) per data set and network, trimming off / on: paper' in page
+    assert "<figcaption>Learning curves (figure_curves.png): test error, training loss and r per epoch" in page
 
 
 def test_a_cell_refuses_runs_of_two_configurations(multirun: Path, tmp_path: Path, capsys):

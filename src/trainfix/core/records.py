@@ -16,9 +16,10 @@ import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: the command line answers before pandas loads (trainfix.cli)
+    import pandas as pd
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
@@ -94,6 +95,8 @@ def write_run(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def read_metrics(run_dir: Path) -> pd.DataFrame:
+    import pandas as pd
+
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return pd.DataFrame(columns=METRIC_COLUMNS)
@@ -101,6 +104,8 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
 
 
 def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
     frame = pd.DataFrame(rows)
     extra = [c for c in frame.columns if c not in METRIC_COLUMNS]
     frame = frame.reindex(columns=[c for c in METRIC_COLUMNS if c in frame.columns] + sorted(extra))

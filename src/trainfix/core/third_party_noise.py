@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import warnings
 
-# Lightning's product advert, logged once per Trainer.
+# Lightning's product adverts ("💡 Tip: ... litlogger", "... litmodels"), logged once per Trainer, and its line on
+# TPUs, which trainfix never uses (the GPU line stays: it says which device trains).
 ADVERT_LOGGER = "pytorch_lightning.utilities.rank_zero"
 ADVERT_TEXT = "litlogger"
+NOISE_TEXTS = (ADVERT_TEXT, "litmodels", "TPU available:", "HPU available:")
 # A torch-version deprecation raised inside Lightning's own code (pytorch_lightning/utilities/_pytree.py).
 LEAFSPEC_DEPRECATION = r".*isinstance\(treespec, LeafSpec\).*"
 
 
 def _not_advert(record: logging.LogRecord) -> bool:
-    return ADVERT_TEXT not in record.getMessage()
+    message = record.getMessage()
+    return not any(text in message for text in NOISE_TEXTS)
 
 
 def quiet_third_party_noise() -> None:

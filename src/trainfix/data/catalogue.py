@@ -48,69 +48,33 @@ class DatasetSpec:
 # `load_split(name, "../shared/data", train=True).channel_stats()`; they agree with the published
 # values to the digits shown. CIFAR-10 (full), CIFAR-100 and SVHN: the published train-split values
 # (the official full files are not on this machine; the CIFAR-10 subset here gives the same to ~1e-2).
+MNIST_SHAPE = {"channels": 1, "image_size": (28, 28), "num_classes": 10}
+# Your own data: shape, classes and statistics come from the files.
+FROM_FILES = {"channels": None, "image_size": None, "num_classes": None, "mean": None, "std": None}
+
+
+def _rgb32(
+    label: str, classes: int, mean: tuple, std: tuple, flip_ok: bool, official_order: bool = True
+) -> DatasetSpec:
+    """A 32x32 colour dataset (CIFAR, SVHN)."""
+    return DatasetSpec(label, 3, (32, 32), classes, mean, std, flip_ok, official_order=official_order)
+
+
 DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec(
-        label="MNIST",
-        channels=1,
-        image_size=(28, 28),
-        num_classes=10,
-        mean=(0.1307,),
-        std=(0.3081,),
-        flip_ok=False,
-    ),
-    "fashion_mnist": DatasetSpec(
-        label="Fashion-MNIST",
-        channels=1,
-        image_size=(28, 28),
-        num_classes=10,
-        mean=(0.2860,),
-        std=(0.3530,),
-        flip_ok=True,  # a mirrored shoe or shirt is still a shoe or shirt
-    ),
-    "cifar10": DatasetSpec(
-        label="CIFAR-10",
-        channels=3,
-        image_size=(32, 32),
-        num_classes=10,
-        mean=(0.4914, 0.4822, 0.4465),
-        std=(0.2470, 0.2435, 0.2616),
-        flip_ok=True,
-    ),
-    "cifar100": DatasetSpec(
-        label="CIFAR-100",
-        channels=3,
-        image_size=(32, 32),
-        num_classes=100,
-        mean=(0.5071, 0.4865, 0.4409),
-        std=(0.2673, 0.2564, 0.2762),
-        flip_ok=True,
-    ),
-    "svhn": DatasetSpec(
-        label="SVHN",
-        channels=3,
-        image_size=(32, 32),
-        num_classes=10,
-        mean=(0.4377, 0.4438, 0.4728),
-        std=(0.1980, 0.2010, 0.1970),
-        flip_ok=False,
-    ),
-    "image_folder": DatasetSpec(
-        label="image folder",
-        channels=None,
-        image_size=None,
-        num_classes=None,
-        mean=None,
-        std=None,
-        flip_ok=True,  # natural images; a folder of digits or text should not enable flip
-        official_order=False,
-    ),
-    "cifar10_jpeg": DatasetSpec(
-        label="CIFAR-10 (lossy JPEG copy, not the official files)",
-        channels=3,
-        image_size=(32, 32),
-        num_classes=10,
-        mean=(0.4913, 0.4821, 0.4465),
-        std=(0.2452, 0.2428, 0.2606),
+    "mnist": DatasetSpec("MNIST", **MNIST_SHAPE, mean=(0.1307,), std=(0.3081,), flip_ok=False),
+    # a mirrored shoe or shirt is still a shoe or shirt
+    "fashion_mnist": DatasetSpec("Fashion-MNIST", **MNIST_SHAPE, mean=(0.2860,), std=(0.3530,), flip_ok=True),
+    "cifar10": _rgb32("CIFAR-10", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), flip_ok=True),
+    "cifar100": _rgb32("CIFAR-100", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), flip_ok=True),
+    "svhn": _rgb32("SVHN", 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), flip_ok=False),
+    # natural images; a folder of digits or text should not enable flip
+    "image_folder": DatasetSpec("image folder", **FROM_FILES, flip_ok=True, official_order=False),
+    "tensor_file": DatasetSpec("tensor file", **FROM_FILES, flip_ok=True, official_order=False),
+    "cifar10_jpeg": _rgb32(
+        "CIFAR-10 (lossy JPEG copy, not the official files)",
+        10,
+        (0.4913, 0.4821, 0.4465),
+        (0.2452, 0.2428, 0.2606),
         flip_ok=True,
         official_order=False,  # class folders: all airplanes, then all automobiles, ...
     ),
@@ -169,3 +133,4 @@ class ReadOptions:
     download: bool
     resize: tuple[int, int] | None
     extra: bool = False
+    file: str | os.PathLike | None = None

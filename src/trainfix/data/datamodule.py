@@ -10,6 +10,7 @@ and augments training batches (random crop with padding, horizontal flip) batche
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ class ImageDataModule(pl.LightningDataModule):
 
     Args:
         dataset: a name in `trainfix.data.catalogue.DATASETS`.
-        root: data root (torchvision layout below it).
+        root: data root (torchvision layout below it); None: $TRAINFIX_DATA_DIR, else `data` (as
+            the config's `paths.data_dir`).
         batch_size: global training batch size (split over ranks under DDP).
         eval_batch_size: global batch size of evaluation passes.
         normalize: subtract the dataset's per-channel mean and divide by its std after scaling to
@@ -64,12 +66,16 @@ class ImageDataModule(pl.LightningDataModule):
         accept_nonofficial: accept files whose checksums are not the official ones (with a warning).
         train_extra: svhn only: train on the train split followed by the extra split (LEAP's SVHN).
         folder: image-folder root for `dataset=image_folder`.
+        file: the .pt file of `dataset=tensor_file` (`trainfix.data.tensor_files`).
+
+    From Python (docs/own_model.md): `ImageDataModule("mnist", batch_size=100)`, then
+    `attach(strategy, seed)` before `Trainer.fit`.
     """
 
     def __init__(
         self,
         dataset: str,
-        root: str,
+        root: str | os.PathLike | None = None,
         batch_size: int = 1000,
         eval_batch_size: int = 1000,
         normalize: bool = False,
@@ -83,6 +89,7 @@ class ImageDataModule(pl.LightningDataModule):
         folder: str | None = None,
         train_window: dict[str, Any] | None = None,
         train_extra: bool = False,
+        file: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -93,7 +100,7 @@ class ImageDataModule(pl.LightningDataModule):
             )
         self.spec = DATASETS[dataset]
         self.dataset = dataset
-        self.root = Path(root)
+        self.root = Path(root if root is not None else os.environ.get("TRAINFIX_DATA_DIR", "data"))
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.normalize = normalize
@@ -106,8 +113,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.train_subset = train_subset
         self.test_subset = test_subset
         self.subset_seed = subset_seed
-        self.accept_nonofficial = accept_nonofficial
-        self.folder = folder
+        # load_split's options for both splits (the readers use those that concern their dataset)
+        self.read_options = {"accept_nonofficial": accept_nonofficial, "folder": folder, "file": file}
         self.train_extra = train_extra
         self.train_window = TrainWindow(**(train_window or {}))
         self.window_order = resolve_order(self.train_window.order, self.spec.official_order, dataset)
@@ -128,9 +135,8 @@ class ImageDataModule(pl.LightningDataModule):
         """Read the files (once) into CPU uint8 tensors, carve the validation split, bind the strategy."""
         if self.splits:
             return
-        kwargs = {"accept_nonofficial": self.accept_nonofficial, "folder": self.folder}
-        train = load_split(self.dataset, self.root, train=True, extra=self.train_extra, **kwargs)
-        test = load_split(self.dataset, self.root, train=False, **kwargs)
+        train = load_split(self.dataset, self.root, train=True, extra=self.train_extra, **self.read_options)
+        test = load_split(self.dataset, self.root, train=False, **self.read_options)
         train = self._subset(train, self.train_subset, "train")
         test = self._subset(test, self.test_subset, "test")
         if self.train_window.enabled:

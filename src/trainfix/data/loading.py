@@ -1,7 +1,8 @@
 """Reading one split of a catalogued dataset: `load_split(name, root, train)`.
 
 It checks the options against the dataset, hands them to the dataset's reader (official files:
-`trainfix.data.readers`; image folders: `trainfix.data.image_folders`), and refuses a result whose
+`trainfix.data.readers`; image folders: `trainfix.data.image_folders`; tensor files:
+`trainfix.data.tensor_files`), and refuses a result whose
 shapes or labels do not fit the catalogue (`trainfix.data.catalogue.DATASETS`). The data root has
 torchvision's layout below it (the readers' docstrings list the files of each dataset).
 """
@@ -18,10 +19,15 @@ from trainfix.data.catalogue import DATASETS, DatasetSpec, ImageTensors, ReadOpt
 from trainfix.data.errors import DatasetFormatError
 from trainfix.data.image_folders import FOLDER_READERS
 from trainfix.data.readers import OFFICIAL_READERS
+from trainfix.data.tensor_files import TENSOR_READERS
 
 log = logging.getLogger(__name__)
 
-_READERS: dict[str, Callable[[str, Path, bool, ReadOptions], ImageTensors]] = {**OFFICIAL_READERS, **FOLDER_READERS}
+_READERS: dict[str, Callable[[str, Path, bool, ReadOptions], ImageTensors]] = {
+    **OFFICIAL_READERS,
+    **FOLDER_READERS,
+    **TENSOR_READERS,
+}
 assert _READERS.keys() == DATASETS.keys()
 
 
@@ -36,6 +42,7 @@ def load_split(
     download: bool = False,
     resize: tuple[int, int] | None = None,
     extra: bool = False,
+    file: str | os.PathLike | None = None,
 ) -> ImageTensors:
     """Read the train or test split of dataset `name` from the files under the data root `root`.
 
@@ -53,6 +60,7 @@ def load_split(
             images must all have one size.
         extra: svhn only: the training split is the official train split followed by the extra
             split (73,257 + 531,131 images; config: data.train_extra=true). Ignored for the test split.
+        file: tensor_file only: the .pt file holding both splits (`trainfix.data.tensor_files`).
 
     Raises:
         DatasetMissingError: files missing; the message lists them, the directory searched and the fix.
@@ -63,6 +71,8 @@ def load_split(
         raise ValueError(f"dataset {name!r} is not known; accepted: {sorted(DATASETS)}")
     if folder is not None and name != "image_folder":
         raise ValueError(f"folder={str(folder)!r} is only used by dataset 'image_folder', not {name!r}")
+    if file is not None and name != "tensor_file":
+        raise ValueError(f"file={str(file)!r} is only used by dataset 'tensor_file', not {name!r}")
     if resize is not None:
         if name not in ("image_folder", "cifar10_jpeg"):
             raise ValueError(
@@ -74,7 +84,7 @@ def load_split(
     if extra and name != "svhn":
         raise ValueError(f"data.train_extra=true is only accepted for dataset 'svhn' (its extra split), not {name!r}")
     root = Path(root).expanduser()
-    options = ReadOptions(accept_nonofficial, folder, cache_dir, download, resize, extra)
+    options = ReadOptions(accept_nonofficial, folder, cache_dir, download, resize, extra, file)
     start = time.perf_counter()
     split = _READERS[name](name, root, train, options)
     _check_against_spec(split, DATASETS[name], resize)

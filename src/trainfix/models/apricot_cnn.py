@@ -4,7 +4,8 @@
 CNNs"), 2x2 max pooling, Keras default initialization (Apricot is built on Keras 2.2.2). The
 padding is not printed; "same" is the one that reproduces Table II's counts at 3x32x32:
 CNN1 2,425,930 (2.43M), CNN2 272,106 counting BatchNorm's moving statistics as Keras does (272K;
-271,338 trainable), CNN3 1,000,824 (1.00M). Table I lists no dropout, so there is none.
+271,338 trainable), CNN3 1,000,824 (1.00M). Table I lists no dropout, so there is none. Each class
+takes `Network`'s arguments (num_classes, in_channels, image_size).
 """
 
 from __future__ import annotations
@@ -13,22 +14,16 @@ import torch
 from torch import nn
 
 from trainfix.models.keras_layers import keras_batch_norm, keras_init_
-from trainfix.models.network import Network
+from trainfix.models.network import FeaturesClassifier, Network
 
 
 def _conv_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> list[nn.Module]:
     return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2), nn.ReLU()]
 
 
-class ApricotCNN1(Network):
+class ApricotCNN1(FeaturesClassifier):
     """Conv64, Conv64, MaxPool; Conv128, Conv128, MaxPool; Dense256, Dense256, Dense num_classes
-    (ReLU after every conv and hidden dense). Flatten size 128 * (image_size // 4)^2.
-
-    Args:
-        num_classes: number of logits.
-        in_channels: image channels (1 or 3).
-        image_size: image height = width in pixels.
-    """
+    (ReLU after every conv and hidden dense). Flatten size 128 * (image_size // 4)^2."""
 
     def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
         super().__init__(num_classes, in_channels, image_size)
@@ -43,21 +38,13 @@ class ApricotCNN1(Network):
         )
         keras_init_(self)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
 
-
-class ApricotCNN2(Network):
+# duplicates pairs this __init__ with ApricotCNN1's by shape: each lists its own network's layers.
+class ApricotCNN2(FeaturesClassifier):
     """Conv32, BN, Conv32, BN, MaxPool; Conv64, BN, MaxPool; Conv128, BN, Conv128, BN, MaxPool;
     Flatten, Dense num_classes. ReLU is the conv's own activation, so each BN follows a ReLU
     (Keras `Conv2D(..., activation="relu")` then `BatchNormalization()`, Keras defaults).
-    Flatten size 128 * (image_size // 8)^2.
-
-    Args:
-        num_classes: number of logits.
-        in_channels: image channels (1 or 3).
-        image_size: image height = width in pixels.
-    """
+    Flatten size 128 * (image_size // 8)^2."""
 
     def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
         super().__init__(num_classes, in_channels, image_size)
@@ -73,20 +60,11 @@ class ApricotCNN2(Network):
         self.classifier = nn.Linear(128 * side * side, num_classes)
         keras_init_(self)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
 
 class ApricotCNN3(Network):
     """Conv96 x3, MaxPool; Conv192 x3, MaxPool; Conv10 1x1, global average pooling; Dense
     num_classes. The Conv(10) is read as a 1x1 conv with ReLU (All-CNN style): with 3x3 the
-    count would be 1,016,184, not Table II's 1.00M.
-
-    Args:
-        num_classes: number of logits.
-        in_channels: image channels (1 or 3).
-        image_size: image height = width in pixels.
-    """
+    count would be 1,016,184, not Table II's 1.00M."""
 
     def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
         super().__init__(num_classes, in_channels, image_size)

@@ -3,16 +3,16 @@
 Source: DemoAuguste/DeepEutaxy, models/model.py (`model1`, `lenet5`). 5x5 convolutions with
 "valid" padding, 2x2 max pooling (floor), Keras default initialization (glorot_uniform kernels,
 zero biases). On 1x28x28 inputs with 10 classes: CNN1 872,714 parameters (the paper's 0.87M),
-LeNet-5 44,426 (the paper's "0.44M" is a factor-10 typo).
+LeNet-5 44,426 (the paper's "0.44M" is a factor-10 typo). Each class takes `Network`'s arguments
+(num_classes, in_channels, image_size).
 """
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from trainfix.models.keras_layers import keras_init_
-from trainfix.models.network import Network
+from trainfix.models.network import FeaturesClassifier
 
 
 def _valid_conv_pool(size: int, conv_kernel: int, pool: int) -> int:
@@ -20,15 +20,9 @@ def _valid_conv_pool(size: int, conv_kernel: int, pool: int) -> int:
     return (size - conv_kernel + 1) // pool
 
 
-class CNN1(Network):
+class CNN1(FeaturesClassifier):
     """Conv 32 5x5, ReLU -> Conv 64 5x5, ReLU -> MaxPool 2 -> Dropout 0.25 -> Dense 128, ReLU ->
-    Dropout 0.5 -> Dense num_classes. The flatten size follows `image_size` (6,400 at 28x28).
-
-    Args:
-        num_classes: number of logits.
-        in_channels: image channels (1 or 3).
-        image_size: image height = width in pixels.
-    """
+    Dropout 0.5 -> Dense num_classes. The flatten size follows `image_size` (6,400 at 28x28)."""
 
     def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
         super().__init__(num_classes, in_channels, image_size)
@@ -47,19 +41,10 @@ class CNN1(Network):
         )
         keras_init_(self)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
 
-
-class LeNet5(Network):
+class LeNet5(FeaturesClassifier):
     """Conv 6 5x5, ReLU -> MaxPool 2 -> Conv 16 5x5, ReLU -> MaxPool 2 -> Dense 120, ReLU ->
-    Dense 84, ReLU -> Dense num_classes. The flatten size follows `image_size` (256 at 28x28).
-
-    Args:
-        num_classes: number of logits.
-        in_channels: image channels (1 or 3).
-        image_size: image height = width in pixels.
-    """
+    Dense 84, ReLU -> Dense num_classes. The flatten size follows `image_size` (256 at 28x28)."""
 
     def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
         super().__init__(num_classes, in_channels, image_size)
@@ -77,6 +62,3 @@ class LeNet5(Network):
             nn.Linear(16 * side * side, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_classes)
         )
         keras_init_(self)
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))

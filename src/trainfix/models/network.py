@@ -48,3 +48,14 @@ class Network(nn.Module, metaclass=ABCMeta):
     @abstractmethod
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper, without the shape check."""
+
+
+class FeaturesClassifier(Network):
+    """A `Network` that is a `features` module (ending in a flatten) followed by a `classifier` module,
+    both set by the subclass's `__init__`; arguments as `Network`."""
+
+    features: nn.Module
+    classifier: nn.Module
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))

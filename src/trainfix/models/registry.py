@@ -1,7 +1,9 @@
 """Models by name: the explicit `MODELS` table and `build_model`, the checked way to build one.
 
 Each `ModelSpec` says which inputs its network accepts; `build_model` refuses any other input,
-an unknown name or an unknown option with a `ValueError` that names what is accepted.
+an unknown name or an unknown option with a `ValueError` that names what is accepted. The name
+`custom` (not in `MODELS`) builds your own network from an importable factory (`target`, see
+`trainfix.models.custom`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from torch import nn
 
 from trainfix.models import (
     apricot_cnn,
@@ -22,6 +26,7 @@ from trainfix.models import (
     vgg,
     wide_resnet,
 )
+from trainfix.models.custom import CUSTOM, build_custom
 from trainfix.models.keras_layers import KERAS_INITIALIZERS, GaussianNoise, keras_init_
 from trainfix.models.network import Network
 
@@ -110,10 +115,16 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def model_names() -> list[str]:
-    """The registered model names, sorted."""
+    """The registered model names, sorted (`custom`, your own network, is not one of them)."""
     return sorted(MODELS)
 
 
+def accepted_model_names() -> list[str]:
+    """Every name `build_model` accepts: the registered ones and `custom`."""
+    return [*model_names(), CUSTOM]
+
+
+# duplicates pairs this signature with selection.Pace's by shape alone: two unrelated argument lists, nothing shared.
 def build_model(
     name: str,
     num_classes: int,
@@ -122,10 +133,15 @@ def build_model(
     *,
     init: str = "default",
     input_noise_std: float = 0.0,
+    target: str | None = None,
     **kwargs: object,
-) -> Network:
+) -> nn.Module:
     """Build model `name` for `in_channels` x `image_size` x `image_size` images and `num_classes`
     classes; `kwargs` are the model's own options (see `MODELS[name].options()`).
+
+    `name="custom"`: your own network, built by the importable factory `target` ("package.module.name")
+    with `kwargs` (`trainfix.models.custom.build_custom`: it checks that the network maps the images to
+    `num_classes` logits); `init` applies to it, `input_noise_std` does not.
 
     Options of every model (config keys `model.init`, `model.input_noise_std`):
         init: "default" (the model's own initialization) or a Keras kernel initializer (`INITS`):
@@ -133,17 +149,28 @@ def build_model(
             head keeps the model's own), as AutoTrainer's `modify_initializer`.
         input_noise_std: Keras' GaussianNoise(stddev) on the input, training mode only; 0 = off.
 
-    The returned network has `expected_input` == (in_channels, image_size, image_size) and its
+    A registered model's network has `expected_input` == (in_channels, image_size, image_size) and its
     forward raises `ValueError` on any other input shape.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; accepted: {', '.join(model_names())}")
+    if name != CUSTOM and name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; accepted: {', '.join(accepted_model_names())}")
+    if target is not None and name != CUSTOM:
+        raise ValueError(f"model.target={target!r} is only used by model=custom, not by model {name!r}")
     if init not in INITS:
         raise ValueError(f"model.init={init!r}; accepted: {', '.join(INITS)}")
     if not (
         isinstance(input_noise_std, int | float) and not isinstance(input_noise_std, bool) and input_noise_std >= 0
     ):
         raise ValueError(f"model.input_noise_std={input_noise_std!r}; accepted: a number >= 0 (0 = off)")
+    if name == CUSTOM:
+        if input_noise_std > 0:
+            raise ValueError(
+                "model.input_noise_std > 0 is not available for model=custom: add the noise in your network"
+            )
+        net = build_custom(target, num_classes, in_channels, image_size, kwargs)
+        if init != "default":
+            keras_init_(net, init, skip_last=True)
+        return net
     spec = MODELS[name]
     if in_channels not in spec.channels or (isinstance(image_size, int) and image_size < spec.min_size):
         raise ValueError(

@@ -21,6 +21,7 @@ class NetSpec:
     params: dict[str, Any]
     init: str = "default"  # model.init (checkpoints saved before it existed: the model's own)
     input_noise_std: float = 0.0  # model.input_noise_std
+    target: str | None = None  # model=custom: the factory's import path (model.target)
 
     def build(self) -> nn.Module:
         return build_model(
@@ -30,5 +31,6 @@ class NetSpec:
             image_size=self.image_size,
             init=self.init,
             input_noise_std=self.input_noise_std,
+            target=self.target,
             **self.params,
         )

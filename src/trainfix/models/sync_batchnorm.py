@@ -125,6 +125,19 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         return y
 
 
+def _take_tensors(new: nn.Module, module: nn.Module) -> nn.Module:
+    """`new` (a BatchNorm layer) holding `module`'s parameter and buffer tensors themselves, in its mode."""
+    if module.affine:
+        with torch.no_grad():
+            new.weight = module.weight
+            new.bias = module.bias
+    new.running_mean = module.running_mean
+    new.running_var = module.running_var
+    new.num_batches_tracked = module.num_batches_tracked
+    new.training = module.training
+    return new
+
+
 def convert_sync_batchnorm(module: nn.Module, process_group: dist.ProcessGroup | None = None) -> tuple[nn.Module, int]:
     """Every BatchNorm layer of `module` replaced by `SyncBatchNorm` (same parameter and buffer
     tensors, as `torch.nn.SyncBatchNorm.convert_sync_batchnorm`); returns (module, layers converted)."""
@@ -133,15 +146,7 @@ def convert_sync_batchnorm(module: nn.Module, process_group: dist.ProcessGroup |
             module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats, process_group
         )
         new.original_class = type(module)
-        if module.affine:
-            with torch.no_grad():
-                new.weight = module.weight
-                new.bias = module.bias
-        new.running_mean = module.running_mean
-        new.running_var = module.running_var
-        new.num_batches_tracked = module.num_batches_tracked
-        new.training = module.training
-        return new, 1
+        return _take_tensors(new, module), 1
     converted = 0
     for name, child in module.named_children():
         new_child, n = convert_sync_batchnorm(child, process_group)
@@ -157,15 +162,7 @@ def revert_sync_batchnorm(module: nn.Module) -> nn.Module:
         old = module.original_class(
             module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
         )
-        if module.affine:
-            with torch.no_grad():
-                old.weight = module.weight
-                old.bias = module.bias
-        old.running_mean = module.running_mean
-        old.running_var = module.running_var
-        old.num_batches_tracked = module.num_batches_tracked
-        old.training = module.training
-        return old
+        return _take_tensors(old, module)
     for name, child in module.named_children():
         new_child = revert_sync_batchnorm(child)
         if new_child is not child:

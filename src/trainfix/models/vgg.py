@@ -7,16 +7,15 @@ classes (kuangliu's variant, with a single Linear classifier, has 14,728,266).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from trainfix.models.network import Network
+from trainfix.models.network import FeaturesClassifier
 
 # Conv output channels, "M" = 2x2 max pooling (Simonyan & Zisserman 2015, configuration D).
 VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
-class VGG(Network):
+class VGG(FeaturesClassifier):
     """VGG with BatchNorm for small images; the flatten size is 512 * (image_size // 32)^2.
 
     Args:
@@ -60,9 +59,6 @@ class VGG(Network):
             )  # fmt: skip
         else:
             self.classifier = nn.Sequential(nn.Linear(flat, num_classes))
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
 
 
 def vgg16(num_classes: int, in_channels: int, image_size: int, hidden: int = 512, dropout: float = 0.5) -> VGG:

@@ -1,6 +1,6 @@
 """What the monitor would have reported on a recorded run: every check of a schedule replayed through the
 callback's own check (`detectors.check`) on the run's per-epoch series, so one set of runs serves every
-schedule, reading and gate (the oscillating-loss study, `trainfix.results.papers.monitor`).
+schedule, reading and gate (the oscillating-loss study, `trainfix.monitor.study`).
 
 Readings of ol_judge (`READINGS`):
 - `validation`: the thesis' (validation accuracy, zeta 0.02, eta 0.2; its notebooks);

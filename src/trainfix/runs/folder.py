@@ -5,16 +5,19 @@ configuration finds it again. A finished (or diverged) run is skipped; an interr
 one resumes from its last good checkpoint; a folder that holds a run with a *different* configuration
 is never overwritten. A checkpoint that cannot be loaded is moved aside (never deleted) and the run
 resumes from the previous epoch's checkpoint, or starts over when none is usable.
+
+`rerun=true` runs a finished (or diverged) run again in the same folder: its records and checkpoints move to
+`<run>/previous/<n>/` first (nothing is deleted), so tables read the new run and the old one stays at hand.
+A single run refused before it started (a config or data error) leaves no folder behind (`discard_unstarted`).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from trainfix.core.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run
 from trainfix.runs.identity import flatten, is_identity_key, upgrade_compatible
@@ -61,6 +64,8 @@ def checkpoint_candidates(run_dir: Path) -> list[Path]:
 
 def load_problem(path: Path) -> str | None:
     """Why `path` cannot start a resume (None when it loads and holds what a resume needs)."""
+    import torch  # here: the command line answers before torch is imported (trainfix.cli)
+
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises several types for damaged files
@@ -83,9 +88,63 @@ def usable_checkpoint(run_dir: Path) -> tuple[Path | None, list[str]]:
     return None, problems
 
 
-def decide(run_dir: Path, config: dict[str, Any], overridden: list[str] | tuple[str, ...] = ()) -> RunAction:
+PREVIOUS_DIR = "previous"  # <run>/previous/<n>/: the records of runs that rerun=true replaced
+# What a run folder holds before its run starts: Hydra's copy of the config, its log, the run's lock, the probe.
+UNSTARTED = {".hydra", ".lock", ".write-probe"}
+HYDRA_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+RERUN_HINT = "rerun=true runs it again (its records move to <run>/previous/<n>/)"
+
+
+def skip_message(run_dir: Path, reason: str) -> str:
+    """The line a skipped run logs: why, and how to run it again."""
+    again = f"; {RERUN_HINT}" if reason.startswith("already") else ""
+    return f"Skipping {run_dir}: {reason}{again}"
+
+
+def archive_previous(run_dir: Path) -> Path:
+    """Move everything of `run_dir` but its lock, Hydra's files of this invocation and earlier archives into
+    `run_dir/previous/<n>/` (n = 1, 2, ...); returns that folder. Nothing is deleted."""
+    run_dir = Path(run_dir)
+    parent = run_dir / PREVIOUS_DIR
+    number = 1 + max((int(p.name) for p in parent.glob("*") if p.name.isdigit()), default=0)
+    target = parent / str(number)
+    target.mkdir(parents=True)
+    for path in sorted(run_dir.iterdir()):
+        if path.name in (PREVIOUS_DIR, ".lock", ".write-probe", ".hydra") or path.suffix == ".log":
+            continue
+        path.replace(target / path.name)
+    return target
+
+
+def discard_unstarted(run_dir: Path) -> bool:
+    """Remove `run_dir` when it holds nothing but what Hydra and the lock put there before a run starts (no
+    run.json, no checkpoint, no file of anyone else): a single run refused for its configuration or data leaves
+    no folder. Returns whether it was removed."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or read_run(run_dir) is not None:
+        return False
+    entries = list(run_dir.iterdir())
+    for path in entries:
+        if path.name == ".hydra":
+            if not path.is_dir() or any(p.name not in HYDRA_FILES for p in path.iterdir()):
+                return False
+        elif not (path.name in UNSTARTED or (path.suffix == ".log" and path.is_file())):
+            return False
+    for path in entries:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    run_dir.rmdir()
+    return True
+
+
+def decide(
+    run_dir: Path, config: dict[str, Any], overridden: list[str] | tuple[str, ...] = (), rerun: bool = False
+) -> RunAction:
     """Decide what to do with `run_dir` for a run of `config` (resolved, plain dict). Call it holding
-    the run's lock (`runs/lock.py`): a run found `running` then is one whose process died."""
+    the run's lock (`runs/lock.py`): a run found `running` then is one whose process died. With `rerun`, a
+    finished or diverged run is moved to `previous/<n>/` and started again."""
     record = read_run(run_dir)
     if record is None:
         if checkpoint_candidates(run_dir):
@@ -104,7 +163,14 @@ def decide(run_dir: Path, config: dict[str, Any], overridden: list[str] | tuple[
         )
     status = record.get("status")
     if status in ("finished", "diverged"):
-        return RunAction("skip", reason=f"already {status}")
+        if not rerun:
+            return RunAction("skip", reason=f"already {status}")
+        moved = archive_previous(run_dir)
+        return RunAction(
+            "new",
+            reason=f"rerun=true: the {status} run moved to {moved}; starting from epoch 0",
+            previous_outcome=status,
+        )
     # The lock is ours, so nobody runs it: a run still marked `running` lost its process (kill -9, crash).
     outcome = "killed" if status == "running" else status
     checkpoint, problems = usable_checkpoint(run_dir)

@@ -2,8 +2,10 @@
 
 A run's identity is a hash of its resolved, behaviour-relevant configuration: everything except where
 files go, how progress is shown and logged, and which devices run it (`NOT_IDENTITY`). Its folder is
-`<label>-<hash8>`, where the label is readable (an experiment's `run_name`, else the command-line
-overrides) and the hash makes it unique:
+`<label>-<hash8>`, where the label is readable (an experiment's `run_name`, else
+`<strategy>-<model>-<data>-s<seed>`, `default_label`) and the hash makes it unique. Labels hold no `=` or `,`,
+so a folder is a plain path on any command line (`trainfix eval runs/train/baseline-lenet5-mnist-s0-1a2b3c4d`);
+folders named before (`data.batch_size=128,...-<hash8>`, from the command-line overrides) are found by their hash:
 
 - the same configuration spelled two ways (`data=mnist` given or left at its default, keys in another
   order) has the same hash, so the second invocation finds the first's folder and skips or resumes it;
@@ -45,6 +47,7 @@ NOT_IDENTITY = (
     "optimized_metric",
     "fail_fast_in_sweeps",
     "run_lock",
+    "rerun",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
@@ -106,9 +109,31 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def safe_label(text: str) -> str:
-    """A folder-safe readable label: unsafe characters made `_`, at most LABEL_MAX characters, 'default' when empty."""
+    """The label of folders named before readable names (`data.batch_size=128,...`, cut at LABEL_MAX characters):
+    unsafe characters made `_`, 'default' when empty. Kept to find such folders again (`run_folder_name`)."""
     label = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", str(text))[:LABEL_MAX]
     return label or "default"
+
+
+def readable_label(text: str) -> str:
+    """A label a shell and Hydra take as it is (`trainfix eval runs/train/<folder>`): letters, digits and `_ . + -`
+    (anything else made `_`), at most LABEL_MAX characters, cut at a `-` or `_` rather than inside a value."""
+    label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(text)).strip("_.-")
+    if len(label) > LABEL_MAX:
+        cut = max(label.rfind("-", 0, LABEL_MAX), label.rfind("_", 0, LABEL_MAX))
+        label = label[: cut if cut > 0 else LABEL_MAX].rstrip("_.-")
+    return label or "default"
+
+
+def default_label(strategy: Any, model: Any, data: Any, seed: Any) -> str:
+    """The label of a run that names none (`run_name`): `<strategy>-<model>-<data>-s<seed>`, e.g.
+    `baseline-lenet5-mnist-s0`; its folder adds the configuration's hash: `baseline-lenet5-mnist-s0-1a2b3c4d`."""
+    return readable_label(f"{strategy}-{model}-{data}-s{seed}")
+
+
+def run_title(run_dir: str | Path) -> str:
+    """The name a person sees for a run everywhere (its folder's name, W&B's run name): `<label>-<hash8>`."""
+    return Path(str(run_dir)).name
 
 
 def resolved_identity_config(root: DictConfig) -> dict[str, Any]:
@@ -156,20 +181,25 @@ def overridden_keys(task_overrides: Iterable[str], groups: Iterable[str] = ()) -
     return keys
 
 
-def run_folder_name(parent: Path, label: str, config: dict[str, Any], overridden: Iterable[str] = ()) -> str:
+def run_folder_name(
+    parent: Path, label: str, config: dict[str, Any], overridden: Iterable[str] = (), legacy_labels: Iterable[str] = ()
+) -> str:
     """The folder (under `parent`) of the run with this resolved `config`: an existing folder of the same
-    identity when there is one, else `<label>-<hash>`."""
+    identity when there is one (whatever its label: `<old label>-<hash>` folders keep being found), else
+    `<label>-<hash>`. A record of the same label (or of one of `legacy_labels`, the labels folders were given
+    before) made before a configuration key existed counts as the same run (`upgrade_compatible`)."""
     digest = config_hash(config)
-    label = safe_label(label)
+    label = readable_label(label)
     parent = Path(parent)
     if parent.is_dir():
         same_hash = sorted(p.name for p in parent.glob(f"*-{digest}") if p.is_dir())
         if same_hash:
             return same_hash[0]
-        for candidate in [parent / label, *sorted(parent.glob(f"{glob_escape(label)}-*"))]:
-            record = read_run(candidate) if candidate.is_dir() else None
-            if record and upgrade_compatible(record.get("config", {}), config, overridden):
-                return candidate.name
+        for name in dict.fromkeys([label, *(safe_label(old) for old in legacy_labels)]):
+            for candidate in [parent / name, *sorted(parent.glob(f"{glob_escape(name)}-*"))]:
+                record = read_run(candidate) if candidate.is_dir() else None
+                if record and upgrade_compatible(record.get("config", {}), config, overridden):
+                    return candidate.name
     return f"{label}-{digest}"
 
 
@@ -181,8 +211,9 @@ def _folder_resolver(parent: str, *, _root_: DictConfig) -> str:
     label = _root_.run_name
     overrides = OmegaConf.select(_root_, "hydra.overrides.task", default=[]) or []
     groups = OmegaConf.select(_root_, "hydra.runtime.choices", default={}) or {}
+    legacy = [label, OmegaConf.select(_root_, "hydra.job.override_dirname", default="") or ""]
     return run_folder_name(
-        Path(parent), label, resolved_identity_config(_root_), overridden_keys(overrides, groups.keys())
+        Path(parent), label, resolved_identity_config(_root_), overridden_keys(overrides, groups.keys()), legacy
     )
 
 
@@ -204,8 +235,30 @@ def find_run(parent: str, label: str) -> str:
     return str(candidates[0] if len(candidates) == 1 else root / label)
 
 
-def _label_resolver(override_dirname: str) -> str:
-    return safe_label(override_dirname)
+def _label_resolver(text: str = "", *, _root_: DictConfig) -> str:
+    """`${trainfix_run_name:}`: the default label (`default_label`); `${trainfix_run_name:<text>}`: `<text>` made
+    readable (e.g. an Optuna search's `${hydra:job.override_dirname}`)."""
+    if str(text):
+        return readable_label(text)
+    strategy = _choice(_root_, "strategy")
+    if strategy is None:  # composed outside Hydra's runtime: the strategy class's name
+        strategy = str(OmegaConf.select(_root_, "strategy._target_", default="") or "run").rsplit(".", 1)[-1].lower()
+    model = OmegaConf.select(_root_, "model.name", default=None) or _choice(_root_, "model") or "model"
+    data = OmegaConf.select(_root_, "data.dataset", default=None) or _choice(_root_, "data") or "data"
+    return default_label(strategy, model, data, OmegaConf.select(_root_, "seed", default=0))
+
+
+def _choice(root: DictConfig, group: str) -> str | None:
+    """The option chosen for config group `group`: Hydra's runtime choices (in the config or Hydra's singleton)."""
+    value = OmegaConf.select(root, f"hydra.runtime.choices.{group}", default=None)
+    if value is None:
+        try:
+            from hydra.core.hydra_config import HydraConfig
+
+            value = HydraConfig.get().runtime.choices.get(group)
+        except ValueError:  # Hydra's config not set
+            return None
+    return None if value is None else str(value)
 
 
 # `${trainfix_run_folder:...}`, `${trainfix_run_name:...}`, `${trainfix_find_run:...}` in conf/: registered
@@ -214,4 +267,5 @@ RESOLVERS = {
     "trainfix_run_folder": _folder_resolver,
     "trainfix_run_name": _label_resolver,
     "trainfix_find_run": find_run,
+    "trainfix_run_title": run_title,
 }

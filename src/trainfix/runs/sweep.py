@@ -15,13 +15,14 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from trainfix.core.exit_status import EXIT_FAILED, JobsFailed
 
 log = logging.getLogger(__name__)
 
@@ -112,4 +113,4 @@ class SweepRecord(Callback):
         os.environ.pop(SWEEP_ENV, None)
         if failed:
             log.error("%d of %d jobs failed; see each run folder's run.json", len(failed), len(jobs))
-            sys.exit(1)
+            raise JobsFailed(EXIT_FAILED)

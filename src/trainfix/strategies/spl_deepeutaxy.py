@@ -29,18 +29,11 @@ class SelfPacedDeepEutaxy(DeepEutaxy):
     name = "spl_deepeutaxy"
 
     def __init__(
-        self,
-        order: str = "seeded_shuffle",
-        iter_count: int = 5,
-        params: str = "weights",
-        score_mode: str = "eval",
-        variant: str = "paper",
-        lambda0: float = 0.1,
-        alpha: float = 1.3,
-        selection: str = "easy_first",
+        self, lambda0: float = 0.1, alpha: float = 1.3, selection: str = "easy_first", **de_options: Any
     ) -> None:
-        super().__init__(order=order, iter_count=iter_count, params=params, score_mode=score_mode, variant=variant)
-        if variant == "authors_code":
+        """`de_options`: `DeepEutaxy`'s own arguments, passed on unchanged."""
+        super().__init__(**de_options)
+        if self.variant == "authors_code":
             lambda0, selection = 100.0, "authors_code"
         self.spl = SelfPacedSelection(lambda0, alpha, selection)
 

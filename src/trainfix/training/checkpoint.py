@@ -129,21 +129,19 @@ def load_run(
 def resolve_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
     """The checkpoint file that `checkpoint` ("last", "best" or a path) names for `run_dir`."""
     name = str(checkpoint)
-    if name == "last":
-        path = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+    named = {  # ckpt=<name>: its file, and why a run may lack it
+        "last": (
+            LAST_CHECKPOINT,
+            "the run ended before its first epoch did (see run.json's error), or the folder was "
+            "made by another tool",
+        ),
+        "best": (BEST_CHECKPOINT, "this run kept no best checkpoint; use ckpt=last, or ckpt=<path to a .ckpt file>"),
+    }
+    if name in named:
+        file, why = named[name]
+        path = run_dir / CHECKPOINT_DIR / file
         if not path.is_file():
-            raise RunLoadError(
-                f"{run_dir} has no {CHECKPOINT_DIR}/{LAST_CHECKPOINT}: the run ended before its first epoch did "
-                "(see run.json's error), or the folder was made by another tool"
-            )
-        return path
-    if name == "best":
-        path = run_dir / CHECKPOINT_DIR / BEST_CHECKPOINT
-        if not path.is_file():
-            raise RunLoadError(
-                f"{run_dir} has no {CHECKPOINT_DIR}/{BEST_CHECKPOINT}: this run kept no best checkpoint; "
-                "use ckpt=last, or ckpt=<path to a .ckpt file>"
-            )
+            raise RunLoadError(f"{run_dir} has no {CHECKPOINT_DIR}/{file}: {why}")
         return path
     path = Path(name).expanduser()
     if not path.is_file():

@@ -15,11 +15,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from trainfix.data.catalogue import DATASETS
-from trainfix.models import MODELS
-from trainfix.models.registry import INITS
+from trainfix.models.custom import CUSTOM, EXAMPLE, config_network, import_target
+from trainfix.models.registry import CORE_ARGUMENTS, INITS, accepted_model_names
 from trainfix.strategies import STRATEGIES
 from trainfix.strategies.baseline import VARIANTS
 from trainfix.training.callbacks.convergence import READINGS
+from trainfix.training.logger_setup import WANDB_MODES
 
 STRATEGY_TARGETS = {f"{cls.__module__}.{cls.__qualname__}": name for name, cls in STRATEGIES.items()}
 SCHEDULER_INTERVALS = ("step", "epoch")
@@ -74,7 +75,29 @@ def check_config(cfg: DictConfig) -> None:
             problems.append(f"{key}={value!r}: {accepted}")
         return value
 
-    require("model.name", lambda v: v in MODELS, f"not a known model; accepted: {sorted(MODELS)}")
+    model = require(
+        "model.name",
+        lambda v: v in accepted_model_names(),
+        f"not a known model; accepted: {accepted_model_names()} (custom: your own network, docs/own_model.md)",
+    )
+    params = _get(cfg, "model.params")
+    for key in sorted(set(params or {}) & set(CORE_ARGUMENTS)):
+        problems.append(f"model.params.{key}: set from the data for every model; remove it")
+    if model == CUSTOM or _get(cfg, "model._target_") is not None:
+        try:
+            target, _ = config_network(OmegaConf.to_container(cfg.model, resolve=True))
+        except ValueError as error:
+            problems.append(str(error))
+        else:
+            if model != CUSTOM:
+                problems.append(f"model._target_={target!r} goes with model.name=custom, not {model!r}")
+            elif target is None:
+                problems.append(f"model=custom needs model.target=<package.module.factory>, e.g. {EXAMPLE}")
+            else:
+                try:
+                    import_target(target)  # a typo in the path fails here, before any data is read
+                except ValueError as error:
+                    problems.append(str(error))
     dataset = require("data.dataset", lambda v: v in DATASETS, f"not a known dataset; accepted: {sorted(DATASETS)}")
     require(
         "strategy._target_",
@@ -190,6 +213,19 @@ def check_config(cfg: DictConfig) -> None:
                 lambda v: isinstance(v, str) and v != "",
                 "data=image_folder needs data.folder=<dir with train/ and test/>",
             )
+        if dataset == "tensor_file":
+            require(
+                "data.file",
+                lambda v: isinstance(v, str) and v != "",
+                "data=tensor_file needs data.file=<a .pt file with train and test images and labels>",
+            )
+
+    wandb_mode = _get(cfg, "logger.wandb.mode")
+    if wandb_mode is not None and wandb_mode not in WANDB_MODES:
+        problems.append(
+            f"logger.wandb.mode={wandb_mode!r}: accepted {', '.join(WANDB_MODES)}, or null "
+            "(offline unless WANDB_MODE is set or W&B credentials are found)"
+        )
 
     problems += _non_finite_numbers(cfg)
     if problems:

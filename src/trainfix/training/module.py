@@ -1,4 +1,4 @@
-"""The one LightningModule: any network from the registry, any strategy, per-sample losses.
+"""The one LightningModule: any network (a registry model or your own `nn.Module`), any strategy, per-sample losses.
 
 The network returns logits; the loss is cross-entropy with `reduction="none"`; the strategy turns
 the per-sample losses into the step loss (`Reduction`). The step loss is normalized by the global
@@ -8,6 +8,11 @@ equals a step on one. Epoch metrics stay on the device until the epoch ends (no 
 Metrics reach Lightning's loggers through `self.log_dict`, once per epoch, with the epoch as the
 loggers' step (`log_epoch`, called with the epoch record). Each evaluation set also has best-so-far
 values (`<set>_acc_best`, `<set>_loss_best`) that EarlyStopping and ModelCheckpoint can monitor.
+
+Used on its own (docs/own_model.md: your network, a strategy, an `ImageDataModule`, a plain
+`pl.Trainer`), it drives the strategy itself (`configure_callbacks` adds a `StrategyDriver` unless the
+trainer has one) and keeps each epoch's record in `history` (train.py's `RunRecorder` writes them to
+metrics.csv instead).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from trainfix.core.seeding import global_rng_state, restore_global_rng_state
 from trainfix.models.spec import NetSpec
 from trainfix.strategies.base import Reduction, Strategy
+from trainfix.training.callbacks.strategy_driver import StrategyDriver
 from trainfix.training.rebuild import RunLoadError, load_weights, read_checkpoint, rebuild_from_run_folder, rebuild_info
 
 if TYPE_CHECKING:
@@ -59,7 +65,7 @@ class Classifier(pl.LightningModule):
     """Trains `net` with `strategy`; records per-epoch loss, accuracy and gradient norms.
 
     Args:
-        net: plain `nn.Module` returning logits [N, num_classes].
+        net: any `nn.Module` returning logits [N, num_classes] (a registry model or your own).
         strategy: the batch planning / loss reduction strategy.
         num_classes: number of classes (for accuracy).
         optimizer: a partial optimizer constructor (Hydra `_partial_: true`) taking the parameters.
@@ -137,6 +143,26 @@ class Classifier(pl.LightningModule):
         ] = {}  # set by measuring callbacks (e.g. grad_norm_full), recorded once
         self.skip_this_step = False
         self._buffers_before_step: list[torch.Tensor] = []
+        self.history: list[dict[str, Any]] = []  # epoch records when no RunRecorder makes them (on_train_epoch_end)
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """A `StrategyDriver` for this module's strategy, unless the trainer has one (train.py adds its own)."""
+        if any(isinstance(c, StrategyDriver) for c in self.trainer.callbacks):
+            return []
+        return [StrategyDriver(self.strategy)]
+
+    def on_train_epoch_end(self) -> None:
+        """The epoch record, in `history` and to the loggers, when no `RunRecorder` made it (it runs first and
+        resets the training metrics): what a plain `pl.Trainer` gets (docs/own_model.md)."""
+        if not self.train_loss.update_count:
+            return
+        row: dict[str, Any] = {"epoch": self.current_epoch, "global_step": self.trainer.global_step}
+        row.update(self.train_epoch_summary())
+        row.update(self.eval_results)
+        row.update(getattr(self, "strategy_epoch_metrics", {}) or {})
+        self.eval_results = {}
+        self.history.append(row)
+        self.log_epoch(row)
 
     # ------------------------------------------------------------------ training
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -385,9 +411,9 @@ class Classifier(pl.LightningModule):
             scheduler=instantiate(scheduler_cfg) if scheduler_cfg is not None else None,
             scheduler_interval=cfg.scheduler.get("interval", "step"),
             scheduler_monitor=cfg.scheduler.get("monitor"),
-            l2_conv_kernels=cfg.model.l2_conv_kernels,
+            l2_conv_kernels=cfg.model.get("l2_conv_kernels", 0.0),  # a model config of your own may leave them out
             eval_names=tuple(rebuild["eval_names"]),
-            channels_last=cfg.model.channels_last,
+            channels_last=cfg.model.get("channels_last", False),
             rebuild=rebuild,
         )
 

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from trainfix.core.records import RUN_FILE, read_run
+from trainfix.models.custom import config_network
 from trainfix.models.spec import NetSpec
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def rebuild_info(cfg: DictConfig, datamodule: ImageDataModule, config: dict[str,
         raise ValueError(
             f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images"
         )
-    params = OmegaConf.to_container(cfg.model.params, resolve=True) if cfg.model.get("params") else {}
+    target, params = config_network(OmegaConf.to_container(cfg.model, resolve=True))
     net = NetSpec(
         str(cfg.model.name),
         datamodule.num_classes,
@@ -44,6 +45,7 @@ def rebuild_info(cfg: DictConfig, datamodule: ImageDataModule, config: dict[str,
         params,
         str(cfg.model.get("init") or "default"),
         float(cfg.model.get("input_noise_std") or 0.0),
+        target,
     )
     return {"config": config, "net": asdict(net), "eval_names": list(datamodule.eval_names)}
 
@@ -77,14 +79,16 @@ def rebuild_from_run_folder(path: Path) -> dict[str, Any]:
     config, data = record["config"], record["data"]
     channels, size, _ = data["input_shape"]
     model = config["model"]
+    target, params = config_network(model)
     net = NetSpec(
         model["name"],
         data["num_classes"],
         channels,
         size,
-        model.get("params") or {},
+        params,
         model.get("init") or "default",
         float(model.get("input_noise_std") or 0.0),
+        target,
     )
     names = instantiate(OmegaConf.create(config).data).eval_names  # the constructor reads no files
     return {"config": config, "net": asdict(net), "eval_names": list(names)}

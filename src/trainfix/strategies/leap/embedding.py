@@ -58,34 +58,35 @@ def _own_dropout(module: torch.nn.Module, generator: torch.Generator) -> None:
 class MagnetEmbedding:
     """The embedding network, its optimizer, clusters and stored Magnet losses.
 
-    Args:
+    Args (named as the `strategy.*` config keys: `Leap` passes those on):
         network: registry name of the embedding CNN ("magnet_lenet", "vgg16", ...).
-        dim: embedding size (2 in LEAP: the space is plotted directly).
+        embedding_dim: embedding size (2 in LEAP: the space is plotted directly).
         clusters_per_class: K (8).
         clusters_per_batch: M (8).
         samples_per_cluster: D (8).
-        lr: Adam learning rate (1e-4).
+        embedding_lr: Adam learning rate (1e-4).
         alpha: Magnet margin (1.0, the code's).
         sigma_power: 2 (Eq. 1) or 4 (the code).
         code_epsilons: the code's numerics in the loss.
-        epochs: passes of R steps the embedding trains (15 MNIST/Fashion-MNIST, 30 CIFAR/SVHN).
+        embedding_epochs: passes of R steps the embedding trains (15 MNIST/Fashion-MNIST, 30 CIFAR/SVHN).
         refresh_every: R in steps (None: ceil(N / (M * D))).
         kmeans_n_init: k-means restarts (10).
         embed_batch: samples per forward pass when embedding the whole training set.
     """
 
+    # duplicates pairs this signature with ClusterPaced's by shape alone: each lists its own options' defaults.
     def __init__(
         self,
         network: str = "magnet_lenet",
-        dim: int = 2,
+        embedding_dim: int = 2,
         clusters_per_class: int = 8,
         clusters_per_batch: int = 8,
         samples_per_cluster: int = 8,
-        lr: float = 1e-4,
+        embedding_lr: float = 1e-4,
         alpha: float = 1.0,
         sigma_power: int = 2,
         code_epsilons: bool = False,
-        epochs: float = 15,
+        embedding_epochs: float = 15,
         refresh_every: int | None = None,
         kmeans_n_init: int = 10,
         embed_batch: int = 1000,
@@ -95,7 +96,7 @@ class MagnetEmbedding:
         for key, value in (
             ("clusters_per_batch", clusters_per_batch),
             ("samples_per_cluster", samples_per_cluster),
-            ("embedding_dim", dim),
+            ("embedding_dim", embedding_dim),
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"strategy.{key}={value!r}: must be an integer >= 1")
@@ -105,13 +106,13 @@ class MagnetEmbedding:
             )
         if refresh_every is not None and (not isinstance(refresh_every, int) or refresh_every < 1):
             raise ValueError(f"strategy.refresh_every={refresh_every!r}: must be an integer >= 1 or null")
-        if not epochs >= 0:
-            raise ValueError(f"strategy.embedding_epochs={epochs!r}: must be >= 0")
-        self.network, self.dim = network, dim
+        if not embedding_epochs >= 0:
+            raise ValueError(f"strategy.embedding_epochs={embedding_epochs!r}: must be >= 0")
+        self.network, self.dim = network, embedding_dim
         self.k, self.m, self.d = clusters_per_class, clusters_per_batch, samples_per_cluster
-        self.lr, self.alpha, self.sigma_power, self.code_epsilons = lr, alpha, sigma_power, code_epsilons
+        self.lr, self.alpha, self.sigma_power, self.code_epsilons = embedding_lr, alpha, sigma_power, code_epsilons
         self.epochs, self.refresh_every, self.kmeans_n_init, self.embed_batch = (
-            epochs,
+            embedding_epochs,
             refresh_every,
             kmeans_n_init,
             embed_batch,

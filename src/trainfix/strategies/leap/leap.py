@@ -26,6 +26,7 @@ end), so its cost to the student is measured in every run.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -48,6 +49,13 @@ log = logging.getLogger(__name__)
 MODES = ("concurrent", "background", "pretrained")
 EMBEDDING_FILE = "leap_embedding.csv"
 EMBEDDING_POINTS = 2000  # samples written for the 2-D plot (a fixed seeded draw)
+# The `strategy.*` keys that configure the embedding: MagnetEmbedding's arguments but those Leap sets itself
+# (clusters_per_class is ClusterPaced's too, code_epsilons follows the variant) and its internal batch size.
+EMBEDDING_OPTIONS = tuple(
+    key
+    for key in inspect.signature(MagnetEmbedding).parameters
+    if key not in ("clusters_per_class", "code_epsilons", "embed_batch")
+)
 
 
 class Leap(ClusterPaced):
@@ -56,29 +64,15 @@ class Leap(ClusterPaced):
     Args:
         mode: "concurrent" (paper, same thread), "background" (paper, own thread) or "pretrained" (the code).
         steps_per_update: embedding steps per student update in concurrent and background modes (> 0).
-        network, embedding_dim, clusters_per_batch, samples_per_cluster, embedding_lr, alpha,
-            sigma_power, embedding_epochs, refresh_every, kmeans_n_init: see `MagnetEmbedding`.
+        options: `MagnetEmbedding`'s arguments (`EMBEDDING_OPTIONS`: network, embedding_dim, ...), the
+            rest `ClusterPaced`'s; `clusters_per_class` serves both.
     """
 
     name = "leap"
 
-    def __init__(
-        self,
-        mode: str = "concurrent",
-        steps_per_update: float = 1.0,
-        network: str = "magnet_lenet",
-        embedding_dim: int = 2,
-        clusters_per_batch: int = 8,
-        samples_per_cluster: int = 8,
-        embedding_lr: float = 1e-4,
-        alpha: float = 1.0,
-        sigma_power: int = 2,
-        embedding_epochs: float = 15,
-        refresh_every: int | None = None,
-        kmeans_n_init: int = 10,
-        **paced: Any,
-    ) -> None:
-        super().__init__(**paced)
+    def __init__(self, mode: str = "concurrent", steps_per_update: float = 1.0, **options: Any) -> None:
+        embedding = {key: options.pop(key) for key in EMBEDDING_OPTIONS if key in options}
+        super().__init__(**options)
         if mode not in MODES:
             raise ValueError(f"strategy.mode={mode!r} is not accepted; use one of {list(MODES)}")
         if not isinstance(steps_per_update, int | float) or steps_per_update <= 0:
@@ -86,10 +80,9 @@ class Leap(ClusterPaced):
         code = self.variant == "authors_code"
         self.mode = "pretrained" if code else mode
         self.steps_per_update = float(steps_per_update)
-        self.embedding = MagnetEmbedding(
-            network, embedding_dim, self.clusters_per_class, clusters_per_batch, samples_per_cluster, embedding_lr,
-            alpha, 4 if code else sigma_power, code, embedding_epochs, refresh_every, kmeans_n_init,
-        )  # fmt: skip
+        if code:
+            embedding["sigma_power"] = 4
+        self.embedding = MagnetEmbedding(clusters_per_class=self.clusters_per_class, code_epsilons=code, **embedding)
         self._pending: dict[str, Any] | None = None
         self._worker: EmbeddingWorker | None = None
 
