@@ -142,7 +142,10 @@ class Cli:
     def env(self) -> dict[str, str]:
         # WANDB_SERVICE names the wandb-core process of an in-process W&B run of this worker: a command that
         # reuses it fails once that process is gone (a killed child took it down), so each command starts its own.
-        inherited = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+        # MAKEFLAGS, MFLAGS and MAKELEVEL carry the outer `make test ARGS=...`'s variables into a `make` a test
+        # runs (its ARGS would reach the target's commands): a test's make starts from the Makefile's defaults.
+        dropped = {"WANDB_SERVICE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+        inherited = {k: v for k, v in os.environ.items() if k not in dropped}
         return {
             **inherited,
             "WANDB_MODE": "offline",

@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.conftest import Cli
+
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = (
     "reproduce-deepeutaxy-table-iv",
@@ -57,6 +59,7 @@ def dry_run(target: str, *variables: str, tmp_path: Path) -> str:
     done = subprocess.run(
         make_command(target, *variables, venv=tmp_path / "venv", dry_run=True),
         cwd=REPO,
+        env=Cli().env,  # without the outer make's MAKEFLAGS
         capture_output=True,
         text=True,
         timeout=60,
@@ -124,7 +127,7 @@ def test_old_target_names_run_the_new_ones_and_help_lists_reproduce_first(tmp_pa
     for old, new in ALIASES.items():
         assert dry_run(old, tmp_path=tmp_path) == dry_run(new, tmp_path=tmp_path), old
     help_text = subprocess.run(
-        ["make", "--no-print-directory", "help"], cwd=REPO, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "help"], cwd=REPO, env=Cli().env, capture_output=True, text=True, timeout=60
     ).stdout
     targets = [line.split()[0] for line in help_text.splitlines() if re.match(r"  [a-z]", line)]
     assert targets[: len(TARGETS)] == list(TARGETS)

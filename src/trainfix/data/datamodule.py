@@ -98,6 +98,8 @@ class ImageDataModule(pl.LightningDataModule):
             raise ValueError(
                 f"data.train_extra=true is only accepted for dataset 'svhn' (its extra split), not {dataset!r}"
             )
+        # Constructor arguments kept as attributes (Lightning's convention; `duplicates` pairs this shape with
+        # training/module.py's constructor: the same idiom over different arguments, nothing to share).
         self.spec = DATASETS[dataset]
         self.dataset = dataset
         self.root = Path(root if root is not None else os.environ.get("TRAINFIX_DATA_DIR", "data"))
