@@ -142,9 +142,14 @@ class Cli:
     def env(self) -> dict[str, str]:
         # WANDB_SERVICE names the wandb-core process of an in-process W&B run of this worker: a command that
         # reuses it fails once that process is gone (a killed child took it down), so each command starts its own.
-        # MAKEFLAGS, MFLAGS and MAKELEVEL carry the outer `make test ARGS=...`'s variables into a `make` a test
-        # runs (its ARGS would reach the target's commands): a test's make starts from the Makefile's defaults.
-        dropped = {"WANDB_SERVICE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+        # `make test ARGS=...` puts its command-line variables into the environment (and MAKEFLAGS after " -- "):
+        # a `make` a test runs would take them (ARGS would reach the target's commands). Drop them, and MAKEFLAGS,
+        # MFLAGS, MAKELEVEL: a test's make starts from the Makefile's defaults.
+        makeflags = os.environ.get("MAKEFLAGS", "")
+        command_line = makeflags.split(" -- ", 1)[1].split() if " -- " in makeflags else []
+        dropped = {"WANDB_SERVICE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"} | {
+            word.split("=", 1)[0] for word in command_line if "=" in word
+        }
         inherited = {k: v for k, v in os.environ.items() if k not in dropped}
         return {
             **inherited,
