@@ -181,10 +181,10 @@ def build(args: argparse.Namespace) -> list[Path]:
         values = values[values["row"].isin(args.rows)].reset_index(drop=True)
     curve_data = curves(runs)
     curve_caption, embed_caption = TEXT["curves"], TEXT["embedding"]
-    figures = [
-        ("curves.png", curve_caption, curves_figure(curve_data), curve_caption),
-        ("embedding.png", embed_caption, embedding_figure(embedding_points(runs)), embed_caption),
-    ]
+    points = embedding_points(runs)  # none until a LEAP run wrote leap_embedding.csv: then no embedding.png
+    figures = [("curves.png", curve_caption, curves_figure(curve_data), curve_caption)] + (
+        [("embedding.png", embed_caption, embedding_figure(points), embed_caption)] if points else []
+    )
     return publish(
         runs,
         args.out,
