@@ -75,9 +75,9 @@ def test_wandb_mode_is_offline_unless_asked_set_in_the_environment_or_logged_in(
     assert wandb_mode("disabled")[0] == "disabled"
     with pytest.raises(ValueError, match=r"logger.wandb.mode='onlin': accepted online, offline, disabled, or null"):
         wandb_mode("onlin")
-    # WANDB_MODE set: wandb's own reading of it (None: nothing passed to wandb.init).
+    # WANDB_MODE set: passed to wandb.init as it is (wandb reads its environment once per process).
     monkeypatch.setenv("WANDB_MODE", "offline")
-    assert wandb_mode(None) == (None, "offline (WANDB_MODE)")
+    assert wandb_mode(None) == ("offline", "offline (WANDB_MODE)")
     assert wandb_mode("online")[0] == "online"  # the config beats the environment, as wandb.init(mode=) does
     monkeypatch.delenv("WANDB_MODE")
     # `wandb login` writes a netrc entry for the W&B host: then wandb's default, online.

@@ -14,7 +14,7 @@ Profile (`${trainfix_run_profile:}`, the `profile=` tag of W&B and MLflow):
 W&B mode (`wandb_mode`), first rule that applies:
 
 1. `logger.wandb.mode=online|offline|disabled`: that mode;
-2. `WANDB_MODE` set in the environment: wandb's own reading of it (e.g. `WANDB_MODE=offline`);
+2. `WANDB_MODE` set in the environment: passed to wandb as it is (e.g. `WANDB_MODE=offline`; wandb reads its environment once per process);
 3. W&B credentials found, read locally without any network call: `WANDB_API_KEY` (or
    `WANDB_IDENTITY_TOKEN_FILE`), an entry for the W&B host in the netrc file that `wandb login` writes
    (`~/.netrc`, or `$NETRC`), or `api_key` in a wandb settings file: wandb's default, online (a
@@ -140,7 +140,9 @@ def wandb_mode(requested: str | None) -> tuple[str | None, str]:
             )
         return requested, f"{requested} (logger.wandb.mode)"
     if os.environ.get("WANDB_MODE"):
-        return None, f"{os.environ['WANDB_MODE']} (WANDB_MODE)"
+        # Passed on explicitly: wandb reads its environment once per process (wandb.setup), so a WANDB_MODE set
+        # after an earlier run of the same process (a notebook, a test session) would otherwise be ignored.
+        return os.environ["WANDB_MODE"], f"{os.environ['WANDB_MODE']} (WANDB_MODE)"
     if (source := wandb_credentials()) is not None:
         return None, f"online (W&B credentials in {source}; WANDB_MODE=offline keeps it local)"
     return "offline", "offline (no W&B credentials found: `wandb login`, or logger.wandb.mode=online, to upload)"
