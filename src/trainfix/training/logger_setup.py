@@ -14,7 +14,8 @@ Profile (`${trainfix_run_profile:}`, the `profile=` tag of W&B and MLflow):
 W&B mode (`wandb_mode`), first rule that applies:
 
 1. `logger.wandb.mode=online|offline|disabled`: that mode;
-2. `WANDB_MODE` set in the environment: passed to wandb as it is (e.g. `WANDB_MODE=offline`; wandb reads its environment once per process);
+2. `WANDB_MODE` set in the environment: passed to wandb as it is (e.g. `WANDB_MODE=offline`; wandb reads
+   its environment once per process);
 3. W&B credentials found, read locally without any network call: `WANDB_API_KEY` (or
    `WANDB_IDENTITY_TOKEN_FILE`), an entry for the W&B host in the netrc file that `wandb login` writes
    (`~/.netrc`, or `$NETRC`), or `api_key` in a wandb settings file: wandb's default, online (a
