@@ -159,6 +159,22 @@ class Cli:
         }
 
     @staticmethod
+    def make(target: str, *variables: str, venv: Path, dry_run: bool = False) -> list[str]:
+        """`make <target> VAR=value ...` from the checkout with the running interpreter (`venv`'s install step
+        marked done, so the target runs without reinstalling)."""
+        return [
+            "make",
+            "--no-print-directory",
+            *(["-n"] if dry_run else []),
+            "-o",
+            str(venv / ".installed"),
+            f"VENV={venv}",
+            f"PY={sys.executable}",
+            target,
+            *variables,
+        ]
+
+    @staticmethod
     def train(*overrides: str) -> list[str]:
         """The command `python -m trainfix.train <overrides>`."""
         return [sys.executable, "-m", "trainfix.train", *overrides]

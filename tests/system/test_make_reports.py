@@ -4,11 +4,12 @@ committed runs/, with the build command of its results/manifest.yaml entry (here
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.conftest import Cli
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = "results/trimming/fmnist_lenet5_cpu"  # the smallest folder with a paper table: 6 runs
@@ -23,16 +24,11 @@ def test_make_reports_rebuilds_a_folder_from_its_committed_runs(tmp_path: Path, 
     shutil.copytree(REPO / FOLDER / "runs", copy / "runs")  # the records only: everything else is rebuilt
     (tmp_path / "results" / "manifest.yaml").write_text(yaml.safe_dump({"folders": [entry]}))
     done = cli.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-o",
-            str(tmp_path / "venv" / ".installed"),
-            f"VENV={tmp_path / 'venv'}",
-            f"PY={sys.executable}",
+        Cli.make(
             "reports",
             f"REPORTS_MANIFEST={tmp_path / 'results' / 'manifest.yaml'}",
-        ],
+            venv=tmp_path / "venv",
+        ),
         env={"PYTHONPATH": str(REPO / "src")},
         cwd=REPO,
         timeout=600,

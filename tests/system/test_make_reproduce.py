@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -40,24 +39,9 @@ TINY = "quick.train_subset=200 quick.test_subset=200 quick.max_epochs=1"
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
-def make_command(target: str, *variables: str, venv: Path, dry_run: bool = False) -> list[str]:
-    """`make <target> VAR=value ...` from the checkout with the running interpreter (the venv step skipped)."""
-    return [
-        "make",
-        "--no-print-directory",
-        *(["-n"] if dry_run else []),
-        "-o",
-        str(venv / ".installed"),
-        f"VENV={venv}",
-        f"PY={sys.executable}",
-        target,
-        *variables,
-    ]
-
-
 def dry_run(target: str, *variables: str, tmp_path: Path) -> str:
     done = subprocess.run(
-        make_command(target, *variables, venv=tmp_path / "venv", dry_run=True),
+        Cli.make(target, *variables, venv=tmp_path / "venv", dry_run=True),
         cwd=REPO,
         env=Cli().env,  # without the outer make's MAKEFLAGS
         capture_output=True,
@@ -81,7 +65,7 @@ def run_target(cli, tmp_path: Path, data_root: Path, target: str, *variables: st
     """Run `target` with REPRODUCE_OUT in tmp_path; returns that folder and the output (fails unless exit 0)."""
     out = tmp_path / "out"
     done = cli.run(
-        make_command(target, f"REPRODUCE_OUT={out}", *variables, venv=tmp_path / "venv"),
+        Cli.make(target, f"REPRODUCE_OUT={out}", *variables, venv=tmp_path / "venv"),
         env={"PYTHONPATH": str(REPO / "src"), "TRAINFIX_DATA_DIR": str(data_root)},
         cwd=REPO,
         timeout=1200,
@@ -189,7 +173,7 @@ def test_demo_prints_the_accuracy_cells_and_where_the_table_is(cli, tmp_path: Pa
     settings as its first caption line, the six accuracy cells printed with the paper's numbers, the paths."""
     out = tmp_path / "demo"
     done = cli.run(
-        make_command(
+        Cli.make(
             "demo",
             f"DEMO_OUT={out}",
             f"ARGS={TINY}",

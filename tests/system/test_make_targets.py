@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.conftest import Cli
 from tests.unit.test_deepeutaxy_tables import metrics, norms, write_run
 
 
@@ -38,17 +38,12 @@ def test_make_evidence_tables_copies_records_per_row_and_variant_and_builds(tmp_
         (evidence / name / "run.json").write_text(json.dumps(record))
     out = tmp_path / "results"
     done = cli.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-o",
-            str(tmp_path / "venv" / ".installed"),
-            f"VENV={tmp_path / 'venv'}",
-            f"PY={sys.executable}",
+        Cli.make(
             "evidence-tables",
             f"EVIDENCE_DIR={tmp_path / 'evidence'}",
             f"EVIDENCE_RESULTS={out}",
-        ],
+            venv=tmp_path / "venv",
+        ),
         env={"PYTHONPATH": str(repo / "src")},
         cwd=repo,
         timeout=600,
