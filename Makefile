@@ -189,12 +189,18 @@ reports: venv ## rebuild every evidence folder of results/manifest.yaml offline 
 	$(PY) -m trainfix.results.provenance --manifest $(REPORTS_MANIFEST) --build $(FOLDERS)
 
 EVIDENCE_DIR ?= $(abspath ../evidence-runs)
+# KEEP_FINISHED (in a loop copying $$run's records to $$dest): skip the run when $$dest already holds a finished record
+# and $$run's is not finished (a restarted or rerun run under the same name): committed finished evidence is never
+# replaced by an unfinished record.
+KEEP_FINISHED = if grep -qs '^  "status": "finished"' $$dest/run.json && ! grep -qs '^  "status": "finished"' $$run/run.json; \
+  then echo "kept $$dest: finished there, not (yet) in $$run" >&2; continue; fi;
+
 # de_tables(folder, out, variant, row[, options]): copy the records of each run of `row` and `variant` in folder (run.json,
 # metrics.csv, convergence.json, de_refreshes.jsonl, the Hydra overrides.yaml; not checkpoints) into out/runs/, then build Tables IV-VI, the per-seed
 # table, Figure 3 and the report from those copies, so a committed results folder rebuilds by itself. Unfinished runs are
 # copied too: the per-seed table shows them so far; the tables count finished runs only.
 define de_tables
-	@for run in $(1)/$(4)_*_$(3)_seed*/; do test -f $$run/run.json || continue; dest=$(2)/runs/$$(basename $$run); mkdir -p $$dest; \
+	@for run in $(1)/$(4)_*_$(3)_seed*/; do test -f $$run/run.json || continue; dest=$(2)/runs/$$(basename $$run); $(KEEP_FINISHED) mkdir -p $$dest; \
 	  for f in run.json metrics.csv convergence.json de_refreshes.jsonl; do test ! -f $$run/$$f || cp $$run/$$f $$dest/; done; \
 	  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$dest/; done
 	$(PY) -m trainfix.results deepeutaxy --runs $(2)/runs --out $(2) --variant $(3) --rows $(4) $(5)
@@ -263,7 +269,7 @@ evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full
 	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) $(ARGS)
 	@# the records travel with the tables (run.json, metrics.csv, overrides.yaml per run); checkpoints stay in the runs folder
 	@for run in $(EVIDENCE_DIR_OL)/monitor_ol_full/*/; do \
-	  test -f $$run/run.json || continue; dest=$(OL_EVIDENCE_OUT)/runs/$$(basename $$run); mkdir -p $$dest; \
+	  test -f $$run/run.json || continue; dest=$(OL_EVIDENCE_OUT)/runs/$$(basename $$run); $(KEEP_FINISHED) mkdir -p $$dest; \
 	  for f in run.json metrics.csv; do test ! -f $$run/$$f || cp $$run/$$f $$dest/; done; \
 	  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$dest/; \
 	done
@@ -393,7 +399,7 @@ evidence-leap-mnist: evidence-leap-mnist-authors-recipe ## (alias) LEAP Table 1 
 # convergence.json, leap_embedding.csv, the Hydra overrides.yaml; not checkpoints), then Table 1's MNIST row from the copies.
 define leap_mnist_tables
 	@for run in $(1)/*/; do \
-	  test -f $$run/run.json || continue; dest=$(2)/runs/$$(basename $$run); mkdir -p $$dest; \
+	  test -f $$run/run.json || continue; dest=$(2)/runs/$$(basename $$run); $(KEEP_FINISHED) mkdir -p $$dest; \
 	  for f in run.json metrics.csv convergence.json leap_embedding.csv; do test ! -f $$run/$$f || cp $$run/$$f $$dest/; done; \
 	  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$dest/; \
 	done
@@ -439,7 +445,7 @@ evidence-trimming-fmnist: venv ## trimming off vs on, full Fashion-MNIST, LeNet-
 	  paths.multirun_dir=$(TRIM_EVIDENCE_DIR) hydra/launcher=basic seed=0,1,2 strategy=shuffle,trimming trainer.enable_progress_bar=false $(ARGS)
 	@# The records travel with the tables (run.json, metrics.csv, overrides.yaml per run); checkpoints stay in the runs folder.
 	@for run in $(TRIM_EVIDENCE_DIR)/trimming_fmnist/*/; do \
-	  test -f $$run/run.json || continue; dest=results/trimming/fmnist_lenet5_cpu/runs/$$(basename $$run); mkdir -p $$dest; \
+	  test -f $$run/run.json || continue; dest=results/trimming/fmnist_lenet5_cpu/runs/$$(basename $$run); $(KEEP_FINISHED) mkdir -p $$dest; \
 	  cp $$run/run.json $$dest/; test ! -f $$run/metrics.csv || cp $$run/metrics.csv $$dest/; \
 	  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$dest/; \
 	done
