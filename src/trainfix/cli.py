@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_CONFIG = 2
+from trainfix.core.exit_status import EXIT_CONFIG  # light: sys and typing only
+
 # Groups that experiments and profiles select, or that hold Hydra's and the paths' own settings (conf/README.md).
 INTERNAL_GROUPS = ("hydra", "paths", "strategy_tuning")
 INTERNAL_SUBGROUPS = ("strategy/tuning", "strategy/profile", "profile/sizes")
@@ -79,7 +80,10 @@ def normalize_argv(argv: Sequence[str], path_keys: Sequence[str] = (), positiona
             takes_value = arg in VALUE_FLAGS
             continue
         key, sep, value = arg.partition("=")
-        is_path = positional and (not sep or "/" in key or Path(arg).exists()) and not _is_deletion(arg)
+        # a folder name may hold "=" (older run names): a key with "/" is a path unless it is a config group
+        # (hydra/launcher=joblib, or a group of conf/ such as profile/sizes)
+        group = key.lstrip("+~").startswith("hydra/") or (sep and (conf_dir() / key.lstrip("+~")).is_dir())
+        is_path = positional and (not sep or ("/" in key and not group) or Path(arg).exists()) and not _is_deletion(arg)
         if is_path:
             out.append(f"{positional}={hydra_quote(arg)}")
         elif sep and key in path_keys:

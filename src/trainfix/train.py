@@ -29,7 +29,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainfix.core.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
 from trainfix.core.records import now_iso, read_metrics, read_run, write_run
-from trainfix.runs.folder import RunAction, RunConflictError, decide, discard_unstarted, skip_message
+from trainfix.runs.folder import (
+    RunAction,
+    RunConflictError,
+    decide,
+    discard_unstarted,
+    restore_previous,
+    skip_message,
+)
 from trainfix.runs.identity import overridden_keys
 from trainfix.runs.lock import RunLockedError, acquire
 from trainfix.runs.orphan import exit_if_orphaned, stop_when_parent_dies
@@ -115,6 +122,9 @@ def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tup
     try:
         trainer, module, datamodule = _build(cfg, run_dir, config, action, attempt)
     except Exception as error:
+        if action.archived is not None:  # a rerun that cannot even be built: the finished run stays as it was
+            restore_previous(run_dir, action.archived)
+            raise
         # Recorded, so a table shows this cell as failed (or "data missing") rather than absent; a single run
         # refused for its configuration or data in a folder of its own leaves no folder instead (_main).
         if not (action.kind == "new" and action.previous_outcome is None and _single_run() and _user_error(error)):
@@ -370,7 +380,11 @@ def _main(cfg: DictConfig) -> float | None:
         outcome, status, message = _classify(error, run_dir)
         if not in_sweep and outcome in ("config error", "data error") and discard_unstarted(run_dir):
             pass  # a single run refused before it started: no folder (in a sweep, tables show the cell as failed)
-        elif outcome == "config error" and not isinstance(error, RunConflictError) and read_run(run_dir) is None:
+        elif (
+            outcome in ("config error", "data error")
+            and not isinstance(error, RunConflictError)
+            and read_run(run_dir) is None
+        ):
             # A job refused before it was built still leaves its verdict in its folder (a new one: its
             # identity is this configuration's), so sweeps and tables show it as failed, not absent.
             _record_failure_before_fit(

@@ -18,7 +18,7 @@ from trainfix.cli import (
     suggest,
 )
 from trainfix.core.records import write_run
-from trainfix.runs.folder import archive_previous, decide, discard_unstarted, skip_message
+from trainfix.runs.folder import archive_previous, decide, discard_unstarted, restore_previous, skip_message
 from trainfix.runs.identity import (
     config_hash,
     default_label,
@@ -199,3 +199,19 @@ def test_help_lists_each_groups_options_from_conf():
     assert "strategy/tuning" not in text and "profile/sizes" not in text and "$" not in text.replace("$(", "")
     eval_help = help_text("eval", "Evaluate a run.")
     assert eval_help.startswith("Evaluate a run.") and "run_dir:" in eval_help and "hydra:" not in eval_help
+
+
+def test_a_rerun_that_fails_before_training_restores_the_finished_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "run.json").write_text('{"status": "finished", "config": {}}')
+    (run / "metrics.csv").write_text("epoch,test_acc\n0,0.9\n")
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    archived = archive_previous(run)
+    assert archived == run / "previous" / "1" and not (run / "run.json").exists()
+    (run / "run.json").write_text('{"status": "failed"}')  # what the failed attempt wrote before it was refused
+    restore_previous(run, archived)
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert (run / "metrics.csv").read_text() == "epoch,test_acc\n0,0.9\n"
+    assert (run / "checkpoints" / "last.ckpt").read_bytes() == b"weights"
+    assert not (run / "previous" / "1").exists()

@@ -36,6 +36,8 @@ class RunAction:
     reason: one line for the log.
     previous_outcome: how the previous attempt ended ("killed", "interrupted", "failed", ...), if any.
     problems: checkpoints that could not be loaded, and where they were moved.
+    archived: where rerun=true moved the finished run's records (`restore_previous` puts them back when the
+        new attempt cannot even be built).
     """
 
     kind: str
@@ -43,6 +45,7 @@ class RunAction:
     reason: str = ""
     previous_outcome: str | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
+    archived: Path | None = None
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -116,6 +119,18 @@ def archive_previous(run_dir: Path) -> Path:
     return target
 
 
+def restore_previous(run_dir: Path, archived: Path) -> None:
+    """Undo `archive_previous`: the archived records go back into `run_dir` (replacing what the failed attempt
+    wrote there) and the empty archive folder is removed, so a rerun that failed before training leaves the
+    finished run as it was."""
+    for path in sorted(Path(archived).iterdir()):
+        target = Path(run_dir) / path.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        path.replace(target)
+    Path(archived).rmdir()
+
+
 def discard_unstarted(run_dir: Path) -> bool:
     """Remove `run_dir` when it holds nothing but what Hydra and the lock put there before a run starts (no
     run.json, no checkpoint, no file of anyone else): a single run refused for its configuration or data leaves
@@ -170,6 +185,7 @@ def decide(
             "new",
             reason=f"rerun=true: the {status} run moved to {moved}; starting from epoch 0",
             previous_outcome=status,
+            archived=moved,
         )
     # The lock is ours, so nobody runs it: a run still marked `running` lost its process (kill -9, crash).
     outcome = "killed" if status == "running" else status
