@@ -291,10 +291,19 @@ def _instantiate(node: DictConfig, group: str, **kwargs: Any) -> Any:
         return instantiate(node, **kwargs)
     except Exception as error:
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
-        if unknown is None:
+        if unknown is None or unknown.group(1) not in node:  # not the config's key: a fault in the code, as it is
             raise
         try:
-            accepted = [p for p in inspect.signature(get_object(node._target_)).parameters if p not in ("self", "args")]
+            # every __init__ up the class tree (a strategy passes **options on to its base class), and the options
+            # a class forwards elsewhere (FORWARDED_OPTIONS, e.g. LEAP's embedding network)
+            target = get_object(node._target_)
+            accepted = [
+                p.name
+                for cls in getattr(target, "__mro__", (target,))
+                if "__init__" in vars(cls) or not isinstance(target, type)
+                for p in inspect.signature(cls.__init__ if isinstance(target, type) else cls).parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            ] + list(getattr(target, "FORWARDED_OPTIONS", ()))
         except (ValueError, TypeError, ImportError):
             accepted = [str(k) for k in node.keys() if k != "_target_"]
         key = unknown.group(1)

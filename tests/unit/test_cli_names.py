@@ -215,3 +215,19 @@ def test_a_rerun_that_fails_before_training_restores_the_finished_run(tmp_path: 
     assert (run / "metrics.csv").read_text() == "epoch,test_acc\n0,0.9\n"
     assert (run / "checkpoints" / "last.ckpt").read_bytes() == b"weights"
     assert not (run / "previous" / "1").exists()
+
+
+@pytest.mark.parametrize(
+    "target,key,expected",
+    [
+        ("trainfix.strategies.leap.leap.Leap", "embeding_lr", "did you mean strategy.embedding_lr"),  # forwarded
+        ("trainfix.strategies.spl_deepeutaxy.SelfPacedDeepEutaxy", "iter_cont", "did you mean strategy.iter_count"),
+    ],
+)
+def test_a_misspelt_key_of_a_strategy_that_passes_options_on_gets_the_right_suggestion(target, key, expected) -> None:
+    from omegaconf import OmegaConf
+
+    from trainfix.train import BuildError, _instantiate
+
+    with pytest.raises(BuildError, match=rf"strategy.{key}: not an argument of {target}; {expected}\b"):
+        _instantiate(OmegaConf.create({"_target_": target, key: 1}), "strategy")

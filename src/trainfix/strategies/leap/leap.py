@@ -68,6 +68,8 @@ class Leap(ClusterPaced):
             rest `ClusterPaced`'s; `clusters_per_class` serves both.
     """
 
+    FORWARDED_OPTIONS = EMBEDDING_OPTIONS  # passed on to MagnetEmbedding (train.py names them in its errors)
+
     name = "leap"
 
     def __init__(self, mode: str = "concurrent", steps_per_update: float = 1.0, **options: Any) -> None:
