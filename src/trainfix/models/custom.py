@@ -41,7 +41,8 @@ def config_network(model: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]
         return model.get("target"), params
     if model.get("target") is not None:
         raise ValueError(f"model.target={model['target']!r} and model._target_={model['_target_']!r}: give one of them")
-    return model["_target_"], {**{k: v for k, v in model.items() if k not in MODEL_KEYS}, **params}
+    own = {k: v for k, v in model.items() if k not in MODEL_KEYS and not (k.startswith("_") and k.endswith("_"))}
+    return model["_target_"], {**own, **params}  # Hydra's own keys (_recursive_, _convert_, ...) are not arguments
 
 
 def import_target(target: object) -> Callable[..., Any]:
@@ -60,12 +61,12 @@ def import_target(target: object) -> Callable[..., Any]:
         except ModuleNotFoundError as missing:
             if missing.name is None or not (name == missing.name or name.startswith(missing.name + ".")):
                 # a module that the target's module imports is missing
-                raise ValueError(f"model.target={target!r}: importing {name} failed: {missing}") from None
+                raise ValueError(f"model.target={target!r}: importing {name} failed: {missing}") from missing
             error = missing
         except Exception as failure:  # the user's module raised while importing
             raise ValueError(
                 f"model.target={target!r}: importing {name} failed: {type(failure).__name__}: {failure}"
-            ) from None
+            ) from failure  # the user's traceback stays attached (HYDRA_FULL_ERROR=1 shows it)
     if module is None:
         raise ValueError(
             f"model.target={target!r}: no module {parts[0]!r} on the Python path ({error}); install the package "
@@ -121,7 +122,7 @@ def build_custom(
     try:
         net = factory(**kwargs)
     except Exception as error:
-        raise ValueError(f"model.target={target}({shown}) raised {type(error).__name__}: {error}") from None
+        raise ValueError(f"model.target={target}({shown}) raised {type(error).__name__}: {error}") from error
     if not isinstance(net, nn.Module):
         raise ValueError(
             f"model.target={target}({shown}) returned a {type(net).__name__}, not a torch.nn.Module; "
@@ -137,7 +138,7 @@ def build_custom(
         raise ValueError(
             f"model.target={target}: the network fails on images {shape} (N, C, H, W of the data): "
             f"{type(error).__name__}: {error}"
-        ) from None
+        ) from error
     finally:
         net.train(was_training)
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, num_classes):
