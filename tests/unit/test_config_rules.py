@@ -132,6 +132,11 @@ EXPERIMENTS = sorted(
 )
 
 
+# The MNIST rows' quick sizes (epochs, batch), chosen so that BL learns (>= 90 % test accuracy; measured: LeNet-5
+# 98.2 % after 10 epochs of all MNIST, CNN1 94.3 % after 3 epochs of 6,000 images); the CIFAR rows are pipeline checks.
+QUICK = {"lenet5": (10, 1000), "cnn1": (3, 100)}
+
+
 @pytest.mark.parametrize("profile", ["full", "quick"])
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_with_each_strategy(experiment, profile, tmp_path):
@@ -148,12 +153,11 @@ def test_every_experiment_composes_with_each_strategy(experiment, profile, tmp_p
         resolved = OmegaConf.to_container(cfg, resolve=True)
         row = experiment.split("/")[-1]
         assert resolved["run_name"] == f"{row}_{strategy}_paper_seed3"
-        assert resolved["data"]["batch_size"] == (1000 if profile == "full" else resolved["quick"]["batch_size"])
+        quick = QUICK.get(row, (resolved["quick"]["max_epochs"], resolved["quick"]["batch_size"]))
+        assert resolved["data"]["batch_size"] == (1000 if profile == "full" else quick[1])
         assert resolved["data"]["augment"] == {"crop_padding": 0, "flip": False}
-        epochs = (50 if "table_vii" in experiment else 200) if profile == "full" else resolved["quick"]["max_epochs"]
+        epochs = (50 if "table_vii" in experiment else 200) if profile == "full" else quick[0]
         assert resolved["trainer"]["max_epochs"] == epochs
-        # the MNIST rows' quick sizes learn (BL >= 90 %: LeNet-5 10 epochs of all MNIST, CNN1 3 of 6,000 images)
-        assert profile == "full" or row not in ("cnn1", "lenet5") or epochs >= 3
         if "iter_count" in resolved["strategy"]:
             assert resolved["strategy"]["iter_count"] == (
                 2 if profile == "quick" else 5 if row in ("cnn1", "lenet5") else 10
