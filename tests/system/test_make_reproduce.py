@@ -79,15 +79,17 @@ def values(folder: Path, stem: str) -> pd.DataFrame:
     return pd.read_csv(folder / f"{stem}_values.csv", comment="#")
 
 
-def assert_quick_note(folder: Path, stem: str, text: str) -> None:
-    """The quick profile's line is the table's first caption line (md), the line after the title of each CSV that
-    has '#' caption lines (a values file that starts with its header row stays as written) and in the report."""
+def assert_quick_note(folder: Path, stem: str, text: str, values_caption: bool) -> None:
+    """The quick profile's line is the table's first caption line (md), the line after the title of each CSV with
+    '#' caption lines (`values_caption`: DeepEutaxy's values files have them; LEAP's and trimming's are plain
+    frames that start with their header row) and in the report."""
     md = (folder / f"{stem}.md").read_text().splitlines()
     assert md[0].startswith("## ") and md[2].startswith("- Profile quick") and text in md[2], md[:4]
     head = (folder / f"{stem}.csv").read_text().splitlines()[:2]
     assert head[0].startswith("# ") and head[1].startswith("# Profile quick") and text in head[1], head
     head = (folder / f"{stem}_values.csv").read_text().splitlines()[:2]
-    assert head[1].startswith("# Profile quick") if head[0].startswith("#") else "Profile quick" not in head[1]
+    assert head[0].startswith("#") == values_caption, head
+    assert (head[1].startswith("# Profile quick") and text in head[1]) == values_caption, head
     assert text in (folder / "report.html").read_text()
 
 
@@ -140,7 +142,7 @@ def test_deepeutaxy_table_iv_builds_with_a_dataset_missing(cli, tmp_path: Path, 
     cells = values(folder, "table_iv").set_index(["row", "column"])
     assert cells.loc[("lenet5", "BL test acc"), "ours"] > 0
     assert "data missing" in cells.loc[("resnet20", "BL test acc"), "ours_text"]
-    assert_quick_note(folder, "table_iv", "PIPELINE CHECK for the CIFAR-10 rows")
+    assert_quick_note(folder, "table_iv", "PIPELINE CHECK for the CIFAR-10 rows", values_caption=True)
     runs = sorted(p.parent.name for p in (out / "multirun" / "deepeutaxy_table_iv_quick").glob("*/run.json"))
     assert len(runs) == 6 and sum(name.startswith("lenet5_") for name in runs) == 3
 
@@ -164,7 +166,7 @@ def test_trimming_table_1_without_its_datasets_exits_0_with_data_missing_cells(
     folder = out / "trimming" / "table_1_quick_paper"
     table = (folder / "table_1.md").read_text()
     assert table.count("data missing") >= 2
-    assert_quick_note(folder, "table_1", "PIPELINE CHECK")
+    assert_quick_note(folder, "table_1", "PIPELINE CHECK", values_caption=False)
 
 
 @pytest.mark.slow
@@ -219,7 +221,7 @@ def test_deepeutaxy_table_vii_without_cifar10_or_table_iv_runs_builds_with_data_
     folder = out / "deepeutaxy" / "table_vii_quick_paper"
     cells = values(folder, "table_vii")
     assert (cells["ours_text"] == "data missing").sum() >= 3
-    assert_quick_note(folder, "table_vii", "PIPELINE CHECK")
+    assert_quick_note(folder, "table_vii", "PIPELINE CHECK", values_caption=True)
 
 
 @pytest.mark.slow
@@ -238,7 +240,7 @@ def test_leap_table_1_with_its_dataset_missing_builds_with_data_missing(cli, tmp
     )
     folder = out / "leap" / "table_1_quick_paper"
     assert "data missing" in (folder / "table_1.md").read_text()
-    assert_quick_note(folder, "table_1", "PIPELINE CHECK for every row")
+    assert_quick_note(folder, "table_1", "PIPELINE CHECK for every row", values_caption=False)
 
 
 @pytest.mark.slow
