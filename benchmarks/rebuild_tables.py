@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 MANIFEST = "results/manifest.yaml"  # one entry per evidence folder: its path and the `build` command (see the file)
-VOLATILE = re.compile(rb"Written \d{4}-\d\d-\d\dT[0-9:+]+ by python -m trainfix\.results\.|T_[0-9a-f]{5}")
+VOLATILE = re.compile(rb"[Ww]ritten \d{4}-\d\d-\d\dT[0-9:+]+( by python -m trainfix\.results)?\.|T_[0-9a-f]{5}")
 BUILT = (".md", ".csv", ".tex", ".png", ".html")
 HAND_WRITTEN = {"README.md", "PROVENANCE.md"}  # committed beside the tables, not built by them
 
