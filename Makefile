@@ -186,7 +186,7 @@ clean: ## remove caches (not runs/ or multirun/)
 
 REPORTS_MANIFEST ?= results/manifest.yaml
 reports: venv ## rebuild every evidence folder of results/manifest.yaml offline from its committed runs/: tables, figures, report.html, PROVENANCE.md (FOLDERS=results/<paper>/<table> for some)
-	$(PY) -m trainfix.results.provenance --manifest $(REPORTS_MANIFEST) --build $(FOLDERS)
+	$(PY) -m trainfix.evidence provenance --manifest $(REPORTS_MANIFEST) --build $(FOLDERS)
 
 EVIDENCE_DIR ?= $(abspath ../evidence-runs)
 # KEEP_FINISHED (in a loop copying $$run's records to $$dest): skip the run when $$dest already holds a finished record
@@ -319,7 +319,7 @@ evidence-apricot-mnist: venv ## Apricot on LeNet-5 / official MNIST (NOT the pap
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_RUNS) row=lenet5_mnist model_seed=0 apricot_strategy=1,2,3 \
 	  direction=toward,printed hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_ADAPT)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot runs=$(APRICOT_MNIST_RUNS) row=lenet5_mnist model_seed=0 adjust=false $(APRICOT_MNIST_ADAPT)
-	@# the records travel with the tables (run.json, metrics.csv; each pass's result, settings, rDLM facts, history), which are
+	@# the records travel with the tables (run.json, metrics.csv; each pass's result, settings, rDLM facts, history.csv.gz), which are
 	@# built from those copies; checkpoints and the passes' state.pt stay in the runs folder
 	@$(call copy_apricot_records,$(APRICOT_MNIST_RUNS),$(APRICOT_MNIST_OUT)/runs)
 	$(PY) -m trainfix.results apricot --runs $(APRICOT_MNIST_OUT)/runs --out $(APRICOT_MNIST_OUT)
@@ -330,7 +330,9 @@ out=$(2); for run in $(1)/lenet5_mnist_*/; do test -f $$run/run.json || continue
   mkdir -p $$out/$$(basename $$run); cp $$run/run.json $$run/metrics.csv $$out/$$(basename $$run)/; \
   test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$out/$$(basename $$run)/; done; \
 for pass in $(1)/adapt/lenet5_mnist_*/; do test -f $$pass/result.json || continue; mkdir -p $$out/adapt/$$(basename $$pass); \
-  for f in result.json config.json reduced.json history.csv; do test ! -f $$pass/$$f || cp $$pass/$$f $$out/adapt/$$(basename $$pass)/; done; done
+  for f in result.json config.json reduced.json; do test ! -f $$pass/$$f || cp $$pass/$$f $$out/adapt/$$(basename $$pass)/; done; \
+  rm -f $$out/adapt/$$(basename $$pass)/history.csv; \
+  test ! -f $$pass/history.csv || gzip -n -9 -c $$pass/history.csv > $$out/adapt/$$(basename $$pass)/history.csv.gz; done
 endef
 
 # Variants on evidence-apricot-mnist's trained runs, each in its own runs folder and results folder (a
@@ -375,7 +377,7 @@ LEAP_CIFAR_DATA ?= cifar10_jpeg
 LEAP_SEEDS_full := 0,1,2,3,4
 LEAP_SEEDS_quick := 0,1
 LEAP_SEEDS ?= $(LEAP_SEEDS_$(PROFILE))
-.PHONY: reproduce-leap-table-1 bench-leap evidence-leap-mnist evidence-leap-mnist-authors-recipe
+.PHONY: reproduce-leap-table-1 bench-leap evidence-leap-mnist evidence-leap-mnist-authors-recipe evidence-leap-mnist-gap
 
 reproduce-leap-table-1: venv ## LEAP Table 1, curves vs updates, 2-D embeddings, report (PROFILE=quick|full LEAP_ROWS=... LEAP_SEEDS=...)
 	@for row in $(LEAP_ROWS); do \
@@ -416,6 +418,18 @@ evidence-leap-mnist-authors-recipe: venv ## LEAP Table 1 MNIST row (issue 27): t
 	  hydra.sweep.dir=$(LEAP_AUTHORS_RUNS) hydra/launcher=joblib hydra.launcher.n_jobs=$(LEAP_JOBS) \
 	  trainer.enable_progress_bar=false $(ARGS)
 	$(call leap_mnist_tables,$(LEAP_AUTHORS_RUNS),$(LEAP_AUTHORS_OUT))
+
+# The remaining-gap checks (issue 27), seed 0, the same recipe, side by side: LEAP with the code's first-K rule
+# (selection=code: K = 500 per cluster, +10 % per epoch, so every sample by epoch 5) and LEAP with a pace that selects
+# the whole set (beta1 = beta2 = 1.25: lambda passes 3 nats by epoch 15 of ~36). Their summary is compared with seed 0
+# of the row above (docs/leap.md).
+LEAP_GAP_RUNS = $(EVIDENCE_DIR)/leap_mnist_authors_recipe_gap
+LEAP_GAP = OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=0 strategy=leap trainer.enable_progress_bar=false
+evidence-leap-mnist-gap: venv ## LEAP MNIST seed 0, authors' recipe: the code's first-K selection and a pace reaching the whole set, side by side (resumable)
+	$(LEAP_GAP) strategy.selection=code hydra.sweep.dir=$(LEAP_GAP_RUNS)/first_k $(ARGS) & first_k=$$!; \
+	$(LEAP_GAP) strategy.beta1=1.25 strategy.beta2=1.25 hydra.sweep.dir=$(LEAP_GAP_RUNS)/pace_1.25 $(ARGS) & pace=$$!; \
+	wait $$first_k && wait $$pace
+	$(PY) -m trainfix.results summary $(LEAP_GAP_RUNS)
 
 # ---- Mini-batch trimming (issue 9): Table 1, the strategy benchmark, the CPU evidence -----------------------------
 SEEDS_TRIM_full := 0,1,2,3,4,5,6,7,8,9

@@ -8,12 +8,14 @@ the notebook), tests/reliability (the fault suite).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # One OpenMP/MKL thread per process, in pytest and in every process a test starts: pytest-xdist's workers
@@ -254,6 +256,29 @@ def kill_after_checkpoint(
     proc.send_signal(signum)
     proc.communicate(timeout=300)
     return proc.returncode
+
+
+@contextlib.contextmanager
+def in_background(function: Callable[..., object], *args: object, **kwargs: object) -> Iterator[None]:
+    """Run `function(*args, **kwargs)` in a thread while the `with` block runs; on leaving it, wait for the thread
+    and raise here what it raised (a `pytest.fail` inside a thread is otherwise lost and the test passes), e.g.
+    `with in_background(kill_after_checkpoint, proc, killed): train(...)` of every resume test."""
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            function(*args, **kwargs)
+        except BaseException as error:  # pytest.fail raises an OutcomeException, not an Exception
+            raised.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if raised:
+        raise raised[0]
 
 
 @pytest.fixture(name="kill_after_checkpoint")

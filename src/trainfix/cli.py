@@ -273,8 +273,8 @@ def run_checked(app: str, config_name: str, argv: Sequence[str]) -> None:
 
     try:
         args = get_args_parser().parse_args(list(argv))
-    except SystemExit:
-        return  # argparse printed its own usage error; Hydra will too
+    except SystemExit as error:  # argparse printed its usage and the error: exit with its status, not Hydra's copy
+        sys.exit(error.code)
     if args.config_path or args.config_dir or args.experimental_rerun:
         return
     try:
@@ -288,12 +288,14 @@ def run_checked(app: str, config_name: str, argv: Sequence[str]) -> None:
 
 
 def group_options(group: str, root: Path | None = None) -> list[str]:
-    """The options of config group `group`: its YAML files (sub-folders give `a/b`), internal sub-groups left out."""
+    """The options of config group `group`: its YAML files (sub-folders give `a/b`), internal sub-groups below it
+    left out (`strategy` lists no `tuning/...`; `profile/sizes` itself lists its own options)."""
     base = (root or conf_dir()) / group
+    inside = [sub for sub in INTERNAL_SUBGROUPS if sub.startswith(group + "/")]
     options = []
     for path in sorted(base.rglob("*.yaml")):
         name = path.relative_to(base).with_suffix("").as_posix()
-        if any(f"{group}/{name}".startswith(sub + "/") for sub in INTERNAL_SUBGROUPS):
+        if any(f"{group}/{name}".startswith(sub + "/") for sub in inside):
             continue
         options.append(name)
     return options

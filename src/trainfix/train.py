@@ -28,7 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from trainfix.core.exit_status import EXIT_CONFIG, EXIT_DATA, EXIT_FAILED, EXIT_STORAGE, run_hydra_cli
-from trainfix.core.records import now_iso, read_metrics, read_run, write_run
+from trainfix.core.records import FINISHED, now_iso, read_metrics, read_run, write_run
 from trainfix.runs.folder import (
     RunAction,
     RunConflictError,
@@ -170,6 +170,19 @@ def _record_failure_before_fit(
         write_run(run_dir, record)
     except OSError as write_error:  # the disk may be why it failed: never hide the first error
         log.error("Could not record the failure in %s: %s", run_dir, write_error)
+
+
+def _record_refusal(run_dir: Path, cfg: DictConfig, error: Exception) -> None:
+    """Record a refused job in its folder, holding the run's lock, unless the folder holds a run already (also one
+    that another process is running there now: it holds the lock)."""
+    try:
+        lock = acquire(run_dir)
+    except RunLockedError:
+        return
+    with lock:
+        if read_run(run_dir) is None:
+            config = OmegaConf.to_container(cfg, resolve=False)
+            _record_failure_before_fit(run_dir, config, cfg.get("seed"), error, {"action": "refused"})
 
 
 def _single_run() -> bool:
@@ -389,16 +402,10 @@ def _main(cfg: DictConfig) -> float | None:
         outcome, status, message = _classify(error, run_dir)
         if not in_sweep and outcome in ("config error", "data error") and discard_unstarted(run_dir):
             pass  # a single run refused before it started: no folder (in a sweep, tables show the cell as failed)
-        elif (
-            outcome in ("config error", "data error")
-            and not isinstance(error, RunConflictError)
-            and read_run(run_dir) is None
-        ):
+        elif outcome in ("config error", "data error") and not isinstance(error, RunConflictError):
             # A job refused before it was built still leaves its verdict in its folder (a new one: its
             # identity is this configuration's), so sweeps and tables show it as failed, not absent.
-            _record_failure_before_fit(
-                run_dir, OmegaConf.to_container(cfg, resolve=False), cfg.get("seed"), error, {"action": "refused"}
-            )
+            _record_refusal(run_dir, cfg, error)
         record_job(sweep_dir, run_dir, outcome, metric_name, None, message)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -411,7 +418,7 @@ def _main(cfg: DictConfig) -> float | None:
     outcome = (
         "running elsewhere"
         if "locked_by" in built
-        else ("skipped" if action.kind == "skip" else run.get("status", "finished"))
+        else ("skipped" if action.kind == "skip" else run.get("status", FINISHED))
     )
     if outcome == "skipped":
         outcome = f"skipped ({run.get('status', '?')})"

@@ -56,6 +56,13 @@ def trained_runs(tmp_path_factory, data_dir) -> tuple[Path, list[Path]]:
     return root / "input", reduced
 
 
+def pass_inputs(trained_runs: tuple[Path, list[Path]]) -> list[str]:
+    """A pass's overrides for the module's trained runs: the input run, the reduced runs, evaluation in batches of
+    400 (the whole test subset)."""
+    input_dir, reduced = trained_runs
+    return [f"input_run={input_dir}", f"reduced_runs=[{','.join(map(str, reduced))}]", "eval_batch_size=400"]
+
+
 def apricot_cfg(*overrides: str):
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
@@ -73,17 +80,14 @@ def test_reduced_runs_train_on_their_windows(trained_runs):
 
 
 def test_rollback_keeps_the_best_weights(trained_runs, tmp_path):
-    input_dir, reduced = trained_runs
     # r = 0.9 moves 90% of the way toward the correct group's average per failing sample: the model
     # changes a lot, and without retraining every batch that is not strictly better is rolled back.
     cfg = apricot_cfg(
-        f"input_run={input_dir}",
-        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        *pass_inputs(trained_runs),
         f"out_dir={tmp_path / 'a'}",
         "r=0.9",
         "retrain_epochs=0",
         "max_batches=3",
-        "eval_batch_size=400",
     )
     result = run_pass(cfg)
     state = torch.load(tmp_path / "a" / "state.pt", weights_only=False)
@@ -106,13 +110,10 @@ def test_rollback_keeps_the_best_weights(trained_runs, tmp_path):
 
 
 def test_killed_pass_resumes_with_the_same_result(trained_runs, tmp_path):
-    input_dir, reduced = trained_runs
     common = [
-        f"input_run={input_dir}",
-        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        *pass_inputs(trained_runs),
         "r=0.05",
         "retrain_epochs=1",
-        "eval_batch_size=400",
         "apricot_strategy=1",
         "direction=printed",
     ]
@@ -132,34 +133,30 @@ def test_killed_pass_resumes_with_the_same_result(trained_runs, tmp_path):
 def test_tables_and_figures_from_the_passes(trained_runs):
     from trainfix.results.papers.apricot import build_tables as build
 
-    input_dir, reduced = trained_runs
+    input_dir, _ = trained_runs
     root = input_dir.parent
     results = {}
     for strategy, direction in ((1, "toward"), (3, "printed")):
         out = root / "adapt" / f"s{strategy}_{direction}"
         results[(strategy, direction)] = run_pass(
             apricot_cfg(
-                f"input_run={input_dir}",
-                f"reduced_runs=[{','.join(map(str, reduced))}]",
+                *pass_inputs(trained_runs),
                 f"out_dir={out}",
                 "row=cnn1",
                 f"apricot_strategy={strategy}",
                 f"direction={direction}",
                 "retrain_epochs=0",
                 "max_batches=1",
-                "eval_batch_size=400",
             )
         )
     control = run_pass(
         apricot_cfg(
-            f"input_run={input_dir}",
-            f"reduced_runs=[{','.join(map(str, reduced))}]",
+            *pass_inputs(trained_runs),
             f"out_dir={root / 'adapt' / 'control'}",
             "row=cnn1",
             "adjust=false",
             "retrain_epochs=1",
             "max_batches=2",
-            "eval_batch_size=400",
         )
     )
     written = build(root, root / "tables")
@@ -192,16 +189,14 @@ def test_tables_and_figures_from_the_passes(trained_runs):
 def test_selection_on_a_validation_split_reports_the_held_out_rest(trained_runs, tmp_path):
     from trainfix.procedures.apricot.procedure import _selection_split
 
-    input_dir, reduced = trained_runs
+    input_dir, _ = trained_runs
     cfg = apricot_cfg(
-        f"input_run={input_dir}",
-        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        *pass_inputs(trained_runs),
         f"out_dir={tmp_path / 'v'}",
         "eval_on=validation",
         "validation_size=150",
         "retrain_epochs=0",
         "max_batches=1",
-        "eval_batch_size=400",
     )
     select, report = _selection_split(400, cfg)
     assert len(select) == 150 and len(report) == 250 and not set(select.tolist()) & set(report.tolist())
@@ -223,13 +218,10 @@ def test_lazy_rdlm_predictions_give_the_same_pass(trained_runs, tmp_path):
     """rdlm_predictions=lazy (the rDLMs predict only the training samples the model fails) against full
     (every rDLM predicts the whole training set first): the same decisions, weights and accuracies, also
     when the lazy pass is killed after batch 1 and resumed with an empty cache."""
-    input_dir, reduced = trained_runs
     common = [
-        f"input_run={input_dir}",
-        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        *pass_inputs(trained_runs),
         "r=0.05",
         "retrain_epochs=1",
-        "eval_batch_size=400",
         "apricot_strategy=1",
         "direction=toward",
     ]
@@ -304,15 +296,13 @@ def test_control_pass_adjusts_nothing_and_ignores_the_strategy_settings(trained_
     """adjust=false: the same batches, selection and retraining with no weight moved. Without retraining
     nothing changes at all (gain 0, the input model's weights); its folder does not depend on the
     strategy, sign, r; a strategy pass keeps the folder it had before the key existed."""
-    input_dir, reduced = trained_runs
+    input_dir, _ = trained_runs
     runs = tmp_path / "runs"
     runs.mkdir()
     common = [
         f"runs={runs}",
-        f"input_run={input_dir}",
-        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        *pass_inputs(trained_runs),
         "row=cnn1",
-        "eval_batch_size=400",
         "max_batches=2",
         "retrain_epochs=0",
     ]
@@ -372,15 +362,12 @@ def test_batches_that_change_nothing_are_not_evaluated_again_without_retraining(
     the history and result equal those of the pass that evaluates every batch."""
     import trainfix.procedures.apricot.procedure as procedure
 
-    input_dir, reduced = trained_runs
     common = [
-        f"input_run={input_dir}",
-        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        *pass_inputs(trained_runs),
         "row=cnn1",
         "batch_size=2",
         "retrain_epochs=0",
         "max_batches=8",
-        "eval_batch_size=400",
         *extra,
     ]
     calls = []
@@ -472,13 +459,10 @@ def test_retraining_trains_through_the_runs_lightning_module(trained_runs, monke
 def test_kept_optimizer_state_carries_across_batches_and_a_resume(trained_runs, tmp_path):
     """retrain_optimizer=kept: one optimizer for the pass (Adam's moments carried from batch to batch, as Keras
     across fit calls), saved with the state, so a killed pass resumes identically; fresh (the default) differs."""
-    input_dir, reduced = trained_runs
     common = [
-        f"input_run={input_dir}",
-        f"reduced_runs=[{','.join(map(str, reduced))}]",
+        *pass_inputs(trained_runs),
         "r=0.05",
         "retrain_epochs=1",
-        "eval_batch_size=400",
         "apricot_strategy=1",
         "direction=toward",
         "max_batches=3",

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from tests.conftest import compose_train
+from tests.conftest import compose_train, in_background, kill_after_checkpoint
 from trainfix.train import train
 
 # A pace that selects part of the data from the first epochs on; an embedding of 2 short passes, trained
@@ -33,7 +32,7 @@ def _overrides(data_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def test_leap_kill_and_resume_is_identical(data_dir, tmp_path, cli, kill_after_checkpoint):
+def test_leap_kill_and_resume_is_identical(data_dir, tmp_path, cli):
     # One process is SIGKILLed after its first epoch's checkpoint (the only subprocess: interpreter start-up is most of
     # this test's cost); the uninterrupted run (while it trains) and the resume run in this process, with the same
     # number of intra-op threads, so every number must be equal.
@@ -42,12 +41,8 @@ def test_leap_kill_and_resume_is_identical(data_dir, tmp_path, cli, kill_after_c
         cli.train(*_overrides(data_dir), f"hydra.run.dir={killed}"),
         env={"OMP_NUM_THREADS": str(torch.get_num_threads())},
     )
-    killer = threading.Thread(target=kill_after_checkpoint, args=(proc, killed))
-    killer.start()
-    try:
+    with in_background(kill_after_checkpoint, proc, killed):
         train(compose_train(_overrides(data_dir), clean))
-    finally:
-        killer.join()
     assert proc.returncode == -signal.SIGKILL and len(pd.read_csv(killed / "metrics.csv")) < EPOCHS
     train(compose_train(_overrides(data_dir), killed))
     run = json.loads((killed / "run.json").read_text())

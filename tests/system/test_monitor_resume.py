@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import math
 import signal
-import threading
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from tests.conftest import compose_train
+from tests.conftest import compose_train, in_background, kill_after_checkpoint
 from trainfix.train import train
 
 EPOCHS = 5
@@ -49,7 +48,7 @@ def _without_timing(monitor: dict) -> dict:
     return monitor
 
 
-def test_killed_monitored_run_resumes_to_the_same_checks(data_dir, tmp_path, cli, kill_after_checkpoint):
+def test_killed_monitored_run_resumes_to_the_same_checks(data_dir, tmp_path, cli):
     """The killed CLI process is the only subprocess (interpreter start-up is most of this test's cost): the
     uninterrupted run (while it trains) and the resume run in this process, with the same number of intra-op
     threads, so every number must be equal."""
@@ -64,12 +63,8 @@ def test_killed_monitored_run_resumes_to_the_same_checks(data_dir, tmp_path, cli
         cli.train(*_overrides(data_dir), f"hydra.run.dir={killed}"),
         env={"OMP_NUM_THREADS": str(torch.get_num_threads())},
     )
-    killer = threading.Thread(target=kill_after_checkpoint, args=(proc, killed), kwargs={"until": two_checks})
-    killer.start()
-    try:
+    with in_background(kill_after_checkpoint, proc, killed, until=two_checks):
         train(compose_train(_overrides(data_dir), clean))
-    finally:
-        killer.join()
     assert proc.returncode == -signal.SIGKILL
     partial = json.loads((killed / "monitor.json").read_text())
     assert json.loads((killed / "run.json").read_text())["status"] == "running" and 2 <= len(partial["checks"]) < EPOCHS

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import compose_train
+from tests.conftest import compose_train, in_background, kill_after_checkpoint
 from trainfix.core.records import TIMING_COLUMNS
 from trainfix.train import train
 
@@ -38,7 +37,7 @@ STRATEGIES_TO_RESUME = {
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES_TO_RESUME))
-def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path, strategy, cli, kill_after_checkpoint):
+def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path, strategy, cli):
     """SIGKILL a CLI run after its first checkpoint; the resumed run matches a clean run. The killed process is
     the only subprocess (interpreter start-up is most of this test's cost): the clean run (while it trains) and
     the resume run in this process, with the same number of intra-op threads, so every number must be equal."""
@@ -47,12 +46,8 @@ def test_kill_and_resume_gives_the_same_metrics(data_dir, tmp_path, strategy, cl
     proc = cli.start(
         cli.train(*overrides, f"hydra.run.dir={killed}"), env={"OMP_NUM_THREADS": str(torch.get_num_threads())}
     )
-    killer = threading.Thread(target=kill_after_checkpoint, args=(proc, killed))
-    killer.start()
-    try:
+    with in_background(kill_after_checkpoint, proc, killed):
         train(compose_train(overrides, clean))
-    finally:
-        killer.join()
     assert proc.returncode == -signal.SIGKILL
     assert json.loads((killed / "run.json").read_text())["status"] == "running"
     assert len(pd.read_csv(killed / "metrics.csv")) < 4

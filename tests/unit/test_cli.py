@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from trainfix.train import cli
 from trainfix.training.compose import CONF_DIR
 
@@ -71,3 +73,12 @@ def test_bash_completion_install_script_names_the_console_script(monkeypatch, ca
     out = run_cli(monkeypatch, capsys, "-sc", "install=bash")
     # Bound to the console script's name, so `eval "$(trainfix-train -sc install=bash)"` completes it.
     assert out.rstrip().endswith("complete -o nospace -o default -F hydra_bash_completion trainfix-train")
+
+
+def test_an_unknown_flag_prints_the_usage_once_and_exits_2(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["trainfix-train", "--bogus"])
+    with pytest.raises(SystemExit) as done:
+        cli()
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("usage: trainfix-train") == 1 and err.count("unrecognized arguments: --bogus") == 1

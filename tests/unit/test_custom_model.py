@@ -113,6 +113,37 @@ def test_hydra_style_target_and_the_net_spec_rebuild_the_same_network():
     assert torch.equal(first(x), again(x)) and first[0].out_channels == 6
 
 
+def test_a_run_and_its_run_folder_describe_the_same_network(tmp_path):
+    # What a checkpoint stores (rebuild_info) and what an old checkpoint's run.json rebuilds (rebuild_from_run_folder)
+    # come from one function: the same NetSpec, here for a network of your own with its arguments beside _target_.
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from trainfix.core.records import write_run
+    from trainfix.training.rebuild import rebuild_from_run_folder, rebuild_info
+
+    own = ["model=custom", "model.target=null", f"+model._target_={HERE}.small_cnn", "+model.width=6"]
+    cfg = compose_train(own, tmp_path)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    data = SimpleNamespace(input_shape=(1, 28, 28), num_classes=10, eval_names=("test",))
+    stored = rebuild_info(cfg, data, config)
+    assert stored["net"] == {
+        "name": "custom",
+        "num_classes": 10,
+        "in_channels": 1,
+        "image_size": 28,
+        "params": {"width": 6},
+        "init": "default",
+        "input_noise_std": 0.0,
+        "target": f"{HERE}.small_cnn",
+    }
+    write_run(
+        tmp_path, {"status": "finished", "config": config, "data": {"input_shape": [1, 28, 28], "num_classes": 10}}
+    )
+    assert rebuild_from_run_folder(tmp_path / "checkpoints" / "last.ckpt") == stored
+
+
 def test_config_rules_name_a_missing_or_unimportable_target(tmp_path):
     with pytest.raises(ConfigError, match=r"model=custom needs model.target=<package.module.factory>"):
         check_config(compose_train(["model=custom"], tmp_path))

@@ -27,13 +27,13 @@ from trainfix.results.papers.deepeutaxy import (
     build_table_iv,
     build_table_v,
     build_table_vi,
+    build_table_vii,
     load_paper_table,
     seed_values,
     table_iv_values,
 )
 from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_caption, figure_3_curves
 from trainfix.results.papers.deepeutaxy_runs import collect_de_runs
-from trainfix.results.papers.deepeutaxy_table_vii import build_table_vii
 
 TARGETS = {
     "BL": "trainfix.strategies.baseline.Baseline",

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trainfix.results.provenance import Evidence, load_manifest, main, render
+from trainfix.evidence.__main__ import main
+from trainfix.evidence.provenance import Evidence, load_manifest, render
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "results" / "manifest.yaml"
@@ -125,12 +126,12 @@ def test_provenance_cli_writes_the_listed_folders_and_rejects_others(tmp_path: P
         "    build: trainfix.results trimming --runs results/trimming/x/runs --out results/trimming/x\n"
         "    reduced: R\n"
     )
-    assert main(["--manifest", str(manifest)]) == 0
+    assert main(["provenance", "--manifest", str(manifest)]) == 0
     assert "`" + "c" * 40 + "` | 1 | clean (1)" in (folder / "PROVENANCE.md").read_text()
     with pytest.raises(SystemExit):
-        main(["--manifest", str(manifest), "results/trimming/y"])
+        main(["provenance", "--manifest", str(manifest), "results/trimming/y"])
     assert "not in" in capsys.readouterr().err
     manifest.write_text("folders:\n  - path: results/trimming/x\n    title: T\n")
     missing = r"folders\[0\] \(results/trimming/x\): missing \['build', 'produced', 'reduced'\]"
     with pytest.raises(ValueError, match=missing):
-        main(["--manifest", str(manifest)])
+        main(["provenance", "--manifest", str(manifest)])

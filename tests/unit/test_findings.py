@@ -1,10 +1,10 @@
-"""docs/findings.md's table is what `python -m trainfix.results findings` computes from the committed evidence."""
+"""docs/findings.md's table is what `python -m trainfix.evidence findings` computes from the committed evidence."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from trainfix.results import findings
+from trainfix.evidence import findings
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "findings.md"
 
@@ -14,7 +14,7 @@ def test_findings_page_matches_the_command() -> None:
     block = page.split(findings.BEGIN, 1)[1].split(findings.END, 1)[0]
     assert (
         block == "\n" + findings.table()
-    ), "docs/findings.md is stale: run python -m trainfix.results findings --write docs/findings.md"
+    ), "docs/findings.md is stale: run python -m trainfix.evidence findings --write docs/findings.md"
 
 
 def test_every_claim_has_a_verdict_and_a_command() -> None:

@@ -80,6 +80,34 @@ def test_best_so_far_values_are_rebuilt_from_recorded_rows():
     assert module.eval_best["test_acc_best"] == 0.5
 
 
+def test_a_module_without_a_recorder_records_each_epoch_once_with_the_callbacks_metrics(monkeypatch):
+    # What a plain pl.Trainer gets (docs/own_model.md): the module's own epoch row, built where RunRecorder builds its.
+    from types import SimpleNamespace
+
+    module = Classifier(
+        net=build_model("mlp", num_classes=10, in_channels=1, image_size=28),
+        strategy=Baseline(),
+        num_classes=10,
+        optimizer=torch.optim.SGD,
+    )
+    module._trainer = SimpleNamespace(current_epoch=2, global_step=30)
+    module._lr_before_metric_step = 0.5
+    logged = []
+    monkeypatch.setattr(module, "log_epoch", logged.append)
+    module.train_loss.update(torch.tensor([1.0, 2.0]))
+    module.train_acc.update(torch.eye(10)[:2], torch.tensor([0, 5]))
+    module.eval_results = {"test_acc": 0.75, "test_loss": 0.5}
+    module.extra_epoch_metrics = {"grad_norm_full": 1.25}
+    module.on_train_epoch_end()
+    assert module.history == logged
+    row = module.history[0]
+    assert (row["epoch"], row["global_step"], row["train_loss"], row["train_acc"], row["lr"]) == (2, 30, 1.5, 0.5, 0.5)
+    assert (row["test_acc"], row["grad_norm_full"]) == (0.75, 1.25)
+    assert module.eval_results == {} and module.extra_epoch_metrics == {}  # each taken once
+    module.on_train_epoch_end()  # nothing trained since: no second row
+    assert len(module.history) == 1
+
+
 def test_every_logger_and_callback_option_instantiates(tmp_path):
     expected_loggers = {
         "csv": set(),
@@ -109,6 +137,7 @@ def test_a_resumed_run_reuses_its_wandb_id(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"status": "running", "wandb_id": "abc123"}))
     logger = instantiate(cfg.logger.wandb)
     assert logger.version == "abc123" and logger._wandb_init["resume"] == "allow"
+    assert logger._wandb_init["name"] == tmp_path.name  # the W&B run has the run folder's name
     assert OmegaConf.to_container(cfg.logger.wandb, resolve=True)["run_tags"] == [
         "profile=full",
         "strategy=baseline",

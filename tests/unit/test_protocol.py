@@ -20,7 +20,7 @@ import pytest
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
 from trainfix.results.papers.deepeutaxy import table_iv_values
-from trainfix.results.papers.deepeutaxy_protocol import OFF_PROTOCOL, check_protocol, protocol_differences
+from trainfix.results.papers.deepeutaxy_runs import OFF_PROTOCOL, check_protocol, protocol_differences
 
 ADAGRAD = {
     "_partial_": True,

@@ -1,11 +1,11 @@
 """README's findings table quotes docs/findings.md's generated table: the same claims, in the same order, with the
-same numbers and verdicts (test_findings.py keeps docs/findings.md equal to `python -m trainfix.results findings`)."""
+same numbers and verdicts (test_findings.py keeps docs/findings.md equal to `python -m trainfix.evidence findings`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from trainfix.results import findings
+from trainfix.evidence import findings
 
 REPO = Path(__file__).resolve().parents[2]
 

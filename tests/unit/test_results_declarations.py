@@ -1,5 +1,6 @@
-"""Captions and claims are data (results/paper/<paper>_tables.yaml, findings.yaml): every declared template fills in,
-and the core's one difference helper (`cells.versus`) gives the text and values-file numbers every table prints."""
+"""Captions and claims are data (results/paper/<paper>_tables.yaml, evidence/findings.yaml): every declared template
+fills in, and the core's one difference helper (`cells.versus`) gives the text and values-file numbers every table
+prints."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import math
 
 import pandas as pd
 import pytest
+import yaml
 
+from trainfix.evidence.findings import FINDINGS
 from trainfix.results.cells import versus
-from trainfix.results.paper import PAPER_DIR, declarations, declare, load_paper
+from trainfix.results.paper import PAPER_DIR, declarations, declare
 
 
 def test_declare_fills_the_title_and_caption_places():
@@ -40,7 +43,7 @@ def test_every_caption_file_parses_and_names_only_known_places():
     known |= {"eval_on", "batches_in_pass", "accuracies", "de_setup", "iv", "leap", "trim", "shown", "rows"}
     import string
 
-    for path in sorted(PAPER_DIR.glob("*_tables.yaml")) + [PAPER_DIR / "findings.yaml"]:
+    for path in sorted(PAPER_DIR.glob("*_tables.yaml")) + [FINDINGS]:
         texts: list[str] = []
 
         def walk(node, texts=texts):
@@ -53,7 +56,7 @@ def test_every_caption_file_parses_and_names_only_known_places():
                 for value in node:
                     walk(value)
 
-        walk(load_paper(path.stem))
+        walk(yaml.safe_load(path.read_text()))
         places = {field.split("[")[0] for text in texts for _, field, _, _ in string.Formatter().parse(text) if field}
         assert places <= known, (path.name, places - known)
 

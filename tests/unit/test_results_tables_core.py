@@ -31,7 +31,7 @@ from trainfix.results.papers import PAPERS
 
 def test_every_registered_paper_is_a_command_with_its_help() -> None:
     commands = parser()._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse keeps subcommands there
-    assert list(commands) == ["summary", "report", "findings", *PAPERS]
+    assert list(commands) == ["summary", "report", *PAPERS]
     for name, module in PAPERS.items():
         paper = import_module(module)
         assert callable(paper.add_arguments) and callable(paper.build) and paper.HELP

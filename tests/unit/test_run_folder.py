@@ -1,17 +1,23 @@
 """Run-folder decisions: new, skip finished, resume interrupted, refuse a different config."""
 
+import logging
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
+from tests.conftest import in_background
 from trainfix.core.records import (
     CHECKPOINT_DIR,
+    FINISHED,
     LAST_CHECKPOINT,
     PREVIOUS_CHECKPOINT,
     read_run,
     write_metrics,
     write_run,
 )
-from trainfix.runs.folder import RunConflictError, config_differences, decide
+from trainfix.runs.folder import RunConflictError, config_differences, decide, discard_unstarted
 from trainfix.runs.identity import (
     config_hash,
     find_run,
@@ -20,6 +26,7 @@ from trainfix.runs.identity import (
     safe_label,
     upgrade_compatible,
 )
+from trainfix.runs.lock import RunLockedError, acquire
 
 CONFIG = {"seed": 0, "model": {"name": "lenet5"}, "optimizer": {"lr": 0.1}, "paths": {"data_dir": "/a"}}
 
@@ -213,3 +220,86 @@ def test_records_respect_the_umask(tmp_path) -> None:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "run.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+
+
+def _unstarted(run: Path, *logs: str) -> Path:
+    """A run folder as Hydra leaves it before the run starts: `.hydra/`, the job's log(s), the lock."""
+    (run / ".hydra").mkdir(parents=True)
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        (run / ".hydra" / name).write_text("{}\n")
+    for name in logs:
+        (run / name).write_text("config error\n")
+    (run / ".lock").write_text("")
+    return run
+
+
+def test_discarding_an_unstarted_folder_removes_only_this_invocations_files(tmp_path):
+    # This process's log (the root logger's file in the folder) goes with the folder; nobody else's does.
+    mine = _unstarted(tmp_path / "mine", "train.log")
+    handler = logging.FileHandler(mine / "train.log")
+    logging.getLogger().addHandler(handler)
+    try:
+        assert discard_unstarted(mine) and not mine.exists()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    other_log = _unstarted(tmp_path / "other_log", "train.log", "eval.log")
+    assert not discard_unstarted(other_log, logs=["train.log"])
+    assert sorted(p.name for p in other_log.iterdir()) == [".hydra", ".lock", "eval.log", "train.log"]
+    not_mine = _unstarted(tmp_path / "not_mine", "train.log")
+    assert not discard_unstarted(not_mine) and (not_mine / "train.log").read_text() == "config error\n"
+
+
+def test_a_folder_whose_lock_another_process_holds_is_never_discarded(tmp_path):
+    # Another process took the lock after this one's refusal: its run has started there, with no run.json yet.
+    run = _unstarted(tmp_path / "run", "train.log")
+    with acquire(run):
+        assert not discard_unstarted(run, logs=["train.log"])
+        assert sorted(p.name for p in run.iterdir()) == [".hydra", ".lock", "train.log"]
+    assert discard_unstarted(run, logs=["train.log"]) and not run.exists()
+
+
+def test_a_refused_job_is_recorded_only_in_a_folder_nobody_runs_in(tmp_path):
+    from omegaconf import OmegaConf
+
+    from trainfix.train import _record_refusal
+    from trainfix.training.config_rules import ConfigError
+
+    cfg = OmegaConf.create({"seed": 3, "optimizer": {"lr": -1}})
+    busy = _unstarted(tmp_path / "busy", "train.log")
+    with acquire(busy):  # another process's run has started there
+        _record_refusal(busy, cfg, ConfigError("optimizer.lr=-1"))
+    assert read_run(busy) is None
+    _record_refusal(busy, cfg, ConfigError("optimizer.lr=-1"))
+    record = read_run(busy)
+    assert (record["status"], record["seed"], record["attempts"][0]["action"]) == ("failed", 3, "refused")
+
+
+def test_a_process_waiting_on_a_discarded_lock_file_locks_the_folders_new_one(tmp_path):
+    run = tmp_path / "run"
+    holder = acquire(run)
+    waited: list = []
+    with in_background(lambda: waited.append(acquire(run, wait=True))):
+        time.sleep(0.3)  # the waiter blocks on the lock file of the folder
+        (run / ".lock").unlink()  # what discard_unstarted does, holding the lock
+        run.rmdir()
+        holder.release()
+    try:
+        assert (run / ".lock").exists()
+        with pytest.raises(RunLockedError):  # one holder: the waiter holds the folder's lock file
+            acquire(run)
+    finally:
+        waited[0].release()
+
+
+def test_the_finished_status_is_spelled_once_outside_results():
+    # core.records defines it; every other module imports it (results/ and evidence/ keep their own readers).
+    import trainfix
+
+    src = Path(trainfix.__file__).parent
+    spelled = [
+        str(path.relative_to(src))
+        for path in sorted(src.rglob("*.py"))
+        if path.relative_to(src).parts[0] not in ("results", "evidence") and '"finished"' in path.read_text()
+    ]
+    assert spelled == ["core/records.py"] and FINISHED == "finished"

@@ -118,3 +118,16 @@ def test_a_unit_test_that_starts_a_process_fails_and_the_same_test_elsewhere_pas
             "FAILED unit/test_child.py::test_starts_a_child*",
         ]
     )
+
+
+def test_a_failure_in_a_background_thread_fails_the_test():
+    # tests.conftest.in_background, the resume tests' kill: a pytest.fail in the thread reaches the test.
+    from tests.conftest import in_background
+
+    with pytest.raises(pytest.fail.Exception, match="the run ended before its checkpoint"):
+        with in_background(pytest.fail, "the run ended before its checkpoint"):
+            pass
+    done = []
+    with in_background(done.append, 1):
+        pass
+    assert done == [1]

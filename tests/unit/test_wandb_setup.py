@@ -27,6 +27,35 @@ def test_the_profile_is_what_the_run_really_is():
     assert run_profile("full", {}, QUICK, debug="limit") == "debug"
 
 
+def test_the_profile_tag_reads_the_runs_own_config_in_or_out_of_a_hydra_app(monkeypatch):
+    # A config composed in a notebook or test (Hydra's part kept) is tagged by its own overrides and choices,
+    # whether no Hydra app runs or another configuration's does.
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from trainfix.training.compose import CONF_DIR, register_resolvers
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        sized = compose("train.yaml", overrides=["trainer.max_epochs=3"], return_hydra_config=True)
+        debug = compose("train.yaml", overrides=["debug=limit"], return_hydra_config=True)
+        plain = compose("train.yaml", overrides=["seed=1"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+
+    def profile(cfg) -> str:
+        with open_dict(cfg):
+            cfg.profile_tag = "${trainfix_run_profile:}"
+        return cfg.profile_tag
+
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)  # no Hydra app
+    assert [profile(cfg) for cfg in (sized, debug, plain)] == ["custom", "debug", "full"]
+    HydraConfig.instance().set_config(debug)  # another configuration's app
+    assert [profile(cfg) for cfg in (sized, plain)] == ["custom", "full"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "profile"),
     [

@@ -27,7 +27,8 @@ CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 PREVIOUS_CHECKPOINT = "previous.ckpt"  # the epoch before last.ckpt: a resume falls back on it
 
-STATUSES = ("running", "finished", "failed", "diverged", "interrupted")
+FINISHED = "finished"  # the status of a run that trained to its end (every layer above compares with this)
+STATUSES = ("running", FINISHED, "failed", "diverged", "interrupted")
 
 METRIC_COLUMNS = [
     "epoch",

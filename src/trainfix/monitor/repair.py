@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainfix.core.records import atomic_write_text, read_run
+from trainfix.core.records import FINISHED, atomic_write_text, read_run
 from trainfix.monitor.callback import DETECTION_CHECKPOINT, read_monitor
 
 log = logging.getLogger(__name__)
@@ -291,7 +291,7 @@ def repair(
         result = read_monitor(try_dir) or {}
         found = sorted(result.get("detections", {}))
         status = (read_run(try_dir) or {}).get("status")
-        if status != "finished":
+        if status != FINISHED:
             outcome = f"run {status or 'missing'}"
         elif not found:
             outcome = "solved"

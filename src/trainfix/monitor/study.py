@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainfix.core.records import FINISHED
 from trainfix.monitor import replay as monitor_replay
 from trainfix.monitor.detectors import History, first_firing_epoch, ol_judge
 from trainfix.monitor.replay import READINGS, history_from_series
@@ -81,7 +82,7 @@ def study_runs(runs: Any, budgets: Iterable[int] | None = None, replay: bool = F
             metrics[loss_column].astype(float).tolist() if loss_column in metrics else [None] * len(val),
             val,
         )
-        finished = run["status"] == "finished" and len(val) >= int(planned)
+        finished = run["status"] == FINISHED and len(val) >= int(planned)
         wanted = sorted(set(budgets or [int(planned)]))
         for budget in wanted:
             own = budget == int(planned)

@@ -1,13 +1,8 @@
-"""Results: read run folders into pandas, build the papers' tables (paper / ours / diff), figures and reports.
+"""Results: run folders -> pandas -> the papers' tables (paper / ours / diff), figures, summaries, reports.
 
-    python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_iv
-
-The core: `collect` (run folders -> frames: the one reader), `configs` (what makes runs one
-configuration), `cells` (runs -> cells -> mean, std, n, statuses; paper | ours | diff), `render`
-(Markdown / CSV / LaTeX / PNG, written atomically), `report` (one HTML file), `summary` (any sweep),
-`paper` (the published numbers and caption prose, as data). Each paper declares its tables in
-`papers/<paper>.py`, listed in `papers.PAPERS`; what only one technique computes from its records lives with
-the technique (docs/results.md). docs/tables.md says how every cell is computed.
+The core: `collect` (the one run reader), `configs` (what makes runs one configuration), `cells` (runs ->
+cells), `summary` (any sweep), `report` (every file written: md / csv / tex / PNG / HTML), `paper` (the
+published numbers and caption prose, as data); each paper's tables in `papers/<paper>.py` (docs/results.md).
 """
 
 from trainfix.results.collect import RunCollection, RunsInputError, collect_runs

@@ -1,22 +1,12 @@
 """Results from run folders: any sweep's summary and HTML report, a paper's tables and figures.
 
-    python -m trainfix.results summary multirun/<task_name> [--metric test_acc] [--out summary.md|.csv]
+    python -m trainfix.results summary multirun/<task_name> [--metric test_acc] [--at last|max] [--out x.md|x.csv]
     python -m trainfix.results report multirun/<task_name> --out report.html    # or --runs multirun/<task_name>
-    python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_iv
-    python -m trainfix.results deepeutaxy --runs multirun/deepeutaxy_table_vii \\
-        --base-runs multirun/deepeutaxy_table_iv --out results/deepeutaxy_table_vii --table vii
-    python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full \\
-        [--replay --budgets 50,100]
-    python -m trainfix.results apricot --runs multirun/apricot_quick --out results/apricot_quick
     python -m trainfix.results leap --runs multirun/leap_table_1_quick --out results/leap_table_1_quick
-    python -m trainfix.results trimming --runs multirun/trimming_table_1_quick --out results/trimming_table_1_quick
 
-`summary` prints one row per configuration (Markdown) and writes it with --out. `report` writes one
-self-contained HTML file. A paper command (one per module in trainfix.results.papers, listed in
-`PAPERS`) writes its tables (md/csv/tex, and <table>_values.csv with the numbers), figures (PNG) and
-report.html into --out; each module's docstring lists its files. Exit status 2 on bad input (a runs
-folder that does not exist or holds no run folders, an unknown option value), with the reason on
-stderr; 1 when `--strict` finds failed runs.
+`summary` prints one row per configuration (Markdown); `report` writes one self-contained HTML file; a paper
+command (one per module of `papers.PAPERS`; its docstring lists its files) writes its tables, figures and
+report.html into --out. Exit status 2 on bad input, the reason on stderr; 1 when `--strict` finds failed runs.
 """
 
 from __future__ import annotations
@@ -26,12 +16,11 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
-from trainfix.results import findings
 from trainfix.results.arguments import add_runs_folder, runs_folder
 from trainfix.results.collect import RunsFailedError, RunsInputError, collect_runs
 from trainfix.results.papers import PAPERS
-from trainfix.results.report import write_report
-from trainfix.results.summary import AT, summarize, summary_markdown, write_summary
+from trainfix.results.report import summary_markdown, write_report, write_summary
+from trainfix.results.summary import AT, summarize
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,48 +31,30 @@ def parser() -> argparse.ArgumentParser:
     )
     add_runs_folder(summary, "folder holding run folders (run.json, metrics.csv), e.g. multirun/<task_name>")
     summary.add_argument("--metric", default="test_acc", help="metrics.csv column to summarize (default test_acc)")
-    summary.add_argument(
-        "--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs"
-    )
-    summary.add_argument("--out", type=Path, help="also write the summary to this .md or .csv file")
     report = commands.add_parser(
         "report", help="one self-contained HTML report: summary, learning curves, run statuses"
     )
     add_runs_folder(report, "folder holding run folders, e.g. multirun/<task_name>")
     report.add_argument("--out", type=Path, required=True, help="the .html file to write")
     report.add_argument("--metric", default="test_acc", help="metrics.csv column of the summary (default test_acc)")
-    report.add_argument(
-        "--at", choices=AT, default="last", help="per run: the last epoch's value (default) or the maximum over epochs"
-    )
-    findings.add_arguments(
-        commands.add_parser(
-            "findings", help="each paper's headline claims against the committed evidence (docs/findings.md)"
-        )
-    )
+    for command in (summary, report):
+        at_help = "per run: the last epoch's value (default) or the maximum over epochs"
+        command.add_argument("--at", choices=AT, default="last", help=at_help)
+    summary.add_argument("--out", type=Path, help="also write the summary to this .md or .csv file")
     for name, module in PAPERS.items():
         paper = import_module(module)
         paper.add_arguments(commands.add_parser(name, help=paper.HELP))
     return top
 
 
-def summarize_command(args: argparse.Namespace) -> list[Path]:
-    table = summarize(collect_runs(args.runs), args.metric, args.at)
-    print(summary_markdown(table))
-    return [write_summary(table, args.out)] if args.out else []
-
-
-def report_command(args: argparse.Namespace) -> list[Path]:
-    return [write_report(collect_runs(args.runs), args.out, metric=args.metric, at=args.at)]
-
-
 def run_command(args: argparse.Namespace) -> list[Path]:
     """The command's files written (a paper's `build`)."""
     if args.command == "summary":
-        return summarize_command(args)
+        table = summarize(collect_runs(args.runs), args.metric, args.at)
+        print(summary_markdown(table))
+        return [write_summary(table, args.out)] if args.out else []
     if args.command == "report":
-        return report_command(args)
-    if args.command == "findings":
-        return findings.build(args)
+        return [write_report(collect_runs(args.runs), args.out, metric=args.metric, at=args.at)]
     return import_module(PAPERS[args.command]).build(args)
 
 
@@ -94,12 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         runs_folder(top, args)
     try:
         written = run_command(args)
-    except (RunsInputError, ValueError, FileNotFoundError) as exc:
+    except (RunsInputError, ValueError, FileNotFoundError, RunsFailedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RunsFailedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 1 if isinstance(exc, RunsFailedError) else 2
     print("wrote:\n" + "\n".join(f"  {path}" for path in written), file=sys.stderr)
     return 0
 

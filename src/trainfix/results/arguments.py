@@ -24,16 +24,12 @@ def str_list(text: str) -> list[str]:
 
 
 def add_runs_out(parser: argparse.ArgumentParser, runs_help: str, out_help: str) -> None:
-    """The arguments every paper command takes: --runs (the run folders), --out (the folder written), --title.
-
-    Each paper module calls it once with its own two help texts; `duplicates` reports those calls as same-shape
-    boilerplate pairs (apricot, leap, monitor, trimming): what differs is the text, which is the point."""
+    """The arguments every paper command takes: --runs (the run folders), --out (the folder written), --title,
+    --note; each paper gives its own two help texts."""
     parser.add_argument("--runs", type=Path, required=True, help=runs_help)
     parser.add_argument("--out", type=Path, required=True, help=out_help)
-    parser.add_argument(
-        "--title",
-        help="report title (default: the folder's title in results/manifest.yaml, else the paper's tables)",
-    )
+    title_help = "report title (default: the folder's title in results/manifest.yaml, else the paper's tables)"
+    parser.add_argument("--title", help=title_help)
     parser.add_argument("--note", help="one line first in every table's caption and under the report's title")
 
 

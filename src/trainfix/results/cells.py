@@ -1,15 +1,10 @@
 """A table cell from runs: pick one run per expected seed, measure each, aggregate, lay out paper | ours | diff.
 
-- `RunPool` groups selected runs into cells by (row, group, seed), group = a strategy, method or role;
-  among several folders of one seed the best status wins (finished first, then the latest).
-- `Aggregate`: the numbers of a cell: mean and sample std (ddof 1) of the counted values, n, their
-  seeds, and the statuses of the runs not counted.
-- `difference`: a method-minus-baseline comparison of two cells' counted values: the difference of the
-  means and its 95 % Welch t interval over seeds (`statistics.welch_difference`), with its text and the
-  values file's columns (`difference_text`, `difference_columns`, `with_difference`).
-- `Cell` / `aggregate`: one "ours" text of a seed-per-cell table: "98.52% ± 0.21 (4/5; 1 failed)",
-  "98.52% ± 0.21 (n=5)", or why it has no number ("missing", "failed", "2 running, 1 failed").
-- `entry` / `layout`: one row of a table's long values frame, and the paper | ours | diff layout.
+`RunPool` groups selected runs into cells by (row, group, seed); `Aggregate` / `aggregate_runs`: a cell's counted
+values (mean, sample std, n, seeds) and the statuses of the rest; `Cell` / `aggregate`: one "ours" text of a
+seed-per-cell table ("98.52% ± 0.21 (4/5; 1 failed)", or why it has no number); `difference` / `versus` /
+`with_difference`: method minus baseline with its 95 % Welch t interval over seeds; `entry` / `layout` / `widen`:
+a table's long values frame and its paper | ours | diff layout.
 """
 
 from __future__ import annotations
@@ -56,11 +51,12 @@ Measure = Callable[[pd.DataFrame, pd.Series], Outcome]  # (the run's epochs, its
 # --------------------------------------------------------------------------- numbers of a cell
 @dataclass(frozen=True)
 class Aggregate:
-    """The counted values of one cell (finished runs with a number) and the statuses of the others."""
+    """The counted values of one cell (finished runs with a number), their seeds, and (status, runs) of the others,
+    most frequent first."""
 
     values: tuple[float, ...] = ()
     seeds: tuple[Any, ...] = ()
-    rest: tuple[tuple[str, int], ...] = ()  # (status, runs) of the runs not counted, most frequent first
+    rest: tuple[tuple[str, int], ...] = ()
 
     @property
     def n(self) -> int:
@@ -90,13 +86,11 @@ def aggregate_runs(runs: pd.DataFrame, value: str) -> Aggregate:
 # --------------------------------------------------------------------------- seed-per-cell texts
 @dataclass(frozen=True)
 class Cell:
-    """One 'ours' cell: a mean over the seeds that count, or the reason there is no number.
+    """One 'ours' cell: a mean over the seeds that count, or (value None) the reason there is no number.
 
-    kind: "acc" (value in percent), "epochs", "ratio" or "text". used/expected: seeds counted and
-    seeds expected. others: (reason, count) for the seeds not counted. text_if_none: shown when
-    value is None. values: the counted seeds' numbers when the cell is their mean (`aggregate`); its
-    text then reads mean ± sample std (n), and `difference` compares two such cells. A cell computed
-    otherwise (a ratio of two means) has none and shows its value alone.
+    kind: "acc" (percent), "epochs", "ratio" or "text"; used/expected: seeds counted/expected; others: (reason,
+    count) of the seeds not counted; values: the counted seeds' numbers when the cell is their mean (text: mean ±
+    sample std (n)); a cell computed otherwise (a ratio of two means) has none and shows its value alone.
     """
 
     kind: str
@@ -130,11 +124,8 @@ class Cell:
 
 
 def aggregate(kind: str, outcomes: list[Outcome], soft: str | None = None, soft_text: str | None = None) -> Cell:
-    """The mean of the numeric outcomes, with the reasons of the others.
-
-    soft / soft_text: a per-seed reason (e.g. "not converged") and the cell text when it is the only
-    reason and no seed has a number (e.g. "failed", as DeepEutaxy's Tables V-VII write).
-    """
+    """The mean of the numeric outcomes, with the reasons of the others. soft / soft_text: a per-seed reason
+    ("not converged") and the cell text when it is the only reason and no seed has a number ("failed")."""
     numbers = [float(v) for v in outcomes if not isinstance(v, str)]
     counts = Counter(v for v in outcomes if isinstance(v, str))
     others = tuple(sorted(counts.items(), key=lambda item: (_reason_rank(item[0]), item[0])))
@@ -193,8 +184,8 @@ def _trim(value: float) -> str:
 
 # --------------------------------------------------------------------------- method - baseline
 def difference(method: Sequence[float], baseline: Sequence[float]) -> Difference | None:
-    """mean(method) - mean(baseline) with its 95 % Welch t interval over seeds (`statistics.welch_difference`),
-    from each arm's counted values (one per seed); None when an arm has none, nan bounds when one has 1."""
+    """mean(method) - mean(baseline) with its 95 % Welch t interval over seeds, from each arm's counted values;
+    None when an arm has none, nan bounds when one has 1."""
     a, b = Aggregate(tuple(method)), Aggregate(tuple(baseline))
     if not a.n or not b.n:
         return None
@@ -207,16 +198,14 @@ def difference_text(d: Difference | None) -> str:
 
 
 def difference_columns(baseline: str, d: Difference | None) -> dict[str, float]:
-    """A values file's numbers of a difference against `baseline`: vs_<baseline>_diff, _ci_low, _ci_high (nan when
-    there is no difference or no interval)."""
+    """A values file's numbers of a difference against `baseline`: vs_<baseline>_diff, _ci_low, _ci_high (nan)."""
     prefix = "vs_" + baseline.lower().replace(" ", "_")
     numbers = (math.nan, math.nan, math.nan) if d is None else (d.diff, d.low, d.high)
     return dict(zip((f"{prefix}_diff", f"{prefix}_ci_low", f"{prefix}_ci_high"), numbers))
 
 
 def versus(baseline: str, method: Sequence[float] | None, base: Sequence[float] = ()) -> tuple[str, dict[str, float]]:
-    """(text, values-file numbers) of the difference `method` minus `base` (each arm's counted values):
-    `difference_text` and `difference_columns`; ("", nan columns) when `method` is None (a cell not compared)."""
+    """(`difference_text`, `difference_columns`) of `method` minus `base`; ("", nan columns) when `method` is None."""
     if method is None:
         return "", difference_columns(baseline, None)
     d = difference(method, base)
@@ -224,8 +213,7 @@ def versus(baseline: str, method: Sequence[float] | None, base: Sequence[float] 
 
 
 def with_difference(row: dict[str, Any], cell: Cell, base: Cell, baseline: str) -> dict[str, Any]:
-    """`row` (an `entry`) with the difference of `cell` minus `base`: `vs` (the table's column source, 'vs BL'),
-    `vs_text` and the numbers of `difference_columns`."""
+    """`row` (an `entry`) with `cell` minus `base`: `vs` (its column source, 'vs BL'), `vs_text`, numbers (`versus`)."""
     text, columns = versus(baseline, cell.values, base.values)
     return {**row, "vs": f"vs {baseline}", "vs_text": text, **columns}
 
@@ -233,16 +221,12 @@ def with_difference(row: dict[str, Any], cell: Cell, base: Cell, baseline: str) 
 # --------------------------------------------------------------------------- runs -> cells
 @dataclass
 class RunPool:
-    """Selected runs and their epochs, looked up by (row, group, seed).
+    """Selected runs (rows of `RunCollection.runs`, maybe of several collections) and their epochs (`metrics`: run
+    path -> epochs), looked up by (row, group, seed); group_column names a cell's group (strategy, method, role).
 
-    runs: the selected rows of `RunCollection.runs` (possibly from several collections); metrics: run
-    path -> its epochs; group_column: the runs' column that names a cell's group; configs: run path ->
-    its resolved config; roots: the collections' folders (for messages). `exclude(metrics, run)`: why a
-    finished run does not count (e.g. "chance level"), or None. `label`: the tables, for messages;
-    `allowed`: config keys the runs of one cell may differ in besides the seed.
-
-    A cell averages the seeds of one configuration: `outcomes` raises ValueError when the finished
-    runs it takes for one (row, group) differ in a key besides the seed (configs.require_same_configs).
+    `exclude(metrics, run)`: why a finished run does not count ("chance level"), or None. A cell averages the seeds
+    of one configuration: `outcomes` raises ValueError when its finished runs differ in a config key besides the
+    seed and `allowed` (`configs.require_same_configs`; `label` and `roots` name the tables and folders).
     """
 
     runs: pd.DataFrame
@@ -253,7 +237,7 @@ class RunPool:
     exclude: Callable[[pd.DataFrame, pd.Series], str | None] | None = None
     label: str = "tables"
     allowed: tuple[str, ...] = ()
-    checked: set[tuple[str, str, tuple[int, ...]]] = field(default_factory=set)  # cells already compared
+    checked: set[tuple[str, str, tuple[int, ...]]] = field(default_factory=set)  # cells whose configs were compared
 
     @classmethod
     def of(cls, parts: list[tuple[Any, pd.DataFrame]], group_column: str, **options: Any) -> RunPool:
@@ -292,23 +276,18 @@ class RunPool:
     def epochs_of(self, run: pd.Series | None) -> pd.DataFrame | None:
         return None if run is None else self.metrics.get(str(run["path"]))
 
+    def finished(self, run: pd.Series | None) -> bool:
+        """Whether `run` finished with epochs recorded."""
+        metrics = self.epochs_of(run)
+        return run is not None and run["status"] == OK_STATUS and metrics is not None and not metrics.empty
+
     def excluded(self, run: pd.Series | None) -> str | None:
         """Why a finished run with epochs does not count (`exclude`), else None."""
-        metrics = self.epochs_of(run)
-        if run is None or run["status"] != OK_STATUS or metrics is None or metrics.empty or self.exclude is None:
-            return None
-        return self.exclude(metrics, run)
+        return self.exclude(self.epochs_of(run), run) if self.exclude and self.finished(run) else None
 
     def counted(self, run: pd.Series | None) -> bool:
         """Whether `run` counts in the cells: finished, with epochs, and not excluded."""
-        metrics = self.epochs_of(run)
-        return (
-            run is not None
-            and run["status"] == OK_STATUS
-            and metrics is not None
-            and not metrics.empty
-            and not self.excluded(run)
-        )
+        return self.finished(run) and not self.excluded(run)
 
     def outcomes(self, row: str, group: str, seeds: list[int], measure: Measure) -> list[Outcome]:
         """Per expected seed: `measure(metrics, run)` for a counted run, else why it has no number."""
@@ -346,17 +325,10 @@ class RunPool:
 
 
 # --------------------------------------------------------------------------- paper | ours | diff
-def paper_text(kind: str, paper: Any) -> str:
-    if paper is None:
-        return "not in paper"
-    if isinstance(paper, (int, float)) and not isinstance(paper, bool):
-        return format_value(kind, float(paper))
-    return str(paper)
-
-
 def entry(row: str, label: str, column: str, kind: str, paper: Any, cell: Cell) -> dict[str, Any]:
     """One row of a table's long values frame: the paper's number, ours, diff = ours - paper (numbers and texts)."""
-    paper_number = float(paper) if isinstance(paper, (int, float)) and not isinstance(paper, bool) else math.nan
+    numeric = isinstance(paper, (int, float)) and not isinstance(paper, bool)
+    paper_number = float(paper) if numeric else math.nan
     ours = cell.value if cell.value is not None else math.nan
     diff = ours - paper_number if not (math.isnan(ours) or math.isnan(paper_number)) else math.nan
     return {
@@ -365,7 +337,7 @@ def entry(row: str, label: str, column: str, kind: str, paper: Any, cell: Cell) 
         "column": column,
         "kind": kind,
         "paper": paper_number,
-        "paper_text": paper_text(kind, paper),
+        "paper_text": "not in paper" if paper is None else format_value(kind, paper_number) if numeric else str(paper),
         "ours": ours,
         "ours_text": cell.text,
         "diff": diff,
@@ -383,11 +355,33 @@ def values_frame(entries: list[dict[str, Any]], attrs: dict[str, Any]) -> pd.Dat
     return values
 
 
+@dataclass
+class Entries:
+    """A table's long values frame, declared cell by cell: `at(row, label, published)` is the `add(column, kind,
+    key, group, cell, base=None)` of one table row, which appends the `entry` whose paper number is
+    published[key][group] (published[key] when group is None), compared with `base` when given (`with_difference`
+    against `baseline`); `frame(attrs)` is the `values_frame`."""
+
+    baseline: str = ""
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def at(self, row: str, label: str, published: dict[str, Any]) -> Callable[..., None]:
+        def add(column: str, kind: str, key: str | None, group: str | None, cell: Cell, base: Cell | None = None):
+            paper = published.get(key) if group is None else (published.get(key) or {}).get(group)
+            record = entry(row, label, column, kind, paper, cell)
+            self.records.append(record if base is None else with_difference(record, cell, base, self.baseline))
+
+        return add
+
+    def frame(self, attrs: dict[str, Any]) -> pd.DataFrame:
+        return values_frame(self.records, attrs)
+
+
 def layout(
     cells: Iterable[tuple[str, str, dict[str, str]]], index_name: str, attrs: dict[str, Any] | None = None
 ) -> pd.DataFrame:
-    """The paper's layout of (row label, column, {source: text}) cells: one row per label, columns
-    (column, source) in the order first seen (sources as given: paper, ours, diff)."""
+    """The paper's layout of (row label, column, {source: text}) cells: one row per label, columns (column, source)
+    in the order first seen."""
     rows: dict[str, dict[tuple[str, str], str]] = {}
     columns: dict[tuple[str, str], None] = {}
     for label, column, texts in cells:
@@ -402,8 +396,7 @@ def layout(
 
 
 def widen(values: pd.DataFrame, index_name: str = "Model") -> pd.DataFrame:
-    """The long values frame (one row per cell, `entry`) in the paper's layout; a cell compared with a baseline
-    (`with_difference`) has a fourth source, its `vs` ('vs BL')."""
+    """The long values frame (`entry` rows) in the paper's layout; a compared cell has a fourth source, its `vs`."""
     cells = []
     for r in values.to_dict("records"):
         texts = dict(zip(SOURCES, (r["paper_text"], r["ours_text"], r["diff_text"])))

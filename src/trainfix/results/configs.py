@@ -1,10 +1,10 @@
 """What makes two runs one configuration: the config keys compared, and their values as text.
 
-A configuration is a run's resolved config (run.json `config`, flattened by `runs.identity.flatten`)
-without the keys that are not part of a run's identity (`runs.identity.NOT_IDENTITY`: paths, loggers,
-display, devices, names) and without IGNORED_KEYS / IGNORED_PREFIXES (averaged over, or carried
-elsewhere). A table cell is a mean over runs of one configuration (`require_same_configs`); `summary`
-makes one row per configuration.
+A configuration is a run's resolved config (run.json `config`, flattened) without the keys that are not
+part of a run's identity (`runs.identity.NOT_IDENTITY`) and without IGNORED_KEYS / IGNORED_PREFIXES.
+Two records agree when they hold the same value for every key both recorded: a key one lacks was added
+by a later version of the code, whose default the older run ran (`runs.identity.PAST_VALUES` says where
+it did not). A table cell averages the seeds of one configuration (`require_same_configs`).
 """
 
 from __future__ import annotations
@@ -43,39 +43,36 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
+def identity(config: dict[str, Any]) -> dict[str, str]:
+    """The compared keys of a resolved config, flattened, values as text."""
+    return {k: value_text(v) for k, v in flat_config(config).items() if not ignored(k)}
+
+
+def known_value(config: dict[str, str], key: str) -> str | None:
+    """The text of `key` in an identity, its PAST_VALUES value where the record lacks it; None when unknown."""
+    known, value = recorded_value(config, key)
+    return (value if key in config else value_text(value)) if known else None
+
+
+def differences(a: dict[str, str], b: dict[str, str], allowed: Iterable[str] = ()) -> dict[str, tuple[str, str]]:
+    """key -> (value in a, value in b) for every key of two identities that both know and that differ."""
+    values = {k: (known_value(a, k), known_value(b, k)) for k in [*a, *(k for k in b if k not in a)]}
+    return {k: (va, vb) for k, (va, vb) in values.items() if None not in (va, vb) and va != vb and k not in allowed}
+
+
 def require_same_configs(
     configs: dict[str, dict[str, Any]], cell: str, where: Any, allowed: Iterable[str] = ()
 ) -> None:
-    """A cell averages seeds of one configuration: raise ValueError when two of `configs` ({run name:
-    resolved config}) differ in a compared key, naming the keys, both runs and their values, and what to
-    do. `where` names the runs' folder; `allowed`: dotted keys the members of this cell differ in by
-    design (e.g. an rDLM's window).
-
-    Keys are compared where both runs recorded them: a key one run lacks was added by a later version
-    of the code, and the run that lacks it ran that key's behaviour before it became an option (unless
-    `runs.identity.PAST_VALUES` says what it ran with)."""
-    allowed = frozenset(allowed)
-    flat = {name: flat_config(config) for name, config in configs.items()}
-    names = list(flat)
+    """Raise ValueError, naming the keys, both runs and their values, when two of `configs` ({run name:
+    resolved config}) are not one configuration. `where`: the runs' folder; `allowed`: keys the members of
+    this cell differ in by design (e.g. an rDLM's window)."""
+    identities, allowed = {name: identity(config) for name, config in configs.items()}, frozenset(allowed)
+    names = list(identities)
     for i, first in enumerate(names):
         for other in names[i + 1 :]:
-            a, b = flat[first], flat[other]
-            values = {}
-            for k in [*a, *(k for k in b if k not in a)]:
-                (known_a, value_a), (known_b, value_b) = recorded_value(a, k), recorded_value(b, k)
-                if (
-                    known_a
-                    and known_b
-                    and k not in allowed
-                    and not ignored(k)
-                    and value_text(value_a) != value_text(value_b)
-                ):
-                    values[k] = (value_a, value_b)
+            values = differences(identities[first], identities[other], allowed)
             if values:
-                shown = "; ".join(
-                    f"{k}: {value_text(va)} ({first}) vs {value_text(vb)} ({other})"
-                    for k, (va, vb) in list(values.items())[:5]
-                )
+                shown = "; ".join(f"{k}: {va} ({first}) vs {vb} ({other})" for k, (va, vb) in list(values.items())[:5])
                 raise ValueError(
                     f"{cell}: finished runs under {where} differ in {len(values)} key(s) besides the seed ({shown}); "
                     "a cell is the mean over seeds of one configuration: "

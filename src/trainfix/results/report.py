@@ -1,19 +1,12 @@
-"""One self-contained HTML report of a sweep: summary, learning curves, a paper's tables and figures, each run.
+r"""Every file the results write: tables (md, csv, tex), figures (PNG), the summary and report.html.
 
-    python -m trainfix.results report --runs multirun/<task_name> --out report.html
-
-The file needs nothing else: figures are PNG embedded as base64 `data:` URIs (matplotlib, Agg canvas),
-tables are pandas `Styler.to_html`, the style sheet is inline; no script, no network. Captions are one
-line; the rest (how cells are computed, sources, what each configuration holds) sits in collapsed
-`<details>`, and caption lines that every table of a paper repeats are shown once. Sections:
-- Summary: `trainfix.results.summary.summarize` (one row per configuration).
-- Learning curves: one panel per metric (train / test accuracy and loss) against the 1-based epoch,
-  the configurations overlaid: line = median over a configuration's finished runs (robust to one
-  collapsed seed), band = min-max over them (10th-90th percentile above BAND_MINMAX_MAX runs), dashed
-  = runs that did not finish. Each panel's y-range fits its own data (`robust_limits`).
-- Tables and Figures: a paper's reproduced tables and figures, given by the caller.
-- Runs: every run folder with its configuration, seed, status, epochs, last metric and error or problem.
-Titles never hold a machine's absolute path (`summary.display_path`).
+A table is a DataFrame whose `attrs` hold `title`, `caption` (lines: provenance, how cells are computed)
+and `stem` (file name). Columns may be a (column, source) MultiIndex: Markdown and CSV flatten it to
+"column (source)", LaTeX keeps multicolumn headers. Every file starts with title and caption (CSV as `# `
+lines: `pd.read_csv(path, comment="#")`; LaTeX as `% ` lines and \caption) and is written atomically.
+report.html needs nothing else: PNG `data:` URIs, pandas `Styler.to_html`, an inline style sheet, no
+script; captions are one line, the rest is collapsed `<details>` (docs/results.md, "report").
+`publish` is what every paper command writes.
 """
 
 from __future__ import annotations
@@ -25,6 +18,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,28 +26,17 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from trainfix.core.records import atomic_write_text
-from trainfix.results.collect import OK_STATUS, RunCollection
-from trainfix.results.render import flat, table_markdown, write_figure, write_frame, write_table
-from trainfix.results.summary import configuration_frame, display_path, display_table, run_numbers, summarize
+from trainfix.core.records import atomic_write_bytes, atomic_write_text
+from trainfix.results.collect import OK_STATUS, STATUSES, RunCollection
+from trainfix.results.summary import configuration_frame, display_path, run_numbers, summarize
 
-PANELS = (
-    ("train_acc_used", "train accuracy"),
-    ("test_acc", "test accuracy"),
-    ("train_loss_used", "train loss"),
-    ("test_loss", "test loss"),
+PANELS = dict(
+    train_acc_used="train accuracy", test_acc="test accuracy", train_loss_used="train loss", test_loss="test loss"
 )
 QUANTILE = 0.98  # robust y-limits: loss panels end at this quantile, accuracy panels start at 1 - it
 LEGEND_MAX = 12  # more configurations than this: thin lines without bands or legend
 BAND_MINMAX_MAX = 5  # bands: min-max over seeds up to this many finished runs, 10th-90th percentile above
-STATUS_COLORS = {
-    "finished": "#d8f0d8",
-    "failed": "#f6d0d0",
-    "diverged": "#f6e0c0",
-    "running": "#dde8f8",
-    "data missing": "#eeeeee",
-    "unreadable": "#eeeeee",
-}
+STATUS_COLORS = dict(zip(STATUSES, ("#d8f0d8", "#f6d0d0", "#f6e0c0", "#dde8f8", "#eeeeee", "#eeeeee")))
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em auto; max-width: 78em; padding: 0 1em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
@@ -67,17 +50,88 @@ figure { margin: 1em 0; } figcaption { font-size: 0.85em; color: #444; }
 """
 
 
-def figure_data_uri(figure: Figure, dpi: int = 80) -> str:
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+LATEX_SPECIALS.update({c: "\\" + c for c in "&%$#_{}"})
+
+
+def _comments(prefix: str, lines: Iterable[str]) -> str:
+    return "".join(f"{prefix} {line}\n" for line in lines if line)
+
+
+def flat(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with (column, source) headers flattened to "column (source)"."""
+    if isinstance(table.columns, pd.MultiIndex):
+        table = table.copy()
+        table.columns = [f"{column} ({source})" for column, source in table.columns]
+    return table
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    """Title, caption lines as a list, then the table."""
+    title = table.attrs.get("title", "")
+    caption = "\n".join(f"- {line}" for line in table.attrs.get("caption", []))
+    body = flat(table).to_markdown(disable_numparse=True)  # keep "2.50" as written, not 2.5
+    return "\n\n".join(part for part in (f"## {title}" if title else "", caption, body) if part) + "\n"
+
+
+def table_csv(table: pd.DataFrame) -> str:
+    return _comments("#", [table.attrs.get("title", ""), *table.attrs.get("caption", [])]) + flat(table).to_csv()
+
+
+def table_latex(table: pd.DataFrame) -> str:
+    """`% ` comment lines, then a LaTeX table (booktabs rules, multicolumn headers, escaped cells)."""
+    title, lines = table.attrs.get("title", ""), list(table.attrs.get("caption", []))
+    caption: str | tuple[str, str] = "".join(LATEX_SPECIALS.get(ch, ch) for ch in " ".join([title, *lines]).strip())
+    if title:
+        caption = (caption, "".join(LATEX_SPECIALS.get(ch, ch) for ch in title))
+    label = f"tab:{table.attrs.get('stem', 'table').replace('_', '-')}"
+    table = table.copy()
+    table.columns.names = [None] * table.columns.nlevels
+    latex = table.to_latex(escape=True, multicolumn=True, multicolumn_format="c", caption=caption, label=label)
+    return _comments("%", [title, *lines]) + latex
+
+
+def _png(figure: Figure, dpi: int, **options: Any) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    figure.savefig(buffer, format="png", dpi=dpi, **options)
+    return buffer.getvalue()
+
+
+def figure_data_uri(figure: Figure, dpi: int = 80) -> str:
+    return "data:image/png;base64," + base64.b64encode(_png(figure, dpi)).decode("ascii")
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary without the numeric mean/std columns and the label (what Markdown and HTML show)."""
+    return summary.drop(columns=["mean", "std", "configuration"], errors="ignore")
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """Title, the caption, the table, then the details as a list."""
+    title, caption, details = (summary.attrs.get(k, d) for k, d in (("title", ""), ("caption", []), ("details", [])))
+    body = display_table(summary).to_markdown(index=False, disable_numparse=True)
+    parts = (f"## {title}" if title else "", " ".join(caption), body, "\n".join(f"- {line}" for line in details))
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def write_summary(summary: pd.DataFrame, path: Path) -> Path:
+    """`.md`: the Markdown shown on stdout; `.csv`: every column (numbers unrounded), caption as `# ` lines."""
+    path = Path(path)
+    if path.suffix == ".md":
+        atomic_write_text(path, summary_markdown(summary))
+    elif path.suffix == ".csv":
+        header = [summary.attrs.get("title", ""), *summary.attrs.get("caption", []), *summary.attrs.get("details", [])]
+        atomic_write_text(path, _comments("#", header) + summary.to_csv(index=False))
+    else:
+        raise ValueError(f"--out {path}: the summary is written as .md or .csv; got suffix {path.suffix!r}")
+    return path
 
 
 def robust_limits(values: pd.Series, accuracy: bool) -> tuple[float, float, int, bool]:
-    """(low, high, values outside, log scale). Accuracy: linear, from the (1 - QUANTILE) quantile to the
-    maximum. Loss spanning over 30x (all > 0): log scale from the minimum to at most 100x the QUANTILE quantile
-    (a spike of a few epochs stays in view, a divergence to 1e30 does not flatten the rest); else linear from
-    the minimum to the QUANTILE quantile. 5 % padding; NaN/inf ignored."""
+    """(low, high, values outside, log scale) of a panel. Accuracy: linear from the (1 - QUANTILE) quantile
+    to the maximum. Loss spanning over 30x: log from the minimum to at most 100x the QUANTILE quantile (a spike
+    stays in view, a divergence to 1e30 does not flatten the rest); else linear from the minimum to the
+    QUANTILE quantile. 5 % padding; NaN/inf ignored."""
     values = values[np.isfinite(values.astype(float))].astype(float)
     if values.empty:
         return 0.0, 1.0, 0, False
@@ -94,19 +148,17 @@ def robust_limits(values: pd.Series, accuracy: bool) -> tuple[float, float, int,
 
 
 def curves_figure(runs: RunCollection, configurations: pd.DataFrame) -> Figure | None:
-    """The configurations' curves overlaid, one panel per recorded metric (see the module docstring);
+    """The configurations' curves overlaid, one panel per recorded metric: line = median over finished
+    runs, band = their min-max (10th-90th percentile above BAND_MINMAX_MAX), dashed = unfinished runs.
     None when no run recorded an epoch."""
     epochs = runs.epochs.merge(configurations[["run_id", "configuration"]], on="run_id")
-    panels = [(c, t) for c, t in PANELS if c in epochs.columns and epochs[c].notna().any()]
+    panels = [(c, t) for c, t in PANELS.items() if c in epochs.columns and epochs[c].notna().any()]
     if epochs.empty or not panels:
         return None
-    labels = list(dict.fromkeys(configurations["configuration"]))
-    labels = [x for x in labels if x in set(epochs["configuration"])]
+    labels = [x for x in dict.fromkeys(configurations["configuration"]) if x in set(epochs["configuration"])]
     many = len(labels) > LEGEND_MAX
-    colors = [
-        colormaps["tab10"](i) if len(labels) <= 10 else colormaps["viridis"](i / len(labels))
-        for i in range(len(labels))
-    ]
+    palette = colormaps["tab10" if len(labels) <= 10 else "viridis"]
+    colors = [palette(i if len(labels) <= 10 else i / len(labels)) for i in range(len(labels))]
     figure = Figure(figsize=(11, 2.9 * ((len(panels) + 1) // 2) + 0.25 * min(len(labels), LEGEND_MAX)))
     figure.set_layout_engine("constrained")
     axes = figure.subplots((len(panels) + 1) // 2, 2, squeeze=False).ravel()
@@ -147,14 +199,8 @@ def curves_figure(runs: RunCollection, configurations: pd.DataFrame) -> Figure |
         ax.set_axis_off()
     legend = {name: h for ax in axes for h, name in zip(*ax.get_legend_handles_labels())}
     if legend and not many:
-        figure.legend(
-            legend.values(),
-            legend.keys(),
-            loc="outside lower center",
-            ncol=min(len(legend), 3),
-            fontsize=8,
-            frameon=False,
-        )
+        options = {"loc": "outside lower center", "ncol": min(len(legend), 3), "fontsize": 8, "frameon": False}
+        figure.legend(legend.values(), legend.keys(), **options)
     elif many:
         figure.suptitle(
             f"{len(labels)} configurations, median lines coloured first (dark) to last (yellow)", fontsize=9
@@ -171,14 +217,13 @@ def status_table(runs: RunCollection, metric: str = "test_acc") -> pd.DataFrame:
     frame = runs.runs.assign(
         configuration=runs.runs["run_id"].map(label),
         last=runs.runs["run_id"].map(last),
-        detail=[_detail(error, problem) for error, problem in zip(runs.runs["error"], runs.runs["problem"])],
+        detail=[
+            "; ".join(p for p in pair if isinstance(p, str) and p)
+            for pair in zip(runs.runs["error"], runs.runs["problem"])
+        ],
     ).sort_values(["configuration", "seed"], key=lambda c: c.map(order) if c.name == "configuration" else c)
     table = frame[["run_id", "configuration", "seed", "status", "n_epochs", "last", "detail"]]
     return table.rename(columns={"n_epochs": "epochs", "last": f"last {metric}", "detail": "error / problem"})
-
-
-def _detail(error: object, problem: object) -> str:
-    return "; ".join(str(p) for p in (error, problem) if isinstance(p, str) and p)
 
 
 def _styled(table: pd.DataFrame, index: bool = False) -> str:
@@ -212,11 +257,6 @@ def _figure(src: str, caption: str) -> str:
     )
 
 
-def relative_title(title: str) -> str:
-    """`title` with every absolute path in it shown relative (`summary.display_path`)."""
-    return re.sub(r"(?<![\w/])/[^\s:,;]+", lambda m: display_path(Path(m.group())), title)
-
-
 def _curves_section(runs: RunCollection, configurations: pd.DataFrame) -> list[str]:
     figure = curves_figure(runs, configurations)
     if figure is None:
@@ -247,12 +287,12 @@ def render_report(
     tables: Iterable[pd.DataFrame] = (),
     figures: Iterable[tuple[str, Figure]] = (),
 ) -> str:
-    """The report as one HTML document (see the module docstring). `note`: one line in bold under the title
-    (e.g. what a quick profile reduced); `tables`: extra tables with `attrs` title, caption lines and optional
-    `short` (one visible line); `figures`: extra (caption, figure)."""
+    """The report as one HTML document. `note`: one bold line under the title; `tables`: a paper's tables
+    (`attrs`: title, caption lines, optional one-line `short`); `figures`: (caption, figure)."""
     summary = summarize(runs, metric, at)
     configurations, _ = configuration_frame(runs)
-    title = relative_title(title or f"trainfix report: {display_path(runs.root)}")
+    title = title or f"trainfix report: {display_path(runs.root)}"
+    title = re.sub(r"(?<![\w/])/[^\s:,;]+", lambda m: display_path(Path(m.group())), title)  # no absolute path
     counts = ", ".join(f"{n} {s}" for s, n in runs.runs["status"].value_counts().items())
     written = datetime.now(timezone.utc).isoformat(timespec="seconds")
     parts = [
@@ -305,27 +345,34 @@ def publish(
     figures: Iterable[tuple[str, str, Figure, str]] = (),
     note: str | None = None,
 ) -> list[Path]:
-    """What a paper command writes into `out`, in this order: each table (printed as Markdown, written as
-    md/csv/tex, and `<stem>_values.csv` when its long values frame is given), each plain frame
-    (`<name>`, CSV), each figure (`(file name, caption in the report, figure, PNG description)`), and
-    report.html titled `title` with the tables and figures. `note` (the command's --note, e.g. what a quick
-    profile reduced) becomes every table's first caption line and a bold line under the report's title.
+    """What a paper command writes into `out`, in this order: per table (printed as Markdown) `<stem>.md`,
+    `.csv`, `.tex`, and `<stem>_values.csv` when its long values frame is given; per frame `<name>` (a plain
+    CSV: one row per record, no caption); per figure (file name, caption in the report, figure, PNG
+    description) the PNG; report.html titled `title` with the tables and figures. `note` (--note, e.g. what
+    a quick profile reduced) is every table's first caption line and a bold line under the report's title.
     Returns the paths written."""
-    out = Path(out)
-    written: list[Path] = []
-    shown = []
+    out, files, shown = Path(out), [], []
     for table, values in tables:
         for frame in (table, values) if note else ():
             if frame is not None:
                 frame.attrs["caption"] = [note, *frame.attrs.get("caption", [])]
-        print(table_markdown(table))
-        written += write_table(table, out, values=values)
+        stem, markdown = table.attrs.get("stem") or "table", table_markdown(table)
+        print(markdown)
+        files += [(out / f"{stem}.md", markdown), (out / f"{stem}.csv", table_csv(table))]
+        files.append((out / f"{stem}.tex", table_latex(table)))
+        if values is not None:
+            files.append((out / f"{stem}_values.csv", table_csv(values.set_index(["row", "column"]))))
         shown.append(flat(table))
-    written += [write_frame(frame, out / name) for name, frame in frames]
+    files += [(out / name, frame.to_csv(index=False)) for name, frame in frames]
     figures = list(figures)
-    written += [write_figure(figure, out / name, description=description) for name, _, figure, description in figures]
+    for name, _, figure, description in figures:
+        files.append(
+            (out / name, _png(figure, 110, metadata={"Description": description, "Software": "trainfix.results"}))
+        )
+    for path, content in files:
+        (atomic_write_text if isinstance(content, str) else atomic_write_bytes)(path, content)
     if Path(runs.root).parent.resolve() == out.resolve():  # an evidence folder's runs/: name the folder
         title = title.replace(str(runs.root), display_path(out))
-    shown_figures = [(c, f) for _, c, f, _ in figures]
-    written.append(write_report(runs, out / "report.html", title=title, note=note, tables=shown, figures=shown_figures))
-    return written
+    shown_figures = [(caption, figure) for _, caption, figure, _ in figures]
+    report = write_report(runs, out / "report.html", title=title, note=note, tables=shown, figures=shown_figures)
+    return [path for path, _ in files] + [report]

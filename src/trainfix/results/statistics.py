@@ -1,8 +1,7 @@
-"""Confidence intervals for a method-minus-baseline difference of means over independent seeds.
+"""The 95 % Welch t interval of a method-minus-baseline difference of means over independent seeds.
 
-Welch's t interval: it does not assume equal variances, and with the 2-5 seeds a table has it is the
-honest choice (a bootstrap over 2-3 values per arm resamples too few distinct values to say anything).
-With n = 2 per arm the interval is wide by construction: that is the information.
+Welch: no equal-variance assumption; with a table's 2-5 seeds a bootstrap resamples too few distinct
+values to say anything. With n = 2 per arm the interval is wide by construction: that is the information.
 """
 
 from __future__ import annotations
@@ -29,9 +28,8 @@ class Difference:
         return f"{self.diff:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
 
     def verdict(self, claimed_sign: int, paper_effect: float | None = None) -> str:
-        """What the interval says of a claimed positive (+1) or negative (-1) difference; with the paper's
-        own difference, an interval holding both zero and it is "inconclusive", one holding zero but not
-        it rules out an effect of the paper's size."""
+        """What the interval says of a claimed positive (+1) or negative (-1) difference, and of the paper's
+        own difference `paper_effect` when given."""
         if math.isnan(self.low):
             return "not testable (n < 2)"
         if claimed_sign * self.low > 0 and claimed_sign * self.high > 0:

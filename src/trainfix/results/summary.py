@@ -1,56 +1,24 @@
-r"""One row per configuration of any sweep: the keys that vary, the metric's mean ± std over seeds, run statuses.
+"""The `summary` command: one row per configuration of any sweep (docs/results.md, "summary").
 
-    python -m trainfix.results summary --runs multirun/<task_name> [--metric test_acc] [--at last|max] \
-        [--out summary.md|.csv]
-
-A run's configuration is its resolved config (run.json `config`, flattened) without the keys that do not
-define what was trained (`configs.ignored`: the seed, paths, loggers, ...). Runs recorded by different
-versions of the code are one configuration when they agree on every key both recorded: a key that only
-newer records hold (added to conf/ since, at its default) does not split them; a key listed in
-`runs.identity.PAST_VALUES` is read at its past value where a record lacks it. Exactly equal configs
-are grouped first; then, from the group with most keys to the one with fewest, a group joins the one
-configuration it agrees with (it stays apart when it agrees with none or with several).
-
-Columns: the keys whose recorded values differ between configurations (`x._target_` shown as `x` and
-the class name: `strategy` = `SelfPaced`; "-" where a configuration has no such key), then `n`
-(finished runs with a number), `<metric> (mean ± std)` (sample std; one number when n = 1; flagged
-"≈ chance" for an accuracy within 1.5x of 1/num_classes), `seeds`, one count column per run status.
-A run's number is its last recorded epoch's value (`at="last"`) or its maximum (`at="max"`); only
-finished runs count. `attrs["details"]` lists what each configuration holds beyond the shown keys.
-"""
+Columns: the config keys whose values differ between configurations (`x._target_` shown as `x` holding
+the class name), `n` (finished runs with a number), `<metric> (mean ± std)` (sample std; "≈ chance" for an
+accuracy within 1.5x of 1/num_classes), `seeds`, one count per status. Runs of several record versions are
+one configuration when they agree on every key both recorded (`configs.differences`): equal configs are
+grouped first, then from most keys to fewest a group joins the one configuration it agrees with."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from trainfix.core.records import atomic_write_text
 from trainfix.results.cells import aggregate_runs
-from trainfix.results.collect import ID_COLUMNS, OK_STATUS, RunCollection
-from trainfix.results.configs import flat_config, ignored, value_text
-from trainfix.runs.identity import recorded_value
+from trainfix.results.collect import ID_COLUMNS, OK_STATUS, STATUSES, RunCollection
+from trainfix.results.configs import differences, identity, known_value
 
 AT = ("last", "max")
-STATUS_ORDER = ("finished", "failed", "diverged", "running", "data missing", "unreadable")
 NO_CONFIG = "(no readable config)"  # the configuration of a run with no readable config
 NOT_SET = "-"  # a shown key that a configuration does not have (another strategy's option)
-
-
-def identity(config: dict[str, Any]) -> dict[str, str]:
-    """The compared keys of a resolved config, flattened, values as text."""
-    return {k: value_text(v) for k, v in flat_config(config).items() if not ignored(k)}
-
-
-def _value(config: dict[str, str], key: str) -> str | None:
-    known, value = recorded_value(config, key)
-    return (value if key in config else value_text(value)) if known else None
-
-
-def agree(a: dict[str, str], b: dict[str, str]) -> bool:
-    """Whether two identities hold the same value for every key both know (PAST_VALUES fill a lacking key)."""
-    return all(_value(a, k) is None or _value(b, k) is None or _value(a, k) == _value(b, k) for k in {*a, *b})
 
 
 def group_configurations(identities: dict[str, dict[str, str]]) -> list[tuple[list[str], dict[str, str]]]:
@@ -61,7 +29,7 @@ def group_configurations(identities: dict[str, dict[str, str]]) -> list[tuple[li
     groups: list[tuple[list[str], dict[str, str]]] = []
     for key, ids in sorted(exact.items(), key=lambda item: -len(item[0])):  # stable: first seen among equals
         config = dict(key)
-        matches = [g for g in groups if config and g[1] and agree(g[1], config)]
+        matches = [g for g in groups if config and g[1] and not differences(g[1], config)]
         if len(matches) == 1:
             matches[0][0].extend(ids)
             matches[0][1].update({k: v for k, v in config.items() if k not in matches[0][1]})
@@ -74,9 +42,9 @@ def group_configurations(identities: dict[str, dict[str, str]]) -> list[tuple[li
 def shown_keys(configs: list[dict[str, str]]) -> list[str]:
     """Keys whose recorded values differ between `configs`; keys some lack as well when rows would look alike."""
     keys = list(dict.fromkeys(k for c in configs for k in c))
-    shown = [k for k in keys if len({_value(c, k) for c in configs} - {None}) > 1]
-    if len({tuple(_value(c, k) for k in shown) for c in configs}) < len(configs):
-        shown += [k for k in keys if k not in shown and any(_value(c, k) is None for c in configs)]
+    shown = [k for k in keys if len({known_value(c, k) for c in configs} - {None}) > 1]
+    if len({tuple(known_value(c, k) for k in shown) for c in configs}) < len(configs):
+        shown += [k for k in keys if k not in shown and any(known_value(c, k) is None for c in configs)]
     return [k for k in keys if k in shown]
 
 
@@ -107,9 +75,8 @@ def run_numbers(runs: RunCollection, metric: str, at: str = "last") -> pd.Series
 
 
 def configuration_frame(runs: RunCollection) -> tuple[pd.DataFrame, list[str]]:
-    """One row per run: run_id, status, seed, one column per shown key (its readable name) and
-    `configuration` (a "name=value, ..." label); returns (frame, shown column names). `attrs["details"]`:
-    per configuration label, the keys it holds beyond the shown ones (those not shared by every run)."""
+    """(one row per run: run_id, status, seed, the shown keys, `configuration` label; the shown names).
+    `attrs["details"]`: per label, the keys that configuration holds beyond the shown and the shared ones."""
     readable = {r: identity(c) for r, c in runs.configs.items() if c}
     groups = group_configurations(readable)
     keys = shown_keys([c for _, c in groups])
@@ -117,7 +84,7 @@ def configuration_frame(runs: RunCollection) -> tuple[pd.DataFrame, list[str]]:
     names = [k.removesuffix("._target_") for k in keys]
     of_run, details = {}, {}
     for ids, config in groups:
-        values = {name: shown_value(k, _value(config, k)) for name, k in zip(names, keys)}
+        values = {name: shown_value(k, known_value(config, k)) for name, k in zip(names, keys)}
         label = ", ".join(f"{n}={v}" for n, v in values.items() if v != NOT_SET) or "(one configuration)"
         rest = [f"{k}={v}" for k, v in config.items() if k not in keys and k not in everywhere]
         lacking = sorted({k for r in ids for k in config if k not in readable[r]})
@@ -135,14 +102,12 @@ def configuration_frame(runs: RunCollection) -> tuple[pd.DataFrame, list[str]]:
 
 
 def summarize(runs: RunCollection, metric: str = "test_acc", at: str = "last") -> pd.DataFrame:
-    """The summary table: shown keys, n, mean, std, `<metric> (mean ± std)`, seeds, status counts.
-
-    Rows sorted by the shown keys' values (numbers by value), runs without a readable config last. `attrs`
-    holds title, caption (one line), details (more lines) and stem, as the paper tables do."""
+    """The summary table: shown keys, n, mean, std, `<metric> (mean ± std)`, seeds, status counts; rows by
+    the shown keys (numbers by value), unreadable configs last; `attrs`: stem, title, caption, details."""
     frame, names = configuration_frame(runs)
     frame["value"] = frame["run_id"].map(run_numbers(runs, metric, at)).where(frame["status"] == OK_STATUS)
     classes = runs.runs.set_index("run_id")["num_classes"]
-    statuses = [s for s in STATUS_ORDER if s in set(frame["status"])] + sorted(set(frame["status"]) - set(STATUS_ORDER))
+    statuses = [s for s in STATUSES if s in set(frame["status"])] + sorted(set(frame["status"]) - set(STATUSES))
     rows = []
     for label, group in frame.groupby("configuration", sort=False):
         cell = aggregate_runs(group, "value")
@@ -169,8 +134,7 @@ def summarize(runs: RunCollection, metric: str = "test_acc", at: str = "last") -
 
 
 def display_path(path: Path) -> str:
-    """`path` relative to the working folder when under it, else its last three parts: never a machine's
-    absolute path in a title."""
+    """`path` relative to the working folder, else its last three parts: no machine's path in a title."""
     path = Path(path)
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix() if path.is_absolute() else path.as_posix()
@@ -194,29 +158,3 @@ def _mean_std_text(mean: float, std: float, n: int, chance: float | None = None)
         return "no finished run"
     text = f"{mean:.4f}" if n == 1 else f"{mean:.4f} ± {std:.4f}"
     return text + (f" (≈ chance {chance:.2f})" if chance and mean < 1.5 * chance else "")
-
-
-def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary without the numeric mean/std columns and the label (what Markdown and HTML show)."""
-    return summary.drop(columns=["mean", "std", "configuration"], errors="ignore")
-
-
-def summary_markdown(summary: pd.DataFrame) -> str:
-    """Title, the caption, the table, then the details as a list."""
-    title, caption, details = (summary.attrs.get(k, d) for k, d in (("title", ""), ("caption", []), ("details", [])))
-    body = display_table(summary).to_markdown(index=False, disable_numparse=True)
-    parts = (f"## {title}" if title else "", " ".join(caption), body, "\n".join(f"- {line}" for line in details))
-    return "\n\n".join(part for part in parts if part) + "\n"
-
-
-def write_summary(summary: pd.DataFrame, path: Path) -> Path:
-    """`.md`: the Markdown shown on stdout; `.csv`: every column (numbers unrounded), caption as `# ` lines."""
-    path = Path(path)
-    if path.suffix == ".md":
-        atomic_write_text(path, summary_markdown(summary))
-    elif path.suffix == ".csv":
-        header = [summary.attrs.get("title", ""), *summary.attrs.get("caption", []), *summary.attrs.get("details", [])]
-        atomic_write_text(path, "".join(f"# {line}\n" for line in header if line) + summary.to_csv(index=False))
-    else:
-        raise ValueError(f"--out {path}: the summary is written as .md or .csv; got suffix {path.suffix!r}")
-    return path

@@ -8,19 +8,23 @@ resumes from the previous epoch's checkpoint, or starts over when none is usable
 
 `rerun=true` runs a finished (or diverged) run again in the same folder: its records and checkpoints move to
 `<run>/previous/<n>/` first (nothing is deleted), so tables read the new run and the old one stays at hand.
-A single run refused before it started (a config or data error) leaves no folder behind (`discard_unstarted`).
+A single run refused before it started (a config or data error) leaves no folder behind (`discard_unstarted`):
+only what that invocation put there is removed, holding the run's lock, so no other run's file is ever lost.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainfix.core.records import CHECKPOINT_DIR, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run
+from trainfix.core.records import CHECKPOINT_DIR, FINISHED, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run
 from trainfix.runs.identity import flatten, is_identity_key, upgrade_compatible
+from trainfix.runs.lock import LOCK_FILE, RunLockedError, acquire
 
 
 class RunConflictError(RuntimeError):
@@ -92,8 +96,8 @@ def usable_checkpoint(run_dir: Path) -> tuple[Path | None, list[str]]:
 
 
 PREVIOUS_DIR = "previous"  # <run>/previous/<n>/: the records of runs that rerun=true replaced
-# What a run folder holds before its run starts: Hydra's copy of the config, its log, the run's lock, the probe.
-UNSTARTED = {".hydra", ".lock", ".write-probe"}
+# What a run folder holds before its run starts, besides Hydra's `.hydra/` and the job's log: the lock, the probe.
+UNSTARTED = {LOCK_FILE, ".write-probe"}
 HYDRA_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
 RERUN_HINT = "rerun=true runs it again (its records move to <run>/previous/<n>/)"
 
@@ -131,27 +135,49 @@ def restore_previous(run_dir: Path, archived: Path) -> None:
     Path(archived).rmdir()
 
 
-def discard_unstarted(run_dir: Path) -> bool:
-    """Remove `run_dir` when it holds nothing but what Hydra and the lock put there before a run starts (no
-    run.json, no checkpoint, no file of anyone else): a single run refused for its configuration or data leaves
-    no folder. Returns whether it was removed."""
+def discard_unstarted(run_dir: Path, logs: Iterable[str] | None = None) -> bool:
+    """Remove `run_dir` when it holds nothing but what this invocation put there before a run started: Hydra's
+    `.hydra/` copy of the configuration, this process's log (`logs`: file names; default: the files the root
+    logger writes in `run_dir`), the lock and the storage probe. Done holding the run's lock: a folder whose lock
+    another process holds (its run) is left alone, and a run.json, a checkpoint, another log or any other file keeps
+    the folder. Returns whether it was removed (a single run refused for its configuration or data leaves none)."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir() or read_run(run_dir) is not None:
+    if not run_dir.is_dir():
         return False
-    entries = list(run_dir.iterdir())
-    for path in entries:
-        if path.name == ".hydra":
-            if not path.is_dir() or any(p.name not in HYDRA_FILES for p in path.iterdir()):
-                return False
-        elif not (path.name in UNSTARTED or (path.suffix == ".log" and path.is_file())):
+    own_logs = set(own_log_files(run_dir) if logs is None else logs)
+    try:
+        lock = acquire(run_dir)
+    except RunLockedError:
+        return False
+    with lock:
+        entries = list(run_dir.iterdir())
+        if not all(_put_there_before_start(path, own_logs) for path in entries):
             return False
-    for path in entries:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    run_dir.rmdir()
+        for path in entries:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()  # the lock file too: a process waiting on it locks the folder's new one (runs/lock.py)
+        run_dir.rmdir()
     return True
+
+
+def own_log_files(run_dir: Path) -> list[str]:
+    """The names of the files in `run_dir` that this process's root logger writes (Hydra's `<job>.log`)."""
+    folder = Path(run_dir).resolve()
+    return [
+        Path(handler.baseFilename).name
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent.resolve() == folder
+    ]
+
+
+def _put_there_before_start(path: Path, own_logs: set[str]) -> bool:
+    if path.name == ".hydra":
+        return path.is_dir() and all(p.name in HYDRA_FILES for p in path.iterdir())
+    if path.name in own_logs:
+        return path.is_file()
+    return path.name in UNSTARTED and path.is_file()
 
 
 def decide(
@@ -177,7 +203,7 @@ def decide(
             "  Choose another folder with run_name=<name> (or task_name=<name>), or delete that folder to start over."
         )
     status = record.get("status")
-    if status in ("finished", "diverged"):
+    if status in (FINISHED, "diverged"):
         if not rerun:
             return RunAction("skip", reason=f"already {status}")
         moved = archive_previous(run_dir)

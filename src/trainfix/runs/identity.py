@@ -1,9 +1,10 @@
 """Run identity: one folder per configuration, whatever way it was spelled.
 
 A run's identity is a hash of its resolved, behaviour-relevant configuration: everything except where
-files go, how progress is shown and logged, and which devices run it (`NOT_IDENTITY`). Its folder is
-`<label>-<hash8>`, where the label is readable (an experiment's `run_name`, else
-`<strategy>-<model>-<data>-s<seed>`, `default_label`) and the hash makes it unique. Labels hold no `=` or `,`,
+files go, how progress is shown and logged, which devices run it, and profile=quick's sizes at `quick`
+(`NOT_IDENTITY`; a quick run holds them in data.* and trainer.max_epochs). Its folder is `<label>-<hash8>`,
+where the label is readable (an experiment's `run_name`, else `<strategy>-<model>-<data>-s<seed>`,
+`default_label`) and the hash makes it unique. Labels hold no `=` or `,`,
 so a folder is a plain path on any command line (`trainfix eval runs/train/baseline-lenet5-mnist-s0-1a2b3c4d`);
 folders named before (`data.batch_size=128,...-<hash8>`, from the command-line overrides) are found by their hash:
 
@@ -11,10 +12,12 @@ folders named before (`data.batch_size=128,...-<hash8>`, from the command-line o
   order) has the same hash, so the second invocation finds the first's folder and skips or resumes it;
 - a sweep over any key (also one an experiment's `run_name` leaves out, like `optimizer.lr=0.1,0.05`)
   gets one folder per value;
-- a run recorded before a new configuration key existed is still found: a folder with the same label
-  whose recorded configuration differs only by keys it lacks (and that the command line did not set) is
-  the same run (`upgrade_compatible`), unless the request holds a key listed in `PAST_VALUES` at another
-  value than the one such records ran with. Folders named `<label>` alone (before identities) count too.
+- a run recorded before the configuration changed is still found, whatever its hash: a folder with the
+  same label whose recorded configuration differs only in keys outside the identity, in keys removed
+  from conf/ that it holds at the value that made them do nothing (`RETIRED`), or by keys it lacks (and
+  that the command line did not set) is the same run (`upgrade_compatible`), unless the request holds a
+  key listed in `PAST_VALUES` at another value than the one such records ran with. Any other identity
+  key that differs makes another run. Folders named `<label>` alone (before identities) count too.
 
 Hydra resolves `${trainfix_run_folder:<parent>}` (conf/hydra/default.yaml) into the run's folder name
 when it sets up each job, so Hydra's own `.hydra/` and log files land in the run folder as well.
@@ -31,7 +34,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.core.records import read_run
+from trainfix.core.records import FINISHED, read_run
 
 HASH_LENGTH = 8
 LABEL_MAX = 120
@@ -55,6 +58,9 @@ NOT_IDENTITY = (
     "trainer.accelerator",
     "trainer.strategy",
     "trainer.num_nodes",
+    # profile=quick's sizes: profile=quick copies them into data.* and trainer.max_epochs (identity keys, so a
+    # quick run's identity follows them there); under profile=full nothing reads them.
+    "quick",
 )
 
 
@@ -65,6 +71,13 @@ NOT_IDENTITY = (
 PAST_VALUES: dict[str, Any] = {
     "optimizer.initial_accumulator_value": 0.0,  # torch.optim.Adagrad's default before the key was in conf/
 }
+
+# Keys removed from conf/ after runs were recorded, with the value at which they changed nothing. A record holding
+# one at that value is read as not holding it (`identity_items`): it is the same run as a request without the key,
+# and its hash is the one such a request has; at any other value it stays a different run. `deterministic` (true,
+# removed in issue 25) called torch.use_deterministic_algorithms before the Trainer was built, and building it
+# called it again with `trainer.deterministic` (false in every recorded run), so it never reached training.
+RETIRED: dict[str, Any] = {"deterministic": True}
 
 
 def recorded_value(flat_config: dict[str, Any], key: str) -> tuple[bool, Any]:
@@ -91,15 +104,13 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
-# Keys removed from conf/ after runs were recorded, with the value every configuration held then. The identity
-# still counts them at that value, so every run keeps its hash (and folder): `deterministic` (true) is gone since
-# `trainer.deterministic` alone decides (Lightning set torch's flag from it during fit, after `deterministic`'s call).
-RETIRED: dict[str, Any] = {"deterministic": True}
-
-
 def identity_items(config: dict[str, Any]) -> dict[str, Any]:
-    """The flattened identity keys of a resolved configuration (a plain dict), retired keys at their value."""
-    return {**RETIRED, **{key: value for key, value in flatten(config).items() if is_identity_key(key)}}
+    """The flattened identity keys of a resolved configuration (a plain dict), less RETIRED keys at their value."""
+    return {
+        key: value
+        for key, value in flatten(config).items()
+        if is_identity_key(key) and not (key in RETIRED and value == RETIRED[key])
+    }
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -131,11 +142,6 @@ def default_label(strategy: Any, model: Any, data: Any, seed: Any) -> str:
     return readable_label(f"{strategy}-{model}-{data}-s{seed}")
 
 
-def run_title(run_dir: str | Path) -> str:
-    """The name a person sees for a run everywhere (its folder's name, W&B's run name): `<label>-<hash8>`."""
-    return Path(str(run_dir)).name
-
-
 def resolved_identity_config(root: DictConfig) -> dict[str, Any]:
     """The resolved identity part of a composed config, without resolving the excluded top-level keys
     (they may refer to the run folder being named, e.g. `paths.output_dir`)."""
@@ -150,9 +156,10 @@ def resolved_identity_config(root: DictConfig) -> dict[str, Any]:
 
 
 def upgrade_compatible(saved: dict[str, Any], requested: dict[str, Any], overridden: Iterable[str] = ()) -> bool:
-    """True when `saved` (a recorded config) differs from `requested` only by identity keys that the
-    record lacks (added to the project since), that were not set on the command line, and that the
-    request holds at their PAST_VALUES value where one is listed."""
+    """True when `saved` (a recorded config) differs from `requested` only in keys outside the identity,
+    in RETIRED keys at their retired value, and by identity keys that the record lacks (added to the project
+    since), that were not set on the command line, and that the request holds at their PAST_VALUES value
+    where one is listed."""
     old, new = identity_items(saved), identity_items(requested)
     if any(key not in new or new[key] != value for key, value in old.items()):
         return False
@@ -212,6 +219,8 @@ def _folder_resolver(parent: str, *, _root_: DictConfig) -> str:
     overrides = OmegaConf.select(_root_, "hydra.overrides.task", default=[]) or []
     groups = OmegaConf.select(_root_, "hydra.runtime.choices", default={}) or {}
     legacy = [label, OmegaConf.select(_root_, "hydra.job.override_dirname", default="") or ""]
+    if (before := _default_label(_root_, own_network_named=False)) != _default_label(_root_):
+        legacy.append(before)  # a network of your own was labelled `<strategy>-custom-<data>-s<seed>` before
     return run_folder_name(
         Path(parent), label, resolved_identity_config(_root_), overridden_keys(overrides, groups.keys()), legacy
     )
@@ -224,7 +233,7 @@ def find_run(parent: str, label: str) -> str:
     root = Path(parent)
     candidates = [root / label, *sorted(root.glob(f"{glob_escape(label)}-*"))] if root.is_dir() else []
     candidates = [p for p in candidates if p.is_dir()]
-    finished = [p for p in candidates if (read_run(p) or {}).get("status") == "finished"]
+    finished = [p for p in candidates if (read_run(p) or {}).get("status") == FINISHED]
     if len(finished) > 1:
         raise ValueError(
             f"{len(finished)} finished runs labelled {label!r} under {root}: {[p.name for p in finished]}; "
@@ -238,27 +247,49 @@ def find_run(parent: str, label: str) -> str:
 def _label_resolver(text: str = "", *, _root_: DictConfig) -> str:
     """`${trainfix_run_name:}`: the default label (`default_label`); `${trainfix_run_name:<text>}`: `<text>` made
     readable (e.g. an Optuna search's `${hydra:job.override_dirname}`)."""
-    if str(text):
-        return readable_label(text)
-    strategy = _choice(_root_, "strategy")
+    return readable_label(text) if str(text) else _default_label(_root_)
+
+
+def _default_label(root: DictConfig, own_network_named: bool = True) -> str:
+    strategy = _choice(root, "strategy")
     if strategy is None:  # composed outside Hydra's runtime: the strategy class's name
-        strategy = str(OmegaConf.select(_root_, "strategy._target_", default="") or "run").rsplit(".", 1)[-1].lower()
-    model = OmegaConf.select(_root_, "model.name", default=None) or _choice(_root_, "model") or "model"
-    data = OmegaConf.select(_root_, "data.dataset", default=None) or _choice(_root_, "data") or "data"
-    return default_label(strategy, model, data, OmegaConf.select(_root_, "seed", default=0))
+        strategy = str(OmegaConf.select(root, "strategy._target_", default="") or "run").rsplit(".", 1)[-1].lower()
+    model = _model_label(root, own_network_named)
+    data = OmegaConf.select(root, "data.dataset", default=None) or _choice(root, "data") or "data"
+    return default_label(strategy, model, data, OmegaConf.select(root, "seed", default=0))
+
+
+def _model_label(root: DictConfig, own_network_named: bool = True) -> str:
+    """The model part of a default label: `model.name`, and for a network of your own (`model=custom`) the name of
+    its factory (`model.target` or `_target_`: `mypackage.nets.SmallCNN` -> `SmallCNN`); `own_network_named=False`:
+    `custom`, as such runs were labelled before."""
+    name = str(OmegaConf.select(root, "model.name", default=None) or _choice(root, "model") or "model")
+    if name == "custom" and own_network_named:  # conf/model/custom.yaml's name
+        target = OmegaConf.select(root, "model.target", default=None) or OmegaConf.select(
+            root, "model._target_", default=None
+        )
+        if isinstance(target, str) and target.strip("."):
+            return target.rstrip(".").rsplit(".", 1)[-1]
+    return name
 
 
 def _choice(root: DictConfig, group: str) -> str | None:
-    """The option chosen for config group `group`: Hydra's runtime choices (in the config or Hydra's singleton)."""
-    value = OmegaConf.select(root, f"hydra.runtime.choices.{group}", default=None)
-    if value is None:
-        try:
-            from hydra.core.hydra_config import HydraConfig
-
-            value = HydraConfig.get().runtime.choices.get(group)
-        except ValueError:  # Hydra's config not set
-            return None
+    """The option chosen for config group `group` (Hydra's runtime choices)."""
+    value = hydra_value(root, f"runtime.choices.{group}")
     return None if value is None else str(value)
+
+
+def hydra_value(root: DictConfig, key: str) -> Any:
+    """`hydra.<key>` of the run's own config when it holds Hydra's part (composed with `return_hydra_config=True`:
+    a notebook, a test, trainfix.cli, the run folder's naming), else of the running Hydra app; None outside one."""
+    if OmegaConf.select(root, "hydra", default=None) is not None:
+        return OmegaConf.select(root, f"hydra.{key}", default=None)
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return OmegaConf.select(HydraConfig.get(), key, default=None)
+    except ValueError:  # not in a Hydra app
+        return None
 
 
 # `${trainfix_run_folder:...}`, `${trainfix_run_name:...}`, `${trainfix_find_run:...}` in conf/: registered
@@ -267,5 +298,4 @@ RESOLVERS = {
     "trainfix_run_folder": _folder_resolver,
     "trainfix_run_name": _label_resolver,
     "trainfix_find_run": find_run,
-    "trainfix_run_title": run_title,
 }

@@ -84,11 +84,11 @@ def acquire(
         name: the lock file in `run_dir` (default `.lock`, the run's own).
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / name
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     blocking = wait and deadline is None
     while True:
+        run_dir.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+")  # noqa: SIM115 (held open for the whole run)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -100,9 +100,21 @@ def acquire(
                 time.sleep(poll_s)
                 continue
             raise RunLockedError(run_dir, read_holder(run_dir, name)) from None
+        if not _still_there(handle, path):  # removed while we waited (an unstarted folder discarded): lock anew
+            handle.close()
+            continue
         stale = read_holder(run_dir, name)
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso()}) + "\n")
         handle.flush()
         return RunLock(path, handle, stale)
+
+
+def _still_there(handle: Any, path: Path) -> bool:
+    """Whether the file `handle` locked is still the one at `path` (`discard_unstarted` removes an unstarted folder's
+    lock file holding it; a process that waited on that file must lock the folder's new one instead)."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False

@@ -23,6 +23,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from trainfix.core.exit_status import EXIT_FAILED, JobsFailed
+from trainfix.core.records import FINISHED
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def jobs_table(jobs: list[dict[str, Any]]) -> str:
     lines = [f"{'run':<{width}}  {'outcome':<14}  metric"]
     for job in jobs:
         value = "" if job.get("value") is None else f"{job['metric']} {job['value']:.4f}"
-        detail = f"  {job['detail']}" if job.get("detail") and job["outcome"] not in ("finished",) else ""
+        detail = f"  {job['detail']}" if job.get("detail") and job["outcome"] != FINISHED else ""
         lines.append(f"{job['run']:<{width}}  {job['outcome']:<14}  {value}{detail}")
     return "\n".join(lines)
 

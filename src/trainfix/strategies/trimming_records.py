@@ -14,8 +14,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from trainfix.core.records import FINISHED
+
 TRIMMING_TARGET = "trainfix.strategies.trimming.Trimming"
-FINISHED = "finished"
 
 
 def run_cells(runs: Any) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from trainfix.core.records import CHECKPOINT_DIR, LAST_CHECKPOINT, RUN_FILE, read_run
+from trainfix.core.records import CHECKPOINT_DIR, FINISHED, LAST_CHECKPOINT, RUN_FILE, read_run
 from trainfix.data.datamodule import ImageDataModule
 from trainfix.models.spec import NetSpec
 from trainfix.training.compose import register_resolvers
@@ -191,7 +191,7 @@ def _check_finished(run_dir: Path, record: dict[str, Any] | None, allow_unfinish
         log.warning("%s has no %s: cannot tell whether the run finished", run_dir, RUN_FILE)
         return
     status = record.get("status")
-    if status == "finished" or allow_unfinished:
+    if status == FINISHED or allow_unfinished:
         return
     why = {
         "running": "still training, or killed: re-run its train command to finish it",

@@ -31,6 +31,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from trainfix.runs.identity import hydra_value
+
 # Keys that size a run: set on the command line, the run is no longer the profile's.
 SIZE_KEYS = (
     "trainer.max_epochs",
@@ -86,19 +88,11 @@ def run_profile(
     return str(profile_name)
 
 
-def _hydra_job() -> tuple[list[str], str | None]:
-    """(task overrides, debug choice) of the running Hydra job; nothing outside one (a saved config)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        hydra_cfg = HydraConfig.get()
-    except (ImportError, ValueError):
-        return [], None
-    return list(hydra_cfg.overrides.task), hydra_cfg.runtime.choices.get("debug")
-
-
 def _run_profile_resolver(*, _root_: DictConfig) -> str:
-    overrides, debug = _hydra_job()
+    """The run's profile from its own config: Hydra's part of it (overrides, the `debug` choice) where the config
+    holds it, as composed in a notebook or test, else the running app's (`hydra_value`)."""
+    overrides = list(hydra_value(_root_, "overrides.task") or [])
+    debug = hydra_value(_root_, "runtime.choices.debug")
     values = {key: OmegaConf.select(_root_, key) for key in QUICK_SIZES}
     quick = OmegaConf.select(_root_, "quick", default=None)
     quick = OmegaConf.to_container(quick, resolve=True) if OmegaConf.is_config(quick) else {}

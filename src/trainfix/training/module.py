@@ -138,9 +138,8 @@ class Classifier(pl.LightningModule):
         )
         self.eval_results: dict[str, float] = {}
         self.eval_best: dict[str, float] = {}
-        self.extra_epoch_metrics: dict[
-            str, float
-        ] = {}  # set by measuring callbacks (e.g. grad_norm_full), recorded once
+        # set by measuring callbacks (e.g. grad_norm_full), recorded once, in the epoch's row (epoch_row)
+        self.extra_epoch_metrics: dict[str, float] = {}
         self.skip_this_step = False
         self._buffers_before_step: list[torch.Tensor] = []
         self.history: list[dict[str, Any]] = []  # epoch records when no RunRecorder makes them (on_train_epoch_end)
@@ -156,13 +155,21 @@ class Classifier(pl.LightningModule):
         resets the training metrics): what a plain `pl.Trainer` gets (docs/own_model.md)."""
         if not self.train_loss.update_count:
             return
+        row = self.epoch_row()
+        self.history.append(row)
+        self.log_epoch(row)
+
+    def epoch_row(self) -> dict[str, Any]:
+        """The record of the epoch that just ended, each part taken once: the training summary (its accumulators
+        reset), the evaluation results, the strategy's metrics and the measuring callbacks' (`extra_epoch_metrics`)."""
         row: dict[str, Any] = {"epoch": self.current_epoch, "global_step": self.trainer.global_step}
         row.update(self.train_epoch_summary())
         row.update(self.eval_results)
         row.update(getattr(self, "strategy_epoch_metrics", {}) or {})
+        row.update(self.extra_epoch_metrics)  # e.g. grad_norm_full
         self.eval_results = {}
-        self.history.append(row)
-        self.log_epoch(row)
+        self.extra_epoch_metrics = {}
+        return row
 
     # ------------------------------------------------------------------ training
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ arguments, the evaluation set names); `Classifier.load_from_checkpoint` and `loa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,18 +37,24 @@ def rebuild_info(cfg: DictConfig, datamodule: ImageDataModule, config: dict[str,
         raise ValueError(
             f"data={cfg.data.dataset} has non-square images ({height}x{width}); the models accept square images"
         )
-    target, params = config_network(OmegaConf.to_container(cfg.model, resolve=True))
-    net = NetSpec(
-        str(cfg.model.name),
-        datamodule.num_classes,
+    net = net_spec(OmegaConf.to_container(cfg.model, resolve=True), datamodule.num_classes, channels, height)
+    return {"config": config, "net": asdict(net), "eval_names": list(datamodule.eval_names)}
+
+
+def net_spec(model: Mapping[str, Any], num_classes: int, channels: int, size: int) -> NetSpec:
+    """The network of the resolved model config `model` for `channels` x `size` x `size` images of `num_classes`
+    classes: what a run builds (`rebuild_info`) and what a run folder without stored rebuild information rebuilds."""
+    target, params = config_network(model)
+    return NetSpec(
+        str(model["name"]),
+        num_classes,
         channels,
-        height,
+        size,
         params,
-        str(cfg.model.get("init") or "default"),
-        float(cfg.model.get("input_noise_std") or 0.0),
+        str(model.get("init") or "default"),
+        float(model.get("input_noise_std") or 0.0),
         target,
     )
-    return {"config": config, "net": asdict(net), "eval_names": list(datamodule.eval_names)}
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -78,17 +85,6 @@ def rebuild_from_run_folder(path: Path) -> dict[str, Any]:
         )
     config, data = record["config"], record["data"]
     channels, size, _ = data["input_shape"]
-    model = config["model"]
-    target, params = config_network(model)
-    net = NetSpec(
-        model["name"],
-        data["num_classes"],
-        channels,
-        size,
-        params,
-        model.get("init") or "default",
-        float(model.get("input_noise_std") or 0.0),
-        target,
-    )
+    net = net_spec(config["model"], data["num_classes"], channels, size)
     names = instantiate(OmegaConf.create(config).data).eval_names  # the constructor reads no files
     return {"config": config, "net": asdict(net), "eval_names": list(names)}

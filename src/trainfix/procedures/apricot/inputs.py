@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.core.records import atomic_write_bytes, read_run
+from trainfix.core.records import FINISHED, atomic_write_bytes, read_run
 from trainfix.data.catalogue import DATASETS
 from trainfix.data.windows import resolve_order, window_indices
 from trainfix.procedures.apricot.adapt import channels_last_input, predictions, reduced_predictions
@@ -69,7 +69,7 @@ def load_inputs(input_dir: Path, reduced_dirs: list[Path], device: str) -> Input
     nets, windows = [], []
     for folder in reduced_dirs:
         record = read_run(folder)
-        if record is None or record.get("status") != "finished":
+        if record is None or record.get("status") != FINISHED:
             raise ApricotInputError(
                 f"{folder}: the reduced run is not finished (status {record and record.get('status')}); "
                 "re-run its sweep"

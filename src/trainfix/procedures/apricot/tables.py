@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainfix.core.records import FINISHED
 from trainfix.procedures.apricot.records import MODEL_NAMES, ApricotRuns, duration, pct, table_rows
 
 Cells = dict[str, dict[tuple[str, str], str]]
@@ -51,7 +52,7 @@ def param_count(row: str, inputs: pd.DataFrame | None = None) -> str:
 
 def table_ii(data: ApricotRuns, paper: dict[str, Any]) -> Cells:
     """Table II's cells: parameters, the input models' train and test accuracy (paper `rows` beside)."""
-    inputs = data.runs[(data.runs["role"] == "input") & (data.runs["status"] == "finished")]
+    inputs = data.runs[(data.runs["role"] == "input") & (data.runs["status"] == FINISHED)]
     out = {}
     for row in table_rows(data):
         mine = inputs[inputs["row"] == row]
@@ -73,7 +74,7 @@ def table_iii(data: ApricotRuns, paper: dict[str, Any]) -> Cells:
     """Table III's cells: training times of the input model and the rDLMs."""
     out = {}
     for row in table_rows(data):
-        mine = data.runs[(data.runs["row"] == row) & (data.runs["status"] == "finished")]
+        mine = data.runs[(data.runs["row"] == row) & (data.runs["status"] == FINISHED)]
         t_o = mine.loc[mine["role"] == "input", "seconds"].mean()
         reduced = mine[mine["role"] == "reduced"]
         seeds = max(1, reduced["seed"].nunique())

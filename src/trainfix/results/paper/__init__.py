@@ -1,6 +1,5 @@
-"""The results' data files, read here and nowhere else: the published numbers, one YAML file per paper table
-(`<paper>_<table>.yaml`, each file's header names its source; never written in code), each paper's titles and
-caption prose (`<paper>_tables.yaml`, attached to a table by `declare`) and the findings' claims (`findings.yaml`)."""
+"""The results' data files, read here and nowhere else: the published numbers (`<paper>_<table>.yaml`, each
+header naming its source) and each paper's titles and caption prose (`<paper>_tables.yaml`, see `declare`)."""
 
 from __future__ import annotations
 

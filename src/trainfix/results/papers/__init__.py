@@ -1,8 +1,7 @@
 """The papers whose tables `python -m trainfix.results <paper>` builds: one module each, one line here.
 
-A paper module declares its tables (rows, columns, measures, captions) on top of the results core
-(collect, cells, render, report) and holds the command: `HELP` (one line), `add_arguments(parser)`
-and `build(args) -> list[Path]` (the files written). docs/results.md shows how to add one.
+A paper module declares its tables and holds its command: `HELP`, `add_arguments(parser)` and
+`build(args) -> list[Path]` (the files written). docs/results.md shows how to add one.
 """
 
 PAPERS = {  # command -> module

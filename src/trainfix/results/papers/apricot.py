@@ -1,11 +1,10 @@
 """Apricot's Tables II-V and Figures 2-3 (seeds/apricot.txt §IV-B) from one multirun folder.
 
-The folder holds the input runs (`config.apricot_role: input`), the reduced runs (`reduced`) and
-`adapt/<...>/` folders written by `python -m trainfix.apricot` (result.json, reduced.json, config.json).
-Paper numbers come from `paper/apricot_table_{ii,iii,iv,v}.yaml`, never from code; titles and captions from
-`paper/apricot_tables.yaml`. Every table says which data it ran on (the lossy JPEG CIFAR-10 copy, a quick
-subset) and how the rDLM windows were taken. The cells are measured by `trainfix.procedures.apricot.tables`
-(which says how each is computed) and the figures drawn by `trainfix.procedures.apricot.figures`.
+The folder holds the input runs (`config.apricot_role: input`), the reduced runs (`reduced`) and the
+`adapt/<...>/` folders written by `python -m trainfix.apricot`. Paper numbers: `paper/apricot_table_{ii,iii,iv,v}.yaml`;
+titles and captions: `paper/apricot_tables.yaml`. Every table says which data it ran on (the lossy JPEG CIFAR-10
+copy, a quick subset) and how the rDLM windows were taken. The cells are measured by
+`trainfix.procedures.apricot.tables` (which says how) and the figures drawn by `trainfix.procedures.apricot.figures`.
 """
 
 from __future__ import annotations
@@ -16,40 +15,64 @@ from pathlib import Path
 import pandas as pd
 
 from trainfix.procedures.apricot import tables as measured
-from trainfix.procedures.apricot.records import ApricotRuns, pct
+from trainfix.procedures.apricot.records import ApricotRuns, pct, read_passes, trained_runs
 from trainfix.results.arguments import add_runs_out, report_title
 from trainfix.results.cells import layout
+from trainfix.results.collect import collect_runs
+from trainfix.results.configs import require_same_configs
 from trainfix.results.paper import declarations, declare, load_paper
-from trainfix.results.papers.apricot_runs import collect
 from trainfix.results.report import publish
 
 TEXT = load_paper("apricot_tables")
+# Keys that differ between the members of one cell by design: the rDLM's window, the pass's model seed
+# (which repetition it adapts) and batch order seed, and the runs it read.
+WINDOW_KEYS = ("data.train_window.start",)
+PASS_KEYS = ("model_seed", "seed", "input_run", "reduced_runs")
+
+
+def collect(root: Path) -> ApricotRuns:
+    """The run folders (input and reduced: `collect_runs`) and the adapt/ passes below `root`. Each number of
+    Tables II-V is a mean over runs of one configuration: ValueError when the finished input runs of a row, its
+    finished rDLMs (window aside) or the passes of one (row, sign convention, strategy) differ besides the seed."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"--runs {root}: no such folder; expected the multirun folder of experiment=apricot/... runs"
+        )
+    collection = collect_runs(root)
+    runs = trained_runs(collection)
+    adapt, facts = read_passes(root)
+    if runs.empty and adapt.empty:
+        raise FileNotFoundError(
+            f"--runs {root}: no Apricot runs (run.json with config.apricot_role) and no adapt/*/result.json"
+        )
+    finished = runs[runs["status"] == "finished"] if len(runs) else runs
+    for (row, role), group in finished.groupby(["row", "role"], sort=True) if len(finished) else []:
+        cell = f"Apricot tables, {row} {role} runs"
+        require_same_configs(dict(zip(group["run"], group["config"])), cell, root, WINDOW_KEYS)
+    passes = adapt.groupby(["row", "direction", "strategy"], sort=True) if len(adapt) and "identity" in adapt else []
+    for (row, direction, strategy), group in passes:
+        cell = f"Apricot Table V, {row} {direction} S{strategy} passes"
+        require_same_configs(dict(zip(group["folder"], group["identity"])), cell, root / "adapt", PASS_KEYS)
+    return ApricotRuns(root, runs, adapt, facts, collection)
 
 
 def _data_caption(data: ApricotRuns) -> list[str]:
     """The caption lines every table and figure starts with: the data, the rDLM windows, a quick profile."""
-    text, lines = TEXT["data"], []
-    labels = sorted(set(data.runs["dataset"].dropna()))
+    text, runs, lines = TEXT["data"], data.runs, []
+    labels = sorted(set(runs["dataset"].dropna()))
     if labels:
-        unofficial = "" if data.runs["official"].dropna().all() else text["unofficial"]
+        unofficial = "" if runs["official"].dropna().all() else text["unofficial"]
         lines.append(text["labels"].format(labels=", ".join(labels), unofficial=unofficial))
-    windows = [w for w in data.runs["window"] if isinstance(w, dict)]
+    windows = [w for w in runs["window"] if isinstance(w, dict)]
     if windows:
         sizes = ", ".join(map(str, sorted({w["size"] for w in windows})))
         orders = "; ".join(text["orders"][o] for o in sorted({w["order"] for w in windows}))
         lines.append(text["windows"].format(sizes=sizes, orders=orders))
-    short = data.runs[(data.runs["status"] == "finished") & (data.runs["max_epochs"].notna())]
-    if len(short) and len(data.runs["num_train"].dropna()) and data.runs["num_train"].max() < 10_000:
+    short = runs[(runs["status"] == "finished") & (runs["max_epochs"].notna())]
+    if len(short) and len(runs["num_train"].dropna()) and runs["num_train"].max() < 10_000:
         lines.append(text["quick"])
     return lines
-
-
-def _cells_table(cells: measured.Cells, index_name: str) -> pd.DataFrame:
-    """{row label: {(column, paper|ours): text}} in the paper | ours layout."""
-    return layout(
-        ((label, column, {source: text}) for label, row in cells.items() for (column, source), text in row.items()),
-        index_name,
-    )
 
 
 def _table_v_settings(data: ApricotRuns) -> list[str]:
@@ -66,15 +89,21 @@ def _table_v_settings(data: ApricotRuns) -> list[str]:
 
 
 def tables(data: ApricotRuns) -> list[pd.DataFrame]:
-    """Tables II-V, declared (stem, title, caption)."""
+    """Tables II-V, declared (stem, title, caption); II-IV in the paper | ours layout of their measured cells."""
     declared = declarations("apricot_tables")
     data_lines = _data_caption(data)
+    never = ", ".join(map(str, measured.windows_never_used(data))) or "-"
     out = []
     for key, index_name in (("ii", "Model"), ("iii", "Model"), ("iv", "rDLM"), ("v", None)):
         cells = getattr(measured, f"table_{key}")(data, load_paper(f"apricot_table_{key}")["rows"])
-        table = cells if index_name is None else _cells_table(cells, index_name)
-        never = ", ".join(map(str, measured.windows_never_used(data))) or "-"
-        declare(table, declared[f"table_{key}"], never=never)
+        if index_name is not None:  # {row label: {(column, paper|ours): text}}
+            texts = (
+                (label, column, {source: text})
+                for label, row in cells.items()
+                for (column, source), text in row.items()
+            )
+            cells = layout(texts, index_name)
+        table = declare(cells, declared[f"table_{key}"], never=never)
         table.attrs["caption"] = data_lines + table.attrs["caption"] + (_table_v_settings(data) if key == "v" else [])
         out.append(table)
     return out
@@ -85,12 +114,12 @@ def build_tables(runs: Path, out: Path, title: str = TEXT["report_title"], note:
     from trainfix.procedures.apricot.figures import figure_2, figure_3  # matplotlib only when plotting
 
     data = collect(runs)
-    figures = []
+    data_lines, figures = " ".join(_data_caption(data)), []
     if data.reduced_facts:
-        caption = TEXT["figures"]["figure_2"] + " ".join(_data_caption(data))
+        caption = TEXT["figures"]["figure_2"] + data_lines
         figures.append(("figure_2.png", caption, figure_2(data), caption))
     if len(data.adapt):
-        caption = TEXT["figures"]["figure_3"] + " " + " ".join(_data_caption(data))
+        caption = TEXT["figures"]["figure_3"] + " " + data_lines
         figures.append(("figure_3.png", caption, figure_3(data), caption))
     return publish(data.collection, out, title, tables=[(t, None) for t in tables(data)], figures=figures, note=note)
 

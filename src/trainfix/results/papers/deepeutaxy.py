@@ -6,60 +6,62 @@
 
 Writes into --out: table_<n>.md / .csv / .tex (paper, ours, diff per cell), table_<n>_values.csv (one row
 per cell, numbers), seeds_iv_vi.md / .csv / .tex (Tables IV-VI's numbers per seed), figure_3.png and
-report.html. Paper numbers: `paper/deepeutaxy_table_{iv,v,vi,vii}.yaml`. docs/tables.md defines every
-cell; the seams: `deepeutaxy_runs` (labels, which runs), `deepeutaxy_protocol` (runs off their
-experiment's protocol), `deepeutaxy_measures` (Eq. 12 and the per-seed numbers), `deepeutaxy_captions`,
-`deepeutaxy_figure` (Figure 3).
+report.html. Paper numbers: `paper/deepeutaxy_table_{iv,v,vi,vii}.yaml`; caption prose:
+`paper/deepeutaxy_tables.yaml`. docs/tables.md defines every cell. Each table is declared row by row as
+(column, kind, the paper's key, cell, the baseline's cell: `cells.Entries`), laid out as paper | ours | diff | vs BL.
+`deepeutaxy_runs`: labels, which runs, protocol, captions; `deepeutaxy_figure`: Figure 3.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from trainfix.results.arguments import add_runs_out, int_list, report_title, str_list
-from trainfix.results.cells import INTERVAL_NOTE, Cell, aggregate, count, entry, values_frame, widen, with_difference
+from trainfix.results.cells import (
+    INTERVAL_NOTE,
+    Cell,
+    Entries,
+    aggregate,
+    count,
+    format_value,
+    widen,
+)
 from trainfix.results.collect import RunCollection, RunsInputError
 from trainfix.results.paper import load_paper
-from trainfix.results.papers.deepeutaxy_captions import TEXT, readings_line
-from trainfix.results.papers.deepeutaxy_measures import (
-    chance_level_convergence,
-    chance_line,
-    convergence_cell,
-    tables_iv_vi_runs,
-)
-from trainfix.results.papers.deepeutaxy_protocol import check_protocol
 from trainfix.results.papers.deepeutaxy_runs import (
     STRATEGIES,
+    TABLE_VII_ROLES,
+    TEXT,
+    TableRuns,
+    at_chance,
+    chance_level_convergence,
+    chance_line,
+    check_protocol,
     collect_de_runs,
+    convergence_cell,
+    de_pool,
+    expected_seeds,
+    label_runs,
+    order_rows,
+    readings_line,
+    resolve_reading,
     row_label,
     select_runs,
+    tables_iv_vi_runs,
 )
-from trainfix.results.papers.deepeutaxy_seeds import seed_values
-from trainfix.results.papers.deepeutaxy_table_vii import table_vii_values
 from trainfix.results.report import publish
-from trainfix.training.callbacks.convergence_measures import (
-    CHANCE_LEVEL_CHOICES,
-    READING_CHOICES,
-    Outcome,
-    as_outcome,
-    bl_level,
-    converged_epoch,
-    epsilon_of,
-    first_argmax_epoch,
-    first_at_level,
-    first_converged,
-    validate_reading,
-)
+from trainfix.training.callbacks import convergence_measures as measures
 
 TABLES = ("iv", "v", "vi", "vii")
 BASELINE = "BL"  # Tables IV-VI compare SPL and DE with it
 TABLE_CHOICES = (*TABLES, "fig3", "all")
+ACCURACIES = (("train", "train_acc_used"), ("test", "test_acc"))
+SEED_COLUMNS = tuple(TEXT["seeds"]["columns"])  # the per-seed table's columns after Model, Strategy, Seed
 
 
 def load_paper_table(table: str) -> dict[str, Any]:
@@ -70,187 +72,184 @@ def load_paper_table(table: str) -> dict[str, Any]:
     return load_paper(f"deepeutaxy_table_{table.lower()}")
 
 
-def _published(cells: dict[str, Any], key: str, strategy: str) -> Any:
-    """The paper's cell `key` of `strategy` in one row of a YAML table (None when not published)."""
-    return (cells.get(key) or {}).get(strategy)
+def seed_max(column: str, scale: float = 1.0) -> measures.Measure:
+    """A seed's maximum of `column` times `scale` ("not recorded" without one)."""
+    return lambda metrics, run: measures.as_outcome(metrics[column].max() if column in metrics.columns else None, scale)
+
+
+def at_level(column: str, level: float) -> measures.Measure:
+    """A seed's first 1-based epoch with `column` at or above `level` ("not reached")."""
+    return lambda metrics, run: measures.first_at_level(metrics, column, level)
+
+
+def _attrs(table: str, paper: dict[str, Any], caption: list[str], short: str) -> dict[str, Any]:
+    title = f"Table {table.upper()} (DeepEutaxy): {paper.get('title', '')}"
+    return {"stem": f"table_{table}", "title": title, "caption": caption, "short": short}
 
 
 # --------------------------------------------------------------------------- Table IV
 def table_iv_values(runs: RunCollection, *, paper: dict[str, Any] | None = None, **options: Any) -> pd.DataFrame:
-    """Table IV as a long frame: one row per (table row, column) with paper/ours/diff numbers and texts.
-
-    Columns: row, label, column, kind, paper, paper_text, ours, ours_text, diff, diff_text,
-    seeds_used, seeds_expected. `attrs` holds title, caption (list of lines) and stem.
-    """
+    """Table IV as a long frame (`cells.entry`): per model and strategy the train/test accuracy at the Eq. 12 epoch
+    (the last one when never met), compared with BL's; epochs to converge; SPL's selected share there (not in the
+    paper). Options: `tables_iv_vi_runs`. `attrs`: title, caption (lines), stem, short."""
     paper = paper or load_paper_table("iv")
     used = tables_iv_vi_runs(runs, **options)
-    pool, seed_list, epsilon, rows = used.pool, used.seeds, used.epsilon, used.rows
-    norm_column = validate_reading(used.convergence)
+    pool, seeds, epsilon, rows = used.pool, used.seeds, used.epsilon, used.rows
+    norm_column = measures.validate_reading(used.convergence)
 
-    def at_convergence(column: str, scale: float) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
-        def measure(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
-            position = first_converged(metrics, norm_column, epsilon_of(run, epsilon))
+    def at_convergence(column: str) -> measures.Measure:
+        def measure(metrics: pd.DataFrame, run: pd.Series) -> measures.Outcome:
+            position = measures.first_converged(metrics, norm_column, measures.epsilon_of(run, epsilon))
             position = len(metrics) - 1 if not isinstance(position, int) else position
-            return as_outcome(metrics[column].iloc[position] if column in metrics.columns else None, scale)
+            return measures.as_outcome(metrics[column].iloc[position] if column in metrics.columns else None, 100.0)
 
         return measure
 
-    epochs_to_converge = converged_epoch(norm_column, epsilon)
-    entries = []
+    table = Entries(BASELINE)
     for row in rows:
-        cells = paper["rows"].get(row) or {}
-        label = row_label(row)
+        add = table.at(row, row_label(row), paper["rows"].get(row) or {})
         accuracy = {
-            (strategy, name): aggregate("acc", pool.outcomes(row, strategy, seed_list, at_convergence(column, 100.0)))
-            for strategy in STRATEGIES
-            for name, column in (("train", "train_acc_used"), ("test", "test_acc"))
+            (s, name): aggregate("acc", pool.outcomes(row, s, seeds, at_convergence(column)))
+            for s in STRATEGIES
+            for name, column in ACCURACIES
         }
         for (strategy, name), cell in accuracy.items():
-            record = entry(
-                row, label, f"{strategy} {name} acc", "acc", _published(cells, f"{name}_acc", strategy), cell
-            )
-            if strategy != BASELINE:
-                record = with_difference(record, cell, accuracy[(BASELINE, name)], BASELINE)
-            entries.append(record)
+            base = None if strategy == BASELINE else accuracy[(BASELINE, name)]
+            add(f"{strategy} {name} acc", "acc", f"{name}_acc", strategy, cell, base)
         for strategy in STRATEGIES:
-            cell = convergence_cell(pool, row, strategy, seed_list, epochs_to_converge)
-            entries.append(
-                entry(
-                    row,
-                    label,
-                    f"{strategy} epochs to converge",
-                    "epochs",
-                    _published(cells, "epochs_to_converge", strategy),
-                    cell,
-                )
-            )
-        # Not in the paper: how much of the training set SPL had in play at that epoch (an SPL epoch
-        # with few selected samples has small step gradients and can meet Eq. 12 without training).
-        cell = aggregate("acc", pool.outcomes(row, "SPL", seed_list, at_convergence("spl_selected_frac", 100.0)))
-        entries.append(entry(row, label, "SPL selected at convergence", "acc", None, cell))
-    caption = used.caption("iv")
-    caption.append(TEXT["table_iv"]["spl_selected"])
-    caption.append(TEXT["table_iv"]["vs_baseline"].format(baseline=BASELINE, interval=INTERVAL_NOTE))
-    caption.append(readings_line(pool, rows, STRATEGIES, seed_list, epsilon, "epoch_number"))
-    dead = chance_line(pool, rows, STRATEGIES, seed_list)
-    if dead:
-        caption.append(dead)
-    stuck = chance_level_convergence(pool, rows, seed_list, norm_column, epsilon)
+            cell = convergence_cell(pool, row, strategy, seeds, measures.converged_epoch(norm_column, epsilon))
+            add(f"{strategy} epochs to converge", "epochs", "epochs_to_converge", strategy, cell)
+        # SPL's share of the training set at that epoch (few selected samples: small gradients that meet Eq. 12).
+        cell = aggregate("acc", pool.outcomes(row, "SPL", seeds, at_convergence("spl_selected_frac")))
+        add("SPL selected at convergence", "acc", None, None, cell)
+    text = TEXT["table_iv"]
+    caption = used.caption("iv") + [
+        text["spl_selected"],
+        text["vs_baseline"].format(baseline=BASELINE, interval=INTERVAL_NOTE),
+        readings_line(pool, rows, STRATEGIES, seeds, epsilon, "epoch_number"),
+        *chance_line(pool, rows, STRATEGIES, seeds),
+    ]
+    stuck = chance_level_convergence(pool, rows, seeds, norm_column, epsilon)
     if stuck:
-        caption.append(TEXT["table_iv"]["stuck"].format(seeds="; ".join(stuck)))
-    attrs = {"stem": "table_iv", "title": f"Table IV (DeepEutaxy): {paper.get('title', '')}", "caption": caption}
-    attrs["short"] = TEXT["table_iv"]["short"]
-    return values_frame(entries, attrs)
-
-
-def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
-    """Table IV in the paper's layout (rows = models; (column, paper/ours/diff) columns of text).
-
-    Options as `table_iv_values`: convergence ("auto" | "last" | "mean" | "full"), epsilon, seeds, rows, variant, paper,
-    chance_level ("exclude" | "count").
-    """
-    return widen(table_iv_values(runs, **options))
+        caption.append(text["stuck"].format(seeds="; ".join(stuck)))
+    return table.frame(_attrs("iv", paper, caption, text["short"]))
 
 
 # --------------------------------------------------------------------------- Tables V and VI
 def max_accuracy_values(
     runs: RunCollection, accuracy: str, *, paper: dict[str, Any] | None = None, **options: Any
 ) -> pd.DataFrame:
-    """Table V (`accuracy="train"`) or VI (`"test"`) as a long frame (columns as `table_iv_values`).
-
-    `convergence`/`epsilon` do not change these tables; they are accepted so that the caption can
-    state the reading used by the companion tables.
-    """
+    """Table V (`accuracy="train"`) or VI (`"test"`) as a long frame: per model each strategy's maximum (compared
+    with BL's), the epochs to it (A for BL), SPL's and DE's first epoch at BL's level (B, C) and the speedups A/B,
+    A/C. Options: `tables_iv_vi_runs` (convergence/epsilon only change what the caption states)."""
     if accuracy not in ("train", "test"):
         raise ValueError(f"accuracy={accuracy!r} is not accepted; use 'train' (Table V) or 'test' (Table VI)")
-    key = "v" if accuracy == "train" else "vi"
-    column = "train_acc_used" if accuracy == "train" else "test_acc"
+    key, column = ("v", "train_acc_used") if accuracy == "train" else ("vi", "test_acc")
     paper = paper or load_paper_table(key)
     used = tables_iv_vi_runs(runs, **options)
-    pool, seed_list, rows = used.pool, used.seeds, used.rows
-    reached_lines: list[str] = []
+    pool, seeds, rows = used.pool, used.seeds, used.rows
 
-    def seed_max(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
-        return as_outcome(metrics[column].max())
+    def seed_argmax(metrics: pd.DataFrame, run: pd.Series) -> measures.Outcome:
+        return measures.first_argmax_epoch(metrics[column], metrics["epoch_number"])
 
-    def seed_argmax(metrics: pd.DataFrame, run: pd.Series) -> Outcome:
-        return first_argmax_epoch(metrics[column], metrics["epoch_number"])
+    def epochs(row: str, strategy: str, measure: measures.Measure, **soft: str) -> Cell:
+        return aggregate("epochs", pool.outcomes(row, strategy, seeds, measure), **soft)
 
-    def reaching(level: float) -> Callable[[pd.DataFrame, pd.Series], Outcome]:
-        return lambda metrics, run: first_at_level(metrics, column, level)
-
-    entries = []
+    table, reached_lines = Entries(BASELINE), []
     for row in rows:
-        cells = paper["rows"].get(row) or {}
         label = row_label(row)
-        maxima = {s: pool.outcomes(row, s, seed_list, seed_max) for s in STRATEGIES}
-        max_cells = {
-            s: aggregate("acc", [v * 100.0 if not isinstance(v, str) else v for v in maxima[s]]) for s in STRATEGIES
-        }
-        for strategy, cell in max_cells.items():
-            record = entry(
-                row, label, f"{strategy} max {accuracy} acc", "acc", _published(cells, "max_acc", strategy), cell
-            )
-            if strategy != BASELINE:
-                record = with_difference(record, cell, max_cells[BASELINE], BASELINE)
-            entries.append(record)
-        a_cell = aggregate("epochs", pool.outcomes(row, "BL", seed_list, seed_argmax))
-        entries.append(
-            entry(row, label, "BL epochs to max (A)", "epochs", _published(cells, "epochs_to_max", "BL"), a_cell)
-        )
-        level = bl_level(maxima["BL"])
+        add = table.at(row, label, paper["rows"].get(row) or {})
+        maxima = {s: pool.outcomes(row, s, seeds, seed_max(column)) for s in STRATEGIES}
+        tops = {s: aggregate("acc", [v * 100.0 if not isinstance(v, str) else v for v in maxima[s]]) for s in maxima}
+        for strategy, cell in tops.items():
+            base = None if strategy == BASELINE else tops[BASELINE]
+            add(f"{strategy} max {accuracy} acc", "acc", "max_acc", strategy, cell, base)
+        a_cell = epochs(row, "BL", seed_argmax)
+        add("BL epochs to max (A)", "epochs", "epochs_to_max", "BL", a_cell)
+        level = measures.bl_level(maxima["BL"])
         for strategy, letter in (("SPL", "B"), ("DE", "C")):
-            cell = aggregate("epochs", pool.outcomes(row, strategy, seed_list, seed_argmax))
-            entries.append(
-                entry(
-                    row,
-                    label,
-                    f"{strategy} epochs to max",
-                    "epochs",
-                    _published(cells, "epochs_to_max", strategy),
-                    cell,
-                )
-            )
+            add(f"{strategy} epochs to max", "epochs", "epochs_to_max", strategy, epochs(row, strategy, seed_argmax))
             if level is None:
                 same = Cell("epochs", None, text_if_none="no BL result")
             else:
-                same = aggregate(
-                    "epochs",
-                    pool.outcomes(row, strategy, seed_list, reaching(level)),
-                    soft="not reached",
-                    soft_text="failed",
-                )
-                others = "".join(f", {n} {reason}" for reason, n in same.others)
+                same = epochs(row, strategy, at_level(column, level), soft="not reached", soft_text="failed")
+                others = ", ".join(f"{n} {reason}" for reason, n in same.others)
                 reached_lines.append(
-                    f"{label} {strategy} ({letter}): {same.used} of {count(len(seed_list), 'seed')} reached BL's level "
-                    f"{level * 100:.2f}%{' (' + others[2:] + ')' if others else ''}."
+                    f"{label} {strategy} ({letter}): {same.used} of {count(len(seeds), 'seed')} reached BL's level "
+                    f"{level * 100:.2f}%{' (' + others + ')' if others else ''}."
                 )
-            published = _published(cells, "same_level_as_bl", strategy)
-            entries.append(entry(row, label, f"{strategy} same level as BL ({letter})", "epochs", published, same))
+            add(f"{strategy} same level as BL ({letter})", "epochs", "same_level_as_bl", strategy, same)
             if a_cell.value is not None and same.value is not None:
                 speedup = Cell("ratio", a_cell.value / same.value, same.used, same.expected)
             else:
                 speedup = Cell("ratio", None, text_if_none="-" if a_cell.value is not None else "no BL result")
-            entries.append(
-                entry(row, label, f"Speedup (A/{letter})", "ratio", _published(cells, "speedup", strategy), speedup)
-            )
-    number = "V" if accuracy == "train" else "VI"
-    caption = used.caption(key, uses_convergence=False)
-    caption.append(TEXT["table_v_vi"]["averaging"].format(accuracy=accuracy))
-    caption.append(
-        TEXT["table_v_vi"]["vs_baseline"].format(baseline=BASELINE, accuracy=accuracy, interval=INTERVAL_NOTE)
-    )
-    dead = chance_line(pool, rows, STRATEGIES, seed_list)
-    if dead:
-        caption.append(dead)
-    caption.extend(reached_lines)
-    attrs = {
-        "stem": f"table_{key}",
-        "title": f"Table {number} (DeepEutaxy): {paper.get('title', '')}",
-        "short": TEXT["table_v_vi"]["short"].format(accuracy=accuracy),
-        "caption": caption,
-    }
-    return values_frame(entries, attrs)
+            add(f"Speedup (A/{letter})", "ratio", "speedup", strategy, speedup)
+    text = TEXT["table_v_vi"]
+    caption = used.caption(key, uses_convergence=False) + [
+        text["averaging"].format(accuracy=accuracy),
+        text["vs_baseline"].format(baseline=BASELINE, accuracy=accuracy, interval=INTERVAL_NOTE),
+        *chance_line(pool, rows, STRATEGIES, seeds),
+        *reached_lines,
+    ]
+    return table.frame(_attrs(key, paper, caption, text["short"].format(accuracy=accuracy)))
+
+
+# --------------------------------------------------------------------------- Table VII
+def table_vii_values(
+    runs: RunCollection,
+    base_runs: RunCollection | None = None,
+    *,
+    convergence: str = "auto",
+    epsilon: float | None = None,
+    seeds: list[int] | None = None,
+    rows: list[str] | None = None,
+    variant: str | None = None,
+    paper: dict[str, Any] | None = None,
+    chance_level: str = "exclude",
+) -> pd.DataFrame:
+    """Table VII as a long frame: rows Base, SPL, DE, SPL+DE; per model max train/test acc and additional epochs
+    to convergence. `runs`: runs with config.table_vii_role in base/spl/de/spl_de; `base_runs`: where the Base runs
+    are when not in `runs` (the 200-epoch SPL runs without a role, e.g. the Table IV multirun). `rows`: models."""
+    paper = paper or load_paper_table("vii")
+    runs, base_runs = label_runs(runs), base_runs and label_runs(base_runs)
+    parts = [(runs, select_runs(runs.runs, roles=TABLE_VII_ROLES, variant=variant))]
+    if parts[0][1].empty:
+        raise ValueError(
+            f"{runs.root} holds no Table VII runs: expected runs whose config has table_vii_role in "
+            f"{sorted(TABLE_VII_ROLES)}"
+        )
+    models = list(rows) if rows is not None else order_rows(sorted(set(parts[0][1]["row"])))
+    if base_runs is not None:
+        base = select_runs(base_runs.runs, roles=[None, "base"], strategies=["SPL"], variant=variant)
+        parts.append((base_runs, base[base["row"].isin(models)].assign(table_vii_role="base")))
+    pool = de_pool(parts, "table_vii_role", chance_level)
+    seed_list = expected_seeds(pool.runs, seeds)
+    reading = resolve_reading(convergence, pool)
+    used = TableRuns([c for c, _ in parts], pool.runs, pool, seed_list, *reading, epsilon, variant)
+    additional_epochs = measures.converged_epoch(measures.validate_reading(used.convergence), epsilon, None)
+    authors_code = "authors_code" in set(pool.runs.loc[pool.runs["table_vii_role"] == "de", "variant"].dropna())
+    table = Entries()
+    for role, method in TABLE_VII_ROLES.items():
+        method += " (no counterpart in the code)" if role == "de" and authors_code else ""
+        for model in models:
+            add = table.at(role, method, (paper["rows"].get(role) or {}).get(model) or {})
+            for name, column in ACCURACIES:
+                cell = aggregate("acc", pool.outcomes(model, role, seed_list, seed_max(column, 100.0)))
+                add(f"{row_label(model)} max {name} acc", "acc", f"max_{name}_acc", None, cell)
+            if role == "base":
+                cell = Cell("text", None, text_if_none="-")
+            else:
+                cell = convergence_cell(pool, model, role, seed_list, additional_epochs, "failed")
+            add(f"{row_label(model)} additional epochs to converge", "epochs", "additional_epochs", None, cell)
+    caption = used.caption("vii") + [TEXT["table_vii"]["authors_code"]] * authors_code
+    caption += chance_line(pool, models, TABLE_VII_ROLES, seed_list)
+    caption.append(readings_line(pool, models, [r for r in TABLE_VII_ROLES if r != "base"], seed_list, epsilon, None))
+    return table.frame(_attrs("vii", paper, caption, TEXT["table_vii"]["short"]))
+
+
+def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
+    """Table IV in the paper's layout (rows = models; (column, paper/ours/diff) columns of text)."""
+    return widen(table_iv_values(runs, **options))
 
 
 def build_table_v(runs: RunCollection, **options: Any) -> pd.DataFrame:
@@ -263,6 +262,57 @@ def build_table_vi(runs: RunCollection, **options: Any) -> pd.DataFrame:
     return widen(max_accuracy_values(runs, "test", **options))
 
 
+def build_table_vii(runs: RunCollection, base_runs: RunCollection | None = None, **options: Any) -> pd.DataFrame:
+    """Table VII in the paper's layout (rows = Base/SPL/DE/SPL+DE; per model three columns x paper/ours/diff)."""
+    return widen(table_vii_values(runs, base_runs, **options), index_name="Method")
+
+
+# --------------------------------------------------------------------------- per seed
+def seed_values(runs: RunCollection, **options: Any) -> pd.DataFrame:
+    """The per-seed numbers behind Tables IV-VI (seeds_iv_vi): one row per (model, strategy, seed), text cells.
+
+    Index: the run folder; columns Model, Strategy, Seed and SEED_COLUMNS (`convergence_measures.seed_numbers`;
+    BL's level: the mean over counted BL seeds of their maxima). A seed whose run has not finished shows its numbers
+    so far and its status; one with no run reads "missing"; `note` names a dead network (chance level).
+    """
+    used = tables_iv_vi_runs(runs, **options)
+    pool, seed_list = used.pool, used.seeds
+    norm_column = measures.validate_reading(used.convergence)
+    records, level_texts = [], []
+    for row in used.rows:
+        levels = {}
+        for accuracy, column in ACCURACIES:
+            maxima = pool.outcomes(row, "BL", seed_list, seed_max(column))
+            levels[accuracy] = measures.bl_level(maxima)
+            counted = sum(not isinstance(v, str) for v in maxima)
+            level = format_value("acc", 100 * levels[accuracy]) if counted else "none (no counted BL run)"
+            level_texts.append(f"{row_label(row)} {accuracy} {level} ({count(counted, 'BL seed')})")
+        for strategy in STRATEGIES:
+            for seed, run in pool.seed_runs(row, strategy, seed_list):
+                record = dict.fromkeys(SEED_COLUMNS, "-")
+                record.update(
+                    run=f"(no run: {row} {strategy} seed {seed})" if run is None else str(run["run_id"]),
+                    Model=row_label(row),
+                    Strategy=strategy,
+                    Seed=seed,
+                    status="missing" if run is None else str(run["status"]),
+                )
+                metrics = pool.epochs_of(run)
+                if metrics is not None and not metrics.empty:
+                    record.update(measures.seed_numbers(metrics, run, used.epsilon, norm_column, levels))
+                    if at_chance(pool, run):
+                        counted_or_not = "excluded from" if pool.exclude is not None else "counted in"
+                        record["note"] = f"at chance level: {counted_or_not} the tables"
+                records.append(record)
+    frame = pd.DataFrame(records, columns=["run", "Model", "Strategy", "Seed", *SEED_COLUMNS]).set_index("run")
+    levels_text = "; ".join(level_texts) or "none"
+    caption = used.caption("iv")[1:-1]
+    caption += [line.format(convergence=used.convergence, levels=levels_text) for line in TEXT["seeds"]["caption"]]
+    frame.attrs = {"stem": "seeds_iv_vi", "title": TEXT["seeds"]["title"], "caption": caption}
+    frame.attrs["short"] = TEXT["seeds"]["short"]
+    return frame
+
+
 # --------------------------------------------------------------------------- command line
 HELP = "DeepEutaxy Tables IV-VII and Figure 3 (paper, ours, diff)"
 
@@ -271,53 +321,36 @@ def add_arguments(de: argparse.ArgumentParser) -> None:
     add_runs_out(
         de, "multirun folder: one sub-folder per run (run.json, metrics.csv)", "folder for the md/csv/tex/png files"
     )
-    de.add_argument(
-        "--base-runs",
-        type=Path,
-        help="Table VII: folder holding the Base runs (200-epoch SPL runs), e.g. the Table IV "
-        "multirun (default: the folder the runs' config.init_from points into)",
-    )
-    de.add_argument(
-        "--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)"
-    )
-    de.add_argument(
+    add = de.add_argument
+    add("--base-runs", type=Path, help="Table VII: the Base runs' folder (default: where config.init_from points)")
+    add("--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)")
+    add(
         "--convergence",
-        choices=sorted(READING_CHOICES),
+        choices=sorted(measures.READING_CHOICES),
         default="auto",
-        help="Eq. 12 reading: auto (default) = full when every run recorded grad_norm_full, else last; "
-        "last = grad_norm_last, mean = grad_norm_mean, full = grad_norm_full (whole training set)",
+        help="Eq. 12 reading: grad_norm_<reading>; auto (default) = full when every run recorded it, else last",
     )
-    de.add_argument(
-        "--epsilon", type=float, help="Eq. 12 threshold (default: each run's config.convergence.epsilon, else 0.01)"
-    )
-    de.add_argument(
-        "--seeds", type=int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)"
-    )
-    de.add_argument("--rows", type=str_list, help="table rows, e.g. cnn1,lenet5 (default: the rows found in the runs)")
-    de.add_argument("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
-    de.add_argument(
+    add("--epsilon", type=float, help="Eq. 12 threshold (default: each run's config.convergence.epsilon, else 0.01)")
+    add("--seeds", type=int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)")
+    add("--rows", type=str_list, help="table rows, e.g. cnn1,lenet5 (default: the rows found in the runs)")
+    add("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
+    add(
         "--train-measure",
         choices=("same", "code"),
         default="same",
-        help="train accuracy: same = eval-mode pass for every strategy (default); code = as the authors' code "
-        "measured it (DE, SPL+DE and Table VII's SPL row: running mean in training mode)",
+        help="train accuracy: same = eval-mode pass (default); code = as the authors' code measured it",
     )
-    de.add_argument(
-        "--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)"
-    )
-    de.add_argument(
+    add("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
+    add(
         "--chance-level",
-        choices=CHANCE_LEVEL_CHOICES,
+        choices=measures.CHANCE_LEVEL_CHOICES,
         default="exclude",
-        help="a dead network (a finished run whose training accuracy never exceeded 2 / num_classes and whose "
-        "gradient vanished): exclude "
-        "(default; its cells read 'chance level') or count it as any finished run; captions name such seeds",
+        help="a dead network (train accuracy never above 2 / num_classes, no gradient): exclude (default) or count",
     )
-    de.add_argument(
+    add(
         "--allow-off-protocol",
         action="store_true",
-        help="count runs whose epochs, data subsets, batch size, optimizer, ... differ from their experiment's "
-        "(labelled in the captions); default: they are not counted and the captions list them with the reason",
+        help="count runs off their experiment's protocol (labelled); default: not counted, listed in the captions",
     )
 
 
@@ -326,14 +359,15 @@ def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
     (<multirun>/<base run>/checkpoints/last.ckpt) when they all point into one existing folder."""
     starts = {Path(p) for p in runs.loc[runs["table_vii_role"].notna(), "init_from"].dropna()}
     folders = {p.parent.parent.parent for p in starts if p.parent.name == "checkpoints"}
-    if len(folders) == 1 and next(iter(folders)).is_dir():
-        folder = next(iter(folders))
-        print(
-            f"note: Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides",
-            file=sys.stderr,
-        )
-        return folder
-    return None
+    if len(folders) != 1 or not next(iter(folders)).is_dir():
+        return None
+    folder = next(iter(folders))
+    print(f"note: Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides", file=sys.stderr)
+    return folder
+
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
 
 
 def build(args: argparse.Namespace) -> list[Path]:
@@ -342,11 +376,7 @@ def build(args: argparse.Namespace) -> list[Path]:
         raise ValueError(f"--epsilon {args.epsilon}: must be > 0")
     runs = check_protocol(collect_de_runs(args.runs, args.train_measure), allow=args.allow_off_protocol)
     base_folder = args.base_runs or base_folder_from_init(runs.runs)
-    base = (
-        check_protocol(collect_de_runs(base_folder, args.train_measure), allow=args.allow_off_protocol)
-        if base_folder
-        else None
-    )
+    base = base_folder and check_protocol(collect_de_runs(base_folder, args.train_measure), args.allow_off_protocol)
     options = {
         "convergence": args.convergence,
         "epsilon": args.epsilon,
@@ -363,16 +393,10 @@ def build(args: argparse.Namespace) -> list[Path]:
                 f"{args.runs} holds no BL/SPL/DE runs for Tables IV-VI (runs without config.table_vii_role); "
                 f"found {len(runs.runs)} run folders"
             )
-        print(
-            f"note: Tables IV-VI and Figure 3 skipped: {args.runs} holds no BL/SPL/DE runs without table_vii_role",
-            file=sys.stderr,
-        )
+        _note(f"Tables IV-VI and Figure 3 skipped: {args.runs} holds no BL/SPL/DE runs without table_vii_role")
         wanted -= {"iv", "v", "vi", "fig3"}
     if "vii" in wanted and not runs.runs["table_vii_role"].notna().any() and args.table == "all":
-        print(
-            f"note: Table VII skipped: no run in {args.runs} has config.table_vii_role (build it with --table vii)",
-            file=sys.stderr,
-        )
+        _note(f"Table VII skipped: no run in {args.runs} has config.table_vii_role (build it with --table vii)")
         wanted.discard("vii")
     if not wanted:
         raise RunsInputError(f"{args.runs}: nothing to build from its {len(runs.runs)} run folders")
@@ -382,38 +406,20 @@ def build(args: argparse.Namespace) -> list[Path]:
         "vi": lambda: max_accuracy_values(runs, "test", **options),
         "vii": lambda: table_vii_values(runs, base, **options),
     }
-    tables = [
-        (widen(values, index_name="Method" if key == "vii" else "Model"), values)
-        for key in TABLES
-        if key in wanted
-        for values in [builders[key]()]
-    ]
+    tables = []
+    for key in (k for k in TABLES if k in wanted):
+        values = builders[key]()
+        tables.append((widen(values, index_name="Method" if key == "vii" else "Model"), values))
     if wanted & {"iv", "v", "vi"}:
         tables.append((seed_values(runs, **options), None))
     figures = []
     if "fig3" in wanted:
-        from trainfix.results.papers.deepeutaxy_figure import (
-            figure_3,
-            figure_3_caption,
-        )  # matplotlib only when plotting
+        from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_caption  # matplotlib when plotting
 
-        figure_options = {
-            "band": args.band,
-            "variant": args.variant,
-            "seeds": args.seeds,
-            "convergence": args.convergence,
-            "chance_level": args.chance_level,
-            "rows": args.rows,
-        }
-        caption = figure_3_caption(runs, **figure_options)
-        figures.append(
-            (
-                "figure_3.png",
-                " ".join(caption),
-                figure_3(runs, **figure_options),
-                "\n".join(caption),
-            )
-        )
+        plot = dict(options, band=args.band)
+        del plot["epsilon"]
+        caption = figure_3_caption(runs, **plot)
+        figures.append(("figure_3.png", " ".join(caption), figure_3(runs, **plot), "\n".join(caption)))
     shown = [f"Table {key.upper()}" for key in TABLES if key in wanted] + ["Figure 3"] * ("fig3" in wanted)
     title = report_title(args, TEXT["report_title"].format(shown=", ".join(shown)))
     return publish(runs, args.out, title, tables=tables, figures=figures, note=args.note)

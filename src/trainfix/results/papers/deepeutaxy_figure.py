@@ -1,15 +1,7 @@
-"""DeepEutaxy Figure 3: per table row, train accuracy, train loss, test accuracy and test loss against
-the number of epochs, one line per strategy (BL, SPL, DE) with an error band over seeds.
-
-Line = mean over the seeds whose run finished (and, by default, rose above chance level: see
-`deepeutaxy_measures.CHANCE_LEVEL_CHOICES`), at each 1-based epoch; band = min..max over those
-seeds (`band="minmax"`, the default) or mean +- 1 standard deviation (`band="std"`). Accuracies are
-plotted in percent; losses as recorded, on a log scale when every plotted value is positive (mean
-per-sample loss; SPL's training loss is its own objective, so its train-loss curve is not the
-cross-entropy of BL/DE). Train accuracy/loss use the
-`train_eval_*` columns when a run recorded them, else the running training-mode means
-(see `trainfix.results.collect`). Colours follow the paper: DE blue, BL orange, SPL green.
-Rendered with matplotlib's Agg canvas (no display needed).
+"""DeepEutaxy Figure 3: per table row, train/test accuracy and loss per 1-based epoch, one line per strategy (BL,
+SPL, DE; the paper's colours) with an error band over the seeds the tables count (finished, not at chance level
+unless counted): mean, and min..max (`band="minmax"`) or mean +- 1 std (`band="std"`). Accuracies in percent; losses
+as recorded, on a log scale when all positive (SPL's train loss is its own objective, not BL/DE's cross-entropy).
 """
 
 from __future__ import annotations
@@ -22,11 +14,13 @@ from matplotlib.ticker import MaxNLocator
 
 from trainfix.results.cells import aggregate
 from trainfix.results.collect import RunCollection
-from trainfix.results.papers.deepeutaxy_captions import TEXT
-from trainfix.results.papers.deepeutaxy_measures import chance_line, tables_iv_vi_runs
 from trainfix.results.papers.deepeutaxy_runs import (
     STRATEGIES,
+    TEXT,
+    TableRuns,
+    chance_line,
     row_label,
+    tables_iv_vi_runs,
 )
 
 PANELS = (  # (metrics column, title, y label, scale)
@@ -40,15 +34,10 @@ BANDS = {"minmax": "min..max over seeds", "std": "mean +- 1 std over seeds"}
 
 
 def figure_3_curves(runs: RunCollection, *, band: str = "minmax", **options: Any) -> pd.DataFrame:
-    """The plotted numbers: one row per (row, strategy, metric, epoch_number) with mean, low, high
-    (the band) and seeds (how many finished runs have that epoch). Accuracies in percent.
-    The runs are those the tables count: one per (row, strategy, expected seed), finished, and not at
-    chance level unless `chance_level="count"`."""
-    if band not in BANDS:
-        raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
-    used = tables_iv_vi_runs(runs, **options, resolve=False)
+    """The plotted numbers: one row per (row, strategy, metric, epoch_number) with mean, low, high (the band) and
+    seeds (how many counted runs have that epoch; one run per seed as in the tables). Accuracies in percent."""
+    used = _figure_runs(runs, band, options)
     wanted, pool, seed_list = used.rows, used.pool, used.seeds
-    # The run the tables use for each (row, strategy, seed): one per seed even with duplicate folders.
     chosen = {
         run["run_id"]
         for row in wanted
@@ -73,17 +62,21 @@ def figure_3_curves(runs: RunCollection, *, band: str = "minmax", **options: Any
 
 
 def figure_3_caption(runs: RunCollection, *, band: str = "minmax", **options: Any) -> list[str]:
-    """The figure's caption lines: what line and band are, then profile, data, hardware, seeds,
-    convergence reading (not used by the figure) and the train-accuracy column."""
+    """The caption lines: what line and band are, then the tables' provenance lines but those about table cells."""
+    used = _figure_runs(runs, band, options)
+    lines = used.caption("iv", uses_convergence=False, duplicates=False)
+    lines = [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
+    return [
+        TEXT["figure_3"].format(band=BANDS[band]),
+        *lines,
+        *chance_line(used.pool, used.rows, STRATEGIES, used.seeds, "curves"),
+    ]
+
+
+def _figure_runs(runs: RunCollection, band: str, options: dict[str, Any]) -> TableRuns:
     if band not in BANDS:
         raise ValueError(f"band={band!r} is not accepted; use one of {sorted(BANDS)}")
-    used = tables_iv_vi_runs(runs, **options, resolve=False)
-    lines = used.caption("iv", uses_convergence=False, duplicates=False)
-    header = [TEXT["figure_3"].format(band=BANDS[band])]
-    # The provenance's first and last lines are about table cells.
-    lines = header + [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
-    dead = chance_line(used.pool, used.rows, STRATEGIES, used.seeds, "curves")
-    return lines + ([dead] if dead else [])
+    return tables_iv_vi_runs(runs, **options, resolve=False)
 
 
 def figure_3(runs: RunCollection, *, band: str = "minmax", **options: Any) -> Figure:

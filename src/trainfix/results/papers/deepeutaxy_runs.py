@@ -1,45 +1,55 @@
-"""DeepEutaxy's view of the runs: strategy labels, table rows, Table VII roles, which runs a table takes.
+"""DeepEutaxy's view of the runs: labels, the runs a table takes, their protocol, their pool, the Eq. 12 reading,
+the seeds at chance level, and the caption lines saying where the numbers come from.
 
-Columns added to `RunCollection.runs` (and `row`, `strategy`, `table_vii_role` to its epochs):
-- `strategy`: BL, SPL, DE or SPL+DE from `config.strategy._target_` (other classes: their name).
-- `row`: `config.experiment_row`, else the model name plus `_clr` under CyclicLR ("MobileNetV2-2").
-- `table_vii_role`: base / spl / de / spl_de from `config.table_vii_role` (the strategy group names
-  `deepeutaxy` and `spl_deepeutaxy` that the Table VII experiments write are mapped to de / spl_de).
-- `epsilon`: Eq. 12's threshold, `config.convergence.epsilon` (default 0.01, the paper's).
-With `train_measure="code"`, training accuracy/loss are read as the authors' code measured them (DE,
-SPL+DE and Table VII's SPL continuation: running mean in training mode; BL and SPL, Base included: the
-eval-mode pass) instead of the eval-mode pass for every strategy ("same", the default).
+`label_runs` adds to `RunCollection.runs` (`row`, `strategy`, `table_vii_role` also to its epochs): `strategy` (BL,
+SPL, DE, SPL+DE from config.strategy._target_), `row` (config.experiment_row, else the model plus `_clr` under
+CyclicLR), `table_vii_role` (base / spl / de / spl_de; aliases `deepeutaxy`, `spl_deepeutaxy`) and `epsilon` (Eq.
+12's threshold, default 0.01). `train_measure="code"` reads training accuracy/loss as the authors' code measured
+them (DE, SPL+DE, Table VII's SPL: running mean in training mode) instead of the eval-mode pass ("same").
+`check_protocol`: a run counts in row `lenet5` only when it trained as `experiment=deepeutaxy/table_iv/lenet5` does
+under its profile (`trainfix.training.protocol`), so a 2-epoch ad-hoc run is not averaged into Table IV.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from trainfix.results.cells import OFF_PROTOCOL
-from trainfix.results.collect import RunCollection, collect_runs
+from trainfix.results.cells import OFF_PROTOCOL, Cell, RunPool, aggregate, count
+from trainfix.results.collect import OK_STATUS, RunCollection, collect_runs
 from trainfix.results.paper import load_paper
+from trainfix.training.callbacks import convergence_measures as measures
+from trainfix.training.callbacks.convergence import READINGS
+from trainfix.training.protocol import DEFAULT_PROFILE
+from trainfix.training.protocol import protocol_differences as differences
 
-LABELS = load_paper("deepeutaxy_tables")["labels"]  # names the tables print (paper/deepeutaxy_tables.yaml)
-STRATEGY_LABELS: dict[str, str] = LABELS["strategies"]  # config.strategy._target_ -> BL, SPL, DE, SPL+DE
+TEXT = load_paper("deepeutaxy_tables")  # caption prose and labels (paper/deepeutaxy_tables.yaml)
+CELL_NOTE = TEXT["cells"]
+STRATEGY_LABELS: dict[str, str] = TEXT["labels"]["strategies"]  # config.strategy._target_ -> BL, SPL, DE, SPL+DE
 STRATEGIES = ("BL", "SPL", "DE")
-ROW_LABELS: dict[str, str] = LABELS["rows"]  # table row key -> the paper's name, in the paper's order
-TABLE_VII_ROLES: dict[str, str] = LABELS["table_vii_roles"]
+ROW_LABELS: dict[str, str] = TEXT["labels"]["rows"]  # table row key -> the paper's name, in the paper's order
+TABLE_VII_ROLES: dict[str, str] = TEXT["labels"]["table_vii_roles"]
 TABLE_VII_ROLE_ALIASES = {"deepeutaxy": "de", "spl_deepeutaxy": "spl_de", "spl+de": "spl_de"}
 DEFAULT_EPSILON = 0.01
 TRAIN_MEASURES = ("same", "code")
-# How the authors' code measured training accuracy: BL and SPL (SPL.py, Table VII's Base) with
-# `evaluate` after the epoch (eval mode, our train_eval_*); DE and SPL+DE with Keras `fit` history
-# (running mean in training mode, our train_*), and so Table VII's SPL row too: the code continues
-# SPL with `SPL+DE.py -u 0`, the same fit loop without the reordering.
+# The authors' code measured BL and SPL (SPL.py, Table VII's Base) with `evaluate` after the epoch (eval mode, our
+# train_eval_*), DE and SPL+DE with Keras `fit` history (running mean in training mode, our train_*), and so Table
+# VII's SPL row too: the code continues SPL with `SPL+DE.py -u 0`, the same fit loop without the reordering.
 CODE_MEASURES_FIT_HISTORY = ("DE", "SPL+DE")
 CODE_MEASURES_FIT_HISTORY_ROLES = ("spl", "spl_de", "de")
+TRAIN_COLUMNS = {
+    "train_eval_acc": "train_eval_acc (whole training set in eval mode after each epoch)",
+    "train_acc": "train_acc (running mean over the epoch in training mode, as Keras fit reports)",
+}
 
 
+# --------------------------------------------------------------------------- labels
 def table_vii_role(config: dict[str, Any]) -> str | None:
     role = config.get("table_vii_role")
     return None if role is None else TABLE_VII_ROLE_ALIASES.get(str(role).lower(), str(role).lower())
@@ -93,15 +103,10 @@ def row_label(row: str) -> str:
     return ROW_LABELS.get(row, row)
 
 
-def order_rows(rows: list[str]) -> list[str]:
+def order_rows(rows: Iterable[str]) -> list[str]:
     """Rows in the paper's order, then any others alphabetically."""
     known = [r for r in ROW_LABELS if r in rows]
     return known + sorted(set(rows) - set(known))
-
-
-def table_rows(pool_runs: pd.DataFrame, rows: Iterable[str] | None) -> list[str]:
-    """`rows` when given, else the rows present in `pool_runs`, in the paper's order."""
-    return list(rows) if rows is not None else order_rows(sorted(set(pool_runs["row"].dropna())))
 
 
 def select_runs(
@@ -111,11 +116,8 @@ def select_runs(
     strategies: Iterable[str] | None = None,
     variant: str | None = None,
 ) -> pd.DataFrame:
-    """The identified runs (row, strategy and seed known) with `table_vii_role` in `roles`.
-
-    None in `roles` selects runs without a role (Tables IV-VI). `variant`: keep runs of that
-    strategy variant (and runs whose strategy has none, e.g. BL); None: refuse a mix of variants.
-    """
+    """The identified runs (row, strategy and seed known) with `table_vii_role` in `roles` (None: no role, Tables
+    IV-VI). `variant`: keep runs of that strategy variant (and runs whose strategy has none); None: refuse a mix."""
     roles = set(roles)
     keep = runs["table_vii_role"].isin({r for r in roles if r is not None})
     if None in roles:
@@ -143,3 +145,275 @@ def expected_seeds(runs: pd.DataFrame, seeds: Iterable[int] | None) -> list[int]
         return sorted({int(s) for s in seeds})
     on_protocol = runs[runs["status"] != OFF_PROTOCOL] if "status" in runs.columns else runs
     return sorted({int(s) for s in (on_protocol if len(on_protocol) else runs)["seed"].dropna()})
+
+
+# --------------------------------------------------------------------------- protocol
+def protocol_differences(config: dict[str, Any], row: str, role: str | None) -> list[str]:
+    """Why a run (its resolved config) is off its experiment's protocol; [] when it is on it."""
+    return differences(config, f"deepeutaxy/{'table_vii' if role not in (None, 'base') else 'table_iv'}/{row}")
+
+
+def check_protocol(runs: RunCollection, allow: bool = False) -> RunCollection:
+    """`runs` with column `off_protocol` (reasons, or None) for the runs a table would use (row and strategy known).
+    Unless `allow`, such runs get status "off protocol" (a cell says "(4/5; 1 off protocol)") and the profile
+    "full (off protocol, not counted)"; with `allow` they keep their status, profile "full (off protocol)"."""
+    runs = label_runs(runs)
+    frame = runs.runs.copy()
+    reasons: list[str | None] = []
+    for run in frame.itertuples(index=False):
+        if not isinstance(run.row, str) or not isinstance(run.strategy, str):
+            reasons.append(None)
+            continue
+        found = protocol_differences(runs.configs.get(run.run_id) or {}, run.row, run.table_vii_role)
+        reasons.append("; ".join(found) or None)
+    frame["off_protocol"] = reasons
+    off = frame["off_protocol"].notna()
+    profile = frame.loc[off, "profile"].fillna(DEFAULT_PROFILE).astype(str)
+    if allow:
+        frame.loc[off, "profile"] = profile + f" ({OFF_PROTOCOL})"
+    else:
+        frame.loc[off, "profile"] = profile + f" ({OFF_PROTOCOL}, not counted)"
+        frame.loc[off & (frame["status"] != "unreadable"), "status"] = OFF_PROTOCOL
+    epochs = runs.epochs.copy()
+    if len(epochs):
+        epochs["status"] = epochs["run_id"].map(dict(zip(frame["run_id"], frame["status"])))
+    return replace(runs, runs=frame, epochs=epochs)
+
+
+def protocol_caption(used: pd.DataFrame, limit: int = 5) -> str | None:
+    """A caption line naming the off-protocol runs among `used` and why; None when there are none."""
+    if "off_protocol" not in used.columns or not used["off_protocol"].notna().any():
+        return None
+    off = used[used["off_protocol"].notna()]
+    counted = bool((off["status"] != OFF_PROTOCOL).any())
+    head = f"Off protocol: {len(off)} run folder(s) differ from their experiment's protocol and are " + (
+        "COUNTED, as --allow-off-protocol asked"
+        if counted
+        else "not counted (--allow-off-protocol counts them, labelled)"
+    )
+    listed = "; ".join(f"{r.run_id}: {r.off_protocol}" for r in off.head(limit).itertuples(index=False))
+    return f"{head}: {listed}" + (f"; and {len(off) - limit} more" if len(off) > limit else "") + "."
+
+
+# --------------------------------------------------------------------------- pools
+def resolve_reading(convergence: str, pool: RunPool) -> tuple[str, str]:
+    """(the reading, why) for `convergence`: "auto" is "full" when every finished run of `pool` recorded
+    grad_norm_full (the only reading that needs the whole training set in play: neither an SPL batch with one
+    selected sample, the last batch of a DE order, nor the L2 penalty can meet it), else "last"."""
+    if convergence != "auto":
+        measures.validate_reading(convergence)
+        return convergence, "given"
+    finished = pool.runs[pool.runs["status"] == OK_STATUS] if not pool.runs.empty else pool.runs
+    recorded = [
+        measures.recorded_column(pool.metrics.get(str(path)), READINGS["full"]) for path in finished.get("path", [])
+    ]
+    if recorded and all(recorded):
+        return "full", "auto: every finished run recorded grad_norm_full"
+    return (
+        "last",
+        f"auto: grad_norm_full recorded by {sum(recorded)} of {count(len(recorded), 'finished run')} "
+        "(convergence.full_gradient=false)",
+    )
+
+
+def de_pool(parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str, chance_level: str) -> RunPool:
+    """The RunPool of DeepEutaxy's tables: under `chance_level="exclude"` a dead network does not count;
+    table_vii_role is the group itself, read with aliases: not compared."""
+    measures.validate_chance_level(chance_level)
+    exclude = (
+        (lambda metrics, run: measures.CHANCE_REASON if measures.at_chance_level(metrics, run) else None)
+        if chance_level == "exclude"
+        else None
+    )
+    return RunPool.of(parts, group_column, exclude=exclude, label="DeepEutaxy tables", allowed=("table_vii_role",))
+
+
+@dataclass
+class TableRuns:
+    """What one table or figure takes from the runs: the labelled collections, the runs selected, their pool, the
+    expected seeds, the Eq. 12 reading (and why) and the options its caption names."""
+
+    collections: list[RunCollection]
+    selected: pd.DataFrame
+    pool: RunPool
+    seeds: list[int]
+    convergence: str
+    why: str = "given"
+    epsilon: float | None = None
+    variant: str | None = None
+    rows: list[str] | None = None  # the table rows, in the paper's order
+
+    @property
+    def runs(self) -> RunCollection:
+        return self.collections[0]
+
+    def caption(self, table: str, uses_convergence: bool = True, duplicates: bool = True) -> list[str]:
+        """Caption lines: source of the paper numbers, runs, profile, data, hardware, seeds and run statuses,
+        the convergence reading, the train-accuracy column, and how cells are computed."""
+        used, seeds, epsilon = self.selected, self.seeds, self.epsilon
+        extra = self.pool.duplicates() if duplicates else 0
+        states = {True: "official files", False: "NOT the official files"}
+        data = sorted(
+            {
+                f"{label} ({states.get(official, 'officialness not recorded')})"
+                for label, official in zip(used["data_label"], used["data_official"])
+                if isinstance(label, str)
+            }
+        )
+        hardware = sorted(
+            {
+                f"{d} ({g})" if isinstance(g, str) and g else str(d)
+                for d, g in zip(used["device"], used["gpu"])
+                if isinstance(d, str)
+            }
+        )
+        profiles = sorted({str(p) for p in used["profile"].dropna()})
+        statuses = Counter(used["status"])
+        lines = [
+            f"Paper numbers: trainfix/results/paper/deepeutaxy_table_{table}.yaml (Zhang & Chan, DeepEutaxy, "
+            f"Table {table.upper()}).",
+            f"Runs: {', '.join(str(c.root) for c in self.collections)}.",
+            f"Profile: {', '.join(profiles) if profiles else 'not recorded'}.",
+            f"Data: {'; '.join(data) if data else 'not recorded (no run loaded its data)'}.",
+            f"Hardware: {', '.join(hardware) if hardware else 'not recorded'}.",
+            f"Seeds: {len(seeds)} expected per cell ({', '.join(map(str, seeds)) or 'none'}); "
+            f"run folders: {len(used)} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))})."
+            + (
+                f" {count(extra, 'extra run folder')} for an already seen seed: per seed the best status "
+                "(finished first), then the latest, is used."
+                if extra
+                else ""
+            ),
+        ]
+        if epsilon is not None:
+            eps_text = f"{epsilon:g} (given)"
+        else:
+            eps = sorted({float(e) for e in used["epsilon"].dropna()})
+            eps_text = ", ".join(f"{e:g}" for e in eps) + " (from the runs' config)" if eps else "0.01 (default)"
+        meaning = measures.READING_TEXT.get(self.convergence, measures.AUTO_TEXT)
+        reading = (
+            f"Convergence (Eq. 12): the first epoch whose gradient norm is <= epsilon = {eps_text}; "
+            f"reading '{self.convergence}' ({self.why}) = {meaning}."
+        )
+        lines.append(reading if uses_convergence else reading + " Not used by this output.")
+        columns = Counter(used.loc[used["status"] == OK_STATUS, "train_acc_column"].dropna())
+        used_columns = "; ".join(
+            f"{TRAIN_COLUMNS.get(c, c)} in {count(n, 'finished run')}" for c, n in sorted(columns.items(), reverse=True)
+        )
+        lines.append(f"Train accuracy: {used_columns or 'no finished run'}.")
+        if self.variant is not None:
+            lines.append(f"Strategy variant: {self.variant}.")
+        everything = pd.concat([c.runs for c in self.collections], ignore_index=True)
+        unusable = everything[everything["row"].isna() | everything["strategy"].isna() | everything["seed"].isna()]
+        if len(unusable):
+            names = ", ".join(unusable["run_id"].astype(str).head(5)) + (" ..." if len(unusable) > 5 else "")
+            lines.append(
+                f"Not used: {count(len(unusable), 'run folder')} without a readable run.json/config ({names})."
+            )
+        off_protocol = protocol_caption(used)
+        return lines + ([off_protocol] if off_protocol else []) + [CELL_NOTE]
+
+
+def tables_iv_vi_runs(
+    runs: RunCollection,
+    *,
+    convergence: str = "auto",
+    epsilon: float | None = None,
+    seeds: Iterable[int] | None = None,
+    rows: Iterable[str] | None = None,
+    variant: str | None = None,
+    chance_level: str = "exclude",
+    resolve: bool = True,
+) -> TableRuns:
+    """What Tables IV-VI (their per-seed table, Figure 3) take from `runs`: its BL/SPL/DE runs without a Table VII
+    role. The options of every Tables IV-VI function: convergence ("auto" | "last" | "mean" | "full"; resolved from
+    "auto" unless `resolve` is False: the figure names the reading asked for), epsilon (Eq. 12's threshold; None:
+    each run's), seeds (expected; None: those found), rows (None: those found, in the paper's order), variant
+    (paper | authors_code; None: refuse a mix), chance_level ("exclude" | "count")."""
+    runs = label_runs(runs)
+    selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
+    pool = de_pool([(runs, selected)], "strategy", chance_level)
+    seed_list = expected_seeds(selected, seeds)
+    reading, why = resolve_reading(convergence, pool) if resolve else (convergence, "given")
+    table_rows = list(rows) if rows is not None else order_rows(sorted(set(selected["row"].dropna())))
+    return TableRuns([runs], selected, pool, seed_list, reading, why, epsilon, variant, table_rows)
+
+
+# --------------------------------------------------------------------------- measures and caption lines
+def convergence_cell(
+    pool: RunPool, row: str, group: str, seeds: list[int], measure: measures.Measure, none_text: str = "not converged"
+) -> Cell:
+    """Epochs to converge (Eq. 12) over the seeds: a seed that never met it reads "not converged"; when none did,
+    the cell reads `none_text` (Tables V-VII write "failed")."""
+    return aggregate("epochs", pool.outcomes(row, group, seeds, measure), soft="not converged", soft_text=none_text)
+
+
+def readings_line(
+    pool: RunPool, rows: list[str], groups: Iterable[str], seeds: list[int], epsilon: float | None, epoch: str | None
+) -> str:
+    """Epochs to converge under every reading recorded, per (row, group), so a table built on one reading shows
+    the others. `epoch`: 1-based epoch column, or None to count from the run's first recorded epoch (Table VII)."""
+    parts = []
+    for row in rows:
+        for group in groups:
+            texts = []
+            for reading, column in READINGS.items():
+                measure = measures.converged_epoch(column, epsilon, epoch)
+                if all(o == "no gradient norm" or o == "missing" for o in pool.outcomes(row, group, seeds, measure)):
+                    continue
+                texts.append(f"{reading} {convergence_cell(pool, row, group, seeds, measure).text}")
+            if texts:
+                parts.append(f"{row_label(row)} {TABLE_VII_ROLES.get(group, group)}: {', '.join(texts)}")
+    return f"Epochs to converge by reading (mean over converged seeds): {'; '.join(parts) or 'none recorded'}."
+
+
+def at_chance(pool: RunPool, run: pd.Series | None) -> bool:
+    """Whether `run` finished as a dead network (`convergence_measures.at_chance_level`)."""
+    if run is None or run["status"] != OK_STATUS:
+        return False
+    return measures.at_chance_level(pool.metrics.get(str(run["path"])), run)
+
+
+def chance_line(
+    pool: RunPool, rows: Iterable[str], groups: Iterable[str], seeds: list[int], where: str = "cells"
+) -> list[str]:
+    """[the caption line naming the seeds at chance level ('LeNet-5 BL seed 2 (max train 11.24%)') and what `where`
+    (the cells, the curves) does with them], or [] when there are none."""
+    found = [
+        f"{row_label(row)} {TABLE_VII_ROLES.get(group, group)} seed {seed} (max train "
+        f"{100 * float(pool.metrics[str(run['path'])]['train_acc_used'].max()):.2f}%)"
+        for row in rows
+        for group in groups
+        for seed, run in pool.seed_runs(row, group, seeds)
+        if at_chance(pool, run)
+    ]
+    if not found:
+        return []
+    what = TEXT["chance"]["excluded" if pool.exclude is not None else "counted"].format(where=where)
+    return [TEXT["chance"]["line"].format(what=what, found="; ".join(found))]
+
+
+def chance_level_convergence(
+    pool: RunPool, rows: list[str], seeds: list[int], norm_column: str, epsilon: float | None
+) -> list[str]:
+    """Counted seeds whose first converged epoch has train accuracy at most twice chance (2 / num_classes, 10
+    classes when the run did not record it): "LeNet-5 BL seed 2: epoch 1, train 11.24%, test 11.35%"."""
+    found = []
+    for row in rows:
+        for strategy in STRATEGIES:
+            for seed, run in pool.seed_runs(row, strategy, seeds):
+                if not pool.counted(run):
+                    continue
+                metrics = pool.metrics[str(run["path"])]
+                position = measures.first_converged(metrics, norm_column, measures.epsilon_of(run, epsilon))
+                if not isinstance(position, int) or "train_acc_used" not in metrics.columns:
+                    continue
+                train = float(metrics["train_acc_used"].iloc[position])
+                if train <= 2 * measures.chance_accuracy(run):
+                    test = float(metrics["test_acc"].iloc[position]) if "test_acc" in metrics.columns else math.nan
+                    found.append(
+                        f"{row_label(row)} {strategy} seed {seed}: "
+                        f"epoch {int(metrics['epoch_number'].iloc[position])}, train {100 * train:.2f}%, "
+                        f"test {100 * test:.2f}%"
+                    )
+    return found

@@ -1,7 +1,7 @@
 """The dynamic-checking thesis' oscillating-loss study: detection rate and pair index (Tables 3-1/3-2), the
 online detection epoch under each checking schedule, AutoTrainer's verdict, detection delay and Eq. 4.1's
-overhead. The judging and the tables' numbers are the monitor's (`trainfix.monitor.study`); titles and
-captions are declared in `paper/monitor_tables.yaml`; this module pools one configuration per case and writes.
+overhead; the judging and the numbers are the monitor's (`trainfix.monitor.study`), titles and captions
+`paper/monitor_tables.yaml`'s.
 
     python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full
         [--replay --budgets 50,100]
@@ -27,9 +27,8 @@ from trainfix.results.report import publish
 
 
 def study_runs(runs: RunCollection, budgets: Iterable[int] | None = None, replay: bool = False) -> pd.DataFrame:
-    """One row per (run, budget) (`trainfix.monitor.study.study_runs`); a case (hidden layers, budget) pools seeds
-    of one configuration: ValueError when two of its runs differ in a key besides the seed (a replayed longer run:
-    besides the seed and trainer.max_epochs)."""
+    """One row per (run, budget) (`trainfix.monitor.study.study_runs`); ValueError when two runs of one case
+    (hidden layers, budget) differ in a key besides the seed (and trainer.max_epochs: a replayed longer run)."""
     study = monitor_study.study_runs(runs, budgets, replay)
     for (layers, budget), group in study.groupby(["hidden_layers", "budget"], dropna=False) if len(study) else []:
         require_same_configs(
@@ -82,25 +81,23 @@ def build(args: argparse.Namespace) -> list[Path]:
         )
     Path(args.out).mkdir(parents=True, exist_ok=True)
     timing = monitor_study.load_timing(args.timing)
-    declared = declarations("monitor_tables")
+    declared, text = declarations("monitor_tables"), load_paper("monitor_tables")
     t2_source = "(from --timing)" if timing else "(monitor_check_s of the runs)"
-    tables = [
-        declare(table, declared[stem], t2_source=t2_source)
-        for stem, table in (
-            ("table_detection", monitor_study.detection_table(study, paper)),
-            ("table_schedules", monitor_study.schedule_table(study, timing)),
-            ("table_replay_check", monitor_study.replay_check(runs)),
-        )
-        if len(table)
-    ]
-    text = load_paper("monitor_tables")
-    caption = text["figure"]
+    tables = {
+        "table_detection": monitor_study.detection_table(study, paper),
+        "table_schedules": monitor_study.schedule_table(study, timing),
+        "table_replay_check": monitor_study.replay_check(runs),
+    }
     return publish(
         runs,
         args.out,
         report_title(args, text["report_title"]),
-        tables=[(t.set_index(t.columns[0]), None) for t in tables],
+        tables=[
+            (declare(t, declared[stem], t2_source=t2_source).set_index(t.columns[0]), None)
+            for stem, t in tables.items()
+            if len(t)
+        ],
         frames=[("per_run.csv", study)],
-        figures=[("histograms.png", caption, histograms(study, paper), caption)],
+        figures=[("histograms.png", text["figure"], histograms(study, paper), text["figure"])],
         note=args.note,
     )

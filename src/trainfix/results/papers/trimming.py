@@ -1,18 +1,12 @@
-"""Mini-batch trimming Table 1 (test error %, trimming off / on): paper | ours | diff, and its figure.
+"""Mini-batch trimming Table 1 (test error %, trimming off / on): paper | ours | diff | vs off, and its figure.
 
     python -m trainfix.results trimming --runs multirun/trimming_table_1_quick --out results/trimming_table_1_quick
 
-A cell is (data set, network, trimming off | on). A run belongs to it by its config: `data.dataset`
-(cifar10 and its JPEG copy `cifar10_jpeg` are the paper's CIFAR-10 row, labelled with the copy's name),
-`experiment_row` (else the model name), and the strategy: `Trimming` is "on", any other strategy
-(shuffle, baseline) is "off". Ours = mean ± sample std (ddof 1) over the cell's finished runs of the
-final model's test error, 100 * (1 - test_acc at the last epoch), with the number of runs; diff =
-ours - paper in percentage points; "vs off" = on - off of our means with its 95 % Welch t interval over
-seeds (`cells.difference`). A cell without a finished run says why: `data missing` (its runs
-failed with the data module's DatasetMissingError, which names the files expected), `failed`,
-`running`, or `not run`. The table lists every paper cell of the networks found, plus any other
-(data set, network) the runs hold (e.g. the CPU evidence on Fashion-MNIST: paper `not in paper`).
-Paper numbers are read from `trainfix/results/paper/trimming_table_1.yaml`, never from code. Writes
+A run's cell (data set, network, arm) comes from its config (`trainfix.strategies.trimming_records.run_cells`):
+`data.dataset` (cifar10_jpeg stands for the paper's CIFAR-10, labelled as the copy), `experiment_row` (else the
+model name), and the strategy (`Trimming` is on, any other off). Ours, diff and vs off: see the caption in
+`paper/trimming_tables.yaml`; paper numbers: `paper/trimming_table_1.yaml`. The table lists every paper cell of the
+networks found and any other (data set, network) the runs hold (paper: `not in paper`). Writes
 table_1.md/.csv/.tex, table_1_values.csv, figure_curves.png and report.html.
 """
 
@@ -29,14 +23,14 @@ import pandas as pd
 
 from trainfix.data.catalogue import DATASETS
 from trainfix.results.arguments import add_runs_out, report_title
-from trainfix.results.cells import INTERVAL_NOTE, aggregate_runs, difference_columns, layout, versus
+from trainfix.results.cells import INTERVAL_NOTE, Aggregate, aggregate_runs, layout, versus
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, RunsFailedError, collect_runs
 from trainfix.results.configs import require_one_configuration
 from trainfix.results.paper import declare, load_paper
 from trainfix.results.report import publish
 from trainfix.strategies.trimming_records import curves_figure, run_cells
 
-# Our data sets -> the paper's row (the JPEG copy and the CIFAR-10 subset stand for CIFAR-10, labelled).
+# Our data sets -> the paper's row (the JPEG copy stands for CIFAR-10, labelled).
 PAPER_DATASET = {"svhn": "svhn", "cifar10": "cifar10", "cifar10_jpeg": "cifar10", "cifar100": "cifar100"}
 ARMS = ("off", "on")
 NOT_IN_PAPER = "not in paper"
@@ -44,92 +38,75 @@ TEXT = load_paper("trimming_tables")  # title and caption lines (paper/trimming_
 
 
 def dataset_label(dataset: str, cells: pd.DataFrame) -> str:
-    """The data set as the table prints it: the label the runs recorded (e.g. the JPEG copy's), else the loader's."""
+    """The label the runs recorded (e.g. the JPEG copy's), else the loader's."""
     recorded = sorted({str(x) for x in cells.loc[cells["dataset"] == dataset, "data_label"].dropna()})
-    if recorded:
-        return ", ".join(recorded)
     spec = DATASETS.get(dataset)
-    return spec.label if spec is not None else str(dataset)
+    return ", ".join(recorded) or (spec.label if spec is not None else str(dataset))
 
 
-def _cell_text(runs: pd.DataFrame) -> tuple[str, float, float, int]:
-    """(text, mean, std, n) of one cell's runs."""
+def _ours(runs: pd.DataFrame) -> tuple[str, Aggregate]:
+    """One cell's text ('18.00 ± 2.83 (n=2; 1 not finished)', else why it has no number) and its Aggregate."""
     cell = aggregate_runs(runs, "test_error")
     if cell.n:
         spread = f" ± {cell.std:.2f}" if cell.n > 1 else ""
-        others = len(runs) - cell.n
-        note = f"; {others} not finished" if others else ""
-        return f"{cell.mean:.2f}{spread} (n={cell.n}{note})", cell.mean, cell.std, cell.n
+        others = f"; {len(runs) - cell.n} not finished" if len(runs) > cell.n else ""
+        return f"{cell.mean:.2f}{spread} (n={cell.n}{others})", cell
     statuses = set(runs["status"])
-    if not statuses:
-        return "not run", math.nan, math.nan, 0
-    for status in (DATA_MISSING, "running", "failed", "diverged"):
-        if status in statuses:
-            return status, math.nan, math.nan, 0
-    return "/".join(sorted(statuses)), math.nan, math.nan, 0
+    reason = next((s for s in (DATA_MISSING, "running", "failed", "diverged") if s in statuses), None)
+    return reason or "/".join(sorted(statuses)) or "not run", cell
 
 
 def table_1_values(runs: RunCollection, paper: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Long frame: one row per (dataset, row, arm) with paper, ours (mean, std, n, text) and diff; the "on" row
-    also the difference on - off (vs_text, vs_off_diff, vs_off_ci_low, vs_off_ci_high; "" and nan on the "off" row)."""
+    """One row per (dataset, row, arm): paper, ours (mean, std, n, text), diff, statuses; the "on" row also
+    on - off (vs_text, vs_off_diff, vs_off_ci_low, vs_off_ci_high: `cells.versus`; "" and nan on the "off" row)."""
     paper = paper or load_paper("trimming_table_1")
     cells = run_cells(runs)
-    published = paper["test_error"]
     models_found = set(cells["row"].dropna())
+    found = cells[["dataset", "row"]].dropna().drop_duplicates()
     wanted: list[tuple[str, str]] = []
     for paper_dataset in paper["datasets"]:
-        for model in paper["models"]:
-            if model in models_found:
-                ours = sorted(
-                    {
-                        d
-                        for d in cells.loc[cells["row"] == model, "dataset"].dropna()
-                        if PAPER_DATASET.get(d) == paper_dataset
-                    }
-                )
-                wanted += [(d, model) for d in ours] or [(paper_dataset, model)]
-    for dataset, model in cells[["dataset", "row"]].dropna().drop_duplicates().itertuples(index=False):
-        if (dataset, model) not in wanted:
-            wanted.append((dataset, model))
+        for model in (m for m in paper["models"] if m in models_found):
+            ours = sorted(
+                {d for d in found.loc[found["row"] == model, "dataset"] if PAPER_DATASET.get(d) == paper_dataset}
+            )
+            wanted += [(d, model) for d in ours] or [(paper_dataset, model)]
+    wanted += [key for key in found.itertuples(index=False, name=None) if key not in wanted]
     records = []
     for dataset, model in wanted:
-        paper_cell = published.get(PAPER_DATASET.get(dataset, ""), {}).get(model)
+        paper_cell = paper["test_error"].get(PAPER_DATASET.get(dataset, ""), {}).get(model)
         networks = sorted({str(m) for m in cells.loc[cells["row"] == model, "model"].dropna()})
-        network = paper["models"].get(model) or ", ".join(networks) or model
-        counted = {}
+        off: tuple[float, ...] = ()  # the off arm's values, compared with the on arm's
         for arm in ARMS:
             group = cells[(cells["dataset"] == dataset) & (cells["row"] == model) & (cells["arm"] == arm)]
             finished = group.loc[(group["status"] == OK_STATUS) & group["test_error"].notna(), "run_id"]
             require_one_configuration(runs, finished, f"Trimming Table 1, {model} on {dataset}, trimming {arm}")
-            text, mean, std, n = _cell_text(group)
-            counted[arm] = aggregate_runs(group, "test_error").values
+            text, cell = _ours(group)
+            vs_text, vs_columns = versus("off", cell.values if arm == "on" else None, off)
+            off = cell.values
             paper_value = float(paper_cell[arm]) if paper_cell else math.nan
             records.append(
                 {
                     "dataset": dataset,
                     "dataset_label": dataset_label(dataset, cells),
                     "row": model,
-                    "network": network,
+                    "network": paper["models"].get(model) or ", ".join(networks) or model,
                     "arm": arm,
                     "paper": paper_value,
-                    "ours_mean": mean,
-                    "ours_std": std,
-                    "n": n,
+                    "ours_mean": cell.mean,
+                    "ours_std": cell.std,
+                    "n": cell.n,
                     "ours": text,
-                    "diff": mean - paper_value,
+                    "diff": cell.mean - paper_value,
                     "statuses": ", ".join(f"{s} {c}" for s, c in group["status"].value_counts().items()),
-                    "vs_text": "",
-                    **difference_columns("off", None),
+                    "vs_text": vs_text,
+                    **vs_columns,
                 }
             )
-        text, columns = versus("off", counted["on"], counted["off"])
-        records[-1].update(vs_text=text, **columns)
     return pd.DataFrame(records)
 
 
 def table_1(values: pd.DataFrame, captions: Iterable[str] = ()) -> pd.DataFrame:
-    """The paper's layout: rows "data set / network"; columns (trimming off|on) x (paper, ours, diff), and the
-    difference on - off beside trimming on."""
+    """Rows "data set / network"; columns (trimming off|on) x (paper, ours, diff), and vs off beside trimming on."""
     cells = []
     for record in values.itertuples():
         texts = {
@@ -152,26 +129,13 @@ def provenance(runs: RunCollection) -> list[str]:
     epochs = sorted({int(e) for e in cells.loc[cells["status"] == OK_STATUS, "epochs"]})
     devices = sorted({str(d) for d in runs.runs["device"].dropna()} | {str(g) for g in runs.runs["gpu"].dropna()})
     labels = sorted({str(x) for x in cells["data_label"].dropna()})
-    lines = [
-        f"Runs: {runs.root} ({len(cells)} run folders); profile {', '.join(profiles) or 'unknown'}"
-        + (TEXT["quick"] if "quick" in profiles else "")
-        + "."
-    ]
-    if epochs:
-        lines.append(f"Epochs trained by the finished runs: {', '.join(map(str, epochs))}.")
-    if labels:
-        lines.append(f"Data as loaded: {'; '.join(labels)}.")
-    if devices:
-        lines.append(f"Hardware: {', '.join(devices)}.")
-    return lines
+    quick = TEXT["quick"] if "quick" in profiles else ""
+    lines = [f"Runs: {runs.root} ({len(cells)} run folders); profile {', '.join(profiles) or 'unknown'}{quick}."]
+    lines += [f"Epochs trained by the finished runs: {', '.join(map(str, epochs))}."] if epochs else []
+    lines += [f"Data as loaded: {'; '.join(labels)}."] if labels else []
+    return lines + ([f"Hardware: {', '.join(devices)}."] if devices else [])
 
 
-def failed_cells(values: pd.DataFrame) -> pd.DataFrame:
-    """Cells whose runs failed for another reason than missing data (what `--strict` refuses)."""
-    return values[values["ours"].isin(["failed", "diverged"])]
-
-
-# --------------------------------------------------------------------------- command line
 HELP = "mini-batch trimming Table 1 (test error, off / on: paper, ours, diff) and learning curves"
 
 
@@ -205,7 +169,7 @@ def build(args: argparse.Namespace) -> list[Path]:
         figures=figures,
         note=args.note,
     )
-    failed = failed_cells(values)
+    failed = values[values["ours"].isin(["failed", "diverged"])]  # failed for another reason than missing data
     if args.strict and len(failed):
         cells = ", ".join(f"{r.dataset}/{r.row}/{r.arm}: {r.ours}" for r in failed.itertuples())
         raise RunsFailedError(f"{len(failed)} cells have failed runs ({cells}); see each run folder's run.json")

@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from trainfix.core.records import FINISHED
 from trainfix.strategies.leap.leap import EMBEDDING_FILE
 
-FINISHED = "finished"
 METHODS = {"Leap": "LEAP", "Spld": "SPLD", "RandomSubset": "Random"}
 COLORS = {"LEAP": "tab:blue", "SPLD": "tab:orange", "Random": "tab:green"}
 RUN_COLUMNS = ["run_id", "row", "method", "seed", "test_acc", "updates", "best_test_acc", "best_epoch", "best_updates"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from trainfix.core.records import FINISHED
 from trainfix.training.callbacks.convergence import READINGS
 from trainfix.training.callbacks.full_gradient import FULL_GRADIENT_COLUMN
 
@@ -165,7 +166,7 @@ def seed_numbers(
     epoch at BL's `levels`, the smallest full-set gradient norm, and a note when Eq. 12 is met at chance level."""
     epochs = metrics["epoch_number"]
     out = {"epochs": str(len(metrics))}
-    if run["status"] != "finished":
+    if run["status"] != FINISHED:
         out["status"] = f"{run['status']} (epoch {int(epochs.iloc[-1])} so far)"
     for reading, column in READINGS.items():
         position = first_converged(metrics, column, epsilon_of(run, epsilon))

@@ -23,6 +23,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from trainfix.core.records import (
+    FINISHED,
     code_state,
     host_facts,
     now_iso,
@@ -122,7 +123,7 @@ class RunRecorder(pl.Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.status == "running":
-            self.status = "finished"
+            self.status = FINISHED
         self._record(trainer, self.status)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
@@ -148,15 +149,9 @@ class RunRecorder(pl.Callback):
         _synchronize(trainer)
         end = time.perf_counter()
         train_end = self._train_end if self._train_end is not None else end
-        row: dict[str, Any] = {"epoch": trainer.current_epoch, "global_step": trainer.global_step}
-        row.update(pl_module.train_epoch_summary())
-        row.update(pl_module.eval_results)
-        row.update(getattr(pl_module, "strategy_epoch_metrics", {}) or {})
-        row.update(getattr(pl_module, "extra_epoch_metrics", {}) or {})  # e.g. grad_norm_full
+        row = pl_module.epoch_row()
         row["epoch_time_s"] = train_end - self._train_start
         row["eval_time_s"] = end - train_end
-        pl_module.eval_results = {}
-        pl_module.extra_epoch_metrics = {}
         pl_module.epoch_record = row
         self.rows.append(row)
         if trainer.is_global_zero:

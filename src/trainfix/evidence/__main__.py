@@ -1,0 +1,82 @@
+"""The committed evidence: PROVENANCE.md of the folders of results/manifest.yaml, and the findings table.
+
+    python -m trainfix.evidence provenance [FOLDER ...]          # PROVENANCE.md in every (or each named) folder
+    python -m trainfix.evidence provenance --build [FOLDER ...]  # first rebuild tables, figures, report.html
+    python -m trainfix.evidence findings [--write docs/findings.md]  # print the table; refresh it between its markers
+
+`provenance` exits 1 when a folder has no runs/ or (--build, `make reports`) its manifest `build` fails; `findings`
+exits 2 when an evidence file it reads is missing or --write's file has no findings markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from trainfix.core.records import atomic_write_text
+from trainfix.evidence import findings, provenance
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m trainfix.evidence", description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    folders = commands.add_parser("provenance", help="write PROVENANCE.md of the manifest's evidence folders")
+    folders.add_argument("folders", nargs="*", help="evidence folders of the manifest (default: all)")
+    folders.add_argument("--manifest", type=Path, default=provenance.MANIFEST, help=f"default {provenance.MANIFEST}")
+    folders.add_argument("--build", action="store_true", help="first rebuild tables, figures, report.html")
+    folders.set_defaults(parser=folders)
+    table = commands.add_parser("findings", help="each paper's headline claims against the committed evidence")
+    table.add_argument("--write", type=Path, help="replace the table between this Markdown file's findings markers")
+    return top
+
+
+def provenance_command(args: argparse.Namespace) -> int:
+    root = args.manifest.resolve().parent.parent
+    entries = provenance.load_manifest(args.manifest)
+    if args.folders:
+        wanted = {str(Path(f)).rstrip("/") for f in args.folders}
+        if unknown := wanted - {e.path for e in entries}:
+            args.parser.error(f"not in {args.manifest}: {sorted(unknown)}; listed: {[e.path for e in entries]}")
+        entries = [e for e in entries if e.path in wanted]
+    failed = []
+    for entry in entries:
+        if not (root / entry.path / "runs").is_dir():
+            failed.append(f"{entry.path}: no runs/ folder")
+            continue
+        if args.build:  # the manifest's `build`: tables, figures, report.html
+            print(f"+ python -m {entry.build}", flush=True)
+            try:
+                subprocess.run([sys.executable, "-m", *shlex.split(entry.build)], cwd=root, check=True)
+            except subprocess.CalledProcessError as exc:
+                failed.append(f"{entry.path}: the build exited {exc.returncode}")
+        target = Path(entry.path) / provenance.FILENAME
+        atomic_write_text(root / target, provenance.render(entry, root))  # temp file + rename
+        print(f"wrote {target}", flush=True)
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def findings_command(args: argparse.Namespace) -> int:
+    try:
+        text = findings.table()
+        print(text)
+        if args.write:
+            findings.write_between_markers(args.write, text)
+            print(f"wrote:\n  {args.write}", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as exc:  # a missing evidence file, a page without the markers
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return provenance_command(args) if args.command == "provenance" else findings_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

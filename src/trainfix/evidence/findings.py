@@ -1,0 +1,180 @@
+"""The findings table (docs/findings.md, quoted in README): each paper's headline claims against the evidence.
+
+The claims (text, measure, setup, caveat, command) are declared in `findings.yaml`; our numbers come from the
+committed evidence folders' table files, the paper's from results/paper/*.yaml. A method-minus-baseline difference
+carries its 95 % Welch interval over seeds, and "reproduced" means the interval excludes zero on the claimed side.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from scipy import stats
+
+from trainfix.results.paper import load_paper
+from trainfix.results.statistics import welch_difference
+
+REPO = Path(__file__).resolve().parents[3]
+FINDINGS = Path(__file__).with_name("findings.yaml")
+BEGIN = "<!-- findings:begin (python -m trainfix.evidence findings --write docs/findings.md) -->"
+END = "<!-- findings:end -->"
+COLUMNS = (
+    "paper|claim (paper's numbers)|ours (95 % CI of the difference)|verdict|setup|"
+    "why our setup could still differ|command"
+).split("|")
+
+
+@dataclass(frozen=True)
+class Arm:
+    mean: float
+    std: float
+    n: int
+
+    def text(self) -> str:
+        return f"{self.mean:.2f} ± {self.std:.2f} (n={self.n})" if self.n > 1 else f"{self.mean:.2f} (n={self.n})"
+
+
+def read_csv(folder: str, name: str) -> pd.DataFrame:
+    return pd.read_csv(REPO / folder / name, comment="#")
+
+
+def arms(folder: str, name: str, index: str, keys: Iterable[str], n: str, mean: str = "ours_mean") -> list[Arm]:
+    """One Arm per row `key` of the values file `name` (indexed by column `index`): mean, `ours_std`, n."""
+    values = read_csv(folder, name).set_index(index)
+    return [Arm(float(values.at[k, mean]), float(values.at[k, "ours_std"]), int(values.at[k, n])) for k in keys]
+
+
+def difference_row(a: Arm, b: Arm, names: tuple[str, str], sign: int, paper_effect: float) -> tuple[str, str]:
+    d = welch_difference(a.mean, a.std, a.n, b.mean, b.std, b.n)
+    return f"{names[0]} {a.text()}, {names[1]} {b.text()}; diff {d.text()}", d.verdict(sign, paper_effect)
+
+
+# ------------------------------------------------------------------------------ measures: -> (ours, verdict)
+def de_accuracy(folder: str, column: str, key: str) -> tuple[str, str]:
+    """DE - BL of Table IV's `column` ("train acc") over the counted seeds (seeds at chance level left out, as in the
+    table), against the paper's `key` ("train_acc") of LeNet-5."""
+    paper = published()["iv"][key]
+    de, bl = arms(folder, "table_iv_values.csv", "column", (f"DE {column}", f"BL {column}"), "seeds_used", mean="ours")
+    return difference_row(de, bl, ("DE", "BL"), +1, paper["DE"] - paper["BL"])
+
+
+def de_converged(folder: str) -> tuple[str, str]:
+    """How many live seeds of BL and DE meet Eq. 12 on the full-set gradient, and what that says."""
+    seeds = read_csv(folder, "seeds_iv_vi.csv")
+    live = seeds[~seeds["note"].astype(str).str.contains("excluded")]
+    counts = {s: int((live.loc[live["Strategy"] == s, "Eq. 12 epoch (full)"] != "never").sum()) for s in ("BL", "DE")}
+    sizes = {s: int((live["Strategy"] == s).sum()) for s in ("BL", "DE")}
+    text = (
+        f"Eq. 12 met on the full-set gradient: BL {counts['BL']}/{sizes['BL']}, "
+        f"DE {counts['DE']}/{sizes['DE']} live seeds"
+    )
+    if counts["DE"] == 0:
+        return text, "not reproduced (DE never converges)"
+    return text, "see the per-seed table (epochs to converge)"
+
+
+def trimming(folder: str) -> tuple[str, str]:
+    paper = published()["trim"]
+    on, off = arms(folder, "table_1_values.csv", "arm", ("on", "off"), "n")
+    return difference_row(on, off, ("on", "off"), -1, paper["on"] - paper["off"])
+
+
+def leap(folder: str, method: str, baseline: str) -> tuple[str, str]:
+    paper = published()["leap"]
+    a, b = arms(folder, "table_1_values.csv", "method", (method, baseline), "ours_runs")
+    return difference_row(a, b, (method, baseline), +1, paper[method]["mnist"][0] - paper[baseline]["mnist"][0])
+
+
+def apricot(folder: str) -> tuple[str, str]:
+    table = read_csv(folder, "table_v.csv").set_index("Model (source)")
+    toward = float(table.at["lenet5_mnist (ours, toward)", "Avg. gain"])
+    control = float(table.at["lenet5_mnist (ours, control: no adjustment)", "Avg. gain"])
+    beyond = toward - control
+    verdict = "not testable (one input model)" + (
+        f": {beyond:+.2f} points beyond the control" if beyond > 0 else ": no gain beyond the no-adjustment control"
+    )
+    return (
+        f"held-out test gain: S1 toward {toward:+.2f}, the no-adjustment control {control:+.2f} points "
+        f"(one input model; 1 image = 0.02 points)",
+        verdict,
+    )
+
+
+def monitor(folder: str) -> tuple[str, str]:
+    table = read_csv(folder, "table_detection.csv").iloc[0]
+    flagged, runs = (int(x) for x in str(table["flagged (ours)"]).split("=")[0].split("/"))
+    ci = stats.binomtest(flagged, runs).proportion_ci(0.95)  # Clopper-Pearson
+    thesis = [float(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)%", str(table["flagged (thesis)"]))]
+    inside = all(ci.low <= rate <= ci.high for rate in thesis)
+    verdict = (
+        "reproduced (the thesis' rates lie in our interval)" if inside else "not reproduced (outside our interval)"
+    )
+    return (
+        f"oscillating loss flagged in {flagged}/{runs} runs, 95 % CI {100 * ci.low:.0f}-{100 * ci.high:.0f} % "
+        f"(thesis {table['flagged (thesis)']}); pair index {table['pair index range (ours)']} (thesis "
+        f"{table['pair index range (thesis)']})",
+        verdict,
+    )
+
+
+# a claim's `measure` in findings.yaml: one of these functions' names, then its arguments
+MEASURES = {f.__name__: f for f in (de_accuracy, de_converged, trimming, leap, apricot, monitor)}
+
+
+def published() -> dict[str, Any]:
+    """The published numbers the claims name: {iv}, {leap}, {trim} (see findings.yaml)."""
+    return {
+        "iv": load_paper("deepeutaxy_table_iv")["rows"]["lenet5"],
+        "leap": load_paper("leap_table_1")["test_acc"],
+        "trim": load_paper("trimming_table_1")["test_error"]["cifar10"]["resnet34"],
+    }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the findings table, as findings.yaml declares it (texts filled in)."""
+
+    paper: str
+    claim: str
+    measure: Callable[[], tuple[str, str]]  # -> (ours, verdict)
+    setup: str
+    caveat: str
+    command: str
+
+
+def claims() -> list[Claim]:
+    """The declared claims, their texts filled in with the published numbers."""
+    declared, numbers = yaml.safe_load(FINDINGS.read_text()), published()
+    return [
+        Claim(
+            claim["paper"],
+            claim["claim"].format(**numbers),
+            partial(MEASURES[claim["measure"][0]], *claim["measure"][1:]),
+            claim["setup"].format(de_setup=declared["de_setup"]),
+            claim["caveat"],
+            claim["command"],
+        )
+        for claim in declared["claims"]
+    ]
+
+
+def table() -> str:
+    """The findings table in Markdown, one row per claim."""
+    rows = [(c.paper, c.claim, *c.measure(), c.setup, c.caveat, f"`{c.command}`") for c in claims()]
+    return pd.DataFrame(rows, columns=COLUMNS).to_markdown(index=False) + "\n"
+
+
+def write_between_markers(path: Path, text: str) -> None:
+    """Replace what lies between the BEGIN and END lines of the Markdown file `path` with `text`."""
+    page = path.read_text()
+    if BEGIN not in page or END not in page:
+        raise ValueError(f"{path} has no findings markers; expected the lines {BEGIN!r} and {END!r}")
+    head, rest = page.split(BEGIN, 1)
+    path.write_text(head + BEGIN + "\n" + text + rest[rest.index(END) :])
