@@ -23,15 +23,7 @@ from scipy import stats
 
 from trainfix.results.__main__ import main
 from trainfix.results.collect import RunsInputError, collect_runs
-from trainfix.results.papers.deepeutaxy import (
-    build_table_iv,
-    build_table_v,
-    build_table_vi,
-    build_table_vii,
-    load_paper_table,
-    seed_values,
-    table_iv_values,
-)
+from trainfix.results.papers.deepeutaxy import build_table, load_paper_table, seed_values, table_iv_values
 from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_caption, figure_3_curves
 from trainfix.results.papers.deepeutaxy_runs import collect_de_runs
 
@@ -329,7 +321,7 @@ def test_row_from_model_and_cyclic_scheduler(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- Table IV
 def test_table_iv_cells(multirun: Path) -> None:
-    table = build_table_iv(collect_runs(multirun))
+    table = build_table("iv", collect_runs(multirun))
     assert list(table.index) == ["CNN1", "LeNet-5"]
     cnn1 = table.loc["CNN1"]
     # BL converged at epoch index 5 (seed 0) and 3 (seed 1): epochs 6 and 4; train_eval_acc there 0.90 and 0.75.
@@ -373,17 +365,17 @@ def test_table_iv_numbers_mean_reading_and_epsilon(multirun: Path) -> None:
     assert values.loc[("cnn1", "BL train acc"), "diff"] == pytest.approx(82.5 - 98.87)
     assert values.loc[("cnn1", "DE epochs to converge"), "seeds_used"] == 1
     # mean reading: BL seed 0 meets it at index 7 (epoch 8, train acc 0.92); seed 1 never (last epoch, 0.94).
-    mean = build_table_iv(runs, convergence="mean").loc["CNN1"]
+    mean = build_table("iv", runs, convergence="mean").loc["CNN1"]
     assert mean[("BL epochs to converge", "ours")] == "8 (1/2; 1 not converged)"
     assert mean[("BL train acc", "ours")] == "93.00% ± 1.41 (n=2)"
     # every norm (0.5) is <= 0.6: all converge at the first epoch.
-    assert build_table_iv(runs, epsilon=0.6).loc["CNN1", ("SPL epochs to converge", "ours")] == "1 ± 0 (n=2)"
+    assert build_table("iv", runs, epsilon=0.6).loc["CNN1", ("SPL epochs to converge", "ours")] == "1 ± 0 (n=2)"
     with pytest.raises(ValueError, match="convergence='median'"):
-        build_table_iv(runs, convergence="median")
+        build_table("iv", runs, convergence="median")
 
 
 def test_captions_state_provenance(multirun: Path) -> None:
-    caption = "\n".join(build_table_iv(collect_runs(multirun)).attrs["caption"])
+    caption = "\n".join(build_table("iv", collect_runs(multirun)).attrs["caption"])
     assert "Profile: quick." in caption
     assert "MNIST (official files)" in caption
     assert "Hardware: cpu." in caption
@@ -396,7 +388,7 @@ def test_captions_state_provenance(multirun: Path) -> None:
 
 # --------------------------------------------------------------------------- Tables V and VI
 def test_table_v_training_accuracy(multirun: Path) -> None:
-    cnn1 = build_table_v(collect_runs(multirun)).loc["CNN1"]
+    cnn1 = build_table("v", collect_runs(multirun)).loc["CNN1"]
     assert cnn1[("BL max train acc", "ours")] == "95.00% ± 1.41 (n=2)"  # (0.96 + 0.94) / 2
     # BL's max at index 8 (epoch 9) and first at index 10 (epoch 11; repeated at 11): A = 10.
     assert cnn1[("BL epochs to max (A)", "ours")] == "10 ± 1.41 (n=2)"
@@ -411,13 +403,13 @@ def test_table_v_training_accuracy(multirun: Path) -> None:
     assert cnn1[("Speedup (A/C)", "ours")] == "2.50 (1/2)"
     assert cnn1[("Speedup (A/C)", "paper")] == "8.45"
     assert cnn1[("Speedup (A/C)", "diff")] == "-5.95"  # 2.50 - 8.45
-    lenet = build_table_v(collect_runs(multirun)).loc["LeNet-5"]
+    lenet = build_table("v", collect_runs(multirun)).loc["LeNet-5"]
     assert lenet[("BL max train acc", "ours")] == "data missing"
     assert lenet[("SPL same level as BL (B)", "ours")] == "no BL result"
 
 
 def test_table_vi_test_accuracy(multirun: Path) -> None:
-    cnn1 = build_table_vi(collect_runs(multirun)).loc["CNN1"]
+    cnn1 = build_table("vi", collect_runs(multirun)).loc["CNN1"]
     assert cnn1[("BL max test acc", "ours")] == "81.00% ± 1.41 (n=2)"  # (0.82 + 0.80) / 2
     assert cnn1[("BL epochs to max (A)", "ours")] == "7.5 ± 0.71 (n=2)"  # (7 + 8) / 2
     assert cnn1[("SPL max test acc", "ours")] == "83.50% ± 0.71 (n=2)"
@@ -432,7 +424,7 @@ def test_table_vi_test_accuracy(multirun: Path) -> None:
 # --------------------------------------------------------------------------- Table VII
 def test_table_vii(table_vii_runs: tuple[Path, Path]) -> None:
     vii, base = table_vii_runs
-    table = build_table_vii(collect_runs(vii), collect_runs(base))
+    table = build_table("vii", collect_runs(vii), collect_runs(base))
     assert list(table.index) == ["Base", "SPL", "DE", "SPL+DE"]
     assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50% ± 0.71 (n=2)"  # (0.90 + 0.91) / 2
     assert table.loc["Base", ("ResNet-20 max train acc", "diff")] == "+0.33 pp"  # 90.50 - 90.17
@@ -445,7 +437,7 @@ def test_table_vii(table_vii_runs: tuple[Path, Path]) -> None:
     assert table.loc["DE", ("ResNet-20 max train acc", "ours")] == "100.00% ± 0.00 (n=2)"
     assert table.loc["SPL+DE", ("ResNet-20 additional epochs to converge", "ours")] == "4 (1/2; 1 failed)"
     with pytest.raises(ValueError, match="table_vii_role"):
-        build_table_vii(collect_runs(base))
+        build_table("vii", collect_runs(base))
 
 
 def test_table_vii_leaves_a_dead_continuation_out(table_vii_runs: tuple[Path, Path]) -> None:
@@ -462,10 +454,10 @@ def test_table_vii_leaves_a_dead_continuation_out(table_vii_runs: tuple[Path, Pa
         role="spl_de",
         frame=metrics([0.10, 0.10, 0.10, 0.10], [0.10] * 4, norms(4, 0, 1, 2, 3), first_epoch=200),
     )
-    table = build_table_vii(collect_runs(vii), collect_runs(base))
+    table = build_table("vii", collect_runs(vii), collect_runs(base))
     assert table.loc["SPL+DE", ("ResNet-20 max train acc", "ours")] == "97.00% (1/2; 1 chance level)"
     assert "ResNet-20 SPL+DE seed 1 (max train 10.00%)" in "\n".join(table.attrs["caption"])
-    counted = build_table_vii(collect_runs(vii), collect_runs(base), chance_level="count")
+    counted = build_table("vii", collect_runs(vii), collect_runs(base), chance_level="count")
     assert counted.loc["SPL+DE", ("ResNet-20 max train acc", "ours")] == "53.50% ± 61.52 (n=2)"  # (97 + 10) / 2
 
 
@@ -484,6 +476,9 @@ def test_paper_numbers_match_the_seed() -> None:
     assert [list(t["rows"]) for t in (iv, v, vi)] == [
         ["cnn1", "lenet5", "resnet20", "resnet32", "mobilenetv2", "mobilenetv2_clr"]
     ] * 3
+    for unknown in (lambda: load_paper_table("viii"), lambda: build_table("viii", None)):
+        with pytest.raises(ValueError, match="table='viii' is not a DeepEutaxy table.*accepted: iv, v, vi, vii"):
+            unknown()
 
 
 # --------------------------------------------------------------------------- Figure 3 and the CLI
@@ -605,10 +600,10 @@ def test_table_vii_with_variant_reads_base_runs_from_another_folder(table_vii_ru
         record = json.loads(path.read_text())
         record["config"].setdefault("strategy", {})["variant"] = "paper"
         path.write_text(json.dumps(record))
-    table = build_table_vii(collect_runs(vii), collect_runs(base), variant="paper")
+    table = build_table("vii", collect_runs(vii), collect_runs(base), variant="paper")
     assert table.loc["Base", ("ResNet-20 max train acc", "ours")] == "90.50% ± 0.71 (n=2)"
     with pytest.raises(ValueError, match="no run has it"):
-        build_table_vii(collect_runs(vii), collect_runs(base), variant="authors_code")
+        build_table("vii", collect_runs(vii), collect_runs(base), variant="authors_code")
 
 
 # --------------------------------------------------------------------------- fidelity fixes (issue 8)
@@ -629,7 +624,7 @@ def spl_spurious_runs(root: Path) -> Path:
 
 def test_full_reading_is_the_default_when_recorded_and_spl_selection_is_shown(tmp_path: Path) -> None:
     runs = collect_runs(spl_spurious_runs(tmp_path / "runs"))
-    table = build_table_iv(runs)  # convergence="auto" -> full (every run recorded grad_norm_full)
+    table = build_table("iv", runs)  # convergence="auto" -> full (every run recorded grad_norm_full)
     lenet = table.loc["LeNet-5"]
     assert lenet[("SPL epochs to converge", "ours")] == "5 (n=1)"  # index 4: the whole training set in play
     assert lenet[("SPL train acc", "ours")] == "90.00% (n=1)"
@@ -641,7 +636,7 @@ def test_full_reading_is_the_default_when_recorded_and_spl_selection_is_shown(tm
     assert "LeNet-5 SPL: last 2 (n=1), mean not converged, full 5 (n=1)" in caption  # both readings shown
     assert "LeNet-5 BL: last 3 (n=1), mean not converged, full 4 (n=1)" in caption
 
-    spurious = build_table_iv(runs, convergence="last").loc["LeNet-5"]
+    spurious = build_table("iv", runs, convergence="last").loc["LeNet-5"]
     # the spurious reading: 0.2% selected, 10% accuracy
     assert spurious[("SPL epochs to converge", "ours")] == "2 (n=1)"
     assert spurious[("SPL train acc", "ours")] == "10.00% (n=1)"
@@ -664,7 +659,7 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     `chance_level="count"` counts it as the paper's averaging read literally would (Eq. 12 holds at
     epoch 1), and Table IV's caption then names that convergence."""
     runs = collect_runs(dead_seed_runs(tmp_path / "runs"))
-    table = build_table_iv(runs)
+    table = build_table("iv", runs)
     lenet = table.loc["LeNet-5"]
     assert lenet[("BL epochs to converge", "ours")] == "4 (1/2; 1 chance level)"
     assert lenet[("BL train acc", "ours")] == "90.00% (1/2; 1 chance level)"
@@ -674,7 +669,7 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     assert "LeNet-5 BL seed 1 (max train 11.24%)" in caption and "SPL seed 0" not in caption
     assert "Eq. 12 met at chance level" not in caption  # the seed is not counted
 
-    counted = build_table_iv(runs, chance_level="count")
+    counted = build_table("iv", runs, chance_level="count")
     assert counted.loc["LeNet-5", ("BL epochs to converge", "ours")] == "2.5 ± 2.12 (n=2)"  # (4 + 1) / 2
     caption = "\n".join(counted.attrs["caption"])
     assert "counted in the cells as any finished run" in caption
@@ -684,14 +679,14 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     assert "seed 0" not in caption.split("Eq. 12 met at chance level")[1]  # BL seed 0 converged at 90 %: not named
 
     # Table V: BL's level is seed 0's maximum alone (96 %), not (96 + 11.24) / 2 = 53.62 %.
-    table_v = build_table_v(runs).loc["LeNet-5"]
+    table_v = build_table("v", runs).loc["LeNet-5"]
     assert table_v[("BL max train acc", "ours")] == "96.00% (1/2; 1 chance level)"
     assert (
         table_v[("SPL same level as BL (B)", "ours")] == "1 not reached, 1 missing"
     )  # SPL seed 0 tops out at 95 % < 96 %
-    counted_v = build_table_v(runs, chance_level="count")
+    counted_v = build_table("v", runs, chance_level="count")
     assert counted_v.loc["LeNet-5", ("BL max train acc", "ours")] == "53.62% ± 59.93 (n=2)"
-    assert "53.62%" not in "\n".join(build_table_v(runs).attrs["caption"])
+    assert "53.62%" not in "\n".join(build_table("v", runs).attrs["caption"])
 
     # Figure 3 averages the counted seeds only.
     curves = figure_3_curves(runs)
@@ -707,19 +702,19 @@ def test_a_seed_at_chance_level_is_excluded_by_default_and_named(tmp_path: Path)
     caption = " ".join(figure_3_caption(runs))
     assert "LeNet-5 BL seed 1 (max train 11.24%)" in caption and "excluded from the curves" in caption
 
-    clean = "\n".join(build_table_iv(collect_runs(spl_spurious_runs(tmp_path / "clean"))).attrs["caption"])
+    clean = "\n".join(build_table("iv", collect_runs(spl_spurious_runs(tmp_path / "clean"))).attrs["caption"])
     assert "chance level" not in clean
     # At chance but still learning (a short run, the gradient large: Eq. 12 never met): not dead, counted.
     slow = spl_spurious_runs(tmp_path / "slow")
     learning = metrics([0.11, 0.12, 0.13, 0.14, 0.15, 0.16], [0.11] * 6, norms(6))
     learning["grad_norm_full"] = norms(6)
     write_run(slow, "lenet5_bl_1", "lenet5", "BL", 1, frame=learning)
-    slow_table = build_table_iv(collect_runs(slow))
+    slow_table = build_table("iv", collect_runs(slow))
     assert slow_table.loc["LeNet-5", ("BL epochs to converge", "ours")] == "4 (1/2; 1 not converged)"
     assert slow_table.loc["LeNet-5", ("BL train acc", "ours")] == "53.00% ± 52.33 (n=2)"  # (0.90 + 0.16) / 2 * 100
     assert "At chance level" not in "\n".join(slow_table.attrs["caption"])
     with pytest.raises(ValueError, match="chance_level='drop' is not accepted; use one of \\['exclude', 'count'\\]"):
-        build_table_iv(runs, chance_level="drop")
+        build_table("iv", runs, chance_level="drop")
 
 
 def test_per_seed_table_against_hand_computed_cells(tmp_path: Path) -> None:
@@ -756,7 +751,7 @@ def test_per_seed_table_against_hand_computed_cells(tmp_path: Path) -> None:
 
 
 def test_auto_reading_falls_back_to_last_without_grad_norm_full(multirun: Path) -> None:
-    caption = "\n".join(build_table_iv(collect_runs(multirun)).attrs["caption"])
+    caption = "\n".join(build_table("iv", collect_runs(multirun)).attrs["caption"])
     assert (
         "reading 'last' (auto: grad_norm_full recorded by 0 of 6 finished runs (convergence.full_gradient=false))"
         in caption
@@ -764,14 +759,14 @@ def test_auto_reading_falls_back_to_last_without_grad_norm_full(multirun: Path) 
 
 
 def test_tables_v_vi_captions_state_averaging_and_seeds_reaching_bl(multirun: Path) -> None:
-    caption = "\n".join(build_table_v(collect_runs(multirun)).attrs["caption"])
+    caption = "\n".join(build_table("v", collect_runs(multirun)).attrs["caption"])
     assert "BL's level = the mean over BL seeds of each seed's maximum train accuracy" in caption
     assert "over the seeds that reach that level" in caption
     assert "CNN1 SPL (B): 0 of 2 seeds reached BL's level 95.00% (2 not reached)." in caption
     assert (
         "CNN1 DE (C): 1 of 2 seeds reached BL's level 95.00% (1 diverged)." in caption
     )  # why the other seed has no number
-    caption = "\n".join(build_table_vi(collect_runs(multirun)).attrs["caption"])
+    caption = "\n".join(build_table("vi", collect_runs(multirun)).attrs["caption"])
     assert "maximum test accuracy" in caption and "CNN1 SPL (B): 2 of 2 seeds reached BL's level 81.00%." in caption
 
 
@@ -781,7 +776,7 @@ def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(
     """The code continues SPL with SPL+DE.py -u 0 (fit history); Base (SPL.py) used evaluate; the
     code has no DE continuation, so the authors_code DE row is flagged."""
     vii, base = table_vii_runs
-    assert "DE" in build_table_vii(collect_runs(vii), collect_runs(base)).index  # variant paper: not flagged
+    assert "DE" in build_table("vii", collect_runs(vii), collect_runs(base)).index  # variant paper: not flagged
     for path in [*vii.glob("*/run.json"), *base.glob("*/run.json")]:
         record = json.loads(path.read_text())
         record["config"]["strategy"]["variant"] = "authors_code"
@@ -794,7 +789,7 @@ def test_code_train_measure_covers_table_vii_spl_and_flags_the_authors_de_row(
     assert base_columns["r20_spl_0"] == "train_eval_acc"  # SPL.py: model.evaluate after each epoch
     assert set(collect_runs(vii).runs["train_acc_column"].dropna()) == {"train_eval_acc"}  # "same": eval pass for all
 
-    table = build_table_vii(code_vii, code_base)
+    table = build_table("vii", code_vii, code_base)
     assert "DE (no counterpart in the code)" in table.index
     assert table.loc["SPL", ("ResNet-20 max train acc", "ours")] == "82.00% ± 0.00 (n=2)"  # fit history: 0.92 - 0.1
     assert any("no DE continuation for Table VII" in line for line in table.attrs["caption"])
@@ -805,7 +800,7 @@ def test_a_cell_refuses_seeds_of_different_configurations(
 ) -> None:
     """The protocol check covers the training recipe; a strategy option is not part of it, so two
     finished seeds of one cell that differ in one (here SPL's lambda0) must not be averaged."""
-    before = build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")]
+    before = build_table("iv", collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")]
 
     def set_lambda0(run: str, value: float) -> None:
         path = multirun / run / "run.json"
@@ -815,27 +810,27 @@ def test_a_cell_refuses_seeds_of_different_configurations(
 
     # A key only one run recorded (added by a later version of the code) is not compared.
     set_lambda0("cnn1_spl_1", 0.5)
-    assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
+    assert build_table("iv", collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
     set_lambda0("cnn1_spl_0", 0.25)
     with pytest.raises(
         ValueError,
         match=r"row cnn1, SPL: finished runs under .* differ in 1 key\(s\) besides the seed "
         r"\(strategy\.lambda0: 0\.25 \(cnn1_spl_0\) vs 0\.5 \(cnn1_spl_1\)\)",
     ):
-        build_table_iv(collect_runs(multirun))
+        build_table("iv", collect_runs(multirun))
     with pytest.raises(ValueError, match="strategy.lambda0"):
-        build_table_v(collect_runs(multirun))
+        build_table("v", collect_runs(multirun))
     assert main(["deepeutaxy", "--runs", str(multirun), "--out", str(tmp_path / "o")]) == 2
     assert "one configuration per cell" in capsys.readouterr().err
     # Other cells' runs may differ from these: only seeds of one cell are compared.
     set_lambda0("cnn1_spl_0", 0.5)
-    assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
+    assert build_table("iv", collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
 
 
 def test_a_key_added_since_is_compared_at_what_older_runs_did(multirun: Path) -> None:
     """A record without optimizer.initial_accumulator_value ran Adagrad from 0 (trainfix.runs.identity.PAST_VALUES):
     a seed recorded at 0 joins it, a seed at 0.1 (tf.keras' start) is another configuration."""
-    before = build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")]
+    before = build_table("iv", collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")]
     path = multirun / "cnn1_spl_1" / "run.json"
     record = json.loads(path.read_text())
     assert "initial_accumulator_value" not in record["config"].setdefault("optimizer", {})
@@ -843,9 +838,9 @@ def test_a_key_added_since_is_compared_at_what_older_runs_did(multirun: Path) ->
         record["config"]["optimizer"]["initial_accumulator_value"] = value
         path.write_text(json.dumps(record))
         if value == 0.0:
-            assert build_table_iv(collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
+            assert build_table("iv", collect_runs(multirun)).loc["CNN1", ("SPL test acc", "ours")] == before
     with pytest.raises(
         ValueError,
         match=r"row cnn1, SPL: .*optimizer\.initial_accumulator_value: 0 \(cnn1_spl_0\) vs 0\.1 \(cnn1_spl_1\)",
     ):
-        build_table_iv(collect_runs(multirun))
+        build_table("iv", collect_runs(multirun))

@@ -12,19 +12,7 @@ import pytest
 from scipy import stats
 
 from trainfix.results.__main__ import parser
-from trainfix.results.cells import (
-    SOURCES,
-    aggregate,
-    aggregate_runs,
-    difference,
-    difference_columns,
-    difference_text,
-    entry,
-    layout,
-    values_frame,
-    widen,
-    with_difference,
-)
+from trainfix.results.cells import SOURCES, Entries, aggregate, aggregate_runs, difference, layout, versus, widen
 from trainfix.results.paper import load_paper
 from trainfix.results.papers import PAPERS
 
@@ -34,8 +22,10 @@ def test_every_registered_paper_is_a_command_with_its_help() -> None:
     assert list(commands) == ["summary", "report", *PAPERS]
     for name, module in PAPERS.items():
         paper = import_module(module)
-        assert callable(paper.add_arguments) and callable(paper.build) and paper.HELP
-        assert {"--runs", "--out"} <= set(commands[name]._option_string_actions)  # noqa: SLF001
+        assert callable(paper.build) and paper.HELP
+        options = commands[name]._option_string_actions  # noqa: SLF001
+        assert {"--runs", "--out", "--title", "--note"} <= set(options)  # added by __main__ for every paper
+        assert (options["--runs"].help, options["--out"].help) == (paper.RUNS_HELP, paper.OUT_HELP)
     assert parser().parse_args(["leap", "--runs", "r", "--out", "o", "--rows", "mnist,svhn"]).rows == ["mnist", "svhn"]
 
 
@@ -83,8 +73,8 @@ def test_difference_of_two_cells_is_welchs_interval() -> None:
     ci = stats.ttest_ind(method, baseline, equal_var=False).confidence_interval()
     d = difference(method, baseline)
     assert d.diff == pytest.approx(98.856667 - 98.03) and (d.low, d.high) == pytest.approx((ci.low, ci.high))
-    assert difference_text(d) == f"+0.83 [{ci.low:+.2f}, {ci.high:+.2f}]" == "+0.83 [+0.67, +0.98]"
-    columns = difference_columns("BL", d)
+    text, columns = versus("BL", method, baseline)
+    assert text == f"+0.83 [{ci.low:+.2f}, {ci.high:+.2f}]" == "+0.83 [+0.67, +0.98]"
     assert list(columns) == ["vs_bl_diff", "vs_bl_ci_low", "vs_bl_ci_high"]
     assert list(columns.values()) == pytest.approx([d.diff, ci.low, ci.high])
 
@@ -92,15 +82,19 @@ def test_difference_of_two_cells_is_welchs_interval() -> None:
     cell, base = aggregate("acc", [*method, "failed"]), aggregate("acc", baseline)
     assert cell.text == "98.86% ± 0.06 (3/4; 1 failed)" and base.text == "98.03% ± 0.08 (n=3)"
     assert aggregate("epochs", [12.0]).text == "12 (n=1)"
-    compared = with_difference(entry("lenet5", "LeNet-5", "DE test acc", "acc", 98.78, cell), cell, base, "BL")
-    assert compared["vs_bl_ci_low"] == pytest.approx(ci.low)
-    values = values_frame([entry("lenet5", "LeNet-5", "BL test acc", "acc", 97.93, base), compared], {})
+    entries = Entries("BL")
+    add = entries.at("lenet5", "LeNet-5", {"test_acc": {"BL": 97.93, "DE": 98.78}})
+    add("BL test acc", "acc", "test_acc", "BL", base)
+    add("DE test acc", "acc", "test_acc", "DE", cell, base)
+    values = entries.frame({"stem": "t"})
+    assert values["vs_bl_ci_low"].iloc[1] == pytest.approx(ci.low) and values["paper"].tolist() == [97.93, 98.78]
+    assert values.attrs == {"stem": "t"} and list(values["vs"].fillna("")) == ["", "vs BL"]
     table = widen(values)
     assert table.loc["LeNet-5", ("DE test acc", "vs BL")] == "+0.83 [+0.67, +0.98]"
     assert ("BL test acc", "vs BL") not in table.columns
     assert values["ours_std"].iloc[0] == pytest.approx(0.0755, abs=1e-4)
 
     # One seed in an arm: the difference without an interval; an arm without a number: none.
-    assert difference_text(difference([97.0], baseline)) == "-1.03 (no interval: n < 2)"
-    assert difference([], baseline) is None and difference_text(None) == "n/a"
-    assert all(math.isnan(v) for v in difference_columns("off", None).values())
+    assert versus("BL", [97.0], baseline)[0] == "-1.03 (no interval: n < 2)"
+    assert difference([], baseline) is None and versus("BL", [], baseline)[0] == "n/a"
+    assert all(math.isnan(v) for v in versus("off", None)[1].values())

@@ -16,7 +16,7 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
-from trainfix.results.arguments import add_runs_folder, runs_folder
+from trainfix.results.arguments import add_runs_folder, add_runs_out, runs_folder
 from trainfix.results.collect import RunsFailedError, RunsInputError, collect_runs
 from trainfix.results.papers import PAPERS
 from trainfix.results.report import summary_markdown, write_report, write_summary
@@ -43,7 +43,10 @@ def parser() -> argparse.ArgumentParser:
     summary.add_argument("--out", type=Path, help="also write the summary to this .md or .csv file")
     for name, module in PAPERS.items():
         paper = import_module(module)
-        paper.add_arguments(commands.add_parser(name, help=paper.HELP))
+        command = commands.add_parser(name, help=paper.HELP)
+        add_runs_out(command, paper.RUNS_HELP, paper.OUT_HELP)
+        if hasattr(paper, "add_arguments"):  # the paper's own flags, after the common ones
+            paper.add_arguments(command)
     return top
 
 

@@ -25,7 +25,7 @@ def str_list(text: str) -> list[str]:
 
 def add_runs_out(parser: argparse.ArgumentParser, runs_help: str, out_help: str) -> None:
     """The arguments every paper command takes: --runs (the run folders), --out (the folder written), --title,
-    --note; each paper gives its own two help texts."""
+    --note; each paper gives its own two help texts (`RUNS_HELP`, `OUT_HELP`)."""
     parser.add_argument("--runs", type=Path, required=True, help=runs_help)
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     title_help = "report title (default: the folder's title in results/manifest.yaml, else the paper's tables)"

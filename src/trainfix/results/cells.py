@@ -2,9 +2,9 @@
 
 `RunPool` groups selected runs into cells by (row, group, seed); `Aggregate` / `aggregate_runs`: a cell's counted
 values (mean, sample std, n, seeds) and the statuses of the rest; `Cell` / `aggregate`: one "ours" text of a
-seed-per-cell table ("98.52% ± 0.21 (4/5; 1 failed)", or why it has no number); `difference` / `versus` /
-`with_difference`: method minus baseline with its 95 % Welch t interval over seeds; `entry` / `layout` / `widen`:
-a table's long values frame and its paper | ours | diff layout.
+seed-per-cell table ("98.52% ± 0.21 (4/5; 1 failed)", or why it has no number); `difference` / `versus`: method
+minus baseline with its 95 % Welch t interval over seeds; `entry` / `Entries` / `layout` / `widen`: a table's long
+values frame and its paper | ours | diff layout.
 """
 
 from __future__ import annotations
@@ -192,30 +192,15 @@ def difference(method: Sequence[float], baseline: Sequence[float]) -> Difference
     return welch_difference(a.mean, a.std, a.n, b.mean, b.std, b.n)
 
 
-def difference_text(d: Difference | None) -> str:
-    """'+0.82 [-0.31, +1.95]' (difference [95 % interval]), '+0.82 (no interval: n < 2)', or 'n/a'."""
-    return "n/a" if d is None else d.text()
-
-
-def difference_columns(baseline: str, d: Difference | None) -> dict[str, float]:
-    """A values file's numbers of a difference against `baseline`: vs_<baseline>_diff, _ci_low, _ci_high (nan)."""
+def versus(baseline: str, method: Sequence[float] | None, base: Sequence[float] = ()) -> tuple[str, dict[str, float]]:
+    """`method` minus `base` as (text, a values file's numbers): the text '+0.82 [-0.31, +1.95]' (difference [95 %
+    interval]), '+0.82 (no interval: n < 2)', 'n/a' (an arm without a number), or "" when `method` is None; the
+    numbers vs_<baseline>_diff, _ci_low, _ci_high (nan without a difference)."""
+    d = None if method is None else difference(method, base)
     prefix = "vs_" + baseline.lower().replace(" ", "_")
     numbers = (math.nan, math.nan, math.nan) if d is None else (d.diff, d.low, d.high)
-    return dict(zip((f"{prefix}_diff", f"{prefix}_ci_low", f"{prefix}_ci_high"), numbers))
-
-
-def versus(baseline: str, method: Sequence[float] | None, base: Sequence[float] = ()) -> tuple[str, dict[str, float]]:
-    """(`difference_text`, `difference_columns`) of `method` minus `base`; ("", nan columns) when `method` is None."""
-    if method is None:
-        return "", difference_columns(baseline, None)
-    d = difference(method, base)
-    return difference_text(d), difference_columns(baseline, d)
-
-
-def with_difference(row: dict[str, Any], cell: Cell, base: Cell, baseline: str) -> dict[str, Any]:
-    """`row` (an `entry`) with `cell` minus `base`: `vs` (its column source, 'vs BL'), `vs_text`, numbers (`versus`)."""
-    text, columns = versus(baseline, cell.values, base.values)
-    return {**row, "vs": f"vs {baseline}", "vs_text": text, **columns}
+    text = "" if method is None else "n/a" if d is None else d.text()
+    return text, dict(zip((f"{prefix}_diff", f"{prefix}_ci_low", f"{prefix}_ci_high"), numbers))
 
 
 # --------------------------------------------------------------------------- runs -> cells
@@ -276,18 +261,20 @@ class RunPool:
     def epochs_of(self, run: pd.Series | None) -> pd.DataFrame | None:
         return None if run is None else self.metrics.get(str(run["path"]))
 
-    def finished(self, run: pd.Series | None) -> bool:
-        """Whether `run` finished with epochs recorded."""
+    def reason(self, run: pd.Series | None) -> str | None:
+        """Why `run` has no number in a cell ("missing", its status, "no epochs", `exclude`'s reason); None when it
+        counts."""
         metrics = self.epochs_of(run)
-        return run is not None and run["status"] == OK_STATUS and metrics is not None and not metrics.empty
-
-    def excluded(self, run: pd.Series | None) -> str | None:
-        """Why a finished run with epochs does not count (`exclude`), else None."""
-        return self.exclude(self.epochs_of(run), run) if self.exclude and self.finished(run) else None
+        if run is None:
+            return "missing"
+        if run["status"] != OK_STATUS:
+            return str(run["status"])
+        if metrics is None or metrics.empty:
+            return "no epochs"
+        return self.exclude(metrics, run) if self.exclude else None
 
     def counted(self, run: pd.Series | None) -> bool:
-        """Whether `run` counts in the cells: finished, with epochs, and not excluded."""
-        return self.finished(run) and not self.excluded(run)
+        return self.reason(run) is None
 
     def outcomes(self, row: str, group: str, seeds: list[int], measure: Measure) -> list[Outcome]:
         """Per expected seed: `measure(metrics, run)` for a counted run, else why it has no number."""
@@ -304,18 +291,7 @@ class RunPool:
                 finished, f"{self.label}, row {row}, {group}", " and ".join(self.roots) or "--runs", self.allowed
             )
             self.checked.add(cell)
-        result: list[Outcome] = []
-        for _, run in chosen:
-            metrics = self.epochs_of(run)
-            if run is None:
-                result.append("missing")
-            elif run["status"] != OK_STATUS:
-                result.append(str(run["status"]))
-            elif metrics is None or metrics.empty:
-                result.append("no epochs")
-            else:
-                result.append(self.excluded(run) or measure(metrics, run))
-        return result
+        return [self.reason(run) or measure(self.epochs_of(run), run) for _, run in chosen]
 
     def duplicates(self) -> int:
         """Run folders beyond the first for one (row, group, seed)."""
@@ -348,19 +324,13 @@ def entry(row: str, label: str, column: str, kind: str, paper: Any, cell: Cell) 
     }
 
 
-def values_frame(entries: list[dict[str, Any]], attrs: dict[str, Any]) -> pd.DataFrame:
-    """The long values frame of `entries`, with the table's title, caption and stem in `attrs`."""
-    values = pd.DataFrame(entries)
-    values.attrs = attrs
-    return values
-
-
 @dataclass
 class Entries:
     """A table's long values frame, declared cell by cell: `at(row, label, published)` is the `add(column, kind,
     key, group, cell, base=None)` of one table row, which appends the `entry` whose paper number is
-    published[key][group] (published[key] when group is None), compared with `base` when given (`with_difference`
-    against `baseline`); `frame(attrs)` is the `values_frame`."""
+    published[key][group] (published[key] when group is None); with `base`, also `cell` minus `base`: its column
+    source `vs` ('vs BL'), `vs_text` and numbers (`versus` against `baseline`). `frame(attrs)`: the frame, with the
+    table's title, caption and stem in `attrs`."""
 
     baseline: str = ""
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -369,12 +339,17 @@ class Entries:
         def add(column: str, kind: str, key: str | None, group: str | None, cell: Cell, base: Cell | None = None):
             paper = published.get(key) if group is None else (published.get(key) or {}).get(group)
             record = entry(row, label, column, kind, paper, cell)
-            self.records.append(record if base is None else with_difference(record, cell, base, self.baseline))
+            if base is not None:
+                text, numbers = versus(self.baseline, cell.values, base.values)
+                record.update(vs=f"vs {self.baseline}", vs_text=text, **numbers)
+            self.records.append(record)
 
         return add
 
     def frame(self, attrs: dict[str, Any]) -> pd.DataFrame:
-        return values_frame(self.records, attrs)
+        values = pd.DataFrame(self.records)
+        values.attrs = attrs
+        return values
 
 
 def layout(

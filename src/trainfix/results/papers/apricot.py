@@ -16,7 +16,7 @@ import pandas as pd
 
 from trainfix.procedures.apricot import tables as measured
 from trainfix.procedures.apricot.records import ApricotRuns, pct, read_passes, trained_runs
-from trainfix.results.arguments import add_runs_out, report_title
+from trainfix.results.arguments import report_title
 from trainfix.results.cells import layout
 from trainfix.results.collect import collect_runs
 from trainfix.results.configs import require_same_configs
@@ -125,14 +125,8 @@ def build_tables(runs: Path, out: Path, title: str = TEXT["report_title"], note:
 
 
 HELP = "Apricot Tables II-V, Figures 2-3 and report.html (paper, ours)"
-
-
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    add_runs_out(
-        ap,
-        "multirun folder of experiment=apricot/... runs and their adapt/ passes",
-        "folder for the md/csv/tex/png/html files",
-    )
+RUNS_HELP = "multirun folder of experiment=apricot/... runs and their adapt/ passes"
+OUT_HELP = "folder for the md/csv/tex/png/html files"
 
 
 def build(args: argparse.Namespace) -> list[Path]:

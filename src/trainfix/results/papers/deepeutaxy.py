@@ -21,22 +21,15 @@ from typing import Any
 
 import pandas as pd
 
-from trainfix.results.arguments import add_runs_out, int_list, report_title, str_list
-from trainfix.results.cells import (
-    INTERVAL_NOTE,
-    Cell,
-    Entries,
-    aggregate,
-    count,
-    format_value,
-    widen,
-)
+from trainfix.results.arguments import int_list, report_title, str_list
+from trainfix.results.cells import INTERVAL_NOTE, Cell, Entries, aggregate, count, format_value, widen
 from trainfix.results.collect import RunCollection, RunsInputError
 from trainfix.results.paper import load_paper
 from trainfix.results.papers.deepeutaxy_runs import (
     STRATEGIES,
     TABLE_VII_ROLES,
     TEXT,
+    TRAIN_MEASURES,
     TableRuns,
     at_chance,
     chance_level_convergence,
@@ -44,14 +37,11 @@ from trainfix.results.papers.deepeutaxy_runs import (
     check_protocol,
     collect_de_runs,
     convergence_cell,
-    de_pool,
-    expected_seeds,
     label_runs,
-    order_rows,
     readings_line,
-    resolve_reading,
     row_label,
     select_runs,
+    table_rows,
     tables_iv_vi_runs,
 )
 from trainfix.results.report import publish
@@ -61,6 +51,7 @@ TABLES = ("iv", "v", "vi", "vii")
 BASELINE = "BL"  # Tables IV-VI compare SPL and DE with it
 TABLE_CHOICES = (*TABLES, "fig3", "all")
 ACCURACIES = (("train", "train_acc_used"), ("test", "test_acc"))
+OPTIONS = ("convergence", "epsilon", "seeds", "rows", "variant", "chance_level")  # of every table: tables_iv_vi_runs
 SEED_COLUMNS = tuple(TEXT["seeds"]["columns"])  # the per-seed table's columns after Model, Strategy, Seed
 
 
@@ -199,17 +190,15 @@ def table_vii_values(
     runs: RunCollection,
     base_runs: RunCollection | None = None,
     *,
-    convergence: str = "auto",
-    epsilon: float | None = None,
-    seeds: list[int] | None = None,
     rows: list[str] | None = None,
     variant: str | None = None,
     paper: dict[str, Any] | None = None,
-    chance_level: str = "exclude",
+    **options: Any,
 ) -> pd.DataFrame:
     """Table VII as a long frame: rows Base, SPL, DE, SPL+DE; per model max train/test acc and additional epochs
     to convergence. `runs`: runs with config.table_vii_role in base/spl/de/spl_de; `base_runs`: where the Base runs
-    are when not in `runs` (the 200-epoch SPL runs without a role, e.g. the Table IV multirun). `rows`: models."""
+    are when not in `runs` (the 200-epoch SPL runs without a role, e.g. the Table IV multirun). `rows`: models;
+    options: convergence, epsilon, seeds, chance_level (`TableRuns.of`)."""
     paper = paper or load_paper_table("vii")
     runs, base_runs = label_runs(runs), base_runs and label_runs(base_runs)
     parts = [(runs, select_runs(runs.runs, roles=TABLE_VII_ROLES, variant=variant))]
@@ -218,15 +207,13 @@ def table_vii_values(
             f"{runs.root} holds no Table VII runs: expected runs whose config has table_vii_role in "
             f"{sorted(TABLE_VII_ROLES)}"
         )
-    models = list(rows) if rows is not None else order_rows(sorted(set(parts[0][1]["row"])))
+    models = table_rows(rows, parts[0][1])
     if base_runs is not None:
         base = select_runs(base_runs.runs, roles=[None, "base"], strategies=["SPL"], variant=variant)
         parts.append((base_runs, base[base["row"].isin(models)].assign(table_vii_role="base")))
-    pool = de_pool(parts, "table_vii_role", chance_level)
-    seed_list = expected_seeds(pool.runs, seeds)
-    reading = resolve_reading(convergence, pool)
-    used = TableRuns([c for c, _ in parts], pool.runs, pool, seed_list, *reading, epsilon, variant)
-    additional_epochs = measures.converged_epoch(measures.validate_reading(used.convergence), epsilon, None)
+    used = TableRuns.of(parts, "table_vii_role", models, variant=variant, **options)
+    pool, seed_list = used.pool, used.seeds
+    additional_epochs = measures.converged_epoch(measures.validate_reading(used.convergence), used.epsilon, None)
     authors_code = "authors_code" in set(pool.runs.loc[pool.runs["table_vii_role"] == "de", "variant"].dropna())
     table = Entries()
     for role, method in TABLE_VII_ROLES.items():
@@ -243,28 +230,31 @@ def table_vii_values(
             add(f"{row_label(model)} additional epochs to converge", "epochs", "additional_epochs", None, cell)
     caption = used.caption("vii") + [TEXT["table_vii"]["authors_code"]] * authors_code
     caption += chance_line(pool, models, TABLE_VII_ROLES, seed_list)
-    caption.append(readings_line(pool, models, [r for r in TABLE_VII_ROLES if r != "base"], seed_list, epsilon, None))
+    continued = [r for r in TABLE_VII_ROLES if r != "base"]
+    caption.append(readings_line(pool, models, continued, seed_list, used.epsilon, None))
     return table.frame(_attrs("vii", paper, caption, TEXT["table_vii"]["short"]))
 
 
-def build_table_iv(runs: RunCollection, **options: Any) -> pd.DataFrame:
-    """Table IV in the paper's layout (rows = models; (column, paper/ours/diff) columns of text)."""
-    return widen(table_iv_values(runs, **options))
+def table_values(
+    table: str, runs: RunCollection, base_runs: RunCollection | None = None, **options: Any
+) -> pd.DataFrame:
+    """Table `table`'s long values frame: `table_iv_values`, `max_accuracy_values` (V: train, VI: test) or
+    `table_vii_values` (`base_runs`: its Base runs when not in `runs`)."""
+    if table == "iv":
+        return table_iv_values(runs, **options)
+    if table in ("v", "vi"):
+        return max_accuracy_values(runs, "train" if table == "v" else "test", **options)
+    if table == "vii":
+        return table_vii_values(runs, base_runs, **options)
+    raise ValueError(f"table={table!r} is not a DeepEutaxy table with published numbers; accepted: iv, v, vi, vii")
 
 
-def build_table_v(runs: RunCollection, **options: Any) -> pd.DataFrame:
-    """Table V (maximum training accuracies, epochs to reach them and BL's level, speedups), paper layout."""
-    return widen(max_accuracy_values(runs, "train", **options))
-
-
-def build_table_vi(runs: RunCollection, **options: Any) -> pd.DataFrame:
-    """Table VI (the same on test accuracy), paper layout."""
-    return widen(max_accuracy_values(runs, "test", **options))
-
-
-def build_table_vii(runs: RunCollection, base_runs: RunCollection | None = None, **options: Any) -> pd.DataFrame:
-    """Table VII in the paper's layout (rows = Base/SPL/DE/SPL+DE; per model three columns x paper/ours/diff)."""
-    return widen(table_vii_values(runs, base_runs, **options), index_name="Method")
+def build_table(
+    table: str, runs: RunCollection, base_runs: RunCollection | None = None, **options: Any
+) -> pd.DataFrame:
+    """Table `table` in the paper's layout: one row per model (Table VII: per method, Base/SPL/DE/SPL+DE), columns
+    (column, paper/ours/diff, and vs BL where compared) of text."""
+    return widen(table_values(table, runs, base_runs, **options), index_name="Method" if table == "vii" else "Model")
 
 
 # --------------------------------------------------------------------------- per seed
@@ -315,12 +305,11 @@ def seed_values(runs: RunCollection, **options: Any) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- command line
 HELP = "DeepEutaxy Tables IV-VII and Figure 3 (paper, ours, diff)"
+RUNS_HELP = "multirun folder: one sub-folder per run (run.json, metrics.csv)"
+OUT_HELP = "folder for the md/csv/tex/png files"
 
 
 def add_arguments(de: argparse.ArgumentParser) -> None:
-    add_runs_out(
-        de, "multirun folder: one sub-folder per run (run.json, metrics.csv)", "folder for the md/csv/tex/png files"
-    )
     add = de.add_argument
     add("--base-runs", type=Path, help="Table VII: the Base runs' folder (default: where config.init_from points)")
     add("--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)")
@@ -336,7 +325,7 @@ def add_arguments(de: argparse.ArgumentParser) -> None:
     add("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
     add(
         "--train-measure",
-        choices=("same", "code"),
+        choices=TRAIN_MEASURES,
         default="same",
         help="train accuracy: same = eval-mode pass (default); code = as the authors' code measured it",
     )
@@ -362,7 +351,7 @@ def base_folder_from_init(runs: pd.DataFrame) -> Path | None:
     if len(folders) != 1 or not next(iter(folders)).is_dir():
         return None
     folder = next(iter(folders))
-    print(f"note: Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides", file=sys.stderr)
+    _note(f"Table VII Base runs read from {folder} (the runs' init_from); --base-runs overrides")
     return folder
 
 
@@ -377,14 +366,7 @@ def build(args: argparse.Namespace) -> list[Path]:
     runs = check_protocol(collect_de_runs(args.runs, args.train_measure), allow=args.allow_off_protocol)
     base_folder = args.base_runs or base_folder_from_init(runs.runs)
     base = base_folder and check_protocol(collect_de_runs(base_folder, args.train_measure), args.allow_off_protocol)
-    options = {
-        "convergence": args.convergence,
-        "epsilon": args.epsilon,
-        "seeds": args.seeds,
-        "rows": args.rows,
-        "variant": args.variant,
-        "chance_level": args.chance_level,
-    }
+    options = {key: getattr(args, key) for key in OPTIONS}
     main_runs = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=args.variant)
     wanted = set(TABLE_CHOICES[:-1]) if args.table == "all" else {args.table}
     if main_runs.empty and wanted & {"iv", "v", "vi", "fig3"}:
@@ -400,15 +382,9 @@ def build(args: argparse.Namespace) -> list[Path]:
         wanted.discard("vii")
     if not wanted:
         raise RunsInputError(f"{args.runs}: nothing to build from its {len(runs.runs)} run folders")
-    builders = {
-        "iv": lambda: table_iv_values(runs, **options),
-        "v": lambda: max_accuracy_values(runs, "train", **options),
-        "vi": lambda: max_accuracy_values(runs, "test", **options),
-        "vii": lambda: table_vii_values(runs, base, **options),
-    }
     tables = []
     for key in (k for k in TABLES if k in wanted):
-        values = builders[key]()
+        values = table_values(key, runs, base, **options)
         tables.append((widen(values, index_name="Method" if key == "vii" else "Model"), values))
     if wanted & {"iv", "v", "vi"}:
         tables.append((seed_values(runs, **options), None))

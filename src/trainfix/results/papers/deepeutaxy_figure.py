@@ -83,8 +83,8 @@ def figure_3(runs: RunCollection, *, band: str = "minmax", **options: Any) -> Fi
     """Figure 3: a (rows x 4) grid of panels under a one-line title; the caption (`figure_3_caption`) goes to the
     report and the PNG's Description."""
     curves = figure_3_curves(runs, band=band, **options)
-    used = tables_iv_vi_runs(runs, **options, resolve=False)
-    selected, pool, seed_list, wanted = used.selected, used.pool, used.seeds, used.rows
+    used = _figure_runs(runs, band, options)
+    selected, pool, seed_list, wanted = used.pool.runs, used.pool, used.seeds, used.rows
     if not wanted:
         raise ValueError(f"{runs.root}: no BL/SPL/DE runs to plot")
     figure = Figure(figsize=(16, 3.3 * len(wanted) + 0.5), layout="constrained")

@@ -103,10 +103,12 @@ def row_label(row: str) -> str:
     return ROW_LABELS.get(row, row)
 
 
-def order_rows(rows: Iterable[str]) -> list[str]:
-    """Rows in the paper's order, then any others alphabetically."""
-    known = [r for r in ROW_LABELS if r in rows]
-    return known + sorted(set(rows) - set(known))
+def table_rows(rows: Iterable[str] | None, selected: pd.DataFrame) -> list[str]:
+    """`rows` when given, else the rows of `selected` in the paper's order, then any others alphabetically."""
+    if rows is not None:
+        return list(rows)
+    found = set(selected["row"].dropna())
+    return [r for r in ROW_LABELS if r in found] + sorted(found - set(ROW_LABELS))
 
 
 def select_runs(
@@ -216,25 +218,16 @@ def resolve_reading(convergence: str, pool: RunPool) -> tuple[str, str]:
     )
 
 
-def de_pool(parts: list[tuple[RunCollection, pd.DataFrame]], group_column: str, chance_level: str) -> RunPool:
-    """The RunPool of DeepEutaxy's tables: under `chance_level="exclude"` a dead network does not count;
-    table_vii_role is the group itself, read with aliases: not compared."""
-    measures.validate_chance_level(chance_level)
-    exclude = (
-        (lambda metrics, run: measures.CHANCE_REASON if measures.at_chance_level(metrics, run) else None)
-        if chance_level == "exclude"
-        else None
-    )
-    return RunPool.of(parts, group_column, exclude=exclude, label="DeepEutaxy tables", allowed=("table_vii_role",))
+def _chance_reason(metrics: pd.DataFrame, run: pd.Series) -> str | None:
+    return measures.CHANCE_REASON if measures.at_chance_level(metrics, run) else None
 
 
 @dataclass
 class TableRuns:
-    """What one table or figure takes from the runs: the labelled collections, the runs selected, their pool, the
-    expected seeds, the Eq. 12 reading (and why) and the options its caption names."""
+    """What one table or figure takes from the runs: the labelled collections, the pool of the runs selected
+    (`pool.runs`), the expected seeds, the Eq. 12 reading (and why) and the options its caption names."""
 
     collections: list[RunCollection]
-    selected: pd.DataFrame
     pool: RunPool
     seeds: list[int]
     convergence: str
@@ -243,6 +236,32 @@ class TableRuns:
     variant: str | None = None
     rows: list[str] | None = None  # the table rows, in the paper's order
 
+    @classmethod
+    def of(
+        cls,
+        parts: list[tuple[RunCollection, pd.DataFrame]],
+        group_column: str,
+        rows: list[str],
+        *,
+        convergence: str = "auto",
+        epsilon: float | None = None,
+        seeds: Iterable[int] | None = None,
+        variant: str | None = None,
+        chance_level: str = "exclude",
+        resolve: bool = True,
+    ) -> TableRuns:
+        """The table's runs from `parts` ((labelled collection, its selected runs) pairs), pooled by `group_column`.
+        Under `chance_level="exclude"` a dead network does not count; table_vii_role is the group itself, read with
+        aliases: not compared. "auto" convergence is resolved unless `resolve` is False (the figure names the
+        reading asked for)."""
+        measures.validate_chance_level(chance_level)
+        exclude = _chance_reason if chance_level == "exclude" else None
+        allowed = ("table_vii_role",)
+        pool = RunPool.of(parts, group_column, exclude=exclude, label="DeepEutaxy tables", allowed=allowed)
+        seed_list = expected_seeds(pool.runs, seeds)
+        reading, why = resolve_reading(convergence, pool) if resolve else (convergence, "given")
+        return cls([c for c, _ in parts], pool, seed_list, reading, why, epsilon, variant, rows)
+
     @property
     def runs(self) -> RunCollection:
         return self.collections[0]
@@ -250,7 +269,7 @@ class TableRuns:
     def caption(self, table: str, uses_convergence: bool = True, duplicates: bool = True) -> list[str]:
         """Caption lines: source of the paper numbers, runs, profile, data, hardware, seeds and run statuses,
         the convergence reading, the train-accuracy column, and how cells are computed."""
-        used, seeds, epsilon = self.selected, self.seeds, self.epsilon
+        used, seeds, epsilon = self.pool.runs, self.seeds, self.epsilon
         extra = self.pool.duplicates() if duplicates else 0
         states = {True: "official files", False: "NOT the official files"}
         data = sorted(
@@ -315,28 +334,16 @@ class TableRuns:
 
 
 def tables_iv_vi_runs(
-    runs: RunCollection,
-    *,
-    convergence: str = "auto",
-    epsilon: float | None = None,
-    seeds: Iterable[int] | None = None,
-    rows: Iterable[str] | None = None,
-    variant: str | None = None,
-    chance_level: str = "exclude",
-    resolve: bool = True,
+    runs: RunCollection, *, rows: Iterable[str] | None = None, variant: str | None = None, **options: Any
 ) -> TableRuns:
     """What Tables IV-VI (their per-seed table, Figure 3) take from `runs`: its BL/SPL/DE runs without a Table VII
-    role. The options of every Tables IV-VI function: convergence ("auto" | "last" | "mean" | "full"; resolved from
-    "auto" unless `resolve` is False: the figure names the reading asked for), epsilon (Eq. 12's threshold; None:
-    each run's), seeds (expected; None: those found), rows (None: those found, in the paper's order), variant
-    (paper | authors_code; None: refuse a mix), chance_level ("exclude" | "count")."""
+    role. The options of every Tables IV-VI function: convergence ("auto" | "last" | "mean" | "full"), epsilon
+    (Eq. 12's threshold; None: each run's), seeds (expected; None: those found), rows (None: those found, in the
+    paper's order), variant (paper | authors_code; None: refuse a mix), chance_level ("exclude" | "count"), resolve
+    (`TableRuns.of`)."""
     runs = label_runs(runs)
     selected = select_runs(runs.runs, roles=[None], strategies=STRATEGIES, variant=variant)
-    pool = de_pool([(runs, selected)], "strategy", chance_level)
-    seed_list = expected_seeds(selected, seeds)
-    reading, why = resolve_reading(convergence, pool) if resolve else (convergence, "given")
-    table_rows = list(rows) if rows is not None else order_rows(sorted(set(selected["row"].dropna())))
-    return TableRuns([runs], selected, pool, seed_list, reading, why, epsilon, variant, table_rows)
+    return TableRuns.of([(runs, selected)], "strategy", table_rows(rows, selected), variant=variant, **options)
 
 
 # --------------------------------------------------------------------------- measures and caption lines

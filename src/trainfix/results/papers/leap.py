@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainfix.results.arguments import add_runs_out, report_title, str_list
+from trainfix.results.arguments import report_title, str_list
 from trainfix.results.cells import INTERVAL_NOTE, aggregate_runs, layout, versus
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, collect_runs
 from trainfix.results.configs import require_one_configuration
@@ -115,14 +115,11 @@ def table_1(values: pd.DataFrame) -> pd.DataFrame:
 
 
 HELP = "LEAP Table 1 (paper, ours, diff), convergence curves, 2-D embeddings, report.html"
+RUNS_HELP = "multirun folder of LEAP/SPLD/Random runs"
+OUT_HELP = "folder for table_1.md/.csv/.tex, curves.png, embedding.png, report.html"
 
 
 def add_arguments(leap: argparse.ArgumentParser) -> None:
-    add_runs_out(
-        leap,
-        "multirun folder of LEAP/SPLD/Random runs",
-        "folder for table_1.md/.csv/.tex, curves.png, embedding.png, report.html",
-    )
     leap.add_argument(
         "--rows", type=str_list, help="Table 1 columns (data sets), e.g. mnist,fashion_mnist (default: all five)"
     )

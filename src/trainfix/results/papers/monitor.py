@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from trainfix.monitor import study as monitor_study
-from trainfix.results.arguments import add_runs_out, int_list, report_title
+from trainfix.results.arguments import int_list, report_title
 from trainfix.results.collect import RunCollection, collect_runs
 from trainfix.results.configs import require_same_configs
 from trainfix.results.paper import declarations, declare, load_paper
@@ -41,14 +41,11 @@ def study_runs(runs: RunCollection, budgets: Iterable[int] | None = None, replay
 
 
 HELP = "oscillating-loss study: detection rate, pair index, constant vs dynamic checking"
+RUNS_HELP = "multirun folder of experiment=monitor/ol_mnist runs"
+OUT_HELP = "folder for tables (md/csv/tex), per_run.csv, histograms.png, report.html"
 
 
 def add_arguments(mon: argparse.ArgumentParser) -> None:
-    add_runs_out(
-        mon,
-        "multirun folder of experiment=monitor/ol_mnist runs",
-        "folder for tables (md/csv/tex), per_run.csv, histograms.png, report.html",
-    )
     mon.add_argument(
         "--budgets",
         type=int_list,

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from trainfix.data.catalogue import DATASETS
-from trainfix.results.arguments import add_runs_out, report_title
+from trainfix.results.arguments import report_title
 from trainfix.results.cells import INTERVAL_NOTE, Aggregate, aggregate_runs, layout, versus
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, RunsFailedError, collect_runs
 from trainfix.results.configs import require_one_configuration
@@ -137,14 +137,11 @@ def provenance(runs: RunCollection) -> list[str]:
 
 
 HELP = "mini-batch trimming Table 1 (test error, off / on: paper, ours, diff) and learning curves"
+RUNS_HELP = "multirun folder: one sub-folder per run (run.json, metrics.csv)"
+OUT_HELP = "folder for the md/csv/tex/png files and report.html"
 
 
 def add_arguments(trim: argparse.ArgumentParser) -> None:
-    add_runs_out(
-        trim,
-        "multirun folder: one sub-folder per run (run.json, metrics.csv)",
-        "folder for the md/csv/tex/png files and report.html",
-    )
     trim.add_argument(
         "--strict", action="store_true", help="exit 1 when a cell's runs failed for another reason than missing data"
     )
