@@ -47,7 +47,6 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], LoadedRun]:
     """Load the run `cfg.run_dir`, evaluate `cfg.eval_set`, write eval.json and any exports; returns
     (eval record, run)."""
     import pytorch_lightning as pl
-    import torch
 
     from trainfix.training.checkpoint import RunLoadError, load_run
     from trainfix.training.export import export_run
@@ -69,10 +68,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], LoadedRun]:
             "test, train"
         )
 
-    torch.use_deterministic_algorithms(bool(run.config.get("deterministic", True)), warn_only=True)
     trainer = pl.Trainer(
         accelerator=cfg.accelerator,
         devices=1,
+        deterministic=run.config.trainer.get("deterministic", False),  # as the run trained
         precision=run.config.trainer.get("precision", "32-true"),
         logger=False,
         enable_checkpointing=False,
