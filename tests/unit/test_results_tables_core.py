@@ -12,7 +12,17 @@ import pytest
 from scipy import stats
 
 from trainfix.results.__main__ import parser
-from trainfix.results.cells import SOURCES, Entries, aggregate, aggregate_runs, difference, layout, versus, widen
+from trainfix.results.cells import (
+    SOURCES,
+    Entries,
+    RunPool,
+    aggregate,
+    aggregate_runs,
+    difference,
+    layout,
+    versus,
+    widen,
+)
 from trainfix.results.paper import load_paper
 from trainfix.results.papers import PAPERS
 
@@ -44,6 +54,33 @@ def test_aggregate_counts_finished_runs_with_a_value_and_lists_the_rest() -> Non
     one = aggregate_runs(runs.head(1), "value")
     assert one.n == 1 and math.isnan(one.std)
     assert math.isnan(aggregate_runs(runs.tail(1), "value").mean)
+
+
+def test_a_seed_with_several_run_folders_uses_the_best_status_then_the_latest() -> None:
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c", "d", "e", "f", "g", "h"],
+            "row": ["lenet5"] * 7 + ["cnn1"],
+            "strategy": ["BL"] * 6 + ["DE", "BL"],
+            "seed": [0, 0, 1, 1, 2, 2, 3, 3],
+            "status": ["failed", "finished", "finished", "finished", "running", "off protocol", "finished", "finished"],
+            "end_time": ["2026-03", "2026-01", "2026-01", "2026-02", None, "2026-05", "2026-01", "2026-01"],
+            "path": list("abcdefgh"),
+        }
+    )
+    pool = RunPool(runs, {}, "strategy")
+    chosen = pool.seed_runs("lenet5", "BL", [0, 1, 2, 3])
+    # seed 0: finished beats a later failed run; 1: the later of two finished; 2: running beats off protocol;
+    # 3: only another row's and another strategy's runs, so missing.
+    assert [(seed, None if run is None else run["run_id"]) for seed, run in chosen] == [
+        (0, "b"),
+        (1, "d"),
+        (2, "e"),
+        (3, None),
+    ]
+    assert pool.duplicates() == 3
+    same_end = RunPool(runs.assign(end_time=None), {}, "strategy").seed_runs("lenet5", "BL", [1])
+    assert same_end[0][1]["run_id"] == "c"  # same status, no end time: the first run_id
 
 
 def test_layout_keeps_first_seen_rows_and_columns() -> None:

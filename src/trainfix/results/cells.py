@@ -124,15 +124,14 @@ class Cell:
 
 
 def aggregate(kind: str, outcomes: list[Outcome], soft: str | None = None, soft_text: str | None = None) -> Cell:
-    """The mean of the numeric outcomes, with the reasons of the others. soft / soft_text: a per-seed reason
-    ("not converged") and the cell text when it is the only reason and no seed has a number ("failed")."""
-    numbers = [float(v) for v in outcomes if not isinstance(v, str)]
+    """The mean (`Aggregate.mean`) of the numeric outcomes, with the reasons of the others. soft / soft_text: a
+    per-seed reason ("not converged") and the cell text when it is the only reason and no seed has a number
+    ("failed")."""
+    numbers = Aggregate(tuple(float(v) for v in outcomes if not isinstance(v, str)))
     counts = Counter(v for v in outcomes if isinstance(v, str))
     others = tuple(sorted(counts.items(), key=lambda item: (_reason_rank(item[0]), item[0])))
-    if numbers:
-        return Cell(
-            kind, sum(numbers) / len(numbers), len(numbers), len(outcomes), others=others, values=tuple(numbers)
-        )
+    if numbers.n:
+        return Cell(kind, numbers.mean, numbers.n, len(outcomes), others=others, values=numbers.values)
     if not outcomes:
         return Cell(kind, None, text_if_none="missing")
     if len(counts) == 1:
@@ -241,22 +240,20 @@ class RunPool:
         return cls(runs, metrics, group_column, configs, tuple(str(c.root) for c, _ in parts), **options)
 
     def seed_runs(self, row: str, group: str, seeds: list[int]) -> list[tuple[int, pd.Series | None]]:
-        """(seed, the run used for it or None when missing); among several folders the best status wins."""
+        """(seed, the run used for it or None when missing); among several folders of a seed the best status
+        (STATUS_RANK) wins, then the latest end_time, then the first run_id."""
         if self.runs.empty:
             return [(s, None) for s in seeds]
         mine = self.runs[(self.runs["row"] == row) & (self.runs[self.group_column] == group)]
-        out = []
-        for seed in seeds:
-            candidates = mine[(mine["seed"] == seed).fillna(False).astype(bool)]
-            if candidates.empty:
-                out.append((seed, None))
-                continue
-            ranked = candidates.assign(
-                _rank=candidates["status"].map(STATUS_RANK).fillna(len(STATUS_RANK)),
-                _end=candidates["end_time"].fillna(""),
-            ).sort_values(["_rank", "_end", "run_id"], ascending=[True, False, True])
-            out.append((seed, ranked.iloc[0]))
-        return out
+        best = (
+            mine.assign(
+                _rank=mine["status"].map(STATUS_RANK).fillna(len(STATUS_RANK)), _end=mine["end_time"].fillna("")
+            )
+            .sort_values(["_rank", "_end", "run_id"], ascending=[True, False, True])
+            .drop_duplicates("seed")
+        )
+        chosen = {seed: best.iloc[i] for i, seed in enumerate(best["seed"])}
+        return [(seed, chosen.get(seed)) for seed in seeds]
 
     def epochs_of(self, run: pd.Series | None) -> pd.DataFrame | None:
         return None if run is None else self.metrics.get(str(run["path"]))

@@ -24,7 +24,7 @@ import pandas as pd
 from trainfix.results.arguments import int_list, report_title, str_list
 from trainfix.results.cells import INTERVAL_NOTE, Cell, Entries, aggregate, count, format_value, widen
 from trainfix.results.collect import RunCollection, RunsInputError
-from trainfix.results.paper import load_paper
+from trainfix.results.paper import declare, load_paper
 from trainfix.results.papers.deepeutaxy_runs import (
     STRATEGIES,
     TABLE_VII_ROLES,
@@ -295,11 +295,8 @@ def seed_values(runs: RunCollection, **options: Any) -> pd.DataFrame:
                         record["note"] = f"at chance level: {counted_or_not} the tables"
                 records.append(record)
     frame = pd.DataFrame(records, columns=["run", "Model", "Strategy", "Seed", *SEED_COLUMNS]).set_index("run")
-    levels_text = "; ".join(level_texts) or "none"
-    caption = used.caption("iv")[1:-1]
-    caption += [line.format(convergence=used.convergence, levels=levels_text) for line in TEXT["seeds"]["caption"]]
-    frame.attrs = {"stem": "seeds_iv_vi", "title": TEXT["seeds"]["title"], "caption": caption}
-    frame.attrs["short"] = TEXT["seeds"]["short"]
+    declare(frame, TEXT["seeds"], convergence=used.convergence, levels="; ".join(level_texts) or "none")
+    frame.attrs["caption"] = used.caption(None) + frame.attrs["caption"]
     return frame
 
 
@@ -310,37 +307,22 @@ OUT_HELP = "folder for the md/csv/tex/png files"
 
 
 def add_arguments(de: argparse.ArgumentParser) -> None:
-    add = de.add_argument
-    add("--base-runs", type=Path, help="Table VII: the Base runs' folder (default: where config.init_from points)")
-    add("--table", choices=TABLE_CHOICES, default="all", help="what to build (default: all that the runs allow)")
-    add(
-        "--convergence",
-        choices=sorted(measures.READING_CHOICES),
-        default="auto",
-        help="Eq. 12 reading: grad_norm_<reading>; auto (default) = full when every run recorded it, else last",
-    )
-    add("--epsilon", type=float, help="Eq. 12 threshold (default: each run's config.convergence.epsilon, else 0.01)")
-    add("--seeds", type=int_list, help="expected seeds, e.g. 0,1,2,3,4 (default: every seed found in the runs)")
-    add("--rows", type=str_list, help="table rows, e.g. cnn1,lenet5 (default: the rows found in the runs)")
-    add("--variant", help="strategy variant to use when the runs hold several (paper | authors_code)")
-    add(
-        "--train-measure",
-        choices=TRAIN_MEASURES,
-        default="same",
-        help="train accuracy: same = eval-mode pass (default); code = as the authors' code measured it",
-    )
-    add("--band", choices=("minmax", "std"), default="minmax", help="Figure 3 error band over seeds (default min..max)")
-    add(
-        "--chance-level",
-        choices=measures.CHANCE_LEVEL_CHOICES,
-        default="exclude",
-        help="a dead network (train accuracy never above 2 / num_classes, no gradient): exclude (default) or count",
-    )
-    add(
-        "--allow-off-protocol",
-        action="store_true",
-        help="count runs off their experiment's protocol (labelled); default: not counted, listed in the captions",
-    )
+    """DeepEutaxy's own flags; their help: `options` in paper/deepeutaxy_tables.yaml."""
+
+    def add(flag: str, **keywords: Any) -> None:
+        de.add_argument(flag, help=TEXT["options"][flag], **keywords)
+
+    add("--base-runs", type=Path)
+    add("--table", choices=TABLE_CHOICES, default="all")
+    add("--convergence", choices=sorted(measures.READING_CHOICES), default="auto")
+    add("--epsilon", type=float)
+    add("--seeds", type=int_list)
+    add("--rows", type=str_list)
+    add("--variant")
+    add("--train-measure", choices=TRAIN_MEASURES, default="same")
+    add("--band", choices=("minmax", "std"), default="minmax")
+    add("--chance-level", choices=measures.CHANCE_LEVEL_CHOICES, default="exclude")
+    add("--allow-off-protocol", action="store_true")
 
 
 def base_folder_from_init(runs: pd.DataFrame) -> Path | None:

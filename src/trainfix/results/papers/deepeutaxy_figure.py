@@ -64,11 +64,9 @@ def figure_3_curves(runs: RunCollection, *, band: str = "minmax", **options: Any
 def figure_3_caption(runs: RunCollection, *, band: str = "minmax", **options: Any) -> list[str]:
     """The caption lines: what line and band are, then the tables' provenance lines but those about table cells."""
     used = _figure_runs(runs, band, options)
-    lines = used.caption("iv", uses_convergence=False, duplicates=False)
-    lines = [line for line in lines if not line.startswith(("Paper numbers", "Cells:"))]
     return [
         TEXT["figure_3"].format(band=BANDS[band]),
-        *lines,
+        *used.caption(None, uses_convergence=False, duplicates=False),
         *chance_line(used.pool, used.rows, STRATEGIES, used.seeds, "curves"),
     ]
 

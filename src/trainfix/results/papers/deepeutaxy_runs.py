@@ -31,6 +31,7 @@ from trainfix.training.protocol import protocol_differences as differences
 
 TEXT = load_paper("deepeutaxy_tables")  # caption prose and labels (paper/deepeutaxy_tables.yaml)
 CELL_NOTE = TEXT["cells"]
+CAPTION = TEXT["runs"]  # the lines of TableRuns.caption
 STRATEGY_LABELS: dict[str, str] = TEXT["labels"]["strategies"]  # config.strategy._target_ -> BL, SPL, DE, SPL+DE
 STRATEGIES = ("BL", "SPL", "DE")
 ROW_LABELS: dict[str, str] = TEXT["labels"]["rows"]  # table row key -> the paper's name, in the paper's order
@@ -43,10 +44,6 @@ TRAIN_MEASURES = ("same", "code")
 # VII's SPL row too: the code continues SPL with `SPL+DE.py -u 0`, the same fit loop without the reordering.
 CODE_MEASURES_FIT_HISTORY = ("DE", "SPL+DE")
 CODE_MEASURES_FIT_HISTORY_ROLES = ("spl", "spl_de", "de")
-TRAIN_COLUMNS = {
-    "train_eval_acc": "train_eval_acc (whole training set in eval mode after each epoch)",
-    "train_acc": "train_acc (running mean over the epoch in training mode, as Keras fit reports)",
-}
 
 
 # --------------------------------------------------------------------------- labels
@@ -161,14 +158,12 @@ def check_protocol(runs: RunCollection, allow: bool = False) -> RunCollection:
     "full (off protocol, not counted)"; with `allow` they keep their status, profile "full (off protocol)"."""
     runs = label_runs(runs)
     frame = runs.runs.copy()
-    reasons: list[str | None] = []
-    for run in frame.itertuples(index=False):
-        if not isinstance(run.row, str) or not isinstance(run.strategy, str):
-            reasons.append(None)
-            continue
-        found = protocol_differences(runs.configs.get(run.run_id) or {}, run.row, run.table_vii_role)
-        reasons.append("; ".join(found) or None)
-    frame["off_protocol"] = reasons
+    frame["off_protocol"] = [
+        "; ".join(protocol_differences(runs.configs.get(run.run_id) or {}, run.row, run.table_vii_role)) or None
+        if isinstance(run.row, str) and isinstance(run.strategy, str)
+        else None
+        for run in frame.itertuples(index=False)
+    ]
     off = frame["off_protocol"].notna()
     profile = frame.loc[off, "profile"].fillna(DEFAULT_PROFILE).astype(str)
     if allow:
@@ -187,14 +182,13 @@ def protocol_caption(used: pd.DataFrame, limit: int = 5) -> str | None:
     if "off_protocol" not in used.columns or not used["off_protocol"].notna().any():
         return None
     off = used[used["off_protocol"].notna()]
-    counted = bool((off["status"] != OFF_PROTOCOL).any())
-    head = f"Off protocol: {len(off)} run folder(s) differ from their experiment's protocol and are " + (
-        "COUNTED, as --allow-off-protocol asked"
-        if counted
-        else "not counted (--allow-off-protocol counts them, labelled)"
-    )
     listed = "; ".join(f"{r.run_id}: {r.off_protocol}" for r in off.head(limit).itertuples(index=False))
-    return f"{head}: {listed}" + (f"; and {len(off) - limit} more" if len(off) > limit else "") + "."
+    return CAPTION["off_protocol"].format(
+        n=len(off),
+        counted=CAPTION["counted"][bool((off["status"] != OFF_PROTOCOL).any())],
+        listed=listed,
+        more=CAPTION["more"].format(n=len(off) - limit) if len(off) > limit else "",
+    )
 
 
 # --------------------------------------------------------------------------- pools
@@ -220,6 +214,10 @@ def resolve_reading(convergence: str, pool: RunPool) -> tuple[str, str]:
 
 def _chance_reason(metrics: pd.DataFrame, run: pd.Series) -> str | None:
     return measures.CHANCE_REASON if measures.at_chance_level(metrics, run) else None
+
+
+def _joined(items: Iterable[str], separator: str = ", ") -> str:
+    return separator.join(sorted(set(items)))
 
 
 @dataclass
@@ -266,71 +264,67 @@ class TableRuns:
     def runs(self) -> RunCollection:
         return self.collections[0]
 
-    def caption(self, table: str, uses_convergence: bool = True, duplicates: bool = True) -> list[str]:
-        """Caption lines: source of the paper numbers, runs, profile, data, hardware, seeds and run statuses,
-        the convergence reading, the train-accuracy column, and how cells are computed."""
-        used, seeds, epsilon = self.pool.runs, self.seeds, self.epsilon
+    def caption(self, table: str | None, uses_convergence: bool = True, duplicates: bool = True) -> list[str]:
+        """Caption lines (templates: `runs` in paper/deepeutaxy_tables.yaml): source of Table `table`'s paper
+        numbers, runs, profile, data, hardware, seeds and run statuses, the convergence reading, the train-accuracy
+        column, and how cells are computed (table None, an output without paper numbers: neither first nor last)."""
+        used, text = self.pool.runs, CAPTION
         extra = self.pool.duplicates() if duplicates else 0
-        states = {True: "official files", False: "NOT the official files"}
-        data = sorted(
-            {
-                f"{label} ({states.get(official, 'officialness not recorded')})"
-                for label, official in zip(used["data_label"], used["data_official"])
-                if isinstance(label, str)
-            }
-        )
-        hardware = sorted(
-            {
+        columns = Counter(used.loc[used["status"] == OK_STATUS, "train_acc_column"].dropna())
+        official = text["official"]
+        filled = {
+            "table": table or "",
+            "TABLE": (table or "").upper(),
+            "roots": ", ".join(str(c.root) for c in self.collections),
+            "profiles": _joined(str(p) for p in used["profile"].dropna()),
+            "data": _joined(
+                (
+                    text["data"].format(label=label, state=official.get(state, official[None]))
+                    for label, state in zip(used["data_label"], used["data_official"])
+                    if isinstance(label, str)
+                ),
+                "; ",
+            ),
+            "hardware": _joined(
                 f"{d} ({g})" if isinstance(g, str) and g else str(d)
                 for d, g in zip(used["device"], used["gpu"])
                 if isinstance(d, str)
-            }
-        )
-        profiles = sorted({str(p) for p in used["profile"].dropna()})
-        statuses = Counter(used["status"])
-        lines = [
-            f"Paper numbers: trainfix/results/paper/deepeutaxy_table_{table}.yaml (Zhang & Chan, DeepEutaxy, "
-            f"Table {table.upper()}).",
-            f"Runs: {', '.join(str(c.root) for c in self.collections)}.",
-            f"Profile: {', '.join(profiles) if profiles else 'not recorded'}.",
-            f"Data: {'; '.join(data) if data else 'not recorded (no run loaded its data)'}.",
-            f"Hardware: {', '.join(hardware) if hardware else 'not recorded'}.",
-            f"Seeds: {len(seeds)} expected per cell ({', '.join(map(str, seeds)) or 'none'}); "
-            f"run folders: {len(used)} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))})."
-            + (
-                f" {count(extra, 'extra run folder')} for an already seen seed: per seed the best status "
-                "(finished first), then the latest, is used."
-                if extra
-                else ""
             ),
-        ]
-        if epsilon is not None:
-            eps_text = f"{epsilon:g} (given)"
-        else:
-            eps = sorted({float(e) for e in used["epsilon"].dropna()})
-            eps_text = ", ".join(f"{e:g}" for e in eps) + " (from the runs' config)" if eps else "0.01 (default)"
-        meaning = measures.READING_TEXT.get(self.convergence, measures.AUTO_TEXT)
-        reading = (
-            f"Convergence (Eq. 12): the first epoch whose gradient norm is <= epsilon = {eps_text}; "
-            f"reading '{self.convergence}' ({self.why}) = {meaning}."
-        )
-        lines.append(reading if uses_convergence else reading + " Not used by this output.")
-        columns = Counter(used.loc[used["status"] == OK_STATUS, "train_acc_column"].dropna())
-        used_columns = "; ".join(
-            f"{TRAIN_COLUMNS.get(c, c)} in {count(n, 'finished run')}" for c, n in sorted(columns.items(), reverse=True)
-        )
-        lines.append(f"Train accuracy: {used_columns or 'no finished run'}.")
+            "n_seeds": len(self.seeds),
+            "seeds": ", ".join(map(str, self.seeds)),
+            "folders": len(used),
+            "statuses": ", ".join(f"{n} {s}" for s, n in sorted(Counter(used["status"]).items())),
+            "extra": text["extra"].format(extra=count(extra, "extra run folder")) if extra else "",
+            "epsilon": self.epsilon_text(),
+            "reading": self.convergence,
+            "why": self.why,
+            "meaning": measures.READING_TEXT.get(self.convergence, measures.AUTO_TEXT),
+            "unused": "" if uses_convergence else text["unused"],
+            "columns": "; ".join(
+                f"{text['train_columns'].get(c, c)} in {count(n, 'finished run')}"
+                for c, n in sorted(columns.items(), reverse=True)
+            ),
+        }
+        filled = {key: value if value != "" else text["none"].get(key, "") for key, value in filled.items()}
+        lines = [line.format(**filled) for line in text["lines"]][0 if table else 1 :]
         if self.variant is not None:
-            lines.append(f"Strategy variant: {self.variant}.")
+            lines.append(text["variant"].format(variant=self.variant))
         everything = pd.concat([c.runs for c in self.collections], ignore_index=True)
         unusable = everything[everything["row"].isna() | everything["strategy"].isna() | everything["seed"].isna()]
         if len(unusable):
             names = ", ".join(unusable["run_id"].astype(str).head(5)) + (" ..." if len(unusable) > 5 else "")
-            lines.append(
-                f"Not used: {count(len(unusable), 'run folder')} without a readable run.json/config ({names})."
-            )
+            lines.append(text["not_used"].format(runs=count(len(unusable), "run folder"), names=names))
         off_protocol = protocol_caption(used)
-        return lines + ([off_protocol] if off_protocol else []) + [CELL_NOTE]
+        return lines + ([off_protocol] if off_protocol else []) + ([CELL_NOTE] if table else [])
+
+    def epsilon_text(self) -> str:
+        """Eq. 12's threshold as the caption states it: given, the runs' own, or the default."""
+        if self.epsilon is not None:
+            return CAPTION["epsilon"]["given"].format(epsilon=f"{self.epsilon:g}")
+        found = sorted({float(e) for e in self.pool.runs["epsilon"].dropna()})
+        if not found:
+            return CAPTION["epsilon"]["default"]
+        return CAPTION["epsilon"]["runs"].format(epsilon=", ".join(f"{e:g}" for e in found))
 
 
 def tables_iv_vi_runs(
