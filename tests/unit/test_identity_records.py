@@ -45,12 +45,20 @@ LENET5_JOB = [
 ]
 
 
+# Where the committed records' data lived (`data.root`, an identity key): a job composed here reads the data from
+# the same root, whatever TRAINFIX_DATA_DIR this machine has (CI's checkout may sit elsewhere).
+RECORDED_DATA_ROOT = "/work/shared/data"
+
+
 def compose_job(overrides: list[str]) -> DictConfig:
-    """conf/train.yaml with Hydra's part, as a job of `python -m trainfix.train -m <overrides>` composes it."""
+    """conf/train.yaml with Hydra's part, as a job of `python -m trainfix.train -m <overrides>` composes it on the
+    machine that recorded the runs (its data root)."""
     register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
+        cfg = compose(
+            "train.yaml", overrides=[*overrides, f"paths.data_dir={RECORDED_DATA_ROOT}"], return_hydra_config=True
+        )
     HydraConfig.instance().set_config(cfg)
     return cfg
 
@@ -95,7 +103,8 @@ def test_main_finds_the_lenet5_tfkeras_start_record_across_issue_25(tmp_path):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("seed=2", "lenet5_baseline_paper_seed2-{hash}"),  # no such record: a new folder
+        ("seed=2", "lenet5_baseline_paper_seed2-48d72b8d"),  # another committed run (seed 2)
+        ("seed=7", "lenet5_baseline_paper_seed7-{hash}"),  # no such record: a new folder
         ("strategy=spl", "lenet5_spl_paper_seed0-4b30750f"),  # another committed run
         ("optimizer.lr=0.02", "lenet5_baseline_paper_seed0-{hash}"),  # same label, another identity
     ],
