@@ -189,20 +189,17 @@ reports: venv ## rebuild every evidence folder of results/manifest.yaml offline 
 	$(PY) -m trainfix.evidence provenance --manifest $(REPORTS_MANIFEST) --build $(FOLDERS)
 
 EVIDENCE_DIR ?= $(abspath ../evidence-runs)
-# KEEP_FINISHED (in a loop copying $$run's records to $$dest): skip the run when $$dest already holds a finished record
-# and $$run's is not finished (a restarted or rerun run under the same name): committed finished evidence is never
-# replaced by an unfinished record.
-KEEP_FINISHED = if grep -qs '^  "status": "finished"' $$dest/run.json && ! grep -qs '^  "status": "finished"' $$run/run.json; \
-  then echo "kept $$dest: finished there, not (yet) in $$run" >&2; continue; fi;
+# COPY_RECORDS runs-folder dest [--glob G] [--files F ...]: each run's run.json, metrics.csv, the files named and its
+# Hydra overrides.yaml (never checkpoints) into dest/<run>/; a finished record there is never replaced by an unfinished
+# one (trainfix/evidence/copying.py).
+COPY_RECORDS = $(PY) -m trainfix.evidence copy
 
 # de_tables(folder, out, variant, row[, options]): copy the records of each run of `row` and `variant` in folder (run.json,
 # metrics.csv, convergence.json, de_refreshes.jsonl, the Hydra overrides.yaml; not checkpoints) into out/runs/, then build Tables IV-VI, the per-seed
 # table, Figure 3 and the report from those copies, so a committed results folder rebuilds by itself. Unfinished runs are
 # copied too: the per-seed table shows them so far; the tables count finished runs only.
 define de_tables
-	@for run in $(1)/$(4)_*_$(3)_seed*/; do test -f $$run/run.json || continue; dest=$(2)/runs/$$(basename $$run); $(KEEP_FINISHED) mkdir -p $$dest; \
-	  for f in run.json metrics.csv convergence.json de_refreshes.jsonl; do test ! -f $$run/$$f || cp $$run/$$f $$dest/; done; \
-	  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$dest/; done
+	$(COPY_RECORDS) $(1) $(2)/runs --glob '$(4)_*_$(3)_seed*' --files convergence.json de_refreshes.jsonl
 	$(PY) -m trainfix.results deepeutaxy --runs $(2)/runs --out $(2) --variant $(3) --rows $(4) $(5)
 endef
 
@@ -268,11 +265,7 @@ evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=monitor/oscillating_loss/mlp_mnist profile=full trainer=cpu seed=$(shell seq -s, 0 19) \
 	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) $(ARGS)
 	@# the records travel with the tables (run.json, metrics.csv, overrides.yaml per run); checkpoints stay in the runs folder
-	@for run in $(EVIDENCE_DIR_OL)/monitor_ol_full/*/; do \
-	  test -f $$run/run.json || continue; dest=$(OL_EVIDENCE_OUT)/runs/$$(basename $$run); $(KEEP_FINISHED) mkdir -p $$dest; \
-	  for f in run.json metrics.csv; do test ! -f $$run/$$f || cp $$run/$$f $$dest/; done; \
-	  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$dest/; \
-	done
+	$(COPY_RECORDS) $(EVIDENCE_DIR_OL)/monitor_ol_full $(OL_EVIDENCE_OUT)/runs
 	$(PY) -m trainfix.results monitor --runs $(OL_EVIDENCE_OUT)/runs --out $(OL_EVIDENCE_OUT) --timing $(OL_EVIDENCE_OUT)/timing_quick.json
 EVIDENCE_DIR_OL ?= $(abspath ../evidence-runs/monitor_ol)
 OL_EVIDENCE_OUT ?= results/monitor/oscillating_loss_mnist_cpu
@@ -326,9 +319,7 @@ evidence-apricot-mnist: venv ## Apricot on LeNet-5 / official MNIST (NOT the pap
 
 # $(1): an Apricot runs folder, $(2): where its records go; passes without result.json (not started) are left out
 define copy_apricot_records
-out=$(2); for run in $(1)/lenet5_mnist_*/; do test -f $$run/run.json || continue; test ! -L $${run%/} || continue; \
-  mkdir -p $$out/$$(basename $$run); cp $$run/run.json $$run/metrics.csv $$out/$$(basename $$run)/; \
-  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$out/$$(basename $$run)/; done; \
+$(COPY_RECORDS) $(1) $(2) --glob 'lenet5_mnist_*'; out=$(2); \
 for pass in $(1)/adapt/lenet5_mnist_*/; do test -f $$pass/result.json || continue; mkdir -p $$out/adapt/$$(basename $$pass); \
   for f in result.json config.json reduced.json; do test ! -f $$pass/$$f || cp $$pass/$$f $$out/adapt/$$(basename $$pass)/; done; \
   rm -f $$out/adapt/$$(basename $$pass)/history.csv; \
@@ -377,7 +368,7 @@ LEAP_CIFAR_DATA ?= cifar10_jpeg
 LEAP_SEEDS_full := 0,1,2,3,4
 LEAP_SEEDS_quick := 0,1
 LEAP_SEEDS ?= $(LEAP_SEEDS_$(PROFILE))
-.PHONY: reproduce-leap-table-1 bench-leap evidence-leap-mnist evidence-leap-mnist-authors-recipe evidence-leap-mnist-gap
+.PHONY: reproduce-leap-table-1 bench-leap evidence-leap-mnist evidence-leap-mnist-authors-recipe evidence-leap-mnist-gap evidence-leap-mnist-gap-tables
 
 reproduce-leap-table-1: venv ## LEAP Table 1, curves vs updates, 2-D embeddings, report (PROFILE=quick|full LEAP_ROWS=... LEAP_SEEDS=...)
 	@for row in $(LEAP_ROWS); do \
@@ -400,11 +391,7 @@ evidence-leap-mnist: evidence-leap-mnist-authors-recipe ## (alias) LEAP Table 1 
 # leap_mnist_tables(runs folder, results folder): the records travel with the tables (run.json, metrics.csv,
 # convergence.json, leap_embedding.csv, the Hydra overrides.yaml; not checkpoints), then Table 1's MNIST row from the copies.
 define leap_mnist_tables
-	@for run in $(1)/*/; do \
-	  test -f $$run/run.json || continue; dest=$(2)/runs/$$(basename $$run); $(KEEP_FINISHED) mkdir -p $$dest; \
-	  for f in run.json metrics.csv convergence.json leap_embedding.csv; do test ! -f $$run/$$f || cp $$run/$$f $$dest/; done; \
-	  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$dest/; \
-	done
+	$(COPY_RECORDS) $(1) $(2)/runs --files convergence.json leap_embedding.csv
 	$(PY) -m trainfix.results leap --rows mnist --runs $(2)/runs --out $(2)
 endef
 
@@ -421,15 +408,24 @@ evidence-leap-mnist-authors-recipe: venv ## LEAP Table 1 MNIST row (issue 27): t
 
 # The remaining-gap checks (issue 27), seed 0, the same recipe, side by side: LEAP with the code's first-K rule
 # (selection=code: K = 500 per cluster, +10 % per epoch, so every sample by epoch 5) and LEAP with a pace that selects
-# the whole set (beta1 = beta2 = 1.25: lambda passes 3 nats by epoch 15 of ~36). Their summary is compared with seed 0
-# of the row above (docs/leap.md).
+# the whole set (beta1 = beta2 = 1.25: lambda passes 3 nats by epoch 15 of ~36). Their records go to LEAP_GAP_OUT/runs
+# beside links to seed 0 of the row above (LEAP, SPLD, Random), so one summary compares all five (docs/leap.md).
 LEAP_GAP_RUNS = $(EVIDENCE_DIR)/leap_mnist_authors_recipe_gap
+LEAP_GAP_OUT = results/leap/table_1_mnist_cpu_authors_recipe_gap
 LEAP_GAP = OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=0 strategy=leap trainer.enable_progress_bar=false
 evidence-leap-mnist-gap: venv ## LEAP MNIST seed 0, authors' recipe: the code's first-K selection and a pace reaching the whole set, side by side (resumable)
 	$(LEAP_GAP) strategy.selection=code hydra.sweep.dir=$(LEAP_GAP_RUNS)/first_k $(ARGS) & first_k=$$!; \
 	$(LEAP_GAP) strategy.beta1=1.25 strategy.beta2=1.25 hydra.sweep.dir=$(LEAP_GAP_RUNS)/pace_1.25 $(ARGS) & pace=$$!; \
 	wait $$first_k && wait $$pace
-	$(PY) -m trainfix.results summary $(LEAP_GAP_RUNS)
+	$(MAKE) --no-print-directory evidence-leap-mnist-gap-tables
+
+evidence-leap-mnist-gap-tables: venv ## the gap checks' records into LEAP_GAP_OUT/runs, linked to seed 0 of the authors'-recipe row; summaries (final, best epoch) and report
+	for check in first_k pace_1.25; do $(COPY_RECORDS) $(LEAP_GAP_RUNS)/$$check $(LEAP_GAP_OUT)/runs --files convergence.json leap_embedding.csv; done
+	for run in $(LEAP_AUTHORS_OUT)/runs/*_seed0-*/; do \
+	  ln -sfn ../../$(notdir $(LEAP_AUTHORS_OUT))/runs/$$(basename $$run) $(LEAP_GAP_OUT)/runs/$$(basename $$run); done
+	$(PY) -m trainfix.results summary $(LEAP_GAP_OUT)/runs --at last
+	$(PY) -m trainfix.results summary $(LEAP_GAP_OUT)/runs --at max
+	$(PY) -m trainfix.results report --runs $(LEAP_GAP_OUT)/runs --out $(LEAP_GAP_OUT)/report.html
 
 # ---- Mini-batch trimming (issue 9): Table 1, the strategy benchmark, the CPU evidence -----------------------------
 SEEDS_TRIM_full := 0,1,2,3,4,5,6,7,8,9
@@ -458,10 +454,6 @@ evidence-trimming-fmnist: venv ## trimming off vs on, full Fashion-MNIST, LeNet-
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=trimming/fmnist/lenet5 trainer=cpu task_name=trimming_fmnist \
 	  paths.multirun_dir=$(TRIM_EVIDENCE_DIR) hydra/launcher=basic seed=0,1,2 strategy=shuffle,trimming trainer.enable_progress_bar=false $(ARGS)
 	@# The records travel with the tables (run.json, metrics.csv, overrides.yaml per run); checkpoints stay in the runs folder.
-	@for run in $(TRIM_EVIDENCE_DIR)/trimming_fmnist/*/; do \
-	  test -f $$run/run.json || continue; dest=results/trimming/fmnist_lenet5_cpu/runs/$$(basename $$run); $(KEEP_FINISHED) mkdir -p $$dest; \
-	  cp $$run/run.json $$dest/; test ! -f $$run/metrics.csv || cp $$run/metrics.csv $$dest/; \
-	  test ! -f $$run/.hydra/overrides.yaml || cp $$run/.hydra/overrides.yaml $$dest/; \
-	done
+	$(COPY_RECORDS) $(TRIM_EVIDENCE_DIR)/trimming_fmnist results/trimming/fmnist_lenet5_cpu/runs
 	$(PY) -m trainfix.results trimming --runs results/trimming/fmnist_lenet5_cpu/runs --out results/trimming/fmnist_lenet5_cpu \
 	  --title "Mini-batch trimming on this CPU: Fashion-MNIST, LeNet-5 (not the paper's setting)"

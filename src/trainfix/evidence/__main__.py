@@ -3,9 +3,11 @@
     python -m trainfix.evidence provenance [FOLDER ...]          # PROVENANCE.md in every (or each named) folder
     python -m trainfix.evidence provenance --build [FOLDER ...]  # first rebuild tables, figures, report.html
     python -m trainfix.evidence findings [--write docs/findings.md]  # print the table; refresh it between its markers
+    python -m trainfix.evidence copy RUNS DEST [--glob G] [--files F ...]  # runs' records into an evidence runs/
 
 `provenance` exits 1 when a folder has no runs/ or (--build, `make reports`) its manifest `build` fails; `findings`
-exits 2 when an evidence file it reads is missing or --write's file has no findings markers.
+exits 2 when an evidence file it reads is missing or --write's file has no findings markers; `copy` exits 2 when
+RUNS does not exist (`copying`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 
 from trainfix.core.records import atomic_write_text
-from trainfix.evidence import findings, provenance
+from trainfix.evidence import copying, findings, provenance
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,6 +32,11 @@ def parser() -> argparse.ArgumentParser:
     folders.set_defaults(parser=folders)
     table = commands.add_parser("findings", help="each paper's headline claims against the committed evidence")
     table.add_argument("--write", type=Path, help="replace the table between this Markdown file's findings markers")
+    copy = commands.add_parser("copy", help="copy runs' records (not checkpoints) into an evidence folder's runs/")
+    copy.add_argument("source", type=Path, help="the folder a sweep wrote its run folders into")
+    copy.add_argument("dest", type=Path, help="the evidence folder's runs/")
+    copy.add_argument("--glob", default="*", help="the run folders to copy, as a pattern of their names (default *)")
+    copy.add_argument("--files", nargs="*", default=[], help="records to copy besides run.json and metrics.csv")
     return top
 
 
@@ -73,9 +80,21 @@ def findings_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def copy_command(args: argparse.Namespace) -> int:
+    try:
+        done = copying.copy_records(args.source, args.dest, glob=args.glob, files=tuple(args.files))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    kept = f", kept {len(done.kept)} finished record(s)" if done.kept else ""
+    print(f"copied the records of {len(done.copied)} run(s) from {args.source} to {args.dest}{kept}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return provenance_command(args) if args.command == "provenance" else findings_command(args)
+    commands = {"provenance": provenance_command, "findings": findings_command, "copy": copy_command}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

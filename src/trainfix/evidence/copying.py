@@ -1,0 +1,62 @@
+"""Copy runs' records into an evidence folder's runs/, so a committed folder rebuilds its tables by itself.
+
+    python -m trainfix.evidence copy ../evidence-runs/leap_mnist_authors_recipe results/leap/<folder>/runs \\
+        --files convergence.json leap_embedding.csv
+
+Per run folder of the source (one holding run.json; `--glob` narrows them): run.json, metrics.csv, the `--files`
+named, and the Hydra overrides (`.hydra/overrides.yaml` as `overrides.yaml`); never checkpoints. Unfinished runs are
+copied too (their tables label them). Nothing finished is lost: a finished record in the destination is kept when the
+source's record of that run is not finished (a restarted or rerun run under the same name). A linked run folder (a
+second reading of another folder's runs) is left out: the destination links it itself.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trainfix.core.records import FINISHED, METRICS_FILE, RUN_FILE
+
+OVERRIDES = Path(".hydra") / "overrides.yaml"
+
+
+@dataclass
+class Copied:
+    """What `copy_records` did: the run folders copied, and those kept because only the destination's finished."""
+
+    copied: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def _finished(run_dir: Path) -> bool:
+    try:
+        return json.loads((run_dir / RUN_FILE).read_text()).get("status") == FINISHED
+    except (OSError, ValueError, AttributeError):  # missing, half-written or not an object: not finished
+        return False
+
+
+def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str, ...] = ()) -> Copied:
+    """Copy the records of every run folder `source/<glob>` into `dest/<run name>/` (see the module docstring)."""
+    source, dest = Path(source), Path(dest)
+    if not source.is_dir():
+        raise FileNotFoundError(f"runs folder {source} does not exist; expected the folder a sweep wrote its runs into")
+    done = Copied()
+    for run in sorted(p for p in source.glob(glob) if p.is_dir() and not p.is_symlink()):
+        if not (run / RUN_FILE).is_file():
+            continue
+        target = dest / run.name
+        if _finished(target) and not _finished(run):
+            print(f"kept {target}: finished there, not (yet) in {run}", file=sys.stderr)
+            done.kept.append(run.name)
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (RUN_FILE, METRICS_FILE, *files):
+            if (run / name).is_file():
+                shutil.copyfile(run / name, target / name)
+        if (run / OVERRIDES).is_file():
+            shutil.copyfile(run / OVERRIDES, target / OVERRIDES.name)
+        done.copied.append(run.name)
+    return done

@@ -1,0 +1,80 @@
+"""`python -m trainfix.evidence copy`: runs' records into an evidence folder's runs/, never a finished one lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainfix.evidence.__main__ import main
+
+
+def _run(folder: Path, name: str, status: str, *, extra: dict[str, str] | None = None) -> Path:
+    run = folder / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (run / "run.json").write_text(json.dumps({"status": status, "seed": 0}, indent=2) + "\n")
+    (run / "metrics.csv").write_text(f"epoch,test_acc\n0,0.5\n1,{0.9 if status == 'finished' else 0.6}\n")
+    (run / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
+    for file, text in (extra or {}).items():
+        (run / file).write_text(text)
+    return run
+
+
+def test_copy_takes_records_and_named_files_not_checkpoints(tmp_path: Path) -> None:
+    source, dest = tmp_path / "sweep", tmp_path / "evidence" / "runs"
+    _run(source, "lenet5_seed0-aa", "finished", extra={"leap_embedding.csv": "x,y\n", "train.log": "log"})
+    _run(source, "lenet5_seed1-bb", "running")
+    _run(source, "cnn1_seed0-cc", "finished")
+    (source / "sweeps").mkdir()  # a folder without run.json is no run
+    assert main(["copy", str(source), str(dest), "--glob", "lenet5_*", "--files", "leap_embedding.csv"]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["lenet5_seed0-aa", "lenet5_seed1-bb"]
+    copied = dest / "lenet5_seed0-aa"
+    expected = ["leap_embedding.csv", "metrics.csv", "overrides.yaml", "run.json"]  # no train.log, no checkpoints
+    assert sorted(p.name for p in copied.iterdir()) == expected
+    assert (copied / "overrides.yaml").read_text() == "- seed=0\n"
+    assert (copied / "metrics.csv").read_bytes() == (source / "lenet5_seed0-aa" / "metrics.csv").read_bytes()
+    # the unfinished run is copied as it is: its tables label it
+    assert json.loads((dest / "lenet5_seed1-bb" / "run.json").read_text())["status"] == "running"
+
+
+def test_a_finished_record_is_never_replaced_by_an_unfinished_one(tmp_path: Path, capsys) -> None:
+    source, dest = tmp_path / "sweep", tmp_path / "runs"
+    _run(dest, "lenet5_seed0-aa", "finished")
+    finished_metrics = (dest / "lenet5_seed0-aa" / "metrics.csv").read_text()
+    _run(source, "lenet5_seed0-aa", "running")  # restarted under the same name, not finished yet
+    _run(source, "lenet5_seed1-bb", "finished")
+    assert main(["copy", str(source), str(dest)]) == 0
+    assert json.loads((dest / "lenet5_seed0-aa" / "run.json").read_text())["status"] == "finished"
+    assert (dest / "lenet5_seed0-aa" / "metrics.csv").read_text() == finished_metrics
+    assert (dest / "lenet5_seed1-bb" / "run.json").is_file()
+    err = capsys.readouterr().err
+    assert "kept" in err and "lenet5_seed0-aa" in err and "copied the records of 1 run(s)" in err
+    # once the rerun has finished, its record replaces the old one
+    (source / "lenet5_seed0-aa" / "run.json").write_text(json.dumps({"status": "finished", "seed": 0}))
+    assert main(["copy", str(source), str(dest)]) == 0
+    assert (dest / "lenet5_seed0-aa" / "metrics.csv").read_text() == "epoch,test_acc\n0,0.5\n1,0.6\n"
+
+
+def test_linked_runs_are_left_to_the_destination_and_a_missing_source_is_named(tmp_path: Path, capsys) -> None:
+    other, source, dest = tmp_path / "other", tmp_path / "sweep", tmp_path / "runs"
+    _run(other, "lenet5_seed0-aa", "finished")
+    source.mkdir()
+    (source / "lenet5_seed0-aa").symlink_to(other / "lenet5_seed0-aa")
+    assert main(["copy", str(source), str(dest)]) == 0
+    assert not dest.exists() or not any(dest.iterdir())
+    missing = tmp_path / "nowhere"
+    assert main(["copy", str(missing), str(dest)]) == 2
+    assert f"runs folder {missing} does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("status_text", ["{not json", "[1, 2]"])
+def test_an_unreadable_destination_record_is_not_a_finished_one(tmp_path: Path, status_text: str) -> None:
+    source, dest = tmp_path / "sweep", tmp_path / "runs"
+    _run(source, "lenet5_seed0-aa", "running")
+    (dest / "lenet5_seed0-aa").mkdir(parents=True)
+    (dest / "lenet5_seed0-aa" / "run.json").write_text(status_text)
+    assert main(["copy", str(source), str(dest)]) == 0
+    assert json.loads((dest / "lenet5_seed0-aa" / "run.json").read_text())["status"] == "running"
