@@ -211,10 +211,22 @@ class Cli:
         text: bool = True,
         env: dict[str, str] | None = None,
     ) -> subprocess.Popen:
-        """Start `command` without waiting (output discarded unless `stdout`/`stderr` say otherwise)."""
+        """Start `command` without waiting (output discarded unless `stdout`/`stderr` say otherwise), with Ctrl+C's
+        SIGINT at its default, as from a terminal: a command started in the background by a non-interactive shell (a
+        CI job, `make test &`) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt in the child."""
         return subprocess.Popen(
-            command, cwd=REPO, env={**self.env, **(env or {})}, stdout=stdout, stderr=stderr, text=text
+            command,
+            cwd=REPO,
+            env={**self.env, **(env or {})},
+            stdout=stdout,
+            stderr=stderr,
+            text=text,
+            preexec_fn=_default_sigint,
         )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
