@@ -29,6 +29,8 @@ def test_copy_takes_records_and_named_files_not_checkpoints(tmp_path: Path) -> N
     _run(source, "lenet5_seed1-bb", "running")
     _run(source, "cnn1_seed0-cc", "finished")
     (source / "sweeps").mkdir()  # a folder without run.json is no run
+    (source / "lenet5_seed2-dd").mkdir()  # a run that has not recorded its first epoch: nothing to copy yet
+    (source / "lenet5_seed2-dd" / "run.json").write_text('{"status": "running"}')
     assert main(["copy", str(source), str(dest), "--glob", "lenet5_*", "--files", "leap_embedding.csv"]) == 0
     assert sorted(p.name for p in dest.iterdir()) == ["lenet5_seed0-aa", "lenet5_seed1-bb"]
     copied = dest / "lenet5_seed0-aa"

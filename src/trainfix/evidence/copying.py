@@ -3,7 +3,8 @@
     python -m trainfix.evidence copy ../evidence-runs/leap_mnist_authors_recipe results/leap/<folder>/runs \\
         --files convergence.json leap_embedding.csv
 
-Per run folder of the source (one holding run.json; `--glob` narrows them): run.json, metrics.csv, the `--files`
+Per run folder of the source (one holding run.json and metrics.csv, i.e. with an epoch recorded; `--glob` narrows
+them): run.json, metrics.csv, the `--files`
 named, and the Hydra overrides (`.hydra/overrides.yaml` as `overrides.yaml`); never checkpoints. Unfinished runs are
 copied too (their tables label them). Nothing finished is lost: a finished record in the destination is kept when the
 source's record of that run is not finished (a restarted or rerun run under the same name). A linked run folder (a
@@ -45,8 +46,8 @@ def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str,
         raise FileNotFoundError(f"runs folder {source} does not exist; expected the folder a sweep wrote its runs into")
     done = Copied()
     for run in sorted(p for p in source.glob(glob) if p.is_dir() and not p.is_symlink()):
-        if not (run / RUN_FILE).is_file():
-            continue
+        if not (run / RUN_FILE).is_file() or not (run / METRICS_FILE).is_file():
+            continue  # not a run, or one that has not recorded its first epoch yet
         target = dest / run.name
         if _finished(target) and not _finished(run):
             print(f"kept {target}: finished there, not (yet) in {run}", file=sys.stderr)
