@@ -407,8 +407,8 @@ evidence-leap-mnist-authors-recipe: venv ## LEAP Table 1 MNIST row (issue 27): t
 	$(call leap_mnist_tables,$(LEAP_AUTHORS_RUNS),$(LEAP_AUTHORS_OUT))
 
 # The remaining-gap checks (issue 27), seed 0, the same recipe, side by side: LEAP with the code's first-K rule
-# (selection=code: K = 500 per cluster, +10 % per epoch, so every sample by epoch 5) and LEAP with a pace that selects
-# the whole set (beta1 = beta2 = 1.25: lambda passes 3 nats by epoch 15 of ~36). Their records go to LEAP_GAP_OUT/runs
+# (selection=code: K = 500 per cluster, +10 % per epoch: every sample from epoch 15 of 27 on seed 0) and LEAP with a
+# pace that selects the whole set (beta1 = beta2 = 1.25: lambda passes 3 nats by epoch 15; every sample from epoch 24 of 30). Their records go to LEAP_GAP_OUT/runs
 # beside links to seed 0 of the row above (LEAP, SPLD, Random), so one summary compares all five (docs/leap.md).
 LEAP_GAP_RUNS = $(EVIDENCE_DIR)/leap_mnist_authors_recipe_gap
 LEAP_GAP_OUT = results/leap/table_1_mnist_cpu_authors_recipe_gap
