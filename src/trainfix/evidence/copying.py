@@ -4,11 +4,11 @@
         --files convergence.json leap_embedding.csv
 
 Per run folder of the source (one holding run.json and metrics.csv, i.e. with an epoch recorded; `--glob` narrows
-them): run.json, metrics.csv, the `--files`
-named, and the Hydra overrides (`.hydra/overrides.yaml` as `overrides.yaml`); never checkpoints. Unfinished runs are
-copied too (their tables label them). Nothing finished is lost: a finished record in the destination is kept when the
-source's record of that run is not finished (a restarted or rerun run under the same name). A linked run folder (a
-second reading of another folder's runs) is left out: the destination links it itself.
+them): run.json, metrics.csv, the `--files` named, and the Hydra overrides (`.hydra/overrides.yaml` as
+`overrides.yaml`); never checkpoints. Unfinished runs are copied too (their tables label them); a run that failed
+before its first epoch has nothing to copy. Nothing finished is lost: a finished record in the destination is kept
+when the source's record of that run is not finished (a restarted or rerun run under the same name). A linked run
+folder (a second reading of another folder's runs) is left out: the destination links it itself.
 """
 
 from __future__ import annotations
