@@ -45,20 +45,17 @@ LENET5_JOB = [
 ]
 
 
-# Where the committed records' data lived (`data.root`, an identity key): a job composed here reads the data from
-# the same root, whatever TRAINFIX_DATA_DIR this machine has (CI's checkout may sit elsewhere).
+# Where the committed records' data lived (`data.root`). It is outside the identity of checked official files, so
+# a job composed with this machine's TRAINFIX_DATA_DIR (CI's checkout may sit elsewhere) or any other root finds them.
 RECORDED_DATA_ROOT = "/work/shared/data"
 
 
 def compose_job(overrides: list[str]) -> DictConfig:
-    """conf/train.yaml with Hydra's part, as a job of `python -m trainfix.train -m <overrides>` composes it on the
-    machine that recorded the runs (its data root)."""
+    """conf/train.yaml with Hydra's part, as a job of `python -m trainfix.train -m <overrides>` composes it."""
     register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        cfg = compose(
-            "train.yaml", overrides=[*overrides, f"paths.data_dir={RECORDED_DATA_ROOT}"], return_hydra_config=True
-        )
+        cfg = compose("train.yaml", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     return cfg
 
@@ -98,6 +95,19 @@ def test_main_finds_the_lenet5_tfkeras_start_record_across_issue_25(tmp_path):
     # and training then skips the finished run instead of refusing it as another configuration
     write_run(tmp_path / BASELINE, record)
     assert decide(tmp_path / BASELINE, requested, ["optimizer.initial_accumulator_value", "seed"]).kind == "skip"
+
+
+@pytest.mark.parametrize("data_dir", ["/mnt/gpu-machine/shared/data", "data"])
+def test_the_record_is_found_and_skipped_from_another_data_root(tmp_path, data_dir):
+    """Data moved (another folder, the GPU machine's copy): the MNIST files are checked, so the run is the same."""
+    record = read_run(TFKERAS / BASELINE)
+    assert record["config"]["data"]["root"] == RECORDED_DATA_ROOT
+    cfg = compose_job([*LENET5_JOB, f"paths.data_dir={data_dir}"])
+    requested = resolved_identity_config(cfg)
+    assert requested["data"]["root"] == data_dir
+    assert folder_for(TFKERAS, cfg) == BASELINE
+    write_run(tmp_path / BASELINE, record)
+    assert decide(tmp_path / BASELINE, requested, ["paths.data_dir"]).kind == "skip"
 
 
 @pytest.mark.parametrize(

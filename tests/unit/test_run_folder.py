@@ -17,8 +17,10 @@ from trainfix.core.records import (
     write_metrics,
     write_run,
 )
+from trainfix.data.readers import OFFICIAL_READERS
 from trainfix.runs.folder import RunConflictError, config_differences, decide, discard_unstarted
 from trainfix.runs.identity import (
+    CHECKED_DATASETS,
     config_hash,
     find_run,
     overridden_keys,
@@ -117,6 +119,32 @@ def test_identity_ignores_paths_logging_and_devices_but_not_behaviour():
     assert config_hash(base) != config_hash(
         {**base, "trainer": {"max_epochs": 3, "devices": 1, "enable_progress_bar": True}}
     )
+
+
+def _on(dataset: str, root: str, **data: object) -> dict:
+    return {**CONFIG, "data": {"dataset": dataset, "root": root, "accept_nonofficial": False, **data}}
+
+
+def test_the_data_sets_whose_root_leaves_the_identity_are_those_whose_files_are_checked():
+    assert CHECKED_DATASETS == set(OFFICIAL_READERS)  # each reader there checks the files' md5 (test_datasets)
+
+
+def test_the_data_root_of_checked_official_files_is_outside_the_identity_and_of_any_other_files_inside():
+    for dataset in ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn"):  # files checked against their md5
+        assert config_hash(_on(dataset, "/work/shared/data")) == config_hash(_on(dataset, "/mnt/gpu/shared/data"))
+    assert config_hash(_on("mnist", "/a")) != config_hash(_on("fashion_mnist", "/a"))
+    # a copy nobody checks, and official names with accept_nonofficial: the root says which files were read
+    assert config_hash(_on("cifar10_jpeg", "/a")) != config_hash(_on("cifar10_jpeg", "/b"))
+    unchecked = {"accept_nonofficial": True}
+    assert config_hash(_on("mnist", "/a", **unchecked)) != config_hash(_on("mnist", "/b", **unchecked))
+
+
+def test_a_finished_run_is_skipped_after_its_data_moved_and_another_root_of_unchecked_files_is_refused(tmp_path):
+    write_run(tmp_path / "mnist", {"status": "finished", "config": _on("mnist", "/work/shared/data")})
+    assert decide(tmp_path / "mnist", _on("mnist", "/mnt/elsewhere")).kind == "skip"
+    write_run(tmp_path / "jpeg", {"status": "finished", "config": _on("cifar10_jpeg", "/work/shared/data")})
+    with pytest.raises(RunConflictError, match="data.root: '/work/shared/data' -> '/mnt/elsewhere'"):
+        decide(tmp_path / "jpeg", _on("cifar10_jpeg", "/mnt/elsewhere"))
 
 
 def test_folder_is_found_again_by_identity_whatever_its_label(tmp_path):

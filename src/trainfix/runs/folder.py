@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from trainfix.core.records import CHECKPOINT_DIR, FINISHED, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run
-from trainfix.runs.identity import flatten, is_identity_key, upgrade_compatible
+from trainfix.runs.identity import identity_items, upgrade_compatible
 from trainfix.runs.lock import LOCK_FILE, RunLockedError, acquire
 
 
@@ -53,12 +53,11 @@ class RunAction:
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Human-readable `key: old -> new` lines for every differing identity key."""
-    flat_old, flat_new = flatten(old), flatten(new)
-    keys = sorted(k for k in set(flat_old) | set(flat_new) if is_identity_key(k))
+    """Human-readable `key: old -> new` lines for every differing identity key (`identity_items`)."""
+    flat_old, flat_new = identity_items(old), identity_items(new)
     return [
         f"{k}: {flat_old.get(k, '<absent>')!r} -> {flat_new.get(k, '<absent>')!r}"
-        for k in keys
+        for k in sorted(set(flat_old) | set(flat_new))
         if flat_old.get(k) != flat_new.get(k)
     ]
 

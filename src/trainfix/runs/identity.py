@@ -80,6 +80,21 @@ PAST_VALUES: dict[str, Any] = {
 RETIRED: dict[str, Any] = {"deterministic": True}
 
 
+# `data.root` says where a data set's files lie, not which files they are when the reader checks them against the
+# official checksums (the data sets of `trainfix.data.readers.OFFICIAL_READERS`, which a test keeps equal to
+# CHECKED_DATASETS; other files are refused unless data.accept_nonofficial=true): then it is outside the identity,
+# so data moved to another folder or machine (the GPU machine's copy) keeps every run's folder. It stays in the
+# identity of unchecked files: the JPEG copy of CIFAR-10, your own folders, or accept_nonofficial=true.
+DATA_ROOT = "data.root"
+CHECKED_DATASETS = frozenset({"mnist", "fashion_mnist", "cifar10", "cifar100", "svhn"})
+
+
+def located_only(flat_config: dict[str, Any]) -> bool:
+    """Whether `data.root` of a flattened config only locates checked official files (`DATA_ROOT`)."""
+    checked = flat_config.get("data.dataset") in CHECKED_DATASETS
+    return checked and not flat_config.get("data.accept_nonofficial", False)
+
+
 def recorded_value(flat_config: dict[str, Any], key: str) -> tuple[bool, Any]:
     """(known, value) of dotted `key` in a flattened recorded config: its own value, else PAST_VALUES'."""
     if key in flat_config:
@@ -105,11 +120,16 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def identity_items(config: dict[str, Any]) -> dict[str, Any]:
-    """The flattened identity keys of a resolved configuration (a plain dict), less RETIRED keys at their value."""
+    """The flattened identity keys of a resolved configuration (a plain dict), less RETIRED keys at their value and
+    less `data.root` where it only locates checked files (`DATA_ROOT`)."""
+    flat = flatten(config)
+    located = located_only(flat)
     return {
         key: value
-        for key, value in flatten(config).items()
-        if is_identity_key(key) and not (key in RETIRED and value == RETIRED[key])
+        for key, value in flat.items()
+        if is_identity_key(key)
+        and not (key in RETIRED and value == RETIRED[key])
+        and not (key == DATA_ROOT and located)
     }
 
 
