@@ -20,6 +20,7 @@ from trainfix.results.cells import (
     aggregate_runs,
     difference,
     layout,
+    spread_text,
     versus,
     widen,
 )
@@ -54,6 +55,18 @@ def test_aggregate_counts_finished_runs_with_a_value_and_lists_the_rest() -> Non
     one = aggregate_runs(runs.head(1), "value")
     assert one.n == 1 and math.isnan(one.std)
     assert math.isnan(aggregate_runs(runs.tail(1), "value").mean)
+
+
+def test_every_mean_over_seeds_is_written_in_one_shape() -> None:
+    """Cells of every paper, the summary and the findings: mean ± spread (notes), each part only when there is one."""
+    assert spread_text("97.23") == "97.23"
+    assert spread_text("97.23", "0.06", ["n=3"]) == "97.23 ± 0.06 (n=3)"
+    assert spread_text("18.00", "2.83", ["n=2", "1 not finished"]) == "18.00 ± 2.83 (n=2; 1 not finished)"
+    assert spread_text("0.1013", None, ["", "≈ chance 0.10"]) == "0.1013 (≈ chance 0.10)"
+    three_of_five = aggregate("acc", [98.0, 99.0, 97.0, "failed", "missing"])
+    assert three_of_five.text == "98.00% ± 1.00 (3/5; 1 failed, 1 missing)"
+    assert aggregate("acc", [98.0, 99.0]).text == "98.50% ± 0.71 (n=2)"
+    assert aggregate("epochs", [4.0, "not converged"]).text == "4 (1/2; 1 not converged)"
 
 
 def test_a_seed_with_several_run_folders_uses_the_best_status_then_the_latest() -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
 from trainfix.results.statistics import welch_difference
 
@@ -38,7 +39,7 @@ class Arm:
     n: int
 
     def text(self) -> str:
-        return f"{self.mean:.2f} ± {self.std:.2f} (n={self.n})" if self.n > 1 else f"{self.mean:.2f} (n={self.n})"
+        return spread_text(f"{self.mean:.2f}", f"{self.std:.2f}" if self.n > 1 else None, [f"n={self.n}"])
 
 
 def read_csv(folder: str, name: str) -> pd.DataFrame:

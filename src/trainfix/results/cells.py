@@ -110,17 +110,11 @@ class Cell:
     def text(self) -> str:
         if self.value is None:
             return self.text_if_none
-        text = format_value(self.kind, self.value)
-        if len(self.values) > 1:
-            text += " ± " + format_spread(self.kind, self.std)
-        if self.values and self.used == self.expected:
-            text += f" (n={self.used})"
+        spread = format_spread(self.kind, self.std) if len(self.values) > 1 else None
+        notes = [f"n={self.used}"] if self.values and self.used == self.expected else []
         if self.used < self.expected:
-            detail = f"{self.used}/{self.expected}"
-            if self.others:
-                detail += "; " + ", ".join(f"{n} {reason}" for reason, n in self.others)
-            text += f" ({detail})"
-        return text
+            notes = [f"{self.used}/{self.expected}", ", ".join(f"{n} {reason}" for reason, n in self.others)]
+        return spread_text(format_value(self.kind, self.value), spread, notes)
 
 
 def aggregate(kind: str, outcomes: list[Outcome], soft: str | None = None, soft_text: str | None = None) -> Cell:
@@ -149,6 +143,13 @@ def _reason_rank(reason: str) -> int:
 def count(n: int, noun: str) -> str:
     """'1 seed', '3 seeds'."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def spread_text(mean: str, spread: str | None = None, notes: Iterable[str] = ()) -> str:
+    """The one text of a mean over seeds, wherever one is shown: '98.52% ± 0.21 (n=4)', '18.00 ± 2.83 (n=2; 1 not
+    finished)', '0.9812 ± 0.0021', '97.23' (no ± without a spread, no parentheses without notes; empty ones dropped)."""
+    shown = [note for note in notes if note]
+    return mean + (f" ± {spread}" if spread else "") + (f" ({'; '.join(shown)})" if shown else "")
 
 
 def format_value(kind: str, value: float) -> str:

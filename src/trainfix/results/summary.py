@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainfix.results.cells import aggregate_runs
+from trainfix.results.cells import aggregate_runs, spread_text
 from trainfix.results.collect import ID_COLUMNS, OK_STATUS, STATUSES, RunCollection
 from trainfix.results.configs import differences, identity, known_value
 
@@ -156,5 +156,5 @@ def seed_text(seeds: pd.Series) -> str:
 def _mean_std_text(mean: float, std: float, n: int, chance: float | None = None) -> str:
     if n == 0:
         return "no finished run"
-    text = f"{mean:.4f}" if n == 1 else f"{mean:.4f} ± {std:.4f}"
-    return text + (f" (≈ chance {chance:.2f})" if chance and mean < 1.5 * chance else "")
+    near_chance = f"≈ chance {chance:.2f}" if chance and mean < 1.5 * chance else ""
+    return spread_text(f"{mean:.4f}", f"{std:.4f}" if n > 1 else None, [near_chance])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from trainfix.results.arguments import report_title, str_list
-from trainfix.results.cells import INTERVAL_NOTE, aggregate_runs, layout, versus
+from trainfix.results.cells import INTERVAL_NOTE, aggregate_runs, layout, spread_text, versus
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, collect_runs
 from trainfix.results.configs import require_one_configuration
 from trainfix.results.paper import declare, load_paper
@@ -86,8 +86,7 @@ def table_1_values(runs: RunCollection) -> pd.DataFrame:
 
 def _cell(mean: float, std: float, n: int | None = None) -> str:
     """'97.23 ± 0.06', with n: '97.23 ± 0.06 (n=3)'."""
-    text = f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
-    return text if n is None else f"{text} (n={n})"
+    return spread_text(f"{mean:.2f}", None if math.isnan(std) else f"{std:.2f}", [f"n={n}"] if n is not None else [])
 
 
 def table_1(values: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from trainfix.data.catalogue import DATASETS
 from trainfix.results.arguments import report_title
-from trainfix.results.cells import INTERVAL_NOTE, Aggregate, aggregate_runs, layout, versus
+from trainfix.results.cells import INTERVAL_NOTE, Aggregate, aggregate_runs, layout, spread_text, versus
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, RunsFailedError, collect_runs
 from trainfix.results.configs import require_one_configuration
 from trainfix.results.paper import declare, load_paper
@@ -48,9 +48,8 @@ def _ours(runs: pd.DataFrame) -> tuple[str, Aggregate]:
     """One cell's text ('18.00 ± 2.83 (n=2; 1 not finished)', else why it has no number) and its Aggregate."""
     cell = aggregate_runs(runs, "test_error")
     if cell.n:
-        spread = f" ± {cell.std:.2f}" if cell.n > 1 else ""
-        others = f"; {len(runs) - cell.n} not finished" if len(runs) > cell.n else ""
-        return f"{cell.mean:.2f}{spread} (n={cell.n}{others})", cell
+        others = f"{len(runs) - cell.n} not finished" if len(runs) > cell.n else ""
+        return spread_text(f"{cell.mean:.2f}", f"{cell.std:.2f}" if cell.n > 1 else None, [f"n={cell.n}", others]), cell
     statuses = set(runs["status"])
     reason = next((s for s in (DATA_MISSING, "running", "failed", "diverged") if s in statuses), None)
     return reason or "/".join(sorted(statuses)) or "not run", cell
