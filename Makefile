@@ -266,6 +266,8 @@ evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full
 	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) $(ARGS)
 	@# the records travel with the tables (run.json, metrics.csv, overrides.yaml per run); checkpoints stay in the runs folder
 	$(COPY_RECORDS) $(EVIDENCE_DIR_OL)/monitor_ol_full $(OL_EVIDENCE_OUT)/runs
+	@# t2 (seconds per check) for Eq. 4.1: measured once and kept (delete timing_quick.json to measure it again)
+	test -f $(OL_EVIDENCE_OUT)/timing_quick.json || OMP_NUM_THREADS=1 $(PY) benchmarks/monitor_overhead.py --models mlp --quick --out $(OL_EVIDENCE_OUT)/timing_quick.json
 	$(PY) -m trainfix.results monitor --runs $(OL_EVIDENCE_OUT)/runs --out $(OL_EVIDENCE_OUT) --timing $(OL_EVIDENCE_OUT)/timing_quick.json
 EVIDENCE_DIR_OL ?= $(abspath ../evidence-runs/monitor_ol)
 OL_EVIDENCE_OUT ?= results/monitor/oscillating_loss_mnist_cpu
