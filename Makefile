@@ -370,7 +370,7 @@ LEAP_CIFAR_DATA ?= cifar10_jpeg
 LEAP_SEEDS_full := 0,1,2,3,4
 LEAP_SEEDS_quick := 0,1
 LEAP_SEEDS ?= $(LEAP_SEEDS_$(PROFILE))
-.PHONY: reproduce-leap-table-1 bench-leap evidence-leap-mnist evidence-leap-mnist-authors-recipe evidence-leap-mnist-gap evidence-leap-mnist-gap-tables
+.PHONY: reproduce-leap-table-1 bench-leap evidence-leap-mnist evidence-leap-mnist-authors-recipe evidence-leap-mnist-gap evidence-leap-mnist-gap-tables evidence-leap-mnist-first-k evidence-leap-mnist-first-k-tables
 
 reproduce-leap-table-1: venv ## LEAP Table 1, curves vs updates, 2-D embeddings, report (PROFILE=quick|full LEAP_ROWS=... LEAP_SEEDS=...)
 	@for row in $(LEAP_ROWS); do \
@@ -422,12 +422,28 @@ evidence-leap-mnist-gap: venv ## LEAP MNIST seed 0, authors' recipe: the code's 
 	$(MAKE) --no-print-directory evidence-leap-mnist-gap-tables
 
 evidence-leap-mnist-gap-tables: venv ## the gap checks' records into LEAP_GAP_OUT/runs, linked to seed 0 of the authors'-recipe row; summaries (final, best epoch) and report
-	for check in first_k pace_1.25; do $(COPY_RECORDS) $(LEAP_GAP_RUNS)/$$check $(LEAP_GAP_OUT)/runs --files convergence.json leap_embedding.csv; done
+	for check in first_k pace_1.25; do \
+	  $(COPY_RECORDS) $(LEAP_GAP_RUNS)/$$check $(LEAP_GAP_OUT)/runs --glob '*_seed0-*' --files convergence.json leap_embedding.csv; done
 	for run in $(LEAP_AUTHORS_OUT)/runs/*_seed0-*/; do \
 	  ln -sfn ../../$(notdir $(LEAP_AUTHORS_OUT))/runs/$$(basename $$run) $(LEAP_GAP_OUT)/runs/$$(basename $$run); done
 	$(PY) -m trainfix.results summary $(LEAP_GAP_OUT)/runs --at last
 	$(PY) -m trainfix.results summary $(LEAP_GAP_OUT)/runs --at max
 	$(PY) -m trainfix.results report --runs $(LEAP_GAP_OUT)/runs --out $(LEAP_GAP_OUT)/report.html
+
+# The code's first-K rule on the row's three seeds (LEAP's seed 0 is the gap check's run above): LEAP and SPLD with
+# strategy.selection=code against the row's own Random runs (linked: Random selects nothing), as Table 1's MNIST column.
+LEAP_FIRST_K_OUT = results/leap/table_1_mnist_cpu_authors_recipe_first_k
+FIRST_K_GLOB ?= *
+evidence-leap-mnist-first-k: venv ## LEAP and SPLD on MNIST, authors' recipe, the code's first-K selection, seeds 0-2, LEAP_JOBS side by side (resumable)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=0,1,2 strategy=leap,spld strategy.selection=code \
+	  hydra.sweep.dir=$(LEAP_GAP_RUNS)/first_k hydra/launcher=joblib hydra.launcher.n_jobs=$(LEAP_JOBS) trainer.enable_progress_bar=false $(ARGS)
+	$(MAKE) --no-print-directory evidence-leap-mnist-first-k-tables
+
+evidence-leap-mnist-first-k-tables: venv ## the first-K runs' records into LEAP_FIRST_K_OUT/runs beside links to the row's Random runs; Table 1's MNIST column
+	$(COPY_RECORDS) $(LEAP_GAP_RUNS)/first_k $(LEAP_FIRST_K_OUT)/runs --glob '$(FIRST_K_GLOB)' --files convergence.json leap_embedding.csv
+	for run in $(LEAP_AUTHORS_OUT)/runs/mnist_random_subset_*/; do \
+	  ln -sfn ../../$(notdir $(LEAP_AUTHORS_OUT))/runs/$$(basename $$run) $(LEAP_FIRST_K_OUT)/runs/$$(basename $$run); done
+	$(PY) -m trainfix.results leap --rows mnist --runs $(LEAP_FIRST_K_OUT)/runs --out $(LEAP_FIRST_K_OUT)
 
 # ---- Mini-batch trimming (issue 9): Table 1, the strategy benchmark, the CPU evidence -----------------------------
 SEEDS_TRIM_full := 0,1,2,3,4,5,6,7,8,9

@@ -30,6 +30,9 @@ from trainfix.training.compose import CONF_DIR, register_resolvers
 
 TFKERAS = Path("results/deepeutaxy/table_iv_lenet5_cpu_paper_tfkeras_start/runs")  # recorded at 206125e
 LEAP = Path("results/leap/table_1_mnist_cpu_authors_recipe/runs")  # recorded at 10e599e
+FIRST_K = Path(
+    "results/leap/table_1_mnist_cpu_authors_recipe_first_k/runs"
+)  # recorded at 9667308 (LEAP; Random linked)
 BASELINE = "lenet5_baseline_paper_seed0-86d32705"
 # The job of `make evidence-lenet5-tfkeras-start` for seed 0, baseline (the Hydra task overrides it records).
 LENET5_JOB = [
@@ -138,10 +141,16 @@ def test_a_record_that_differs_in_a_removed_key_at_another_value_or_an_identity_
     assert run_folder_name(tmp_path, label, requested) == f"{label}-{config_hash(requested)}"
 
 
-@pytest.mark.parametrize("run", [p.name for p in sorted(TFKERAS.iterdir())] + [p.name for p in sorted(LEAP.iterdir())])
-def test_each_job_of_the_evidence_targets_finds_its_committed_record(run):
-    """`make evidence-lenet5-tfkeras-start` (206125e) and `make evidence-leap-mnist-authors-recipe` (10e599e)."""
-    folder = TFKERAS / run if (TFKERAS / run).is_dir() else LEAP / run
+OWN_RUNS = [
+    folder / p.name for folder in (TFKERAS, LEAP, FIRST_K) for p in sorted(folder.iterdir()) if not p.is_symlink()
+]
+
+
+@pytest.mark.parametrize("folder", OWN_RUNS, ids=lambda p: p.name)
+def test_each_job_of_the_evidence_targets_finds_its_committed_record(folder):
+    """`make evidence-lenet5-tfkeras-start` (206125e), `make evidence-leap-mnist-authors-recipe` (10e599e) and
+    `make evidence-leap-mnist-first-k` (9667308)."""
+    run = folder.name
     overrides = recorded_overrides(folder)
     if folder.parent == LEAP:  # the Makefile's command for this strategy and seed
         strategy, seed = re.fullmatch(r"mnist_(\w+)_paper_seed(\d+)-[0-9a-f]{8}", run).groups()
@@ -151,6 +160,8 @@ def test_each_job_of_the_evidence_targets_finds_its_committed_record(run):
             f"strategy={strategy}",
             "trainer.enable_progress_bar=False",
         ]
+    if folder.parent == FIRST_K:
+        assert {"experiment=leap/table_1/mnist", "strategy=leap", "strategy.selection=code"} <= set(overrides)
     assert folder_for(folder.parent, compose_job(overrides)) == run
 
 
