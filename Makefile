@@ -423,7 +423,7 @@ evidence-leap-mnist-gap: venv ## LEAP MNIST seed 0, authors' recipe: the code's 
 
 evidence-leap-mnist-gap-tables: venv ## the gap checks' records into LEAP_GAP_OUT/runs, linked to seed 0 of the authors'-recipe row; summaries (final, best epoch) and report
 	for check in first_k pace_1.25; do \
-	  $(COPY_RECORDS) $(LEAP_GAP_RUNS)/$$check $(LEAP_GAP_OUT)/runs --glob '*_seed0-*' --files convergence.json leap_embedding.csv; done
+	  $(COPY_RECORDS) $(LEAP_GAP_RUNS)/$$check $(LEAP_GAP_OUT)/runs --glob 'mnist_leap_*_seed0-*' --files convergence.json leap_embedding.csv; done
 	for run in $(LEAP_AUTHORS_OUT)/runs/*_seed0-*/; do \
 	  ln -sfn ../../$(notdir $(LEAP_AUTHORS_OUT))/runs/$$(basename $$run) $(LEAP_GAP_OUT)/runs/$$(basename $$run); done
 	$(PY) -m trainfix.results summary $(LEAP_GAP_OUT)/runs --at last
