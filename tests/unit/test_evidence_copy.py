@@ -80,3 +80,19 @@ def test_an_unreadable_destination_record_is_not_a_finished_one(tmp_path: Path, 
     (dest / "lenet5_seed0-aa" / "run.json").write_text(status_text)
     assert main(["copy", str(source), str(dest)]) == 0
     assert json.loads((dest / "lenet5_seed0-aa" / "run.json").read_text())["status"] == "running"
+
+
+def test_a_file_the_source_run_no_longer_has_is_removed_from_its_copy(tmp_path: Path, capsys) -> None:
+    source, dest = tmp_path / "sweep", tmp_path / "runs"
+    _run(dest, "leap_seed0-aa", "running", extra={"leap_embedding.csv": "x,y\n0,1\n"})  # an earlier record's output
+    _run(source, "leap_seed0-aa", "finished")  # rerun: wrote no embedding this time
+    _run(source, "leap_seed1-bb", "finished", extra={"leap_embedding.csv": "x,y\n"})
+    assert main(["copy", str(source), str(dest), "--files", "leap_embedding.csv", "convergence.json"]) == 0
+    assert not (dest / "leap_seed0-aa" / "leap_embedding.csv").exists()
+    assert (dest / "leap_seed1-bb" / "leap_embedding.csv").read_text() == "x,y\n"
+    assert json.loads((dest / "leap_seed0-aa" / "run.json").read_text())["status"] == "finished"
+    assert "removed" in capsys.readouterr().err
+    # a file that is not among those copied (a note, a figure) is not ours to remove
+    (dest / "leap_seed1-bb" / "notes.txt").write_text("kept")
+    assert main(["copy", str(source), str(dest), "--files", "leap_embedding.csv"]) == 0
+    assert (dest / "leap_seed1-bb" / "notes.txt").read_text() == "kept"

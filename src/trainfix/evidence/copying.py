@@ -7,8 +7,10 @@ Per run folder of the source (one holding run.json and metrics.csv, i.e. with an
 them): run.json, metrics.csv, the `--files` named, and the Hydra overrides (`.hydra/overrides.yaml` as
 `overrides.yaml`); never checkpoints. Unfinished runs are copied too (their tables label them); a run that failed
 before its first epoch has nothing to copy. Nothing finished is lost: a finished record in the destination is kept
-when the source's record of that run is not finished (a restarted or rerun run under the same name). A linked run
-folder (a second reading of another folder's runs) is left out: the destination links it itself.
+when the source's record of that run is not finished (a restarted or rerun run under the same name). A copied file
+that the source's run no longer has (a `--files` output its rerun did not write) is removed from the destination, so
+a run folder holds one record's files only. A linked run folder (a second reading of another folder's runs) is left
+out: the destination links it itself.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ OVERRIDES = Path(".hydra") / "overrides.yaml"
 
 @dataclass
 class Copied:
-    """What `copy_records` did: the run folders copied, and those kept because only the destination's finished."""
+    """What `copy_records` did: the run folders copied, those kept because only the destination's finished, and the
+    stale files removed (`<run>/<file>`)."""
 
     copied: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
 
 def _finished(run_dir: Path) -> bool:
@@ -54,10 +58,13 @@ def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str,
             done.kept.append(run.name)
             continue
         target.mkdir(parents=True, exist_ok=True)
-        for name in (RUN_FILE, METRICS_FILE, *files):
-            if (run / name).is_file():
-                shutil.copyfile(run / name, target / name)
-        if (run / OVERRIDES).is_file():
-            shutil.copyfile(run / OVERRIDES, target / OVERRIDES.name)
+        pairs = [(run / name, target / name) for name in (RUN_FILE, METRICS_FILE, *files)]
+        for origin, copy in [*pairs, (run / OVERRIDES, target / OVERRIDES.name)]:
+            if origin.is_file():
+                shutil.copyfile(origin, copy)
+            elif copy.is_file():  # left by an earlier record of this run: not this record's
+                copy.unlink()
+                done.removed.append(f"{run.name}/{copy.name}")
+                print(f"removed {copy}: {run} no longer has {origin.name}", file=sys.stderr)
         done.copied.append(run.name)
     return done
