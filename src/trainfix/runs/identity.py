@@ -2,7 +2,8 @@
 
 A run's identity is a hash of its resolved, behaviour-relevant configuration: everything except where
 files go, how progress is shown and logged, which devices run it, and profile=quick's sizes at `quick`
-(`NOT_IDENTITY`; a quick run holds them in data.* and trainer.max_epochs). Its folder is `<label>-<hash8>`,
+(`NOT_IDENTITY`; a quick run holds them in data.* and trainer.max_epochs), and where checksum-checked data lies
+(`DATA_ROOT`). Its folder is `<label>-<hash8>`,
 where the label is readable (an experiment's `run_name`, else `<strategy>-<model>-<data>-s<seed>`,
 `default_label`) and the hash makes it unique. Labels hold no `=` or `,`,
 so a folder is a plain path on any command line (`trainfix eval runs/train/baseline-lenet5-mnist-s0-1a2b3c4d`);
