@@ -433,14 +433,13 @@ evidence-leap-mnist-gap-tables: venv ## the gap checks' records into LEAP_GAP_OU
 # The code's first-K rule on the row's three seeds (LEAP's seed 0 is the gap check's run above): LEAP and SPLD with
 # strategy.selection=code against the row's own Random runs (linked: Random selects nothing), as Table 1's MNIST column.
 LEAP_FIRST_K_OUT = results/leap/table_1_mnist_cpu_authors_recipe_first_k
-FIRST_K_GLOB ?= *
 evidence-leap-mnist-first-k: venv ## LEAP and SPLD on MNIST, authors' recipe, the code's first-K selection, seeds 0-2, LEAP_JOBS side by side (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=0,1,2 strategy=leap,spld strategy.selection=code \
 	  hydra.sweep.dir=$(LEAP_GAP_RUNS)/first_k hydra/launcher=joblib hydra.launcher.n_jobs=$(LEAP_JOBS) trainer.enable_progress_bar=false $(ARGS)
 	$(MAKE) --no-print-directory evidence-leap-mnist-first-k-tables
 
 evidence-leap-mnist-first-k-tables: venv ## the first-K runs' records into LEAP_FIRST_K_OUT/runs beside links to the row's Random runs; Table 1's MNIST column
-	$(COPY_RECORDS) $(LEAP_GAP_RUNS)/first_k $(LEAP_FIRST_K_OUT)/runs --glob '$(FIRST_K_GLOB)' --files convergence.json leap_embedding.csv
+	$(COPY_RECORDS) $(LEAP_GAP_RUNS)/first_k $(LEAP_FIRST_K_OUT)/runs --files convergence.json leap_embedding.csv
 	for run in $(LEAP_AUTHORS_OUT)/runs/mnist_random_subset_*/; do \
 	  ln -sfn ../../$(notdir $(LEAP_AUTHORS_OUT))/runs/$$(basename $$run) $(LEAP_FIRST_K_OUT)/runs/$$(basename $$run); done
 	$(PY) -m trainfix.results leap --rows mnist --runs $(LEAP_FIRST_K_OUT)/runs --out $(LEAP_FIRST_K_OUT)

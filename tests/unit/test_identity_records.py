@@ -161,7 +161,8 @@ def test_each_job_of_the_evidence_targets_finds_its_committed_record(folder):
             "trainer.enable_progress_bar=False",
         ]
     if folder.parent == FIRST_K:
-        assert {"experiment=leap/table_1/mnist", "strategy=leap", "strategy.selection=code"} <= set(overrides)
+        assert {"experiment=leap/table_1/mnist", "strategy.selection=code"} <= set(overrides)
+        assert {"strategy=leap", "strategy=spld"} & set(overrides)
     assert folder_for(folder.parent, compose_job(overrides)) == run
 
 
