@@ -431,7 +431,7 @@ evidence-leap-mnist-gap-tables: venv ## the gap checks' records into LEAP_GAP_OU
 	$(PY) -m trainfix.results report --runs $(LEAP_GAP_OUT)/runs --out $(LEAP_GAP_OUT)/report.html
 
 # The code's first-K rule on the row's three seeds (LEAP's seed 0 is the gap check's run above): LEAP and SPLD with
-# strategy.selection=code against the row's own Random runs (linked: Random selects nothing), as Table 1's MNIST column.
+# strategy.selection=code against the row's own Random runs (linked: Random has no selection rule), as Table 1's MNIST column.
 LEAP_FIRST_K_OUT = results/leap/table_1_mnist_cpu_authors_recipe_first_k
 evidence-leap-mnist-first-k: venv ## LEAP and SPLD on MNIST, authors' recipe, the code's first-K selection, seeds 0-2, LEAP_JOBS side by side (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=0,1,2 strategy=leap,spld strategy.selection=code \

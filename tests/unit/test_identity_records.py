@@ -30,9 +30,8 @@ from trainfix.training.compose import CONF_DIR, register_resolvers
 
 TFKERAS = Path("results/deepeutaxy/table_iv_lenet5_cpu_paper_tfkeras_start/runs")  # recorded at 206125e
 LEAP = Path("results/leap/table_1_mnist_cpu_authors_recipe/runs")  # recorded at 10e599e
-FIRST_K = Path(
-    "results/leap/table_1_mnist_cpu_authors_recipe_first_k/runs"
-)  # recorded at 9667308 (LEAP; Random linked)
+# recorded at 9667308: LEAP and SPLD with the code's first-K rule (the row's Random runs are linked, not its own)
+FIRST_K = Path("results/leap/table_1_mnist_cpu_authors_recipe_first_k/runs")
 BASELINE = "lenet5_baseline_paper_seed0-86d32705"
 # The job of `make evidence-lenet5-tfkeras-start` for seed 0, baseline (the Hydra task overrides it records).
 LENET5_JOB = [

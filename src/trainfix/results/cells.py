@@ -2,7 +2,8 @@
 
 `RunPool` groups selected runs into cells by (row, group, seed); `Aggregate` / `aggregate_runs`: a cell's counted
 values (mean, sample std, n, seeds) and the statuses of the rest; `Cell` / `aggregate`: one "ours" text of a
-seed-per-cell table ("98.52% ± 0.21 (4/5; 1 failed)", or why it has no number); `difference` / `versus`: method
+seed-per-cell table ("98.52% ± 0.21 (4/5; 1 failed)", or why it has no number); `spread_text`: the one shape of
+a mean over seeds that every table, the summary and the findings write; `difference` / `versus`: method
 minus baseline with its 95 % Welch t interval over seeds; `entry` / `Entries` / `layout` / `widen`: a table's long
 values frame and its paper | ours | diff layout.
 """

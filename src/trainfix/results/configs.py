@@ -15,7 +15,8 @@ from typing import Any
 
 from trainfix.runs.identity import flatten, is_identity_key, recorded_value
 
-# Beyond the non-identity keys: the seed (averaged over), where a run started from, the data root, and
+# Beyond the non-identity keys: the seed (averaged over), where a run started from, the data root (outside a run's
+# identity only for checksum-checked data, `runs.identity.DATA_ROOT`; a cell never compares it), and
 # `quick.`, which holds profile=quick's sizes that data.* already carries resolved.
 IGNORED_KEYS = frozenset({"seed", "init_from", "data.root"})
 IGNORED_PREFIXES = ("quick.", "callbacks.")
