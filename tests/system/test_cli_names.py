@@ -35,9 +35,15 @@ def test_run_folder_names_paths_rerun_and_quiet_output(cli, data_dir, tmp_path):
     # A folder named before readable names (the command-line overrides, `=` and `,`) is found by its hash.
     old = folder.with_name(f"data.batch_size=100,data.train_subset=300,trainer.max_epochs=1-{digest}")
     folder.rename(old)
-    again = cli.run(command, check=True)
+    started_by = (old / ".hydra" / "overrides.yaml").read_text()
+    respelled = cli.train(*reversed(RUN), f"paths.data_dir={data_dir}", f"paths.runs_dir={tmp_path}")
+    again = cli.run(respelled, check=True)
     assert [p.name for p in (tmp_path / "train").iterdir()] == [old.name]
     assert f"Skipping {old}: already finished; rerun=true runs it again" in again.stdout + again.stderr
+    # Hydra's files of the invocation that trained stay; the skip's own went to .hydra/invocations/<time>-<pid>/
+    assert (old / ".hydra" / "overrides.yaml").read_text() == started_by
+    (skipped,) = (old / ".hydra" / "invocations").iterdir()
+    assert (skipped / "overrides.yaml").read_text() != started_by and "trainer.max_epochs=1" in started_by
 
     # Every tool takes that folder as a plain path: positional, or run_dir= unquoted.
     for argv in ([str(old)], [f"run_dir={old}"]):
@@ -50,6 +56,8 @@ def test_run_folder_names_paths_rerun_and_quiet_output(cli, data_dir, tmp_path):
     assert "rerun=true: the finished run moved to" in rerun.stdout + rerun.stderr
     previous = json.loads((old / "previous" / "1" / "run.json").read_text())
     assert previous["start_time"] == first_record["start_time"]  # the finished run, kept as it was
+    assert (old / "previous" / "1" / ".hydra" / "overrides.yaml").read_text() == started_by  # with its Hydra files
+    assert (old / ".hydra" / "overrides.yaml").read_text().endswith("- rerun=true\n")  # the rerun's are the run's
     record = json.loads((old / "run.json").read_text())
     assert record["status"] == "finished" and record["start_time"] != first_record["start_time"]
     assert [p.name for p in (tmp_path / "train").iterdir()] == [old.name]

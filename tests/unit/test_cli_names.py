@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,16 @@ from trainfix.cli import (
     normalize_argv,
     suggest,
 )
-from trainfix.core.records import write_run
-from trainfix.runs.folder import archive_previous, decide, discard_unstarted, restore_previous, skip_message
+from trainfix.core.records import read_run, write_run
+from trainfix.runs.folder import (
+    archive_previous,
+    decide,
+    discard_unstarted,
+    hydra_files_dir,
+    own_invocation,
+    restore_previous,
+    skip_message,
+)
 from trainfix.runs.identity import (
     config_hash,
     default_label,
@@ -143,6 +153,46 @@ def test_rerun_moves_a_finished_run_aside_and_starts_again(tmp_path):
     assert sorted(p.name for p in run.iterdir()) == ["previous", "train.log"]
     write_run(run, {"status": "finished", "config": config})
     assert archive_previous(run) == run / "previous" / "2"
+
+
+def hydra_files(folder: Path, overrides: str) -> None:
+    """Hydra's three files as a job writes them, `overrides` standing for their content."""
+    folder.mkdir(parents=True)
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        (folder / name).write_text(f"{overrides}\n")
+
+
+def test_hydra_files_of_the_invocation_that_started_a_run_are_never_overwritten(tmp_path):
+    run = tmp_path / "run"
+    assert hydra_files_dir(str(run)) == ".hydra"  # a new folder: Hydra's usual place
+    hydra_files(run / ".hydra", "- seed=0")
+    write_run(run, {"status": "finished", "config": {"seed": 0}})
+    later = hydra_files_dir(str(run))  # a skip, a resume or a rerun of the finished run
+    assert re.fullmatch(rf"\.hydra/invocations/\d{{8}}T\d{{6}}Z-{os.getpid()}", later), later
+    hydra_files(run / later, "- seed=0,1")
+    assert (run / ".hydra" / "overrides.yaml").read_text() == "- seed=0\n"
+    assert own_invocation(run) == run / later
+    assert own_invocation(tmp_path / "other") is None
+
+
+def test_a_rerun_makes_its_invocations_hydra_files_the_runs_and_keeps_the_old_ones(tmp_path):
+    run = tmp_path / "run"
+    hydra_files(run / ".hydra", "- first")
+    write_run(run, {"status": "finished", "config": {}})
+    hydra_files(run / ".hydra" / "invocations" / "20261201T000000Z-1", "- skipped")  # another process's skip
+    hydra_files(run / hydra_files_dir(str(run)), "- rerun=true")  # this process's rerun
+    archived = archive_previous(run)
+    assert (run / ".hydra" / "overrides.yaml").read_text() == "- rerun=true\n"
+    assert sorted(p.name for p in (run / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
+    assert (archived / ".hydra" / "overrides.yaml").read_text() == "- first\n"
+    assert [p.name for p in (archived / ".hydra" / "invocations").iterdir()] == ["20261201T000000Z-1"]
+    write_run(run, {"status": "failed"})  # the rerun cannot be built: everything goes back
+    restore_previous(run, archived)
+    assert (run / ".hydra" / "overrides.yaml").read_text() == "- first\n"
+    kept = sorted((run / ".hydra" / "invocations").iterdir())
+    assert [p.name for p in kept][0] == "20261201T000000Z-1" and len(kept) == 2
+    assert (kept[1] / "overrides.yaml").read_text() == "- rerun=true\n"  # the failed rerun's own, kept
+    assert read_run(run)["status"] == "finished" and not archived.exists()
 
 
 def test_an_unstarted_folder_is_discarded_and_a_run_never(tmp_path):

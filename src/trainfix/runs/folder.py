@@ -8,6 +8,9 @@ resumes from the previous epoch's checkpoint, or starts over when none is usable
 
 `rerun=true` runs a finished (or diverged) run again in the same folder: its records and checkpoints move to
 `<run>/previous/<n>/` first (nothing is deleted), so tables read the new run and the old one stays at hand.
+Hydra's files (`.hydra/`: config.yaml, hydra.yaml, overrides.yaml) are those of the invocation that started the
+run: a later invocation of the folder (a skip, a resume, a rerun) writes its own into `.hydra/invocations/<UTC
+time>-<pid>/` (`hydra_files_dir`), and a rerun makes its own the run's, the old ones moving with the old records.
 A single run refused before it started (a config or data error) leaves no folder behind (`discard_unstarted`):
 only what that invocation put there is removed, holding the run's lock, so no other run's file is ever lost.
 """
@@ -15,6 +18,7 @@ only what that invocation put there is removed, holding the run's lock, so no ot
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterable
@@ -22,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainfix.core.records import CHECKPOINT_DIR, FINISHED, LAST_CHECKPOINT, PREVIOUS_CHECKPOINT, read_run
+from trainfix.core.records import (
+    CHECKPOINT_DIR,
+    FINISHED,
+    LAST_CHECKPOINT,
+    PREVIOUS_CHECKPOINT,
+    RUN_FILE,
+    read_run,
+)
 from trainfix.runs.identity import identity_items, upgrade_compatible
 from trainfix.runs.lock import LOCK_FILE, RunLockedError, acquire
 
@@ -95,6 +106,8 @@ def usable_checkpoint(run_dir: Path) -> tuple[Path | None, list[str]]:
 
 
 PREVIOUS_DIR = "previous"  # <run>/previous/<n>/: the records of runs that rerun=true replaced
+HYDRA_DIR = ".hydra"
+INVOCATIONS = "invocations"  # <run>/.hydra/invocations/<UTC time>-<pid>/: Hydra's files of each later invocation
 # What a run folder holds before its run starts, besides Hydra's `.hydra/` and the job's log: the lock, the probe.
 UNSTARTED = {LOCK_FILE, ".write-probe"}
 HYDRA_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
@@ -107,16 +120,42 @@ def skip_message(run_dir: Path, reason: str) -> str:
     return f"Skipping {run_dir}: {reason}{again}"
 
 
+def hydra_files_dir(output_dir: str) -> str:
+    """`hydra.output_subdir` of a run (conf/hydra/default.yaml): `.hydra` while the folder holds no run.json, else
+    `.hydra/invocations/<UTC time>-<pid>`, so that no later invocation overwrites the files of the one that
+    started the run (Hydra writes them before the run's lock is taken, also when the run is then skipped)."""
+    if not (Path(output_dir) / RUN_FILE).exists():
+        return HYDRA_DIR
+    return f"{HYDRA_DIR}/{INVOCATIONS}/{invocation_name()}"
+
+
+def invocation_name() -> str:
+    """`<UTC time>-<pid>`: the folder of this invocation's Hydra files under `.hydra/invocations/`."""
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+
+
+def own_invocation(run_dir: Path) -> Path | None:
+    """The newest `.hydra/invocations/` folder this process wrote in `run_dir` (`hydra_files_dir`), if any."""
+    folders = sorted((Path(run_dir) / HYDRA_DIR / INVOCATIONS).glob(f"*-{os.getpid()}"))
+    return folders[-1] if folders else None
+
+
 def archive_previous(run_dir: Path) -> Path:
-    """Move everything of `run_dir` but its lock, Hydra's files of this invocation and earlier archives into
-    `run_dir/previous/<n>/` (n = 1, 2, ...); returns that folder. Nothing is deleted."""
+    """Move everything of `run_dir` but its lock, this process's log and earlier archives into
+    `run_dir/previous/<n>/` (n = 1, 2, ...); returns that folder. Nothing is deleted. Hydra's files go too when
+    this invocation wrote its own (`own_invocation`): those become the run's `.hydra/`."""
     run_dir = Path(run_dir)
     parent = run_dir / PREVIOUS_DIR
     number = 1 + max((int(p.name) for p in parent.glob("*") if p.name.isdigit()), default=0)
     target = parent / str(number)
     target.mkdir(parents=True)
+    own = own_invocation(run_dir)
+    if own is not None:
+        staged = own.replace(run_dir / f"{HYDRA_DIR}.{own.name}")
+        (run_dir / HYDRA_DIR).replace(target / HYDRA_DIR)
+        staged.replace(run_dir / HYDRA_DIR)
     for path in sorted(run_dir.iterdir()):
-        if path.name in (PREVIOUS_DIR, ".lock", ".write-probe", ".hydra") or path.suffix == ".log":
+        if path.name in (PREVIOUS_DIR, ".lock", ".write-probe", HYDRA_DIR) or path.suffix == ".log":
             continue
         path.replace(target / path.name)
     return target
@@ -124,9 +163,16 @@ def archive_previous(run_dir: Path) -> Path:
 
 def restore_previous(run_dir: Path, archived: Path) -> None:
     """Undo `archive_previous`: the archived records go back into `run_dir` (replacing what the failed attempt
-    wrote there) and the empty archive folder is removed, so a rerun that failed before training leaves the
-    finished run as it was."""
-    for path in sorted(Path(archived).iterdir()):
+    wrote there; its Hydra files return to `.hydra/invocations/`) and the empty archive folder is removed, so a
+    rerun that failed before training leaves the finished run as it was."""
+    run_dir, archived = Path(run_dir), Path(archived)
+    if (archived / HYDRA_DIR).is_dir() and (run_dir / HYDRA_DIR).is_dir():
+        name = invocation_name()
+        staged = (run_dir / HYDRA_DIR).replace(run_dir / f"{HYDRA_DIR}.{name}")
+        (archived / HYDRA_DIR).replace(run_dir / HYDRA_DIR)
+        (run_dir / HYDRA_DIR / INVOCATIONS).mkdir(exist_ok=True)
+        staged.replace(run_dir / HYDRA_DIR / INVOCATIONS / name)
+    for path in sorted(archived.iterdir()):
         target = Path(run_dir) / path.name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
@@ -230,3 +276,7 @@ def decide(
         previous_outcome=outcome,
         problems=tuple(problems),
     )
+
+
+# `${trainfix_hydra_files:...}` in conf/hydra/default.yaml, registered by trainfix.training.compose.register_resolvers.
+RESOLVERS = {"trainfix_hydra_files": hydra_files_dir}

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from trainfix.runs import identity
+from trainfix.runs import folder, identity
 from trainfix.training import logger_setup
 
 # `${trainfix_stderr_is_tty:}`, `${trainfix_monitor:...}`, `${trainfix_eval_loss:...}`: small functions of
@@ -56,7 +56,7 @@ CONF_DIR = find_conf_dir()
 def register_resolvers() -> None:
     """Register every `${trainfix_*:...}` resolver that conf/ uses (idempotent)."""
     lazy = {name: _progress_resolver(name) for name in PROGRESS_RESOLVERS}
-    for name, function in {**identity.RESOLVERS, **logger_setup.RESOLVERS, **lazy}.items():
+    for name, function in {**identity.RESOLVERS, **folder.RESOLVERS, **logger_setup.RESOLVERS, **lazy}.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
 
