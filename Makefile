@@ -402,8 +402,10 @@ endef
 LEAP_AUTHORS_RUNS = $(EVIDENCE_DIR)/leap_mnist_authors_recipe
 LEAP_AUTHORS_OUT = results/leap/table_1_mnist_cpu_authors_recipe
 LEAP_JOBS ?= 2
-evidence-leap-mnist-authors-recipe: venv ## LEAP Table 1 MNIST row (issue 27): the authors' paper-era student and Random, seeds 0-2, 23,400 updates, LEAP_JOBS runs side by side, under EVIDENCE_DIR (resumable)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=0,1,2 strategy=leap,spld,random_subset \
+LEAP_SEEDS ?= 0,1,2
+LEAP_ARMS ?= leap,spld,random_subset
+evidence-leap-mnist-authors-recipe: venv ## LEAP Table 1 MNIST row (issue 27): the authors' paper-era student and Random, LEAP_ARMS x LEAP_SEEDS (0-2), 23,400 updates, LEAP_JOBS runs side by side, under EVIDENCE_DIR (resumable)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=$(LEAP_SEEDS) strategy=$(LEAP_ARMS) \
 	  hydra.sweep.dir=$(LEAP_AUTHORS_RUNS) hydra/launcher=joblib hydra.launcher.n_jobs=$(LEAP_JOBS) \
 	  trainer.enable_progress_bar=false $(ARGS)
 	$(call leap_mnist_tables,$(LEAP_AUTHORS_RUNS),$(LEAP_AUTHORS_OUT))
@@ -433,8 +435,8 @@ evidence-leap-mnist-gap-tables: venv ## the gap checks' records into LEAP_GAP_OU
 # The code's first-K rule on the row's three seeds (LEAP's seed 0 is the gap check's run above): LEAP and SPLD with
 # strategy.selection=code against the row's own Random runs (linked: Random has no selection rule), as Table 1's MNIST column.
 LEAP_FIRST_K_OUT = results/leap/table_1_mnist_cpu_authors_recipe_first_k
-evidence-leap-mnist-first-k: venv ## LEAP and SPLD on MNIST, authors' recipe, the code's first-K selection, seeds 0-2, LEAP_JOBS side by side (resumable)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=0,1,2 strategy=leap,spld strategy.selection=code \
+evidence-leap-mnist-first-k: venv ## LEAP and SPLD on MNIST, authors' recipe, the code's first-K selection, LEAP_SEEDS (0-2), LEAP_JOBS side by side (resumable)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=leap/table_1/mnist seed=$(LEAP_SEEDS) strategy=leap,spld strategy.selection=code \
 	  hydra.sweep.dir=$(LEAP_GAP_RUNS)/first_k hydra/launcher=joblib hydra.launcher.n_jobs=$(LEAP_JOBS) trainer.enable_progress_bar=false $(ARGS)
 	$(MAKE) --no-print-directory evidence-leap-mnist-first-k-tables
 
