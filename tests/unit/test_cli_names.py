@@ -195,6 +195,18 @@ def test_a_rerun_makes_its_invocations_hydra_files_the_runs_and_keeps_the_old_on
     assert read_run(run)["status"] == "finished" and not archived.exists()
 
 
+def test_a_run_that_starts_over_takes_the_hydra_files_of_the_invocation_that_trains_it(tmp_path):
+    run = tmp_path / "run"
+    hydra_files(run / ".hydra", "- paths.data_dir=wrong")  # a sweep job refused for its data: a failed record
+    write_run(run, {"status": "failed", "config": {"seed": 0}, "error": "data missing"})
+    hydra_files(run / hydra_files_dir(str(run)), "- paths.data_dir=right")
+    action = decide(run, {"seed": 0})
+    assert action.kind == "new" and action.previous_outcome == "failed"
+    assert (run / ".hydra" / "overrides.yaml").read_text() == "- paths.data_dir=right\n"
+    (earlier,) = (run / ".hydra" / "invocations").iterdir()
+    assert earlier.name.endswith("-earlier") and (earlier / "overrides.yaml").read_text() == "- paths.data_dir=wrong\n"
+
+
 def test_an_unstarted_folder_is_discarded_and_a_run_never(tmp_path):
     fresh = tmp_path / "fresh"
     (fresh / ".hydra").mkdir(parents=True)

@@ -10,7 +10,8 @@ resumes from the previous epoch's checkpoint, or starts over when none is usable
 `<run>/previous/<n>/` first (nothing is deleted), so tables read the new run and the old one stays at hand.
 Hydra's files (`.hydra/`: config.yaml, hydra.yaml, overrides.yaml) are those of the invocation that started the
 run: a later invocation of the folder (a skip, a resume, a rerun) writes its own into `.hydra/invocations/<UTC
-time>-<pid>/` (`hydra_files_dir`), and a rerun makes its own the run's, the old ones moving with the old records.
+time>-<pid>/` (`hydra_files_dir`). One that trains the run from epoch 0 makes its own the run's: a rerun (the old
+ones move with the old records), or a start over after an attempt that left no checkpoint (`adopt_invocation`).
 A single run refused before it started (a config or data error) leaves no folder behind (`discard_unstarted`):
 only what that invocation put there is removed, holding the run's lock, so no other run's file is ever lost.
 """
@@ -108,6 +109,7 @@ def usable_checkpoint(run_dir: Path) -> tuple[Path | None, list[str]]:
 PREVIOUS_DIR = "previous"  # <run>/previous/<n>/: the records of runs that rerun=true replaced
 HYDRA_DIR = ".hydra"
 INVOCATIONS = "invocations"  # <run>/.hydra/invocations/<UTC time>-<pid>/: Hydra's files of each later invocation
+STAMP = "%Y%m%dT%H%M%SZ"  # the UTC time of an invocation folder's name
 # What a run folder holds before its run starts, besides Hydra's `.hydra/` and the job's log: the lock, the probe.
 UNSTARTED = {LOCK_FILE, ".write-probe"}
 HYDRA_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
@@ -131,13 +133,35 @@ def hydra_files_dir(output_dir: str) -> str:
 
 def invocation_name() -> str:
     """`<UTC time>-<pid>`: the folder of this invocation's Hydra files under `.hydra/invocations/`."""
-    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+    return f"{time.strftime(STAMP, time.gmtime())}-{os.getpid()}"
 
 
 def own_invocation(run_dir: Path) -> Path | None:
     """The newest `.hydra/invocations/` folder this process wrote in `run_dir` (`hydra_files_dir`), if any."""
     folders = sorted((Path(run_dir) / HYDRA_DIR / INVOCATIONS).glob(f"*-{os.getpid()}"))
     return folders[-1] if folders else None
+
+
+def adopt_invocation(run_dir: Path) -> None:
+    """Make this process's Hydra files (`own_invocation`) the run's `.hydra/` files, for a run that starts over from
+    epoch 0 in a folder whose earlier attempt left no checkpoint (e.g. refused for its data): those of the earlier
+    invocation move to `.hydra/invocations/<their UTC time>-earlier/`. Nothing when this process wrote none."""
+    own = own_invocation(run_dir)
+    if own is None:
+        return
+    hydra = Path(run_dir) / HYDRA_DIR
+    earlier = sorted(p for p in hydra.iterdir() if p.name in HYDRA_FILES and p.is_file())
+    if earlier:
+        stamp = time.strftime(STAMP, time.gmtime(max(p.stat().st_mtime for p in earlier)))
+        kept = hydra / INVOCATIONS / f"{stamp}-earlier"
+        while kept.exists():
+            kept = kept.with_name(kept.name + "+")
+        kept.mkdir(parents=True)
+        for path in earlier:
+            path.replace(kept / path.name)
+    for path in sorted(own.iterdir()):
+        path.replace(hydra / path.name)
+    own.rmdir()
 
 
 def archive_previous(run_dir: Path) -> Path:
@@ -262,6 +286,7 @@ def decide(
     outcome = "killed" if status == "running" else status
     checkpoint, problems = usable_checkpoint(run_dir)
     if checkpoint is None:
+        adopt_invocation(run_dir)  # this invocation trains the run from its first epoch: its Hydra files are the run's
         note = "; ".join(problems) if problems else "it left no checkpoint"
         return RunAction(
             "new",
