@@ -118,6 +118,7 @@ def _train_locked(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> tup
         "action": action.kind,
         "previous_outcome": action.previous_outcome,
         "checkpoint_problems": list(action.problems),
+        "overrides": _task_overrides(),  # this invocation's command line (Hydra's files: `.hydra/`, runs/folder.py)
     }
     try:
         trainer, module, datamodule = _build(cfg, run_dir, config, action, attempt)
@@ -182,7 +183,9 @@ def _record_refusal(run_dir: Path, cfg: DictConfig, error: Exception) -> None:
     with lock:
         if read_run(run_dir) is None:
             config = OmegaConf.to_container(cfg, resolve=False)
-            _record_failure_before_fit(run_dir, config, cfg.get("seed"), error, {"action": "refused"})
+            _record_failure_before_fit(
+                run_dir, config, cfg.get("seed"), error, {"action": "refused", "overrides": _task_overrides()}
+            )
 
 
 def _single_run() -> bool:

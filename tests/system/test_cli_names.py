@@ -60,6 +60,9 @@ def test_run_folder_names_paths_rerun_and_quiet_output(cli, data_dir, tmp_path):
     assert (old / ".hydra" / "overrides.yaml").read_text().endswith("- rerun=true\n")  # the rerun's are the run's
     record = json.loads((old / "run.json").read_text())
     assert record["status"] == "finished" and record["start_time"] != first_record["start_time"]
+    # each attempt records its invocation's overrides, as the run's .hydra/overrides.yaml lists them
+    assert [f"- {o}\n" for o in first_record["attempts"][0]["overrides"]] == started_by.splitlines(keepends=True)
+    assert record["attempts"][-1]["overrides"][-1] == "rerun=true"
     assert [p.name for p in (tmp_path / "train").iterdir()] == [old.name]
 
 

@@ -5,8 +5,8 @@ Rows are written by global rank 0 only; metrics are synced over ranks before tha
 On resume the rows of epochs after the checkpoint are dropped, so the file matches the restored state.
 A non-finite training loss stops the run with status `diverged`; Ctrl+C or SIGTERM ends it as
 `interrupted`. run.json's `attempts` lists every attempt: start, end, outcome (finished, failed with
-the error, interrupted, diverged, or killed when its process died), the epoch it resumed from and any
-checkpoint that could not be loaded.
+the error, interrupted, diverged, or killed when its process died), the epoch it resumed from, any
+checkpoint that could not be loaded and the invocation's Hydra overrides.
 """
 
 from __future__ import annotations
