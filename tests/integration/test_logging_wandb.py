@@ -65,11 +65,12 @@ def offline_run(folder: Path) -> dict:
     (`define_metric`, later calls for a name overwriting earlier ones) and artifacts of one offline-run folder."""
     (log_file,) = folder.glob("*.wandb")
     run: dict = {"config": {}, "history": [], "summary": {}, "metrics": {}, "artifacts": []}
-    # wandb-core (a separate process) writes the file; seen once in a full suite: read before its first block
-    # was flushed. Wait (at most 20 s) until the run record is there, then read every record.
-    deadline = time.monotonic() + 20
+    # wandb-core (a separate process) writes the file, and may still be writing after `wandb.finish()` returns:
+    # seen in full suites on a loaded machine, read before its first block was flushed, and read before the final
+    # summary was. Wait (at most 60 s) for the `exit` record that ends a finished run's file, then read it all.
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(
-        r.WhichOneof("record_type") == "run" for r in read_wandb_records(log_file)
+        r.WhichOneof("record_type") == "exit" for r in read_wandb_records(log_file)
     ):
         time.sleep(0.5)
 
