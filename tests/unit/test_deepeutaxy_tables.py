@@ -311,6 +311,24 @@ def test_collect_reads_run_folders_linked_into_the_runs_folder(tmp_path: Path) -
     )
 
 
+def test_collect_refuses_a_linked_run_folder_it_cannot_read(tmp_path: Path) -> None:
+    """A broken link, or a link that git checked out as a file (core.symlinks=false), would leave its cells "not
+    run": refused, naming the entry and the fix."""
+    write_run(tmp_path / "runs", "m", "lenet5", "BL", 0, frame=metrics([0.5], [0.5], norms(1)))
+    (tmp_path / "runs" / "gone").symlink_to(tmp_path / "nowhere" / "m", target_is_directory=True)
+    with pytest.raises(RunsInputError, match=r"1 linked run folder\(s\) cannot be read.*gone -> .*nowhere/m"):
+        collect_runs(tmp_path / "runs")
+    (tmp_path / "runs" / "gone").unlink()
+    (tmp_path / "runs" / "as_file").write_text("../../other/runs/m")
+    with pytest.raises(
+        RunsInputError, match=r"as_file is a file holding the path \.\./\.\./other/runs/m .*core\.symlinks"
+    ):
+        collect_runs(tmp_path / "runs")
+    (tmp_path / "runs" / "as_file").unlink()
+    (tmp_path / "runs" / "notes").write_text("seed 2 ran twice\n")  # another file: not a link, read as before
+    assert collect_runs(tmp_path / "runs").runs["run_id"].tolist() == ["m"]
+
+
 def test_row_from_model_and_cyclic_scheduler(tmp_path: Path) -> None:
     write_run(tmp_path, "m", "mobilenetv2", "BL", 0, frame=metrics([0.5], [0.5], norms(1)))
     record = json.loads((tmp_path / "m" / "run.json").read_text())

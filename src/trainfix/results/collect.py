@@ -13,6 +13,7 @@ that does not exist or holds no run folders raises (`RunsInputError`)."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,11 @@ def find_run_folders(root: Path) -> list[Path]:
         raise RunsInputError(f"runs folder {root} does not exist; {expected}")
     if not root.is_dir():
         raise RunsInputError(f"runs folder {root} is a file, not a folder; {expected}")
+    if unreadable := unreadable_links(root):
+        raise RunsInputError(
+            f"runs folder {root}: {len(unreadable)} linked run folder(s) cannot be read, so tables would miss their "
+            f"runs: {'; '.join(unreadable[:5])}{' ...' if len(unreadable) > 5 else ''}"
+        )
     # rglob does not descend into linked folders, hence the glob of the children; a rerun's replaced
     # records (<run>/previous/<n>/) are history, not runs of their own
     found = {p.parent for name in (RUN_FILE, METRICS_FILE) for p in (*root.rglob(name), *root.glob(f"*/{name}"))}
@@ -85,6 +91,23 @@ def find_run_folders(root: Path) -> list[Path]:
             f"found: {listing or 'nothing'}); {expected}"
         )
     return folders
+
+
+def unreadable_links(root: Path) -> list[str]:
+    """The entries of `root` that stand for a linked run folder but cannot be read as one: a broken symbolic link,
+    or a small file holding only a relative path (a link that git checked out as a file: core.symlinks=false)."""
+    found = []
+    for path in sorted(Path(root).iterdir()):
+        if path.is_symlink() and not path.exists():
+            found.append(f"{path.name} -> {os.readlink(path)} (the link's target is missing)")
+        elif path.is_file() and not path.is_symlink() and not path.suffix and path.stat().st_size < 1024:
+            text = path.read_text(errors="replace").strip()
+            if text.startswith("../") and "\n" not in text:
+                found.append(
+                    f"{path.name} is a file holding the path {text} (a link checked out as a file: "
+                    "`git config core.symlinks true`, then check the folder out again)"
+                )
+    return found
 
 
 def collect_runs(root: Path) -> RunCollection:
