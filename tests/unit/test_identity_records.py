@@ -32,8 +32,8 @@ from trainfix.training.compose import CONF_DIR, register_resolvers
 
 TFKERAS = Path("results/deepeutaxy/table_iv_lenet5_cpu_paper_tfkeras_start/runs")  # recorded at 206125e
 LEAP = Path("results/leap/table_1_mnist_cpu_authors_recipe/runs")  # recorded at 10e599e (Random's seeds 3-4: c880d27)
-# recorded at 9667308 (LEAP's seeds 3-4: ab628fb): LEAP and SPLD with the code's first-K rule (the row's Random runs
-# are linked, not its own)
+# recorded at 9667308 (seeds 3-4: ab628fb, SPLD's finished at c880d27): LEAP and SPLD with the code's first-K rule
+# (the row's Random runs are linked, not its own)
 FIRST_K = Path("results/leap/table_1_mnist_cpu_authors_recipe_first_k/runs")
 BASELINE = "lenet5_baseline_paper_seed0-86d32705"
 # The job of `make evidence-lenet5-tfkeras-start` for seed 0, baseline (the Hydra task overrides it records).
@@ -154,7 +154,7 @@ OWN_RUNS = [
 @pytest.mark.parametrize("folder", OWN_RUNS, ids=lambda p: p.name)
 def test_each_job_of_the_evidence_targets_finds_its_committed_record(folder):
     """`make evidence-lenet5-tfkeras-start` (206125e), `make evidence-leap-mnist-authors-recipe` (10e599e; Random's
-    seeds 3-4 at c880d27) and `make evidence-leap-mnist-first-k` (9667308; LEAP's seeds 3-4 at ab628fb)."""
+    seeds 3-4 at c880d27) and `make evidence-leap-mnist-first-k` (9667308; seeds 3-4 at ab628fb and c880d27)."""
     run = folder.name
     overrides = recorded_overrides(folder)
     if folder.parent == LEAP:  # the Makefile's command for this strategy and seed (Random's seeds 3-4 were
