@@ -171,7 +171,7 @@ def _check_group_values(group: str, values: Sequence[str]) -> None:
             close = difflib.get_close_matches(value, options, n=2, cutoff=0.6)
             raise CommandLineError(
                 f"{group}={value}: no such option{_did_you_mean([f'{group}={c}' for c in close])} "
-                f"(accepted: {', '.join(options)})"
+                f"(accepted: {', '.join(compact_options(options))})"
             )
 
 
@@ -232,14 +232,29 @@ def _missing_option(error: Any, overrides: Sequence[str]) -> str:
     missing = str(getattr(error, "missing_cfg_file", "") or "")
     group, _, option = missing.rpartition("/")
     options = [str(o) for o in (getattr(error, "options", None) or [])]
+    if not options:  # a nested option (`experiment=leap/table_1/mnst`): Hydra lists none, the group's files do
+        group, option = _override_of(missing, overrides) or (group, option)
+        options = group_options(group) if group and (conf_dir() / group).is_dir() else []
     if not group or not options:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         return "; ".join(lines[:2])
     close = difflib.get_close_matches(option, options, n=3, cutoff=0.6)
+    folder = f"; {option} is a folder of options" if any(o.startswith(option + "/") for o in options) else ""
     return (
-        f"{group}={option}: no such option{_did_you_mean([f'{group}={c}' for c in close])} "
-        f"(accepted: {', '.join(options)})"
+        f"{group}={option}: no such option{folder}{_did_you_mean([f'{group}={c}' for c in close])} "
+        f"(accepted: {', '.join(compact_options(options))})"
     )
+
+
+def _override_of(missing: str, overrides: Sequence[str]) -> tuple[str, str] | None:
+    """(group, option) of the override `group=option` (`+`, `~` and `@package` allowed) that asked for the config
+    file `missing` ("experiment/leap/table_1/mnst"), or None."""
+    for item in overrides:
+        key, _, value = item.partition("=")
+        key = key.lstrip("+~").split("@", 1)[0]
+        if value and f"{key}/{value}" == missing:
+            return key, value
+    return None
 
 
 def _check_added_keys(cfg: Any, overrides: Sequence[str]) -> None:
@@ -306,10 +321,10 @@ def user_groups(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in INTERNAL_GROUPS)
 
 
-def options_line(group: str, indent: int = 20, width: int = 110) -> str:
-    """`options: a b c` under a --help group line, wrapped; nested options shown as `paper/table/{a,b}`."""
+def compact_options(options: Sequence[str]) -> list[str]:
+    """`options` with the nested ones of one folder written once: `paper/table/{a,b}`."""
     nested: dict[str, list[str]] = {}
-    for option in group_options(group):
+    for option in options:
         parent, _, name = option.rpartition("/")
         nested.setdefault(parent, []).append(name)
     parts = []
@@ -318,9 +333,14 @@ def options_line(group: str, indent: int = 20, width: int = 110) -> str:
             parts += names
         else:
             parts.append(f"{parent}/{{{','.join(names)}}}" if len(names) > 1 else f"{parent}/{names[0]}")
+    return parts
+
+
+def options_line(group: str, indent: int = 20, width: int = 110) -> str:
+    """`options: a b c` under a --help group line, wrapped; nested options shown as `paper/table/{a,b}`."""
     pad = " " * indent
     return textwrap.fill(
-        "  ".join(parts),
+        "  ".join(compact_options(group_options(group))),
         width=width,
         initial_indent=pad + "options: ",
         subsequent_indent=pad + "  ",

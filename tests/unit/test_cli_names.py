@@ -247,6 +247,15 @@ def test_suggest_finds_the_sibling_or_the_same_name_elsewhere():
             ["+profile/sizes=quick,quik"],
             "profile/sizes=quik: no such option; did you mean profile/sizes=quick? (accepted: quick)",
         ),
+        # A nested option: Hydra lists no options for it; the group's files do, one folder written once.
+        (
+            ["experiment=leap/table_1/mnst"],
+            "experiment=leap/table_1/mnst: no such option; did you mean experiment=leap/table_1/mnist",
+        ),
+        (["+experiment=lep/table_1/mnist"], "did you mean experiment=leap/table_1/mnist"),
+        (["experiment=leap/table_1"], "leap/table_1 is a folder of options; did you mean experiment=leap/table_1/"),
+        (["experiment=leap/table_1/mnst"], "leap/table_1/{cifar10,cifar100,fashion_mnist,mnist,svhn}"),
+        (["experiment=leap/table_1/mnist,leap/table_1/mnst"], "experiment=leap/table_1/mnst: no such option"),
     ],
 )
 def test_a_bad_command_line_is_one_line_with_did_you_mean(overrides, expected):
