@@ -122,6 +122,9 @@ def suggest(key: str, keys: Sequence[str]) -> list[str]:
     close = [siblings[name] for name in difflib.get_close_matches(leaf, list(siblings), n=3, cutoff=0.75)]
     if close:
         return close
+    words = [name for name in siblings if leaf and name.split("_")[0] == leaf]  # `run=` for `run_dir=`
+    if words:
+        return [siblings[name] for name in words[:3]]
     if leaf:  # the same name elsewhere (`max_epochs=1` for `trainer.max_epochs=1`)
         same = [k for k in keys if k.rpartition(".")[2] == leaf]
         if same:

@@ -23,6 +23,7 @@ from omegaconf import OmegaConf, open_dict
 from tests.conftest import compose_eval
 from trainfix import load_run
 from trainfix.eval import evaluate, main
+from trainfix.evidence.copying import copy_records
 from trainfix.models import MODELS, build_model, model_names
 from trainfix.train import train
 from trainfix.training.checkpoint import RunLoadError
@@ -201,6 +202,12 @@ def test_user_errors_are_one_line_and_exit_status_2(run_dir, tmp_path, monkeypat
     (unfinished / "checkpoints" / "last.ckpt").unlink()
     code, err = run_main(monkeypatch, capsys, f"run_dir={unfinished}", "allow_unfinished=true")
     assert code == 2 and "has no checkpoints/last.ckpt" in err
+
+    # An evidence folder's copy of a finished run (`trainfix evidence copy`: records, never checkpoints).
+    copy_records(run_dir.parent, tmp_path / "evidence_runs", glob=run_dir.name)
+    code, err = run_main(monkeypatch, capsys, f"run_dir={tmp_path / 'evidence_runs' / run_dir.name}")
+    assert code == 2 and "has no checkpoints/ folder: it holds a run's records without its weights" in err
+    assert "load the run folder it was copied from" in err and "Traceback" not in err
 
     code, err = run_main(monkeypatch, capsys, f"run_dir={run_dir}", "eval_set=holdout")
     assert code == 2 and "eval_set='holdout'; accepted: test, val, train" in err

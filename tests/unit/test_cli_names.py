@@ -230,6 +230,8 @@ def test_suggest_finds_the_sibling_or_the_same_name_elsewhere():
     assert suggest("max_epochs", keys) == ["trainer.max_epochs"]
     assert suggest("data.batchsize", keys) == ["data.batch_size"]
     assert suggest("nothing.like.it", keys) == []
+    assert suggest("run", ["run_dir", "ckpt", "eval_set"]) == ["run_dir"]  # the key's first word
+    assert suggest("data.batch", keys) == ["data.batch_size"]
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,12 @@ def load_run(
     record = read_run(run_dir)
     cfg, source = _saved_config(run_dir, record)
     _check_finished(run_dir, record, allow_unfinished)
+    if str(checkpoint) in ("last", "best") and not (run_dir / CHECKPOINT_DIR).is_dir() and record is not None:
+        raise RunLoadError(
+            f"{run_dir} has no {CHECKPOINT_DIR}/ folder: it holds a run's records without its weights (an evidence "
+            f"folder's runs/ keeps {RUN_FILE}, metrics.csv and overrides.yaml, not checkpoints); load the run folder "
+            "it was copied from, or train it again with the overrides in its overrides.yaml (docs/results.md)"
+        )
     path = resolve_checkpoint(run_dir, checkpoint)
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
