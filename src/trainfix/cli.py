@@ -401,6 +401,11 @@ COMMANDS = {
     "eval": ("trainfix.eval", "cli", "evaluate or export a run folder (python -m trainfix.eval)"),
     "results": ("trainfix.results.__main__", "main", "tables, summaries, reports (python -m trainfix.results)"),
     "apricot": ("trainfix.apricot", "cli", "Apricot's adaptation pass over trained runs (python -m trainfix.apricot)"),
+    "evidence": (
+        "trainfix.evidence.__main__",
+        "main",
+        "committed evidence: PROVENANCE.md, the findings page, copying runs' records (python -m trainfix.evidence)",
+    ),
 }
 # Each command's Hydra app name: its completion query runs as that app.
 HYDRA_APPS = {"train": "trainfix-train", "eval": "trainfix-eval", "apricot": "trainfix-apricot"}
@@ -410,7 +415,7 @@ COMPLETION_BASH = r"""_trainfix_complete()
     local words=($COMP_LINE)
     local word=${words[$COMP_CWORD]}
     if (( COMP_CWORD == 1 )); then
-        COMPREPLY=($(compgen -W "train eval results apricot --help --completion" -- "$word"))
+        COMPREPLY=($(compgen -W "train eval results apricot evidence --help --completion" -- "$word"))
         return
     fi
     case "${words[1]}" in
@@ -421,6 +426,8 @@ COMPLETION_BASH = r"""_trainfix_complete()
             COMPREPLY=($(compgen -o nospace -o default -W "$choices" -- "$word"));;
         results)
             COMPREPLY=($(compgen -o default -W "summary report RESULTS_COMMANDS --runs --out --metric" -- "$word"));;
+        evidence)
+            COMPREPLY=($(compgen -o default -W "provenance findings copy --build --write --glob --files" -- "$word"));;
     esac
 }
 COMP_WORDBREAKS=${COMP_WORDBREAKS//=}

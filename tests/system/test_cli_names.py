@@ -95,6 +95,8 @@ def test_trainfix_completion_completes_commands_keys_and_options(tmp_path):
         "trainfix tr": "train",
         "trainfix train strategy=sp": "strategy=spl strategy=spl_deepeutaxy strategy=spld",
         "trainfix train data.batch": "data.batch_size=",
+        "trainfix ev": "eval evidence",
+        "trainfix evidence fi": "findings",
     }
     lines = ['eval "$(trainfix --completion bash)"']
     for line in checks:
@@ -108,3 +110,18 @@ def test_trainfix_completion_completes_commands_keys_and_options(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == list(checks.values())
+
+
+def test_trainfix_evidence_is_the_evidence_command(tmp_path):
+    """`trainfix evidence copy` (the name docs/usage.md gives) runs `python -m trainfix.evidence`: a bad folder is
+    one line and exit status 2."""
+    done = subprocess.run(
+        [sys.executable, "-m", "trainfix", "evidence", "copy", str(tmp_path / "nowhere"), str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
+    assert done.returncode == 2, done.stderr
+    expected = f"error: runs folder {tmp_path / 'nowhere'} does not exist; expected the folder a sweep wrote its runs"
+    assert done.stderr == expected + " into\n"
+    assert not (tmp_path / "runs").exists()
