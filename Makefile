@@ -336,8 +336,8 @@ mkdir -p $(1) && for run in $(APRICOT_MNIST_RUNS)/lenet5_mnist_*/; do ln -sfn $$
 endef
 define tables_apricot_mnist_variant
 $(call copy_apricot_records,$(1),$(2)/runs); \
-for run in $(APRICOT_MNIST_OUT)/runs/lenet5_mnist_*/; do \
-  ln -sfn ../../$(notdir $(APRICOT_MNIST_OUT))/runs/$$(basename $$run) $(2)/runs/$$(basename $$run); done; \
+for run in $(APRICOT_MNIST_OUT)/runs/lenet5_mnist_*/; do test -d "$$run" || continue; link="$(2)/runs/$$(basename $$run)"; \
+  test -d "$$link" -a ! -L "$$link" || ln -sfn "../../$(notdir $(APRICOT_MNIST_OUT))/runs/$$(basename $$run)" "$$link"; done; \
 $(PY) -m trainfix.results apricot --runs $(2)/runs --out $(2)
 endef
 
@@ -353,13 +353,23 @@ evidence-apricot-mnist-adjust-only: venv ## Apricot LeNet-5/MNIST, the adjustmen
 	@$(call tables_apricot_mnist_variant,$(APRICOT_MNIST_R_RUNS),$(APRICOT_MNIST_OUT)_adjust_only_r$(APRICOT_MNIST_R))
 
 # Selection without the test set: each batch's model is kept on 5,000 held-out test images and reported on
-# the other 5,000 (eval_on=validation), for the control and strategy 1 (toward), as evidence-apricot-mnist
+# the other 5,000 (eval_on=validation), for the control and strategy 1 (toward), as evidence-apricot-mnist, for
+# each model seed of APRICOT_MNIST_SEEDS (an input model and its 20 rDLMs per seed; seed 0's are evidence-apricot-mnist's,
+# linked when its runs folder is there, the others trained in this variant's runs folder)
 APRICOT_MNIST_VALIDATION ?= eval_on=validation retrain_epochs=1 max_batches=200
-evidence-apricot-mnist-validation: venv ## Apricot LeNet-5/MNIST with selection on half the test set, reported on the other half: the control and S1 toward, 200 batches
-	@$(call link_apricot_mnist_runs,$(APRICOT_MNIST_RUNS)_validation)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_RUNS)_validation row=lenet5_mnist model_seed=0 adjust=false,true \
-	  apricot_strategy=1 direction=toward hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_VALIDATION)
-	@$(call tables_apricot_mnist_variant,$(APRICOT_MNIST_RUNS)_validation,$(APRICOT_MNIST_OUT)_validation)
+APRICOT_MNIST_SEEDS ?= 0
+APRICOT_MNIST_VALIDATION_RUNS = $(APRICOT_MNIST_RUNS)_validation
+evidence-apricot-mnist-validation: venv ## Apricot LeNet-5/MNIST with selection on half the test set, reported on the other half: the control and S1 toward, 200 batches, per model seed (APRICOT_MNIST_SEEDS=0,1,2)
+	@if test -d $(APRICOT_MNIST_RUNS); then $(call link_apricot_mnist_runs,$(APRICOT_MNIST_VALIDATION_RUNS)); fi
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5 profile=$(PROFILE) trainer=cpu seed=$(APRICOT_MNIST_SEEDS) \
+	  trainer.enable_progress_bar=false hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS) hydra/launcher=joblib hydra.launcher.n_jobs=2 \
+	  $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5_reduced profile=$(PROFILE) trainer=cpu seed=$(APRICOT_MNIST_SEEDS) \
+	  'data.train_window.start=$(APRICOT_WINDOWS_$(PROFILE))' trainer.enable_progress_bar=false hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS) \
+	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_VALIDATION_RUNS) row=lenet5_mnist model_seed=$(APRICOT_MNIST_SEEDS) \
+	  adjust=false,true apricot_strategy=1 direction=toward hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_VALIDATION)
+	@$(call tables_apricot_mnist_variant,$(APRICOT_MNIST_VALIDATION_RUNS),$(APRICOT_MNIST_OUT)_validation)
 
 bench-apricot: venv ## Apricot: seconds per adaptation batch, naive per-sample vs port vs vectorized (full, lazy rDLM predictions), ratios, weight difference
 	$(PY) benchmarks/bench_apricot.py $(ARGS)

@@ -72,6 +72,20 @@ def test_linked_runs_are_left_to_the_destination_and_a_missing_source_is_named(t
     assert f"runs folder {missing} does not exist" in capsys.readouterr().err
 
 
+def test_a_destination_link_to_another_folders_record_is_never_written_through(tmp_path: Path, capsys) -> None:
+    other, source, dest = tmp_path / "other" / "runs", tmp_path / "sweep", tmp_path / "variant" / "runs"
+    _run(source, "lenet5_seed0-aa", "finished", extra={"note.txt": "retrained"})
+    committed = other / "lenet5_seed0-aa"
+    committed.mkdir(parents=True)
+    (committed / "run.json").write_text('{"status": "finished", "seed": 0}\n')
+    dest.mkdir(parents=True)
+    (dest / "lenet5_seed0-aa").symlink_to(Path("../../other/runs/lenet5_seed0-aa"))
+    assert main(["copy", str(source), str(dest), "--files", "note.txt"]) == 0
+    assert sorted(p.name for p in committed.iterdir()) == ["run.json"]  # the other folder's record as it was
+    assert (dest / "lenet5_seed0-aa").is_symlink()
+    assert "not written through" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("status_text", ["{not json", "[1, 2]"])
 def test_an_unreadable_destination_record_is_not_a_finished_one(tmp_path: Path, status_text: str) -> None:
     source, dest = tmp_path / "sweep", tmp_path / "runs"

@@ -10,12 +10,14 @@ before its first epoch has nothing to copy. Nothing finished is lost: a finished
 when the source's record of that run is not finished (a restarted or rerun run under the same name). A copied file
 that the source's run no longer has (a `--files` output its rerun did not write) is removed from the destination, so
 a run folder holds one record's files only. A linked run folder (a second reading of another folder's runs) is left
-out: the destination links it itself.
+out: the destination links it itself; and a destination entry that is a link is never written through (it reads
+another evidence folder's record, which stays as that folder committed it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -53,6 +55,13 @@ def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str,
         if not (run / RUN_FILE).is_file() or not (run / METRICS_FILE).is_file():
             continue  # not a run, or one that has not recorded its first epoch yet
         target = dest / run.name
+        if target.is_symlink():
+            print(
+                f"kept {target}: a link to another folder's record ({os.readlink(target)}), not written through",
+                file=sys.stderr,
+            )
+            done.kept.append(run.name)
+            continue
         if _finished(target) and not _finished(run):
             print(f"kept {target}: finished there, not (yet) in {run}", file=sys.stderr)
             done.kept.append(run.name)
