@@ -23,3 +23,31 @@ def test_every_claim_has_a_verdict_and_a_command() -> None:
         assert ours and verdict.split(" ")[0] in ("reproduced", "not", "inconclusive"), (claim.claim, verdict)
         # a make target of main, or one of an earlier commit named (evidence whose setup main no longer runs)
         assert claim.command.startswith(("make ", "git checkout ")) and "make " in claim.command, claim.command
+
+
+def test_apricot_pairs_s1_with_the_control_by_input_model(tmp_path: Path, monkeypatch) -> None:
+    """S1 toward minus the control, per model seed, against scipy's paired t-test; an incomplete pass and another
+    strategy are left out."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    s1, control = np.array([0.04, 0.10, -0.02, 0.06]), np.array([-0.06, 0.02, -0.04, 0.00])
+    rows = [
+        dict(model_seed=seed, control=False, strategy=1, direction="toward", complete=True, gain=g / 100)
+        for seed, g in enumerate(s1)
+    ]
+    rows += [
+        dict(model_seed=seed, control=True, strategy=0, direction="control", complete=True, gain=g / 100)
+        for seed, g in enumerate(control)
+    ]
+    rows += [dict(model_seed=4, control=False, strategy=1, direction="toward", complete=False, gain=0.05)]
+    rows += [dict(model_seed=0, control=False, strategy=2, direction="toward", complete=True, gain=0.05)]
+    (tmp_path / "folder").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "folder" / "table_v_passes.csv", index=False)
+    monkeypatch.setattr(findings, "REPO", tmp_path)
+    ours, verdict = findings.apricot("folder")
+    ci = stats.ttest_rel(s1, control).confidence_interval(0.95)
+    assert f"+{(s1 - control).mean():.2f} [{ci.low:+.2f}, {ci.high:+.2f}]" in ours
+    assert "S1 toward +0.04 ± 0.05 (n=4)" in ours and "control -0.02 ± 0.04 (n=4)" in ours
+    assert verdict == "reproduced"  # every seed's S1 gain is above its control's here

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trainfix.results.statistics import welch_difference
+from trainfix.results.statistics import paired_difference, welch_difference
 
 
 def test_interval_matches_scipy_welch_test() -> None:
@@ -38,3 +38,14 @@ def test_single_seed_has_no_interval() -> None:
     d = welch_difference(0.25, math.nan, 1, 0.25, math.nan, 1)
     assert math.isnan(d.low) and d.text() == "+0.00 (no interval: n < 2)"
     assert d.verdict(+1) == "not testable (n < 2)"
+
+
+def test_paired_interval_matches_scipy_paired_t_test() -> None:
+    a, b = np.array([0.04, 0.10, -0.02, 0.06]), np.array([-0.06, 0.02, -0.04, 0.00])
+    d = paired_difference(list(a), list(b))
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert d.diff == pytest.approx((a - b).mean()) and d.df == pytest.approx(3.0)
+    assert (d.low, d.high) == pytest.approx((ci.low, ci.high))
+    assert math.isnan(paired_difference([0.04], [-0.06]).low)  # one pair: no interval
+    with pytest.raises(ValueError, match="one value per seed"):
+        paired_difference([0.1, 0.2], [0.0])

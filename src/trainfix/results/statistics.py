@@ -1,4 +1,5 @@
-"""The 95 % Welch t interval of a method-minus-baseline difference of means over independent seeds.
+"""The 95 % Welch t interval of a method-minus-baseline difference of means over independent seeds, and the paired
+t interval when both arms share each seed's starting point (`paired_difference`).
 
 Welch: no equal-variance assumption; with a table's 2-5 seeds a bootstrap resamples too few distinct
 values to say anything. With n = 2 per arm the interval is wide by construction: that is the information.
@@ -57,3 +58,15 @@ def welch_difference(
     df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se
     return Difference(diff, diff - half, diff + half, df)
+
+
+def paired_difference(method: list[float], baseline: list[float], level: float = 0.95) -> Difference:
+    """mean(method - baseline) over pairs that share a seed's start (one input model, its batches) and the paired
+    t interval of it: a one-sample t interval of the differences (Welch's with a baseline of no spread: df n - 1)."""
+    if len(method) != len(baseline):
+        raise ValueError(f"paired arms need one value per seed each; got {len(method)} and {len(baseline)}")
+    d = [a - b for a, b in zip(method, baseline)]
+    n = len(d)
+    mean = sum(d) / n if n else math.nan
+    std = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1)) if n > 1 else math.nan
+    return welch_difference(mean, std, n, 0.0, 0.0, n, level)

@@ -131,6 +131,21 @@ def passes(data: ApricotRuns) -> tuple[pd.DataFrame, pd.DataFrame]:
     return data.adapt[~data.adapt["control"]], data.adapt[data.adapt["control"]]
 
 
+PASS_COLUMNS = (
+    "row", "model_seed", "control", "strategy", "direction", "r", "retrain_epochs", "eval_on", "batches_done",
+    "complete", "input_test_acc", "test_acc", "gain", "kept_batches", "folder",
+)  # fmt: skip
+
+
+def pass_values(data: ApricotRuns) -> pd.DataFrame:
+    """One row per adaptation pass (its result.json; gain and accuracies as fractions), control passes included,
+    sorted by row, model seed, control, strategy and direction: what a paired comparison over model seeds reads."""
+    if not len(data.adapt):
+        return pd.DataFrame(columns=list(PASS_COLUMNS))
+    frame = data.adapt.reindex(columns=list(PASS_COLUMNS))
+    return frame.sort_values(["row", "model_seed", "control", "strategy", "direction"]).reset_index(drop=True)
+
+
 def windows_never_used(data: ApricotRuns) -> list[int]:
     """Training images in no rDLM window, per reduced.json (one value per distinct count)."""
     return sorted({f["train_images_never_used"] for f in data.reduced_facts.values()})

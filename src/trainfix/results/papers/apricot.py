@@ -110,7 +110,8 @@ def tables(data: ApricotRuns) -> list[pd.DataFrame]:
 
 
 def build_tables(runs: Path, out: Path, title: str = TEXT["report_title"], note: str | None = None) -> list[Path]:
-    """Tables II-V (md/csv/tex), figure_2.png, figure_3.png and report.html from `runs` into `out`."""
+    """Tables II-V (md/csv/tex), table_v_passes.csv (one row per pass), figure_2.png, figure_3.png and report.html
+    from `runs` into `out`."""
     from trainfix.procedures.apricot.figures import figure_2, figure_3  # matplotlib only when plotting
 
     data = collect(runs)
@@ -121,7 +122,9 @@ def build_tables(runs: Path, out: Path, title: str = TEXT["report_title"], note:
     if len(data.adapt):
         caption = TEXT["figures"]["figure_3"] + " " + data_lines
         figures.append(("figure_3.png", caption, figure_3(data), caption))
-    return publish(data.collection, out, title, tables=[(t, None) for t in tables(data)], figures=figures, note=note)
+    frames = [("table_v_passes.csv", measured.pass_values(data))] if len(data.adapt) else []
+    tables_ = [(t, None) for t in tables(data)]
+    return publish(data.collection, out, title, tables=tables_, frames=frames, figures=figures, note=note)
 
 
 HELP = "Apricot Tables II-V, Figures 2-3 and report.html (paper, ours)"
