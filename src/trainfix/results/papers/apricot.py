@@ -81,6 +81,7 @@ def _table_v_settings(data: ApricotRuns) -> list[str]:
     lines = []
     if len(adapt):
         facts = {key: sorted(set(adapt[key])) for key in ("r", "retrain_epochs", "eval_on", "batches_in_pass")}
+        facts["model_seed"] = ", ".join(map(str, sorted({int(s) for s in adapt["model_seed"]})))
         lines += [line.format(**facts) for line in TEXT["table_v"]["settings"]]
     if len(controls):
         accuracies = ", ".join(f"{row} {pct(g['test_acc'].mean())} %" for row, g in controls.groupby("row"))
