@@ -357,9 +357,9 @@ evidence-apricot-mnist-adjust-only: venv ## Apricot LeNet-5/MNIST, the adjustmen
 # each model seed of APRICOT_MNIST_SEEDS (an input model and its 20 rDLMs per seed; seed 0's are evidence-apricot-mnist's,
 # linked when its runs folder is there, the others trained in this variant's runs folder)
 APRICOT_MNIST_VALIDATION ?= eval_on=validation retrain_epochs=1 max_batches=200
-APRICOT_MNIST_SEEDS ?= 0
+APRICOT_MNIST_SEEDS ?= 0,1,2,3,4
 APRICOT_MNIST_VALIDATION_RUNS = $(APRICOT_MNIST_RUNS)_validation
-evidence-apricot-mnist-validation: venv ## Apricot LeNet-5/MNIST with selection on half the test set, reported on the other half: the control and S1 toward, 200 batches, per model seed (APRICOT_MNIST_SEEDS=0,1,2)
+evidence-apricot-mnist-validation: venv ## Apricot LeNet-5/MNIST with selection on half the test set, reported on the other half: the control and S1 toward, 200 batches, per model seed (APRICOT_MNIST_SEEDS, default 0-4)
 	@if test -d $(APRICOT_MNIST_RUNS); then $(call link_apricot_mnist_runs,$(APRICOT_MNIST_VALIDATION_RUNS)); fi
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5 profile=$(PROFILE) trainer=cpu seed=$(APRICOT_MNIST_SEEDS) \
 	  trainer.enable_progress_bar=false hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS) hydra/launcher=joblib hydra.launcher.n_jobs=2 \
