@@ -479,9 +479,14 @@ bench-strategies: venv ## epoch time of every strategy vs the shuffle loop in on
 	$(PY) benchmarks/bench_strategies.py $(ARGS)
 
 TRIM_EVIDENCE_DIR ?= $(abspath ../evidence-runs)
-evidence-trimming-fmnist: venv ## trimming off vs on, full Fashion-MNIST, LeNet-5, 30 epochs, seeds 0-2, one process on this CPU (resumable)
+# TRIM_FMNIST_SEEDS: the seeds to train (the committed folder: 0-2; the paper ran 10); TRIM_FMNIST_LAUNCHER: one run at
+# a time (the default, as the committed runs), or "hydra/launcher=joblib hydra.launcher.n_jobs=2" for two side by side
+TRIM_FMNIST_SEEDS ?= 0,1,2
+TRIM_FMNIST_LAUNCHER ?= hydra/launcher=basic
+evidence-trimming-fmnist: venv ## trimming off vs on, full Fashion-MNIST, LeNet-5, 30 epochs, TRIM_FMNIST_SEEDS (0-2), one process on this CPU (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=trimming/fmnist/lenet5 trainer=cpu task_name=trimming_fmnist \
-	  paths.multirun_dir=$(TRIM_EVIDENCE_DIR) hydra/launcher=basic seed=0,1,2 strategy=shuffle,trimming trainer.enable_progress_bar=false $(ARGS)
+	  paths.multirun_dir=$(TRIM_EVIDENCE_DIR) $(TRIM_FMNIST_LAUNCHER) seed=$(TRIM_FMNIST_SEEDS) strategy=shuffle,trimming \
+	  trainer.enable_progress_bar=false $(ARGS)
 	@# The records travel with the tables (run.json, metrics.csv, overrides.yaml per run); checkpoints stay in the runs folder.
 	$(COPY_RECORDS) $(TRIM_EVIDENCE_DIR)/trimming_fmnist results/trimming/fmnist_lenet5_cpu/runs
 	$(PY) -m trainfix.results trimming --runs results/trimming/fmnist_lenet5_cpu/runs --out results/trimming/fmnist_lenet5_cpu \
