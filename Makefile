@@ -302,15 +302,20 @@ reproduce-apricot-table-v: venv ## Apricot Tables II-V + Fig. 2-3 + report, stra
 	$(PY) -m trainfix.results apricot --runs $(APRICOT_RUNS) --out $(REPRODUCE_OUT)/apricot/table_v_$(PROFILE) $(TABLE_ARGS) $(call quick_note,apricot)
 
 APRICOT_MNIST_ADAPT ?= retrain_epochs=1 max_batches=200
+# apricot_mnist_models(seeds, where): the input models and their 20 rDLMs (two side by side) of LeNet-5 / MNIST for
+# `seeds`, into `where` (a paths.multirun_dir= or hydra.sweep.dir= override)
+define apricot_mnist_models
+OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5 profile=$(PROFILE) trainer=cpu seed=$(1) \
+  trainer.enable_progress_bar=false $(2) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_TRAIN_$(PROFILE)) $(ARGS) && \
+OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5_reduced profile=$(PROFILE) trainer=cpu seed=$(1) \
+  'data.train_window.start=$(APRICOT_WINDOWS_$(PROFILE))' trainer.enable_progress_bar=false $(2) \
+  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
+endef
 APRICOT_MNIST_RUNS = $(EVIDENCE_DIR)/apricot_mnist_$(PROFILE)
 # the committed evidence folder at PROFILE=full; any other profile's tables go to the git-ignored REPRODUCE_OUT
 APRICOT_MNIST_OUT = $(if $(filter full,$(PROFILE)),results/apricot/lenet5_mnist_cpu,$(REPRODUCE_OUT)/apricot/lenet5_mnist_cpu_$(PROFILE))
 evidence-apricot-mnist: venv ## Apricot on LeNet-5 / official MNIST (NOT the paper's setting; CNN1's recipe): input model, 20 rDLMs, strategies 1-3 x both signs + control (APRICOT_MNIST_ADAPT), two processes (resumable)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5 profile=$(PROFILE) trainer=cpu seed=0 \
-	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR) $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5_reduced profile=$(PROFILE) trainer=cpu seed=0 \
-	  'data.train_window.start=$(APRICOT_WINDOWS_$(PROFILE))' trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR) \
-	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
+	$(call apricot_mnist_models,0,paths.multirun_dir=$(EVIDENCE_DIR))
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_RUNS) row=lenet5_mnist model_seed=0 apricot_strategy=1,2,3 \
 	  direction=toward,printed hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_ADAPT)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot runs=$(APRICOT_MNIST_RUNS) row=lenet5_mnist model_seed=0 adjust=false $(APRICOT_MNIST_ADAPT)
@@ -361,12 +366,10 @@ APRICOT_MNIST_SEEDS ?= 0,1,2,3,4
 APRICOT_MNIST_VALIDATION_RUNS = $(APRICOT_MNIST_RUNS)_validation
 evidence-apricot-mnist-validation: venv ## Apricot LeNet-5/MNIST with selection on half the test set, reported on the other half: the control and S1 toward, 200 batches, per model seed (APRICOT_MNIST_SEEDS, default 0-4)
 	@if test -d $(APRICOT_MNIST_RUNS); then $(call link_apricot_mnist_runs,$(APRICOT_MNIST_VALIDATION_RUNS)); fi
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5 profile=$(PROFILE) trainer=cpu seed=$(APRICOT_MNIST_SEEDS) \
-	  trainer.enable_progress_bar=false hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS) hydra/launcher=joblib hydra.launcher.n_jobs=2 \
-	  $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=apricot/mnist/lenet5_reduced profile=$(PROFILE) trainer=cpu seed=$(APRICOT_MNIST_SEEDS) \
-	  'data.train_window.start=$(APRICOT_WINDOWS_$(PROFILE))' trainer.enable_progress_bar=false hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS) \
-	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_TRAIN_$(PROFILE)) $(ARGS)
+	@# seed 0's models, when linked from evidence-apricot-mnist's runs, are not trained here: their saved configs
+	@# name checkpoint paths in that folder, which a skip here would read as another configuration
+	seeds=$$(echo $(APRICOT_MNIST_SEEDS) | tr , '\n' | { if test -d $(APRICOT_MNIST_RUNS); then grep -vx 0; else cat; fi; } | paste -sd, -); \
+	if test -n "$$seeds"; then $(call apricot_mnist_models,$$seeds,hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS)); fi
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_VALIDATION_RUNS) row=lenet5_mnist model_seed=$(APRICOT_MNIST_SEEDS) \
 	  adjust=false,true apricot_strategy=1 direction=toward hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_VALIDATION)
 	@$(call tables_apricot_mnist_variant,$(APRICOT_MNIST_VALIDATION_RUNS),$(APRICOT_MNIST_OUT)_validation)
