@@ -366,10 +366,7 @@ APRICOT_MNIST_SEEDS ?= 0,1,2,3,4
 APRICOT_MNIST_VALIDATION_RUNS = $(APRICOT_MNIST_RUNS)_validation
 evidence-apricot-mnist-validation: venv ## Apricot LeNet-5/MNIST with selection on half the test set, reported on the other half: the control and S1 toward, 200 batches, per model seed (APRICOT_MNIST_SEEDS, default 0-4)
 	@if test -d $(APRICOT_MNIST_RUNS); then $(call link_apricot_mnist_runs,$(APRICOT_MNIST_VALIDATION_RUNS)); fi
-	@# seed 0's models, when linked from evidence-apricot-mnist's runs, are not trained here: their saved configs
-	@# name checkpoint paths in that folder, which a skip here would read as another configuration
-	seeds=$$(echo $(APRICOT_MNIST_SEEDS) | tr , '\n' | { if test -d $(APRICOT_MNIST_RUNS); then grep -vx 0; else cat; fi; } | paste -sd, -); \
-	if test -n "$$seeds"; then $(call apricot_mnist_models,$$seeds,hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS)); fi
+	$(call apricot_mnist_models,$(APRICOT_MNIST_SEEDS),hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS))
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_VALIDATION_RUNS) row=lenet5_mnist model_seed=$(APRICOT_MNIST_SEEDS) \
 	  adjust=false,true apricot_strategy=1 direction=toward hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_VALIDATION)
 	@$(call tables_apricot_mnist_variant,$(APRICOT_MNIST_VALIDATION_RUNS),$(APRICOT_MNIST_OUT)_validation)

@@ -9,7 +9,14 @@ import yaml
 from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_train
-from trainfix.runs.identity import NOT_IDENTITY, RETIRED, config_hash, is_identity_key, resolved_identity_config
+from trainfix.runs.identity import (
+    NOT_IDENTITY,
+    RETIRED,
+    config_hash,
+    flatten,
+    is_identity_key,
+    resolved_identity_config,
+)
 from trainfix.training.config_rules import check_config
 
 EXPERIMENT_DIR = CONF_DIR / "experiment"
@@ -93,6 +100,21 @@ def test_label_exclusions_are_outside_the_identity_or_name_a_group():
     ):
         assert key in label_exclusions() and not is_identity_key(key), key
     assert {"hydra", "paths", "logger", "extras", "run_lock", "task_name", "run_name"} <= top_level
+
+
+OUTPUT_FOLDER = ("${paths.output_dir}", "${hydra:runtime.output_dir}", "${hydra:run.dir}", "${hydra:sweep.")
+
+
+@pytest.mark.parametrize("experiment", [None, *EXPERIMENTS])
+def test_no_identity_key_follows_the_run_folder(experiment, tmp_path):
+    """A key whose value follows the run's folder (callbacks=best's checkpoint folder) is outside the identity:
+    the folder is named before it is known, and a record reached under another path must stay the same run."""
+    chosen = [f"experiment={experiment}"] if experiment else []
+    cfg = compose_train([*chosen, "callbacks=best", "logger=tensorboard"], tmp_path)
+    flat = flatten(OmegaConf.to_container(cfg, resolve=False))
+    following = {k for k, v in flat.items() if isinstance(v, str) and any(s in v for s in OUTPUT_FOLDER)}
+    assert {"callbacks.model_checkpoint.dirpath", "logger.tensorboard.save_dir"} <= following, "the scan missed them"
+    assert not {k for k in following if is_identity_key(k)}, f"add them to NOT_IDENTITY ({experiment})"
 
 
 def test_a_retired_key_keeps_the_hash_of_every_run(tmp_path):

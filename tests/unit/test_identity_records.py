@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from trainfix.core.records import read_run, write_run
-from trainfix.runs.folder import decide
+from trainfix.runs.folder import config_differences, decide
 from trainfix.runs.identity import (
     DATA_ROOT,
     RESOLVERS,
@@ -36,6 +36,9 @@ LEAP = Path("results/leap/table_1_mnist_cpu_authors_recipe/runs")  # recorded at
 # (the row's Random runs are linked, not its own)
 FIRST_K = Path("results/leap/table_1_mnist_cpu_authors_recipe_first_k/runs")
 BASELINE = "lenet5_baseline_paper_seed0-86d32705"
+# recorded at 6bd4b2b with callbacks=model_checkpoint, whose folder (`${paths.output_dir}/checkpoints`) it holds
+APRICOT = Path("results/apricot/lenet5_mnist_cpu/runs")
+APRICOT_INPUT = "lenet5_mnist_input_seed0-f5b267d0"
 # The job of `make evidence-lenet5-tfkeras-start` for seed 0, baseline (the Hydra task overrides it records).
 LENET5_JOB = [
     "experiment=deepeutaxy/table_iv/lenet5",
@@ -116,6 +119,29 @@ def test_the_record_is_found_and_skipped_from_another_data_root(tmp_path, data_d
     assert folder_for(TFKERAS, cfg) == BASELINE
     write_run(tmp_path / BASELINE, record)
     assert decide(tmp_path / BASELINE, requested, ["paths.data_dir"]).kind == "skip"
+
+
+def test_a_run_that_keeps_its_best_checkpoint_is_found_and_skipped_under_another_path(tmp_path):
+    """callbacks=model_checkpoint writes to `${paths.output_dir}/checkpoints`, which follows the run folder: a record
+    reached under another path (a link to it, its sweep moved) is the same run, not another configuration."""
+    record = read_run(APRICOT / APRICOT_INPUT)
+    assert record["config"]["callbacks"]["model_checkpoint"]["dirpath"] == (
+        f"/work/evidence-runs/apricot_mnist_full/{APRICOT_INPUT}/checkpoints"
+    )
+    job = ["experiment=apricot/mnist/lenet5", "profile=full", "trainer=cpu", "seed=0", "paths.multirun_dir=/tmp/m"]
+    cfg = compose_job(job)
+    assert folder_for(APRICOT, cfg) == APRICOT_INPUT
+    moved = tmp_path / "moved" / APRICOT_INPUT
+    write_run(moved, record)
+    cfg.paths.output_dir = str(moved)  # as the job that reaches the folder there resolves it
+    requested = resolved_identity_config(cfg)
+    assert requested["callbacks"]["model_checkpoint"]["dirpath"] == f"{moved}/checkpoints"
+    assert config_differences(record["config"], requested) == []
+    assert decide(moved, requested, ["seed"]).kind == "skip"
+    # the checkpoint's other settings stay in the identity
+    checkpoint = {**requested["callbacks"]["model_checkpoint"], "mode": "min"}
+    other = {**requested, "callbacks": {"model_checkpoint": checkpoint}}
+    assert config_differences(record["config"], other) == ["callbacks.model_checkpoint.mode: 'max' -> 'min'"]
 
 
 @pytest.mark.parametrize(

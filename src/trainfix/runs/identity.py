@@ -1,9 +1,9 @@
 """Run identity: one folder per configuration, whatever way it was spelled.
 
 A run's identity is a hash of its resolved, behaviour-relevant configuration: everything except where
-files go, how progress is shown and logged, which devices run it, and profile=quick's sizes at `quick`
-(`NOT_IDENTITY`; a quick run holds them in data.* and trainer.max_epochs), and where checksum-checked data lies
-(`DATA_ROOT`). Its folder is `<label>-<hash8>`,
+files go (the best checkpoint's folder included), how progress is shown and logged, which devices run it, and
+profile=quick's sizes at `quick` (`NOT_IDENTITY`; a quick run holds them in data.* and trainer.max_epochs), and where
+checksum-checked data lies (`DATA_ROOT`). Its folder is `<label>-<hash8>`,
 where the label is readable (an experiment's `run_name`, else `<strategy>-<model>-<data>-s<seed>`,
 `default_label`) and the hash makes it unique. Labels hold no `=` or `,`,
 so a folder is a plain path on any command line (`trainfix eval runs/train/baseline-lenet5-mnist-s0-1a2b3c4d`);
@@ -59,6 +59,12 @@ NOT_IDENTITY = (
     "trainer.accelerator",
     "trainer.strategy",
     "trainer.num_nodes",
+    # where the best checkpoint goes (`${paths.output_dir}/checkpoints`, callbacks=model_checkpoint): while the run's
+    # folder is being named it reads "None/checkpoints", and once the run starts the folder's path, so a record
+    # compared with a request (a skip, a resume) reached the same folder under another path (a link, a moved
+    # sweep) and was refused as another configuration. No key that follows the output folder is in the identity
+    # (a test scans conf/); runs hashed with it are found again under their label (`upgrade_compatible`).
+    "callbacks.model_checkpoint.dirpath",
     # profile=quick's sizes: profile=quick copies them into data.* and trainer.max_epochs (identity keys, so a
     # quick run's identity follows them there); under profile=full nothing reads them.
     "quick",
