@@ -362,13 +362,15 @@ evidence-apricot-mnist-adjust-only: venv ## Apricot LeNet-5/MNIST, the adjustmen
 # each model seed of APRICOT_MNIST_SEEDS (an input model and its 20 rDLMs per seed; seed 0's are evidence-apricot-mnist's,
 # linked when its runs folder is there, the others trained in this variant's runs folder)
 APRICOT_MNIST_VALIDATION ?= eval_on=validation retrain_epochs=1 max_batches=200
+APRICOT_MNIST_VALIDATION_quick := validation_size=250  # half of quick's 500 test images (full: 5,000 of 10,000)
 APRICOT_MNIST_SEEDS ?= 0,1,2,3,4
 APRICOT_MNIST_VALIDATION_RUNS = $(APRICOT_MNIST_RUNS)_validation
 evidence-apricot-mnist-validation: venv ## Apricot LeNet-5/MNIST with selection on half the test set, reported on the other half: the control and S1 toward, 200 batches, per model seed (APRICOT_MNIST_SEEDS, default 0-4)
 	@if test -d $(APRICOT_MNIST_RUNS); then $(call link_apricot_mnist_runs,$(APRICOT_MNIST_VALIDATION_RUNS)); fi
 	$(call apricot_mnist_models,$(APRICOT_MNIST_SEEDS),hydra.sweep.dir=$(APRICOT_MNIST_VALIDATION_RUNS))
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.apricot -m runs=$(APRICOT_MNIST_VALIDATION_RUNS) row=lenet5_mnist model_seed=$(APRICOT_MNIST_SEEDS) \
-	  adjust=false,true apricot_strategy=1 direction=toward hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_VALIDATION)
+	  adjust=false,true apricot_strategy=1 direction=toward hydra/launcher=joblib hydra.launcher.n_jobs=2 $(APRICOT_MNIST_VALIDATION) \
+	  $(APRICOT_MNIST_VALIDATION_$(PROFILE))
 	@$(call tables_apricot_mnist_variant,$(APRICOT_MNIST_VALIDATION_RUNS),$(APRICOT_MNIST_OUT)_validation)
 
 bench-apricot: venv ## Apricot: seconds per adaptation batch, naive per-sample vs port vs vectorized (full, lazy rDLM predictions), ratios, weight difference

@@ -81,3 +81,45 @@ def test_make_evidence_tables_copies_records_per_row_and_variant_and_builds(tmp_
     cell = lambda frame, strategy: frame[frame["column"] == f"{strategy} train acc"]["ours"].item()  # noqa: E731
     assert cell(fit, "DE") == pytest.approx(cell(same, "DE") - 10.0)
     assert cell(fit, "BL") == cell(same, "BL") == cell(same, "DE")
+
+
+def test_the_apricot_held_out_variant_skips_seed_0s_linked_models_and_trains_the_others(tmp_path: Path, cli) -> None:
+    """`make evidence-apricot-mnist-validation` after `make evidence-apricot-mnist` (PROFILE=quick, 2 batches a pass):
+    seed 0's models are linked from the main runs folder and skipped as finished, though their records name that
+    folder's checkpoint path; seed 1's are trained here; both input models get a control and an S1 pass, selected on
+    half of quick's 500 test images."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    repo = Path(__file__).resolve().parents[2]
+    evidence, out = tmp_path / "evidence", tmp_path / "out"
+    common = [
+        "PROFILE=quick",
+        f"EVIDENCE_DIR={evidence}",
+        f"REPRODUCE_OUT={out}",
+        "APRICOT_MNIST_ADAPT=retrain_epochs=1 max_batches=2",
+    ]
+    env = {"PYTHONPATH": str(repo / "src")}
+    cli.run(Cli.make("evidence-apricot-mnist", *common, venv=tmp_path / "venv"), env=env, cwd=repo, check=True)
+    held_out = "APRICOT_MNIST_VALIDATION=eval_on=validation retrain_epochs=1 max_batches=2"
+    done = cli.run(
+        Cli.make(
+            "evidence-apricot-mnist-validation", *common, held_out, "APRICOT_MNIST_SEEDS=0,1", venv=tmp_path / "venv"
+        ),
+        env=env,
+        cwd=repo,
+        check=True,
+    )
+    runs = evidence / "apricot_mnist_quick_validation"
+    models = sorted(p for p in runs.iterdir() if p.name.startswith("lenet5_mnist_"))
+    linked = [p for p in models if p.is_symlink()]
+    assert len(models) == 12 and {p.name.rsplit("-", 1)[0].rsplit("_", 1)[1] for p in linked} == {"seed0"}
+    assert len(linked) == 6 and all(p.resolve().parent == evidence / "apricot_mnist_quick" for p in linked)
+    log = done.stdout + done.stderr
+    assert all(f"Skipping {p}: already finished" in log for p in linked), log[-3000:]
+    assert all(read_status(p) == "finished" for p in models)
+    passes = pd.read_csv(out / "apricot" / "lenet5_mnist_cpu_quick_validation" / "table_v_passes.csv", comment="#")
+    assert sorted(zip(passes["model_seed"], passes["control"])) == [(0, False), (0, True), (1, False), (1, True)]
+
+
+def read_status(run: Path) -> str:
+    return json.loads((run / "run.json").read_text())["status"]
