@@ -1,7 +1,7 @@
 """What makes two runs one configuration: the config keys compared, and their values as text.
 
 A configuration is a run's resolved config (run.json `config`, flattened) without the keys that are not
-part of a run's identity (`runs.identity.NOT_IDENTITY`) and without IGNORED_KEYS / IGNORED_PREFIXES.
+part of a run's identity (`runs.identity.NOT_IDENTITY`) and without IGNORED_KEYS.
 Two records agree when they hold the same value for every key both recorded: a key one lacks was added
 by a later version of the code, whose default the older run ran (`runs.identity.PAST_VALUES` says where
 it did not). A table cell averages the seeds of one configuration (`require_same_configs`).
@@ -15,11 +15,9 @@ from typing import Any
 
 from trainfix.runs.identity import flatten, is_identity_key, recorded_value
 
-# Beyond the non-identity keys: the seed (averaged over), where a run started from, the data root (outside a run's
-# identity only for checksum-checked data, `runs.identity.DATA_ROOT`; a cell never compares it), and
-# `quick.`, which holds profile=quick's sizes that data.* already carries resolved.
+# Beyond the non-identity keys: the seed (averaged over), where a run started from, and the data root (outside a
+# run's identity only for checksum-checked data, `runs.identity.DATA_ROOT`; a cell never compares it).
 IGNORED_KEYS = frozenset({"seed", "init_from", "data.root"})
-IGNORED_PREFIXES = ("quick.", "callbacks.")
 ABSENT = "(absent)"
 
 
@@ -30,7 +28,7 @@ def flat_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def ignored(key: str) -> bool:
     """Whether a dotted key does not tell two configurations apart."""
-    return not is_identity_key(key) or key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES)
+    return not is_identity_key(key) or key in IGNORED_KEYS
 
 
 def value_text(value: Any) -> str:
