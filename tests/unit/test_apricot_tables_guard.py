@@ -111,3 +111,23 @@ def test_table_ii_counts_the_weights_of_the_input_runs_own_network() -> None:
     assert _param_count("lenet5_mnist", inputs) == f"{156 + 2416 + 30840 + 10164 + 850:,}"
     assert _param_count("cnn1", inputs) == "2,425,930"  # Table II's 2.43M
     assert _param_count("unknown_row", inputs) == "-"
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (lambda root: write_run(root, "cnn1_input_seed1-later", "input", 1), "input runs: 2 folders .* for seed 1:"),
+        (
+            lambda root: write_run(root, "cnn1_reduced_w2000_seed0-later", "reduced", 0, start=2000),
+            "reduced runs: 2 folders .* for seed 0, window_start 2000:",
+        ),
+        (lambda root: write_pass(root, "cnn1_seed0_S1_toward-later", 0), "S1 passes: 2 folders .* for model_seed 0:"),
+    ],
+)
+def test_a_seed_a_window_or_a_pass_recorded_twice_is_refused_not_counted_twice(runs: Path, extra, named) -> None:
+    """A second record of one configuration (an earlier run's records copied beside a rerun's) would count its seed
+    twice in a mean: the folders are named, and the user keeps one."""
+    extra(runs)
+    with pytest.raises(ValueError, match=named + ".*-later.*move all but one out of --runs"):
+        collect(runs)
+    write_run(runs, "cnn1_reduced_w4000_seed0", "reduced", 0, start=4000)  # another window is another rDLM

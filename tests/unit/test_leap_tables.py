@@ -154,6 +154,19 @@ def test_a_cell_refuses_runs_of_two_configurations(tmp_path, capsys):
     assert not (out / "table_1.md").exists()
 
 
+def test_a_cell_refuses_a_seed_recorded_twice(tmp_path, capsys):
+    # An earlier run's records copied beside a rerun's under another folder name: seed 1 would count twice.
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        write_run(root, "mnist", "LEAP", seed, [0.90, 0.95])
+    assert table_1_values(collect_runs(root)).set_index(["method", "row"]).loc[("LEAP", "mnist"), "ours_runs"] == 2
+    write_run(root, "mnist", "LEAP", 1, [0.91, 0.99], name="-rerun")
+    assert main(["leap", "--runs", str(root), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "LEAP Table 1, LEAP on mnist: 2 folders under" in err
+    assert "for seed 1: ['mnist_LEAP_1', 'mnist_LEAP_1-rerun']; a cell counts each once" in err
+
+
 def test_best_epoch_and_method_minus_baseline_against_scipy(tmp_path):
     # LEAP seed 0 peaks before its last epoch (96 at epoch 2, 1,600 updates); seed 1 peaks at the end (97).
     # LEAP - Random of the final accuracies: (95, 97) vs (90, 93): +4.50, Welch interval as scipy's.

@@ -80,6 +80,22 @@ def require_same_configs(
                 )
 
 
+def require_each_once(frame: Any, keys: list[str], name: str, cell: str, where: Any) -> None:
+    """Raise ValueError, naming the folders (column `name`), when `frame` (a cell's finished runs) holds several for
+    one value of `keys` (a seed): a mean counts each seed once, and which of two records of one configuration to
+    count (an earlier run's records copied beside a rerun's under another folder name) is the user's choice."""
+    for key, same in frame[frame.duplicated(keys, keep=False)].groupby(keys, dropna=False, sort=True):
+        which = ", ".join(f"{k} {v}" for k, v in zip(keys, key if isinstance(key, tuple) else (key,)))
+        raise ValueError(
+            f"{cell}: {len(same)} folders under {where} for {which}: {sorted(same[name])}; a cell "
+            "counts each once: move all but one out of --runs (e.g. the records of an earlier run of the same "
+            "configuration)"
+        )
+
+
 def require_one_configuration(runs: Any, run_ids: Iterable[str], cell: str) -> None:
-    """`require_same_configs` on the runs `run_ids` of a RunCollection."""
+    """`require_same_configs` and `require_each_once` (per seed) on the runs `run_ids` of a RunCollection."""
+    run_ids = list(run_ids)
     require_same_configs({run_id: runs.configs.get(run_id) or {} for run_id in run_ids}, cell, runs.root)
+    chosen = runs.runs[runs.runs["run_id"].isin(run_ids)]
+    require_each_once(chosen, ["seed"], "run_id", cell, runs.root)

@@ -19,9 +19,10 @@ from trainfix.procedures.apricot.records import ApricotRuns, pct, read_passes, t
 from trainfix.results.arguments import report_title
 from trainfix.results.cells import layout
 from trainfix.results.collect import collect_runs
-from trainfix.results.configs import require_same_configs
+from trainfix.results.configs import require_each_once, require_same_configs
 from trainfix.results.paper import declarations, declare, load_paper
 from trainfix.results.report import publish
+from trainfix.runs.identity import flatten
 
 TEXT = load_paper("apricot_tables")
 # Keys that differ between the members of one cell by design: the rDLM's window, the pass's model seed
@@ -50,10 +51,14 @@ def collect(root: Path) -> ApricotRuns:
     for (row, role), group in finished.groupby(["row", "role"], sort=True) if len(finished) else []:
         cell = f"Apricot tables, {row} {role} runs"
         require_same_configs(dict(zip(group["run"], group["config"])), cell, root, WINDOW_KEYS)
+        starts = group["config"].map(lambda c: flatten(c).get(WINDOW_KEYS[0], -1))  # the rDLM's window
+        keys = ["seed", "window_start"] if role == "reduced" else ["seed"]
+        require_each_once(group.assign(window_start=starts), keys, "run", cell, root)
     passes = adapt.groupby(["row", "direction", "strategy"], sort=True) if len(adapt) and "identity" in adapt else []
     for (row, direction, strategy), group in passes:
         cell = f"Apricot Table V, {row} {direction} S{strategy} passes"
         require_same_configs(dict(zip(group["folder"], group["identity"])), cell, root / "adapt", PASS_KEYS)
+        require_each_once(group, ["model_seed"], "folder", cell, root / "adapt")
     return ApricotRuns(root, runs, adapt, facts, collection)
 
 
