@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,34 @@ def test_a_file_the_source_run_no_longer_has_is_removed_from_its_copy(tmp_path: 
     (dest / "leap_seed1-bb" / "notes.txt").write_text("kept")
     assert main(["copy", str(source), str(dest), "--files", "leap_embedding.csv"]) == 0
     assert (dest / "leap_seed1-bb" / "notes.txt").read_text() == "kept"
+
+
+def test_a_rerun_recorded_under_todays_hash_replaces_the_committed_record_of_its_run(tmp_path: Path, capsys) -> None:
+    """A committed row rerun on a fresh clone names its folders by today's identity hash; the committed record of the
+    same run (its label, a compatible identity: recorded before issue 25, 86d32705) takes the copy, so the seed is
+    recorded once. Another seed, or the same label at another identity key, keeps its own folder."""
+    from tests.unit.test_identity_records import BASELINE, LENET5_JOB, TFKERAS, compose_job, with_override
+    from trainfix.runs.identity import config_hash, resolved_identity_config
+
+    dest = tmp_path / "runs"
+    shutil.copytree(TFKERAS / BASELINE, dest / BASELINE)
+    committed = json.loads((dest / BASELINE / "run.json").read_text())
+    source = tmp_path / "sweep"
+    names = {}
+    for key, job in (
+        ("rerun", LENET5_JOB),
+        ("seed", with_override(LENET5_JOB, "seed=7")),
+        ("lr", with_override(LENET5_JOB, "optimizer.lr=0.02")),
+    ):
+        config = {**resolved_identity_config(compose_job(job)), "run_name": committed["config"]["run_name"]}
+        names[key] = f"lenet5_baseline_paper_seed{config['seed']}-{config_hash(config)}"
+        run = _run(source, names[key], "finished")
+        (run / "run.json").write_text(json.dumps({**committed, "config": config, "seed": config["seed"]}))
+    assert names["rerun"] != BASELINE
+    assert main(["copy", str(source), str(dest)]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == sorted([BASELINE, names["seed"], names["lr"]])
+    assert (
+        json.loads((dest / BASELINE / "run.json").read_text())["config"]
+        == json.loads((source / names["rerun"] / "run.json").read_text())["config"]
+    )
+    assert f"copying {names['rerun']} into {dest / BASELINE}: the same run" in capsys.readouterr().err

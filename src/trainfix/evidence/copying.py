@@ -5,13 +5,16 @@
 
 Per run folder of the source (one holding run.json and metrics.csv, i.e. with an epoch recorded; `--glob` narrows
 them): run.json, metrics.csv, the `--files` named, and the Hydra overrides (`.hydra/overrides.yaml` as
-`overrides.yaml`); never checkpoints. Unfinished runs are copied too (their tables label them); a run that failed
-before its first epoch has nothing to copy. Nothing finished is lost: a finished record in the destination is kept
-when the source's record of that run is not finished (a restarted or rerun run under the same name). A copied file
-that the source's run no longer has (a `--files` output its rerun did not write) is removed from the destination, so
-a run folder holds one record's files only. A linked run folder (a second reading of another folder's runs) is left
-out: the destination links it itself; and a destination entry that is a link is never written through (it reads
-another evidence folder's record, which stays as that folder committed it).
+`overrides.yaml`); never checkpoints. A run the destination holds under another folder name (the same label and a
+compatible identity, as training finds a run's folder: a rerun of a committed row named by today's identity hash)
+is copied into that folder, so its seed is recorded once. Unfinished runs are copied too (their tables label
+them); a run that failed before its first epoch has nothing to copy. Nothing finished is lost: a finished record
+in the destination is kept when the source's record of that run is not finished (a restarted or rerun run under
+the same name). A copied file that the source's run no longer has (a `--files` output its rerun did not write) is
+removed from the destination, so a run folder holds one record's files only. A linked run folder (a second
+reading of another folder's runs) is left out: the destination links it itself; and a destination entry that is
+a link is never written through (it reads another evidence folder's record, which stays as that folder committed
+it).
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainfix.core.records import FINISHED, METRICS_FILE, RUN_FILE
+from trainfix.runs.identity import recorded_folder
 
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 
 
 @dataclass
 class Copied:
-    """What `copy_records` did: the run folders copied, those kept because only the destination's finished, and the
-    stale files removed (`<run>/<file>`)."""
+    """What `copy_records` did: the destination's run folders written, those kept because only the destination's
+    finished, and the stale files removed (`<run>/<file>`)."""
 
     copied: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
@@ -54,17 +58,19 @@ def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str,
     for run in sorted(p for p in source.glob(glob) if p.is_dir() and not p.is_symlink()):
         if not (run / RUN_FILE).is_file() or not (run / METRICS_FILE).is_file():
             continue  # not a run, or one that has not recorded its first epoch yet
-        target = dest / run.name
+        target = dest / _destination(dest, run, taken={*done.copied, *done.kept})
+        if target.name != run.name:
+            print(f"copying {run.name} into {target}: the same run, recorded there under that name", file=sys.stderr)
         if target.is_symlink():
             print(
                 f"kept {target}: a link to another folder's record ({os.readlink(target)}), not written through",
                 file=sys.stderr,
             )
-            done.kept.append(run.name)
+            done.kept.append(target.name)
             continue
         if _finished(target) and not _finished(run):
             print(f"kept {target}: finished there, not (yet) in {run}", file=sys.stderr)
-            done.kept.append(run.name)
+            done.kept.append(target.name)
             continue
         target.mkdir(parents=True, exist_ok=True)
         pairs = [(run / name, target / name) for name in (RUN_FILE, METRICS_FILE, *files)]
@@ -73,7 +79,23 @@ def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str,
                 shutil.copyfile(origin, copy)
             elif copy.is_file():  # left by an earlier record of this run: not this record's
                 copy.unlink()
-                done.removed.append(f"{run.name}/{copy.name}")
+                done.removed.append(f"{target.name}/{copy.name}")
                 print(f"removed {copy}: {run} no longer has {origin.name}", file=sys.stderr)
-        done.copied.append(run.name)
+        done.copied.append(target.name)
     return done
+
+
+def _destination(dest: Path, run: Path, taken: set[str]) -> str:
+    """`run`'s folder name, or the destination folder that holds the same run under another name (its label and a
+    compatible identity: `runs.identity.recorded_folder`, as training finds a run's folder; e.g. a rerun of a
+    committed evidence row on a fresh clone, named by today's identity hash), so its record replaces that one
+    instead of counting a seed twice. A folder this copy already wrote stays another run's."""
+    if (dest / run.name).exists() or (dest / run.name).is_symlink():
+        return run.name
+    try:
+        config = json.loads((run / RUN_FILE).read_text()).get("config") or {}
+    except (OSError, ValueError, AttributeError):
+        return run.name
+    label = str(config.get("run_name") or run.name.rsplit("-", 1)[0])
+    found = recorded_folder(dest, label, config) if config else None
+    return found if found and found not in taken and not (dest / found).is_symlink() else run.name

@@ -222,19 +222,26 @@ def run_folder_name(
     identity when there is one (whatever its label: `<old label>-<hash>` folders keep being found), else
     `<label>-<hash>`. A record of the same label (or of one of `legacy_labels`, the labels folders were given
     before) made before a configuration key existed counts as the same run (`upgrade_compatible`)."""
-    digest = config_hash(config)
-    label = readable_label(label)
-    parent = Path(parent)
-    if parent.is_dir():
-        same_hash = sorted(p.name for p in parent.glob(f"*-{digest}") if p.is_dir())
-        if same_hash:
-            return same_hash[0]
-        for name in dict.fromkeys([label, *(safe_label(old) for old in legacy_labels)]):
-            for candidate in [parent / name, *sorted(parent.glob(f"{glob_escape(name)}-*"))]:
-                record = read_run(candidate) if candidate.is_dir() else None
-                if record and upgrade_compatible(record.get("config", {}), config, overridden):
-                    return candidate.name
-    return f"{label}-{digest}"
+    found = recorded_folder(parent, label, config, overridden, legacy_labels)
+    return found or f"{readable_label(label)}-{config_hash(config)}"
+
+
+def recorded_folder(
+    parent: Path, label: str, config: dict[str, Any], overridden: Iterable[str] = (), legacy_labels: Iterable[str] = ()
+) -> str | None:
+    """The folder under `parent` that holds the run of `config` already (`run_folder_name`), else None."""
+    digest, parent = config_hash(config), Path(parent)
+    if not parent.is_dir():
+        return None
+    same_hash = sorted(p.name for p in parent.glob(f"*-{digest}") if p.is_dir())
+    if same_hash:
+        return same_hash[0]
+    for name in dict.fromkeys([readable_label(label), *(safe_label(old) for old in legacy_labels)]):
+        for candidate in [parent / name, *sorted(parent.glob(f"{glob_escape(name)}-*"))]:
+            record = read_run(candidate) if candidate.is_dir() else None
+            if record and upgrade_compatible(record.get("config", {}), config, overridden):
+                return candidate.name
+    return None
 
 
 def glob_escape(text: str) -> str:
