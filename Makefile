@@ -215,9 +215,10 @@ evidence-cnn1: venv ## DeepEutaxy Table IV's CNN1 row at the paper's protocol on
 	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
 	$(MAKE) --no-print-directory evidence-tables
 
-evidence-lenet5-tfkeras-start: venv ## the LeNet-5 row, variant=paper with tf.keras' Adagrad start (accumulators 0.1, as the authors' code ran): 3 seeds x BL/SPL/DE, own folder (resumable)
+TFKERAS_SEEDS ?= 0,1,2
+evidence-lenet5-tfkeras-start: venv ## the LeNet-5 row, variant=paper with tf.keras' Adagrad start (accumulators 0.1, as the authors' code ran): TFKERAS_SEEDS (0-2) x BL/SPL/DE, own folder (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/lenet5 profile=full trainer=cpu \
-	  variant=paper optimizer.initial_accumulator_value=0.1 seed=0,1,2 strategy=baseline,spl,deepeutaxy \
+	  variant=paper optimizer.initial_accumulator_value=0.1 seed=$(TFKERAS_SEEDS) strategy=baseline,spl,deepeutaxy \
 	  task_name=deepeutaxy_table_iv_full_tfkeras_start paths.multirun_dir=$(EVIDENCE_DIR) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
 	$(MAKE) --no-print-directory evidence-tables
 
