@@ -142,3 +142,23 @@ def test_a_rerun_recorded_under_todays_hash_replaces_the_committed_record_of_its
         == json.loads((source / names["rerun"] / "run.json").read_text())["config"]
     )
     assert f"copying {names['rerun']} into {dest / BASELINE}: the same run" in capsys.readouterr().err
+
+
+def test_a_record_lacking_a_key_the_runs_command_line_set_is_another_run(tmp_path: Path) -> None:
+    """An older record without `strategy.selection` ran the default rule; a run whose command line set
+    strategy.selection=code is another run (as training decides), so it keeps its own folder."""
+    dest, source = tmp_path / "runs", tmp_path / "sweep"
+    old = _run(dest, "mnist_leap_seed0-aaaaaaaa", "finished")
+    base = {"run_name": "mnist_leap_seed0", "seed": 0, "strategy": {"lambda0": 0.1}}
+    (old / "run.json").write_text(json.dumps({"status": "finished", "config": base}))
+    new = {**base, "strategy": {"lambda0": 0.1, "selection": "code"}}
+    for name, override in (("mnist_leap_seed0-bbbbbbbb", "strategy.selection=code"), ("mnist_leap_seed0-cccccccc", "")):
+        run = _run(source, name, "finished")
+        (run / "run.json").write_text(json.dumps({"status": "finished", "config": new}))
+        (run / ".hydra" / "overrides.yaml").write_text(f"- seed=0\n- {override}\n" if override else "- seed=0\n")
+    assert main(["copy", str(source), str(dest), "--glob", "*-bbbbbbbb"]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["mnist_leap_seed0-aaaaaaaa", "mnist_leap_seed0-bbbbbbbb"]
+    # without the override the key is one the older record lacks by age: the same run, copied into its folder
+    assert main(["copy", str(source), str(dest), "--glob", "*-cccccccc"]) == 0
+    assert "mnist_leap_seed0-cccccccc" not in {p.name for p in dest.iterdir()}
+    assert json.loads((old / "run.json").read_text())["config"] == new

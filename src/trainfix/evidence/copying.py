@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainfix.core.records import FINISHED, METRICS_FILE, RUN_FILE
-from trainfix.runs.identity import recorded_folder
+from trainfix.runs.identity import overridden_keys, recorded_folder
 
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 
@@ -97,5 +97,9 @@ def _destination(dest: Path, run: Path, taken: set[str]) -> str:
     except (OSError, ValueError, AttributeError):
         return run.name
     label = str(config.get("run_name") or run.name.rsplit("-", 1)[0])
-    found = recorded_folder(dest, label, config) if config else None
+    # as training does: a key the run's command line set (its Hydra overrides) is not one a record lacks by age
+    overrides = run / OVERRIDES
+    lines = overrides.read_text().splitlines() if overrides.is_file() else []
+    overridden = overridden_keys(line[2:] for line in lines if line.startswith("- "))
+    found = recorded_folder(dest, label, config, overridden) if config else None
     return found if found and found not in taken and not (dest / found).is_symlink() else run.name
