@@ -203,9 +203,11 @@ define de_tables
 	$(PY) -m trainfix.results deepeutaxy --runs $(2)/runs --out $(2) --variant $(3) --rows $(4) $(5)
 endef
 
-evidence-lenet5: venv ## DeepEutaxy Table IV's LeNet-5 row at the paper's protocol on this CPU: 3 seeds x BL/SPL/DE x both variants, 2 runs side by side (resumable)
+LENET5_SEEDS ?= 0,1,2
+LENET5_VARIANTS ?= paper,authors_code
+evidence-lenet5: venv ## DeepEutaxy Table IV's LeNet-5 row at the paper's protocol on this CPU: LENET5_SEEDS (0-2) x BL/SPL/DE x LENET5_VARIANTS (both), 2 runs side by side (resumable)
 	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=deepeutaxy/table_iv/lenet5 profile=full trainer=cpu \
-	  variant=paper,authors_code seed=0,1,2 strategy=baseline,spl,deepeutaxy paths.multirun_dir=$(EVIDENCE_DIR) \
+	  variant=$(LENET5_VARIANTS) seed=$(LENET5_SEEDS) strategy=baseline,spl,deepeutaxy paths.multirun_dir=$(EVIDENCE_DIR) \
 	  hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
 	$(MAKE) --no-print-directory evidence-tables
 
