@@ -111,3 +111,48 @@ def test_a_case_pools_runs_of_one_configuration(tmp_path):
         ValueError, match=r"20 hidden layers, 30 epochs: .*optimizer\.lr: 0\.001 \(.*\) vs 0\.01 \(.*\)"
     ):
         study_runs(collect_runs(tmp_path), budgets=[30], replay=True)
+
+
+def test_a_seed_counts_once_per_budget(tmp_path):
+    """A seed's own run wins over a longer run replayed to its budget; two own runs of one seed and budget, or two
+    longer runs replayed to a budget the seed has no own run of, are refused naming both folders (the study used to
+    keep the first read, silently)."""
+    import json
+
+    import pytest
+
+    from trainfix.monitor.study import study_runs
+    from trainfix.results.collect import collect_runs
+
+    def write(name, seed, epochs):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = {
+            "seed": seed,
+            "model": {"name": "mlp", "params": {"hidden_layers": 20}},
+            "trainer": {"max_epochs": epochs},
+        }
+        (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config}))
+        lines = ["epoch,train_acc,test_acc,train_loss,epoch_time_s,eval_time_s"]
+        lines += [f"{i},{0.8 + 0.01 * (i % 7)},{0.8 + 0.01 * (i % 5)},0.5,1.0,0.1" for i in range(epochs)]
+        (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+    write("a_seed0", 0, 30)
+    write("b_seed0_long", 0, 40)
+    study = study_runs(collect_runs(tmp_path), budgets=[30], replay=True)
+    assert list(study["run_id"]) == ["a_seed0"] and not study["replayed"].any()
+    write("c_seed1_long", 1, 40)
+    write("d_seed1_longer", 1, 50)
+    with pytest.raises(
+        ValueError, match=r"2 longer runs replayed to 30 epochs .* seed 1: \['c_seed1_long', 'd_seed1_longer'\]"
+    ):
+        study_runs(collect_runs(tmp_path), budgets=[30], replay=True)
+    assert sorted(study_runs(collect_runs(tmp_path), budgets=[40], replay=True)["run_id"]) == [
+        "b_seed0_long",
+        "c_seed1_long",
+    ]
+    write("e_seed0_again", 0, 30)
+    with pytest.raises(
+        ValueError, match=r"2 runs of 30 epochs for 20 hidden layers, seed 0: \['a_seed0', 'e_seed0_again'\]"
+    ):
+        study_runs(collect_runs(tmp_path), budgets=[30])

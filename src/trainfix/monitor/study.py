@@ -111,10 +111,25 @@ def study_runs(runs: Any, budgets: Iterable[int] | None = None, replay: bool = F
             rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame):  # a seed's own run of a budget wins over a replayed longer one
-        frame = frame.sort_values(["hidden_layers", "budget", "seed", "replayed"]).drop_duplicates(
-            ["hidden_layers", "budget", "seed"]
-        )
+        frame = frame.sort_values(["hidden_layers", "budget", "seed", "replayed"])
+        _require_each_seed_once(frame)
+        frame = frame.drop_duplicates(["hidden_layers", "budget", "seed"])
     return frame.reset_index(drop=True)
+
+
+def _require_each_seed_once(frame: pd.DataFrame) -> None:
+    """Raise ValueError, naming the runs, when `frame` (the study's rows) holds two own runs of one seed and budget,
+    or, for a seed without one, two longer runs that would both be replayed to it: which one stands for the seed is
+    the user's choice (e.g. an earlier run's records copied beside a rerun's), not the order the folders were read."""
+    for (layers, budget, seed), case in frame.groupby(["hidden_layers", "budget", "seed"], dropna=False, sort=True):
+        own = case[~case["replayed"]]
+        candidates, which = (own, "runs of") if len(own) else (case, "longer runs replayed to")
+        if len(candidates) > 1:
+            raise ValueError(
+                f"oscillating-loss study: {len(candidates)} {which} {budget} epochs for {layers} hidden layers, seed "
+                f"{seed}: {sorted(map(str, candidates['run_id']))}; a seed counts once per budget: move all but one "
+                "out of --runs"
+            )
 
 
 def judge_run(history: History, budget: int) -> dict[str, Any]:
