@@ -327,13 +327,10 @@ evidence-apricot-mnist: venv ## Apricot on LeNet-5 / official MNIST (NOT the pap
 	@$(call copy_apricot_records,$(APRICOT_MNIST_RUNS),$(APRICOT_MNIST_OUT)/runs)
 	$(PY) -m trainfix.results apricot --runs $(APRICOT_MNIST_OUT)/runs --out $(APRICOT_MNIST_OUT)
 
-# $(1): an Apricot runs folder, $(2): where its records go; passes without result.json (not started) are left out
+# $(1): an Apricot runs folder, $(2): where its records go (`trainfix.evidence copy --apricot-passes`: passes without
+# result.json are left out; a pass recorded there under another hash of the same settings, input runs by label, is replaced)
 define copy_apricot_records
-$(COPY_RECORDS) $(1) $(2) --glob 'lenet5_mnist_*'; out=$(2); \
-for pass in $(1)/adapt/lenet5_mnist_*/; do test -f $$pass/result.json || continue; mkdir -p $$out/adapt/$$(basename $$pass); \
-  for f in result.json config.json reduced.json; do test ! -f $$pass/$$f || cp $$pass/$$f $$out/adapt/$$(basename $$pass)/; done; \
-  rm -f $$out/adapt/$$(basename $$pass)/history.csv; \
-  test ! -f $$pass/history.csv || gzip -n -9 -c $$pass/history.csv > $$out/adapt/$$(basename $$pass)/history.csv.gz; done
+$(COPY_RECORDS) $(1) $(2) --glob 'lenet5_mnist_*' --apricot-passes
 endef
 
 # Variants on evidence-apricot-mnist's trained runs, each in its own runs folder and results folder (a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -162,3 +163,54 @@ def test_a_record_lacking_a_key_the_runs_command_line_set_is_another_run(tmp_pat
     assert main(["copy", str(source), str(dest), "--glob", "*-cccccccc"]) == 0
     assert "mnist_leap_seed0-cccccccc" not in {p.name for p in dest.iterdir()}
     assert json.loads((old / "run.json").read_text())["config"] == new
+
+
+APRICOT = Path(__file__).resolve().parents[2] / "results" / "apricot" / "lenet5_mnist_cpu" / "runs"
+S1_TOWARD = "lenet5_mnist_seed0_S1_toward-71378ae6"
+
+
+def _rerun_pass(source: Path, committed: Path, name: str, **settings: float) -> Path:
+    """A pass as a rerun on a fresh clone writes it: its input runs named by other hashes, history.csv not gzipped."""
+    rerun = source / "adapt" / name
+    rerun.mkdir(parents=True)
+    config = json.loads((committed / "config.json").read_text())
+    rehash = lambda run: run.rsplit("-", 1)[0] + "-0123abcd"  # noqa: E731
+    config["identity"] |= {"input_run": rehash(config["identity"]["input_run"]), **settings}
+    config["identity"]["reduced_runs"] = [rehash(run) for run in config["identity"]["reduced_runs"]]
+    (rerun / "config.json").write_text(json.dumps(config))
+    for file in ("result.json", "reduced.json"):
+        shutil.copyfile(committed / file, rerun / file)
+    (rerun / "history.csv").write_bytes(gzip.decompress((committed / "history.csv.gz").read_bytes()))
+    return rerun
+
+
+def test_an_apricot_pass_rerun_under_todays_hashes_replaces_the_committed_pass(tmp_path: Path, capsys) -> None:
+    """Apricot's pass folder hash covers its input runs' folder names, which a rerun on a fresh clone names by today's
+    hashes; `--apricot-passes` copies such a pass (same label and settings, input runs by label) into the committed
+    pass folder, with history.csv gzipped reproducibly, so Table V counts its seed once. A pass at another step size r
+    keeps its own folder; a pass without result.json is not copied."""
+    from trainfix.procedures.apricot.records import read_passes
+
+    dest = tmp_path / "runs"
+    shutil.copytree(APRICOT, dest)
+    source = tmp_path / "sweep"
+    rerun = _rerun_pass(source, APRICOT / "adapt" / S1_TOWARD, "lenet5_mnist_seed0_S1_toward-aaaa1111")
+    other_r = _rerun_pass(source, APRICOT / "adapt" / S1_TOWARD, "lenet5_mnist_seed0_S1_toward-bbbb2222", r=0.01)
+    unfinished = _rerun_pass(source, APRICOT / "adapt" / S1_TOWARD, "lenet5_mnist_seed0_S2_toward-cccc3333")
+    (unfinished / "result.json").unlink()
+    (rerun / "history.csv").write_text((rerun / "history.csv").read_text() + "\n")  # this record's own history
+    assert main(["copy", str(source), str(dest), "--glob", "lenet5_mnist_*", "--apricot-passes"]) == 0
+    committed = sorted(p.name for p in (APRICOT / "adapt").iterdir())
+    assert sorted(p.name for p in (dest / "adapt").iterdir()) == sorted([*committed, other_r.name])
+    assert json.loads((dest / "adapt" / S1_TOWARD / "config.json").read_text()) == json.loads(
+        (rerun / "config.json").read_text()
+    )
+    packed = dest / "adapt" / S1_TOWARD / "history.csv.gz"
+    assert gzip.decompress(packed.read_bytes()) == (rerun / "history.csv").read_bytes()
+    assert not (dest / "adapt" / S1_TOWARD / "history.csv").exists()
+    first = packed.read_bytes()
+    assert main(["copy", str(source), str(dest), "--glob", "lenet5_mnist_*", "--apricot-passes"]) == 0
+    assert packed.read_bytes() == first  # no time stamp or name in the gzip header: a copy again is the same bytes
+    assert f"copying {rerun.name} into {dest / 'adapt' / S1_TOWARD}: the same pass" in capsys.readouterr().err
+    passes, _ = read_passes(dest)
+    assert len(passes) == len(committed) + 1

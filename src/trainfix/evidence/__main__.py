@@ -3,7 +3,7 @@
     python -m trainfix.evidence provenance [FOLDER ...]          # PROVENANCE.md in every (or each named) folder
     python -m trainfix.evidence provenance --build [FOLDER ...]  # first rebuild tables, figures, report.html
     python -m trainfix.evidence findings [--write docs/findings.md]  # print the table; refresh it between its markers
-    python -m trainfix.evidence copy RUNS DEST [--glob G] [--files F ...]  # runs' records into an evidence runs/
+    python -m trainfix.evidence copy RUNS DEST [--glob G] [--files F ...] [--apricot-passes]  # records into runs/
 
 `provenance` exits 1 when a folder has no runs/ or (--build, `make reports`) its manifest `build` fails; `findings`
 exits 2 when an evidence file it reads is missing or --write's file has no findings markers; `copy` exits 2 when
@@ -37,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
     copy.add_argument("dest", type=Path, help="the evidence folder's runs/")
     copy.add_argument("--glob", default="*", help="the run folders to copy, as a pattern of their names (default *)")
     copy.add_argument("--files", nargs="*", default=[], help="records to copy besides run.json and metrics.csv")
+    passes_help = "also the finished Apricot passes RUNS/adapt/<glob> (result, config, reduced, history gzipped)"
+    copy.add_argument("--apricot-passes", action="store_true", help=passes_help)
     return top
 
 
@@ -83,11 +85,14 @@ def findings_command(args: argparse.Namespace) -> int:
 def copy_command(args: argparse.Namespace) -> int:
     try:
         done = copying.copy_records(args.source, args.dest, glob=args.glob, files=tuple(args.files))
+        passes = copying.copy_passes(args.source, args.dest, glob=args.glob) if args.apricot_passes else None
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     kept = f", kept {len(done.kept)} finished record(s)" if done.kept else ""
     print(f"copied the records of {len(done.copied)} run(s) from {args.source} to {args.dest}{kept}", file=sys.stderr)
+    if passes is not None:
+        print(f"copied the records of {len(passes.copied)} Apricot pass(es) into {args.dest}/adapt", file=sys.stderr)
     return 0
 
 

@@ -15,12 +15,20 @@ removed from the destination, so a run folder holds one record's files only. A l
 reading of another folder's runs) is left out: the destination links it itself; and a destination entry that is
 a link is never written through (it reads another evidence folder's record, which stays as that folder committed
 it).
+
+With `--apricot-passes`, also every finished Apricot pass `RUNS/adapt/<glob>/` (result.json written): its
+result.json, config.json, reduced.json and history.csv, gzipped as history.csv.gz, into `DEST/adapt/<pass>/`. A
+pass the destination holds under another folder name (the same settings, its input runs named by label: the folder
+hash covers the input runs' folder names, which a rerun on a fresh clone names by today's hashes) is copied into that
+folder, as runs are.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +38,10 @@ from trainfix.core.records import FINISHED, METRICS_FILE, RUN_FILE
 from trainfix.runs.identity import overridden_keys, recorded_folder
 
 OVERRIDES = Path(".hydra") / "overrides.yaml"
+ADAPT = "adapt"  # an Apricot runs folder's passes (`trainfix.procedures.apricot`)
+PASS_FILES = ("result.json", "config.json", "reduced.json")
+HISTORY = "history.csv"
+HASH_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 
 
 @dataclass
@@ -103,3 +115,64 @@ def _destination(dest: Path, run: Path, taken: set[str]) -> str:
     overridden = overridden_keys(line[2:] for line in lines if line.startswith("- "))
     found = recorded_folder(dest, label, config, overridden) if config else None
     return found if found and found not in taken and not (dest / found).is_symlink() else run.name
+
+
+def copy_passes(source: Path, dest: Path, *, glob: str = "*") -> Copied:
+    """Copy the records of every finished Apricot pass `source/adapt/<glob>` into `dest/adapt/` (module docstring)."""
+    source, dest = Path(source) / ADAPT, Path(dest) / ADAPT
+    done = Copied()
+    for one in sorted(p for p in source.glob(glob) if p.is_dir() and not p.is_symlink()) if source.is_dir() else []:
+        if not (one / "result.json").is_file():
+            continue  # not started, or stopped before its result
+        target = dest / _pass_destination(dest, one, taken=set(done.copied))
+        if target.name != one.name:
+            print(f"copying {one.name} into {target}: the same pass, recorded there under that name", file=sys.stderr)
+        if target.is_symlink():
+            print(f"kept {target}: a link to another folder's record, not written through", file=sys.stderr)
+            done.kept.append(target.name)
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for name in PASS_FILES:
+            if (one / name).is_file():
+                shutil.copyfile(one / name, target / name)
+            elif (target / name).is_file():
+                (target / name).unlink()
+                done.removed.append(f"{target.name}/{name}")
+        (target / HISTORY).unlink(missing_ok=True)  # kept gzipped: history.csv.gz
+        if (one / HISTORY).is_file():
+            with (target / f"{HISTORY}.gz").open("wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as packed:
+                packed.write((one / HISTORY).read_bytes())
+        elif (target / f"{HISTORY}.gz").is_file():
+            (target / f"{HISTORY}.gz").unlink()
+            done.removed.append(f"{target.name}/{HISTORY}.gz")
+        done.copied.append(target.name)
+    return done
+
+
+def pass_identity(folder: Path) -> dict | None:
+    """A pass's identity (its config.json `identity`) with its input runs named by label (`<label>-<hash>` without
+    the hash), or None when it has no readable config.json."""
+    try:
+        identity = dict(json.loads((folder / "config.json").read_text())["identity"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    identity["input_run"] = HASH_SUFFIX.sub("", str(identity.get("input_run")))
+    identity["reduced_runs"] = [HASH_SUFFIX.sub("", str(name)) for name in identity.get("reduced_runs") or []]
+    return identity
+
+
+def _pass_destination(dest: Path, one: Path, taken: set[str]) -> str:
+    """`one`'s folder name, or the destination pass of the same label (`<row>_seed<k>_<strategy>`) and identity
+    (`pass_identity`) under another hash; a folder this copy already wrote stays another pass's."""
+    if (dest / one.name).exists() or (dest / one.name).is_symlink() or (identity := pass_identity(one)) is None:
+        return one.name
+    label = HASH_SUFFIX.sub("", one.name)
+    same = [
+        p.name
+        for p in sorted(dest.glob(f"{label}-*"))
+        if HASH_SUFFIX.sub("", p.name) == label
+        and p.name not in taken
+        and not p.is_symlink()
+        and pass_identity(p) == identity
+    ]
+    return same[0] if same else one.name
