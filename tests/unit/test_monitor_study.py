@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from trainfix.monitor.replay import history_from_series
 from trainfix.monitor.study import judge_run
 from trainfix.results.paper import load_paper
@@ -13,6 +15,21 @@ CALM = [0.80 + 0.005 * i for i in range(30)]
 
 def _run(val, train=None):
     return history_from_series([0.5] * len(val), train or val, [0.4] * len(val), val)
+
+
+def _write_run(folder, seed, epochs, test_period=7, **groups):
+    """A finished run of the 20-layer MLP: run.json with its config (plus `groups`, e.g. optimizer={"lr": 0.01}),
+    metrics.csv whose accuracies cycle with periods 7 (train) and `test_period` (test)."""
+    folder.mkdir()
+    config = {
+        "seed": seed,
+        "model": {"name": "mlp", "params": {"hidden_layers": 20}},
+        "trainer": {"max_epochs": epochs},
+    }
+    (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config | groups}))
+    lines = ["epoch,train_acc,test_acc,train_loss,epoch_time_s,eval_time_s"]
+    lines += [f"{i},{0.8 + 0.01 * (i % 7)},{0.8 + 0.01 * (i % test_period)},0.5,1.0,0.1" for i in range(epochs)]
+    (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
 
 
 def test_judge_run_on_a_crafted_run():
@@ -79,27 +96,13 @@ def test_schedule_table_counts_checks_until_detection_and_eq_4_1():
 def test_a_case_pools_runs_of_one_configuration(tmp_path):
     """Runs of one (hidden layers, budget) case may differ in the seed and, replayed, in the planned epochs;
     any other difference (here the learning rate) is refused, naming the key."""
-    import json
-
     import pytest
 
     from trainfix.results.collect import collect_runs
     from trainfix.results.papers.monitor import study_runs
 
     def write(name, seed, epochs, lr=0.001):
-        folder = tmp_path / name
-        folder.mkdir()
-        config = {
-            "seed": seed,
-            "model": {"name": "mlp", "params": {"hidden_layers": 20}},
-            "trainer": {"max_epochs": epochs},
-            "optimizer": {"lr": lr},
-        }
-        (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config}))
-        val = [0.80 + 0.01 * (i % 7) for i in range(epochs)]
-        lines = ["epoch,train_acc,test_acc,train_loss,epoch_time_s,eval_time_s"]
-        lines += [f"{i},{v},{v},0.5,1.0,0.1" for i, v in enumerate(val)]
-        (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+        _write_run(tmp_path / name, seed, epochs, optimizer={"lr": lr})
 
     write("s0", 0, 30)
     write("s1", 1, 30)
@@ -117,25 +120,13 @@ def test_a_seed_counts_once_per_budget(tmp_path):
     """A seed's own run wins over a longer run replayed to its budget; two own runs of one seed and budget, or two
     longer runs replayed to a budget the seed has no own run of, are refused naming both folders (the study used to
     keep the first read, silently)."""
-    import json
-
     import pytest
 
     from trainfix.monitor.study import study_runs
     from trainfix.results.collect import collect_runs
 
     def write(name, seed, epochs):
-        folder = tmp_path / name
-        folder.mkdir()
-        config = {
-            "seed": seed,
-            "model": {"name": "mlp", "params": {"hidden_layers": 20}},
-            "trainer": {"max_epochs": epochs},
-        }
-        (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config}))
-        lines = ["epoch,train_acc,test_acc,train_loss,epoch_time_s,eval_time_s"]
-        lines += [f"{i},{0.8 + 0.01 * (i % 7)},{0.8 + 0.01 * (i % 5)},0.5,1.0,0.1" for i in range(epochs)]
-        (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+        _write_run(tmp_path / name, seed, epochs, test_period=5)
 
     write("a_seed0", 0, 30)
     write("b_seed0_long", 0, 40)
