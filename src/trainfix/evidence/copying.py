@@ -34,7 +34,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainfix.core.records import FINISHED, METRICS_FILE, RUN_FILE
+from trainfix.core.records import FINISHED, METRICS_FILE, RUN_FILE, atomic_write_bytes
 from trainfix.runs.identity import overridden_keys, recorded_folder
 
 OVERRIDES = Path(".hydra") / "overrides.yaml"
@@ -87,14 +87,19 @@ def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str,
         target.mkdir(parents=True, exist_ok=True)
         pairs = [(run / name, target / name) for name in (RUN_FILE, METRICS_FILE, *files)]
         for origin, copy in [*pairs, (run / OVERRIDES, target / OVERRIDES.name)]:
-            if origin.is_file():
-                shutil.copyfile(origin, copy)
-            elif copy.is_file():  # left by an earlier record of this run: not this record's
-                copy.unlink()
-                done.removed.append(f"{target.name}/{copy.name}")
-                print(f"removed {copy}: {run} no longer has {origin.name}", file=sys.stderr)
+            _copy_or_remove(origin, copy, done)
         done.copied.append(target.name)
     return done
+
+
+def _copy_or_remove(origin: Path, copy: Path, done: Copied) -> None:
+    """Copy `origin` to `copy`; when the source record no longer has it, remove the copy an earlier record left."""
+    if origin.is_file():
+        shutil.copyfile(origin, copy)
+    elif copy.is_file():  # left by an earlier record of this run or pass: not this record's
+        copy.unlink()
+        done.removed.append(f"{copy.parent.name}/{copy.name}")
+        print(f"removed {copy}: {origin.parent} no longer has {origin.name}", file=sys.stderr)
 
 
 def _destination(dest: Path, run: Path, taken: set[str]) -> str:
@@ -133,15 +138,13 @@ def copy_passes(source: Path, dest: Path, *, glob: str = "*") -> Copied:
             continue
         target.mkdir(parents=True, exist_ok=True)
         for name in PASS_FILES:
-            if (one / name).is_file():
-                shutil.copyfile(one / name, target / name)
-            elif (target / name).is_file():
-                (target / name).unlink()
-                done.removed.append(f"{target.name}/{name}")
+            _copy_or_remove(one / name, target / name, done)
         (target / HISTORY).unlink(missing_ok=True)  # kept gzipped: history.csv.gz
         if (one / HISTORY).is_file():
-            with (target / f"{HISTORY}.gz").open("wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as packed:
-                packed.write((one / HISTORY).read_bytes())
+            packed = gzip.compress(
+                (one / HISTORY).read_bytes(), compresslevel=9, mtime=0
+            )  # no name or time: same bytes
+            atomic_write_bytes(target / f"{HISTORY}.gz", packed)
         elif (target / f"{HISTORY}.gz").is_file():
             (target / f"{HISTORY}.gz").unlink()
             done.removed.append(f"{target.name}/{HISTORY}.gz")
