@@ -122,8 +122,8 @@ def test_a_seed_counts_once_per_budget(tmp_path):
     keep the first read, silently)."""
     import pytest
 
-    from trainfix.monitor.study import study_runs
     from trainfix.results.collect import collect_runs
+    from trainfix.results.papers.monitor import study_runs
 
     def write(name, seed, epochs):
         _write_run(tmp_path / name, seed, epochs, test_period=5)
@@ -134,9 +134,7 @@ def test_a_seed_counts_once_per_budget(tmp_path):
     assert list(study["run_id"]) == ["a_seed0"] and not study["replayed"].any()
     write("c_seed1_long", 1, 40)
     write("d_seed1_longer", 1, 50)
-    with pytest.raises(
-        ValueError, match=r"2 longer runs replayed to 30 epochs .* seed 1: \['c_seed1_long', 'd_seed1_longer'\]"
-    ):
+    with pytest.raises(ValueError, match=r"2 folders .* budget 30, seed 1: \['c_seed1_long', 'd_seed1_longer'\]"):
         study_runs(collect_runs(tmp_path), budgets=[30], replay=True)
     assert sorted(study_runs(collect_runs(tmp_path), budgets=[40], replay=True)["run_id"]) == [
         "b_seed0_long",
@@ -144,6 +142,6 @@ def test_a_seed_counts_once_per_budget(tmp_path):
     ]
     write("e_seed0_again", 0, 30)
     with pytest.raises(
-        ValueError, match=r"2 runs of 30 epochs for 20 hidden layers, seed 0: \['a_seed0', 'e_seed0_again'\]"
+        ValueError, match=r"2 folders .* hidden_layers 20, budget 30, seed 0: \['a_seed0', 'e_seed0_again'\]"
     ):
         study_runs(collect_runs(tmp_path), budgets=[30])

@@ -52,6 +52,7 @@ SCHEDULES = {
     "dynamic_segment": Schedule("dynamic", align="segment"),  # late checks 30, 40, 50 of 50
 }
 GATES = {"at_once": False, "gated": True}  # without / with AutoTrainer's warm-up gate
+CASE_SEED = ["hidden_layers", "budget", "seed"]  # a study row's case and seed: each counts once per case
 READING_LABELS = {"validation": "validation acc, 0.02 (thesis)", "training": "training acc, 0.03 (AutoTrainer)"}
 
 
@@ -65,7 +66,9 @@ def _lookup(config: dict[str, Any], dotted: str, default: Any = None) -> Any:
 
 
 def study_runs(runs: Any, budgets: Iterable[int] | None = None, replay: bool = False) -> pd.DataFrame:
-    """One row per (run, budget): the study's numbers (see the module docstring)."""
+    """One row per (run, budget): the study's numbers (see the module docstring). A seed's own run of a budget
+    stands for it over longer runs replayed to that budget; two rows may still share a case and seed (two own runs,
+    or two replayed ones): `trainfix.results.papers.monitor.study_runs` refuses those, naming the folders."""
     rows = []
     for _, run in runs.runs.iterrows():
         config = runs.configs.get(run["run_id"], {})
@@ -110,26 +113,11 @@ def study_runs(runs: Any, budgets: Iterable[int] | None = None, replay: bool = F
             row.update(judge_run(cut, budget))
             rows.append(row)
     frame = pd.DataFrame(rows)
-    if len(frame):  # a seed's own run of a budget wins over a replayed longer one
-        frame = frame.sort_values(["hidden_layers", "budget", "seed", "replayed"])
-        _require_each_seed_once(frame)
-        frame = frame.drop_duplicates(["hidden_layers", "budget", "seed"])
+    if len(frame):  # a seed's own run of a budget stands for it: longer runs replayed to that budget drop out
+        frame = frame.sort_values([*CASE_SEED, "replayed"])
+        has_own = (~frame["replayed"]).groupby([frame[k] for k in CASE_SEED], dropna=False).transform("any")
+        frame = frame[~(frame["replayed"] & has_own)]
     return frame.reset_index(drop=True)
-
-
-def _require_each_seed_once(frame: pd.DataFrame) -> None:
-    """Raise ValueError, naming the runs, when `frame` (the study's rows) holds two own runs of one seed and budget,
-    or, for a seed without one, two longer runs that would both be replayed to it: which one stands for the seed is
-    the user's choice (e.g. an earlier run's records copied beside a rerun's), not the order the folders were read."""
-    for (layers, budget, seed), case in frame.groupby(["hidden_layers", "budget", "seed"], dropna=False, sort=True):
-        own = case[~case["replayed"]]
-        candidates, which = (own, "runs of") if len(own) else (case, "longer runs replayed to")
-        if len(candidates) > 1:
-            raise ValueError(
-                f"oscillating-loss study: {len(candidates)} {which} {budget} epochs for {layers} hidden layers, seed "
-                f"{seed}: {sorted(map(str, candidates['run_id']))}; a seed counts once per budget: move all but one "
-                "out of --runs"
-            )
 
 
 def judge_run(history: History, budget: int) -> dict[str, Any]:

@@ -21,15 +21,17 @@ import pandas as pd
 from trainfix.monitor import study as monitor_study
 from trainfix.results.arguments import int_list, report_title
 from trainfix.results.collect import RunCollection, collect_runs
-from trainfix.results.configs import require_same_configs
+from trainfix.results.configs import require_each_once, require_same_configs
 from trainfix.results.paper import declarations, declare, load_paper
 from trainfix.results.report import publish
 
 
 def study_runs(runs: RunCollection, budgets: Iterable[int] | None = None, replay: bool = False) -> pd.DataFrame:
     """One row per (run, budget) (`trainfix.monitor.study.study_runs`); ValueError when two runs of one case
-    (hidden layers, budget) differ in a key besides the seed (and trainer.max_epochs: a replayed longer run)."""
+    (hidden layers, budget) differ in a key besides the seed (and trainer.max_epochs: a replayed longer run), or
+    when two stand for one seed of a case (which one counts is the user's choice, not the order of reading)."""
     study = monitor_study.study_runs(runs, budgets, replay)
+    require_each_once(study, monitor_study.CASE_SEED, "run_id", "Oscillating-loss study", runs.root)
     for (layers, budget), group in study.groupby(["hidden_layers", "budget"], dropna=False) if len(study) else []:
         require_same_configs(
             {str(run_id): runs.configs.get(run_id) or {} for run_id in group["run_id"]},
