@@ -51,3 +51,23 @@ def test_apricot_pairs_s1_with_the_control_by_input_model(tmp_path: Path, monkey
     assert f"+{(s1 - control).mean():.2f} [{ci.low:+.2f}, {ci.high:+.2f}]" in ours
     assert "S1 toward +0.04 ± 0.05 (n=4)" in ours and "control -0.02 ± 0.04 (n=4)" in ours
     assert verdict == "reproduced"  # every seed's S1 gain is above its control's here
+
+
+def test_a_non_paper_row_is_read_against_zero_alone(tmp_path: Path, monkeypatch) -> None:
+    """Trimming's LeNet-5/Fashion-MNIST row is not one of the paper's: an interval that holds zero but not the paper's
+    CIFAR-10/ResNet-34 effect (-0.42) is "no difference shown", not a test of that effect; the paper's effects over
+    its rows are quoted as context."""
+    import pandas as pd
+
+    from trainfix.results.paper import load_paper
+
+    rows = [dict(arm="off", ours_mean=9.85, ours_std=0.24, n=10), dict(arm="on", ours_mean=9.89, ours_std=0.23, n=10)]
+    (tmp_path / "folder").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "folder" / "table_1_values.csv", index=False)
+    monkeypatch.setattr(findings, "REPO", tmp_path)
+    ours, verdict = findings.trimming("folder")
+    assert verdict == "not reproduced (no difference shown; not a paper row: read against zero alone)"
+    table = load_paper("trimming_table_1")["test_error"]
+    effects = sorted(table[d][m]["on"] - table[d][m]["off"] for d in table for m in table[d])
+    assert len(effects) == 6 and f"over its 6 rows: {effects[0]:+.2f} to {effects[-1]:+.2f})" in ours
+    assert "diff +0.04 [" in ours

@@ -32,6 +32,8 @@ def test_hand_case_equal_spread() -> None:
     assert d.verdict(+1, paper_effect=6.0) == (
         "not reproduced (no difference shown; the paper's +6.00 is outside the interval)"
     )
+    assert d.verdict(+1, zero_only="not a paper row") == "not reproduced (no difference shown; not a paper row)"
+    assert d.verdict(+1, paper_effect=0.5, zero_only="unused").startswith("inconclusive")
 
 
 def test_single_seed_has_no_interval() -> None:

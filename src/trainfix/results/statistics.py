@@ -28,9 +28,10 @@ class Difference:
             return f"{self.diff:+.{digits}f} (no interval: n < 2)"
         return f"{self.diff:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
 
-    def verdict(self, claimed_sign: int, paper_effect: float | None = None) -> str:
+    def verdict(self, claimed_sign: int, paper_effect: float | None = None, zero_only: str | None = None) -> str:
         """What the interval says of a claimed positive (+1) or negative (-1) difference, and of the paper's
-        own difference `paper_effect` when given."""
+        own difference `paper_effect` when given. `zero_only`: why there is no paper effect to test (a row the paper
+        does not have, a measure it does not report), said when the interval holds zero."""
         if math.isnan(self.low):
             return "not testable (n < 2)"
         if claimed_sign * self.low > 0 and claimed_sign * self.high > 0:
@@ -41,7 +42,11 @@ class Difference:
             return "inconclusive (the interval holds both no difference and the paper's)"
         if paper_effect is not None:
             return f"not reproduced (no difference shown; the paper's {paper_effect:+.2f} is outside the interval)"
-        return "not reproduced (no difference shown)"
+        return (
+            f"not reproduced (no difference shown; {zero_only})"
+            if zero_only
+            else "not reproduced (no difference shown)"
+        )
 
 
 def welch_difference(
