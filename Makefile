@@ -264,9 +264,10 @@ reproduce-monitor-figure-4-2: venv reproduce-monitor-table-3-1 ## thesis Figure 
 bench-monitor: venv ## monitor overhead: monitor off and each schedule interleaved, repeated, identical work; observed ratio with its spread (MLP; --models resnet20 adds it)
 	$(PY) benchmarks/monitor_overhead.py $(ARGS)
 
-evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full MNIST, 50 epochs, 20 seeds, one process (resumable)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=monitor/oscillating_loss/mlp_mnist profile=full trainer=cpu seed=$(shell seq -s, 0 19) \
-	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) $(ARGS)
+OL_SEEDS ?= $(shell seq -s, 0 19)
+evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full MNIST, 50 epochs, OL_SEEDS (0-19; e.g. OL_SEEDS=$$(seq -s, 20 39)), 2 runs side by side (resumable)
+	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=monitor/oscillating_loss/mlp_mnist profile=full trainer=cpu seed=$(OL_SEEDS) \
+	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
 	@# the records travel with the tables (run.json, metrics.csv, overrides.yaml per run); checkpoints stay in the runs folder
 	$(COPY_RECORDS) $(EVIDENCE_DIR_OL)/monitor_ol_full $(OL_EVIDENCE_OUT)/runs
 	@# t2 (seconds per check) for Eq. 4.1: measured once and kept (delete timing_quick.json to measure it again)
