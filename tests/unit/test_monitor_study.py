@@ -145,3 +145,35 @@ def test_a_seed_counts_once_per_budget(tmp_path):
         ValueError, match=r"2 folders .* hidden_layers 20, budget 30, seed 0: \['a_seed0', 'e_seed0_again'\]"
     ):
         study_runs(collect_runs(tmp_path), budgets=[30])
+
+
+def test_detection_table_gives_the_exact_interval_of_the_flagged_share():
+    """11 of 20 runs flagged: the Clopper-Pearson bounds from the beta quantiles (computed here directly), the thesis'
+    rate beside it, the pair-index range of the flagged runs only."""
+    import pandas as pd
+    import pytest
+    from scipy.stats import beta
+
+    from trainfix.monitor.study import detection_table, flagged_interval
+
+    flagged = [True] * 11 + [False] * 9
+    study = pd.DataFrame(
+        {
+            "hidden_layers": 20,
+            "budget": 50,
+            "replayed": False,
+            "flagged": flagged,
+            "pair_index": [11 + i % 7 if f else None for i, f in enumerate(flagged)],
+            "flagged_autotrainer": False,
+            "validation_first_firing": 5,
+            "training_first_firing": None,
+        }
+    )
+    low, high = beta.ppf(0.025, 11, 20 - 11 + 1), beta.ppf(0.975, 11 + 1, 20 - 11)
+    assert flagged_interval(11, 20) == pytest.approx((low, high), abs=1e-9)
+    paper = {"cases": [{"epochs": 50, "hidden_layers": 20, "flagged_pct": 60, "device": "GPU", "runs": 100,
+                        "pair_index": [10, 18]}]}  # fmt: skip
+    row = detection_table(study, paper).iloc[0]
+    assert row["flagged (ours)"] == "11/20 = 55%" and row["flagged (thesis)"] == "60% (GPU, 100 runs)"
+    assert row["flagged 95% CI (ours, Clopper-Pearson)"] == f"{100 * low:.0f}-{100 * high:.0f}%" == "32-77%"
+    assert row["pair index range (ours)"] == "11-17"

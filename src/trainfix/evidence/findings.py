@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from scipy import stats
 
+from trainfix.monitor.study import flagged_interval
 from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
 from trainfix.results.statistics import paired_difference, welch_difference
@@ -134,14 +134,14 @@ def apricot(folder: str) -> tuple[str, str]:
 def monitor(folder: str) -> tuple[str, str]:
     table = read_csv(folder, "table_detection.csv").iloc[0]
     flagged, runs = (int(x) for x in str(table["flagged (ours)"]).split("=")[0].split("/"))
-    ci = stats.binomtest(flagged, runs).proportion_ci(0.95)  # Clopper-Pearson
+    low, high = flagged_interval(flagged, runs)  # as table_detection's CI column, unrounded
     thesis = [float(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)%", str(table["flagged (thesis)"]))]
-    inside = all(ci.low <= rate <= ci.high for rate in thesis)
+    inside = all(low <= rate <= high for rate in thesis)
     verdict = (
         "reproduced (the thesis' rates lie in our interval)" if inside else "not reproduced (outside our interval)"
     )
     return (
-        f"oscillating loss flagged in {flagged}/{runs} runs, 95 % CI {100 * ci.low:.0f}-{100 * ci.high:.0f} % "
+        f"oscillating loss flagged in {flagged}/{runs} runs, 95 % CI {100 * low:.0f}-{100 * high:.0f} % "
         f"(thesis {table['flagged (thesis)']}); pair index {table['pair index range (ours)']} (thesis "
         f"{table['pair index range (thesis)']})",
         verdict,

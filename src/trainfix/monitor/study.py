@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from trainfix.core.records import FINISHED
 from trainfix.monitor import replay as monitor_replay
@@ -151,8 +152,15 @@ def _range(values: list[int]) -> str:
     return f"{min(values)}-{max(values)}" if values else "-"
 
 
+def flagged_interval(flagged: int, runs: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval of the share of runs flagged: what the thesis' rate is compared with."""
+    ci = stats.binomtest(flagged, runs).proportion_ci(level)
+    return float(ci.low), float(ci.high)
+
+
 def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
-    """Tables 3-1/3-2 side by side with the thesis: per (hidden layers, budget), flagged share and pair-index range."""
+    """Tables 3-1/3-2 side by side with the thesis: per (hidden layers, budget), flagged share (with its exact 95 %
+    interval) and pair-index range."""
     rows = []
     groups = study.groupby(["hidden_layers", "budget"]) if len(study) else []
     for (layers, budget), group in groups:
@@ -165,6 +173,9 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
                 "runs": len(group),
                 "replayed": int(group["replayed"].sum()),
                 "flagged (ours)": f"{int(group['flagged'].sum())}/{len(group)} = {100 * group['flagged'].mean():.0f}%",
+                "flagged 95% CI (ours, Clopper-Pearson)": "{:.0f}-{:.0f}%".format(
+                    *(100 * x for x in flagged_interval(int(group["flagged"].sum()), len(group)))
+                ),
                 "flagged (thesis)": ", ".join(f"{c['flagged_pct']}% ({c['device']}, {c['runs']} runs)" for c in cases)
                 or "-",
                 "pair index range (ours)": _range(pairs),
