@@ -52,7 +52,7 @@ DenseNet-121 do not learn, the numbers prove nothing)
 # table, bold under the report's title)
 quick_note = $(if $(filter quick,$(PROFILE)),--note "$(strip $(QUICK_NOTE_$(1)))")
 
-.PHONY: help venv fashion-mnist demo demo-fashion-mnist train test test-fast test-full test-faults lint bench-allocator evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-deepeutaxy-table-iv reproduce-deepeutaxy-table-vii clean reports
+.PHONY: help venv fashion-mnist demo demo-fashion-mnist train test test-fast test-full test-faults lint bench-allocator evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-deepeutaxy-table-iv reproduce-deepeutaxy-table-vii clean reports findings
 
 help: ## this list: the reproduce targets first, the multi-hour evidence-* runs last
 	@echo "Reproduce a published table: make reproduce-<paper>-<table> PROFILE=quick (default: minutes on a CPU, output under"
@@ -187,6 +187,9 @@ clean: ## remove caches (not runs/ or multirun/)
 REPORTS_MANIFEST ?= results/manifest.yaml
 reports: venv ## rebuild every evidence folder of results/manifest.yaml offline from its committed runs/: tables, figures, report.html, PROVENANCE.md (FOLDERS=results/<paper>/<table> for some)
 	$(PY) -m trainfix.evidence provenance --manifest $(REPORTS_MANIFEST) --build $(FOLDERS)
+
+findings: venv ## the findings table from the committed evidence folders' tables into docs/findings.md and README.md (after make reports)
+	$(PY) -m trainfix.evidence findings --write docs/findings.md --readme README.md > /dev/null
 
 EVIDENCE_DIR ?= $(abspath ../evidence-runs)
 # COPY_RECORDS runs-folder dest [--glob G] [--files F ...]: each run's run.json, metrics.csv, the files named and its

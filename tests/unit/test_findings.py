@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from trainfix.evidence import findings
@@ -15,6 +16,20 @@ def test_findings_page_matches_the_command() -> None:
     assert (
         block == "\n" + findings.table()
     ), "docs/findings.md is stale: run python -m trainfix.evidence findings --write docs/findings.md"
+
+
+def test_readme_view_matches_the_command() -> None:
+    """README's table is the same rows (paper, claim, ours, verdict) with the evidence links in place of setup, caveat
+    and command: generated, so the two cannot drift; its section links to the full page."""
+    readme = (PAGE.parents[1] / "README.md").read_text()
+    block = readme.split(findings.README_BEGIN, 1)[1].split(findings.END, 1)[0]
+    assert block == "\n" + findings.readme_table(), "README.md's findings are stale: run make findings"
+    section_head = readme.split(findings.README_BEGIN, 1)[0].split("## What we found")[1]
+    assert "[docs/findings.md](docs/findings.md)" in section_head
+    for claim in findings.claims():  # every link names a committed folder
+        for folder in re.findall(r"\]\((results/[^)]+)\)", claim.evidence):
+            assert (PAGE.parents[1] / folder).is_dir(), (claim.claim, folder)
+        assert re.search(r"\]\(results/", claim.evidence), claim.evidence
 
 
 def test_every_claim_has_a_verdict_and_a_command() -> None:

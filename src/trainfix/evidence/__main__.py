@@ -2,7 +2,7 @@
 
     python -m trainfix.evidence provenance [FOLDER ...]          # PROVENANCE.md in every (or each named) folder
     python -m trainfix.evidence provenance --build [FOLDER ...]  # first rebuild tables, figures, report.html
-    python -m trainfix.evidence findings [--write docs/findings.md]  # print the table; refresh it between its markers
+    python -m trainfix.evidence findings [--write docs/findings.md] [--readme README.md]  # print; refresh the pages
     python -m trainfix.evidence copy RUNS DEST [--glob G] [--files F ...] [--apricot-passes]  # records into runs/
 
 `provenance` exits 1 when a folder has no runs/ or (--build, `make reports`) its manifest `build` fails; `findings`
@@ -32,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
     folders.set_defaults(parser=folders)
     table = commands.add_parser("findings", help="each paper's headline claims against the committed evidence")
     table.add_argument("--write", type=Path, help="replace the table between this Markdown file's findings markers")
+    table.add_argument("--readme", type=Path, help="replace README's shorter view between its findings markers")
     copy = commands.add_parser("copy", help="copy runs' records (not checkpoints) into an evidence folder's runs/")
     copy.add_argument("source", type=Path, help="the folder a sweep wrote its run folders into")
     copy.add_argument("dest", type=Path, help="the evidence folder's runs/")
@@ -76,6 +77,9 @@ def findings_command(args: argparse.Namespace) -> int:
         if args.write:
             findings.write_between_markers(args.write, text)
             print(f"wrote:\n  {args.write}", file=sys.stderr)
+        if args.readme:
+            findings.write_between_markers(args.readme, findings.readme_table(), findings.README_BEGIN)
+            print(f"wrote:\n  {args.readme}", file=sys.stderr)
     except (ValueError, FileNotFoundError) as exc:  # a missing evidence file, a page without the markers
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""The findings table (docs/findings.md, quoted in README): each paper's headline claims against the evidence.
+"""The findings table (docs/findings.md, and README's shorter view): each paper's headline claims against the evidence.
 
 The claims (text, measure, setup, caveat, command) are declared in `findings.yaml`; our numbers come from the
 committed evidence folders' table files, the paper's from results/paper/*.yaml. A method-minus-baseline difference
@@ -28,11 +28,13 @@ from trainfix.results.statistics import paired_difference, welch_difference
 REPO = Path(__file__).resolve().parents[3]
 FINDINGS = Path(__file__).with_name("findings.yaml")
 BEGIN = "<!-- findings:begin (python -m trainfix.evidence findings --write docs/findings.md) -->"
+README_BEGIN = "<!-- findings:begin (python -m trainfix.evidence findings --readme README.md) -->"
 END = "<!-- findings:end -->"
 COLUMNS = (
     "paper|claim (paper's numbers)|ours (95 % CI of the difference)|verdict|setup|"
     "why our setup could still differ|command"
 ).split("|")
+README_COLUMNS = (*COLUMNS[:4], "evidence")
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class Claim:
     setup: str
     caveat: str
     command: str
+    evidence: str  # Markdown link(s) to the evidence folder(s), README's last column
 
 
 def claims() -> list[Claim]:
@@ -184,6 +187,7 @@ def claims() -> list[Claim]:
             claim["setup"].format(de_setup=declared["de_setup"]),
             claim["caveat"],
             claim["command"],
+            claim["evidence"],
         )
         for claim in declared["claims"]
     ]
@@ -195,10 +199,17 @@ def table() -> str:
     return pd.DataFrame(rows, columns=COLUMNS).to_markdown(index=False) + "\n"
 
 
-def write_between_markers(path: Path, text: str) -> None:
-    """Replace what lies between the BEGIN and END lines of the Markdown file `path` with `text`."""
+def readme_table() -> str:
+    """README's view of the same rows: paper, claim, ours, verdict and the evidence links, unpadded."""
+    rows = [README_COLUMNS, ("---",) * len(README_COLUMNS)]
+    rows += [(c.paper, c.claim, *c.measure(), c.evidence) for c in claims()]
+    return "".join(f"| {' | '.join(row)} |\n" for row in rows)
+
+
+def write_between_markers(path: Path, text: str, begin: str = BEGIN) -> None:
+    """Replace what lies between the `begin` and END lines of the Markdown file `path` with `text`."""
     page = path.read_text()
-    if BEGIN not in page or END not in page:
-        raise ValueError(f"{path} has no findings markers; expected the lines {BEGIN!r} and {END!r}")
-    head, rest = page.split(BEGIN, 1)
-    path.write_text(head + BEGIN + "\n" + text + rest[rest.index(END) :])
+    if begin not in page or END not in page.split(begin, 1)[-1]:
+        raise ValueError(f"{path} has no findings markers; expected the lines {begin!r} and {END!r}")
+    head, rest = page.split(begin, 1)
+    path.write_text(head + begin + "\n" + text + rest[rest.index(END) :])
