@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from trainfix.core.records import atomic_write_text
 from trainfix.monitor.study import flagged_interval
 from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
@@ -212,4 +213,4 @@ def write_between_markers(path: Path, text: str, begin: str = BEGIN) -> None:
     if begin not in page or END not in page.split(begin, 1)[-1]:
         raise ValueError(f"{path} has no findings markers; expected the lines {begin!r} and {END!r}")
     head, rest = page.split(begin, 1)
-    path.write_text(head + begin + "\n" + text + rest[rest.index(END) :])
+    atomic_write_text(path, head + begin + "\n" + text + rest[rest.index(END) :])  # a reader never sees half
