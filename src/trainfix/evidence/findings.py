@@ -134,8 +134,14 @@ def apricot(folder: str) -> tuple[str, str]:
     )
 
 
-def monitor(folder: str) -> tuple[str, str]:
-    table = read_csv(folder, "table_detection.csv").iloc[0]
+def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50) -> tuple[str, str]:
+    """The flagged share of one study case (table_detection's row of `hidden_layers` and `epochs`): its exact 95 %
+    interval against each of the thesis' rates for that case."""
+    rows = read_csv(folder, "table_detection.csv")
+    case = rows[(rows["hidden layers"] == int(hidden_layers)) & (rows["epochs"] == int(epochs))]
+    if len(case) != 1:
+        raise ValueError(f"{folder}/table_detection.csv: no row of {hidden_layers} hidden layers, {epochs} epochs")
+    table = case.iloc[0]
     flagged, runs = (int(x) for x in str(table["flagged (ours)"]).split("=")[0].split("/"))
     low, high = flagged_interval(flagged, runs)  # as table_detection's CI column, unrounded
     thesis = [float(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)%", str(table["flagged (thesis)"]))]
