@@ -177,3 +177,39 @@ def test_detection_table_gives_the_exact_interval_of_the_flagged_share():
     assert row["flagged (ours)"] == "11/20 = 55%" and row["flagged (thesis)"] == "60% (GPU, 100 runs)"
     assert row["flagged 95% CI (ours, Clopper-Pearson)"] == f"{100 * low:.0f}-{100 * high:.0f}%" == "32-77%"
     assert row["pair index range (ours)"] == "11-17"
+
+
+def test_schedule_pairs_are_paired_by_run_against_constant_3():
+    """Constant every 5 minus constant every 3 on four crafted runs: the detection epoch over the two runs both
+    detect (1 and 3 epochs later: mean +2, t(0.975, 1 df) x sqrt(2) / sqrt(2) = 12.706 either side), the epochs
+    trained over all four (an undetected run trains its 30), against scipy's paired t interval."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    from trainfix.monitor.study import GATES, READINGS, SCHEDULES, schedule_pairs_table
+
+    detect = {"constant3": [10, 13, None, 7], "constant5": [11, 16, 21, None], "dynamic_segment": [9, 12, None, 6]}
+    columns: dict[str, list] = {"hidden_layers": [20] * 4, "budget": [30] * 4}
+    for reading in READINGS:
+        for name in SCHEDULES:
+            for gate in GATES:
+                found = detect.get(name, detect["constant3"])
+                columns[f"{reading}_{name}_{gate}_detect"] = found
+                columns[f"{reading}_{name}_{gate}_epochs"] = [30 if d is None else d for d in found]
+    table = schedule_pairs_table(pd.DataFrame(columns))
+    assert len(table) == len(READINGS) * len(GATES) * (len(SCHEDULES) - 1)
+    row = table[table["schedule"].str.contains("every 5") & table["warm-up gate"].eq("no")].iloc[0]
+    assert row["runs both detect"] == 2 and row["detection epoch, difference (95% CI)"] == "+2.00 [-10.71, +14.71]"
+    assert row["detects"] == "no difference shown"
+    trained = np.array([11, 16, 21, 30]) - np.array([10, 13, 30, 7])
+    ci = stats.ttest_rel([11, 16, 21, 30], [10, 13, 30, 7]).confidence_interval(0.95)
+    assert row["epochs trained until detection, difference (95% CI)"] == (
+        f"{trained.mean():+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]"
+    )
+    same = table[~table["schedule"].str.contains("every 5|segment")].iloc[0]  # the run-aligned dynamic: as constant 3
+    assert same["detection epoch, difference (95% CI)"] == "+0.00 [+0.00, +0.00]" and same["detects"] == (
+        "no difference shown"
+    )
+    earlier = table[table["schedule"].str.contains("segment")].iloc[0]  # one epoch before constant 3, every run
+    assert earlier["detection epoch, difference (95% CI)"] == "-1.00 [-1.00, -1.00]" and earlier["detects"] == "sooner"

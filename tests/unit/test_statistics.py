@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trainfix.results.statistics import paired_difference, welch_difference
+from trainfix.core.statistics import paired_difference, welch_difference
 
 
 def test_interval_matches_scipy_welch_test() -> None:

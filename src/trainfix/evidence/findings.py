@@ -21,10 +21,10 @@ import pandas as pd
 import yaml
 
 from trainfix.core.records import atomic_write_text
+from trainfix.core.statistics import paired_difference, welch_difference
 from trainfix.monitor.study import flagged_interval
 from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
-from trainfix.results.statistics import paired_difference, welch_difference
 
 REPO = Path(__file__).resolve().parents[3]
 FINDINGS = Path(__file__).with_name("findings.yaml")

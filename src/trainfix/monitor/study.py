@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from trainfix.core.records import FINISHED
+from trainfix.core.statistics import Difference, paired_difference
 from trainfix.monitor import replay as monitor_replay
 from trainfix.monitor.detectors import History, first_firing_epoch, ol_judge
 from trainfix.monitor.replay import READINGS, history_from_series
@@ -253,6 +254,46 @@ def schedule_table(study: pd.DataFrame, timing: dict[str, float] | None = None) 
                         }
                     )
     return pd.DataFrame(rows)
+
+
+def schedule_pairs_table(study: pd.DataFrame, reference: str = "constant3") -> pd.DataFrame:
+    """Each schedule against `reference` (AutoTrainer's default, constant every 3) run by run, per reading and gate:
+    the mean paired difference (schedule - reference) of the detection epoch over the runs both detect, and of the
+    epochs trained until detection over every run (undetected: the whole budget), each with its 95 % paired t
+    interval: whether one schedule detects sooner than another is read from these, not from the means alone."""
+    rows = []
+    groups = study.groupby(["hidden_layers", "budget"]) if len(study) else []
+    for (layers, budget), group in groups:
+        for reading in READINGS:
+            for gate_name, warmup in GATES.items():
+                base = f"{reading}_{reference}_{gate_name}"
+                for name, schedule in SCHEDULES.items():
+                    key = f"{reading}_{name}_{gate_name}"
+                    if name == reference:
+                        continue
+                    both = group[[f"{key}_detect", f"{base}_detect"]].dropna()
+                    detect = paired_difference(list(both[f"{key}_detect"]), list(both[f"{base}_detect"]))
+                    trained = paired_difference(list(group[f"{key}_epochs"]), list(group[f"{base}_epochs"]))
+                    rows.append(
+                        {
+                            "hidden layers": int(layers),
+                            "epochs": int(budget),
+                            "reading": READING_LABELS[reading],
+                            "warm-up gate": "yes" if warmup else "no",
+                            "schedule": schedule.describe(),
+                            "versus": SCHEDULES[reference].describe(),
+                            "runs both detect": len(both),
+                            "detection epoch, difference (95% CI)": detect.text() if len(both) else "-",
+                            "detects": _sooner(detect) if len(both) > 1 else "-",
+                            "epochs trained until detection, difference (95% CI)": trained.text(),
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def _sooner(d: Difference) -> str:
+    """What a paired interval of detection epochs says: sooner / later than the reference, or no difference shown."""
+    return "sooner" if d.high < 0 else "later" if d.low > 0 else "no difference shown"
 
 
 def replay_check(runs: Any) -> pd.DataFrame:

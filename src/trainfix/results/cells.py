@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from trainfix.core.statistics import Difference, welch_difference
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, UNREADABLE
 from trainfix.results.configs import require_same_configs
-from trainfix.results.statistics import Difference, welch_difference
 
 SOURCES = ("paper", "ours", "diff")
 # The caption words of every method-minus-baseline column (`difference`).

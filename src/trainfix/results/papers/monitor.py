@@ -6,7 +6,7 @@ overhead; the judging and the numbers are the monitor's (`trainfix.monitor.study
     python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full
         [--replay --budgets 50,100]
 
-Writes table_detection, table_schedules, table_replay_check (.md/.csv/.tex, when not empty),
+Writes table_detection, table_schedules, table_schedule_pairs, table_replay_check (.md/.csv/.tex, when not empty),
 per_run.csv, histograms.png and report.html.
 """
 
@@ -85,6 +85,7 @@ def build(args: argparse.Namespace) -> list[Path]:
     tables = {
         "table_detection": monitor_study.detection_table(study, paper),
         "table_schedules": monitor_study.schedule_table(study, timing),
+        "table_schedule_pairs": monitor_study.schedule_pairs_table(study),
         "table_replay_check": monitor_study.replay_check(runs),
     }
     return publish(
