@@ -26,6 +26,7 @@ import io
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -120,8 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     tree = args.out / "tree"
-    if not (tree / "results").is_dir():
-        extract(args.commit, args.repo, tree)
+    rev_parse = ["git", "-C", str(args.repo), "rev-parse", f"{args.commit}^{{commit}}"]
+    sha = subprocess.run(rev_parse, check=True, capture_output=True, text=True).stdout.strip()
+    stamp = tree / "COMMIT"  # which commit tree/ holds: a tree of another commit is extracted again, never reused
+    if not (stamp.is_file() and stamp.read_text().strip() == sha):
+        shutil.rmtree(tree, ignore_errors=True)
+        extract(sha, args.repo, tree)
+        stamp.write_text(sha + "\n")
     folders = load_folders(tree)
     if unknown := set(args.only or ()) - set(folders):
         parser.error(f"--only {sorted(unknown)}: not in {MANIFEST}; listed: {sorted(folders)}")
