@@ -72,13 +72,14 @@ def provenance_command(args: argparse.Namespace) -> int:
 
 def findings_command(args: argparse.Namespace) -> int:
     try:
-        text = findings.table()
+        rows = findings.measured()  # once for both pages
+        text = findings.table(rows)
         print(text)
         if args.write:
             findings.write_between_markers(args.write, text)
             print(f"wrote:\n  {args.write}", file=sys.stderr)
         if args.readme:
-            findings.write_between_markers(args.readme, findings.readme_table(), findings.README_BEGIN)
+            findings.write_between_markers(args.readme, findings.readme_table(rows), findings.README_BEGIN)
             print(f"wrote:\n  {args.readme}", file=sys.stderr)
     except (ValueError, FileNotFoundError) as exc:  # a missing evidence file, a page without the markers
         print(f"error: {exc}", file=sys.stderr)

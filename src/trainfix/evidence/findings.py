@@ -140,7 +140,10 @@ def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50) -> tuple[str
     rows = read_csv(folder, "table_detection.csv")
     case = rows[(rows["hidden layers"] == int(hidden_layers)) & (rows["epochs"] == int(epochs))]
     if len(case) != 1:
-        raise ValueError(f"{folder}/table_detection.csv: no row of {hidden_layers} hidden layers, {epochs} epochs")
+        raise ValueError(
+            f"{folder}/table_detection.csv: {len(case)} rows of {hidden_layers} hidden layers, {epochs} epochs; "
+            "expected exactly one"
+        )
     table = case.iloc[0]
     flagged, runs = (int(x) for x in str(table["flagged (ours)"]).split("=")[0].split("/"))
     low, high = flagged_interval(flagged, runs)  # as table_detection's CI column, unrounded
@@ -200,17 +203,27 @@ def claims() -> list[Claim]:
     ]
 
 
-def table() -> str:
-    """The findings table in Markdown, one row per claim."""
-    rows = [(c.paper, c.claim, *c.measure(), c.setup, c.caveat, f"`{c.command}`") for c in claims()]
-    return pd.DataFrame(rows, columns=COLUMNS).to_markdown(index=False) + "\n"
+Measured = list[tuple[Claim, str, str]]  # each claim with its (ours, verdict)
 
 
-def readme_table() -> str:
+def measured() -> Measured:
+    """Every declared claim measured once on the committed evidence: (claim, ours, verdict)."""
+    return [(c, *c.measure()) for c in claims()]
+
+
+def table(rows: Measured | None = None) -> str:
+    """The findings table in Markdown, one row per claim (`rows`: from `measured()`, measured here when None)."""
+    rows = measured() if rows is None else rows
+    cells = [(c.paper, c.claim, ours, verdict, c.setup, c.caveat, f"`{c.command}`") for c, ours, verdict in rows]
+    return pd.DataFrame(cells, columns=COLUMNS).to_markdown(index=False) + "\n"
+
+
+def readme_table(rows: Measured | None = None) -> str:
     """README's view of the same rows: paper, claim, ours, verdict and the evidence links, unpadded."""
-    rows = [README_COLUMNS, ("---",) * len(README_COLUMNS)]
-    rows += [(c.paper, c.claim, *c.measure(), c.evidence) for c in claims()]
-    return "".join(f"| {' | '.join(row)} |\n" for row in rows)
+    rows = measured() if rows is None else rows
+    cells = [README_COLUMNS, ("---",) * len(README_COLUMNS)]
+    cells += [(c.paper, c.claim, ours, verdict, c.evidence) for c, ours, verdict in rows]
+    return "".join(f"| {' | '.join(row)} |\n" for row in cells)
 
 
 def write_between_markers(path: Path, text: str, begin: str = BEGIN) -> None:

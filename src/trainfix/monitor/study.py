@@ -268,9 +268,9 @@ def schedule_pairs_table(study: pd.DataFrame, reference: str = "constant3") -> p
             for gate_name, warmup in GATES.items():
                 base = f"{reading}_{reference}_{gate_name}"
                 for name, schedule in SCHEDULES.items():
-                    key = f"{reading}_{name}_{gate_name}"
                     if name == reference:
                         continue
+                    key = f"{reading}_{name}_{gate_name}"
                     both = group[[f"{key}_detect", f"{base}_detect"]].dropna()
                     detect = paired_difference(list(both[f"{key}_detect"]), list(both[f"{base}_detect"]))
                     trained = paired_difference(list(group[f"{key}_epochs"]), list(group[f"{base}_epochs"]))
