@@ -17,9 +17,9 @@ def _run(val, train=None):
     return history_from_series([0.5] * len(val), train or val, [0.4] * len(val), val)
 
 
-def _write_run(folder, seed, epochs, test_period=7, **groups):
+def _write_run(folder, seed, epochs, test_period=7, level=0.8, **groups):
     """A finished run of the 20-layer MLP: run.json with its config (plus `groups`, e.g. optimizer={"lr": 0.01}),
-    metrics.csv whose accuracies cycle with periods 7 (train) and `test_period` (test)."""
+    metrics.csv whose accuracies cycle from `level` with periods 7 (train) and `test_period` (test)."""
     folder.mkdir()
     config = {
         "seed": seed,
@@ -28,7 +28,7 @@ def _write_run(folder, seed, epochs, test_period=7, **groups):
     }
     (folder / "run.json").write_text(json.dumps({"status": "finished", "seed": seed, "config": config | groups}))
     lines = ["epoch,train_acc,test_acc,train_loss,epoch_time_s,eval_time_s"]
-    lines += [f"{i},{0.8 + 0.01 * (i % 7)},{0.8 + 0.01 * (i % test_period)},0.5,1.0,0.1" for i in range(epochs)]
+    lines += [f"{i},{level + 0.01 * (i % 7)},{level + 0.01 * (i % test_period)},0.5,1.0,0.1" for i in range(epochs)]
     (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -167,6 +167,7 @@ def test_detection_table_gives_the_exact_interval_of_the_flagged_share():
             "flagged_autotrainer": False,
             "validation_first_firing": 5,
             "training_first_firing": None,
+            "learned": [True] * 18 + [False] * 2,
         }
     )
     low, high = beta.ppf(0.025, 11, 20 - 11 + 1), beta.ppf(0.975, 11 + 1, 20 - 11)
@@ -176,7 +177,7 @@ def test_detection_table_gives_the_exact_interval_of_the_flagged_share():
     row = detection_table(study, paper).iloc[0]
     assert row["flagged (ours)"] == "11/20 = 55%" and row["flagged (thesis)"] == "60% (GPU, 100 runs)"
     assert row["flagged 95% CI (ours, Clopper-Pearson)"] == f"{100 * low:.0f}-{100 * high:.0f}%" == "32-77%"
-    assert row["pair index range (ours)"] == "11-17"
+    assert row["pair index range (ours)"] == "11-17" and row["runs never above 2x chance"] == 2
 
 
 def test_schedule_pairs_are_paired_by_run_against_constant_3():
@@ -213,3 +214,56 @@ def test_schedule_pairs_are_paired_by_run_against_constant_3():
     )
     earlier = table[table["schedule"].str.contains("segment")].iloc[0]  # one epoch before constant 3, every run
     assert earlier["detection epoch, difference (95% CI)"] == "-1.00 [-1.00, -1.00]" and earlier["detects"] == "sooner"
+
+
+def test_a_network_that_never_leaves_chance_level_has_not_learned(tmp_path):
+    """Best validation accuracy 0.17 (<= 2 x chance for 10 classes) vs 0.86: learned is read from the series."""
+    import pytest
+
+    from trainfix.results.collect import collect_runs
+    from trainfix.results.papers.monitor import study_runs
+
+    _write_run(tmp_path / "dead", 0, 30, level=0.11)
+    _write_run(tmp_path / "alive", 1, 30)
+    study = study_runs(collect_runs(tmp_path)).set_index("run_id")
+    assert study.loc["dead", "max_val_acc"] == pytest.approx(0.17) and not study.loc["dead", "learned"]
+    assert study.loc["alive", "max_val_acc"] == pytest.approx(0.86) and study.loc["alive", "learned"]
+
+
+def test_depth_table_compares_the_flagged_shares_with_newcombes_interval():
+    """20 layers: 11/20 flagged; 34 layers: 3 of 6 flagged, the 3 others dead. Every run: 11/20 - 3/6 = +5 points;
+    the runs that learned: 11/20 - 3/3 = -45 points; each interval is proportion_difference's, the thesis' +25
+    (GPU) beside them. A case without runs is named."""
+    import pandas as pd
+    import pytest
+
+    from trainfix.core.statistics import proportion_difference
+    from trainfix.monitor.study import depth_difference, depth_table
+
+    study = pd.DataFrame(
+        {
+            "hidden_layers": [20] * 20 + [34] * 6,
+            "budget": 50,
+            "flagged": [True] * 11 + [False] * 9 + [True] * 3 + [False] * 3,
+            "learned": [True] * 23 + [False] * 3,
+        }
+    )
+    paper = {"cases": [{"epochs": 50, "hidden_layers": 20, "flagged_pct": 60, "device": "GPU"},
+                       {"epochs": 50, "hidden_layers": 34, "flagged_pct": 35, "device": "GPU"},
+                       {"epochs": 50, "hidden_layers": 20, "flagged_pct": 64, "device": "CPU"}]}  # fmt: skip
+    table = depth_table(study, paper).set_index("runs counted")
+    every, learned = table.loc["every run (as the thesis counts)"], table.loc["runs that learned"]
+    assert (every["flagged, 20 layers"], every["flagged, 34 layers"]) == ("11/20", "3/6")
+    assert (learned["flagged, 20 layers"], learned["flagged, 34 layers"]) == ("11/20", "3/3")
+    for row, counts in ((every, (11, 20, 3, 6)), (learned, (11, 20, 3, 3))):
+        d = proportion_difference(*counts)
+        assert row["difference, points (95% CI, Newcombe)"] == (
+            f"{100 * d.diff:+.0f} [{100 * d.low:+.0f}, {100 * d.high:+.0f}]"
+        )
+        assert row["thesis difference, points"] == "+25 (GPU)"
+    assert every["difference, points (95% CI, Newcombe)"].startswith("+5 [")
+    assert depth_difference(study, 50, 20, 34)["difference"] == proportion_difference(11, 20, 3, 6)
+    with pytest.raises(ValueError, match="no runs of 34 hidden layers, 50 epochs"):
+        depth_difference(study[study["hidden_layers"] == 20], 50, 20, 34)
+    with pytest.raises(ValueError, match="no runs that learned of 34 hidden layers"):
+        depth_difference(study[~study["learned"] | (study["hidden_layers"] == 20)], 50, 20, 34, learned_only=True)

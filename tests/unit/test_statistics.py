@@ -1,4 +1,5 @@
-"""Welch's interval against a direct computation (scipy's own Welch t-test) and a hand case."""
+"""Welch's interval against a direct computation (scipy's own Welch t-test) and a hand case; Newcombe's interval of a
+difference of shares against his published examples and a hand computation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trainfix.core.statistics import paired_difference, welch_difference
+from trainfix.core.statistics import paired_difference, proportion_difference, welch_difference
 
 
 def test_interval_matches_scipy_welch_test() -> None:
@@ -51,3 +52,42 @@ def test_paired_interval_matches_scipy_paired_t_test() -> None:
     assert math.isnan(paired_difference([0.04], [-0.06]).low)  # one pair: no interval
     with pytest.raises(ValueError, match="one value per seed"):
         paired_difference([0.1, 0.2], [0.0])
+
+
+@pytest.mark.parametrize(
+    ("counts", "low", "high"),
+    [  # Newcombe (1998), Stat Med 17:873, Table II, method 10 (hybrid score, no continuity correction)
+        ((56, 70, 48, 80), 0.0524, 0.3339),
+        ((9, 10, 3, 10), 0.1705, 0.8090),
+        ((5, 56, 0, 29), -0.0381, 0.1926),
+        ((0, 10, 0, 20), -0.1611, 0.2775),
+    ],
+)
+def test_proportion_difference_matches_newcombes_published_examples(counts, low, high) -> None:
+    d = proportion_difference(*counts)
+    assert proportion_difference(*np.array(counts)) == d  # counts summed by pandas are numpy integers
+    assert d.diff == pytest.approx(counts[0] / counts[1] - counts[2] / counts[3])
+    assert (d.low, d.high) == pytest.approx((low, high), abs=5e-5)
+
+
+def test_proportion_difference_by_hand_from_wilson_bounds() -> None:
+    # 3/6 - 1/4: Wilson bounds by the closed form, z = 1.959964
+    z = 1.959963984540054
+
+    def wilson(x: int, n: int) -> tuple[float, float]:
+        p, half = x / n, z * math.sqrt(x / n * (1 - x / n) / n + z**2 / (4 * n**2))
+        centre, scale = p + z**2 / (2 * n), 1 + z**2 / n
+        return (centre - half) / scale, (centre + half) / scale
+
+    (l_a, u_a), (l_b, u_b) = wilson(3, 6), wilson(1, 4)
+    d = proportion_difference(3, 6, 1, 4)
+    assert d.low == pytest.approx(0.25 - math.sqrt((0.5 - l_a) ** 2 + (u_b - 0.25) ** 2))
+    assert d.high == pytest.approx(0.25 + math.sqrt((u_a - 0.5) ** 2 + (0.25 - l_b) ** 2))
+    assert -1 <= d.low < d.diff < d.high <= 1
+    assert d.verdict(+1, paper_effect=0.25) == "inconclusive (the interval holds both no difference and the paper's)"
+
+
+@pytest.mark.parametrize("counts", [(3, 2, 1, 4), (1, 0, 1, 4), (-1, 4, 1, 4), (1.5, 4, 1, 4)])
+def test_proportion_difference_refuses_counts_that_are_not_shares(counts) -> None:
+    with pytest.raises(ValueError, match="need whole counts"):
+        proportion_difference(*counts)

@@ -1,5 +1,6 @@
-"""The 95 % Welch t interval of a method-minus-baseline difference of means over independent seeds, and the paired
-t interval when both arms share each seed's starting point (`paired_difference`).
+"""The 95 % Welch t interval of a method-minus-baseline difference of means over independent seeds, the paired
+t interval when both arms share each seed's starting point (`paired_difference`), and the interval of a difference
+of two shares of runs (`proportion_difference`, Newcombe's).
 
 Welch: no equal-variance assumption; with a table's 2-5 seeds a bootstrap resamples too few distinct
 values to say anything. With n = 2 per arm the interval is wide by construction: that is the information.
@@ -9,13 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral
 
 from scipy import stats
 
 
 @dataclass(frozen=True)
 class Difference:
-    """mean_a - mean_b with its 95 % Welch interval (nan bounds when an arm has fewer than 2 values)."""
+    """a - b (of means, or of shares) with its 95 % interval (nan bounds when an arm has too few values); `df`: the
+    t interval's degrees of freedom, nan for an interval that is not a t interval."""
 
     diff: float
     low: float
@@ -27,6 +30,10 @@ class Difference:
         if math.isnan(self.low):
             return f"{self.diff:+.{digits}f} (no interval: n < 2)"
         return f"{self.diff:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+
+    def scaled(self, factor: float) -> Difference:
+        """The same difference in other units (e.g. 100: shares as percentage points)."""
+        return Difference(factor * self.diff, factor * self.low, factor * self.high, self.df)
 
     def verdict(self, claimed_sign: int, paper_effect: float | None = None, zero_only: str | None = None) -> str:
         """What the interval says of a claimed positive (+1) or negative (-1) difference, and of the paper's
@@ -75,3 +82,20 @@ def paired_difference(method: list[float], baseline: list[float], level: float =
     mean = sum(d) / n if n else math.nan
     std = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1)) if n > 1 else math.nan
     return welch_difference(mean, std, n, 0.0, 0.0, n, level)
+
+
+def proportion_difference(x_a: int, n_a: int, x_b: int, n_b: int, level: float = 0.95) -> Difference:
+    """x_a/n_a - x_b/n_b for two independent groups of runs and Newcombe's hybrid score interval of it (Newcombe
+    1998, Stat Med 17:873, method 10): each share's Wilson score interval (scipy), combined as
+    [d - sqrt((p_a - l_a)^2 + (u_b - p_b)^2), d + sqrt((u_a - p_a)^2 + (p_b - l_b)^2)]. Unlike the Wald interval it
+    stays inside [-1, 1] and keeps its coverage at shares near 0 or 1 and at a few dozen runs."""
+    for x, n, arm in ((x_a, n_a, "a"), (x_b, n_b, "b")):
+        if not (isinstance(n, Integral) and isinstance(x, Integral) and n >= 1 and 0 <= x <= n):
+            raise ValueError(f"arm {arm}: {x} of {n} runs; need whole counts with 0 <= count <= runs and runs >= 1")
+    (p_a, l_a, u_a), (p_b, l_b, u_b) = (
+        (x / n, *stats.binomtest(x, n).proportion_ci(level, method="wilson")) for x, n in ((x_a, n_a), (x_b, n_b))
+    )
+    d = p_a - p_b
+    low = d - math.sqrt((p_a - l_a) ** 2 + (u_b - p_b) ** 2)
+    high = d + math.sqrt((u_a - p_a) ** 2 + (p_b - l_b) ** 2)
+    return Difference(d, low, high, math.nan)

@@ -10,7 +10,6 @@ zero alone, the verdict says why, and the paper's effects are context in the "ou
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -22,7 +21,7 @@ import yaml
 
 from trainfix.core.records import atomic_write_text
 from trainfix.core.statistics import paired_difference, welch_difference
-from trainfix.monitor.study import flagged_interval
+from trainfix.monitor.study import depth_difference, flagged_interval
 from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
 
@@ -134,34 +133,68 @@ def apricot(folder: str) -> tuple[str, str]:
     )
 
 
+def _study_case(folder: str, hidden_layers: int, epochs: int) -> pd.DataFrame:
+    """The per-run rows of one oscillating-loss study case (per_run.csv: one row per run and budget)."""
+    study = read_csv(folder, "per_run.csv")
+    case = study[(study["hidden_layers"] == int(hidden_layers)) & (study["budget"] == int(epochs))]
+    if case.empty:
+        raise ValueError(f"{folder}/per_run.csv: no run of {hidden_layers} hidden layers, {epochs} epochs")
+    return case
+
+
+def _thesis_cases(hidden_layers: int, epochs: int) -> list[dict[str, Any]]:
+    cases = load_paper("monitor_thesis")["cases"]
+    return [c for c in cases if c["hidden_layers"] == int(hidden_layers) and c["epochs"] == int(epochs)]
+
+
 def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50) -> tuple[str, str]:
-    """The flagged share of one study case (table_detection's row of `hidden_layers` and `epochs`): its exact 95 %
-    interval against each of the thesis' rates for that case."""
-    rows = read_csv(folder, "table_detection.csv")
-    case = rows[(rows["hidden layers"] == int(hidden_layers)) & (rows["epochs"] == int(epochs))]
-    if len(case) != 1:
-        raise ValueError(
-            f"{folder}/table_detection.csv: {len(case)} rows of {hidden_layers} hidden layers, {epochs} epochs; "
-            "expected exactly one"
-        )
-    table = case.iloc[0]
-    flagged, runs = (int(x) for x in str(table["flagged (ours)"]).split("=")[0].split("/"))
+    """The flagged share of one study case (its rows of per_run.csv): its exact 95 % interval against each of the
+    thesis' rates for that case (monitor_thesis.yaml)."""
+    case, thesis = _study_case(folder, hidden_layers, epochs), _thesis_cases(hidden_layers, epochs)
+    flagged, runs = int(case["flagged"].sum()), len(case)
     low, high = flagged_interval(flagged, runs)  # as table_detection's CI column, unrounded
-    thesis = [float(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)%", str(table["flagged (thesis)"]))]
-    inside = all(low <= rate <= high for rate in thesis)
+    inside = all(low <= c["flagged_pct"] / 100 <= high for c in thesis)
     verdict = (
         "reproduced (the thesis' rates lie in our interval)" if inside else "not reproduced (outside our interval)"
     )
+    pairs = case["pair_index"].dropna()
+    thesis_rates = ", ".join(f"{c['flagged_pct']}% ({c['device']}, {c['runs']} runs)" for c in thesis)
+    thesis_pairs = ", ".join(f"{min(c['pair_index'])}-{max(c['pair_index'])}" for c in thesis)
     return (
         f"oscillating loss flagged in {flagged}/{runs} runs, 95 % CI {100 * low:.0f}-{100 * high:.0f} % "
-        f"(thesis {table['flagged (thesis)']}); pair index {table['pair index range (ours)']} (thesis "
-        f"{table['pair index range (thesis)']})",
+        f"(thesis {thesis_rates}); pair index {int(pairs.min())}-{int(pairs.max())} (thesis {thesis_pairs})",
         verdict,
     )
 
 
+def monitor_depth(folder: str, shallow: int = 20, deep: int = 34, epochs: int = 50) -> tuple[str, str]:
+    """The shallow network's flagged share minus the deep one's (Newcombe's 95 % interval) against the thesis'
+    difference on one device; the same over the runs that learned, as context."""
+    study = read_csv(folder, "per_run.csv")
+    every, learned = (depth_difference(study, int(epochs), int(shallow), int(deep), only) for only in (False, True))
+    thesis = {
+        a["device"]: a["flagged_pct"] - b["flagged_pct"]
+        for a in _thesis_cases(shallow, epochs)
+        for b in _thesis_cases(deep, epochs)
+        if a["device"] == b["device"]
+    }
+    if len(thesis) != 1:
+        raise ValueError(f"monitor_thesis.yaml: expected one device with both cases, found {sorted(thesis)}")
+    (device, effect), d = next(iter(thesis.items())), every["difference"].scaled(100)
+
+    def points(found: dict[str, Any]) -> str:
+        shares = f"{found['flagged_a']}/{found['runs_a']} - {found['flagged_b']}/{found['runs_b']}"
+        return f"{shares} = {found['difference'].scaled(100).text(0)} points"
+
+    return (
+        f"{shallow} - {deep} layers, flagged share over every run: {points(every)} (thesis {effect:+d}, {device}); "
+        f"over the runs that learned: {points(learned)}",
+        d.verdict(+1 if effect > 0 else -1, paper_effect=float(effect)),
+    )
+
+
 # a claim's `measure` in findings.yaml: one of these functions' names, then its arguments
-MEASURES = {f.__name__: f for f in (de_accuracy, de_converged, trimming, leap, apricot, monitor)}
+MEASURES = {f.__name__: f for f in (de_accuracy, de_converged, trimming, leap, apricot, monitor, monitor_depth)}
 
 
 def published() -> dict[str, Any]:

@@ -5,6 +5,8 @@ schedule, reading and gate, and the study's tables as frames (the results layer 
 Per finished run of a budget (planned epochs), on its recorded per-epoch validation accuracy
 (`val_acc`, else `test_acc`: the thesis' Keras validation_data was the MNIST test set):
 
+- whether the network learned: its best validation accuracy above twice chance (a network that never leaves
+  chance level, as some 34-layer ones do, has no loss to oscillate and counts as a run not flagged);
 - thesis reading: `ol_judge` once on the whole series (zeta 0.02, eta 0.2): flagged or not, and the
   pair index (pairs - 1) the thesis tabulates as its "detection epoch";
 - AutoTrainer reading: the same on the training accuracy with zeta 0.03 (an extra column);
@@ -39,11 +41,12 @@ import pandas as pd
 from scipy import stats
 
 from trainfix.core.records import FINISHED
-from trainfix.core.statistics import Difference, paired_difference
+from trainfix.core.statistics import Difference, paired_difference, proportion_difference
 from trainfix.monitor import replay as monitor_replay
 from trainfix.monitor.detectors import History, first_firing_epoch, ol_judge
 from trainfix.monitor.replay import READINGS, history_from_series
 from trainfix.monitor.schedules import Schedule, gated_check_epochs
+from trainfix.training.callbacks.convergence_measures import chance_accuracy
 
 THESIS = READINGS["validation"]
 AUTOTRAINER = READINGS["training"]
@@ -104,6 +107,8 @@ def study_runs(runs: Any, budgets: Iterable[int] | None = None, replay: bool = F
                 "budget": budget,
                 "replayed": not own,
                 "series": val_column,
+                "max_val_acc": float(max(val[:budget])),
+                "learned": bool(max(val[:budget]) > 2 * chance_accuracy(run)),
                 "epoch_s": float((metrics["epoch_time_s"] + metrics.get("eval_time_s", 0)).head(budget).mean()),
                 "check_s": float(metrics["monitor_check_s"].dropna().mean())
                 if "monitor_check_s" in metrics
@@ -179,6 +184,7 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
                 ),
                 "flagged (thesis)": ", ".join(f"{c['flagged_pct']}% ({c['device']}, {c['runs']} runs)" for c in cases)
                 or "-",
+                "runs never above 2x chance": int((~group["learned"].astype(bool)).sum()),
                 "pair index range (ours)": _range(pairs),
                 "pair index range (thesis)": ", ".join(_range(c["pair_index"]) for c in cases) or "-",
                 "pair index mean (ours)": round(float(np.mean(pairs)), 2) if pairs else None,
@@ -193,6 +199,58 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
                 ),
             }
         )
+    return pd.DataFrame(rows)
+
+
+def depth_difference(study: pd.DataFrame, budget: int, shallow: int, deep: int, learned_only: bool = False) -> dict:
+    """The flagged share of the `shallow` network's runs of `budget` epochs minus the `deep` one's, with Newcombe's
+    95 % interval (`core.statistics.proportion_difference`): {difference, flagged_a, runs_a, flagged_b, runs_b};
+    `learned_only`: over the runs that left chance level. ValueError naming the case when one has no run."""
+    counts = []
+    for layers in (shallow, deep):
+        case = study[(study["hidden_layers"] == layers) & (study["budget"] == budget)]
+        case = case[case["learned"].astype(bool)] if learned_only else case
+        if case.empty:
+            which = "runs that learned" if learned_only else "runs"
+            raise ValueError(f"no {which} of {layers} hidden layers, {budget} epochs in the study")
+        counts += [int(case["flagged"].astype(bool).sum()), len(case)]
+    return dict(zip(("flagged_a", "runs_a", "flagged_b", "runs_b"), counts), difference=proportion_difference(*counts))
+
+
+def depth_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
+    """The thesis' shallower network (20 hidden layers) against each deeper one of the same budget (its
+    "anotherModel", 34): flagged share of the shallow minus the deep, with Newcombe's 95 % interval, over every run
+    (as the thesis counts) and over the runs that learned, beside the thesis' difference on one device."""
+    rows = []
+    for budget, group in study.groupby("budget") if len(study) else []:
+        depths = sorted(int(d) for d in group["hidden_layers"].dropna().unique())
+        for deep in depths[1:]:
+            shallow = depths[0]
+            thesis = {
+                a["device"]: a["flagged_pct"] - b["flagged_pct"]
+                for a in paper["cases"]
+                for b in paper["cases"]
+                if a["epochs"] == b["epochs"] == budget
+                and (a["hidden_layers"], b["hidden_layers"]) == (shallow, deep)
+                and a["device"] == b["device"]
+            }
+            for label, learned_only in (("every run (as the thesis counts)", False), ("runs that learned", True)):
+                try:
+                    found = depth_difference(group, int(budget), shallow, deep, learned_only)
+                except ValueError:
+                    continue
+                d: Difference = found["difference"]
+                rows.append(
+                    {
+                        "epochs": int(budget),
+                        "hidden layers": f"{shallow} vs {deep}",
+                        "runs counted": label,
+                        f"flagged, {shallow} layers": f"{found['flagged_a']}/{found['runs_a']}",
+                        f"flagged, {deep} layers": f"{found['flagged_b']}/{found['runs_b']}",
+                        "difference, points (95% CI, Newcombe)": d.scaled(100).text(0),
+                        "thesis difference, points": ", ".join(f"{v:+d} ({k})" for k, v in thesis.items()) or "-",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
