@@ -303,3 +303,14 @@ def test_publish_note_heads_every_caption_and_the_report(sweep: Path, tmp_path: 
     ]
     assert (tmp_path / "table_1_values.csv").read_text().splitlines()[1] == "# Reduced: 2 epochs"
     assert "<b>Reduced: 2 epochs</b>" in (tmp_path / "report.html").read_text()
+
+
+def test_docs_summary_example_is_the_commands_output(capsys, monkeypatch) -> None:
+    """docs/results.md shows the summary of a committed evidence folder as "real output": it is, in full."""
+    repo = Path(__file__).resolve().parents[2]
+    command = "python -m trainfix.results summary --runs results/deepeutaxy/table_iv_lenet5_cpu_paper/runs"
+    page = (repo / "docs" / "results.md").read_text()
+    shown = page.split(f"Example (real output, `{command}`):\n\n```\n", 1)[1].split("```\n", 1)[0]
+    monkeypatch.chdir(repo)
+    assert main(command.split()[3:]) == 0
+    assert capsys.readouterr().out.split("\nwrote:")[0].rstrip("\n") + "\n" == shown
