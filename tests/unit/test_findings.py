@@ -86,3 +86,30 @@ def test_a_non_paper_row_is_read_against_zero_alone(tmp_path: Path, monkeypatch)
     effects = sorted(table[d][m]["on"] - table[d][m]["off"] for d in table for m in table[d])
     assert len(effects) == 6 and f"over its 6 rows: {effects[0]:+.2f} to {effects[-1]:+.2f})" in ours
     assert "diff +0.04 [" in ours
+
+
+def test_monitor_measures_read_the_study_per_run(tmp_path: Path, monkeypatch) -> None:
+    """The monitor claims count per_run.csv's rows (no table text parsed): 20 layers 12/24 flagged, 34 layers 4/16 of
+    which 8 never learned; the rate against the thesis' 60 % and 64 % (exact interval), the depth difference against
+    the thesis' +25 points (Newcombe), over every run and over the runs that learned."""
+    import pandas as pd
+
+    from trainfix.core.statistics import proportion_difference
+    from trainfix.monitor.study import flagged_interval
+
+    rows = [dict(hidden_layers=20, budget=50, flagged=i < 12, learned=True, pair_index=10 + i % 9) for i in range(24)]
+    rows += [dict(hidden_layers=34, budget=50, flagged=i < 4, learned=i < 8, pair_index=13) for i in range(16)]
+    rows += [dict(hidden_layers=20, budget=100, flagged=False, learned=True, pair_index=None)]  # another case
+    (tmp_path / "folder").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "folder" / "per_run.csv", index=False)
+    monkeypatch.setattr(findings, "REPO", tmp_path)
+    ours, verdict = findings.monitor("folder", 20, 50)
+    low, high = flagged_interval(12, 24)
+    assert ours.startswith(f"oscillating loss flagged in 12/24 runs, 95 % CI {100 * low:.0f}-{100 * high:.0f} %")
+    assert "pair index 10-18" in ours and verdict.startswith("reproduced")
+    ours, verdict = findings.monitor_depth("folder", 20, 34, 50)
+    every, learned = proportion_difference(12, 24, 4, 16).scaled(100), proportion_difference(12, 24, 4, 8).scaled(100)
+    assert f"12/24 - 4/16 = {every.text(0)} points (thesis +25, GPU)" in ours
+    assert f"over the runs that learned: 12/24 - 4/8 = {learned.text(0)} points" in ours
+    assert verdict == every.verdict(+1, paper_effect=25.0)
+    assert verdict.startswith("inconclusive")  # +25 [-6, +49]: holds both zero and the thesis' +25

@@ -21,7 +21,7 @@ import yaml
 
 from trainfix.core.records import atomic_write_text
 from trainfix.core.statistics import paired_difference, welch_difference
-from trainfix.monitor.study import depth_difference, flagged_interval
+from trainfix.monitor.study import depth_difference, flagged_interval, thesis_depth_difference
 from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
 
@@ -172,12 +172,7 @@ def monitor_depth(folder: str, shallow: int = 20, deep: int = 34, epochs: int = 
     difference on one device; the same over the runs that learned, as context."""
     study = read_csv(folder, "per_run.csv")
     every, learned = (depth_difference(study, int(epochs), int(shallow), int(deep), only) for only in (False, True))
-    thesis = {
-        a["device"]: a["flagged_pct"] - b["flagged_pct"]
-        for a in _thesis_cases(shallow, epochs)
-        for b in _thesis_cases(deep, epochs)
-        if a["device"] == b["device"]
-    }
+    thesis = thesis_depth_difference(load_paper("monitor_thesis"), int(epochs), int(shallow), int(deep))
     if len(thesis) != 1:
         raise ValueError(f"monitor_thesis.yaml: expected one device with both cases, found {sorted(thesis)}")
     (device, effect), d = next(iter(thesis.items())), every["difference"].scaled(100)

@@ -217,6 +217,19 @@ def depth_difference(study: pd.DataFrame, budget: int, shallow: int, deep: int, 
     return dict(zip(("flagged_a", "runs_a", "flagged_b", "runs_b"), counts), difference=proportion_difference(*counts))
 
 
+def thesis_depth_difference(paper: dict[str, Any], budget: int, shallow: int, deep: int) -> dict[str, int]:
+    """{device: the thesis' flagged percentage of the `shallow` network minus the `deep` one's} over the devices
+    where it ran both for `budget` epochs (monitor_thesis.yaml's cases)."""
+    return {
+        a["device"]: a["flagged_pct"] - b["flagged_pct"]
+        for a in paper["cases"]
+        for b in paper["cases"]
+        if a["epochs"] == b["epochs"] == budget
+        and (a["hidden_layers"], b["hidden_layers"]) == (shallow, deep)
+        and a["device"] == b["device"]
+    }
+
+
 def depth_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
     """The thesis' shallower network (20 hidden layers) against each deeper one of the same budget (its
     "anotherModel", 34): flagged share of the shallow minus the deep, with Newcombe's 95 % interval, over every run
@@ -226,14 +239,7 @@ def depth_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
         depths = sorted(int(d) for d in group["hidden_layers"].dropna().unique())
         for deep in depths[1:]:
             shallow = depths[0]
-            thesis = {
-                a["device"]: a["flagged_pct"] - b["flagged_pct"]
-                for a in paper["cases"]
-                for b in paper["cases"]
-                if a["epochs"] == b["epochs"] == budget
-                and (a["hidden_layers"], b["hidden_layers"]) == (shallow, deep)
-                and a["device"] == b["device"]
-            }
+            thesis = thesis_depth_difference(paper, int(budget), shallow, deep)
             for label, learned_only in (("every run (as the thesis counts)", False), ("runs that learned", True)):
                 try:
                     found = depth_difference(group, int(budget), shallow, deep, learned_only)
