@@ -93,23 +93,43 @@ def test_monitor_measures_read_the_study_per_run(tmp_path: Path, monkeypatch) ->
     which 8 never learned; the rate against the thesis' 60 % and 64 % (exact interval), the depth difference against
     the thesis' +25 points (Newcombe), over every run and over the runs that learned."""
     import pandas as pd
+    import pytest
 
     from trainfix.core.statistics import proportion_difference
     from trainfix.monitor.study import flagged_interval
 
+    def write(rows: list[dict]) -> None:
+        (tmp_path / "folder").mkdir(exist_ok=True)
+        pd.DataFrame(rows).to_csv(tmp_path / "folder" / "per_run.csv", index=False)
+
     rows = [dict(hidden_layers=20, budget=50, flagged=i < 12, learned=True, pair_index=10 + i % 9) for i in range(24)]
     rows += [dict(hidden_layers=34, budget=50, flagged=i < 4, learned=i < 8, pair_index=13) for i in range(16)]
     rows += [dict(hidden_layers=20, budget=100, flagged=False, learned=True, pair_index=None)]  # another case
-    (tmp_path / "folder").mkdir()
-    pd.DataFrame(rows).to_csv(tmp_path / "folder" / "per_run.csv", index=False)
+    rows += [dict(hidden_layers=34, budget=100, flagged=True, learned=True, pair_index=30)]  # one the thesis lacks
+    write(rows)
     monkeypatch.setattr(findings, "REPO", tmp_path)
     ours, verdict = findings.monitor("folder", 20, 50)
     low, high = flagged_interval(12, 24)
-    assert ours.startswith(f"oscillating loss flagged in 12/24 runs, 95 % CI {100 * low:.0f}-{100 * high:.0f} %")
-    assert "pair index 10-18" in ours and verdict.startswith("reproduced")
+    assert ours == (
+        f"oscillating loss flagged in 12/24 runs, 95 % CI {100 * low:.0f}-{100 * high:.0f} % (thesis 60% (GPU, 100 "
+        "runs), 64% (CPU, 100 runs)); pair index 10-18 (thesis 10-18, 10-18)"
+    )
+    assert verdict == "reproduced (the thesis' rates lie in our interval)"
+    ours, verdict = findings.monitor("folder", 20, 100)  # 0/1 flagged: no pair index; the thesis' 69 % is inside
+    assert "flagged in 0/1 runs" in ours and "pair index - (thesis" in ours and verdict.startswith("reproduced")
     ours, verdict = findings.monitor_depth("folder", 20, 34, 50)
     every, learned = proportion_difference(12, 24, 4, 16).scaled(100), proportion_difference(12, 24, 4, 8).scaled(100)
     assert f"12/24 - 4/16 = {every.text(0)} points (thesis +25, GPU)" in ours
     assert f"over the runs that learned: 12/24 - 4/8 = {learned.text(0)} points" in ours
     assert verdict == every.verdict(+1, paper_effect=25.0)
     assert verdict.startswith("inconclusive")  # +25 [-6, +49]: holds both zero and the thesis' +25
+    with pytest.raises(ValueError, match=r"no case of 34 hidden layers, 100 epochs; it ran \[\(20, 50\)"):
+        findings.monitor("folder", 34, 100)
+
+    write([dict(hidden_layers=20, budget=50, flagged=i < 23, learned=True, pair_index=12) for i in range(24)])
+    assert findings.monitor("folder", 20, 50)[1] == "not reproduced (outside our interval)"  # 23/24: 79-100 %
+    dead = [dict(hidden_layers=34, budget=50, flagged=False, learned=False, pair_index=None) for _ in range(5)]
+    write([dict(hidden_layers=20, budget=50, flagged=True, learned=True, pair_index=12) for _ in range(5)] + dead)
+    ours, verdict = findings.monitor_depth("folder", 20, 34, 50)
+    assert "5/5 - 0/5 = +100 [" in ours and "learned: no runs that learned of 34 hidden layers" in ours
+    assert verdict == "reproduced"

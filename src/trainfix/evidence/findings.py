@@ -21,7 +21,7 @@ import yaml
 
 from trainfix.core.records import atomic_write_text
 from trainfix.core.statistics import paired_difference, welch_difference
-from trainfix.monitor.study import depth_difference, flagged_interval, thesis_depth_difference
+from trainfix.monitor.study import depth_difference, flagged_interval, flags, thesis_depth_difference
 from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
 
@@ -143,48 +143,57 @@ def _study_case(folder: str, hidden_layers: int, epochs: int) -> pd.DataFrame:
 
 
 def _thesis_cases(hidden_layers: int, epochs: int) -> list[dict[str, Any]]:
+    """The thesis' cases (monitor_thesis.yaml) of this network and budget; ValueError when it ran none."""
     cases = load_paper("monitor_thesis")["cases"]
-    return [c for c in cases if c["hidden_layers"] == int(hidden_layers) and c["epochs"] == int(epochs)]
+    found = [c for c in cases if c["hidden_layers"] == int(hidden_layers) and c["epochs"] == int(epochs)]
+    if not found:
+        ran = sorted({(c["hidden_layers"], c["epochs"]) for c in cases})
+        raise ValueError(f"the thesis has no case of {hidden_layers} hidden layers, {epochs} epochs; it ran {ran}")
+    return found
 
 
 def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50) -> tuple[str, str]:
     """The flagged share of one study case (its rows of per_run.csv): its exact 95 % interval against each of the
     thesis' rates for that case (monitor_thesis.yaml)."""
     case, thesis = _study_case(folder, hidden_layers, epochs), _thesis_cases(hidden_layers, epochs)
-    flagged, runs = int(case["flagged"].sum()), len(case)
+    flagged, runs = int(flags(case["flagged"], "flagged").sum()), len(case)
     low, high = flagged_interval(flagged, runs)  # as table_detection's CI column, unrounded
     inside = all(low <= c["flagged_pct"] / 100 <= high for c in thesis)
     verdict = (
         "reproduced (the thesis' rates lie in our interval)" if inside else "not reproduced (outside our interval)"
     )
-    pairs = case["pair_index"].dropna()
+    pairs = [int(p) for p in case["pair_index"].dropna()]  # only flagged runs have one
     thesis_rates = ", ".join(f"{c['flagged_pct']}% ({c['device']}, {c['runs']} runs)" for c in thesis)
     thesis_pairs = ", ".join(f"{min(c['pair_index'])}-{max(c['pair_index'])}" for c in thesis)
     return (
         f"oscillating loss flagged in {flagged}/{runs} runs, 95 % CI {100 * low:.0f}-{100 * high:.0f} % "
-        f"(thesis {thesis_rates}); pair index {int(pairs.min())}-{int(pairs.max())} (thesis {thesis_pairs})",
+        f"(thesis {thesis_rates}); pair index {f'{min(pairs)}-{max(pairs)}' if pairs else '-'} "
+        f"(thesis {thesis_pairs})",
         verdict,
     )
 
 
 def monitor_depth(folder: str, shallow: int = 20, deep: int = 34, epochs: int = 50) -> tuple[str, str]:
-    """The shallow network's flagged share minus the deep one's (Newcombe's 95 % interval) against the thesis'
-    difference on one device; the same over the runs that learned, as context."""
+    """The shallow network's flagged share minus the deep one's over every run (Newcombe's 95 % interval) against
+    the thesis' difference on one device; the same over the runs that learned, as context."""
     study = read_csv(folder, "per_run.csv")
-    every, learned = (depth_difference(study, int(epochs), int(shallow), int(deep), only) for only in (False, True))
     thesis = thesis_depth_difference(load_paper("monitor_thesis"), int(epochs), int(shallow), int(deep))
     if len(thesis) != 1:
         raise ValueError(f"monitor_thesis.yaml: expected one device with both cases, found {sorted(thesis)}")
-    (device, effect), d = next(iter(thesis.items())), every["difference"].scaled(100)
+    (device, effect), every = next(iter(thesis.items())), depth_difference(study, int(epochs), int(shallow), int(deep))
 
     def points(found: dict[str, Any]) -> str:
         shares = f"{found['flagged_a']}/{found['runs_a']} - {found['flagged_b']}/{found['runs_b']}"
         return f"{shares} = {found['difference'].scaled(100).text(0)} points"
 
+    try:
+        learned = points(depth_difference(study, int(epochs), int(shallow), int(deep), learned_only=True))
+    except ValueError as error:  # context only: a case with no run that learned says so
+        learned = str(error)
     return (
         f"{shallow} - {deep} layers, flagged share over every run: {points(every)} (thesis {effect:+d}, {device}); "
-        f"over the runs that learned: {points(learned)}",
-        d.verdict(+1 if effect > 0 else -1, paper_effect=float(effect)),
+        f"over the runs that learned: {learned}",
+        every["difference"].scaled(100).verdict(+1 if effect > 0 else -1, paper_effect=float(effect)),
     )
 
 

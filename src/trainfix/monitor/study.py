@@ -5,8 +5,9 @@ schedule, reading and gate, and the study's tables as frames (the results layer 
 Per finished run of a budget (planned epochs), on its recorded per-epoch validation accuracy
 (`val_acc`, else `test_acc`: the thesis' Keras validation_data was the MNIST test set):
 
-- whether the network learned: its best validation accuracy above twice chance (a network that never leaves
-  chance level, as some 34-layer ones do, has no loss to oscillate and counts as a run not flagged);
+- whether the network learned: its best validation accuracy above twice chance (some 34-layer networks never
+  leave chance level; they stay in the study's shares like every finished run, and their flat series is not
+  flagged);
 - thesis reading: `ol_judge` once on the whole series (zeta 0.02, eta 0.2): flagged or not, and the
   pair index (pairs - 1) the thesis tabulates as its "detection epoch";
 - AutoTrainer reading: the same on the training accuracy with zeta 0.03 (an extra column);
@@ -107,8 +108,8 @@ def study_runs(runs: Any, budgets: Iterable[int] | None = None, replay: bool = F
                 "budget": budget,
                 "replayed": not own,
                 "series": val_column,
-                "max_val_acc": float(max(val[:budget])),
-                "learned": bool(max(val[:budget]) > 2 * chance_accuracy(run)),
+                "max_val_acc": float(np.nanmax(val[:budget])),
+                "learned": bool(np.nanmax(val[:budget]) > 2 * chance_accuracy(run)),
                 "epoch_s": float((metrics["epoch_time_s"] + metrics.get("eval_time_s", 0)).head(budget).mean()),
                 "check_s": float(metrics["monitor_check_s"].dropna().mean())
                 if "monitor_check_s" in metrics
@@ -154,6 +155,17 @@ def judge_run(history: History, budget: int) -> dict[str, Any]:
     return out
 
 
+def flags(column: pd.Series, name: str) -> pd.Series:
+    """A yes/no column of the study as booleans, whether computed or read back from per_run.csv (True/False or
+    their text); ValueError naming the column and the values when any is missing or something else (astype(bool)
+    would read NaN and the text "False" as True)."""
+    known = {True: True, False: False, "True": True, "False": False}
+    bad = sorted({repr(v) for v in column if not isinstance(v, (bool, np.bool_, str)) or v not in known})
+    if bad:
+        raise ValueError(f"study column {name!r}: values {bad} are not True/False (a row written before it existed?)")
+    return column.map(known).astype(bool)
+
+
 def _range(values: list[int]) -> str:
     return f"{min(values)}-{max(values)}" if values else "-"
 
@@ -171,6 +183,7 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
     groups = study.groupby(["hidden_layers", "budget"]) if len(study) else []
     for (layers, budget), group in groups:
         pairs = sorted(int(p) for p in group["pair_index"].dropna())
+        flagged = flags(group["flagged"], "flagged")
         cases = [c for c in paper["cases"] if c["epochs"] == budget and c["hidden_layers"] == layers]
         rows.append(
             {
@@ -178,13 +191,13 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
                 "epochs": int(budget),
                 "runs": len(group),
                 "replayed": int(group["replayed"].sum()),
-                "flagged (ours)": f"{int(group['flagged'].sum())}/{len(group)} = {100 * group['flagged'].mean():.0f}%",
+                "flagged (ours)": f"{int(flagged.sum())}/{len(group)} = {100 * flagged.mean():.0f}%",
                 "flagged 95% CI (ours, Clopper-Pearson)": "{:.0f}-{:.0f}%".format(
-                    *(100 * x for x in flagged_interval(int(group["flagged"].sum()), len(group)))
+                    *(100 * x for x in flagged_interval(int(flagged.sum()), len(group)))
                 ),
                 "flagged (thesis)": ", ".join(f"{c['flagged_pct']}% ({c['device']}, {c['runs']} runs)" for c in cases)
                 or "-",
-                "runs never above 2x chance": int((~group["learned"].astype(bool)).sum()),
+                "runs never above 2x chance": int((~flags(group["learned"], "learned")).sum()),
                 "pair index range (ours)": _range(pairs),
                 "pair index range (thesis)": ", ".join(_range(c["pair_index"]) for c in cases) or "-",
                 "pair index mean (ours)": round(float(np.mean(pairs)), 2) if pairs else None,
@@ -209,11 +222,11 @@ def depth_difference(study: pd.DataFrame, budget: int, shallow: int, deep: int, 
     counts = []
     for layers in (shallow, deep):
         case = study[(study["hidden_layers"] == layers) & (study["budget"] == budget)]
-        case = case[case["learned"].astype(bool)] if learned_only else case
+        case = case[flags(case["learned"], "learned")] if learned_only else case
         if case.empty:
             which = "runs that learned" if learned_only else "runs"
             raise ValueError(f"no {which} of {layers} hidden layers, {budget} epochs in the study")
-        counts += [int(case["flagged"].astype(bool).sum()), len(case)]
+        counts += [int(flags(case["flagged"], "flagged").sum()), len(case)]
     return dict(zip(("flagged_a", "runs_a", "flagged_b", "runs_b"), counts), difference=proportion_difference(*counts))
 
 
