@@ -44,6 +44,17 @@ def test_copy_takes_records_and_named_files_not_checkpoints(tmp_path: Path) -> N
     assert json.loads((dest / "lenet5_seed1-bb" / "run.json").read_text())["status"] == "running"
 
 
+def test_finished_only_leaves_out_runs_still_training_and_names_them(tmp_path: Path, capsys) -> None:
+    source, dest = tmp_path / "sweep", tmp_path / "runs"
+    _run(source, "mlp34_seed7-aa", "finished")
+    _run(source, "mlp34_seed8-bb", "running")
+    _run(source, "mlp34_seed9-cc", "interrupted")
+    assert main(["copy", str(source), str(dest), "--finished-only"]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["mlp34_seed7-aa"]
+    err = capsys.readouterr().err
+    assert "copied the records of 1 run(s)" in err and "left out 2 unfinished: mlp34_seed8-bb, mlp34_seed9-cc" in err
+
+
 def test_a_finished_record_is_never_replaced_by_an_unfinished_one(tmp_path: Path, capsys) -> None:
     source, dest = tmp_path / "sweep", tmp_path / "runs"
     _run(dest, "lenet5_seed0-aa", "finished")

@@ -3,7 +3,7 @@
     python -m trainfix.evidence provenance [FOLDER ...]          # PROVENANCE.md in every (or each named) folder
     python -m trainfix.evidence provenance --build [FOLDER ...]  # first rebuild tables, figures, report.html
     python -m trainfix.evidence findings [--write docs/findings.md] [--readme README.md]  # print; refresh the pages
-    python -m trainfix.evidence copy RUNS DEST [--glob G] [--files F ...] [--apricot-passes]  # records into runs/
+    python -m trainfix.evidence copy RUNS DEST [--glob G] [--files F ...] [--apricot-passes] [--finished-only]
 
 `provenance` exits 1 when a folder has no runs/ or (--build, `make reports`) its manifest `build` fails; `findings`
 exits 2 when an evidence file it reads is missing or --write's file has no findings markers; `copy` exits 2 when
@@ -40,6 +40,11 @@ def parser() -> argparse.ArgumentParser:
     copy.add_argument("--files", nargs="*", default=[], help="records to copy besides run.json and metrics.csv")
     passes_help = "also the finished Apricot passes RUNS/adapt/<glob> (result, config, reduced, history gzipped)"
     copy.add_argument("--apricot-passes", action="store_true", help=passes_help)
+    copy.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="leave out runs that have not finished (default: copy them too; their tables label them)",
+    )
     return top
 
 
@@ -89,13 +94,19 @@ def findings_command(args: argparse.Namespace) -> int:
 
 def copy_command(args: argparse.Namespace) -> int:
     try:
-        done = copying.copy_records(args.source, args.dest, glob=args.glob, files=tuple(args.files))
+        done = copying.copy_records(
+            args.source, args.dest, glob=args.glob, files=tuple(args.files), finished_only=args.finished_only
+        )
         passes = copying.copy_passes(args.source, args.dest, glob=args.glob) if args.apricot_passes else None
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     kept = f", kept {len(done.kept)} finished record(s)" if done.kept else ""
-    print(f"copied the records of {len(done.copied)} run(s) from {args.source} to {args.dest}{kept}", file=sys.stderr)
+    left = f", left out {len(done.unfinished)} unfinished: {', '.join(done.unfinished)}" if done.unfinished else ""
+    print(
+        f"copied the records of {len(done.copied)} run(s) from {args.source} to {args.dest}{kept}{left}",
+        file=sys.stderr,
+    )
     if passes is not None:
         print(f"copied the records of {len(passes.copied)} Apricot pass(es) into {args.dest}/adapt", file=sys.stderr)
     return 0

@@ -8,7 +8,8 @@ them): run.json, metrics.csv, the `--files` named, and the Hydra overrides (`.hy
 `overrides.yaml`); never checkpoints. A run the destination holds under another folder name (the same label and a
 compatible identity, as training finds a run's folder: a rerun of a committed row named by today's identity hash)
 is copied into that folder, so its seed is recorded once. Unfinished runs are copied too (their tables label
-them); a run that failed before its first epoch has nothing to copy. Nothing finished is lost: a finished record
+them; `--finished-only` leaves them out, e.g. while a sweep still trains beside the copy); a run that failed
+before its first epoch has nothing to copy. Nothing finished is lost: a finished record
 in the destination is kept when the source's record of that run is not finished (a restarted or rerun run under
 the same name). A copied file that the source's run no longer has (a `--files` output its rerun did not write) is
 removed from the destination, so a run folder holds one record's files only. A linked run folder (a second
@@ -47,11 +48,12 @@ HASH_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
 @dataclass
 class Copied:
     """What `copy_records` did: the destination's run folders written, those kept because only the destination's
-    finished, and the stale files removed (`<run>/<file>`)."""
+    finished, the stale files removed (`<run>/<file>`) and the source's unfinished runs left out (`finished_only`)."""
 
     copied: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
 
 
 def _finished(run_dir: Path) -> bool:
@@ -61,8 +63,11 @@ def _finished(run_dir: Path) -> bool:
         return False
 
 
-def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str, ...] = ()) -> Copied:
-    """Copy the records of every run folder `source/<glob>` into `dest/<run name>/` (see the module docstring)."""
+def copy_records(
+    source: Path, dest: Path, *, glob: str = "*", files: tuple[str, ...] = (), finished_only: bool = False
+) -> Copied:
+    """Copy the records of every run folder `source/<glob>` into `dest/<run name>/` (see the module docstring);
+    `finished_only`: only the runs whose record says finished."""
     source, dest = Path(source), Path(dest)
     if not source.is_dir():
         raise FileNotFoundError(f"runs folder {source} does not exist; expected the folder a sweep wrote its runs into")
@@ -70,6 +75,9 @@ def copy_records(source: Path, dest: Path, *, glob: str = "*", files: tuple[str,
     for run in sorted(p for p in source.glob(glob) if p.is_dir() and not p.is_symlink()):
         if not (run / RUN_FILE).is_file() or not (run / METRICS_FILE).is_file():
             continue  # not a run, or one that has not recorded its first epoch yet
+        if finished_only and not _finished(run):
+            done.unfinished.append(run.name)
+            continue
         target = dest / _destination(dest, run, taken={*done.copied, *done.kept})
         if target.name != run.name:
             print(f"copying {run.name} into {target}: the same run, recorded there under that name", file=sys.stderr)
