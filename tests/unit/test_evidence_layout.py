@@ -1,5 +1,5 @@
 """The committed evidence: every folder of results/manifest.yaml exists in the layout and holds its runs; PROVENANCE.md
-names each commit and whether the tree was clean."""
+is what the manifest and the records give, and names each commit and whether the tree was clean."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def test_every_evidence_folder_exists_and_holds_runs(entry: Evidence) -> None:
     for record in records:
         assert (record.parent / "metrics.csv").is_file(), f"{record.parent.relative_to(REPO)}: no metrics.csv"
     assert (folder / "PROVENANCE.md").is_file(), f"{entry.path}: no PROVENANCE.md"
+    stale = f"{entry.path}/PROVENANCE.md is stale (manifest or runs/ changed): python -m trainfix.evidence provenance"
+    assert (folder / "PROVENANCE.md").read_text() == render(entry, REPO), stale
     if entry.notes:
         assert (folder / entry.notes).is_file(), f"{entry.path}: the notes file {entry.notes} is missing"
     # the build reads this folder's committed runs (or a sibling's, for a second reading of the same runs)
