@@ -268,6 +268,9 @@ def test_depth_table_compares_the_flagged_shares_with_newcombes_interval():
     assert depth_difference(study, 50, 20, 34)["difference"] == proportion_difference(11, 20, 3, 6)
     with pytest.raises(ValueError, match="no runs of 34 hidden layers, 50 epochs"):
         depth_difference(study[study["hidden_layers"] == 20], 50, 20, 34)
+    broken = study.assign(learned=[True] * 25 + [None])  # a row without the column: refused, not skipped
+    with pytest.raises(ValueError, match="study column 'learned'"):
+        depth_table(broken, paper)
     with pytest.raises(ValueError, match="no runs that learned of 34 hidden layers"):
         depth_difference(study[~study["learned"] | (study["hidden_layers"] == 20)], 50, 20, 34, learned_only=True)
 

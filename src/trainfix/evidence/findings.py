@@ -21,7 +21,15 @@ import yaml
 
 from trainfix.core.records import atomic_write_text
 from trainfix.core.statistics import paired_difference, welch_difference
-from trainfix.monitor.study import depth_difference, flagged_interval, flags, thesis_depth_difference
+from trainfix.monitor.study import (
+    NoRuns,
+    depth_difference,
+    flagged_interval,
+    flags,
+    thesis_depth_difference,
+    thesis_rates,
+    value_range,
+)
 from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
 
@@ -163,12 +171,10 @@ def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50) -> tuple[str
         "reproduced (the thesis' rates lie in our interval)" if inside else "not reproduced (outside our interval)"
     )
     pairs = [int(p) for p in case["pair_index"].dropna()]  # only flagged runs have one
-    thesis_rates = ", ".join(f"{c['flagged_pct']}% ({c['device']}, {c['runs']} runs)" for c in thesis)
-    thesis_pairs = ", ".join(f"{min(c['pair_index'])}-{max(c['pair_index'])}" for c in thesis)
+    thesis_pairs = ", ".join(value_range(c["pair_index"]) for c in thesis)
     return (
         f"oscillating loss flagged in {flagged}/{runs} runs, 95 % CI {100 * low:.0f}-{100 * high:.0f} % "
-        f"(thesis {thesis_rates}); pair index {f'{min(pairs)}-{max(pairs)}' if pairs else '-'} "
-        f"(thesis {thesis_pairs})",
+        f"(thesis {thesis_rates(thesis)}); pair index {value_range(pairs)} (thesis {thesis_pairs})",
         verdict,
     )
 
@@ -188,7 +194,7 @@ def monitor_depth(folder: str, shallow: int = 20, deep: int = 34, epochs: int = 
 
     try:
         learned = points(depth_difference(study, int(epochs), int(shallow), int(deep), learned_only=True))
-    except ValueError as error:  # context only: a case with no run that learned says so
+    except NoRuns as error:  # context only: a case with no run that learned says so
         learned = str(error)
     return (
         f"{shallow} - {deep} layers, flagged share over every run: {points(every)} (thesis {effect:+d}, {device}); "

@@ -166,8 +166,18 @@ def flags(column: pd.Series, name: str) -> pd.Series:
     return column.map(known).astype(bool)
 
 
-def _range(values: list[int]) -> str:
+def value_range(values: list[int]) -> str:
+    """'11-18', or '-' when there are none."""
     return f"{min(values)}-{max(values)}" if values else "-"
+
+
+def thesis_rates(cases: list[dict[str, Any]]) -> str:
+    """The thesis' flagged percentages of `cases` (monitor_thesis.yaml) as the tables and findings quote them."""
+    return ", ".join(f"{c['flagged_pct']}% ({c['device']}, {c['runs']} runs)" for c in cases) or "-"
+
+
+class NoRuns(ValueError):
+    """A study case without runs (or without runs that learned): a comparison that cannot be made."""
 
 
 def flagged_interval(flagged: int, runs: int, level: float = 0.95) -> tuple[float, float]:
@@ -195,20 +205,19 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
                 "flagged 95% CI (ours, Clopper-Pearson)": "{:.0f}-{:.0f}%".format(
                     *(100 * x for x in flagged_interval(int(flagged.sum()), len(group)))
                 ),
-                "flagged (thesis)": ", ".join(f"{c['flagged_pct']}% ({c['device']}, {c['runs']} runs)" for c in cases)
-                or "-",
+                "flagged (thesis)": thesis_rates(cases),
                 "runs never above 2x chance": int((~flags(group["learned"], "learned")).sum()),
-                "pair index range (ours)": _range(pairs),
-                "pair index range (thesis)": ", ".join(_range(c["pair_index"]) for c in cases) or "-",
+                "pair index range (ours)": value_range(pairs),
+                "pair index range (thesis)": ", ".join(value_range(c["pair_index"]) for c in cases) or "-",
                 "pair index mean (ours)": round(float(np.mean(pairs)), 2) if pairs else None,
                 "pair index / epochs (ours)": round(float(np.mean(pairs)) / budget, 3) if pairs else None,
                 "flagged, AutoTrainer reading (train acc, 0.03)": f"{100 * group['flagged_autotrainer'].mean():.0f}%",
-                "first firing epoch range (online ol_judge)": _range(
+                "first firing epoch range (online ol_judge)": value_range(
                     [int(v) for v in group["validation_first_firing"].dropna()]
                 ),
                 "first firing, AutoTrainer reading (runs; epoch range)": (
                     f"{int(group['training_first_firing'].notna().sum())}; "
-                    f"{_range([int(v) for v in group['training_first_firing'].dropna()])}"
+                    f"{value_range([int(v) for v in group['training_first_firing'].dropna()])}"
                 ),
             }
         )
@@ -218,14 +227,14 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
 def depth_difference(study: pd.DataFrame, budget: int, shallow: int, deep: int, learned_only: bool = False) -> dict:
     """The flagged share of the `shallow` network's runs of `budget` epochs minus the `deep` one's, with Newcombe's
     95 % interval (`core.statistics.proportion_difference`): {difference, flagged_a, runs_a, flagged_b, runs_b};
-    `learned_only`: over the runs that left chance level. ValueError naming the case when one has no run."""
+    `learned_only`: over the runs that left chance level. NoRuns naming the case when one has no run."""
     counts = []
     for layers in (shallow, deep):
         case = study[(study["hidden_layers"] == layers) & (study["budget"] == budget)]
         case = case[flags(case["learned"], "learned")] if learned_only else case
         if case.empty:
             which = "runs that learned" if learned_only else "runs"
-            raise ValueError(f"no {which} of {layers} hidden layers, {budget} epochs in the study")
+            raise NoRuns(f"no {which} of {layers} hidden layers, {budget} epochs in the study")
         counts += [int(flags(case["flagged"], "flagged").sum()), len(case)]
     return dict(zip(("flagged_a", "runs_a", "flagged_b", "runs_b"), counts), difference=proportion_difference(*counts))
 
@@ -250,13 +259,13 @@ def depth_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for budget, group in study.groupby("budget") if len(study) else []:
         depths = sorted(int(d) for d in group["hidden_layers"].dropna().unique())
+        shallow = depths[0] if depths else None
         for deep in depths[1:]:
-            shallow = depths[0]
             thesis = thesis_depth_difference(paper, int(budget), shallow, deep)
             for label, learned_only in (("every run (as the thesis counts)", False), ("runs that learned", True)):
                 try:
                     found = depth_difference(group, int(budget), shallow, deep, learned_only)
-                except ValueError:
+                except NoRuns:  # e.g. no deep network learned: that row has nothing to compare
                     continue
                 d: Difference = found["difference"]
                 rows.append(
