@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trainfix.core.statistics import paired_difference, proportion_difference, welch_difference
+from trainfix.core.statistics import (
+    paired_difference,
+    paired_proportion_difference,
+    proportion_difference,
+    welch_difference,
+)
 
 
 def test_interval_matches_scipy_welch_test() -> None:
@@ -91,3 +96,57 @@ def test_proportion_difference_by_hand_from_wilson_bounds() -> None:
 def test_proportion_difference_refuses_counts_that_are_not_shares(counts) -> None:
     with pytest.raises(ValueError, match="need whole counts"):
         proportion_difference(*counts)
+
+
+def test_paired_proportion_difference_matches_the_published_example() -> None:
+    # Fagerland, Lydersen & Laake, Statistical Analysis of Contingency Tables (2017), ch. 8: complete response before
+    # and after consolidation therapy (Cavo et al. 2012), [[59, 6], [16, 80]]: Newcombe square-and-add
+    # -0.0621 (95 % CI -0.1186 to -0.0046)
+    d = paired_proportion_difference(59, 6, 16, 80)
+    assert d.diff == pytest.approx(-10 / 161)
+    assert (d.low, d.high) == pytest.approx((-0.1186, -0.0046), abs=5e-5)
+    assert paired_proportion_difference(*np.array([59, 6, 16, 80])) == d
+
+
+def _wilson(x: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p, half = x / n, z * math.sqrt(x / n * (1 - x / n) / n + z**2 / (4 * n**2))
+    centre, scale = p + z**2 / (2 * n), 1 + z**2 / n
+    return (centre - half) / scale, (centre + half) / scale
+
+
+@pytest.mark.parametrize(
+    ("counts", "phi"),
+    [
+        ((5, 3, 1, 3), (15 - 3 - 6) / math.sqrt(8 * 4 * 6 * 6)),  # A = 12 > n/2 = 6: phi from A - n/2
+        ((2, 3, 1, 3), 0.0),  # A = 3 <= n/2 = 4.5: phi 0 (the unpaired square-and-add on n runs)
+        ((1, 4, 3, 2), (2 - 12) / math.sqrt(5 * 5 * 4 * 6)),  # A = -10 < 0: phi from A
+        ((0, 4, 3, 0), -12 / math.sqrt(4 * 3 * 3 * 4)),  # A = -12: the judgements never agree, phi = -1
+    ],
+)
+def test_paired_proportion_difference_by_hand(counts, phi) -> None:
+    both, a_only, b_only, neither = counts
+    n = sum(counts)
+    p_a, p_b = (both + a_only) / n, (both + b_only) / n
+    (l_a, u_a), (l_b, u_b) = _wilson(both + a_only, n), _wilson(both + b_only, n)
+    d = paired_proportion_difference(*counts)
+    assert d.diff == pytest.approx(p_a - p_b)
+    low = p_a - p_b - math.sqrt((p_a - l_a) ** 2 - 2 * phi * (p_a - l_a) * (u_b - p_b) + (u_b - p_b) ** 2)
+    high = p_a - p_b + math.sqrt((u_a - p_a) ** 2 - 2 * phi * (u_a - p_a) * (p_b - l_b) + (p_b - l_b) ** 2)
+    assert (d.low, d.high) == pytest.approx((low, high))
+    assert d.low < d.diff < d.high
+
+
+def test_paired_proportion_difference_empty_margin_and_no_change() -> None:
+    # every run flagged both times: a margin is empty, phi 0; no change: the interval is the Wilson margins' spread
+    d = paired_proportion_difference(6, 0, 0, 0)
+    spread = 1 - _wilson(6, 6)[0]
+    assert d.diff == 0 and (d.low, d.high) == pytest.approx((-spread, spread))
+    # pairing narrows the interval against treating the two judgements as independent groups
+    paired, unpaired = paired_proportion_difference(10, 1, 6, 3), proportion_difference(11, 20, 16, 20)
+    assert paired.diff == unpaired.diff and paired.high - paired.low < unpaired.high - unpaired.low
+
+
+@pytest.mark.parametrize("counts", [(1, 2, 3, -1), (0, 0, 0, 0), (1.5, 0, 0, 1)])
+def test_paired_proportion_difference_refuses_bad_counts(counts) -> None:
+    with pytest.raises(ValueError, match="need whole counts >= 0"):
+        paired_proportion_difference(*counts)

@@ -1,6 +1,7 @@
 """The 95 % Welch t interval of a method-minus-baseline difference of means over independent seeds, the paired
 t interval when both arms share each seed's starting point (`paired_difference`), and the interval of a difference
-of two shares of runs (`proportion_difference`, Newcombe's).
+of two shares of runs (`proportion_difference`, Newcombe's; `paired_proportion_difference` when the same runs are
+judged twice).
 
 Welch: no equal-variance assumption; with a table's 2-5 seeds a bootstrap resamples too few distinct
 values to say anything. With n = 2 per arm the interval is wide by construction: that is the information.
@@ -98,4 +99,28 @@ def proportion_difference(x_a: int, n_a: int, x_b: int, n_b: int, level: float =
     d = p_a - p_b
     low = d - math.sqrt((p_a - l_a) ** 2 + (u_b - p_b) ** 2)
     high = d + math.sqrt((u_a - p_a) ** 2 + (p_b - l_b) ** 2)
+    return Difference(d, low, high, math.nan)
+
+
+def paired_proportion_difference(both: int, a_only: int, b_only: int, neither: int, level: float = 0.95) -> Difference:
+    """p_a - p_b for one set of runs judged twice (a and b, e.g. the same runs at two budgets), from the paired
+    2x2 counts, and Newcombe's square-and-add interval for paired shares (Newcombe 1998, Stat Med 17:2635, method
+    10): the two margins' Wilson intervals combined as in `proportion_difference`, less their covariance, through
+    the phi coefficient of the table with Newcombe's correction (A = both x neither - a_only x b_only; phi uses
+    A - n/2 when A > n/2, 0 when 0 <= A <= n/2, A when A < 0; 0 when a margin is empty)."""
+    counts = {"both": both, "a_only": a_only, "b_only": b_only, "neither": neither}
+    bad = {k: v for k, v in counts.items() if not (isinstance(v, Integral) and v >= 0)}
+    if bad or sum(counts.values()) < 1:
+        raise ValueError(f"paired counts {counts}: need whole counts >= 0 with at least one run")
+    n = both + a_only + b_only + neither
+    margins = (both + a_only, b_only + neither, both + b_only, a_only + neither)  # a yes, a no, b yes, b no
+    (p_a, l_a, u_a), (p_b, l_b, u_b) = (
+        (x / n, *stats.binomtest(x, n).proportion_ci(level, method="wilson")) for x in (margins[0], margins[2])
+    )
+    a = both * neither - a_only * b_only
+    corrected = a - n / 2 if a > n / 2 else (0.0 if a >= 0 else a)
+    phi = 0.0 if 0 in margins else corrected / math.sqrt(math.prod(margins))
+    d = p_a - p_b
+    low = d - math.sqrt((p_a - l_a) ** 2 - 2 * phi * (p_a - l_a) * (u_b - p_b) + (u_b - p_b) ** 2)
+    high = d + math.sqrt((u_a - p_a) ** 2 - 2 * phi * (u_a - p_a) * (p_b - l_b) + (p_b - l_b) ** 2)
     return Difference(d, low, high, math.nan)
