@@ -7,11 +7,14 @@ from __future__ import annotations
 def test_a_longer_run_replays_a_shorter_budget_exactly(tiny_cfg, tmp_path):
     """`--replay` counts a longer run's first b epochs as a run of b epochs. That holds only if nothing in the
     study's runs depends on the planned epochs: train the study's experiment (20-layer MLP, Adam, shuffle) for
-    2 and for 3 epochs from the same seed; the first 2 epochs must be identical, and replay_check says 0."""
+    2 and for 3 epochs from the same seed; the first 2 epochs must be identical, and replay_check says 0. The
+    budget contrast pairs the seed's own 2-epoch run with its 3-epoch run."""
     import pandas as pd
 
+    from trainfix.monitor.contrasts import budget_table
     from trainfix.monitor.study import replay_check
     from trainfix.results.collect import collect_runs
+    from trainfix.results.papers.monitor import study_runs
     from trainfix.train import train
 
     root = tmp_path / "monitor_ol_quick"
@@ -32,3 +35,8 @@ def test_a_longer_run_replays_a_shorter_budget_exactly(tiny_cfg, tmp_path):
     pd.testing.assert_frame_equal(short[compared], long[compared].head(2), check_exact=True)
     check = replay_check(collect_runs(root))
     assert check["planned"].tolist() == ["2 vs 3"] and check["max |diff| test_acc"].tolist() == [0.0]
+    study = study_runs(collect_runs(root), budgets=[2, 3], replay=True)
+    assert sorted(zip(study["budget"], study["replayed"])) == [(2, False), (3, False)]  # the seed's own 2-epoch run
+    table = budget_table(study, {"cases": []})
+    assert table["epochs"].tolist() == ["3 vs 2"] and table["runs (judged at both)"].tolist() == [1]
+    assert table["thesis difference, points"].tolist() == ["-"]

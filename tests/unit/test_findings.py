@@ -119,7 +119,7 @@ def test_monitor_measures_read_the_study_per_run(tmp_path: Path, monkeypatch) ->
     assert "flagged in 0/1 runs" in ours and "pair index - (thesis" in ours and verdict.startswith("reproduced")
     ours, verdict = findings.monitor_depth("folder", 20, 34, 50)
     every, learned = proportion_difference(12, 24, 4, 16).scaled(100), proportion_difference(12, 24, 4, 8).scaled(100)
-    assert f"12/24 - 4/16 = {every.text(0)} points (thesis +25, GPU)" in ours
+    assert f"12/24 - 4/16 = {every.text(0)} points (thesis +25 (GPU))" in ours
     assert f"over the runs that learned: 12/24 - 4/8 = {learned.text(0)} points" in ours
     assert verdict == every.verdict(+1, paper_effect=25.0)
     assert verdict.startswith("inconclusive")  # +25 [-6, +49]: holds both zero and the thesis' +25
@@ -133,3 +133,25 @@ def test_monitor_measures_read_the_study_per_run(tmp_path: Path, monkeypatch) ->
     ours, verdict = findings.monitor_depth("folder", 20, 34, 50)
     assert "5/5 - 0/5 = +100 [" in ours and "learned: no runs that learned of 34 hidden layers" in ours
     assert verdict == "reproduced"
+
+
+def test_monitor_budget_pairs_the_seeds_judged_at_both_budgets(tmp_path: Path, monkeypatch) -> None:
+    """Seeds 0-11 at 50 epochs (8 flagged: 0-7), seeds 0-9 also at 150 (3 flagged: 0, 1, 8): both 2, at 150 only 1,
+    at 50 only 6, neither 1 -> 3/10 - 8/10 = -50 points with the paired interval; the thesis' GPU cases at 150 (38,
+    34) minus at 50 (60): -22, -26, mean -24, which the verdict tests."""
+    import pandas as pd
+
+    from trainfix.core.statistics import paired_proportion_difference
+
+    rows = [dict(hidden_layers=20, budget=50, seed=i, flagged=i < 8, learned=True) for i in range(12)]
+    rows += [dict(hidden_layers=20, budget=150, seed=i, flagged=i in (0, 1, 8), learned=True) for i in range(10)]
+    (tmp_path / "folder").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "folder" / "per_run.csv", index=False)
+    monkeypatch.setattr(findings, "REPO", tmp_path)
+    ours, verdict = findings.monitor_budget("folder", 20, 50, 150)
+    d = paired_proportion_difference(2, 1, 6, 1).scaled(100)
+    assert ours == (
+        f"20 layers, flagged at 150 - at 50 epochs, the same 10 seeds: 3 - 8 runs = {d.text(0)} points (1 flagged at "
+        "150 only, 6 at 50 only; thesis -22, -26 (GPU), mean -24)"
+    )
+    assert verdict == d.verdict(-1, paper_effect=-24.0)

@@ -241,7 +241,7 @@ def test_depth_table_compares_the_flagged_shares_with_newcombes_interval():
     import pytest
 
     from trainfix.core.statistics import proportion_difference
-    from trainfix.monitor.study import depth_difference, depth_table
+    from trainfix.monitor.contrasts import depth_difference, depth_table
 
     study = pd.DataFrame(
         {
@@ -273,6 +273,46 @@ def test_depth_table_compares_the_flagged_shares_with_newcombes_interval():
         depth_table(broken, paper)
     with pytest.raises(ValueError, match="no runs that learned of 34 hidden layers"):
         depth_difference(study[~study["learned"] | (study["hidden_layers"] == 20)], 50, 20, 34, learned_only=True)
+
+
+def test_budget_table_pairs_the_same_seeds_with_newcombes_paired_interval():
+    """20 layers, seeds 0-9 judged at 50 and at 150 epochs (seeds 10-11 at 50 only: left out of the pair): flagged at
+    50: seeds 0-6; at 150: seeds 0-2 and 8. Both 3, at 150 only 1, at 50 only 4, neither 2: 4/10 - 7/10 = -30
+    points with paired_proportion_difference(3, 1, 4, 2); the thesis' GPU cases 38 and 34 minus 60. The 34-layer
+    case, 50 epochs only, has no pair."""
+    import pandas as pd
+    import pytest
+
+    from trainfix.core.statistics import paired_proportion_difference
+    from trainfix.monitor.contrasts import budget_difference, budget_table, thesis_budget_difference
+
+    at_50 = pd.DataFrame({"hidden_layers": 20, "budget": 50, "seed": range(12), "flagged": [True] * 7 + [False] * 5})
+    at_150 = pd.DataFrame(
+        {"hidden_layers": 20, "budget": 150, "seed": range(10), "flagged": [True] * 3 + [False] * 5 + [True, False]}
+    )
+    deep = pd.DataFrame({"hidden_layers": 34, "budget": 50, "seed": range(3), "flagged": [True, False, True]})
+    study = pd.concat([at_150, deep, at_50], ignore_index=True)
+    paper = {"cases": [{"epochs": 50, "hidden_layers": 20, "flagged_pct": 60, "device": "GPU"},
+                       {"epochs": 150, "hidden_layers": 20, "flagged_pct": 38, "device": "GPU"},
+                       {"epochs": 150, "hidden_layers": 20, "flagged_pct": 34, "device": "GPU"},
+                       {"epochs": 50, "hidden_layers": 20, "flagged_pct": 64, "device": "CPU"}]}  # fmt: skip
+    found = budget_difference(study, 20, 50, 150)
+    expected = paired_proportion_difference(3, 1, 4, 2)
+    assert found["difference"] == expected and expected.diff == pytest.approx(-0.3)
+    assert (found["runs"], found["flagged_longer"], found["flagged_shorter"]) == (10, 4, 7)
+    assert (found["longer_only"], found["shorter_only"]) == (1, 4)
+    assert thesis_budget_difference(paper, 20, 50, 150) == {"GPU": [-22, -26]}
+    table = budget_table(study, paper)
+    assert len(table) == 1  # no 34-layer pair
+    row = table.iloc[0]
+    assert (row["hidden layers"], row["epochs"], row["runs (judged at both)"]) == (20, "150 vs 50", 10)
+    assert row["flagged at the longer only / the shorter only"] == "1 / 4"
+    assert row["difference, points (95% CI, Newcombe paired)"] == (
+        f"{100 * expected.diff:+.0f} [{100 * expected.low:+.0f}, {100 * expected.high:+.0f}]"
+    )
+    assert row["thesis difference, points"] == "-22, -26 (GPU)"
+    with pytest.raises(ValueError, match="no seed of 34 hidden layers judged at both 50 and 150 epochs"):
+        budget_difference(study, 34, 50, 150)
 
 
 def test_study_flags_are_read_strictly():

@@ -21,15 +21,14 @@ import yaml
 
 from trainfix.core.records import atomic_write_text
 from trainfix.core.statistics import paired_difference, welch_difference
-from trainfix.monitor.study import (
-    NoRuns,
+from trainfix.monitor.contrasts import (
+    budget_difference,
     depth_difference,
-    flagged_interval,
-    flags,
+    thesis_budget_difference,
     thesis_depth_difference,
-    thesis_rates,
-    value_range,
+    thesis_text,
 )
+from trainfix.monitor.study import NoRuns, flagged_interval, flags, thesis_rates, value_range
 from trainfix.results.cells import spread_text
 from trainfix.results.paper import load_paper
 
@@ -179,14 +178,23 @@ def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50) -> tuple[str
     )
 
 
+def _thesis_effect(differences: dict[str, list[int]], what: str) -> float:
+    """The thesis' one device's difference (the mean when it ran two cases of a budget): what the verdict tests."""
+    if len(differences) != 1:
+        raise ValueError(
+            f"monitor_thesis.yaml: expected one device with both cases of {what}, found {sorted(differences)}"
+        )
+    values = next(iter(differences.values()))
+    return sum(values) / len(values)
+
+
 def monitor_depth(folder: str, shallow: int = 20, deep: int = 34, epochs: int = 50) -> tuple[str, str]:
     """The shallow network's flagged share minus the deep one's over every run (Newcombe's 95 % interval) against
     the thesis' difference on one device; the same over the runs that learned, as context."""
     study = read_csv(folder, "per_run.csv")
     thesis = thesis_depth_difference(load_paper("monitor_thesis"), int(epochs), int(shallow), int(deep))
-    if len(thesis) != 1:
-        raise ValueError(f"monitor_thesis.yaml: expected one device with both cases, found {sorted(thesis)}")
-    (device, effect), every = next(iter(thesis.items())), depth_difference(study, int(epochs), int(shallow), int(deep))
+    effect = _thesis_effect(thesis, f"{shallow} and {deep} layers, {epochs} epochs")
+    every = depth_difference(study, int(epochs), int(shallow), int(deep))
 
     def points(found: dict[str, Any]) -> str:
         shares = f"{found['flagged_a']}/{found['runs_a']} - {found['flagged_b']}/{found['runs_b']}"
@@ -197,14 +205,33 @@ def monitor_depth(folder: str, shallow: int = 20, deep: int = 34, epochs: int = 
     except NoRuns as error:  # context only: a case with no run that learned says so
         learned = str(error)
     return (
-        f"{shallow} - {deep} layers, flagged share over every run: {points(every)} (thesis {effect:+d}, {device}); "
+        f"{shallow} - {deep} layers, flagged share over every run: {points(every)} (thesis {thesis_text(thesis)}); "
         f"over the runs that learned: {learned}",
-        every["difference"].scaled(100).verdict(+1 if effect > 0 else -1, paper_effect=float(effect)),
+        every["difference"].scaled(100).verdict(+1 if effect > 0 else -1, paper_effect=effect),
+    )
+
+
+def monitor_budget(folder: str, layers: int = 20, shorter: int = 50, longer: int = 150) -> tuple[str, str]:
+    """One network's flagged share at the longer budget minus at the shorter, over the same seeds judged at both
+    (Newcombe's paired 95 % interval), against the thesis' differences of its cases of the two budgets on one device
+    (the verdict tests their mean); the study's other budget pairs, as context, in the table it comes from."""
+    study = read_csv(folder, "per_run.csv")
+    thesis = thesis_budget_difference(load_paper("monitor_thesis"), int(layers), int(shorter), int(longer))
+    effect = _thesis_effect(thesis, f"{layers} layers, {shorter} and {longer} epochs")
+    found = budget_difference(study, int(layers), int(shorter), int(longer))
+    return (
+        f"{layers} layers, flagged at {longer} - at {shorter} epochs, the same {found['runs']} seeds: "
+        f"{found['flagged_longer']} - {found['flagged_shorter']} runs = "
+        f"{found['difference'].scaled(100).text(0)} points ({found['longer_only']} flagged at {longer} only, "
+        f"{found['shorter_only']} at {shorter} only; thesis {thesis_text(thesis)}, mean {effect:+.0f})",
+        found["difference"].scaled(100).verdict(+1 if effect > 0 else -1, paper_effect=effect),
     )
 
 
 # a claim's `measure` in findings.yaml: one of these functions' names, then its arguments
-MEASURES = {f.__name__: f for f in (de_accuracy, de_converged, trimming, leap, apricot, monitor, monitor_depth)}
+MEASURES = {
+    f.__name__: f for f in (de_accuracy, de_converged, trimming, leap, apricot, monitor, monitor_depth, monitor_budget)
+}
 
 
 def published() -> dict[str, Any]:

@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from trainfix.core.records import FINISHED
-from trainfix.core.statistics import Difference, paired_difference, proportion_difference
+from trainfix.core.statistics import Difference, paired_difference
 from trainfix.monitor import replay as monitor_replay
 from trainfix.monitor.detectors import History, first_firing_epoch, ol_judge
 from trainfix.monitor.replay import READINGS, history_from_series
@@ -221,64 +221,6 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
                 ),
             }
         )
-    return pd.DataFrame(rows)
-
-
-def depth_difference(study: pd.DataFrame, budget: int, shallow: int, deep: int, learned_only: bool = False) -> dict:
-    """The flagged share of the `shallow` network's runs of `budget` epochs minus the `deep` one's, with Newcombe's
-    95 % interval (`core.statistics.proportion_difference`): {difference, flagged_a, runs_a, flagged_b, runs_b};
-    `learned_only`: over the runs that left chance level. NoRuns naming the case when one has no run."""
-    counts = []
-    for layers in (shallow, deep):
-        case = study[(study["hidden_layers"] == layers) & (study["budget"] == budget)]
-        case = case[flags(case["learned"], "learned")] if learned_only else case
-        if case.empty:
-            which = "runs that learned" if learned_only else "runs"
-            raise NoRuns(f"no {which} of {layers} hidden layers, {budget} epochs in the study")
-        counts += [int(flags(case["flagged"], "flagged").sum()), len(case)]
-    return dict(zip(("flagged_a", "runs_a", "flagged_b", "runs_b"), counts), difference=proportion_difference(*counts))
-
-
-def thesis_depth_difference(paper: dict[str, Any], budget: int, shallow: int, deep: int) -> dict[str, int]:
-    """{device: the thesis' flagged percentage of the `shallow` network minus the `deep` one's} over the devices
-    where it ran both for `budget` epochs (monitor_thesis.yaml's cases)."""
-    return {
-        a["device"]: a["flagged_pct"] - b["flagged_pct"]
-        for a in paper["cases"]
-        for b in paper["cases"]
-        if a["epochs"] == b["epochs"] == budget
-        and (a["hidden_layers"], b["hidden_layers"]) == (shallow, deep)
-        and a["device"] == b["device"]
-    }
-
-
-def depth_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
-    """The thesis' shallower network (20 hidden layers) against each deeper one of the same budget (its
-    "anotherModel", 34): flagged share of the shallow minus the deep, with Newcombe's 95 % interval, over every run
-    (as the thesis counts) and over the runs that learned, beside the thesis' difference on one device."""
-    rows = []
-    for budget, group in study.groupby("budget") if len(study) else []:
-        depths = sorted(int(d) for d in group["hidden_layers"].dropna().unique())
-        shallow = depths[0] if depths else None
-        for deep in depths[1:]:
-            thesis = thesis_depth_difference(paper, int(budget), shallow, deep)
-            for label, learned_only in (("every run (as the thesis counts)", False), ("runs that learned", True)):
-                try:
-                    found = depth_difference(group, int(budget), shallow, deep, learned_only)
-                except NoRuns:  # e.g. no deep network learned: that row has nothing to compare
-                    continue
-                d: Difference = found["difference"]
-                rows.append(
-                    {
-                        "epochs": int(budget),
-                        "hidden layers": f"{shallow} vs {deep}",
-                        "runs counted": label,
-                        f"flagged, {shallow} layers": f"{found['flagged_a']}/{found['runs_a']}",
-                        f"flagged, {deep} layers": f"{found['flagged_b']}/{found['runs_b']}",
-                        "difference, points (95% CI, Newcombe)": d.scaled(100).text(0),
-                        "thesis difference, points": ", ".join(f"{v:+d} ({k})" for k, v in thesis.items()) or "-",
-                    }
-                )
     return pd.DataFrame(rows)
 
 

@@ -6,8 +6,8 @@ overhead; the judging and the numbers are the monitor's (`trainfix.monitor.study
     python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full
         [--replay --budgets 50,100]
 
-Writes table_detection, table_depth, table_schedules, table_schedule_pairs, table_replay_check (.md/.csv/.tex,
-when not empty), per_run.csv, histograms.png and report.html.
+Writes table_detection, table_depth, table_budgets, table_schedules, table_schedule_pairs, table_replay_check
+(.md/.csv/.tex, when not empty), per_run.csv, histograms.png and report.html.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainfix.monitor import contrasts
 from trainfix.monitor import study as monitor_study
 from trainfix.results.arguments import int_list, report_title
 from trainfix.results.collect import RunCollection, collect_runs
@@ -84,7 +85,8 @@ def build(args: argparse.Namespace) -> list[Path]:
     t2_source = "(from --timing)" if timing else "(monitor_check_s of the runs)"
     tables = {
         "table_detection": monitor_study.detection_table(study, paper),
-        "table_depth": monitor_study.depth_table(study, paper),
+        "table_depth": contrasts.depth_table(study, paper),
+        "table_budgets": contrasts.budget_table(study, paper),
         "table_schedules": monitor_study.schedule_table(study, timing),
         "table_schedule_pairs": monitor_study.schedule_pairs_table(study),
         "table_replay_check": monitor_study.replay_check(runs),
