@@ -58,7 +58,9 @@ def test_no_quick_profile_output_and_reports_are_ignored() -> None:
     assert not unlisted, f"evidence folders missing from results/manifest.yaml: {unlisted}"
 
 
-def _run(folder: Path, name: str, *, commit: str, dirty: bool, seed: int, start: str, end: str) -> None:
+def _run(
+    folder: Path, name: str, *, commit: str, dirty: bool, seed: int, start: str, end: str, host: dict | None = None
+) -> None:
     run = folder / "runs" / name
     run.mkdir(parents=True)
     (run / "metrics.csv").write_text("epoch,test_acc\n0,0.5\n")
@@ -72,7 +74,7 @@ def _run(folder: Path, name: str, *, commit: str, dirty: bool, seed: int, start:
                 "start_time": start,
                 "end_time": end,
                 "code": {"git_commit": commit, "git_dirty": dirty},
-                "host": {"device": "cpu", "cpu_threads": 1, "hostname": "vm", "platform": "Linux"},
+                "host": host or {"device": "cpu", "cpu_threads": 1, "hostname": "vm", "platform": "Linux"},
                 "versions": {"torch": "2.14.1"},
                 "attempts": [{"start": start, "end": end, "outcome": "finished"}],
             }
@@ -137,3 +139,23 @@ def test_provenance_cli_writes_the_listed_folders_and_rejects_others(tmp_path: P
     missing = r"folders\[0\] \(results/trimming/x\): missing \['build', 'produced', 'reduced'\]"
     with pytest.raises(ValueError, match=missing):
         main(["provenance", "--manifest", str(manifest)])
+
+
+def test_provenance_names_the_cpu_kernels_when_recorded(tmp_path: Path) -> None:
+    """Runs that recorded torch's CPU capability are listed apart from runs on the same platform that did not (the
+    records written before it was recorded); host_facts records the running torch's."""
+    import torch
+
+    from trainfix.core.records import host_facts
+
+    facts = host_facts("cpu")
+    assert facts["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and facts["cpu_threads"] >= 1
+    folder, day = tmp_path / "results" / "monitor" / "x_cpu", "2026-12-01T"
+    times = {"start": f"{day}10:00:00+00:00", "end": f"{day}10:30:00+00:00"}
+    _run(folder, "old", commit="a" * 40, dirty=False, seed=0, **times)
+    new = {"device": "cpu", "cpu_threads": 1, "hostname": "vm", "platform": "Linux", "cpu_capability": "AVX512"}
+    _run(folder, "new", commit="a" * 40, dirty=False, seed=1, host=new, **times)
+    entry = Evidence(path="results/monitor/x_cpu", title="t", produced="p", build="b", reduced="r")
+    text = render(entry, tmp_path)
+    assert "- cpu, 1 thread(s), host `vm`, Linux: 1 run(s)" in text
+    assert "- cpu, 1 thread(s), host `vm`, Linux, CPU kernels AVX512: 1 run(s)" in text

@@ -169,6 +169,9 @@ def host_facts(device: str) -> dict[str, Any]:
         facts["gpu"] = torch.cuda.get_device_name()
     else:
         facts["cpu_threads"] = torch.get_num_threads()
+    # the CPU kernels torch dispatches to (e.g. AVX2, AVX512): float results, and so a seed's whole trajectory,
+    # may differ between hosts that differ here (docs/monitor.md, "One seed, two hosts")
+    facts["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return facts
 
 

@@ -153,6 +153,7 @@ def _host_lines(runs: list[RunFacts]) -> list[str]:
     hosts = Counter(
         f"{r.host.get('device', '?')}, {r.host.get('cpu_threads', '?')} thread(s), "
         f"host `{r.host.get('hostname', '?')}`, {r.host.get('platform', '?')}"
+        + (f", CPU kernels {r.host['cpu_capability']}" if "cpu_capability" in r.host else "")
         for r in runs
     )
     keys = ("python", "torch", "pytorch-lightning", "torchvision", "hydra-core", "trainfix")
