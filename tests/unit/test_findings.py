@@ -117,6 +117,10 @@ def test_monitor_measures_read_the_study_per_run(tmp_path: Path, monkeypatch) ->
     assert verdict == "reproduced (the thesis' rates lie in our interval)"
     ours, verdict = findings.monitor("folder", 20, 100)  # 0/1 flagged: no pair index; the thesis' 69 % is inside
     assert "flagged in 0/1 runs" in ours and "pair index - (thesis" in ours and verdict.startswith("reproduced")
+    assert findings.monitor("folder", 20, 50, 100)[1].startswith("inconclusive (our interval holds the thesis' rates")
+    assert (
+        "its 69% (GPU, 100 runs), 67% (GPU, 100 runs) at 100 epochs too" in findings.monitor("folder", 20, 50, 100)[1]
+    )
     ours, verdict = findings.monitor_depth("folder", 20, 34, 50)
     every, learned = proportion_difference(12, 24, 4, 16).scaled(100), proportion_difference(12, 24, 4, 8).scaled(100)
     assert f"12/24 - 4/16 = {every.text(0)} points (thesis +25 (GPU))" in ours
@@ -128,6 +132,7 @@ def test_monitor_measures_read_the_study_per_run(tmp_path: Path, monkeypatch) ->
 
     write([dict(hidden_layers=20, budget=50, flagged=i < 23, learned=True, pair_index=12) for i in range(24)])
     assert findings.monitor("folder", 20, 50)[1] == "not reproduced (outside our interval)"  # 23/24: 79-100 %
+    assert findings.monitor("folder", 20, 50, 150)[1] == "not reproduced (outside our interval)"  # no rival inside
     dead = [dict(hidden_layers=34, budget=50, flagged=False, learned=False, pair_index=None) for _ in range(5)]
     write([dict(hidden_layers=20, budget=50, flagged=True, learned=True, pair_index=12) for _ in range(5)] + dead)
     ours, verdict = findings.monitor_depth("folder", 20, 34, 50)

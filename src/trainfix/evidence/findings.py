@@ -159,16 +159,26 @@ def _thesis_cases(hidden_layers: int, epochs: int) -> list[dict[str, Any]]:
     return found
 
 
-def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50) -> tuple[str, str]:
+def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50, rival_epochs: int | None = None) -> tuple[str, str]:
     """The flagged share of one study case (its rows of per_run.csv): its exact 95 % interval against each of the
-    thesis' rates for that case (monitor_thesis.yaml)."""
+    thesis' rates for that case (monitor_thesis.yaml). `rival_epochs`: the thesis' case of the same network that the
+    claim sets itself apart from (its 150-epoch rates are a claim because they are lower than at 50): an interval
+    that also holds a rate of that case cannot tell the two apart, and is called inconclusive."""
     case, thesis = _study_case(folder, hidden_layers, epochs), _thesis_cases(hidden_layers, epochs)
     flagged, runs = int(flags(case["flagged"], "flagged").sum()), len(case)
     low, high = flagged_interval(flagged, runs)  # as table_detection's CI column, unrounded
     inside = all(low <= c["flagged_pct"] / 100 <= high for c in thesis)
-    verdict = (
-        "reproduced (the thesis' rates lie in our interval)" if inside else "not reproduced (outside our interval)"
-    )
+    rival = _thesis_cases(hidden_layers, rival_epochs) if rival_epochs else []
+    rivals = [c for c in rival if low <= c["flagged_pct"] / 100 <= high]
+    if inside and rivals:
+        verdict = (
+            f"inconclusive (our interval holds the thesis' rates, and its {thesis_rates(rivals)} at {rival_epochs} "
+            "epochs too)"
+        )
+    else:
+        verdict = (
+            "reproduced (the thesis' rates lie in our interval)" if inside else "not reproduced (outside our interval)"
+        )
     pairs = [int(p) for p in case["pair_index"].dropna()]  # only flagged runs have one
     thesis_pairs = ", ".join(value_range(c["pair_index"]) for c in thesis)
     return (
