@@ -133,6 +133,10 @@ def test_monitor_measures_read_the_study_per_run(tmp_path: Path, monkeypatch) ->
     write([dict(hidden_layers=20, budget=50, flagged=i < 23, learned=True, pair_index=12) for i in range(24)])
     assert findings.monitor("folder", 20, 50)[1] == "not reproduced (outside our interval)"  # 23/24: 79-100 %
     assert findings.monitor("folder", 20, 50, 150)[1] == "not reproduced (outside our interval)"  # no rival inside
+    write([dict(hidden_layers=20, budget=150, flagged=i < 5, learned=True, pair_index=40) for i in range(6)])
+    assert findings.monitor("folder", 20, 150)[1] == (  # 5/6: 36-100 % holds the thesis' 38 %, not its 34 %
+        "inconclusive (our interval holds the thesis' 38% (GPU, 50 runs), not its 34% (GPU, 50 runs))"
+    )
     dead = [dict(hidden_layers=34, budget=50, flagged=False, learned=False, pair_index=None) for _ in range(5)]
     write([dict(hidden_layers=20, budget=50, flagged=True, learned=True, pair_index=12) for _ in range(5)] + dead)
     ours, verdict = findings.monitor_depth("folder", 20, 34, 50)

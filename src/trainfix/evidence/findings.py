@@ -163,11 +163,13 @@ def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50, rival_epochs
     """The flagged share of one study case (its rows of per_run.csv): its exact 95 % interval against each of the
     thesis' rates for that case (monitor_thesis.yaml). `rival_epochs`: the thesis' case of the same network that the
     claim sets itself apart from (its 150-epoch rates are a claim because they are lower than at 50): an interval
-    that also holds a rate of that case cannot tell the two apart, and is called inconclusive."""
+    that also holds a rate of that case cannot tell the two apart, and is called inconclusive; so is one that holds
+    some of the thesis' rates for the case and not others."""
     case, thesis = _study_case(folder, hidden_layers, epochs), _thesis_cases(hidden_layers, epochs)
     flagged, runs = int(flags(case["flagged"], "flagged").sum()), len(case)
     low, high = flagged_interval(flagged, runs)  # as table_detection's CI column, unrounded
-    inside = all(low <= c["flagged_pct"] / 100 <= high for c in thesis)
+    held = [c for c in thesis if low <= c["flagged_pct"] / 100 <= high]
+    inside = len(held) == len(thesis)
     rival = _thesis_cases(hidden_layers, rival_epochs) if rival_epochs else []
     rivals = [c for c in rival if low <= c["flagged_pct"] / 100 <= high]
     if inside and rivals:
@@ -175,6 +177,9 @@ def monitor(folder: str, hidden_layers: int = 20, epochs: int = 50, rival_epochs
             f"inconclusive (our interval holds the thesis' rates, and its {thesis_rates(rivals)} at {rival_epochs} "
             "epochs too)"
         )
+    elif held and not inside:  # the thesis' own cases of this budget disagree across our interval's edge
+        missed = [c for c in thesis if c not in held]
+        verdict = f"inconclusive (our interval holds the thesis' {thesis_rates(held)}, not its {thesis_rates(missed)})"
     else:
         verdict = (
             "reproduced (the thesis' rates lie in our interval)" if inside else "not reproduced (outside our interval)"
