@@ -269,14 +269,16 @@ bench-monitor: venv ## monitor overhead: monitor off and each schedule interleav
 
 OL_SEEDS ?= $(shell seq -s, 0 19)
 evidence-monitor-ol: venv ## the study at the thesis' settings on this CPU: full MNIST, 50 epochs, OL_SEEDS (0-19; e.g. OL_SEEDS=$$(seq -s, 20 39)), 2 runs side by side (resumable)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=monitor/oscillating_loss/mlp_mnist profile=full trainer=cpu seed=$(OL_SEEDS) \
-	  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
+	$(OL_TRAIN) seed=$(OL_SEEDS) $(ARGS)
 	@# the records travel with the tables (run.json, metrics.csv, overrides.yaml per run); checkpoints stay in the runs folder
 	$(COPY_RECORDS) $(EVIDENCE_DIR_OL)/monitor_ol_full $(OL_EVIDENCE_OUT)/runs --glob 'mlp*_ep50_*'
 	$(OL_TIMING)
 	$(PY) -m trainfix.results monitor --runs $(OL_EVIDENCE_OUT)/runs --out $(OL_EVIDENCE_OUT) --timing $(OL_EVIDENCE_OUT)/timing_quick.json
 EVIDENCE_DIR_OL ?= $(abspath ../evidence-runs/monitor_ol)
 OL_EVIDENCE_OUT ?= results/monitor/oscillating_loss_mnist_cpu
+# the study's runs at the thesis' settings, one thread each, two side by side (resumable; the records stay in EVIDENCE_DIR_OL)
+OL_TRAIN = OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=monitor/oscillating_loss/mlp_mnist profile=full trainer=cpu \
+  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) hydra/launcher=joblib hydra.launcher.n_jobs=2
 # t2 (seconds per check) for Eq. 4.1: measured once and kept (delete timing_quick.json to measure it again)
 OL_TIMING = test -f $(OL_EVIDENCE_OUT)/timing_quick.json || OMP_NUM_THREADS=1 $(PY) benchmarks/monitor_overhead.py --models mlp --quick --out $(OL_EVIDENCE_OUT)/timing_quick.json
 
@@ -288,8 +290,7 @@ OL_BUDGETS ?= 50,100,125,150
 OL_BUDGETS_OUT ?= results/monitor/oscillating_loss_budgets_mnist_cpu
 .PHONY: evidence-monitor-ol-budgets
 evidence-monitor-ol-budgets: venv ## the thesis' 100/125/150-epoch cases on this CPU: 150-epoch runs judged at each of OL_BUDGETS, OL_BUDGET_SEEDS (0-49, the thesis' 50), 2 side by side (resumable)
-	OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=monitor/oscillating_loss/mlp_mnist profile=full trainer=cpu seed=$(OL_BUDGET_SEEDS) \
-	  trainer.max_epochs=150 trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) hydra/launcher=joblib hydra.launcher.n_jobs=2 $(ARGS)
+	$(OL_TRAIN) seed=$(OL_BUDGET_SEEDS) trainer.max_epochs=150 $(ARGS)
 	$(COPY_RECORDS) $(EVIDENCE_DIR_OL)/monitor_ol_full $(OL_BUDGETS_OUT)/runs --glob 'mlp*_ep150_*'
 	$(OL_TIMING)
 	$(PY) -m trainfix.results monitor --runs $(OL_BUDGETS_OUT)/runs --out $(OL_BUDGETS_OUT) --timing $(OL_EVIDENCE_OUT)/timing_quick.json \
