@@ -452,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args[1:] not in ([], ["bash"]):
             sys.stderr.write("trainfix: --completion supports bash\n")
             sys.exit(EXIT_CONFIG)
-        from trainfix.results.papers import PAPERS
+        from trainfix.papers import PAPERS
 
         print(COMPLETION_BASH.replace("RESULTS_COMMANDS", " ".join(PAPERS)))
         return

@@ -131,7 +131,7 @@ def test_killed_pass_resumes_with_the_same_result(trained_runs, tmp_path):
 
 
 def test_tables_and_figures_from_the_passes(trained_runs):
-    from trainfix.results.papers.apricot import build_tables as build
+    from trainfix.papers.apricot import build_tables as build
 
     input_dir, _ = trained_runs
     root = input_dir.parent

@@ -13,8 +13,8 @@ def test_a_longer_run_replays_a_shorter_budget_exactly(tiny_cfg, tmp_path):
 
     from trainfix.monitor.contrasts import budget_table
     from trainfix.monitor.study import replay_check
+    from trainfix.papers.monitor import study_runs
     from trainfix.results.collect import collect_runs
-    from trainfix.results.papers.monitor import study_runs
     from trainfix.train import train
 
     root = tmp_path / "monitor_ol_quick"

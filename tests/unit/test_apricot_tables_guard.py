@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trainfix.results.papers.apricot import collect
+from trainfix.papers.apricot import collect
 
 
 def write_run(root: Path, name: str, role: str, seed: int, start: int | None = None, lr: float = 0.001) -> None:

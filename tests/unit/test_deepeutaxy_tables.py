@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from trainfix.papers.deepeutaxy import build_table, load_paper_table, seed_values, table_iv_values
+from trainfix.papers.deepeutaxy_figure import figure_3, figure_3_caption, figure_3_curves
+from trainfix.papers.deepeutaxy_runs import collect_de_runs
 from trainfix.results.__main__ import main
 from trainfix.results.collect import RunsInputError, collect_runs
-from trainfix.results.papers.deepeutaxy import build_table, load_paper_table, seed_values, table_iv_values
-from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_caption, figure_3_curves
-from trainfix.results.papers.deepeutaxy_runs import collect_de_runs
 
 TARGETS = {
     "BL": "trainfix.strategies.baseline.Baseline",

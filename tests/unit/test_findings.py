@@ -74,7 +74,7 @@ def test_a_non_paper_row_is_read_against_zero_alone(tmp_path: Path, monkeypatch)
     its rows are quoted as context."""
     import pandas as pd
 
-    from trainfix.results.paper import load_paper
+    from trainfix.papers.published import load_paper
 
     rows = [dict(arm="off", ours_mean=9.85, ours_std=0.24, n=10), dict(arm="on", ours_mean=9.89, ours_std=0.23, n=10)]
     (tmp_path / "folder").mkdir()

@@ -420,8 +420,8 @@ def test_leap_svhn_trains_on_train_plus_extra_and_reports_data_missing(tmp_path)
     # training files, and LEAP's Table 1 must show the cell as "data missing".
     from tests.conftest import compose_train
     from trainfix.data.errors import DatasetMissingError
+    from trainfix.papers.leap import table_1, table_1_values
     from trainfix.results.collect import collect_runs
-    from trainfix.results.papers.leap import table_1, table_1_values
     from trainfix.train import train
 
     data = tmp_path / "data"

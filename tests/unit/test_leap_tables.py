@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from trainfix.papers.leap import table_1, table_1_values
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.papers.leap import table_1, table_1_values
 from trainfix.strategies.leap.records import curves, final_values, leap_runs
 
 TARGETS = {

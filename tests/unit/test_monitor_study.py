@@ -6,7 +6,7 @@ import json
 
 from trainfix.monitor.replay import history_from_series
 from trainfix.monitor.study import judge_run
-from trainfix.results.paper import load_paper
+from trainfix.papers.published import load_paper
 
 # 12 calm epochs, then an oscillation of 0.05 every epoch, 30 epochs in all.
 OSCILLATING = [0.80 + 0.01 * i for i in range(12)] + [0.91 if i % 2 else 0.86 for i in range(18)]
@@ -98,8 +98,8 @@ def test_a_case_pools_runs_of_one_configuration(tmp_path):
     any other difference (here the learning rate) is refused, naming the key."""
     import pytest
 
+    from trainfix.papers.monitor import study_runs
     from trainfix.results.collect import collect_runs
-    from trainfix.results.papers.monitor import study_runs
 
     def write(name, seed, epochs, lr=0.001):
         _write_run(tmp_path / name, seed, epochs, optimizer={"lr": lr})
@@ -122,8 +122,8 @@ def test_a_seed_counts_once_per_budget(tmp_path):
     keep the first read, silently)."""
     import pytest
 
+    from trainfix.papers.monitor import study_runs
     from trainfix.results.collect import collect_runs
-    from trainfix.results.papers.monitor import study_runs
 
     def write(name, seed, epochs):
         _write_run(tmp_path / name, seed, epochs, test_period=5)
@@ -221,8 +221,8 @@ def test_a_network_that_never_leaves_chance_level_has_not_learned(tmp_path):
     series."""
     import pytest
 
+    from trainfix.papers.monitor import study_runs
     from trainfix.results.collect import collect_runs
-    from trainfix.results.papers.monitor import study_runs
 
     _write_run(tmp_path / "dead", 0, 30, level=0.11)
     _write_run(tmp_path / "alive", 1, 30)

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from trainfix.papers.deepeutaxy import table_iv_values
+from trainfix.papers.deepeutaxy_runs import OFF_PROTOCOL, check_protocol, protocol_differences
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.papers.deepeutaxy import table_iv_values
-from trainfix.results.papers.deepeutaxy_runs import OFF_PROTOCOL, check_protocol, protocol_differences
 
 ADAGRAD = {
     "_partial_": True,

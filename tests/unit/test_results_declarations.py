@@ -1,4 +1,4 @@
-"""Captions and claims are data (results/paper/<paper>_tables.yaml, evidence/findings.yaml): every declared template
+"""Captions and claims are data (papers/published/<paper>_tables.yaml, evidence/findings.yaml): every declared template
 fills in, and the core's one difference helper (`cells.versus`) gives the text and values-file numbers every table
 prints."""
 
@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from trainfix.evidence.findings import FINDINGS
+from trainfix.papers.published import PAPER_DIR, declarations, declare
 from trainfix.results.cells import versus
-from trainfix.results.paper import PAPER_DIR, declarations, declare
 
 
 def test_declare_fills_the_title_and_caption_places():

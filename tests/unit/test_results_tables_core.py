@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from trainfix.papers import PAPERS
+from trainfix.papers.published import load_paper
 from trainfix.results.__main__ import parser
 from trainfix.results.cells import (
     SOURCES,
@@ -24,8 +26,6 @@ from trainfix.results.cells import (
     versus,
     widen,
 )
-from trainfix.results.paper import load_paper
-from trainfix.results.papers import PAPERS
 
 
 def test_every_registered_paper_is_a_command_with_its_help() -> None:

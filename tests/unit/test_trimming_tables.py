@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from trainfix.papers.published import load_paper
+from trainfix.papers.trimming import table_1, table_1_values
 from trainfix.results.__main__ import main
 from trainfix.results.collect import collect_runs
-from trainfix.results.paper import load_paper
-from trainfix.results.papers.trimming import table_1, table_1_values
 
 TARGETS = {"off": "trainfix.strategies.shuffle.Shuffle", "on": "trainfix.strategies.trimming.Trimming"}
 LABELS = {"cifar10_jpeg": "CIFAR-10 (lossy JPEG copy, not the official files)", "fashion_mnist": "Fashion-MNIST"}

@@ -1,7 +1,7 @@
 """The findings table (docs/findings.md, and README's shorter view): each paper's headline claims against the evidence.
 
 The claims (text, measure, setup, caveat, command) are declared in `findings.yaml`; our numbers come from the
-committed evidence folders' table files, the paper's from results/paper/*.yaml. A method-minus-baseline difference
+committed evidence folders' table files, the paper's from papers/published/*.yaml. A method-minus-baseline difference
 carries its 95 % Welch interval over seeds, and "reproduced" means the interval excludes zero on the claimed side.
 The paper's own effect is a second test only where it measured the same thing: on a row the paper does not have
 (trimming's LeNet-5/Fashion-MNIST) or a measure it does not report (Apricot's control), the interval is read against
@@ -29,8 +29,8 @@ from trainfix.monitor.contrasts import (
     thesis_text,
 )
 from trainfix.monitor.study import NoRuns, flagged_interval, flags, thesis_rates, value_range
+from trainfix.papers.published import load_paper
 from trainfix.results.cells import spread_text
-from trainfix.results.paper import load_paper
 
 REPO = Path(__file__).resolve().parents[3]
 FINDINGS = Path(__file__).with_name("findings.yaml")

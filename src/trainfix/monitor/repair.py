@@ -329,7 +329,7 @@ def _write(run_dir: Path, problem: str, epoch: int, table: list[dict[str, Any]])
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainfix.monitor.repair", description=__doc__.split("\n\n")[0])
-    # argparse calls: shaped like every command's (duplicates pairs them with results/papers/deepeutaxy.py's)
+    # argparse calls: shaped like every command's (duplicates pairs them with papers/deepeutaxy.py's)
     parser.add_argument("--run", type=Path, required=True, help="the stopped run's folder")
     parser.add_argument(
         "--max-tries",

@@ -1,6 +1,6 @@
 """The dynamic-checking thesis' oscillating-loss study on recorded runs: each run judged under every checking
 schedule, reading and gate, and the study's tables as frames (the results layer declares their titles and captions,
-`trainfix/results/paper/monitor_tables.yaml`, and writes them: `trainfix.results.papers.monitor`).
+`trainfix/papers/published/monitor_tables.yaml`, and writes them: `trainfix.papers.monitor`).
 
 Per finished run of a budget (planned epochs), on its recorded per-epoch validation accuracy
 (`val_acc`, else `test_acc`: the thesis' Keras validation_data was the MNIST test set):
@@ -74,7 +74,7 @@ def _lookup(config: dict[str, Any], dotted: str, default: Any = None) -> Any:
 def study_runs(runs: Any, budgets: Iterable[int] | None = None, replay: bool = False) -> pd.DataFrame:
     """One row per (run, budget): the study's numbers (see the module docstring). A seed's own run of a budget
     stands for it over longer runs replayed to that budget; two rows may still share a case and seed (two own runs,
-    or two replayed ones): `trainfix.results.papers.monitor.study_runs` refuses those, naming the folders."""
+    or two replayed ones): `trainfix.papers.monitor.study_runs` refuses those, naming the folders."""
     rows = []
     for _, run in runs.runs.iterrows():
         config = runs.configs.get(run["run_id"], {})

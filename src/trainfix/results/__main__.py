@@ -16,9 +16,9 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
+from trainfix.papers import PAPERS
 from trainfix.results.arguments import add_runs_folder, add_runs_out, runs_folder
 from trainfix.results.collect import RunsFailedError, RunsInputError, collect_runs
-from trainfix.results.papers import PAPERS
 from trainfix.results.report import summary_markdown, write_report, write_summary
 from trainfix.results.summary import AT, summarize
 

@@ -3,7 +3,7 @@
 Paper: H. Fassold, "Some like it tough: Improving model generalization via progressively increasing
 the training difficulty" (seeds/minibatch-trimming.txt), §2; authors' code hfassold/mbtrim,
 `mbtrim.py`. Table 1 (test error %, without / with trimming): CIFAR-10 ResNet-34 17.43 / 17.01,
-DenseNet-121 10.10 / 10.19; SVHN and CIFAR-100 in `results/paper/trimming_table_1.yaml`.
+DenseNet-121 10.10 / 10.19; SVHN and CIFAR-100 in `papers/published/trimming_table_1.yaml`.
 
     r = max(round(p * M), 1)        M = the actual global batch size (the last batch is smaller)
     step loss = (1 / r) * sum of the r largest per-sample losses of the global batch

@@ -2,7 +2,7 @@
 or off, from the run's strategy), data set, network and final test error, and the learning curves (test error,
 training loss and the kept count r per epoch, off vs on). `runs` below is a collection of run records with
 `.runs`, `.epochs`, `.configs` and `.root` (the results layer's `RunCollection`); the table is declared by
-`trainfix.results.papers.trimming`.
+`trainfix.papers.trimming`.
 """
 
 from __future__ import annotations

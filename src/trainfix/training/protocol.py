@@ -4,7 +4,7 @@ same epochs, data subsets, batch size, optimizer, scheduler, model, input normal
 expected values follow the experiment files instead of being copied. A key the run's config does not hold is not
 compared (records written before the key existed, hand-made folders), unless `trainfix.runs.identity.PAST_VALUES`
 says what such records ran with. Dict-valued keys (`optimizer`, `data.augment`) are compared leaf by leaf. The
-DeepEutaxy tables use it (`trainfix.results.papers.deepeutaxy_runs`) so that an ad-hoc run is not averaged into
+DeepEutaxy tables use it (`trainfix.papers.deepeutaxy_runs`) so that an ad-hoc run is not averaged into
 a paper's row.
 """
 

@@ -1,7 +1,7 @@
 """Apricot's Tables II-V as measured (seeds/apricot.txt §IV-B), next to the paper's numbers: each table's
 cells as {row label: {(column, paper|ours): text}} (Table V as a frame), from the records that
 `records` reads. The results layer lays them out and declares their titles and captions
-(`trainfix.results.papers.apricot`, `paper/apricot_tables.yaml`).
+(`trainfix.papers.apricot`, `published/apricot_tables.yaml`).
 
 - Table II: parameters (counted from the built network; BatchNorm's moving statistics counted as Keras
   does), the input model's train accuracy (its best checkpoint, eval mode over the whole training set,

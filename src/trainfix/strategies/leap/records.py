@@ -3,7 +3,7 @@ finished run's final and best epoch, the convergence curves (test accuracy and t
 mini-batch updates, the paper's Figures 2, 4, 6, 7, 9, 10) and the 2-D embedding the LEAP strategy writes at its
 last refresh (`leap_embedding.csv`, Figures 3b, 5b, 8b, 11b). `runs` below is a collection of run records with
 `.runs`, `.epochs` and `.metrics(run_id)` (the results layer's `RunCollection`); the table itself is declared by
-`trainfix.results.papers.leap`.
+`trainfix.papers.leap`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 gradient norm is <= epsilon under a reading (`convergence.READINGS`), the maximum accuracy and its epoch, the
 first epoch at a level, and a dead network at chance level. Pure pandas on one run's epochs (a metrics.csv frame
 with `epoch_number` = epoch + 1 and `train_acc_used`, the training accuracy the tables read) and its row of
-run facts (`epsilon`, `num_classes`); the DeepEutaxy tables (`trainfix.results.papers.deepeutaxy`) aggregate
+run facts (`epsilon`, `num_classes`); the DeepEutaxy tables (`trainfix.papers.deepeutaxy`) aggregate
 them over seeds. docs/tables.md defines each number.
 """
 

@@ -6,8 +6,8 @@
 
 Writes into --out: table_<n>.md / .csv / .tex (paper, ours, diff per cell), table_<n>_values.csv (one row
 per cell, numbers), seeds_iv_vi.md / .csv / .tex (Tables IV-VI's numbers per seed), figure_3.png and
-report.html. Paper numbers: `paper/deepeutaxy_table_{iv,v,vi,vii}.yaml`; caption prose:
-`paper/deepeutaxy_tables.yaml`. docs/tables.md defines every cell. Each table is declared row by row as
+report.html. Paper numbers: `published/deepeutaxy_table_{iv,v,vi,vii}.yaml`; caption prose:
+`published/deepeutaxy_tables.yaml`. docs/tables.md defines every cell. Each table is declared row by row as
 (column, kind, the paper's key, cell, the baseline's cell: `cells.Entries`), laid out as paper | ours | diff | vs BL.
 `deepeutaxy_runs`: labels, which runs, protocol, captions; `deepeutaxy_figure`: Figure 3.
 """
@@ -21,11 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from trainfix.results.arguments import int_list, report_title, str_list
-from trainfix.results.cells import INTERVAL_NOTE, Cell, Entries, aggregate, count, format_value, widen
-from trainfix.results.collect import RunCollection, RunsInputError
-from trainfix.results.paper import declare, load_paper
-from trainfix.results.papers.deepeutaxy_runs import (
+from trainfix.papers.deepeutaxy_runs import (
     STRATEGIES,
     TABLE_VII_ROLES,
     TEXT,
@@ -44,6 +40,10 @@ from trainfix.results.papers.deepeutaxy_runs import (
     table_rows,
     tables_iv_vi_runs,
 )
+from trainfix.papers.published import declare, load_paper
+from trainfix.results.arguments import int_list, report_title, str_list
+from trainfix.results.cells import INTERVAL_NOTE, Cell, Entries, aggregate, count, format_value, widen
+from trainfix.results.collect import RunCollection, RunsInputError
 from trainfix.results.report import publish
 from trainfix.training.callbacks import convergence_measures as measures
 
@@ -372,7 +372,7 @@ def build(args: argparse.Namespace) -> list[Path]:
         tables.append((seed_values(runs, **options), None))
     figures = []
     if "fig3" in wanted:
-        from trainfix.results.papers.deepeutaxy_figure import figure_3, figure_3_caption  # matplotlib when plotting
+        from trainfix.papers.deepeutaxy_figure import figure_3, figure_3_caption  # matplotlib when plotting
 
         plot = dict(options, band=args.band)
         del plot["epsilon"]

@@ -4,7 +4,7 @@
 
 Writes table_1.md/.csv/.tex, table_1_values.csv, table_1_runs.csv (per run: final and best epoch), curves.csv,
 curves.png, embedding.png (when a LEAP run wrote leap_embedding.csv) and report.html. Paper numbers:
-`paper/leap_table_1.yaml`; what each column means: the caption in `paper/leap_tables.yaml`. A cell pools the
+`published/leap_table_1.yaml`; what each column means: the caption in `published/leap_tables.yaml`. A cell pools the
 finished seeds of one configuration; without one it says `data missing`, `not run` or its runs' statuses
 (`running (1)`). Each data set shows the label its runs recorded (e.g. the JPEG copy of CIFAR-10). The runs,
 curves and embeddings are read by `trainfix.strategies.leap.records`.
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainfix.papers.published import declare, load_paper
 from trainfix.results.arguments import report_title, str_list
 from trainfix.results.cells import INTERVAL_NOTE, aggregate_runs, layout, spread_text, versus
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, collect_runs
 from trainfix.results.configs import require_one_configuration
-from trainfix.results.paper import declare, load_paper
 from trainfix.results.report import publish
 from trainfix.strategies.leap import records
 

@@ -12,9 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from trainfix.results.cells import aggregate
-from trainfix.results.collect import RunCollection
-from trainfix.results.papers.deepeutaxy_runs import (
+from trainfix.papers.deepeutaxy_runs import (
     STRATEGIES,
     TEXT,
     TableRuns,
@@ -22,6 +20,8 @@ from trainfix.results.papers.deepeutaxy_runs import (
     row_label,
     tables_iv_vi_runs,
 )
+from trainfix.results.cells import aggregate
+from trainfix.results.collect import RunCollection
 
 PANELS = (  # (metrics column, title, y label, scale)
     ("train_acc_used", "train accuracy", "accuracy (%)", 100.0),

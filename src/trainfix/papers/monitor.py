@@ -1,7 +1,7 @@
 """The dynamic-checking thesis' oscillating-loss study: detection rate and pair index (Tables 3-1/3-2), the
 online detection epoch under each checking schedule, AutoTrainer's verdict, detection delay and Eq. 4.1's
 overhead; the judging and the numbers are the monitor's (`trainfix.monitor.study`), titles and captions
-`paper/monitor_tables.yaml`'s.
+`published/monitor_tables.yaml`'s.
 
     python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full
         [--replay --budgets 50,100]
@@ -20,10 +20,10 @@ import pandas as pd
 
 from trainfix.monitor import contrasts
 from trainfix.monitor import study as monitor_study
+from trainfix.papers.published import declarations, declare, load_paper
 from trainfix.results.arguments import int_list, report_title
 from trainfix.results.collect import RunCollection, collect_runs
 from trainfix.results.configs import require_each_once, require_same_configs
-from trainfix.results.paper import declarations, declare, load_paper
 from trainfix.results.report import publish
 
 

@@ -5,8 +5,8 @@
 A run's cell (data set, network, arm) comes from its config (`trainfix.strategies.trimming_records.run_cells`):
 `data.dataset` (cifar10_jpeg stands for the paper's CIFAR-10, labelled as the copy), `experiment_row` (else the
 model name), and the strategy (`Trimming` is on, any other off). Ours, diff and vs off: see the caption in
-`paper/trimming_tables.yaml`; paper numbers: `paper/trimming_table_1.yaml`. The table lists every paper cell of the
-networks found and any other (data set, network) the runs hold (paper: `not in paper`). Writes
+`published/trimming_tables.yaml`; paper numbers: `published/trimming_table_1.yaml`. The table lists every paper
+cell of the networks found and any other (data set, network) the runs hold (paper: `not in paper`). Writes
 table_1.md/.csv/.tex, table_1_values.csv, figure_curves.png and report.html.
 """
 
@@ -22,11 +22,11 @@ from typing import Any
 import pandas as pd
 
 from trainfix.data.catalogue import DATASETS
+from trainfix.papers.published import declare, load_paper
 from trainfix.results.arguments import report_title
 from trainfix.results.cells import INTERVAL_NOTE, Aggregate, aggregate_runs, layout, spread_text, versus
 from trainfix.results.collect import DATA_MISSING, OK_STATUS, RunCollection, RunsFailedError, collect_runs
 from trainfix.results.configs import require_one_configuration
-from trainfix.results.paper import declare, load_paper
 from trainfix.results.report import publish
 from trainfix.strategies.trimming_records import curves_figure, run_cells
 

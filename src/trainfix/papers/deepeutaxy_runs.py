@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
+from trainfix.papers.published import load_paper
 from trainfix.results.cells import OFF_PROTOCOL, Cell, RunPool, aggregate, count
 from trainfix.results.collect import OK_STATUS, RunCollection, collect_runs
-from trainfix.results.paper import load_paper
 from trainfix.training.callbacks import convergence_measures as measures
 from trainfix.training.callbacks.convergence import READINGS
 from trainfix.training.protocol import DEFAULT_PROFILE

@@ -7,9 +7,9 @@ shows how to add one.
 """
 
 PAPERS = {  # command -> module
-    "deepeutaxy": "trainfix.results.papers.deepeutaxy",
-    "monitor": "trainfix.results.papers.monitor",
-    "apricot": "trainfix.results.papers.apricot",
-    "leap": "trainfix.results.papers.leap",
-    "trimming": "trainfix.results.papers.trimming",
+    "deepeutaxy": "trainfix.papers.deepeutaxy",
+    "monitor": "trainfix.papers.monitor",
+    "apricot": "trainfix.papers.apricot",
+    "leap": "trainfix.papers.leap",
+    "trimming": "trainfix.papers.trimming",
 }

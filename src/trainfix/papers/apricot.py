@@ -1,10 +1,11 @@
 """Apricot's Tables II-V and Figures 2-3 (seeds/apricot.txt §IV-B) from one multirun folder.
 
 The folder holds the input runs (`config.apricot_role: input`), the reduced runs (`reduced`) and the
-`adapt/<...>/` folders written by `python -m trainfix.apricot`. Paper numbers: `paper/apricot_table_{ii,iii,iv,v}.yaml`;
-titles and captions: `paper/apricot_tables.yaml`. Every table says which data it ran on (the lossy JPEG CIFAR-10
-copy, a quick subset) and how the rDLM windows were taken. The cells are measured by
-`trainfix.procedures.apricot.tables` (which says how) and the figures drawn by `trainfix.procedures.apricot.figures`.
+`adapt/<...>/` folders written by `python -m trainfix.apricot`. Paper numbers:
+`published/apricot_table_{ii,iii,iv,v}.yaml`; titles and captions: `published/apricot_tables.yaml`. Every table says
+which data it ran on (the lossy JPEG CIFAR-10 copy, a quick subset) and how the rDLM windows were taken. The cells
+are measured by `trainfix.procedures.apricot.tables` (which says how) and the figures drawn by
+`trainfix.procedures.apricot.figures`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainfix.core.records import FINISHED
+from trainfix.papers.published import declarations, declare, load_paper
 from trainfix.procedures.apricot import tables as measured
 from trainfix.procedures.apricot.records import ApricotRuns, pct, read_passes, trained_runs
 from trainfix.results.arguments import report_title
 from trainfix.results.cells import layout
 from trainfix.results.collect import collect_runs
 from trainfix.results.configs import require_each_once, require_same_configs
-from trainfix.results.paper import declarations, declare, load_paper
 from trainfix.results.report import publish
 from trainfix.runs.identity import flatten
 
@@ -47,7 +49,7 @@ def collect(root: Path) -> ApricotRuns:
         raise FileNotFoundError(
             f"--runs {root}: no Apricot runs (run.json with config.apricot_role) and no adapt/*/result.json"
         )
-    finished = runs[runs["status"] == "finished"] if len(runs) else runs
+    finished = runs[runs["status"] == FINISHED] if len(runs) else runs
     for (row, role), group in finished.groupby(["row", "role"], sort=True) if len(finished) else []:
         cell = f"Apricot tables, {row} {role} runs"
         require_same_configs(dict(zip(group["run"], group["config"])), cell, root, WINDOW_KEYS)
@@ -74,7 +76,7 @@ def _data_caption(data: ApricotRuns) -> list[str]:
         sizes = ", ".join(map(str, sorted({w["size"] for w in windows})))
         orders = "; ".join(text["orders"][o] for o in sorted({w["order"] for w in windows}))
         lines.append(text["windows"].format(sizes=sizes, orders=orders))
-    short = runs[(runs["status"] == "finished") & (runs["max_epochs"].notna())]
+    short = runs[(runs["status"] == FINISHED) & (runs["max_epochs"].notna())]
     if len(short) and len(runs["num_train"].dropna()) and runs["num_train"].max() < 10_000:
         lines.append(text["quick"])
     return lines
