@@ -38,6 +38,7 @@ def test_hand_case_equal_spread() -> None:
     assert d.verdict(+1, paper_effect=6.0) == (
         "not reproduced (no difference shown; the paper's +6.00 is outside the interval)"
     )
+    assert d.verdict(+1, paper_effect=6.0, digits=0).endswith("the paper's +6 is outside the interval)")
     assert d.verdict(+1, zero_only="not a paper row") == "not reproduced (no difference shown; not a paper row)"
     assert d.verdict(+1, paper_effect=0.5, zero_only="unused").startswith("inconclusive")
 

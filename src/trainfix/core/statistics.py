@@ -36,10 +36,13 @@ class Difference:
         """The same difference in other units (e.g. 100: shares as percentage points)."""
         return Difference(factor * self.diff, factor * self.low, factor * self.high, self.df)
 
-    def verdict(self, claimed_sign: int, paper_effect: float | None = None, zero_only: str | None = None) -> str:
+    def verdict(
+        self, claimed_sign: int, paper_effect: float | None = None, zero_only: str | None = None, digits: int = 2
+    ) -> str:
         """What the interval says of a claimed positive (+1) or negative (-1) difference, and of the paper's
-        own difference `paper_effect` when given. `zero_only`: why there is no paper effect to test (a row the paper
-        does not have, a measure it does not report), said when the interval holds zero."""
+        own difference `paper_effect` when given (shown with `digits` decimals, as `text` shows ours). `zero_only`:
+        why there is no paper effect to test (a row the paper does not have, a measure it does not report), said
+        when the interval holds zero."""
         if math.isnan(self.low):
             return "not testable (n < 2)"
         if claimed_sign * self.low > 0 and claimed_sign * self.high > 0:
@@ -49,7 +52,8 @@ class Difference:
         if paper_effect is not None and self.low <= paper_effect <= self.high:
             return "inconclusive (the interval holds both no difference and the paper's)"
         if paper_effect is not None:
-            return f"not reproduced (no difference shown; the paper's {paper_effect:+.2f} is outside the interval)"
+            effect = f"{paper_effect:+.{digits}f}"
+            return f"not reproduced (no difference shown; the paper's {effect} is outside the interval)"
         return (
             f"not reproduced (no difference shown; {zero_only})"
             if zero_only

@@ -222,7 +222,7 @@ def monitor_depth(folder: str, shallow: int = 20, deep: int = 34, epochs: int = 
     return (
         f"{shallow} - {deep} layers, flagged share over every run: {points(every)} (thesis {thesis_text(thesis)}); "
         f"over the runs that learned: {learned}",
-        every["difference"].scaled(100).verdict(+1 if effect > 0 else -1, paper_effect=effect),
+        every["difference"].scaled(100).verdict(+1 if effect > 0 else -1, paper_effect=effect, digits=0),
     )
 
 
@@ -239,7 +239,7 @@ def monitor_budget(folder: str, layers: int = 20, shorter: int = 50, longer: int
         f"{found['flagged_longer']} - {found['flagged_shorter']} runs = "
         f"{found['difference'].scaled(100).text(0)} points ({found['longer_only']} flagged at {longer} only, "
         f"{found['shorter_only']} at {shorter} only; thesis {thesis_text(thesis)}, mean {effect:+.0f})",
-        found["difference"].scaled(100).verdict(+1 if effect > 0 else -1, paper_effect=effect),
+        found["difference"].scaled(100).verdict(+1 if effect > 0 else -1, paper_effect=effect, digits=0),
     )
 
 
