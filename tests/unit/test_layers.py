@@ -1,7 +1,8 @@
 """The import graph of src/trainfix: layers point down only, and no module imports itself in a circle.
 
-Layers, bottom first (docs/architecture.md says why `runs` sits just above `core`): a module may import
-from its own layer or a lower one. Imports inside functions count: a lazy import is still a dependency.
+Layers, bottom first (docs/architecture.md says why `runs` sits just above `core`, and `results` just above `runs`
+with the papers that declare tables on it near the top): a module may import from its own layer or a lower one.
+Imports inside functions count: a lazy import is still a dependency.
 """
 
 from __future__ import annotations
