@@ -238,3 +238,29 @@ def test_verdict_only_at_the_layer_output_check():
         prefix = History(*(getattr(history, k)[:n] for k in ("train_loss", "train_acc", "val_loss", "val_acc")))
         reported[n], _ = check(state, prefix, None, planned_epochs=10, check_interval=1, thresholds=T, gates=gates)
     assert [n for n, p in reported.items() if p] == [6] and reported[6] == ["oscillating_loss"] and state.mid_check_done
+
+
+def test_a_collapse_after_learning_is_left_to_the_gradient_checks():
+    """A committed 150-epoch run (budgets folder, seed 3) learns to 0.96 test accuracy, then its loss jumps to ln 10 at
+    epoch 100 and stays at chance. Judged at the end, no history check reports it: not converging reads the best
+    accuracies so far, slow convergence the largest one-epoch rise so far (both set before the collapse), and the loss
+    stays finite and under 1e3. Only a gradient check (here dying ReLU on a dead network's statistics) can."""
+    import csv
+    from pathlib import Path
+
+    runs = Path(__file__).resolve().parents[2] / "results/monitor/oscillating_loss_budgets_mnist_cpu/runs"
+    (metrics,) = runs.glob("mlp20_ep150_seed3-*/metrics.csv")
+    rows = list(csv.DictReader(metrics.open()))
+    series = {key: [float(row[key]) for row in rows] for key in ("train_loss", "train_acc", "test_loss", "test_acc")}
+    history = History(
+        train_loss=series["train_loss"],
+        train_acc=series["train_acc"],
+        val_loss=series["test_loss"],
+        val_acc=series["test_acc"],
+    )
+    assert len(rows) == 150 and max(series["test_acc"]) > 0.95 and series["test_acc"][-1] < 0.11
+    assert min(series["train_loss"][100:]) > 2.3  # ln 10: a constant output from epoch 100 on
+    args = {"planned_epochs": 150, "check_interval": 3, "thresholds": T, "gates": Gates()}
+    assert diagnose(history, None, **args)[0] == []
+    dead = GradientStats((0.0, 0.0), 0.95, True)
+    assert "dying_relu" in diagnose(history, dead, **args)[0]
