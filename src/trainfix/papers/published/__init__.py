@@ -1,4 +1,4 @@
-"""The results' data files, read here and nowhere else: the published numbers (`<paper>_<table>.yaml`, each
+"""The papers' data files, read here and nowhere else: the published numbers (`<paper>_<table>.yaml`, each
 header naming its source) and each paper's titles and caption prose (`<paper>_tables.yaml`, see `declare`)."""
 
 from __future__ import annotations
