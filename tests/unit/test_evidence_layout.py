@@ -106,10 +106,14 @@ def test_provenance_names_each_commit_and_whether_the_tree_was_clean(tmp_path: P
     assert "seeds: 0, 1, 2" in text
     assert "2026-12-01 10:00 to 2026-12-01 13:00 UTC" in text
     assert (
-        "| b-1 | finished | 1 | 1 | 2026-12-01 11:00 | 2026-12-01 12:15 | 1 h 15 min | 1 h 15 min | 1 | bbbbbbbbbb "
+        "| b-1 | finished | 1 | 1 | 2026-12-01 11:00 | 2026-12-01 12:15 | 1 h 15 min | 1 h 15 min | - | 1 | bbbbbbbbbb "
         "| uncommitted changes | `seed=1` `strategy=leap` |"
     ) in text
     assert "| 40 s |" in text
+    # training seconds per epoch from metrics.csv: median (min-max)
+    (folder / "runs" / "a-1" / "metrics.csv").write_text("epoch,epoch_time_s\n0,10.0\n1,2.0\n2,3.0\n")
+    text = render(entry, tmp_path)
+    assert "| 30 min | 30 min | 3.0 (2.0-10.0) | 1 | aaaaaaaaaa |" in text
     assert render(entry, tmp_path) == text  # deterministic: rebuilding does not churn the committed file
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from trainfix.core.records import RUN_FILE, read_run
+from trainfix.core.records import RUN_FILE, read_metrics, read_run
 
 MANIFEST = Path("results/manifest.yaml")
 FILENAME = "PROVENANCE.md"
@@ -50,6 +50,7 @@ class RunFacts:
     end: str | None
     attempts: int
     active_s: float | None
+    epoch_s: tuple[float, float, float] | None  # metrics.csv's epoch_time_s (training only): median, min, max
     epochs: Any
     host: dict
     versions: dict
@@ -123,12 +124,22 @@ def run_facts(run_dir: Path) -> RunFacts:
         end=record.get("end_time"),
         attempts=len(attempts),
         active_s=active if attempts else None,
+        epoch_s=_epoch_seconds(run_dir),
         epochs=record.get("epochs_completed"),
         host=record.get("host") or {},
         versions=record.get("versions") or {},
         overrides=_overrides(run_dir),
         linked=os.readlink(run_dir) if run_dir.is_symlink() else None,
     )
+
+
+def _epoch_seconds(run_dir: Path) -> tuple[float, float, float] | None:
+    """Median, min and max of a run's recorded training seconds per epoch (None without any)."""
+    metrics = read_metrics(run_dir)
+    if "epoch_time_s" not in metrics or not metrics["epoch_time_s"].notna().any():
+        return None
+    seconds = metrics["epoch_time_s"].dropna()
+    return float(seconds.median()), float(seconds.min()), float(seconds.max())
 
 
 def _markdown(header: str, rows: Iterable[Iterable[Any]]) -> list[str]:
@@ -174,6 +185,7 @@ def _run_row(r: RunFacts) -> tuple[Any, ...]:
         _utc(r.end),
         _duration((end - start).total_seconds() if start and end else None),
         _duration(r.active_s),
+        f"{r.epoch_s[0]:.1f} ({r.epoch_s[1]:.1f}-{r.epoch_s[2]:.1f})" if r.epoch_s else "-",
         r.attempts,
         (r.commit or "-")[:10],
         {True: "uncommitted changes", False: "clean"}.get(r.dirty, "-"),
@@ -191,8 +203,8 @@ def _pass_row(p: dict) -> tuple[Any, ...]:
 
 
 RUN_HEADER = (
-    "run | status | seed | epochs | start (UTC) | end (UTC) | start to end | in attempts | attempts | commit | tree "
-    "| overrides"
+    "run | status | seed | epochs | start (UTC) | end (UTC) | start to end | in attempts "
+    "| train s/epoch: median (range) | attempts | commit | tree | overrides"
 )
 PASS_HEADER = (
     "pass | strategy | direction | r | retrain epochs | eval on | batches done / planned | complete | test acc "
@@ -285,8 +297,9 @@ def render(entry: Evidence, root: Path = Path(".")) -> str:
             "## Runs",
             "",
             "`start to end` includes pauses between sessions for resumed runs; `in attempts` sums each attempt's own"
-            " time. `overrides`: the run's Hydra overrides (`overrides.yaml`), where they were copied with the records;"
-            " `not recorded` where only run.json's composed config was kept.",
+            " time; `train s/epoch`: metrics.csv's `epoch_time_s` (training only, not evaluation), which also shows"
+            " what ran beside the run. `overrides`: the run's Hydra overrides (`overrides.yaml`), where they were"
+            " copied with the records; `not recorded` where only run.json's composed config was kept.",
             "",
             *_markdown(RUN_HEADER, map(_run_row, runs)),
             "",
