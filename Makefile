@@ -52,7 +52,7 @@ DenseNet-121 do not learn, the numbers prove nothing)
 # table, bold under the report's title)
 quick_note = $(if $(filter quick,$(PROFILE)),--note "$(strip $(QUICK_NOTE_$(1)))")
 
-.PHONY: help venv fashion-mnist demo demo-fashion-mnist train test test-fast test-full test-faults lint bench-allocator evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-deepeutaxy-table-iv reproduce-deepeutaxy-table-vii clean reports findings
+.PHONY: help venv fashion-mnist demo demo-fashion-mnist train test test-fast test-full test-faults check-evidence lint bench-allocator evidence-lenet5 evidence-cnn1 evidence-lenet5-tfkeras-start evidence-tables summary bench bench-deepeutaxy reproduce-deepeutaxy-table-iv reproduce-deepeutaxy-table-vii clean reports findings
 
 help: ## this list: the reproduce targets first, the multi-hour evidence-* runs last
 	@echo "Reproduce a published table: make reproduce-<paper>-<table> PROFILE=quick (default: minutes on a CPU, output under"
@@ -141,6 +141,9 @@ test-faults: venv ## the fault suite alone (kill -9, signals, second process, da
 
 test-full: venv fashion-mnist ## every tier including GPU-marked tests where a GPU exists
 	$(PY) -m pytest -q $(XDIST) $(ARGS)
+
+check-evidence: venv ## after `git add` of new evidence: the folders' layout, stale PROVENANCE or findings, and the 12 MB budget of tracked results/ (seconds)
+	$(PY) -m pytest -q tests/unit/test_evidence_layout.py tests/unit/test_findings.py tests/integration/test_results_budget.py $(ARGS)
 
 lint: venv ## ruff (pinned): lint rules (pyproject.toml [tool.ruff]) and formatting of src, tests, benchmarks
 	$(PY) -m ruff check src tests benchmarks && $(PY) -m ruff format --check src tests benchmarks
