@@ -281,7 +281,8 @@ EVIDENCE_DIR_OL ?= $(abspath ../evidence-runs/monitor_ol)
 OL_EVIDENCE_OUT ?= results/monitor/oscillating_loss_mnist_cpu
 # the study's runs at the thesis' settings, one thread each, two side by side (resumable; the records stay in EVIDENCE_DIR_OL)
 OL_TRAIN = OMP_NUM_THREADS=1 $(PY) -m trainfix.train -m experiment=monitor/oscillating_loss/mlp_mnist profile=full trainer=cpu \
-  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) hydra/launcher=joblib hydra.launcher.n_jobs=2
+  trainer.enable_progress_bar=false paths.multirun_dir=$(EVIDENCE_DIR_OL) hydra/launcher=joblib hydra.launcher.n_jobs=$(OL_JOBS)
+OL_JOBS ?= 2
 # t2 (seconds per check) for Eq. 4.1: measured once and kept (delete timing_quick.json to measure it again)
 OL_TIMING = test -f $(OL_EVIDENCE_OUT)/timing_quick.json || OMP_NUM_THREADS=1 $(PY) benchmarks/monitor_overhead.py --models mlp --quick --out $(OL_EVIDENCE_OUT)/timing_quick.json
 
@@ -298,6 +299,18 @@ evidence-monitor-ol-budgets: venv ## the thesis' 100/125/150-epoch cases on this
 	$(OL_TIMING)
 	$(PY) -m trainfix.results monitor --runs $(OL_BUDGETS_OUT)/runs --out $(OL_BUDGETS_OUT) --timing $(OL_EVIDENCE_OUT)/timing_quick.json \
 	  --replay --budgets $(OL_BUDGETS)
+
+# The 34-layer case's networks that never learn, counted cheaply: 1-epoch runs (the same runs' first epoch: Adam at a
+# constant rate, nothing depends on the planned epochs), judged by their epoch-1 accuracy (table_first_epoch; the main
+# folder's 50-epoch runs show what that first epoch foretells). One process: a run is ~25 s of training.
+OL_PROBE_SEEDS ?= $(shell seq -s, 0 99)
+OL_PROBE_OUT ?= results/monitor/first_epoch_probe_mnist_cpu
+.PHONY: evidence-monitor-first-epoch
+evidence-monitor-first-epoch: OL_JOBS = 1
+evidence-monitor-first-epoch: venv ## the 34-layer network at chance after its first epoch: 1-epoch runs, OL_PROBE_SEEDS (0-99), one process (~1 h; resumable)
+	$(OL_TRAIN) seed=$(OL_PROBE_SEEDS) trainer.max_epochs=1 model.params.hidden_layers=34 $(ARGS)
+	$(COPY_RECORDS) $(EVIDENCE_DIR_OL)/monitor_ol_full $(OL_PROBE_OUT)/runs --glob 'mlp34_ep1_*'
+	$(PY) -m trainfix.results monitor --runs $(OL_PROBE_OUT)/runs --out $(OL_PROBE_OUT) --only first_epoch
 
 # ------------------------------------------------------------------------------ Apricot (seeds/apricot.txt)
 APRICOT_ROWS ?= cnn1

@@ -329,3 +329,67 @@ def test_study_flags_are_read_strictly():
         flags(pd.Series([True, np.nan]), "learned")
     with pytest.raises(ValueError, match="'yes'"):
         flags(pd.Series(["yes"]), "flagged")
+
+
+def test_first_epoch_table_counts_runs_at_chance_after_epoch_1_and_what_became_of_them():
+    """Hand-counted: of 6 50-epoch runs, 2 at chance after epoch 1 (0.1135, and 0.20 = exactly twice chance), one of
+    which learns later; 1 above chance (0.21) never learns. Of 4 1-epoch runs, 1 at chance: nothing 'later'."""
+    import pandas as pd
+    from scipy import stats
+
+    from trainfix.monitor.study import first_epoch_table
+
+    study = pd.DataFrame(
+        {
+            "hidden_layers": [34] * 10,
+            "budget": [50] * 6 + [1] * 4,
+            "first_val_acc": [0.1135, 0.20, 0.21, 0.62, 0.71, 0.80, 0.1135, 0.55, 0.61, 0.23],
+            "chance": [0.1] * 10,
+            "learned": [False, True, False, True, True, True, False, True, True, True],
+        }
+    )
+    table = first_epoch_table(study).set_index("epochs")
+    fifty, one = table.loc[50], table.loc[1]
+    assert fifty["runs"] == 6 and fifty["at chance after epoch 1"] == "2/6 = 33%"
+    ci = stats.binomtest(2, 6).proportion_ci(0.95)
+    assert fifty["95% CI (Clopper-Pearson)"] == f"{100 * ci.low:.0f}-{100 * ci.high:.0f}%" == "4-78%"
+    assert fifty["epoch-1 accuracy at chance (range)"] == "0.1135-0.2000"
+    assert fifty["lowest epoch-1 accuracy above chance"] == "0.2100"
+    assert fifty["of those at chance, learned by the budget"] == 1
+    assert fifty["above chance after epoch 1, never learned"] == 1
+    assert one["at chance after epoch 1"] == "1/4 = 25%" and one["epoch-1 accuracy at chance (range)"] == "0.1135"
+    assert one["lowest epoch-1 accuracy above chance"] == "0.2300"
+    assert one["of those at chance, learned by the budget"] == "-" == one["above chance after epoch 1, never learned"]
+
+
+def test_study_reads_the_first_epoch_accuracy_of_each_run(tmp_path):
+    """first_val_acc is the series' first value (epoch 1), whatever the budget it is judged at."""
+    from trainfix.papers.monitor import study_runs
+    from trainfix.results.collect import collect_runs
+
+    _write_run(tmp_path / "a", 0, 30, level=0.11)
+    _write_run(tmp_path / "b", 1, 30, test_period=3)
+    study = study_runs(collect_runs(tmp_path), budgets=[10, 30], replay=True)
+    assert sorted(study["first_val_acc"].round(4)) == [0.11, 0.11, 0.8, 0.8]
+    assert set(study["chance"]) == {0.1}
+
+
+def test_only_writes_the_named_outputs_and_names_what_is_accepted(tmp_path, capsys):
+    """1-epoch runs: `--only first_epoch` writes that table, per_run.csv and the report, no schedule table nor the
+    histograms; an unknown name is refused with the accepted list."""
+    import pytest
+
+    from trainfix.results.__main__ import main
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for seed, level in enumerate([0.1135, 0.62, 0.1135]):
+        _write_run(runs / f"r{seed}", seed, 1, level=level)
+    main(["monitor", "--runs", str(runs), "--out", str(tmp_path / "out"), "--only", "first_epoch"])
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["per_run.csv", "report.html", "table_first_epoch.csv", "table_first_epoch.md",
+                       "table_first_epoch.tex"]  # fmt: skip
+    assert "| 2/3 = 67% " in (tmp_path / "out" / "table_first_epoch.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["monitor", "--runs", str(runs), "--out", str(tmp_path / "x"), "--only", "first_epoch,histogram"])
+    assert "histogram is not an output of the study; accepted: detection, depth, first_epoch" in capsys.readouterr().err

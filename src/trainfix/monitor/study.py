@@ -110,6 +110,8 @@ def study_runs(runs: Any, budgets: Iterable[int] | None = None, replay: bool = F
                 "series": val_column,
                 "max_val_acc": float(np.nanmax(val[:budget])),
                 "learned": bool(np.nanmax(val[:budget]) > 2 * chance_accuracy(run)),
+                "first_val_acc": float(val[0]),
+                "chance": chance_accuracy(run),
                 "epoch_s": float((metrics["epoch_time_s"] + metrics.get("eval_time_s", 0)).head(budget).mean()),
                 "check_s": float(metrics["monitor_check_s"].dropna().mean())
                 if "monitor_check_s" in metrics
@@ -222,6 +224,42 @@ def detection_table(study: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def first_epoch_table(study: pd.DataFrame) -> pd.DataFrame:
+    """Per (hidden layers, budget): the runs whose validation accuracy after the first epoch is at or below twice
+    chance (with its exact 95 % interval), and whether that first epoch foretells the run: how many of them leave
+    chance level by the budget, and how many runs above it after epoch 1 never learn. A 1-epoch run (budget 1)
+    measures the first share alone, cheaply; a longer run shows how far the first epoch can stand for it."""
+    rows = []
+    groups = study.groupby(["hidden_layers", "budget"]) if len(study) else []
+    for (layers, budget), group in groups:
+        first = group["first_val_acc"].astype(float)
+        at_chance = first <= 2 * group["chance"].astype(float)
+        learned = flags(group["learned"], "learned")
+        later = int(budget) > 1
+        rows.append(
+            {
+                "hidden layers": int(layers),
+                "epochs": int(budget),
+                "runs": len(group),
+                "at chance after epoch 1": f"{int(at_chance.sum())}/{len(group)} = {100 * at_chance.mean():.0f}%",
+                "95% CI (Clopper-Pearson)": "{:.0f}-{:.0f}%".format(
+                    *(100 * x for x in flagged_interval(int(at_chance.sum()), len(group)))
+                ),
+                "epoch-1 accuracy at chance (range)": _accuracy_range(first[at_chance]),
+                "lowest epoch-1 accuracy above chance": _accuracy_range(first[~at_chance].nsmallest(1)),
+                "of those at chance, learned by the budget": int((at_chance & learned).sum()) if later else "-",
+                "above chance after epoch 1, never learned": int((~at_chance & ~learned).sum()) if later else "-",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _accuracy_range(values: pd.Series) -> str:
+    """'0.1135', '0.0980-0.1135', or '-' when there are none."""
+    low, high = (f"{values.min():.4f}", f"{values.max():.4f}") if len(values) else ("-", "-")
+    return low if low == high else f"{low}-{high}"
 
 
 def schedule_table(study: pd.DataFrame, timing: dict[str, float] | None = None) -> pd.DataFrame:

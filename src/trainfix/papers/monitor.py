@@ -4,10 +4,10 @@ overhead; the judging and the numbers are the monitor's (`trainfix.monitor.study
 `published/monitor_tables.yaml`'s.
 
     python -m trainfix.results monitor --runs multirun/monitor_ol_full --out results/monitor_ol_full
-        [--replay --budgets 50,100]
+        [--replay --budgets 50,100] [--only first_epoch,detection]
 
-Writes table_detection, table_depth, table_budgets, table_schedules, table_schedule_pairs, table_replay_check
-(.md/.csv/.tex, when not empty), per_run.csv, histograms.png and report.html.
+Writes table_detection, table_depth, table_first_epoch, table_budgets, table_schedules, table_schedule_pairs,
+table_replay_check (.md/.csv/.tex, when not empty; `--only` for some), per_run.csv, histograms.png and report.html.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 from trainfix.monitor import contrasts
 from trainfix.monitor import study as monitor_study
 from trainfix.papers.published import declarations, declare, load_paper
-from trainfix.results.arguments import int_list, report_title
+from trainfix.results.arguments import int_list, report_title, str_list
 from trainfix.results.collect import RunCollection, collect_runs
 from trainfix.results.configs import require_each_once, require_same_configs
 from trainfix.results.report import publish
@@ -48,6 +48,21 @@ RUNS_HELP = "multirun folder of experiment=monitor/ol_mnist runs"
 OUT_HELP = "folder for tables (md/csv/tex), per_run.csv, histograms.png, report.html"
 
 
+OUTPUTS = ("detection", "depth", "first_epoch", "budgets", "schedules", "schedule_pairs", "replay_check", "histograms")
+
+
+def outputs(text: str) -> list[str]:
+    """ "first_epoch,detection" -> the names, each one of OUTPUTS (argparse's type: a clear error otherwise)."""
+    names = str_list(text)
+    unknown = [name for name in names if name not in OUTPUTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"--only {text!r}: {', '.join(unknown) or 'nothing named'} is not an output of the study; "
+            f"accepted: {', '.join(OUTPUTS)} (comma-separated)"
+        )
+    return names
+
+
 def add_arguments(mon: argparse.ArgumentParser) -> None:
     mon.add_argument(
         "--budgets",
@@ -58,6 +73,12 @@ def add_arguments(mon: argparse.ArgumentParser) -> None:
         "--replay",
         action="store_true",
         help="count a longer run's first b epochs as a run of budget b (constant-LR Adam only)",
+    )
+    mon.add_argument(
+        "--only",
+        type=outputs,
+        help=f"write only these of the study's outputs (default: all): {', '.join(OUTPUTS)}; e.g. first_epoch for "
+        "1-epoch runs, whose checking schedules never check",
     )
     mon.add_argument(
         "--timing",
@@ -84,23 +105,29 @@ def build(args: argparse.Namespace) -> list[Path]:
     declared, text = declarations("monitor_tables"), load_paper("monitor_tables")
     t2_source = "(from --timing)" if timing else "(monitor_check_s of the runs)"
     tables = {
-        "table_detection": monitor_study.detection_table(study, paper),
-        "table_depth": contrasts.depth_table(study, paper),
-        "table_budgets": contrasts.budget_table(study, paper),
-        "table_schedules": monitor_study.schedule_table(study, timing),
-        "table_schedule_pairs": monitor_study.schedule_pairs_table(study),
-        "table_replay_check": monitor_study.replay_check(runs),
+        "detection": lambda: monitor_study.detection_table(study, paper),
+        "depth": lambda: contrasts.depth_table(study, paper),
+        "first_epoch": lambda: monitor_study.first_epoch_table(study),
+        "budgets": lambda: contrasts.budget_table(study, paper),
+        "schedules": lambda: monitor_study.schedule_table(study, timing),
+        "schedule_pairs": lambda: monitor_study.schedule_pairs_table(study),
+        "replay_check": lambda: monitor_study.replay_check(runs),
     }
+    wanted = args.only or OUTPUTS
+    built = {f"table_{name}": table() for name, table in tables.items() if name in wanted}
+    figures = (
+        [("histograms.png", text["figure"], histograms(study, paper), text["figure"])] if "histograms" in wanted else []
+    )
     return publish(
         runs,
         args.out,
         report_title(args, text["report_title"]),
         tables=[
             (declare(t, declared[stem], t2_source=t2_source).set_index(t.columns[0]), None)
-            for stem, t in tables.items()
+            for stem, t in built.items()
             if len(t)
         ],
         frames=[("per_run.csv", study)],
-        figures=[("histograms.png", text["figure"], histograms(study, paper), text["figure"])],
+        figures=figures,
         note=args.note,
     )
