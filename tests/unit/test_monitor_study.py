@@ -393,3 +393,10 @@ def test_only_writes_the_named_outputs_and_names_what_is_accepted(tmp_path, caps
     with pytest.raises(SystemExit):
         main(["monitor", "--runs", str(runs), "--out", str(tmp_path / "x"), "--only", "first_epoch,histogram"])
     assert "histogram is not an output of the study; accepted: detection, depth, first_epoch" in capsys.readouterr().err
+    # a folder built in full is not rebuilt in part: its other tables would stay, from other runs
+    main(["monitor", "--runs", str(runs), "--out", str(tmp_path / "full")])
+    before = {p.name: p.read_bytes() for p in (tmp_path / "full").iterdir()}
+    assert "histograms.png" in before and "table_detection.md" in before
+    assert main(["monitor", "--runs", str(runs), "--out", str(tmp_path / "full"), "--only", "first_epoch"]) == 2
+    assert "holds histograms.png, table_detection.csv" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "full").iterdir()} == before

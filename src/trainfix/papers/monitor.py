@@ -63,6 +63,22 @@ def outputs(text: str) -> list[str]:
     return names
 
 
+def _refuse_stale(out: Path, wanted: Iterable[str]) -> None:
+    """ValueError when `out` holds a study output that this build leaves out (`--only`): it would stay beside the
+    new ones, computed from other runs; the user removes it or builds it too (nothing here deletes it)."""
+    left_out = [name for name in OUTPUTS if name not in wanted]
+    stale = sorted(
+        p.name
+        for name in left_out
+        for p in (out.glob("histograms.png") if name == "histograms" else out.glob(f"table_{name}.*"))
+    )
+    if stale:
+        raise ValueError(
+            f"--out {out} holds {', '.join(stale)}, which --only {','.join(wanted)} would not rewrite (left stale "
+            "beside the new tables): remove them, or name them in --only"
+        )
+
+
 def add_arguments(mon: argparse.ArgumentParser) -> None:
     mon.add_argument(
         "--budgets",
@@ -114,6 +130,7 @@ def build(args: argparse.Namespace) -> list[Path]:
         "replay_check": lambda: monitor_study.replay_check(runs),
     }
     wanted = args.only or OUTPUTS
+    _refuse_stale(Path(args.out), wanted)
     built = {f"table_{name}": table() for name, table in tables.items() if name in wanted}
     figures = (
         [("histograms.png", text["figure"], histograms(study, paper), text["figure"])] if "histograms" in wanted else []
