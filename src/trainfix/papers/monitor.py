@@ -108,6 +108,8 @@ def build(args: argparse.Namespace) -> list[Path]:
     """The study's tables, histograms, per-run values and report into args.out."""
     from trainfix.monitor.study_figure import histograms  # matplotlib only when plotting
 
+    wanted = args.only or OUTPUTS
+    _refuse_stale(Path(args.out), wanted)  # before the study is computed: a refusal costs nothing
     runs = collect_runs(args.runs)
     paper = load_paper("monitor_thesis")
     study = study_runs(runs, args.budgets, replay=args.replay)
@@ -129,8 +131,6 @@ def build(args: argparse.Namespace) -> list[Path]:
         "schedule_pairs": lambda: monitor_study.schedule_pairs_table(study),
         "replay_check": lambda: monitor_study.replay_check(runs),
     }
-    wanted = args.only or OUTPUTS
-    _refuse_stale(Path(args.out), wanted)
     built = {f"table_{name}": table() for name, table in tables.items() if name in wanted}
     figures = (
         [("histograms.png", text["figure"], histograms(study, paper), text["figure"])] if "histograms" in wanted else []
